@@ -1,0 +1,88 @@
+"""Mutualis: pooled public purchasing for Dijon métropole and its partners."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
+
+
+def create_app(config: type[Config] | dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        template_folder="../templates",
+        instance_path=str(INSTANCE_DIR),
+    )
+    base = config if isinstance(config, type) else config_from_env()
+    app.config.from_object(base)
+    if isinstance(config, dict):
+        app.config.update(config)
+    if base is ProductionConfig or issubclass(base, ProductionConfig):
+        ProductionConfig.check(app.config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.setdefault("UPLOAD_FOLDER", os.environ.get("UPLOAD_FOLDER", str(Path(app.instance_path) / "files")))
+
+    _configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_template_helpers(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def register_extensions(app: Flask) -> None:
+    from app import i18n
+    from app.accounts import auth
+    from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True, compare_type=True
+    )
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=lambda: "Europe/Paris")
+    limiter.init_app(app)
+    bootstrap.init_app(app)
+    auth.init_login(app, login_manager)
+
+
+def register_blueprints(app: Flask) -> None:
+    from app.accounts import views as account_views
+    from app.api import init_api
+    from app.main import views as main_views
+    from app.organizations import views as organization_views
+    from app.reference import views as reference_views
+
+    for module in (main_views, account_views, organization_views, reference_views):
+        app.register_blueprint(module.bp)
+
+    init_api(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from app import error_pages
+
+    error_pages.register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from app import cli
+
+    cli.register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from app import i18n, navigation
+
+    i18n.register_filters(app)
+    navigation.register(app)

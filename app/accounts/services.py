@@ -1,0 +1,194 @@
+"""Account operations: session and actor in, domain errors out; callers commit."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from app.accounts.models import STAFF_ROLES, ApiToken, Invitation, User, token_digest
+from app.db import utcnow
+from app.errors import Conflict, InvalidCredentials, NotFound, NotPermitted, ValidationFailed
+from app.organizations.models import Organization, SupplierCompany, SupplierTrade
+from app.reference.services import unknown_codes
+from app.validation import clean_email, clean_postcode, clean_siret, password_problem
+
+
+@functools.cache
+def _dummy_user() -> User:
+    """A user to check passwords against when the email is unknown, so both failures cost the same."""
+    user = User()
+    user.set_password(secrets.token_hex(16))
+    return user
+
+
+def _invalid_credentials() -> InvalidCredentials:
+    return InvalidCredentials(str(_l("Email or password is incorrect.")))
+
+
+def authenticate(session: Session, email: str, password: str) -> User:
+    user = session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))
+    if user is None:
+        _dummy_user().check_password(password or "")
+        raise _invalid_credentials()
+    if not user.check_password(password or "") or not user.is_active:
+        raise _invalid_credentials()
+    user.last_login_at = utcnow()
+    return user
+
+
+def change_password(session: Session, actor: User, current: str, new: str) -> None:
+    if not actor.check_password(current or ""):
+        raise ValidationFailed({"current_password": [str(_l("The current password is incorrect."))]})
+    problem = password_problem(new)
+    if problem:
+        raise ValidationFailed({"new_password": [problem]})
+    actor.set_password(new)
+    actor.session_version += 1
+    session.flush()
+
+
+@dataclass
+class SupplierRegistration:
+    email: str
+    password: str
+    full_name: str
+    company_name: str
+    siret: str
+    postcode: str
+    city: str
+    is_sme: bool
+    trades: list[str]
+
+
+def register_supplier(session: Session, values: SupplierRegistration) -> User:
+    reasons: dict[str, list[str]] = {}
+    email, problem = clean_email(values.email)
+    if problem:
+        reasons["email"] = [problem]
+    elif session.scalar(sa.select(User.id).where(User.email == email)):
+        reasons["email"] = [str(_l("An account already exists with this email address."))]
+    problem = password_problem(values.password)
+    if problem:
+        reasons["password"] = [problem]
+    if not (values.company_name or "").strip():
+        reasons["company_name"] = [str(_l("The company name is required."))]
+    siret, problem = clean_siret(values.siret)
+    if problem:
+        reasons["siret"] = [problem]
+    elif session.scalar(sa.select(SupplierCompany.id).where(SupplierCompany.siret == siret)):
+        reasons["siret"] = [
+            str(_l("This SIRET is already registered. Ask the person who registered your company to invite you."))
+        ]
+    postcode, problem = clean_postcode(values.postcode)
+    if problem:
+        reasons["postcode"] = [problem]
+    trades = sorted({code.strip() for code in values.trades if code and code.strip()})
+    if not trades:
+        reasons["trades"] = [str(_l("Choose at least one trade (CPV code)."))]
+    else:
+        unknown = unknown_codes(session, trades)
+        if unknown:
+            reasons["trades"] = [str(_l("Unknown CPV code: %(codes)s", codes=", ".join(unknown)))]
+    if reasons:
+        raise ValidationFailed(reasons)
+
+    company = SupplierCompany(
+        name=values.company_name.strip(),
+        siret=siret,
+        postcode=postcode,
+        city=(values.city or "").strip() or None,
+        is_sme=bool(values.is_sme),
+        trades=[SupplierTrade(cpv_code=code) for code in trades],
+    )
+    user = User(email=email, full_name=(values.full_name or "").strip(), role="supplier", supplier=company)
+    user.set_password(values.password)
+    session.add_all([company, user])
+    session.flush()
+    return user
+
+
+def invite_user(
+    session: Session, actor: User, email: str, role: str, organization_id: int | None, *, days: int = 7
+) -> tuple[Invitation, str]:
+    """An admin invites a buyer or a coordinator; returns the invitation and its one-time token."""
+    if actor.role != "admin":
+        raise NotPermitted(str(_l("Only an administrator can invite users.")))
+    reasons: dict[str, list[str]] = {}
+    clean, problem = clean_email(email)
+    if problem:
+        reasons["email"] = [problem]
+    elif session.scalar(sa.select(User.id).where(User.email == clean)):
+        reasons["email"] = [str(_l("An account already exists with this email address."))]
+    if role not in STAFF_ROLES:
+        reasons["role"] = [str(_l("Choose buyer or coordinator."))]
+    organization = session.get(Organization, organization_id) if organization_id else None
+    if role == "buyer" and organization is None:
+        reasons["organization_id"] = [str(_l("A buyer belongs to an organization."))]
+    if reasons:
+        raise ValidationFailed(reasons)
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        email=clean,
+        role=role,
+        organization=organization,
+        token_hash=token_digest(token),
+        invited_by_id=actor.id,
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    session.add(invitation)
+    session.flush()
+    return invitation, token
+
+
+def find_invitation(session: Session, token: str) -> Invitation:
+    invitation = session.scalar(sa.select(Invitation).where(Invitation.token_hash == token_digest(token or "")))
+    if invitation is None or invitation.accepted_at is not None or invitation.expires_at <= utcnow():
+        raise NotFound(str(_l("This invitation link is not valid or has expired. Ask an administrator for a new one.")))
+    return invitation
+
+
+def accept_invitation(session: Session, token: str, full_name: str, password: str) -> User:
+    invitation = find_invitation(session, token)
+    problem = password_problem(password)
+    if problem:
+        raise ValidationFailed({"password": [problem]})
+    if session.scalar(sa.select(User.id).where(User.email == invitation.email)):
+        raise Conflict("email_taken", str(_l("An account already exists with this email address.")))
+    user = User(
+        email=invitation.email,
+        full_name=(full_name or "").strip(),
+        role=invitation.role,
+        organization_id=invitation.organization_id,
+    )
+    user.set_password(password)
+    invitation.accepted_at = utcnow()
+    session.add(user)
+    session.flush()
+    return user
+
+
+def issue_api_token(session: Session, user: User, *, hours: int = 12) -> tuple[str, ApiToken]:
+    token = secrets.token_urlsafe(32)
+    record = ApiToken(user_id=user.id, token_hash=token_digest(token), expires_at=utcnow() + timedelta(hours=hours))
+    session.add(record)
+    session.flush()
+    return token, record
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    record = session.scalar(
+        sa.select(ApiToken).where(
+            ApiToken.token_hash == token_digest(token),
+            ApiToken.revoked_at.is_(None),
+            ApiToken.expires_at > utcnow(),
+        )
+    )
+    if record is None or not record.user.is_active:
+        return None
+    return record.user

@@ -1,0 +1,30 @@
+"""Command-line entry points: flask seed-demo, flask scheduler."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+
+
+def register(app: Flask) -> None:
+    @app.cli.command("seed-demo")
+    def seed_demo_command():
+        """Create the demo organizations, accounts and suppliers (idempotent; refused in production)."""
+        from app.demo import seed_demo
+        from app.extensions import db
+
+        if not current_app.config.get("SEED_DEMO_ALLOWED"):
+            raise click.ClickException("Demo data is never seeded in production.")
+        report = seed_demo(db.session)
+        db.session.commit()
+        click.echo(
+            f"Demo data ready: {report.organizations} organization(s), {report.users} account(s), "
+            f"{report.suppliers} supplier(s) created (existing ones kept)."
+        )
+
+    @app.cli.command("scheduler")
+    def scheduler_command():
+        """Run the background job scheduler (one process; jobs stored in the database)."""
+        from app.jobs.scheduler import run
+
+        run(current_app._get_current_object())

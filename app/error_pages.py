@@ -1,0 +1,105 @@
+"""One mapping from errors to responses: the JSON envelope under /api/, error pages elsewhere."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.errors import DomainError
+
+log = logging.getLogger("mutualis.errors")
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+}
+
+
+def _messages() -> dict[int, str]:
+    return {
+        400: _("The request could not be understood."),
+        401: _("Authentication is required."),
+        403: _("You are not allowed to do this."),
+        404: _("This page does not exist, or you may not see it."),
+        405: _("This method is not allowed here."),
+        413: _("The file or request is too large."),
+        415: _("This content type is not supported."),
+        429: _("Too many attempts. Please wait a minute and try again."),
+        500: _("Something went wrong on our side. The team has been told."),
+    }
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def envelope(status: int, code: str, message: str, details: dict | None = None):
+    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    response.status_code = status
+    return response
+
+
+def _page(status: int, message: str):
+    template = status if status in (400, 403, 404, 429, 500) else 400
+    return render_template(f"errors/{template}.html", status=status, message=message), status
+
+
+def handle_http(error: HTTPException):
+    status = error.code or 500
+    if wants_json():
+        if status == 422 and getattr(error, "data", None):  # argument parsing errors from flask-smorest
+            fields: dict = {}
+            for location, problems in error.data.get("messages", {}).items():  # {"json": {...}, "query": {...}}
+                fields.update(problems if isinstance(problems, dict) else {location: problems})
+            return envelope(400, "validation_error", _("The data is not valid."), {"fields": fields})
+        code = _CODES.get(status, "error")
+        message = _messages().get(status) or error.description
+        if isinstance(error, CSRFError):
+            code, message = "csrf_failed", _("The CSRF token is missing or invalid.")
+        response = envelope(status, code, message)
+        if status == 429 and error.get_response().headers.get("Retry-After"):
+            response.headers["Retry-After"] = error.get_response().headers["Retry-After"]
+        return response
+    if isinstance(error, CSRFError):
+        return _page(400, _("The form has expired or was not sent from this site. Please try again."))
+    message = _messages().get(status, error.description or "")
+    return _page(status, message)
+
+
+def handle_domain(error: DomainError):
+    from app.extensions import db
+
+    db.session.rollback()
+    if wants_json():
+        return envelope(error.status, error.code, str(error.message), error.details)
+    return _page(error.status if error.status in (400, 403, 404) else 400, str(error.message))
+
+
+def handle_unexpected(error: Exception):
+    from app.extensions import db
+
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    db.session.rollback()
+    if wants_json():
+        return envelope(500, "internal_error", _messages()[500])
+    return _page(500, _messages()[500])
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(DomainError, handle_domain)
+    app.register_error_handler(InternalServerError, handle_unexpected)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,58 @@
+"""Language selection and locale-aware formatting (amounts, dates, instants shown in Europe/Paris)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import Flask, current_app, has_request_context, request, session
+from flask_babel import format_currency as _format_currency
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
+
+
+def select_locale() -> str:
+    languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    if request.path.startswith("/api/"):
+        return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    chosen = session.get("lang")
+    if chosen in languages:
+        return chosen
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def current_language() -> str:
+    return str(get_locale() or "fr").split("_")[0]
+
+
+def money(amount: Decimal | int | str | None, digits: bool = True) -> str:
+    """'1 234 567,89 €' in French, '€1,234,567.89' in English."""
+    if amount is None or amount == "":
+        return "—"
+    value = Decimal(str(amount))
+    if not digits:
+        return _format_currency(value, "EUR", format="#,##0 ¤" if current_language() == "fr" else "¤#,##0")
+    return _format_currency(value, "EUR")
+
+
+def number(value, places: int | None = None) -> str:
+    if value is None:
+        return "—"
+    if places is not None:
+        return format_decimal(value, format="#,##0." + "0" * places if places else "#,##0")
+    return format_decimal(value)
+
+
+def day(value: date | None, fmt: str = "medium") -> str:
+    return format_date(value, fmt) if value else "—"
+
+
+def instant(value: datetime | None, fmt: str = "medium") -> str:
+    """An aware UTC instant shown in Europe/Paris (the Babel timezone)."""
+    return format_datetime(value, fmt) if value else "—"
+
+
+def register_filters(app: Flask) -> None:
+    app.jinja_env.filters.update(money=money, number=number, day=day, instant=instant)
+    app.jinja_env.globals.update(current_language=current_language)

@@ -1,0 +1,60 @@
+"""APScheduler set-up: one blocking scheduler, jobs persisted in the application database."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+log = logging.getLogger("mutualis.scheduler")
+
+_app: Flask | None = None
+
+# (job id, function reference, trigger arguments): recurring housekeeping and deadline jobs.
+RECURRING_JOBS = [
+    ("purge-expired-credentials", "app.jobs.tasks:purge_expired_credentials", {"trigger": "interval", "hours": 1}),
+]
+
+
+def job_app() -> Flask:
+    """The Flask app jobs run in: the scheduler's own, or a new one when a job runs elsewhere."""
+    global _app
+    if _app is None:
+        from app import create_app
+
+        _app = create_app()
+    return _app
+
+
+def build_scheduler(app: Flask) -> BlockingScheduler:
+    global _app
+    _app = app
+    url = app.config.get("SCHEDULER_DATABASE_URL") or app.config["SQLALCHEMY_DATABASE_URI"]
+    scheduler = BlockingScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=url, tablename="apscheduler_jobs")},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+        timezone="UTC",
+    )
+    for job_id, func, trigger in RECURRING_JOBS:
+        scheduler.add_job(func, id=job_id, replace_existing=True, **trigger)
+    return scheduler
+
+
+def run(app: Flask) -> None:
+    scheduler = build_scheduler(app)
+
+    def _stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _stop)
+    log.info("scheduler started with %d job(s)", len(scheduler.get_jobs()))
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        log.info("scheduler stopping")
+    finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)

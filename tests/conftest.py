@@ -1,0 +1,139 @@
+"""Test set-up: one migrated database per run (SQLite file, or TEST_DATABASE_URL), emptied after each test."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from app import create_app
+from app.extensions import db as _db
+from app.extensions import limiter
+from config import TestConfig
+
+_TMP = Path(tempfile.mkdtemp(prefix="mutualis-tests-"))
+DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.sqlite'}"
+KEEP_TABLES = {"cpv_code", "alembic_version"}
+
+
+class _Config(TestConfig):
+    SQLALCHEMY_DATABASE_URI = DATABASE_URL
+    UPLOAD_FOLDER = str(_TMP / "files")
+
+
+def make_app(**overrides):
+    return create_app(_Config) if not overrides else create_app(type("Cfg", (_Config,), overrides))
+
+
+@pytest.fixture(scope="session")
+def _migrated():
+    app = make_app()
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+    return True
+
+
+@pytest.fixture
+def app(_migrated):
+    app = make_app()
+    with app.app_context():
+        yield app
+        _db.session.remove()
+        _empty_tables()
+        limiter.reset()
+
+
+def _empty_tables():
+    with _db.engine.begin() as connection:
+        for table in reversed(_db.metadata.sorted_tables):
+            if table.name not in KEEP_TABLES:
+                connection.execute(table.delete())
+        if sa.inspect(connection).has_table("apscheduler_jobs"):
+            connection.execute(sa.text("DELETE FROM apscheduler_jobs"))
+
+
+@pytest.fixture
+def db(app):
+    return _db
+
+
+@pytest.fixture
+def session(app):
+    return _db.session
+
+
+@pytest.fixture
+def web_app(app):
+    """A second app instance on the same database that serves the test client.
+
+    Requests then run in their own app context, as in production: nothing cached in `g` (the logged-in user,
+    the locale) or in the test's database session leaks from one request into the next.
+    """
+    return make_app()
+
+
+@pytest.fixture
+def client(web_app):
+    return web_app.test_client()
+
+
+@pytest.fixture
+def new_client(web_app):
+    return web_app.test_client
+
+
+@pytest.fixture
+def query_counter(app):
+    """Counts SQL statements sent while the block runs: `with query_counter() as count: ...; count.value`."""
+    from contextlib import contextmanager
+
+    class Count:
+        value = 0
+
+    @contextmanager
+    def counting():
+        count = Count()
+
+        def before(conn, cursor, statement, parameters, context, executemany):
+            count.value += 1
+
+        sa.event.listen(_db.engine, "before_cursor_execute", before)
+        try:
+            yield count
+        finally:
+            sa.event.remove(_db.engine, "before_cursor_execute", before)
+
+    return counting
+
+
+_CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf-token" content="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "no CSRF token in the page"
+    return match.group(1) or match.group(2)
+
+
+def login(client, email: str, password: str = "correct-horse-battery"):
+    page = client.get("/login")
+    token = csrf_from(page.get_data(as_text=True))
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def post_form(client, url: str, data: dict, **kwargs):
+    """GET the page for its CSRF token, then POST the form."""
+    token = csrf_from(client.get(kwargs.pop("page", url)).get_data(as_text=True))
+    return client.post(url, data={**data, "csrf_token": token}, **kwargs)
+
+
+def api_token(client, email: str, password: str = "correct-horse-battery") -> dict:
+    response = client.post("/api/v1/tokens", json={"email": email, "password": password})
+    assert response.status_code == 201, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['token']}"}

@@ -1,0 +1,64 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from app.accounts.models import ApiToken, Invitation
+from app.accounts.services import invite_user, issue_api_token
+from app.db import utcnow
+from app.jobs import tasks
+from app.jobs.scheduler import RECURRING_JOBS
+from tests import factories
+
+
+def test_scheduler_process_stores_its_jobs_in_the_database_and_stops_cleanly(app, db):
+    """`flask scheduler` as its own process: it registers the jobs in the database, and SIGTERM stops it."""
+    env = {
+        **os.environ,
+        "FLASK_APP": "app:create_app",
+        "MUTUALIS_ENV": "development",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "scheduler"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        ids: set = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not ids:
+            time.sleep(0.2)
+            with db.engine.connect() as connection:
+                ids = set(connection.execute(sa.text("SELECT id FROM apscheduler_jobs")).scalars())
+        assert {job_id for job_id, _, _ in RECURRING_JOBS} <= ids
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "scheduler started" in output and "scheduler stopping" in output
+
+
+def test_purge_job_removes_expired_tokens_and_invitations_only(app, db):
+    admin = factories.user("admin")
+    _, fresh = issue_api_token(db.session, admin)
+    _, old = issue_api_token(db.session, admin)
+    old.expires_at = utcnow() - timedelta(hours=1)
+    stale, _ = invite_user(db.session, admin, "late@example.fr", "coordinator", None)
+    stale.expires_at = utcnow() - timedelta(days=1)
+    invite_user(db.session, admin, "soon@example.fr", "coordinator", None)
+    db.session.commit()
+
+    import app.jobs.scheduler as scheduler_module
+
+    scheduler_module._app = app
+    assert tasks.purge_expired_credentials() == 2
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 1
+    assert list(db.session.scalars(sa.select(Invitation.email))) == ["soon@example.fr"]

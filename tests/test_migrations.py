@@ -1,0 +1,51 @@
+"""The migrations build the whole schema from empty, match the models, and go back down."""
+
+import os
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import downgrade, upgrade
+
+from app import create_app
+from app.db import include_object
+from app.extensions import db
+from tests.conftest import _Config
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    base = os.environ.get("TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
+        return
+    name = f"mutualis_migr_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(base).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def test_migrations_from_empty_match_the_models_and_downgrade(empty_database_url):
+    app = create_app(type("C", (_Config,), {"SQLALCHEMY_DATABASE_URI": empty_database_url}))
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            tables = set(sa.inspect(connection).get_table_names())
+            assert {"user_account", "organization", "supplier_company", "cpv_code", "apscheduler_jobs"} <= tables
+            assert connection.execute(sa.text("SELECT count(*) FROM cpv_code")).scalar() == 9454
+            diff = compare_metadata(
+                MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include_object}),
+                db.metadata,
+            )
+            assert diff == [], f"models and migrations differ: {diff}"
+        downgrade(revision="base")
+        with db.engine.connect() as connection:
+            assert set(sa.inspect(connection).get_table_names()) <= {"alembic_version"}
+        db.engine.dispose()
