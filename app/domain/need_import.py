@@ -1,0 +1,368 @@
+"""Importing procurement needs from a spreadsheet: the columns, their checks and a template.
+
+`parse_needs` validates every row and reports every problem at once, with the row numbers the
+user sees in the spreadsheet, so that a buyer fixes the whole file in one pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from app.domain import cpv
+from app.domain.tabular import (
+    CellError,
+    Message,
+    TableError,
+    parse_bool,
+    parse_date,
+    parse_decimal,
+    parse_int,
+    read_table,
+)
+from app.domain.text import N_
+
+__all__ = [
+    "MAX_ROWS",
+    "NEED_COLUMNS",
+    "NeedColumn",
+    "NeedImportResult",
+    "aliases",
+    "column_labels",
+    "parse_needs",
+    "required_columns",
+    "template_csv_bytes",
+]
+
+MAX_ROWS = 10_000
+TITLE_MAX = 200
+UNIT_MAX = 50
+DESCRIPTION_MAX = 5_000
+SUSTAINABILITY_NOTES_MAX = 2_000
+DURATION_MIN, DURATION_MAX = 1, 120
+# Numeric(14, 2): twelve digits before the decimal point, far above any annual public purchase.
+AMOUNT_MAX = Decimal("999999999999.99")
+QUANTITY_MAX = Decimal("999999999999.99")
+
+
+@dataclass(frozen=True)
+class NeedColumn:
+    """One column of the import file; `label_fr`/`label_en` are the template headers."""
+
+    name: str
+    label_fr: str
+    label_en: str
+    aliases: tuple[str, ...] = ()
+    required: bool = False
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        return (self.label_fr, self.label_en, *self.aliases)
+
+
+NEED_COLUMNS: tuple[NeedColumn, ...] = (
+    NeedColumn("title", "Intitulé", "Title", ("intitule", "objet", "titre", "intitulé du besoin"), True),
+    NeedColumn("cpv_code", "Code CPV", "CPV code", ("cpv", "cpv_code"), True),
+    NeedColumn(
+        "annual_amount_eur",
+        "Montant annuel HT (€)",
+        "Annual amount excl. VAT (EUR)",
+        ("montant annuel HT", "montant annuel", "annual amount", "annual_amount_eur"),
+        True,
+    ),
+    NeedColumn("start_date", "Date de début", "Start date", ("date debut", "start_date"), True),
+    NeedColumn(
+        "duration_months",
+        "Durée (mois)",
+        "Duration (months)",
+        ("duree mois", "durée", "duration", "duration_months"),
+        True,
+    ),
+    NeedColumn("description", "Description", "Description"),
+    NeedColumn("quantity", "Quantité", "Quantity"),
+    NeedColumn("unit", "Unité", "Unit"),
+    NeedColumn(
+        "current_contract_end",
+        "Fin du contrat actuel",
+        "Current contract end",
+        ("échéance du contrat actuel", "current_contract_end"),
+    ),
+    NeedColumn(
+        "delivery_postcode",
+        "Code postal de livraison",
+        "Delivery postcode",
+        ("code postal", "postcode", "delivery_postcode"),
+    ),
+    NeedColumn("environmental_criterion", "Critère environnemental", "Environmental criterion"),
+    NeedColumn("social_clause", "Clause sociale", "Social clause"),
+    NeedColumn("short_supply_chain", "Circuit court", "Short supply chain"),
+    NeedColumn(
+        "sustainability_notes",
+        "Exigences durables",
+        "Sustainability requirements",
+        ("sustainability",),
+    ),
+)
+_BY_NAME = {column.name: column for column in NEED_COLUMNS}
+BOOLEAN_COLUMNS = ("environmental_criterion", "social_clause", "short_supply_chain")
+
+
+def aliases() -> dict[str, tuple[str, ...]]:
+    """Canonical column -> accepted headers, French label first (used in messages)."""
+    return {column.name: column.accepted for column in NEED_COLUMNS}
+
+
+def required_columns() -> tuple[str, ...]:
+    return tuple(column.name for column in NEED_COLUMNS if column.required)
+
+
+def column_labels(lang: str = "fr") -> dict[str, str]:
+    """Canonical column -> header shown to users, e.g. for `RowReport.to_csv_bytes(column_labels=...)`."""
+    return {c.name: (c.label_en if lang == "en" else c.label_fr) for c in NEED_COLUMNS}
+
+
+@dataclass
+class NeedImportResult:
+    """`rows` holds the rows that passed every check (each with its spreadsheet row number under
+    "row"); `errors` every problem found; `notes` remarks that do not prevent the import.
+    The import is acceptable only when `errors` is empty."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[Message] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
+    sheet: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def parse_needs(data: bytes, filename: str, *, known_cpv: Callable[[str], bool]) -> NeedImportResult:
+    """Read and validate a needs file; never raises for bad content, every problem is in `errors`."""
+    try:
+        table = read_table(data, filename, required=required_columns(), aliases=aliases(), max_rows=MAX_ROWS)
+    except TableError as exc:
+        return NeedImportResult(errors=list(exc.messages))
+
+    result = NeedImportResult(notes=list(table.notes), sheet=table.sheet)
+    fixes = _Fixes()
+    for row_number, cells in table.records():
+        clean, errors = _check_row(row_number, cells, known_cpv, fixes)
+        if errors:
+            result.errors.extend(errors)
+        else:
+            result.rows.append(clean)
+    result.notes.extend(fixes.notes())
+    return result
+
+
+@dataclass
+class _Fixes:
+    """Silent repairs worth telling the user about once, not once per row."""
+
+    cpv_zero: list[int] = field(default_factory=list)
+    postcode_zero: list[int] = field(default_factory=list)
+
+    def notes(self) -> list[Message]:
+        notes = []
+        if self.cpv_zero:
+            notes.append(
+                Message(
+                    self.cpv_zero[0],
+                    "cpv_code",
+                    N_(
+                        "The leading zero of %(count)s CPV code(s) was restored (spreadsheets drop it), "
+                        "starting at row %(row)s."
+                    ),
+                    {"count": len(self.cpv_zero), "row": self.cpv_zero[0]},
+                )
+            )
+        if self.postcode_zero:
+            notes.append(
+                Message(
+                    self.postcode_zero[0],
+                    "delivery_postcode",
+                    N_(
+                        "The leading zero of %(count)s postcode(s) was restored (spreadsheets drop it), "
+                        "starting at row %(row)s."
+                    ),
+                    {"count": len(self.postcode_zero), "row": self.postcode_zero[0]},
+                )
+            )
+        return notes
+
+
+def _check_row(
+    row: int, cells: Mapping[str, str], known_cpv: Callable[[str], bool], fixes: _Fixes
+) -> tuple[dict[str, Any], list[Message]]:
+    errors: list[Message] = []
+    clean: dict[str, Any] = {"row": row}
+
+    def check(column: str, parser: Callable[[str], Any], *, required: bool = False) -> None:
+        text = cells.get(column, "")
+        if not text:
+            if required:
+                errors.append(Message(row, column, N_("This column must be filled in."), {}))
+            clean[column] = None
+            return
+        try:
+            clean[column] = parser(text)
+        except CellError as exc:
+            errors.append(Message(row, column, exc.message, exc.params))
+            clean[column] = None
+
+    check("title", _title, required=True)
+    check("cpv_code", lambda text: _cpv(text, row, known_cpv, fixes), required=True)
+    check("annual_amount_eur", _amount, required=True)
+    check("start_date", parse_date, required=True)
+    check("duration_months", _duration, required=True)
+    check("description", lambda text: _text(text, DESCRIPTION_MAX))
+    check("quantity", _quantity)
+    check("unit", lambda text: _text(text, UNIT_MAX))
+    check("current_contract_end", parse_date)
+    check("delivery_postcode", lambda text: _postcode(text, row, fixes))
+    for column in BOOLEAN_COLUMNS:
+        check(column, parse_bool)
+        clean[column] = bool(clean[column])
+    check("sustainability_notes", lambda text: _text(text, SUSTAINABILITY_NOTES_MAX))
+    for column in ("description", "sustainability_notes"):
+        clean[column] = clean[column] or ""
+
+    code, check_digit = clean["cpv_code"] or (None, None)
+    clean["cpv_code"], clean["cpv_check_digit"] = code, check_digit
+    return clean, errors
+
+
+def _text(text: str, maximum: int) -> str:
+    if len(text) > maximum:
+        raise CellError(
+            N_("This text is too long: %(length)s characters, at most %(max)s."),
+            {"length": len(text), "max": maximum},
+        )
+    return text
+
+
+def _title(text: str) -> str:
+    return _text(re.sub(r"\s+", " ", text), TITLE_MAX)
+
+
+_SEVEN_DIGITS = re.compile(r"^\d{7}(?:\s*-\s*\d)?$", re.ASCII)
+
+
+def _cpv(text: str, row: int, known_cpv: Callable[[str], bool], fixes: _Fixes) -> tuple[str, str | None]:
+    """(8 digits, check digit or None); the check digit itself is left for the app to verify."""
+    zero_restored = bool(_SEVEN_DIGITS.match(text))  # "09310000" typed in Excel becomes 9310000
+    raw = "0" + text if zero_restored else text
+    try:
+        code = cpv.parse_code(raw)
+    except cpv.InvalidCpvCode as exc:
+        raise CellError(
+            N_(
+                "“%(value)s” is not a CPV code: expected 8 digits, optionally followed by a dash "
+                "and a check digit (for instance 09310000-5)."
+            ),
+            {"value": text},
+        ) from exc
+    if not known_cpv(code.code):
+        raise CellError(N_("The CPV code %(code)s does not exist in the CPV 2008 nomenclature."), {"code": code.code})
+    if zero_restored:
+        fixes.cpv_zero.append(row)
+    return code.code, code.check_digit
+
+
+def _amount(text: str) -> Decimal:
+    amount = parse_decimal(text)
+    if amount <= 0:
+        raise CellError(N_("The annual amount must be greater than zero (found %(value)s)."), {"value": text})
+    if amount > AMOUNT_MAX:
+        raise CellError(N_("The annual amount %(value)s is too large."), {"value": text})
+    return amount
+
+
+def _quantity(text: str) -> Decimal:
+    quantity = parse_decimal(text)
+    if quantity < 0:
+        raise CellError(N_("The quantity cannot be negative (found %(value)s)."), {"value": text})
+    if quantity > QUANTITY_MAX:
+        raise CellError(N_("The quantity %(value)s is too large."), {"value": text})
+    return quantity
+
+
+def _duration(text: str) -> int:
+    months = parse_int(text)
+    if not DURATION_MIN <= months <= DURATION_MAX:
+        raise CellError(
+            N_("The duration must be between %(min)s and %(max)s months (found %(value)s)."),
+            {"min": DURATION_MIN, "max": DURATION_MAX, "value": months},
+        )
+    return months
+
+
+_POSTCODE = re.compile(r"^\d{5}$", re.ASCII)
+_FOUR_DIGITS = re.compile(r"^\d{4}$", re.ASCII)
+
+
+def _postcode(text: str, row: int, fixes: _Fixes) -> str:
+    """A French postcode: 5 digits, department 01-95 (Corsica 20), overseas 97 or 98."""
+    value = re.sub(r"\s+", "", text)
+    if _FOUR_DIGITS.match(value) and value[0] != "0":  # "01000" read back by Excel as 1000
+        value = "0" + value
+        fixes.postcode_zero.append(row)
+    if not _POSTCODE.match(value) or not (1 <= int(value[:2]) <= 95 or value[:2] in ("97", "98")):
+        raise CellError(N_("“%(value)s” is not a French postcode (5 digits)."), {"value": text})
+    return value
+
+
+# --------------------------------------------------------------------------- template
+
+_EXAMPLE = {
+    "fr": {
+        "title": "Fourniture de papier d'impression recyclé",
+        "cpv_code": "30197630",
+        "annual_amount_eur": "12500,00",
+        "start_date": "01/01/2027",
+        "duration_months": "36",
+        "description": "Ramettes A4 80 g, livraison mensuelle",
+        "quantity": "2500",
+        "unit": "ramette",
+        "current_contract_end": "31/12/2026",
+        "delivery_postcode": "21000",
+        "environmental_criterion": "oui",
+        "social_clause": "non",
+        "short_supply_chain": "non",
+        "sustainability_notes": "Papier recyclé certifié Ange bleu ou équivalent",
+    },
+    "en": {
+        "title": "Supply of recycled printing paper",
+        "cpv_code": "30197630",
+        "annual_amount_eur": "12500.00",
+        "start_date": "2027-01-01",
+        "duration_months": "36",
+        "description": "A4 80 g reams, monthly delivery",
+        "quantity": "2500",
+        "unit": "ream",
+        "current_contract_end": "2026-12-31",
+        "delivery_postcode": "21000",
+        "environmental_criterion": "yes",
+        "social_clause": "no",
+        "short_supply_chain": "no",
+        "sustainability_notes": "Recycled paper certified Blue Angel or equivalent",
+    },
+}
+
+
+def template_csv_bytes(lang: str = "fr") -> bytes:
+    """A CSV template (UTF-8 with BOM, `;`-separated so Excel opens it in columns) with one example row."""
+    if lang not in _EXAMPLE:
+        raise ValueError(f"unsupported template language {lang!r}")
+    labels = column_labels(lang)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow([labels[column.name] for column in NEED_COLUMNS])
+    writer.writerow([_EXAMPLE[lang][column.name] for column in NEED_COLUMNS])
+    return buffer.getvalue().encode("utf-8-sig")
