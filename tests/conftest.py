@@ -26,8 +26,23 @@ class _Config(TestConfig):
     UPLOAD_FOLDER = str(_TMP / "files")
 
 
+_APPS: list = []
+
+
 def make_app(**overrides):
-    return create_app(_Config) if not overrides else create_app(type("Cfg", (_Config,), overrides))
+    app = create_app(_Config) if not overrides else create_app(type("Cfg", (_Config,), overrides))
+    _APPS.append(app)
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines():
+    """Close every pooled connection of the apps a test made (no connection outlives its test)."""
+    yield
+    while _APPS:
+        with _APPS.pop().app_context():
+            for engine in _db.engines.values():
+                engine.dispose()
 
 
 @pytest.fixture(scope="session")
