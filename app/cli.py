@@ -19,7 +19,7 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(
             f"Demo data ready: {report.organizations} organization(s), {report.users} account(s), "
-            f"{report.suppliers} supplier(s) created (existing ones kept)."
+            f"{report.suppliers} supplier(s), {report.needs} need(s) created (existing ones kept)."
         )
 
     @app.cli.command("scheduler")

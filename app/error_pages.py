@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Flask, jsonify, render_template, request
@@ -47,7 +48,9 @@ def wants_json() -> bool:
 
 
 def envelope(status: int, code: str, message: str, details: dict | None = None):
-    response = jsonify({"error": {"code": code, "message": message, "details": details or {}}})
+    # Messages may be lazy translations: render them now, in the language of this request.
+    details = json.loads(json.dumps(details or {}, default=str))
+    response = jsonify({"error": {"code": code, "message": str(message), "details": details}})
     response.status_code = status
     return response
 

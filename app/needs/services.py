@@ -1,0 +1,410 @@
+"""Procurement needs: buyers write their own organization's; coordinators and admins read submitted ones."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field, fields
+from datetime import date
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from app.db import utcnow
+from app.domain import cpv as cpv_domain
+from app.domain.need_import import AMOUNT_MAX, DESCRIPTION_MAX, TITLE_MAX, UNIT_MAX, parse_needs
+from app.domain.tabular import Message
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.needs.models import NEED_STATUSES, Need
+from app.organizations.models import Organization
+from app.reference.models import CpvCode
+from app.validation import clean_postcode
+
+READER_ROLES = ("coordinator", "admin")
+WRITABLE_STATUSES = ("draft", "submitted")  # what a buyer may set; "grouped" belongs to groups
+SORTS = {
+    "start_date": Need.start_date,
+    "annual_amount": Need.annual_amount,
+    "title": Need.title,
+    "created_at": Need.created_at,
+    "status": Need.status,
+}
+
+
+@dataclass
+class NeedValues:
+    title: str
+    cpv_code: str
+    annual_amount: Decimal
+    start_date: date
+    duration_months: int
+    description: str = ""
+    quantity: Decimal | None = None
+    unit: str | None = None
+    current_contract_end: date | None = None
+    delivery_postcode: str | None = None
+    environmental_criterion: bool = False
+    social_clause: bool = False
+    short_supply_chain: bool = False
+    sustainability_notes: str = ""
+
+    @classmethod
+    def from_need(cls, need: Need) -> NeedValues:
+        return cls(**{f.name: getattr(need, f.name) for f in fields(cls)})
+
+
+VALUE_FIELDS = tuple(f.name for f in fields(NeedValues))
+
+
+# --- who may see and change what -------------------------------------------------------------------------
+
+
+def visible_needs(actor) -> sa.Select:
+    """The one scope every list and look-up goes through."""
+    stmt = sa.select(Need)
+    if actor.role == "buyer":
+        return stmt.where(Need.organization_id == actor.organization_id)
+    if actor.role in READER_ROLES:
+        return stmt.where(Need.status != "draft")
+    raise NotPermitted(str(_l("Suppliers do not see the buyers' needs.")))
+
+
+def get_need(session: Session, actor, need_id: int) -> Need:
+    need = session.scalar(visible_needs(actor).where(Need.id == need_id))
+    if need is None:
+        raise NotFound(str(_l("This need does not exist, or you may not see it.")))
+    return need
+
+
+def _check_writer(actor, organization_id: int) -> None:
+    if actor.role == "system":
+        return
+    if actor.role != "buyer" or actor.organization_id != organization_id:
+        raise NotPermitted(str(_l("Only the buyers of the organization can change its needs.")))
+
+
+# --- validation ----------------------------------------------------------------------------------------------
+
+
+def _validate(session: Session, values: NeedValues) -> NeedValues:
+    reasons: dict[str, list[str]] = {}
+
+    def problem(name: str, message) -> None:
+        reasons.setdefault(name, []).append(str(message))
+
+    title = (values.title or "").strip()
+    if not title:
+        problem("title", _l("The title is required."))
+    elif len(title) > TITLE_MAX:
+        problem("title", _l("At most %(n)d characters.", n=TITLE_MAX))
+    code = None
+    try:
+        code = cpv_domain.parse_code(values.cpv_code).code
+    except cpv_domain.InvalidCpvCode:
+        problem("cpv_code", _l("A CPV code has 8 digits, for example 09310000 or 09310000-5."))
+    else:
+        if session.get(CpvCode, code) is None:
+            problem("cpv_code", _l("Unknown CPV code: %(codes)s", codes=code))
+    amount = values.annual_amount
+    if amount is None:
+        problem("annual_amount", _l("The yearly amount is required."))
+    elif not isinstance(amount, Decimal) or not amount.is_finite():
+        problem("annual_amount", _l("The yearly amount must be a number."))
+    elif amount <= 0:
+        problem("annual_amount", _l("The yearly amount must be greater than zero."))
+    elif amount > AMOUNT_MAX:
+        problem("annual_amount", _l("The yearly amount is too large."))
+    elif amount != amount.quantize(Decimal("0.01")):
+        problem("annual_amount", _l("Amounts have at most two decimals (cents)."))
+    if values.start_date is None:
+        problem("start_date", _l("The start date is required."))
+    months = values.duration_months
+    if months is None or not isinstance(months, int) or not 1 <= months <= 120:
+        problem("duration_months", _l("The duration is a whole number of months from 1 to 120."))
+    if values.quantity is not None and (not isinstance(values.quantity, Decimal) or values.quantity < 0):
+        problem("quantity", _l("The quantity cannot be negative."))
+    if values.unit and len(values.unit) > UNIT_MAX:
+        problem("unit", _l("At most %(n)d characters.", n=UNIT_MAX))
+    if values.description and len(values.description) > DESCRIPTION_MAX:
+        problem("description", _l("At most %(n)d characters.", n=DESCRIPTION_MAX))
+    postcode = (values.delivery_postcode or "").strip() or None
+    if postcode:
+        postcode, message = clean_postcode(postcode)
+        if message:
+            problem("delivery_postcode", message)
+    if reasons:
+        raise ValidationFailed(reasons)
+    return NeedValues(
+        title=title,
+        cpv_code=code,
+        annual_amount=amount,
+        start_date=values.start_date,
+        duration_months=months,
+        description=(values.description or "").strip(),
+        quantity=values.quantity,
+        unit=(values.unit or "").strip() or None,
+        current_contract_end=values.current_contract_end,
+        delivery_postcode=postcode,
+        environmental_criterion=bool(values.environmental_criterion),
+        social_clause=bool(values.social_clause),
+        short_supply_chain=bool(values.short_supply_chain),
+        sustainability_notes=(values.sustainability_notes or "").strip(),
+    )
+
+
+def _check_status(status: str) -> str:
+    if status not in WRITABLE_STATUSES:
+        raise ValidationFailed({"status": [str(_l("The status is draft or submitted."))]})
+    return status
+
+
+# --- writing -----------------------------------------------------------------------------------------------
+
+
+def create_need(session: Session, actor, values: NeedValues, *, status: str = "draft", organization=None) -> Need:
+    """A buyer records a need for its own organization (the system may name one, for imports)."""
+    if actor.role == "buyer":
+        organization_id = actor.organization_id
+    elif actor.role == "system" and organization is not None:
+        organization_id = organization.id
+    else:
+        raise NotPermitted(str(_l("Only buyers record needs, for their own organization.")))
+    clean = _validate(session, values)
+    need = Need(
+        organization_id=organization_id,
+        created_by_id=actor.id,
+        status=_check_status(status),
+        submitted_at=utcnow() if status == "submitted" else None,
+        **vars(clean),
+    )
+    session.add(need)
+    session.flush()
+    return need
+
+
+def update_need(session: Session, actor, need: Need, changes: dict, *, expected_version: int | None = None) -> Need:
+    """Change some fields (and optionally the status) of a need not yet in a group."""
+    _check_writer(actor, need.organization_id)
+    if need.status == "grouped":
+        raise Conflict("need_grouped", str(_l("This need is in a pooled-purchase group and can no longer change.")))
+    if expected_version is not None and expected_version != need.version:
+        raise Conflict(
+            "stale_version",
+            str(_l("This need was changed by someone else meanwhile. Reload it and make your change again.")),
+        )
+    unknown = set(changes) - set(VALUE_FIELDS) - {"status"}
+    if unknown:
+        raise ValidationFailed({name: [str(_l("This field cannot be changed."))] for name in sorted(unknown)})
+    merged = NeedValues.from_need(need)
+    for name, value in changes.items():
+        if name != "status":
+            setattr(merged, name, value)
+    clean = _validate(session, merged)
+    for name, value in vars(clean).items():
+        if getattr(need, name) != value:
+            setattr(need, name, value)
+    if "status" in changes and changes["status"] != need.status:
+        change_status(session, actor, need, changes["status"])
+    session.flush()
+    return need
+
+
+def change_status(session: Session, actor, need: Need, status: str) -> Need:
+    """draft → submitted → withdrawn → submitted again; a submitted need may go back to draft."""
+    _check_writer(actor, need.organization_id)
+    allowed = {
+        "draft": {"submitted"},
+        "submitted": {"withdrawn", "draft"},
+        "withdrawn": {"submitted", "draft"},
+        "grouped": set(),
+    }
+    if status not in NEED_STATUSES or status not in allowed[need.status]:
+        raise Conflict(
+            "invalid_status_change",
+            str(_l("A need cannot go from %(old)s to %(new)s.", old=need.status, new=status)),
+        )
+    need.status = status
+    if status == "submitted":
+        need.submitted_at = utcnow()
+    session.flush()
+    return need
+
+
+def delete_need(session: Session, actor, need: Need) -> None:
+    _check_writer(actor, need.organization_id)
+    if need.status == "grouped":
+        raise Conflict("need_grouped", str(_l("This need is in a pooled-purchase group and cannot be deleted.")))
+    session.delete(need)
+    session.flush()
+
+
+# --- lists ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NeedFilters:
+    organization: str | None = None  # organization code
+    cpv: str | None = None  # a code prefix at any level ("09", "0931", "09310000")
+    status: str | None = None
+    start_from: date | None = None
+    start_to: date | None = None
+    q: str | None = None
+    sort: str = "start_date"
+    descending: bool = False
+
+
+def _cpv_prefix(raw: str) -> str:
+    digits = raw.split("-")[0].strip()
+    if not digits.isdigit() or not 2 <= len(digits) <= 8:
+        raise ValidationFailed({"cpv": [str(_l("A CPV code or prefix has 2 to 8 digits."))]})
+    if len(digits) == 8:  # a whole code stands for its node: 09300000 covers 093xxxxx
+        digits = digits.rstrip("0").ljust(2, "0")
+    return digits
+
+
+def filtered_needs(actor, filters: NeedFilters) -> sa.Select:
+    stmt = visible_needs(actor)
+    if filters.organization:
+        stmt = stmt.join(Organization, Need.organization_id == Organization.id).where(
+            Organization.code == filters.organization.strip().upper()
+        )
+    if filters.cpv:
+        stmt = stmt.where(Need.cpv_code.startswith(_cpv_prefix(filters.cpv)))
+    if filters.status:
+        if filters.status not in NEED_STATUSES:
+            raise ValidationFailed({"status": [str(_l("Unknown status."))]})
+        stmt = stmt.where(Need.status == filters.status)
+    if filters.start_from:
+        stmt = stmt.where(Need.start_date >= filters.start_from)
+    if filters.start_to:
+        stmt = stmt.where(Need.start_date <= filters.start_to)
+    if filters.q:
+        stmt = stmt.where(Need.title.ilike(f"%{filters.q.strip()}%", escape="\\"))
+    return stmt
+
+
+def ordered(stmt: sa.Select, filters: NeedFilters) -> sa.Select:
+    column = SORTS.get(filters.sort)
+    if column is None:
+        raise ValidationFailed({"sort": [str(_l("Unknown sort order."))]})
+    return stmt.order_by(column.desc() if filters.descending else column.asc(), Need.id)
+
+
+@dataclass
+class CursorPage:
+    items: list[Need] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"n{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if raw.startswith("n"):
+            return int(raw[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        pass
+    raise ValidationFailed({"cursor": [str(_l("This cursor is not valid."))]})
+
+
+def list_needs_page(session: Session, actor, filters: NeedFilters, *, cursor: str | None, limit: int) -> CursorPage:
+    """Keyset pagination by id (stable while needs are added), for the API."""
+    stmt = filtered_needs(actor, filters)
+    after = decode_cursor(cursor)
+    if after is not None:
+        stmt = stmt.where(Need.id > after)
+    items = list(session.scalars(stmt.order_by(Need.id).limit(limit + 1)))
+    more = len(items) > limit
+    items = items[:limit]
+    return CursorPage(items=items, next_cursor=encode_cursor(items[-1].id) if more and items else None)
+
+
+# --- import --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportPreview:
+    rows: list[dict]
+    notes: list[Message]
+    sheet: str | None
+
+
+def _row_details(messages: list[Message]) -> list[dict]:
+    return [
+        {"row": m.row, "column": m.column, "message": _l(m.message, **m.params)}
+        for m in sorted(messages, key=lambda m: (m.row or 0, m.column or ""))
+    ]
+
+
+def check_import(session: Session, data: bytes, filename: str) -> ImportPreview:
+    """Validate every row of a needs file; raise ValidationFailed listing every bad row, or return the rows."""
+    known = set(session.scalars(sa.select(CpvCode.code)))
+    result = parse_needs(data, filename, known_cpv=known.__contains__)
+    if result.errors:
+        raise ValidationFailed(
+            {},
+            message=str(_l("The file has errors: nothing was imported. Fix the rows listed and import it again.")),
+            rows=_row_details(result.errors),
+        )
+    if not result.rows:
+        raise ValidationFailed({"file": [str(_l("The file has no rows to import."))]})
+    return ImportPreview(rows=result.rows, notes=result.notes, sheet=result.sheet)
+
+
+def import_needs(
+    session: Session,
+    actor,
+    data: bytes,
+    filename: str,
+    *,
+    organization: Organization | None = None,
+    status: str = "submitted",
+) -> list[Need]:
+    """All or nothing: every row is checked first; nothing is written unless all are valid."""
+    if actor.role == "buyer":
+        organization = session.get(Organization, actor.organization_id)
+    elif actor.role != "system":
+        raise NotPermitted(str(_l("Only buyers import needs, for their own organization.")))
+    if organization is None:
+        raise ValidationFailed({"organization": [str(_l("Choose the organization the needs belong to."))]})
+    _check_status(status)
+    preview = check_import(session, data, filename)
+    now = utcnow()
+    needs = [
+        Need(
+            organization_id=organization.id,
+            created_by_id=actor.id,
+            status=status,
+            submitted_at=now if status == "submitted" else None,
+            **{name: row[name_in_row] for name, name_in_row in _IMPORT_FIELDS.items()},
+        )
+        for row in preview.rows
+    ]
+    session.add_all(needs)
+    session.flush()
+    return needs
+
+
+_IMPORT_FIELDS = {
+    "title": "title",
+    "cpv_code": "cpv_code",
+    "annual_amount": "annual_amount_eur",
+    "start_date": "start_date",
+    "duration_months": "duration_months",
+    "description": "description",
+    "quantity": "quantity",
+    "unit": "unit",
+    "current_contract_end": "current_contract_end",
+    "delivery_postcode": "delivery_postcode",
+    "environmental_criterion": "environmental_criterion",
+    "social_clause": "social_clause",
+    "short_supply_chain": "short_supply_chain",
+    "sustainability_notes": "sustainability_notes",
+}

@@ -1,0 +1,3 @@
+"""HTML pages of the overlap map."""
+
+from app.overlaps import bp  # noqa: F401
