@@ -1,6 +1,10 @@
 """Serialisation for the API (kept off the models)."""
 
-from marshmallow import Schema, fields, validate
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import gettext
+from flask_smorest.fields import Upload
+from marshmallow import Schema, ValidationError, fields, validate
 
 
 class ErrorDetail(Schema):
@@ -48,4 +52,146 @@ class OrganizationItem(Schema):
 
 class OrganizationList(Schema):
     items = fields.List(fields.Nested(OrganizationItem))
+    next = fields.String(allow_none=True)
+
+
+# --- money ------------------------------------------------------------------------------------------------------
+
+
+class Money(fields.Field):
+    """Euros as a decimal string ("1234.56"); numbers are read through their text, never as binary floats."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else f"{Decimal(value):.2f}"
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ValidationError('Give the amount as a decimal string, for example "1234.56".')
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValidationError("Not a valid amount.") from None
+        if not amount.is_finite():
+            raise ValidationError("Not a valid amount.")
+        if amount != amount.quantize(Decimal("0.01")):
+            raise ValidationError("Amounts have at most two decimals (cents).")
+        return amount
+
+
+NEED_STATUS_VALUES = ("draft", "submitted", "withdrawn", "grouped")
+
+
+class NeedFields(Schema):
+    title = fields.String(validate=validate.Length(min=1, max=200))
+    cpv_code = fields.String(metadata={"description": "8 digits, with or without the check digit: 09310000-5"})
+    annual_amount_eur = Money(metadata={"description": "yearly amount in euros excluding VAT"})
+    start_date = fields.Date(metadata={"description": "when the contract must start"})
+    duration_months = fields.Integer(validate=validate.Range(min=1, max=120))
+    description = fields.String(validate=validate.Length(max=5000))
+    quantity = Money(allow_none=True)
+    unit = fields.String(allow_none=True, validate=validate.Length(max=50))
+    current_contract_end = fields.Date(allow_none=True, metadata={"description": "end of the current contract"})
+    delivery_postcode = fields.String(allow_none=True)
+    environmental_criterion = fields.Boolean()
+    social_clause = fields.Boolean()
+    short_supply_chain = fields.Boolean()
+    sustainability_notes = fields.String(validate=validate.Length(max=2000))
+
+
+class NeedCreate(NeedFields):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    cpv_code = fields.String(required=True, metadata={"description": "8 digits, with or without the check digit"})
+    annual_amount_eur = Money(required=True, metadata={"description": "yearly amount in euros excluding VAT"})
+    start_date = fields.Date(required=True, metadata={"description": "when the contract must start"})
+    duration_months = fields.Integer(required=True, validate=validate.Range(min=1, max=120))
+    status = fields.String(load_default="draft", validate=validate.OneOf(("draft", "submitted")))
+
+
+class NeedPatch(NeedFields):
+    status = fields.String(validate=validate.OneOf(("draft", "submitted", "withdrawn")))
+    version = fields.Integer(metadata={"description": "the version read; a stale one gives 409 stale_version"})
+
+
+class NeedOut(Schema):
+    id = fields.Integer()
+    organization = fields.Function(lambda need: need.organization.code)
+    title = fields.String()
+    description = fields.String()
+    cpv_code = fields.String()
+    cpv_label = fields.Method("_cpv_label")
+    annual_amount_eur = Money(attribute="annual_amount")
+    total_amount_eur = Money(attribute="total_amount", metadata={"description": "annual × duration / 12"})
+    start_date = fields.Date()
+    duration_months = fields.Integer()
+    quantity = Money()
+    unit = fields.String(allow_none=True)
+    current_contract_end = fields.Date(allow_none=True)
+    delivery_postcode = fields.String(allow_none=True)
+    environmental_criterion = fields.Boolean()
+    social_clause = fields.Boolean()
+    short_supply_chain = fields.Boolean()
+    sustainability_notes = fields.String()
+    status = fields.String(validate=validate.OneOf(NEED_STATUS_VALUES))
+    version = fields.Integer()
+    created_at = fields.DateTime(format="iso")
+    updated_at = fields.DateTime(format="iso")
+    submitted_at = fields.DateTime(format="iso", allow_none=True)
+
+    def _cpv_label(self, need) -> str:
+        from app.i18n import current_language
+
+        return need.cpv.label(current_language())
+
+
+class NeedList(Schema):
+    items = fields.List(fields.Nested(NeedOut))
+    next = fields.String(allow_none=True)
+
+
+class NeedQuery(Schema):
+    organization = fields.String()
+    cpv = fields.String(metadata={"description": "a CPV code or prefix at any level"})
+    status = fields.String(validate=validate.OneOf(NEED_STATUS_VALUES))
+    start_from = fields.Date()
+    start_to = fields.Date()
+    cursor = fields.String()
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class ImportFile(Schema):
+    file = Upload(required=True, metadata={"description": "CSV (; or ,) or XLSX, French or English headers"})
+
+
+class ImportResult(Schema):
+    imported = fields.Integer()
+
+
+class ProcedureOut(Schema):
+    code = fields.String(validate=validate.OneOf(("none", "adapted", "formal")))
+    label = fields.Function(lambda procedure: gettext(procedure.label))
+    no_competition_threshold_eur = Money(attribute="no_competition_threshold")
+    formal_threshold_eur = Money(attribute="formal_threshold")
+    rule_valid_from = fields.Date()
+
+
+class OverlapOut(Schema):
+    cpv_prefix = fields.String()
+    level = fields.String()
+    label = fields.String()
+    organizations = fields.List(fields.String())
+    need_ids = fields.List(fields.Integer())
+    annual_amount_eur = Money(attribute="annual_amount")
+    total_amount_eur = Money(attribute="total_amount")
+    procedure = fields.Nested(ProcedureOut)
+    procedure_alone = fields.Dict(keys=fields.String(), values=fields.Nested(ProcedureOut))
+
+
+class OverlapQuerySchema(Schema):
+    level = fields.String(load_default="class", validate=validate.OneOf(("division", "group", "class", "category")))
+    window_months = fields.Integer(load_default=12, validate=validate.Range(min=1, max=60))
+    from_ = fields.Date(data_key="from", load_default=None, metadata={"description": "window start, default today"})
+
+
+class OverlapList(Schema):
+    items = fields.List(fields.Nested(OverlapOut))
     next = fields.String(allow_none=True)

@@ -1,0 +1,99 @@
+from flask_login import current_user
+from flask_smorest import Blueprint
+
+from app.api.auth import require
+from app.api.schemas import ErrorEnvelope, ImportFile, ImportResult, NeedCreate, NeedList, NeedOut, NeedPatch, NeedQuery
+from app.extensions import db
+from app.needs import services
+from app.needs.services import NeedFilters, NeedValues
+
+blp = Blueprint("api_needs", __name__, description="Procurement needs")
+
+_RENAMES = {"annual_amount_eur": "annual_amount"}
+
+
+def _values(body: dict) -> dict:
+    return {_RENAMES.get(key, key): value for key, value in body.items()}
+
+
+@blp.get("/needs")
+@require("buyer", "coordinator", "admin")
+@blp.arguments(NeedQuery, location="query")
+@blp.response(200, NeedList)
+def list_needs(args):
+    """Needs the caller may see: buyers their organization's, coordinators every submitted one."""
+    filters = NeedFilters(
+        organization=args.get("organization"),
+        cpv=args.get("cpv"),
+        status=args.get("status"),
+        start_from=args.get("start_from"),
+        start_to=args.get("start_to"),
+    )
+    page = services.list_needs_page(db.session, current_user, filters, cursor=args.get("cursor"), limit=args["limit"])
+    next_url = None
+    if page.next_cursor:
+        query = {k: v for k, v in args.items() if k not in ("cursor",) and v is not None}
+        query["cursor"] = page.next_cursor
+        from urllib.parse import urlencode
+
+        next_url = "/api/v1/needs?" + urlencode({k: str(v) for k, v in query.items()})
+    return {"items": page.items, "next": next_url}
+
+
+@blp.post("/needs")
+@require("buyer")
+@blp.arguments(NeedCreate)
+@blp.response(201, NeedOut)
+@blp.alt_response(400, schema=ErrorEnvelope, description="validation_error")
+def create_need(body):
+    """Record a need for the caller's organization (status draft by default, or submitted)."""
+    status = body.pop("status")
+    need = services.create_need(db.session, current_user, NeedValues(**_values(body)), status=status)
+    db.session.commit()
+    return need
+
+
+@blp.post("/needs/import")
+@require("buyer")
+@blp.arguments(ImportFile, location="files")
+@blp.response(201, ImportResult)
+@blp.alt_response(400, schema=ErrorEnvelope, description="validation_error with details.rows")
+def import_needs(files):
+    """Import a CSV or XLSX file of needs, all or nothing (submitted)."""
+    upload = files["file"]
+    needs = services.import_needs(db.session, current_user, upload.read(), upload.filename or "needs.csv")
+    db.session.commit()
+    return {"imported": len(needs)}
+
+
+@blp.get("/needs/<int:need_id>")
+@require("buyer", "coordinator", "admin")
+@blp.response(200, NeedOut)
+@blp.alt_response(404, schema=ErrorEnvelope, description="not_found")
+def get_need(need_id):
+    return services.get_need(db.session, current_user, need_id)
+
+
+@blp.patch("/needs/<int:need_id>")
+@require("buyer")
+@blp.arguments(NeedPatch)
+@blp.response(200, NeedOut)
+@blp.alt_response(409, schema=ErrorEnvelope, description="stale_version, need_grouped, invalid_status_change")
+def patch_need(body, need_id):
+    """Change fields or the status of one of the caller's organization's needs."""
+    need = services.get_need(db.session, current_user, need_id)
+    version = body.pop("version", None)
+    services.update_need(db.session, current_user, need, _values(body), expected_version=version)
+    db.session.commit()
+    return need
+
+
+@blp.delete("/needs/<int:need_id>")
+@require("buyer")
+@blp.response(204)
+@blp.alt_response(409, schema=ErrorEnvelope, description="need_grouped")
+def delete_need(need_id):
+    need = services.get_need(db.session, current_user, need_id)
+    services.delete_need(db.session, current_user, need)
+    db.session.commit()
+    return None

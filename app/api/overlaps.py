@@ -1,0 +1,27 @@
+from datetime import date
+
+from flask_login import current_user
+from flask_smorest import Blueprint
+
+from app.api.auth import require
+from app.api.schemas import OverlapList, OverlapQuerySchema
+from app.extensions import db
+from app.i18n import current_language
+from app.overlaps.services import OverlapQuery, overlap_report
+
+blp = Blueprint("api_overlaps", __name__, description="Overlaps of needs across organizations")
+
+
+@blp.get("/overlaps")
+@require("coordinator", "admin", "buyer")
+@blp.arguments(OverlapQuerySchema, location="query")
+@blp.response(200, OverlapList)
+def overlaps(args):
+    """CPV prefixes where submitted needs of two or more organizations meet in the window.
+
+    Buyers see the overlaps that include their organization. `procedure` is what the combined total over the
+    contracts' durations requires; `procedure_alone` what each member's own share would require.
+    """
+    query = OverlapQuery(level=args["level"], window_months=args["window_months"], window_start=args["from_"])
+    report = overlap_report(db.session, current_user, query, today=date.today(), lang=current_language(), detail=False)
+    return {"items": report.overlaps, "next": None}
