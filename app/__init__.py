@@ -60,13 +60,26 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.accounts import views as account_views
     from app.api import init_api
+    from app.groups import views as group_views
     from app.main import views as main_views
     from app.needs import views as need_views
+    from app.notifications import views as notification_views
     from app.organizations import views as organization_views
     from app.overlaps import views as overlap_views
     from app.reference import views as reference_views
+    from app.spend import views as spend_views
 
-    for module in (main_views, account_views, organization_views, reference_views, need_views, overlap_views):
+    for module in (
+        main_views,
+        account_views,
+        organization_views,
+        reference_views,
+        need_views,
+        overlap_views,
+        group_views,
+        notification_views,
+        spend_views,
+    ):
         app.register_blueprint(module.bp)
 
     init_api(app)

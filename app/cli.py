@@ -19,6 +19,10 @@ def _report_error(error) -> None:
 
 
 def register(app: Flask) -> None:
+    from app.spend import cli as spend_cli
+
+    spend_cli.register(app)
+
     @app.cli.command("seed-demo")
     def seed_demo_command():
         """Create the demo organizations, accounts and suppliers (idempotent; refused in production)."""

@@ -8,7 +8,7 @@ from app.extensions import api, csrf
 
 
 def init_api(app: Flask) -> None:
-    from app.api import needs, overlaps, reference, tokens
+    from app.api import groups, needs, overlaps, reference, spend, tokens
 
     api.init_app(
         app,
@@ -20,7 +20,7 @@ def init_api(app: Flask) -> None:
             "security": [{"bearerAuth": []}],
         },
     )
-    for module in (tokens, reference, needs, overlaps):
+    for module in (tokens, reference, needs, overlaps, groups, spend):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")
 

@@ -1,0 +1,3 @@
+"""HTML pages."""
+
+from app.groups import bp  # noqa: F401

@@ -1,0 +1,3 @@
+"""HTML pages."""
+
+from app.notifications import bp  # noqa: F401

@@ -1,0 +1,3 @@
+from flask import Blueprint
+
+bp = Blueprint("spend", __name__)

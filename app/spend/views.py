@@ -1,0 +1,3 @@
+"""HTML pages."""
+
+from app.spend import bp  # noqa: F401
