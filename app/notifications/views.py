@@ -1,4 +1,6 @@
 """HTML pages."""
 
-from app.notifications import bp  # noqa: F401
-from app.notifications import models  # noqa: E402,F401
+from app.notifications import (
+    bp,  # noqa: F401
+    models,  # noqa: E402,F401
+)
