@@ -195,3 +195,129 @@ class OverlapQuerySchema(Schema):
 class OverlapList(Schema):
     items = fields.List(fields.Nested(OverlapOut))
     next = fields.String(allow_none=True)
+
+
+# --- groups -------------------------------------------------------------------------------------------------
+
+
+class GroupCreate(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    need_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1))
+    coordinator_organization = fields.String(metadata={"description": "organization code; default the caller's"})
+    scope_cpv_prefix = fields.String(allow_none=True)
+    planned_publication_on = fields.Date(allow_none=True)
+
+
+class GroupPatch(Schema):
+    version = fields.Integer(required=True, metadata={"description": "the version read; stale → 409"})
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    scope_cpv_prefix = fields.String(allow_none=True)
+    planned_publication_on = fields.Date(allow_none=True)
+    convention_duration_months = fields.Integer(validate=validate.Range(min=1, max=120))
+    cost_sharing = fields.String(validate=validate.OneOf(("pro_rata", "equal", "coordinator")))
+    single_lot_reason = fields.String()
+
+
+class Adjustment(Schema):
+    annual_amount_eur = Money()
+    quantity = Money(allow_none=True)
+
+
+class ConfirmBody(Schema):
+    need_ids = fields.List(fields.Integer(), metadata={"description": "needs brought; default those proposed"})
+    adjustments = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(Adjustment),
+        metadata={"description": "need id → adjusted yearly amount / quantity"},
+    )
+
+
+class DeclineBody(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class SignBody(Schema):
+    signed_on = fields.Date(metadata={"description": "date of the deliberation or decision; default today"})
+    deliberation_reference = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class InviteBody(Schema):
+    organization = fields.String(required=True)
+
+
+class MemberOut(Schema):
+    organization = fields.String()
+    status = fields.String(validate=validate.OneOf(("invited", "confirmed", "declined", "signed")))
+    need_ids = fields.List(fields.Integer())
+    annual_amount_eur = Money()
+    total_amount_eur = Money()
+    share = fields.String(metadata={"description": "share of the group's total, 0 to 1"})
+    decline_reason = fields.String()
+    signed_on = fields.Date(allow_none=True)
+    deliberation_reference = fields.String()
+
+
+class LotShareInOut(Schema):
+    organization = fields.String(required=True)
+    annual_amount_eur = Money(required=True)
+    quantity = Money(allow_none=True)
+
+
+class LotBody(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    cpv_code = fields.String(required=True)
+    description = fields.String()
+    delivery_area = fields.String()
+    shares = fields.List(fields.Nested(LotShareInOut), required=True)
+
+
+class LotPatch(LotBody):
+    version = fields.Integer(required=True)
+
+
+class LotOut(Schema):
+    id = fields.Integer()
+    number = fields.Integer()
+    title = fields.String()
+    cpv_code = fields.String()
+    description = fields.String()
+    delivery_area = fields.String()
+    version = fields.Integer()
+    estimated_amount_eur = Money()
+    shares = fields.List(fields.Nested(LotShareInOut))
+
+
+class GroupOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    status = fields.String(validate=validate.OneOf(("forming", "constituted", "closed", "abandoned")))
+    version = fields.Integer()
+    scope_cpv_prefix = fields.String(allow_none=True)
+    coordinator_organization = fields.String()
+    planned_publication_on = fields.Date(allow_none=True)
+    convention_duration_months = fields.Integer()
+    cost_sharing = fields.String()
+    single_lot_reason = fields.String()
+    members = fields.List(fields.Nested(MemberOut))
+    annual_amount_eur = Money()
+    total_amount_eur = Money()
+    procedure = fields.Nested(ProcedureOut, allow_none=True)
+    lots = fields.List(fields.Nested(LotOut))
+
+
+class GroupList(Schema):
+    items = fields.List(fields.Nested(GroupOut))
+    next = fields.String(allow_none=True)
+
+
+class EventOut(Schema):
+    at = fields.DateTime(format="iso")
+    actor = fields.String(attribute="actor_label")
+    action = fields.String()
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+
+
+class EventList(Schema):
+    items = fields.List(fields.Nested(EventOut))
+    next = fields.String(allow_none=True)

@@ -1,0 +1,192 @@
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from app.needs.models import Need
+from tests import factories
+from tests.conftest import api_token
+
+
+@pytest.fixture
+def world(db):
+    orgs = {code: factories.organization(code) for code in ("DM", "CHU", "UB")}
+    emails = {
+        "coord": ("coordinator", "DM"),
+        "dm": ("buyer", "DM"),
+        "chu": ("buyer", "CHU"),
+        "ub": ("buyer", "UB"),
+        "sup": ("supplier", None),
+        "out": ("buyer", None),
+    }
+    for key, (role, code) in emails.items():
+        org = orgs[code] if code else (factories.organization("OUT") if role == "buyer" else None)
+        factories.user(role, email=f"{key}@x.fr", organization_=org)
+    needs = {}
+    for code, annual, months in (("CHU", "100000.00", 36), ("UB", "80000.00", 12), ("DM", "20000.00", 12)):
+        need = Need(
+            organization_id=orgs[code].id,
+            title=f"Électricité {code}",
+            cpv_code="09310000",
+            annual_amount=Decimal(annual),
+            start_date=date(2027, 6, 1),
+            duration_months=months,
+            status="submitted",
+            delivery_postcode="21000",
+        )
+        db.session.add(need)
+        db.session.flush()
+        needs[code] = need.id
+    db.session.commit()
+    return needs
+
+
+def tokens(client, *keys):
+    return {key: api_token(client, f"{key}@x.fr") for key in keys}
+
+
+def test_full_flow_from_forming_to_constituted(client, world):
+    t = tokens(client, "coord", "dm", "chu", "ub")
+    response = client.post(
+        "/api/v1/groups",
+        json={"name": "Électricité 2027", "need_ids": list(world.values()), "coordinator_organization": "DM"},
+        headers=t["coord"],
+    )
+    assert response.status_code == 201
+    group = response.get_json()
+    assert group["status"] == "forming" and isinstance(group["version"], int)
+    assert {m["organization"]: m["status"] for m in group["members"]} == {
+        "DM": "invited",
+        "CHU": "invited",
+        "UB": "invited",
+    }
+    assert group["total_amount_eur"] == "400000.00" and group["procedure"]["code"] == "formal"
+    gid = group["id"]
+
+    early = client.post(f"/api/v1/groups/{gid}/constitute", headers=t["coord"])
+    assert early.status_code == 409 and early.get_json()["error"]["code"] == "members_pending"
+
+    chu_need = str(world["CHU"])
+    confirmed = client.post(
+        f"/api/v1/groups/{gid}/confirm",
+        headers=t["chu"],
+        json={"adjustments": {chu_need: {"annual_amount_eur": "90000.00"}}},
+    )
+    assert confirmed.status_code == 200
+    chu = next(m for m in confirmed.get_json()["members"] if m["organization"] == "CHU")
+    assert chu["status"] == "confirmed" and chu["annual_amount_eur"] == "90000.00"
+    for key in ("dm", "ub"):
+        assert client.post(f"/api/v1/groups/{gid}/confirm", headers=t[key], json={}).status_code == 200
+    for key in ("dm", "chu", "ub"):
+        signed = client.post(
+            f"/api/v1/groups/{gid}/sign",
+            headers=t[key],
+            json={"signed_on": "2026-11-02", "deliberation_reference": f"DEL-{key}"},
+        )
+        assert signed.status_code == 200, signed.get_json()
+    done = client.post(f"/api/v1/groups/{gid}/constitute", headers=t["coord"])
+    assert done.status_code == 200 and done.get_json()["status"] == "constituted"
+    assert client.get(f"/api/v1/needs/{world['CHU']}", headers=t["chu"]).get_json()["status"] == "grouped"
+    log = client.get(f"/api/v1/groups/{gid}/events", headers=t["chu"]).get_json()["items"]
+    assert log[0]["action"] == "constituted" and log[-1]["action"] == "formed"
+
+
+def test_patch_with_an_outdated_version_gives_409_stale_version(client, world):
+    t = tokens(client, "coord")
+    group = client.post(
+        "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
+    ).get_json()
+    first = client.patch(
+        f"/api/v1/groups/{group['id']}", json={"version": group["version"], "name": "G2"}, headers=t["coord"]
+    )
+    assert first.status_code == 200 and first.get_json()["version"] > group["version"]
+    second = client.patch(
+        f"/api/v1/groups/{group['id']}", json={"version": group["version"], "name": "G3"}, headers=t["coord"]
+    )
+    assert second.status_code == 409
+    error = second.get_json()["error"]
+    assert error["code"] == "stale_version" and error["details"]["current"]["name"] == "G2"
+    missing = client.patch(f"/api/v1/groups/{group['id']}", json={"name": "x"}, headers=t["coord"])
+    assert missing.status_code == 400 and "version" in missing.get_json()["error"]["details"]["fields"]
+
+
+def test_roles_and_organizations_are_checked(client, world):
+    t = tokens(client, "coord", "chu", "ub", "sup", "out")
+    assert (
+        client.post("/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"]]}, headers=t["chu"]).status_code
+        == 403
+    )
+    group = client.post(
+        "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
+    ).get_json()
+    gid = group["id"]
+    assert client.get(f"/api/v1/groups/{gid}", headers=t["out"]).status_code == 404
+    assert client.get(f"/api/v1/groups/{gid}", headers=t["sup"]).status_code == 403
+    assert client.post(f"/api/v1/groups/{gid}/confirm", headers=t["out"], json={}).status_code == 404
+    bring_other = client.post(
+        f"/api/v1/groups/{gid}/confirm", headers=t["chu"], json={"need_ids": [world["CHU"], world["UB"]]}
+    )
+    assert bring_other.status_code == 403
+    assert client.post(f"/api/v1/groups/{gid}/constitute", headers=t["chu"]).status_code == 403
+    negative = client.post(
+        f"/api/v1/groups/{gid}/confirm",
+        headers=t["chu"],
+        json={"adjustments": {str(world["CHU"]): {"annual_amount_eur": "-5"}}},
+    )
+    assert negative.status_code == 400
+
+
+def test_decline_then_reinvite(client, world):
+    t = tokens(client, "coord", "ub")
+    gid = client.post(
+        "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
+    ).get_json()["id"]
+    no_reason = client.post(f"/api/v1/groups/{gid}/decline", headers=t["ub"], json={})
+    assert no_reason.status_code == 400 and "reason" in no_reason.get_json()["error"]["details"]["fields"]
+    declined = client.post(f"/api/v1/groups/{gid}/decline", headers=t["ub"], json={"reason": "Marché en cours"})
+    ub = next(m for m in declined.get_json()["members"] if m["organization"] == "UB")
+    assert ub["status"] == "declined" and ub["decline_reason"] == "Marché en cours"
+    again = client.post(f"/api/v1/groups/{gid}/invite", headers=t["coord"], json={"organization": "UB"})
+    assert next(m for m in again.get_json()["members"] if m["organization"] == "UB")["status"] == "invited"
+
+
+def test_sign_needs_a_deliberation_reference(client, world):
+    t = tokens(client, "coord", "chu")
+    gid = client.post(
+        "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
+    ).get_json()["id"]
+    client.post(f"/api/v1/groups/{gid}/confirm", headers=t["chu"], json={})
+    response = client.post(f"/api/v1/groups/{gid}/sign", headers=t["chu"], json={})
+    assert response.status_code == 400
+    assert "deliberation_reference" in response.get_json()["error"]["details"]["fields"]
+
+
+def test_lots_crud_with_versions(client, world):
+    t = tokens(client, "coord")
+    gid = client.post(
+        "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
+    ).get_json()["id"]
+    body = {
+        "title": "Électricité",
+        "cpv_code": "09310000-5",
+        "shares": [
+            {"organization": "CHU", "annual_amount_eur": "100000.00"},
+            {"organization": "UB", "annual_amount_eur": "80000.00", "quantity": "3"},
+        ],
+    }
+    lot = client.post(f"/api/v1/groups/{gid}/lots", json=body, headers=t["coord"])
+    assert lot.status_code == 201
+    lot = lot.get_json()
+    assert lot["number"] == 1 and lot["estimated_amount_eur"] == "180000.00"
+    ok = client.patch(
+        f"/api/v1/groups/{gid}/lots/{lot['id']}",
+        json={**body, "title": "Lot 1", "version": lot["version"]},
+        headers=t["coord"],
+    )
+    assert ok.status_code == 200
+    stale = client.patch(
+        f"/api/v1/groups/{gid}/lots/{lot['id']}", json={**body, "version": lot["version"]}, headers=t["coord"]
+    )
+    assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version"
+    assert client.delete(f"/api/v1/groups/{gid}/lots/{lot['id']}", headers=t["coord"]).status_code == 204
+    assert client.get(f"/api/v1/groups/{gid}", headers=t["coord"]).get_json()["lots"] == []
