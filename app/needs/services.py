@@ -16,6 +16,7 @@ from app.db import utcnow
 from app.domain import cpv as cpv_domain
 from app.domain.need_import import AMOUNT_MAX, DESCRIPTION_MAX, TITLE_MAX, UNIT_MAX, parse_needs
 from app.domain.tabular import Message
+from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.needs.models import NEED_STATUSES, Need
 from app.organizations.models import Organization
@@ -24,6 +25,13 @@ from app.validation import clean_postcode
 
 READER_ROLES = ("coordinator", "admin")
 WRITABLE_STATUSES = ("draft", "submitted")  # what a buyer may set; "grouped" belongs to groups
+# The status changes a buyer may make (grouped belongs to the groups feature).
+STATUS_CHANGES = {
+    "draft": ("submitted",),
+    "submitted": ("withdrawn", "draft"),
+    "withdrawn": ("submitted", "draft"),
+    "grouped": (),
+}
 SORTS = {
     "start_date": Need.start_date,
     "annual_amount": Need.annual_amount,
@@ -101,12 +109,16 @@ def _validate(session: Session, values: NeedValues) -> NeedValues:
         problem("title", _l("At most %(n)d characters.", n=TITLE_MAX))
     code = None
     try:
-        code = cpv_domain.parse_code(values.cpv_code).code
+        parsed = cpv_domain.parse_code(values.cpv_code)
     except cpv_domain.InvalidCpvCode:
         problem("cpv_code", _l("A CPV code has 8 digits, for example 09310000 or 09310000-5."))
     else:
-        if session.get(CpvCode, code) is None:
+        code = parsed.code
+        known = session.get(CpvCode, code)
+        if known is None:
             problem("cpv_code", _l("Unknown CPV code: %(codes)s", codes=code))
+        elif parsed.check_digit is not None and parsed.check_digit != known.check_digit:
+            problem("cpv_code", _l("The check digit of %(code)s is %(digit)s.", code=code, digit=known.check_digit))
     amount = values.annual_amount
     if amount is None:
         problem("annual_amount", _l("The yearly amount is required."))
@@ -214,13 +226,7 @@ def update_need(session: Session, actor, need: Need, changes: dict, *, expected_
 def change_status(session: Session, actor, need: Need, status: str) -> Need:
     """draft → submitted → withdrawn → submitted again; a submitted need may go back to draft."""
     _check_writer(actor, need.organization_id)
-    allowed = {
-        "draft": {"submitted"},
-        "submitted": {"withdrawn", "draft"},
-        "withdrawn": {"submitted", "draft"},
-        "grouped": set(),
-    }
-    if status not in NEED_STATUSES or status not in allowed[need.status]:
+    if status not in NEED_STATUSES or status not in STATUS_CHANGES[need.status]:
         raise Conflict(
             "invalid_status_change",
             str(_l("A need cannot go from %(old)s to %(new)s.", old=need.status, new=status)),
@@ -281,7 +287,7 @@ def filtered_needs(actor, filters: NeedFilters) -> sa.Select:
     if filters.start_to:
         stmt = stmt.where(Need.start_date <= filters.start_to)
     if filters.q:
-        stmt = stmt.where(Need.title.ilike(f"%{filters.q.strip()}%", escape="\\"))
+        stmt = stmt.where(Need.title.icontains(filters.q.strip(), autoescape=True))
     return stmt
 
 
@@ -345,8 +351,19 @@ def _row_details(messages: list[Message]) -> list[dict]:
 
 def check_import(session: Session, data: bytes, filename: str) -> ImportPreview:
     """Validate every row of a needs file; raise ValidationFailed listing every bad row, or return the rows."""
-    known = set(session.scalars(sa.select(CpvCode.code)))
-    result = parse_needs(data, filename, known_cpv=known.__contains__)
+    check_digits = dict(session.execute(sa.select(CpvCode.code, CpvCode.check_digit)).all())
+    result = parse_needs(data, filename, known_cpv=check_digits.__contains__)
+    for row in result.rows:
+        given = row.get("cpv_check_digit")
+        if given and given != check_digits[row["cpv_code"]]:
+            result.errors.append(
+                Message(
+                    row["row"],
+                    "cpv_code",
+                    N_("The check digit of %(code)s is %(digit)s."),
+                    {"code": row["cpv_code"], "digit": check_digits[row["cpv_code"]]},
+                )
+            )
     if result.errors:
         raise ValidationFailed(
             {},

@@ -16,7 +16,7 @@ _DIGITS = re.compile(r"^\d{1,8}(-\d)?$")
 
 
 def search_cpv(session: Session, query: str, *, lang: str = "fr", limit: int = 20) -> list[CpvCode]:
-    """Codes whose code starts with the digits typed, or whose label has every word typed."""
+    """Codes whose code starts with the digits typed, or whose French or English label has every word typed."""
     limit = max(1, min(int(limit), MAX_RESULTS))
     text = (query or "").strip()
     stmt = sa.select(CpvCode)
@@ -26,10 +26,12 @@ def search_cpv(session: Session, query: str, *, lang: str = "fr", limit: int = 2
         digits = text.split("-")[0]
         stmt = stmt.where(CpvCode.code.startswith(digits, autoescape=True))
         return list(session.scalars(stmt.order_by(CpvCode.code).limit(limit)))
-    column = CpvCode.search_en if lang == "en" else CpvCode.search_fr
-    words = [w for w in re.split(r"[\s,;'’\-]+", fold(text)) if w]
-    for word in words[:8]:
-        stmt = stmt.where(column.contains(word, autoescape=True))
+    # Every word typed must appear in the French or in the English label (either language finds the code;
+    # the label shown follows the interface language).
+    words = [w for w in re.split(r"[\s,;'’\-]+", fold(text)) if w][:8]
+    in_french = sa.and_(*(CpvCode.search_fr.contains(w, autoescape=True) for w in words))
+    in_english = sa.and_(*(CpvCode.search_en.contains(w, autoescape=True) for w in words))
+    stmt = stmt.where(sa.or_(in_french, in_english))
     # General codes first: a division before its sub-categories.
     order = sa.case({"division": 0, "group": 1, "class": 2, "category": 3}, value=CpvCode.level, else_=4)
     return list(session.scalars(stmt.order_by(order, CpvCode.code).limit(limit)))

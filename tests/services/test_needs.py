@@ -195,3 +195,21 @@ def test_system_imports_for_a_named_organization_but_suppliers_cannot(session):
     assert needs[0].organization_id == dm.id and needs[0].status == "draft"
     with pytest.raises(NotPermitted):
         services.import_needs(session, factories.user("supplier"), CSV_OK.encode(), "b.csv")
+
+
+def test_a_wrong_check_digit_is_refused_in_forms_and_imports(session, chu_buyer):
+    with pytest.raises(ValidationFailed) as caught:
+        services.create_need(session, chu_buyer, values(cpv_code="09310000-4"))
+    assert "09310000" in caught.value.reasons["cpv_code"][0] and "5" in caught.value.reasons["cpv_code"][0]
+    csv_text = CSV_OK.replace(";09310000;", ";09310000-4;")
+    with pytest.raises(ValidationFailed) as caught:
+        services.import_needs(session, chu_buyer, csv_text.encode(), "besoins.csv")
+    assert [(r["row"], r["column"]) for r in caught.value.rows] == [(2, "cpv_code")]
+
+
+def test_text_search_treats_wildcards_literally(session, chu_buyer):
+    services.create_need(session, chu_buyer, values(title="5000 ramettes"))
+    services.create_need(session, chu_buyer, values(title="Remise 50% sur papier"))
+    stmt = services.filtered_needs(chu_buyer, NeedFilters(q="50%"))
+    assert [n.title for n in session.scalars(stmt)] == ["Remise 50% sur papier"]
+    assert list(session.scalars(services.filtered_needs(chu_buyer, NeedFilters(q="\\")))) == []

@@ -1,0 +1,171 @@
+"""Forms of the procurement-need pages: they only parse input; the rules live in app.needs.services."""
+
+from __future__ import annotations
+
+import decimal
+import re
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    HiddenField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import Optional
+from wtforms.widgets import TextInput
+
+from app.i18n import current_language
+from app.needs.models import NEED_STATUSES
+
+STATUS_LABELS = {
+    "draft": _l("Draft"),
+    "submitted": _l("Submitted"),
+    "withdrawn": _l("Withdrawn"),
+    "grouped": _l("Grouped"),
+}
+
+_SPACES = re.compile(r"[\s\u00a0\u202f\u2009\u2007]+")
+_CURRENCY = re.compile(r"^(?:€|eur(?:os?)?)|(?:€|eur(?:os?)?)$", re.IGNORECASE)
+
+
+def normalise_decimal(text: str) -> str:
+    """'1 234,50' / '1.234,50' / '1,234.50' / '12 500 €' -> '1234.50'; anything else is returned for Decimal to refuse.
+
+    The last of ',' and '.' is the decimal mark when both appear; a lone ',' is a decimal comma.
+    """
+    value = _SPACES.sub("", text or "")
+    value = _CURRENCY.sub("", value)
+    if "," in value and "." in value:
+        mark = "," if value.rfind(",") > value.rfind(".") else "."
+        thousands = "." if mark == "," else ","
+        value = value.replace(thousands, "").replace(mark, ".")
+    elif value.count(",") == 1:
+        value = value.replace(",", ".")
+    return value
+
+
+class FrenchDecimalField(DecimalField):
+    """A Decimal typed as text, in French ('1 234,50') or English ('1234.50') notation; empty means None.
+
+    A text input (a number input refuses '1 234,50'). The value is never rounded here: the service refuses more
+    than two decimals with a clear message.
+    """
+
+    widget = TextInput()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        render_kw = {"inputmode": "decimal", "autocomplete": "off", **(kwargs.pop("render_kw", None) or {})}
+        super().__init__(label, validators, places=None, render_kw=render_kw, **kwargs)
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        text = (valuelist[0] or "").strip()
+        if not text:
+            self.data = None
+            return
+        try:
+            value = decimal.Decimal(normalise_decimal(text))
+        except (decimal.InvalidOperation, ValueError) as exc:
+            self.data = None
+            raise ValueError(str(_l("Not a number: write it like 1234,50 or 1 234,50."))) from exc
+        if not value.is_finite():
+            self.data = None
+            raise ValueError(str(_l("Not a number: write it like 1234,50 or 1 234,50.")))
+        self.data = value
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        text = format(self.data, "f")
+        return text.replace(".", ",") if current_language() == "fr" else text
+
+
+class NeedForm(FlaskForm):
+    """Every field of services.NeedValues; checks (required, ranges, CPV existence) are the service's."""
+
+    title = StringField(_l("Title"), render_kw={"maxlength": 200})
+    cpv_code = HiddenField(_l("CPV code"))
+    description = TextAreaField(_l("Description"), render_kw={"rows": 3})
+    annual_amount = FrenchDecimalField(
+        _l("Yearly amount excl. VAT (€)"), description=_l("For example 12 500,00 or 12500.00.")
+    )
+    start_date = DateField(_l("Contract start date"), validators=[Optional()])
+    duration_months = IntegerField(
+        _l("Duration (months)"), validators=[Optional()], description=_l("From 1 to 120 months.")
+    )
+    quantity = FrenchDecimalField(_l("Quantity"))
+    unit = StringField(_l("Unit"), render_kw={"maxlength": 50}, description=_l("For example: ream, MWh, meal."))
+    current_contract_end = DateField(_l("End of the current contract"), validators=[Optional()])
+    delivery_postcode = StringField(_l("Delivery postcode"), render_kw={"maxlength": 5, "inputmode": "numeric"})
+    environmental_criterion = BooleanField(_l("Environmental award criterion"))
+    social_clause = BooleanField(_l("Social clause (integration through employment)"))
+    short_supply_chain = BooleanField(_l("Short supply chain / local products"))
+    sustainability_notes = TextAreaField(_l("Sustainability requirements"), render_kw={"rows": 2})
+    save_draft = SubmitField(_l("Save as draft"))
+    submit = SubmitField(_l("Submit"))
+
+
+class EditNeedForm(NeedForm):
+    version = HiddenField()
+    save = SubmitField(_l("Save"))
+
+
+class NeedFilterForm(FlaskForm):
+    """The GET filters of the list: only parsed here; services.filtered_needs refuses bad values."""
+
+    class Meta:
+        csrf = False
+
+    organization = SelectField(_l("Organization"), validate_choice=False)
+    cpv = HiddenField(_l("CPV code or category"))
+    status = SelectField(_l("Status"), validate_choice=False)
+    start_from = DateField(_l("Start from"), validators=[Optional()])
+    start_to = DateField(_l("Start until"), validators=[Optional()])
+    q = StringField(_l("Search in titles"))
+
+    def set_choices(self, organizations, *, with_drafts: bool) -> None:
+        self.organization.choices = [SelectChoice("", _l("All organizations"))] + [
+            SelectChoice(o.code, f"{o.code} — {o.name}") for o in organizations
+        ]
+        statuses = [s for s in NEED_STATUSES if with_drafts or s != "draft"]
+        self.status.choices = [SelectChoice("", _l("All statuses"))] + [
+            SelectChoice(s, STATUS_LABELS[s]) for s in statuses
+        ]
+
+
+class StatusForm(FlaskForm):
+    status = HiddenField()
+
+
+class DeleteForm(FlaskForm):
+    pass
+
+
+class ImportUploadForm(FlaskForm):
+    file = FileField(
+        _l("File to import"),
+        validators=[
+            FileRequired(_l("Choose a file.")),
+            FileAllowed(["csv", "xlsx"], _l("Only .csv and .xlsx files are accepted.")),
+        ],
+    )
+    upload = SubmitField(_l("Check the file"))
+
+
+class ImportConfirmForm(FlaskForm):
+    submit_now = BooleanField(
+        _l("Submit the needs to the coordinators now (otherwise they are saved as drafts)"), default=True
+    )
+    confirm = SubmitField(_l("Confirm the import"))
