@@ -32,7 +32,9 @@ def money(amount: Decimal | int | str | None, digits: bool = True) -> str:
         return "—"
     value = Decimal(str(amount))
     if not digits:
-        return _format_currency(value, "EUR", format="#,##0 ¤" if current_language() == "fr" else "¤#,##0")
+        pattern = "#,##0 ¤" if current_language() == "fr" else "¤#,##0"
+        # currency_digits=False, or Babel forces the euro's two decimals back into the pattern.
+        return _format_currency(value, "EUR", format=pattern, currency_digits=False)
     return _format_currency(value, "EUR")
 
 

@@ -114,8 +114,12 @@ def _titles(session: Session, need_ids) -> dict[int, str]:
 
 
 def _labels(session: Session, level: str, lang: str) -> dict[str, str]:
+    """Labels of the codes that name a prefix of `level` (a prefix padded with zeros: class 1510 → 15100000,
+    which the CPV files as a group because its fourth digit is zero)."""
     column = CpvCode.label_en if lang == "en" else CpvCode.label_fr
-    rows = session.execute(sa.select(CpvCode.code, column).where(CpvCode.level == level)).all()
+    length = PREFIX_LENGTH[level]
+    padded = sa.func.substr(CpvCode.code, length + 1) == "0" * (8 - length)
+    rows = session.execute(sa.select(CpvCode.code, column).where(padded)).all()
     return dict(rows)
 
 

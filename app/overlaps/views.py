@@ -1,3 +1,135 @@
-"""HTML pages of the overlap map."""
+"""HTML pages of the overlap map, and its CSV / XLSX exports (same query, same permissions)."""
 
-from app.overlaps import bp  # noqa: F401
+from __future__ import annotations
+
+from babel.numbers import format_compact_decimal
+from flask import Response, abort, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.accounts.auth import roles_required
+from app.domain.procedures import PROCEDURE_LABELS
+from app.errors import ValidationFailed
+from app.extensions import db
+from app.i18n import current_language
+from app.overlaps import bp, exports, presenters
+from app.overlaps.forms import LEVEL_NAMES, OverlapQueryForm
+from app.overlaps.services import OverlapQuery, OverlapReport, overlap_report
+
+READERS = ("coordinator", "admin", "buyer")
+
+
+def _report(form: OverlapQueryForm) -> tuple[OverlapQuery, OverlapReport]:
+    """Parse the form, then ask the service; ValidationFailed for a query the user must correct."""
+    today = presenters.paris_today()
+    query = form.overlap_query(today)
+    report = overlap_report(db.session, current_user, query, today=today, lang=current_language())
+    return report.query, report
+
+
+def _query_args(query: OverlapQuery) -> dict:
+    return {"level": query.level, "window_months": query.window_months, "from": query.window_start.isoformat()}
+
+
+@bp.get("/overlaps")
+@roles_required(*READERS)
+def overlap_map():
+    form = OverlapQueryForm(formdata=request.args)
+    try:
+        query, report = _report(form)
+    except ValidationFailed as error:
+        db.session.rollback()
+        problems = form.show_errors(error)
+        return render_template("overlaps/map.html", form=form, invalid=True, problems=problems)
+
+    form.level.data = query.level
+    form.window_months.data = query.window_months
+    form.start.data = query.window_start
+
+    lang = current_language()
+    labels = presenters.cpv_labels(db.session, report, lang)
+    needs = presenters.need_rows(report.needs)
+    rows = presenters.overlap_rows(report.overlaps, needs, labels)
+    sort = presenters.sort_key(request.args.get("sort"))
+    direction = presenters.sort_direction(sort, request.args.get("dir"))
+    thresholds = presenters.thresholds_in_force(query.window_start)
+    args = _query_args(query)
+
+    def sort_url(column: str) -> str:
+        """Clicking the current sort column flips its direction; another column starts in its usual one."""
+        if column == sort:
+            flipped = "asc" if direction == "desc" else "desc"
+            return url_for(".overlap_map", **args, sort=column, dir=flipped)
+        return url_for(".overlap_map", **args, sort=column)
+
+    return render_template(
+        "overlaps/map.html",
+        form=form,
+        invalid=False,
+        query=query,
+        query_args=args,
+        level_name=LEVEL_NAMES[query.level],
+        rows=presenters.sorted_rows(rows, sort, direction),
+        summary=presenters.summary(rows),
+        heatmap=presenters.heatmap(report.heatmap, [r.overlap.cpv_prefix for r in rows], labels),
+        warnings=presenters.warning_rows(report.warnings, needs, labels),
+        thresholds=thresholds,
+        rules_date=presenters.latest_rule_date(thresholds),
+        sort=sort,
+        direction=direction,
+        sort_url=sort_url,
+        procedure_badges=presenters.PROCEDURE_BADGES,
+        procedure_short=presenters.PROCEDURE_SHORT,
+        procedure_label=presenters.procedure_label,
+        heat_levels=presenters.HEAT_LEVELS,
+        compact=_compact_amount,
+        procedure_labels={code: _(label) for code, label in PROCEDURE_LABELS.items()},
+        is_buyer=current_user.role == "buyer",
+        linkable=_linkable,
+    )
+
+
+@bp.get("/overlaps/export.<fmt>")
+@roles_required(*READERS)
+def export_overlaps(fmt: str):
+    if fmt not in exports.FORMATS:
+        abort(404)
+    form = OverlapQueryForm(formdata=request.args)
+    try:
+        query, report = _report(form)
+    except ValidationFailed as error:
+        db.session.rollback()
+        reasons = [message for messages in error.reasons.values() for message in messages]
+        return render_template("errors/400.html", status=400, message=" ".join(reasons)), 400
+
+    lang = current_language()
+    labels = presenters.cpv_labels(db.session, report, lang)
+    needs = presenters.need_rows(report.needs)
+    rows = presenters.overlap_rows(report.overlaps, needs, labels)  # the page's default order: total descending
+    body = exports.overlaps_csv(rows, lang) if fmt == "csv" else exports.overlaps_xlsx(rows, lang)
+    name = exports.filename(query.level, query.window_start, fmt)
+    return Response(
+        body,
+        mimetype=exports.FORMATS[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "private, no-store"},
+    )
+
+
+def _linkable(organization: str) -> bool:
+    """Buyers may open only their own organization's needs: other needs are shown without a link."""
+    if current_user.role != "buyer":
+        return True
+    own = current_user.organization
+    return own is not None and own.code == organization
+
+
+def _compact_amount(amount) -> str:
+    """'8,2 M' / '8.2M', '881 k' / '881K': two significant figures at least, for the heatmap cells (the
+    exact amount is in each cell's title)."""
+    if amount is None:
+        return ""
+    value = abs(amount)
+    mantissa = value / 1_000_000 if value >= 1_000_000 else value / 1_000 if value >= 1_000 else value
+    digits = 1 if mantissa < 10 else 0
+    return format_compact_decimal(amount, locale=get_locale(), fraction_digits=digits)

@@ -81,3 +81,15 @@ def test_procedure_labels_follow_the_language(client, setup):
     item = client.get("/api/v1/overlaps?from=2027-01-01", headers=headers).get_json()["items"][0]
     assert item["procedure"]["label"] == "Formal procedure (European threshold)"
     assert item["label"] == "Electricity"
+
+
+def test_a_class_named_by_a_group_code_still_gets_its_label(client, db):
+    chu, ub = factories.organization("CHU"), factories.organization("UB")
+    _need(chu, "15100000", "1000.00", 12, date(2027, 2, 1))  # a group code: its class prefix is 1510
+    _need(ub, "15100000", "1000.00", 12, date(2027, 2, 1))
+    factories.user("coordinator", email="coord@x.fr")
+    db.session.commit()
+    item = client.get(
+        "/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "coord@x.fr")
+    ).get_json()["items"][0]
+    assert item["cpv_prefix"] == "1510" and item["label"].startswith("Produits de l'élevage")
