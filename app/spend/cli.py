@@ -1,7 +1,73 @@
-"""Command-line commands of the spend map (`flask spend ...`)."""
+"""Command-line commands of the spend map: `flask spend import FILE --org CODE [--format csv|xlsx|decp]`,
+`flask spend rollback IMPORT_ID`."""
 
+from __future__ import annotations
+
+import click
 from flask import Flask
 
 
 def register(app: Flask) -> None:
     """Add the spend commands to the app's CLI."""
+    group = click.Group("spend", help="Past spend: imports for the category map and the impact figures.")
+    app.cli.add_command(group)
+
+    @group.command("import")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--org", "org_code", required=True, help="Code of the organization the spend belongs to (e.g. DM).")
+    @click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["csv", "xlsx", "decp"]),
+        default=None,
+        help="Layout of the file; detected from its content when absent.",
+    )
+    def import_command(file, org_code, fmt):
+        """Import past spend from FILE (CSV, XLSX, or DECP open data as CSV or JSON), all or nothing."""
+        import sqlalchemy as sa
+
+        from app.actors import SYSTEM
+        from app.cli import _report_error
+        from app.errors import DomainError
+        from app.extensions import db
+        from app.organizations.models import Organization
+        from app.spend.services import import_notes, import_spend
+
+        organization = db.session.scalar(sa.select(Organization).where(Organization.code == org_code.upper()))
+        if organization is None:
+            codes = ", ".join(db.session.scalars(sa.select(Organization.code).order_by(Organization.code)))
+            raise click.ClickException(f"Unknown organization code {org_code!r}. Known codes: {codes or 'none'}.")
+        with open(file, "rb") as handle:
+            data = handle.read()
+        try:
+            record = import_spend(db.session, SYSTEM, data, file, organization=organization, fmt=fmt)
+        except DomainError as error:
+            db.session.rollback()
+            _report_error(error)
+            raise SystemExit(1) from None
+        db.session.commit()
+        for note in import_notes(record):
+            click.echo(f"  note: {note.render()}")
+        click.echo(
+            f"{record.line_count} spend line(s) imported for {organization.name} ({organization.code}), "
+            f"total {record.total_amount:.2f} € excl. VAT, import #{record.id} ({record.format})."
+        )
+
+    @group.command("rollback")
+    @click.argument("import_id", type=int)
+    def rollback_command(import_id):
+        """Roll back a whole import: its lines no longer count (the import stays listed)."""
+        from app.actors import SYSTEM
+        from app.cli import _report_error
+        from app.errors import DomainError
+        from app.extensions import db
+        from app.spend.services import rollback_import
+
+        try:
+            record = rollback_import(db.session, SYSTEM, import_id)
+        except DomainError as error:
+            db.session.rollback()
+            _report_error(error)
+            raise SystemExit(1) from None
+        db.session.commit()
+        click.echo(f"Import #{record.id} rolled back: {record.line_count} line(s) removed.")

@@ -1,0 +1,313 @@
+"""Impact figures computed from spend aggregates: local share, a spend-based carbon estimate, savings ranges and
+supplier concentration. Pure functions on plain values and pandas frames; no Flask, no database.
+
+Money is Decimal euros (or integer cents inside frames), never float. Every estimate carries its assumptions so
+that a page can show them beside the figure.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from app.domain.text import N_, fold
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+CENT = Decimal("0.01")
+
+# --------------------------------------------------------------------------- local share
+
+LOCAL_BUCKETS = ("metropole", "departement", "region", "elsewhere", "unknown")
+BUCKET_LABELS = {
+    "metropole": N_("Dijon Métropole (23 communes)"),
+    "departement": N_("Rest of Côte-d'Or (21)"),
+    "region": N_("Rest of Bourgogne-Franche-Comté"),
+    "elsewhere": N_("Elsewhere"),
+    "unknown": N_("Unknown location"),
+}
+DEPARTEMENT = "21"
+REGION_DEPARTEMENTS = frozenset({"21", "25", "39", "58", "70", "71", "89", "90"})  # Bourgogne-Franche-Comté
+
+
+@dataclass(frozen=True)
+class MetropoleArea:
+    """The 23 communes of Dijon Métropole by postcode.
+
+    `shared` holds the postcodes that also serve communes outside the metropole (21110 is Bretenière and
+    Magny-sur-Tille but also Genlis): for those, a known city decides; without a city the postcode counts as
+    the metropole's (an approximation documented in app/data/SOURCES.md).
+    """
+
+    communes: dict[str, frozenset[str]]  # postcode -> folded commune names
+    shared: frozenset[str]
+
+    @property
+    def postcodes(self) -> frozenset[str]:
+        return frozenset(self.communes)
+
+
+def _commune_key(name: str) -> str:
+    """'ST-APOLLINAIRE CEDEX' and 'Saint Apollinaire' -> 'saint apollinaire'."""
+    text = fold(name).replace("-", " ").replace("'", " ")
+    words = [w for w in text.split() if w != "cedex" and not w.isdigit()]
+    return " ".join("saint" if w == "st" else "sainte" if w == "ste" else w for w in words)
+
+
+def load_metropole(path: Path | None = None) -> MetropoleArea:
+    communes: dict[str, set[str]] = {}
+    shared = set()
+    with open(path or DATA_DIR / "dijon_metropole_communes.csv", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            communes.setdefault(row["postcode"], set()).add(_commune_key(row["commune"]))
+            if row["postcode_shared"].strip().lower() == "yes":
+                shared.add(row["postcode"])
+    return MetropoleArea({k: frozenset(v) for k, v in communes.items()}, frozenset(shared))
+
+
+def classify_location(postcode: str | None, city: str | None, area: MetropoleArea) -> str:
+    """The local-share bucket of one supplier location (exclusive buckets: metropole, then the rest of the
+    département, then the rest of the region, elsewhere, unknown)."""
+    code = (postcode or "").strip()
+    if len(code) != 5 or not code.isdigit():
+        return "unknown"
+    if code in area.communes:
+        if code not in area.shared or not (city or "").strip():
+            return "metropole"
+        if _commune_key(city) in area.communes[code]:
+            return "metropole"
+    departement = code[:2]
+    if departement == DEPARTEMENT:
+        return "departement"
+    if departement in REGION_DEPARTEMENTS:
+        return "region"
+    return "elsewhere"
+
+
+def classify_locations(postcodes: pd.Series, cities: pd.Series, area: MetropoleArea) -> pd.Series:
+    """Vectorised over aggregates: classify each distinct (postcode, city) pair once, then map."""
+    keys = pd.DataFrame({"postcode": postcodes.fillna(""), "city": cities.fillna("")})
+    distinct = keys.drop_duplicates()
+    buckets = {
+        (p, c): classify_location(p, c, area) for p, c in zip(distinct["postcode"], distinct["city"], strict=True)
+    }
+    index = pd.MultiIndex.from_frame(keys)
+    return pd.Series(index.map(buckets), index=postcodes.index, dtype="object")
+
+
+@dataclass(frozen=True)
+class LocalShare:
+    amounts: dict[str, Decimal]  # bucket -> euros
+    total: Decimal
+
+    def share(self, bucket: str) -> Decimal:
+        """Fraction of the total (0..1), to 4 decimals."""
+        if not self.total:
+            return Decimal(0)
+        return (self.amounts.get(bucket, Decimal(0)) / self.total).quantize(Decimal("0.0001"), ROUND_HALF_UP)
+
+    def cumulative(self, bucket: str) -> Decimal:
+        """Euros in the bucket and the ones nested in it: département includes the metropole, etc."""
+        order = ("metropole", "departement", "region")
+        if bucket not in order:
+            return self.amounts.get(bucket, Decimal(0))
+        return sum((self.amounts.get(b, Decimal(0)) for b in order[: order.index(bucket) + 1]), Decimal(0))
+
+    @property
+    def known_total(self) -> Decimal:
+        return self.total - self.amounts.get("unknown", Decimal(0))
+
+
+def local_share(buckets: pd.Series, cents: pd.Series) -> LocalShare:
+    """Sum integer cents per bucket; every bucket is present (zero when empty)."""
+    sums = cents.groupby(buckets).sum() if len(cents) else pd.Series(dtype="int64")
+    amounts = {b: Decimal(int(sums.get(b, 0))) / 100 for b in LOCAL_BUCKETS}
+    return LocalShare(amounts=amounts, total=sum(amounts.values(), Decimal(0)))
+
+
+# --------------------------------------------------------------------------- carbon
+
+CARBON_SOURCE = N_(
+    "ADEME Base Carbone monetary emission ratios (older CPA-based set, kgCO2e per k€ excluding VAT), as republished "
+    "by memobank/carbon-footprint; CPV division → category mapping by Mutualis (our own judgement)."
+)
+CARBON_CAVEAT = N_(
+    "Order of magnitude only: a spend-based estimate multiplies euros by an average emission ratio of the product "
+    "category. It is not a measured footprint, ignores what was actually bought and from whom, and the ratios "
+    "date from an older ADEME set. Use it to compare categories, not to report emissions."
+)
+
+
+@dataclass(frozen=True)
+class EmissionFactor:
+    key: str
+    label_fr: str
+    label_en: str
+    kg_per_keur: Decimal
+    source: str
+
+    def label(self, lang: str) -> str:
+        return self.label_en if lang == "en" else self.label_fr
+
+
+def load_emission_factors(path: Path | None = None) -> dict[str, EmissionFactor]:
+    with open(path or DATA_DIR / "emission_factors.csv", encoding="utf-8", newline="") as handle:
+        return {
+            row["category_key"]: EmissionFactor(
+                row["category_key"], row["label_fr"], row["label_en"], Decimal(row["kgco2e_per_keur"]), row["source"]
+            )
+            for row in csv.DictReader(handle)
+        }
+
+
+def load_default_mapping(path: Path | None = None) -> dict[str, tuple[str | None, str]]:
+    """division -> (category key or None, note), as shipped in cpv_division_emission_category.csv."""
+    with open(path or DATA_DIR / "cpv_division_emission_category.csv", encoding="utf-8", newline="") as handle:
+        return {row["division"]: (row["category_key"] or None, row["note"]) for row in csv.DictReader(handle)}
+
+
+def emissions_kg(amount: Decimal, kg_per_keur: Decimal) -> Decimal:
+    """kgCO2e for an amount in euros HT: amount / 1000 × ratio, to the kilogram (half up)."""
+    return (Decimal(amount) * Decimal(kg_per_keur) / 1000).quantize(Decimal(1), ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class CarbonLine:
+    division: str
+    amount: Decimal
+    category: str | None
+    kg_per_keur: Decimal | None
+    kg: Decimal | None  # None: no category for this division
+
+
+@dataclass(frozen=True)
+class CarbonEstimate:
+    lines: list[CarbonLine]
+    total_kg: Decimal
+    covered_amount: Decimal
+    uncovered_amount: Decimal
+    source: str = CARBON_SOURCE
+    caveat: str = CARBON_CAVEAT
+
+    @property
+    def total_tonnes(self) -> Decimal:
+        return (self.total_kg / 1000).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+    @property
+    def coverage(self) -> Decimal:
+        total = self.covered_amount + self.uncovered_amount
+        return (self.covered_amount / total).quantize(Decimal("0.0001"), ROUND_HALF_UP) if total else Decimal(0)
+
+
+def carbon_estimate(
+    amounts_by_division: Mapping[str, Decimal],
+    mapping: Mapping[str, str | None],
+    factors: Mapping[str, EmissionFactor],
+) -> CarbonEstimate:
+    """Spend-based estimate per CPV division; divisions without a category are counted as not covered."""
+    lines = []
+    total = covered = uncovered = Decimal(0)
+    for division in sorted(amounts_by_division):
+        amount = Decimal(amounts_by_division[division])
+        key = mapping.get(division)
+        factor = factors.get(key) if key else None
+        if factor is None:
+            lines.append(CarbonLine(division, amount, None, None, None))
+            uncovered += amount
+            continue
+        kg = emissions_kg(amount, factor.kg_per_keur)
+        lines.append(CarbonLine(division, amount, factor.key, factor.kg_per_keur, kg))
+        total += kg
+        covered += amount
+    return CarbonEstimate(lines=lines, total_kg=total, covered_amount=covered, uncovered_amount=uncovered)
+
+
+# --------------------------------------------------------------------------- savings
+
+DEFAULT_KEY = "*"
+SAVINGS_SOURCE = N_(
+    "Mutualis assumptions (app/data/savings_assumptions.csv): a low and a high volume-discount rate per CPV "
+    "division, our own judgement of the order of magnitude of pooling effects, not a promise."
+)
+
+
+@dataclass(frozen=True)
+class SavingsAssumption:
+    division: str  # two digits, or "*" for the default
+    low_rate: Decimal
+    high_rate: Decimal
+    rationale: str = ""
+
+
+@dataclass
+class SavingsAssumptions:
+    by_division: dict[str, SavingsAssumption] = field(default_factory=dict)
+
+    def for_prefix(self, cpv_prefix: str) -> SavingsAssumption:
+        division = (cpv_prefix or "")[:2]
+        found = self.by_division.get(division) or self.by_division.get(DEFAULT_KEY)
+        if found is None:
+            raise KeyError(f"no savings assumption for division {division!r} and no default")
+        return found
+
+
+def load_savings_assumptions(path: Path | None = None) -> SavingsAssumptions:
+    result = SavingsAssumptions()
+    with open(path or DATA_DIR / "savings_assumptions.csv", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            low, high = Decimal(row["low_rate"]), Decimal(row["high_rate"])
+            if not Decimal(0) <= low <= high < 1:
+                raise ValueError(f"savings rates for {row['division']!r} must satisfy 0 <= low <= high < 1")
+            result.by_division[row["division"]] = SavingsAssumption(row["division"], low, high, row["rationale"])
+    if DEFAULT_KEY not in result.by_division:
+        raise ValueError("the savings assumptions need a default row (division '*')")
+    return result
+
+
+def savings_range(
+    total_amount: Decimal, cpv_prefix: str, assumptions: SavingsAssumptions | Mapping[str, SavingsAssumption]
+) -> tuple[Decimal, Decimal, SavingsAssumption]:
+    """(low, high, assumption used): the amount × the low and high discount rates of the prefix's division
+    (or the default), to the cent. Reusable for overlaps, groups or any pooled amount."""
+    if not isinstance(assumptions, SavingsAssumptions):
+        assumptions = SavingsAssumptions(dict(assumptions))
+    assumption = assumptions.for_prefix(cpv_prefix)
+    amount = Decimal(total_amount)
+    low = (amount * assumption.low_rate).quantize(CENT, ROUND_HALF_UP)
+    high = (amount * assumption.high_rate).quantize(CENT, ROUND_HALF_UP)
+    return low, high, assumption
+
+
+# --------------------------------------------------------------------------- supplier concentration
+
+
+def concentration(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per `prefix`: known-supplier cents, number of suppliers, top supplier and its share, HHI (0-10,000).
+
+    `frame` has columns prefix, supplier_key ("" when unknown) and cents. Lines without a known supplier are
+    left out of the shares (they cannot be attributed).
+    """
+    columns = ["prefix", "known_cents", "suppliers", "top_supplier", "top_cents", "top_share", "hhi"]
+    known = frame.loc[frame["supplier_key"] != "", ["prefix", "supplier_key", "cents"]]
+    if known.empty:
+        return pd.DataFrame(columns=columns).set_index("prefix")
+    per_supplier = known.groupby(["prefix", "supplier_key"], sort=False)["cents"].sum().reset_index()
+    totals = per_supplier.groupby("prefix")["cents"].transform("sum")
+    per_supplier["share"] = per_supplier["cents"] / totals
+    per_supplier["share2"] = per_supplier["share"] ** 2
+    top = per_supplier.sort_values(["prefix", "cents", "supplier_key"], ascending=[True, False, True]).drop_duplicates(
+        "prefix"
+    )
+    grouped = per_supplier.groupby("prefix").agg(
+        known_cents=("cents", "sum"), suppliers=("supplier_key", "nunique"), hhi=("share2", "sum")
+    )
+    top = top.set_index("prefix")
+    grouped["top_supplier"] = top["supplier_key"]
+    grouped["top_cents"] = top["cents"]
+    grouped["top_share"] = (top["cents"] / grouped["known_cents"]).round(4)
+    grouped["hhi"] = (grouped["hhi"] * 10_000).round(0).astype("int64")
+    return grouped[columns[1:]]

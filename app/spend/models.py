@@ -1,0 +1,123 @@
+"""Past spend of the member organizations: imports, their lines, a pre-aggregated cube, the carbon mapping."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Money, UTCDateTime, utcnow
+from app.extensions import db
+from app.organizations.models import Organization
+
+IMPORT_FORMATS = ("csv", "xlsx", "decp")
+
+
+class SpendImport(db.Model):
+    """One imported file: who loaded it for which organization, its SHA-256, and whether it was rolled back.
+
+    `active_sha256` repeats `sha256` while the import counts and is emptied when it is rolled back: the unique
+    constraint on (organization, active_sha256) refuses the same file twice for one organization, also under
+    concurrent uploads, and lets a rolled-back file be imported again.
+    """
+
+    __tablename__ = "spend_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
+    imported_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    format: Mapped[str] = mapped_column(sa.String(8))
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    active_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    line_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    skipped_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    total_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
+    first_date: Mapped[date | None] = mapped_column(sa.Date)
+    last_date: Mapped[date | None] = mapped_column(sa.Date)
+    is_synthetic: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    notes: Mapped[str] = mapped_column(sa.Text, default="")
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    rolled_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rolled_back_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+
+    organization: Mapped[Organization] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.CheckConstraint(f"format IN {IMPORT_FORMATS!r}", name="format"),
+        sa.UniqueConstraint("organization_id", "active_sha256", name="uq_spend_import_organization_active_sha256"),
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.rolled_back_at is None
+
+
+class SpendLine(db.Model):
+    """One past purchase: an invoice or payment line, or a DECP contract record (its declared value)."""
+
+    __tablename__ = "spend_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(sa.ForeignKey("spend_import.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"))
+    spend_date: Mapped[date] = mapped_column(sa.Date)
+    year: Mapped[int] = mapped_column(sa.Integer)
+    cpv_code: Mapped[str] = mapped_column(sa.ForeignKey("cpv_code.code"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    supplier_siret: Mapped[str | None] = mapped_column(sa.String(14))
+    supplier_name: Mapped[str | None] = mapped_column(sa.String(200))
+    supplier_postcode: Mapped[str | None] = mapped_column(sa.String(5))
+    supplier_city: Mapped[str | None] = mapped_column(sa.String(120))
+    co_contractors: Mapped[str | None] = mapped_column(sa.String(200))  # other SIRETs of a joint contract
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    source_ref: Mapped[str | None] = mapped_column(sa.String(100))  # the DECP record id
+    procedure: Mapped[str | None] = mapped_column(sa.String(120))
+    duration_months: Mapped[int | None] = mapped_column(sa.Integer)
+    fingerprint: Mapped[str] = mapped_column(sa.String(32))
+
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        sa.Index("ix_spend_line_organization_cpv", "organization_id", "cpv_code"),
+        sa.Index("ix_spend_line_organization_fingerprint", "organization_id", "fingerprint"),
+    )
+
+    @property
+    def supplier_label(self) -> str:
+        return self.supplier_name or self.supplier_siret or ""
+
+
+class SpendCell(db.Model):
+    """The spend cube at its finest grain, written once per import: organization × year × CPV category
+    (5 digits) × supplier × supplier postcode, with the amount and the number of lines.
+
+    Every map, share and estimate reads these cells instead of the lines: a million lines become tens of
+    thousands of cells, so the pages answer in a fraction of a second on SQLite as on PostgreSQL.
+    """
+
+    __tablename__ = "spend_cell"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(sa.ForeignKey("spend_import.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
+    year: Mapped[int] = mapped_column(sa.Integer)
+    cpv_prefix: Mapped[str] = mapped_column(sa.String(5))
+    supplier_key: Mapped[str] = mapped_column(sa.String(200))  # SIRET, else the upper-cased name, else ""
+    supplier_postcode: Mapped[str | None] = mapped_column(sa.String(5))
+    supplier_city: Mapped[str | None] = mapped_column(sa.String(120))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    lines: Mapped[int] = mapped_column(sa.Integer)
+
+
+class EmissionMapping(db.Model):
+    """Which ADEME monetary emission category stands for each CPV division (Mutualis's own judgement)."""
+
+    __tablename__ = "emission_mapping"
+
+    division: Mapped[str] = mapped_column(sa.String(2), primary_key=True)
+    category_key: Mapped[str | None] = mapped_column(sa.String(80))
+    note: Mapped[str] = mapped_column(sa.Text, default="")
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))

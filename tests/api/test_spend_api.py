@@ -1,0 +1,175 @@
+import io
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.spend.models import SpendLine
+from tests import factories
+from tests.conftest import api_token
+
+DECP = Path(__file__).resolve().parents[2] / "app" / "data" / "decp_ville_de_dijon_2024_2025.csv"
+LEDGER = (
+    "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
+    "01/02/2025;Papeterie;;30192000;1 000,50;Papier;21000\n"
+)
+
+
+@pytest.fixture
+def people(db):
+    dm, chu = factories.organization("DM"), factories.organization("CHU")
+    for email, role, org in [
+        ("dm@x.fr", "buyer", dm),
+        ("chu@x.fr", "buyer", chu),
+        ("coord@x.fr", "coordinator", None),
+        ("admin@x.fr", "admin", None),
+        ("sup@x.fr", "supplier", None),
+    ]:
+        factories.user(role, email=email, organization_=org)
+    db.session.commit()
+    return {"dm": dm, "chu": chu}
+
+
+def upload(client, headers, data: bytes, name="spend.csv", **form):
+    return client.post(
+        "/api/v1/spend/import",
+        data={"file": (io.BytesIO(data), name), **form},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+
+
+def test_a_coordinator_imports_decp_records_for_the_metropole(client, people, db):
+    response = upload(client, api_token(client, "coord@x.fr"), DECP.read_bytes(), DECP.name, organization="DM")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["imported"] == 273 and isinstance(body["import_id"], int) and body["skipped"] == 0
+    assert any("several suppliers" in note for note in body["notes"])
+    owners = set(db.session.scalars(sa.select(SpendLine.organization_id).distinct()))
+    assert owners == {people["dm"].id}
+
+
+def test_the_same_file_again_is_409_duplicate_import(client, people):
+    headers = api_token(client, "dm@x.fr")
+    assert upload(client, headers, LEDGER.encode()).status_code == 201
+    again = upload(client, headers, LEDGER.encode(), "other-name.csv")
+    assert again.status_code == 409
+    error = again.get_json()["error"]
+    assert error["code"] == "duplicate_import" and error["details"]["import_id"]
+
+
+def test_a_bad_file_is_400_with_every_row_and_nothing_imported(client, people, db):
+    bad = LEDGER + "31/02/2025;X;;99999999;-4;;\n"
+    response = upload(client, api_token(client, "dm@x.fr"), bad.encode())
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_error"
+    assert {(r["row"], r["column"]) for r in error["details"]["rows"]} == {
+        (3, "spend_date"),
+        (3, "cpv_code"),
+        (3, "amount_eur"),
+    }
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+
+
+def test_an_explicit_format_and_the_organization_rules(client, people):
+    coord = api_token(client, "coord@x.fr")
+    missing = upload(client, coord, LEDGER.encode())
+    assert missing.status_code == 400 and "organization" in missing.get_json()["error"]["details"]["fields"]
+    wrong = upload(client, coord, LEDGER.encode(), format="decp", organization="DM")
+    assert wrong.status_code == 400  # a ledger read as DECP lacks the DECP fields
+    bad_format = upload(client, coord, LEDGER.encode(), format="pdf", organization="DM")
+    assert bad_format.status_code == 400 and "format" in bad_format.get_json()["error"]["details"]["fields"]
+    other = upload(client, api_token(client, "chu@x.fr"), LEDGER.encode(), organization="DM")
+    assert other.status_code == 403
+    assert upload(client, api_token(client, "sup@x.fr"), LEDGER.encode()).status_code == 403
+
+
+def test_the_cube_per_role(client, people):
+    upload(client, api_token(client, "dm@x.fr"), LEDGER.encode())
+    upload(client, api_token(client, "chu@x.fr"), LEDGER.replace("1 000,50", "99,00").encode())
+    dm_items = client.get("/api/v1/spend/cube", headers=api_token(client, "dm@x.fr")).get_json()["items"]
+    assert dm_items == [
+        {
+            "cpv_prefix": "30",
+            "label": dm_items[0]["label"],
+            "organization": "DM",
+            "year": 2025,
+            "amount_eur": "1000.50",
+            "lines": 1,
+            "suppliers": 1,
+        }
+    ]
+    coord = api_token(client, "coord@x.fr")
+    body = client.get("/api/v1/spend/cube?level=category&year=2025", headers=coord).get_json()
+    assert {(i["organization"], i["cpv_prefix"], i["amount_eur"]) for i in body["items"]} == {
+        ("DM", "30192", "1000.50"),
+        ("CHU", "30192", "99.00"),
+    }
+    assert body["next"] is None
+    only = client.get("/api/v1/spend/cube?organization=CHU", headers=coord).get_json()["items"]
+    assert {i["organization"] for i in only} == {"CHU"}
+    assert client.get("/api/v1/spend/cube?organization=CHU", headers=api_token(client, "dm@x.fr")).status_code == 403
+    assert client.get("/api/v1/spend/cube", headers=api_token(client, "sup@x.fr")).status_code == 403
+    bad = client.get("/api/v1/spend/cube?level=subcategory", headers=coord)
+    assert bad.status_code == 400 and "level" in bad.get_json()["error"]["details"]["fields"]
+
+
+def test_impact_endpoints(client, people):
+    upload(client, api_token(client, "dm@x.fr"), LEDGER.encode())
+    upload(client, api_token(client, "chu@x.fr"), LEDGER.replace("21000", "75008").encode())
+    coord = api_token(client, "coord@x.fr")
+    local = client.get("/api/v1/spend/local-share", headers=coord).get_json()
+    buckets = {b["bucket"]: b for b in local["overall"]["buckets"]}
+    assert buckets["metropole"]["amount_eur"] == "1000.50" and buckets["elsewhere"]["amount_eur"] == "1000.50"
+    assert buckets["metropole"]["share"] == "0.5000" and local["definition"]
+    assert [o["organization"] for o in local["organizations"]] == ["CHU", "DM"]
+
+    carbon = client.get("/api/v1/spend/carbon", headers=coord).get_json()
+    assert carbon["total_kgco2e"] == "800"  # 2.001 k€ × 400 kg/k€ = 800.4
+    assert carbon["lines"][0]["category"] == "electrical_and_optical_it_and_office_equipment"
+    assert "not a measured" in carbon["caveat"] and carbon["source"]
+
+    pooling = client.get("/api/v1/spend/pooling?level=division", headers=coord).get_json()
+    assert pooling["pooling_potential_eur"] == "2001.00"
+    item = pooling["items"][0]
+    assert item["organizations"] == ["CHU", "DM"] and item["savings_low_eur"] == "100.05"
+
+    savings = client.get("/api/v1/spend/savings/overlaps", headers=coord).get_json()
+    assert savings["items"] == [] and savings["source"]
+    for path in ("local-share", "carbon", "pooling", "savings/overlaps", "imports"):
+        assert client.get(f"/api/v1/spend/{path}", headers=api_token(client, "sup@x.fr")).status_code == 403
+
+
+def test_rollback_by_api_is_for_admins(client, people):
+    import_id = upload(client, api_token(client, "dm@x.fr"), LEDGER.encode()).get_json()["import_id"]
+    assert (
+        client.post(f"/api/v1/spend/imports/{import_id}/rollback", headers=api_token(client, "coord@x.fr")).status_code
+        == 403
+    )
+    admin = api_token(client, "admin@x.fr")
+    done = client.post(f"/api/v1/spend/imports/{import_id}/rollback", headers=admin)
+    assert done.status_code == 200 and done.get_json()["rolled_back_at"]
+    again = client.post(f"/api/v1/spend/imports/{import_id}/rollback", headers=admin)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_rolled_back"
+    listed = client.get("/api/v1/spend/imports", headers=admin).get_json()["items"]
+    assert listed[0]["id"] == import_id and listed[0]["lines"] == 1
+    assert upload(client, api_token(client, "dm@x.fr"), LEDGER.encode()).status_code == 201
+
+
+def test_the_openapi_document_describes_the_spend_endpoints(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path in (
+        "/api/v1/spend/import",
+        "/api/v1/spend/cube",
+        "/api/v1/spend/imports",
+        "/api/v1/spend/local-share",
+        "/api/v1/spend/carbon",
+        "/api/v1/spend/pooling",
+        "/api/v1/spend/savings/overlaps",
+    ):
+        assert path in spec["paths"], path
+    responses = spec["paths"]["/api/v1/spend/import"]["post"]["responses"]
+    assert {"201", "400", "409"} <= set(responses)
+    content = spec["paths"]["/api/v1/spend/import"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in content

@@ -1,0 +1,79 @@
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from app.demo import seed_demo
+
+pytestmark = pytest.mark.browser
+
+
+def _log_in_as_coordinator(page) -> None:
+    page.goto("/lang/en")
+    page.goto("/login")
+    page.get_by_label("Email").fill("coordination@demo.mutualis.fr")
+    page.get_by_label("Password").fill("mutualis-demo")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Purchasing coordination")
+
+
+def test_coordinator_sees_the_spend_map_charts_with_their_tables_and_drills_down(page, db):
+    seed_demo(db.session)
+    db.session.commit()
+    _log_in_as_coordinator(page)
+
+    page.get_by_role("link", name="Spend map").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Spend map")
+    chart = page.locator("canvas#chart-categories")
+    expect(chart).to_have_attribute("data-rendered", "true")
+    box = chart.bounding_box()
+    assert box and box["width"] > 200 and box["height"] > 200
+    # The canvas holds a drawing, not a blank surface.
+    painted = chart.evaluate(
+        "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+        " let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }"
+    )
+    assert painted > 1000
+    table = page.locator("table[data-chart-table=chart-categories] tbody tr")
+    assert table.count() >= 5
+    expect(page.locator("table[data-chart-table=chart-years] tbody tr").first).to_contain_text("2024")
+    expect(page.locator("[data-summary=total]")).to_contain_text("€")
+    page.screenshot(path="/tmp/spend.png", full_page=True)
+
+    page.locator("table.categories tr[data-prefix='45'] a").first.click()
+    expect(page).to_have_url(re.compile(r"prefix=45"))
+    expect(page.locator("table.lines-table tbody tr").first).to_be_visible()
+    assert page.locator("table.categories tr[data-prefix]").evaluate_all(
+        "rows => rows.every(r => r.dataset.prefix.length === 3 && r.dataset.prefix.startsWith('45'))"
+    )
+
+    page.get_by_role("link", name="Impact").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Impact")
+    expect(page.locator("canvas#chart-local")).to_have_attribute("data-rendered", "true")
+    expect(page.locator("canvas#chart-carbon")).to_have_attribute("data-rendered", "true")
+    expect(page.get_by_text("An estimate, not a measurement.")).to_be_visible()
+    page.screenshot(path="/tmp/spend-impact.png", full_page=True)
+
+
+def test_coordinator_uploads_a_ledger_sees_the_preview_and_confirms(page, db, tmp_path):
+    seed_demo(db.session)
+    db.session.commit()
+    _log_in_as_coordinator(page)
+    ledger = tmp_path / "grand-livre.csv"
+    ledger.write_text(
+        "Date;Fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
+        "15/03/2025;Papeterie test;30192000;1 234,50;Ramettes;21000\n"
+        "16/03/2025;Papeterie test;30192000;99,90;Enveloppes;21000\n",
+        encoding="utf-8",
+    )
+    page.goto("/spend/imports")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Import past spend")
+    page.get_by_label("File to import").set_input_files(str(ledger))
+    page.get_by_label("Organization").select_option("UB")
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.get_by_text("2 lines are ready to import for UB")).to_be_visible()
+    assert page.locator("table.import-preview tbody tr").count() == 2
+    page.screenshot(path="/tmp/spend-imports.png", full_page=True)
+    page.get_by_role("button", name="Confirm the import").click()
+    expect(page.get_by_text("2 spend lines imported for UB.")).to_be_visible()
+    expect(page.locator("table.imports-table")).to_contain_text("grand-livre.csv")

@@ -1,0 +1,313 @@
+import csv
+import datetime as dt
+import io
+import json
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from app.domain.spend_import import detect_format, fingerprint, parse_spend, template_csv_bytes
+
+DATA = Path(__file__).resolve().parents[2] / "app" / "data"
+DECP = DATA / "decp_ville_de_dijon_2024_2025.csv"
+VILLE_DE_DIJON = "21210231300013"
+
+
+@pytest.fixture(scope="module")
+def check_digits():
+    with open(DATA / "cpv_2008.csv", encoding="utf-8", newline="") as handle:
+        return {row["code"]: row["check_digit"] for row in csv.DictReader(handle)}
+
+
+def parse(data, check_digits, filename="depenses.csv", **kw):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return parse_spend(data, filename, known_cpv=check_digits.get, **kw)
+
+
+def decp_rows(**changes):
+    """One row of the real sample with some fields changed, as a DECP CSV."""
+    with open(DECP, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter=";")
+        row = next(reader)
+        fields = reader.fieldnames
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, delimiter=";")
+    writer.writeheader()
+    writer.writerow({**row, **changes})
+    return buffer.getvalue()
+
+
+def messages(result):
+    return [(m.row, m.column, m.render()) for m in result.errors]
+
+
+# --- the real DECP sample ------------------------------------------------------------------------------------
+
+
+def test_the_real_decp_sample_gives_totals_per_division_and_year_equal_to_an_independent_sum(check_digits):
+    result = parse(DECP.read_bytes(), check_digits, filename=DECP.name, buyer_siret=VILLE_DE_DIJON)
+    assert result.ok, messages(result)[:5]
+
+    expected_division, expected_year, count = defaultdict(Decimal), defaultdict(Decimal), 0
+    with open(DECP, encoding="utf-8", newline="") as handle:
+        for record in csv.DictReader(handle, delimiter=";"):
+            amount = Decimal(record["montant"])
+            expected_division[record["codecpv"][:2]] += amount
+            expected_year[int(record["datenotification"][:4])] += amount
+            count += 1
+
+    got_division, got_year = defaultdict(Decimal), defaultdict(Decimal)
+    for row in result.rows:
+        got_division[row["cpv_code"][:2]] += row["amount"]
+        got_year[row["spend_date"].year] += row["amount"]
+    assert len(result.rows) == count == 273
+    assert dict(got_division) == dict(expected_division)
+    assert dict(got_year) == dict(expected_year)
+    assert set(got_year) == {2024, 2025}
+
+
+def test_a_decp_record_is_one_line_dated_on_its_notification_at_its_declared_amount(check_digits):
+    result = parse(DECP.read_bytes(), check_digits, filename=DECP.name)
+    first = result.rows[0]
+    assert first["spend_date"] == dt.date(2024, 1, 3)
+    assert first["amount"] == Decimal("691929.16")
+    assert first["cpv_code"] == "45212230" and first["supplier_siret"] == "49047296600012"
+    assert first["source_ref"] == "2023VDSC149500" and first["duration_months"] == 24
+    assert first["procedure"].startswith("Marché passé sans publicité")
+
+
+def test_several_suppliers_stay_one_line_counted_once_with_the_others_as_co_contractors(check_digits):
+    result = parse(DECP.read_bytes(), check_digits, filename=DECP.name)
+    joint = [r for r in result.rows if r["source_ref"] == "2023VDPN167600"]
+    assert len(joint) == 1
+    assert joint[0]["supplier_siret"] == "49504606200016"
+    assert joint[0]["co_contractors"] == "77877008100082 81864507900026"
+    assert joint[0]["amount"] == Decimal("420957.76")
+    assert sum(1 for r in result.rows if r["co_contractors"]) == 7
+    assert any("several suppliers" in n.render() for n in result.notes)
+
+
+def test_html_entities_in_objet_are_stored_as_the_text_they_stand_for(check_digits):
+    result = parse(DECP.read_bytes(), check_digits, filename=DECP.name)
+    insurance = next(r for r in result.rows if r["source_ref"] == "2023VDPA164600")
+    assert "7 917 665 € TTC" in insurance["description"] and "&euro;" not in insurance["description"]
+    roof = next(r for r in result.rows if "toiture terrasse" in r["description"])
+    assert "<br" not in roof["description"] and "terrasse - lot 18" in roof["description"]
+    assert any("HTML entities" in n.render() for n in result.notes)
+
+
+def test_other_html_is_kept_as_text_never_interpreted(check_digits):
+    result = parse(decp_rows(objet="Achat <b>urgent</b> &amp; divers"), check_digits)
+    assert result.rows[0]["description"] == "Achat <b>urgent</b> & divers"
+
+
+def test_a_buyer_siret_other_than_the_organizations_is_a_warning_not_an_error(check_digits):
+    result = parse(DECP.read_bytes(), check_digits, filename=DECP.name, buyer_siret="24210041000010")
+    assert result.ok and len(result.rows) == 273
+    warning = [n for n in result.notes if n.column == "acheteur_id"]
+    assert len(warning) == 1 and "273" in warning[0].render() and VILLE_DE_DIJON in warning[0].render()
+    same = parse(DECP.read_bytes(), check_digits, filename=DECP.name, buyer_siret=VILLE_DE_DIJON)
+    assert not [n for n in same.notes if n.column == "acheteur_id"]
+
+
+def test_the_decp_layout_is_detected_from_the_header(check_digits):
+    assert detect_format(DECP.read_bytes(), "export.csv") == "decp"
+    assert detect_format(b"Date;Montant\n", "x.csv") == "csv"
+    assert detect_format(b'[{"id": 1}]', "x.txt") == "decp"
+    assert detect_format(b"PK\x03\x04", "x.bin") == "xlsx"
+    assert detect_format(b"whatever", "x.csv", "decp") == "decp"
+
+
+# --- DECP bad input ------------------------------------------------------------------------------------------
+
+
+def test_cdl_in_a_required_field_is_an_error_naming_the_placeholder(check_digits):
+    result = parse(decp_rows(codecpv="CDL", montant="CDL"), check_digits)
+    assert not result.ok and not result.rows
+    found = {(m.row, m.column) for m in result.errors}
+    assert found == {(2, "codecpv"), (2, "montant")}
+    assert all("CDL" in m.render() for m in result.errors)
+
+
+def test_cdl_in_optional_fields_reads_as_empty(check_digits):
+    result = parse(decp_rows(dureemois="CDL", procedure="cdl", objet="CDL"), check_digits)
+    assert result.ok
+    row = result.rows[0]
+    assert row["duration_months"] is None and row["procedure"] is None and row["description"] == ""
+    assert any("CDL" in n.render() for n in result.notes)
+
+
+@pytest.mark.parametrize("amount", ["0", "0.0", "-1250.5", "-0.01"])
+def test_a_negative_or_zero_decp_amount_is_refused(check_digits, amount):
+    result = parse(decp_rows(montant=amount), check_digits)
+    assert [(m.row, m.column) for m in result.errors] == [(2, "montant")]
+    assert "greater than zero" in result.errors[0].render()
+
+
+def test_an_unknown_cpv_code_is_refused(check_digits):
+    result = parse(decp_rows(codecpv="99999999-9"), check_digits)
+    assert [(m.row, m.column) for m in result.errors] == [(2, "codecpv")]
+    assert "99999999" in result.errors[0].render()
+
+
+def test_a_wrong_check_digit_is_a_warning(check_digits):
+    result = parse(decp_rows(codecpv="45212230-1"), check_digits)
+    assert result.ok and result.rows[0]["cpv_code"] == "45212230"
+    assert any("check digit 1" in n.render() for n in result.notes)
+
+
+def test_a_record_without_supplier_or_with_a_malformed_siret_is_refused(check_digits):
+    missing = parse(decp_rows(titulaire_id_1="CDL"), check_digits)
+    assert [(m.row, m.column) for m in missing.errors] == [(2, "titulaire_id_1")]
+    short = parse(decp_rows(titulaire_id_1="4904729660"), check_digits)
+    assert [(m.row, m.column) for m in short.errors] == [(2, "titulaire_id_1")]
+
+
+def test_a_non_siret_supplier_identifier_is_kept_as_its_name(check_digits):
+    result = parse(decp_rows(titulaire_typeidentifiant_1="TVA", titulaire_id_1="DE123456789"), check_digits)
+    assert result.ok
+    assert result.rows[0]["supplier_siret"] is None and result.rows[0]["supplier_name"] == "TVA DE123456789"
+
+
+def test_every_bad_decp_row_is_reported_at_once_with_spreadsheet_row_numbers(check_digits):
+    text = DECP.read_text(encoding="utf-8").splitlines()
+    bad = text[5].replace("2024-02-19", "2024-02-31")
+    data = "\n".join([*text[:5], bad, *text[6:]]).replace(";12976.0;", ";-12976.0;")
+    result = parse(data, check_digits)
+    assert {(m.row, m.column) for m in result.errors} == {(5, "montant"), (6, "datenotification")}
+
+
+def test_decp_json_flattened_and_nested_layouts(check_digits):
+    flat = [
+        {
+            "id": "2025X1",
+            "acheteur_id": VILLE_DE_DIJON,
+            "objet": "Fournitures &amp; papier",
+            "codecpv": "30192000-1",
+            "montant": 1500.5,
+            "datenotification": "2025-03-01",
+            "titulaire_id_1": "49047296600012",
+            "titulaire_typeidentifiant_1": "SIRET",
+            "titulaire_id_2": "CDL",
+        }
+    ]
+    result = parse(json.dumps(flat), check_digits, filename="decp.json")
+    assert result.ok, messages(result)
+    assert result.format == "decp" and result.rows[0]["amount"] == Decimal("1500.50")
+    assert result.rows[0]["description"] == "Fournitures & papier" and result.rows[0]["co_contractors"] is None
+
+    nested = {
+        "marches": [
+            {
+                "id": "2025X2",
+                "acheteur": {"id": VILLE_DE_DIJON},
+                "codeCPV": "09310000-5",
+                "montant": "-3",
+                "dateNotification": "2025-04-01",
+                "titulaires": [{"typeIdentifiant": "SIRET", "id": "49047296600012"}],
+            }
+        ]
+    }
+    bad = parse(json.dumps(nested), check_digits, filename="decp.json")
+    assert [(m.row, m.column) for m in bad.errors] == [(2, "montant")]
+
+
+def test_a_json_file_without_records_is_one_file_error(check_digits):
+    result = parse('{"hello": 1}', check_digits, filename="decp.json")
+    assert len(result.errors) == 1 and result.errors[0].row is None
+
+
+# --- the generic table ---------------------------------------------------------------------------------------
+
+FR_HEADER = "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur"
+
+
+def test_a_french_ledger_keeps_leading_zeros_and_reads_french_numbers_and_dates(check_digits):
+    text = FR_HEADER + "\n15/03/2025;Pétroles du Nord;01555060100064;09000000;1 234 567,89;Carburant;01000\n"
+    result = parse(text.encode("cp1252"), check_digits)
+    assert result.ok, messages(result)
+    row = result.rows[0]
+    assert row["spend_date"] == dt.date(2025, 3, 15) and row["year"] == 2025
+    assert row["amount"] == Decimal("1234567.89")
+    assert row["supplier_siret"] == "01555060100064" and row["supplier_postcode"] == "01000"
+    assert row["supplier_name"] == "Pétroles du Nord" and row["description"] == "Carburant"
+
+
+def test_an_english_ledger_with_a_comma_separator(check_digits):
+    text = (
+        "Spend date,Supplier name,CPV code,Amount excl. VAT (EUR),Description\n2025-01-31,ACME,30192000,2500.00,Paper\n"
+    )
+    result = parse(text, check_digits)
+    assert result.ok and result.rows[0]["amount"] == Decimal("2500.00")
+    assert result.rows[0]["supplier_siret"] is None and result.format == "csv"
+
+
+def test_zeros_dropped_by_a_spreadsheet_are_restored_and_told(check_digits):
+    text = FR_HEADER + "\n15/03/2025;X;1555060100064;9000000;100;;1000\n"
+    result = parse(text, check_digits)
+    assert result.ok, messages(result)
+    row = result.rows[0]
+    assert (row["supplier_siret"], row["cpv_code"], row["supplier_postcode"]) == ("01555060100064", "09000000", "01000")
+    assert len([n for n in result.notes if "leading zero" in n.render()]) == 3
+
+
+def test_every_bad_ledger_row_is_reported_with_its_column(check_digits):
+    text = FR_HEADER + (
+        "\n15/03/2025;A;;30192000;100;;"
+        "\n31/02/2025;B;;30192000;0;;"
+        "\n15/03/2025;C;123;99999999;-5;;21"
+        "\n15/03/2025;D;;30192000;abc;;"
+    )
+    result = parse(text, check_digits)
+    assert not result.rows or len(result.rows) == 1
+    found = {(m.row, m.column) for m in result.errors}
+    assert found == {
+        (3, "spend_date"),
+        (3, "amount_eur"),
+        (4, "supplier_siret"),
+        (4, "cpv_code"),
+        (4, "amount_eur"),
+        (4, "supplier_postcode"),
+        (5, "amount_eur"),
+    }
+
+
+def test_a_ledger_without_the_required_columns_is_refused_as_a_whole(check_digits):
+    result = parse("Fournisseur;Objet\nA;B\n", check_digits)
+    assert result.errors and all(m.row is None for m in result.errors)
+
+
+def test_an_xlsx_ledger_with_real_numbers_and_dates(check_digits):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Dépenses"
+    sheet.append(["Date", "Fournisseur", "SIRET du fournisseur", "Code CPV", "Montant HT (€)", "Objet"])
+    sheet.append([dt.date(2024, 6, 30), "Papeterie", "49047296600012", "30192000", 1250.5, "Ramettes A4"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    result = parse(buffer.getvalue(), check_digits, filename="d.xlsx")
+    assert result.ok and result.format == "xlsx" and result.sheet == "Dépenses"
+    assert result.rows[0]["amount"] == Decimal("1250.50") and result.rows[0]["spend_date"] == dt.date(2024, 6, 30)
+    assert result.rows[0]["description"] == "Ramettes A4"
+
+
+def test_the_template_is_a_valid_import_file(check_digits):
+    for lang in ("fr", "en"):
+        result = parse(template_csv_bytes(lang), check_digits)
+        assert result.ok and len(result.rows) == 1, messages(result)
+
+
+def test_the_fingerprint_is_stable_and_tells_lines_apart():
+    row = {
+        "spend_date": dt.date(2025, 1, 1),
+        "cpv_code": "30192000",
+        "amount": Decimal("10.00"),
+        "supplier_siret": "49047296600012",
+        "description": "Papier",
+    }
+    assert fingerprint(row) == fingerprint(dict(row)) and len(fingerprint(row)) == 32
+    assert fingerprint({**row, "amount": Decimal("10.01")}) != fingerprint(row)

@@ -1,0 +1,371 @@
+import csv
+from collections import defaultdict
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from app.actors import SYSTEM
+from app.demo import seed_demo
+from app.errors import Conflict, NotPermitted, ValidationFailed
+from app.needs.models import Need
+from app.spend import services
+from app.spend.models import SpendCell, SpendImport, SpendLine
+from tests import factories
+
+DECP = Path(__file__).resolve().parents[2] / "app" / "data" / "decp_ville_de_dijon_2024_2025.csv"
+HEADER = "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
+
+
+def ledger(*rows: str) -> bytes:
+    return (HEADER + "\n".join(rows) + "\n").encode("utf-8")
+
+
+@pytest.fixture
+def orgs(db):
+    dm, chu, ub = factories.organization("DM"), factories.organization("CHU"), factories.organization("UB")
+    people = {
+        "dm": factories.user("buyer", organization_=dm),
+        "chu": factories.user("buyer", organization_=chu),
+        "coord": factories.user("coordinator"),
+        "admin": factories.user("admin"),
+        "supplier": factories.user("supplier"),
+    }
+    db.session.commit()
+    return {"DM": dm, "CHU": chu, "UB": ub, **people}
+
+
+def _count(session, model):
+    return session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+# --- import --------------------------------------------------------------------------------------------------
+
+
+def test_decp_import_writes_one_line_per_record_and_cells_with_the_same_totals(session, orgs):
+    record = services.import_spend(session, orgs["dm"], DECP.read_bytes(), DECP.name)
+    session.commit()
+    assert record.format == "decp" and record.line_count == 273 and record.organization.code == "DM"
+    assert record.first_date == date(2024, 1, 3) and record.last_date.year == 2025
+
+    expected = defaultdict(Decimal)
+    with open(DECP, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter=";"):
+            expected[(row["codecpv"][:2], int(row["datenotification"][:4]))] += Decimal(row["montant"])
+
+    cube = services.spend_cube(session, orgs["coord"], level="division")
+    assert {(i.cpv_prefix, i.year): i.amount for i in cube} == dict(expected)
+    assert {i.organization for i in cube} == {"DM"}
+    assert sum(i.lines for i in cube) == 273
+    assert record.total_amount == sum(expected.values())
+    line_total = session.scalar(sa.select(sa.func.sum(SpendLine.amount)))
+    assert Decimal(str(line_total)).quantize(Decimal("0.01")) == record.total_amount
+
+
+def test_the_cube_counts_distinct_suppliers_and_reads_every_level(session, orgs):
+    services.import_spend(
+        session,
+        orgs["dm"],
+        ledger(
+            "01/02/2025;A;49047296600012;30192000;100,00;;",
+            "02/02/2025;A;49047296600012;30197630;50,00;;",
+            "03/02/2025;B;;30192000;25,00;;",
+            "03/02/2024;B;;30192000;10,00;;",
+        ),
+        "grand-livre.csv",
+    )
+    by_class = services.spend_cube(session, orgs["dm"], level="class", year=2025)
+    assert [(i.cpv_prefix, i.amount, i.lines, i.suppliers) for i in by_class] == [("3019", Decimal("175"), 3, 2)]
+    by_category = {i.cpv_prefix: i for i in services.spend_cube(session, orgs["dm"], level="category", year=2025)}
+    assert by_category["30192"].suppliers == 2 and by_category["30197"].amount == Decimal("50")
+    assert by_category["30192"].label  # the CPV label of 30192000
+    with pytest.raises(ValidationFailed):
+        services.spend_cube(session, orgs["dm"], level="subcategory")
+
+
+def test_the_same_file_is_refused_for_the_same_organization_but_not_for_another(session, orgs):
+    data = ledger("01/02/2025;A;;30192000;100,00;;")
+    first = services.import_spend(session, orgs["coord"], data, "a.csv", organization="DM")
+    session.commit()
+    with pytest.raises(Conflict) as refused:
+        services.import_spend(session, orgs["coord"], data, "renamed.csv", organization="DM")
+    assert refused.value.code == "duplicate_import" and refused.value.details["import_id"] == first.id
+    session.rollback()
+    services.import_spend(session, orgs["coord"], data, "a.csv", organization="CHU")
+    session.commit()
+    assert _count(session, SpendLine) == 2
+
+
+def test_lines_already_imported_from_another_file_are_skipped(session, orgs):
+    services.import_spend(session, orgs["dm"], ledger("01/02/2025;A;;30192000;100,00;;"), "january.csv")
+    overlapping = ledger("01/02/2025;A;;30192000;100,00;;", "01/03/2025;A;;30192000;70,00;;")
+    preview = services.check_spend_import(session, orgs["dm"], overlapping, "q1.csv")
+    assert preview.skipped == 1 and len(preview.new_rows) == 1
+    record = services.import_spend(session, orgs["dm"], overlapping, "q1.csv")
+    assert record.line_count == 1 and record.skipped_count == 1
+    assert sum(i.amount for i in services.spend_cube(session, orgs["dm"])) == Decimal("170")
+    with pytest.raises(Conflict):  # nothing new at all
+        services.import_spend(session, orgs["dm"], ledger("01/03/2025;A;;30192000;70,00;;"), "march.csv")
+
+
+def test_one_bad_row_means_nothing_is_written(session, orgs):
+    data = ledger("01/02/2025;A;;30192000;100,00;;", "01/02/2025;A;;30192000;-3;;", "01/02/2025;A;;12345678;3;;")
+    with pytest.raises(ValidationFailed) as failed:
+        services.import_spend(session, orgs["dm"], data, "bad.csv")
+    rows = failed.value.rows
+    assert [(r["row"], r["column"]) for r in rows] == [(3, "amount_eur"), (4, "cpv_code")]
+    assert all(r["message"] for r in rows)
+    session.rollback()
+    assert _count(session, SpendLine) == _count(session, SpendImport) == _count(session, SpendCell) == 0
+
+
+def test_who_imports_for_which_organization(session, orgs):
+    data = ledger("01/02/2025;A;;30192000;100,00;;")
+    with pytest.raises(NotPermitted):
+        services.import_spend(session, orgs["chu"], data, "x.csv", organization="DM")
+    with pytest.raises(NotPermitted):
+        services.import_spend(session, orgs["supplier"], data, "x.csv", organization="DM")
+    with pytest.raises(ValidationFailed):
+        services.import_spend(session, orgs["coord"], data, "x.csv")  # must name the organization
+    record = services.import_spend(session, orgs["chu"], data, "x.csv")  # a buyer: its own organization
+    assert record.organization.code == "CHU"
+
+
+def test_an_admin_rolls_an_import_back_and_the_file_may_come_again(session, orgs):
+    data = ledger("01/02/2025;A;;30192000;100,00;;", "01/03/2025;B;;45210000;900,00;;")
+    record = services.import_spend(session, orgs["dm"], data, "a.csv")
+    session.commit()
+    with pytest.raises(NotPermitted):
+        services.rollback_import(session, orgs["coord"], record.id)
+    services.rollback_import(session, orgs["admin"], record.id)
+    session.commit()
+    assert _count(session, SpendLine) == _count(session, SpendCell) == 0
+    assert record.rolled_back_at is not None and record.active_sha256 is None
+    assert services.spend_cube(session, orgs["coord"]) == []
+    with pytest.raises(Conflict):
+        services.rollback_import(session, orgs["admin"], record.id)
+    again = services.import_spend(session, orgs["dm"], data, "a.csv")
+    assert again.id != record.id and again.line_count == 2
+
+
+# --- who sees what -------------------------------------------------------------------------------------------
+
+
+def test_buyers_see_their_own_spend_coordinators_all_suppliers_none(session, orgs):
+    services.import_spend(session, orgs["dm"], ledger("01/02/2025;A;;30192000;100,00;;"), "dm.csv")
+    services.import_spend(session, orgs["chu"], ledger("01/02/2025;A;;30192000;40,00;;"), "chu.csv")
+    assert {i.organization for i in services.spend_cube(session, orgs["dm"])} == {"DM"}
+    assert {i.organization for i in services.spend_cube(session, orgs["coord"])} == {"DM", "CHU"}
+    assert {i.organization for i in services.spend_cube(session, orgs["admin"], organization="chu")} == {"CHU"}
+    with pytest.raises(NotPermitted):
+        services.spend_cube(session, orgs["dm"], organization="CHU")
+    for call in (
+        lambda: services.spend_cube(session, orgs["supplier"]),
+        lambda: services.spend_map(session, orgs["supplier"]),
+        lambda: services.local_share_report(session, orgs["supplier"]),
+        lambda: services.carbon_report(session, orgs["supplier"]),
+        lambda: services.visible_imports(session, orgs["supplier"]),
+    ):
+        with pytest.raises(NotPermitted):
+            call()
+    lines = session.scalars(services.lines_query(session, orgs["dm"], prefix="30")).all()
+    assert {line.organization_id for line in lines} == {orgs["DM"].id}
+    assert [r.organization.code for r in services.visible_imports(session, orgs["chu"])] == ["CHU"]
+
+
+# --- the map -------------------------------------------------------------------------------------------------
+
+
+def test_the_map_shows_pooling_potential_concentration_and_the_needs_beside_the_spend(session, orgs):
+    services.import_spend(
+        session,
+        orgs["dm"],
+        ledger("01/02/2025;A;49047296600012;30192000;300,00;;", "01/02/2025;B;;30192000;100,00;;"),
+        "dm.csv",
+    )
+    services.import_spend(
+        session,
+        orgs["chu"],
+        ledger("01/02/2025;A;49047296600012;30197630;600,00;;", "01/02/2024;C;;45210000;1000,00;;"),
+        "chu.csv",
+    )
+    session.add(
+        Need(
+            organization_id=orgs["UB"].id,
+            title="Papier",
+            cpv_code="30192000",
+            annual_amount=Decimal("5000"),
+            start_date=date(2027, 1, 1),
+            duration_months=12,
+            status="submitted",
+        )
+    )
+    session.flush()
+    result = services.spend_map(session, orgs["coord"], level="division")
+    rows = {r.prefix: r for r in result.rows}
+    assert rows["30"].organizations == ("CHU", "DM") and rows["30"].shared
+    assert rows["30"].amount == Decimal("1000") and rows["30"].suppliers == 2
+    assert rows["30"].top_share == pytest.approx(0.9) and rows["30"].hhi == 8200  # A 900 of 1000 known, B 100
+    assert rows["30"].needs_annual == Decimal("5000")
+    assert not rows["45"].shared and rows["45"].savings_low is None
+    assert result.pooling_potential == Decimal("1000") and result.pooling_categories == 1
+    # a yearly savings range on the average year (two years of spend): 1000 / 2 × 5 % and × 15 %
+    assert (rows["30"].savings_low, rows["30"].savings_high) == (Decimal("25.00"), Decimal("75.00"))
+    assert result.by_year == {2024: {"CHU": Decimal("1000")}, 2025: {"CHU": Decimal("600"), "DM": Decimal("400")}}
+    assert result.needs_by_year == {2027: {"UB": Decimal("5000")}}
+
+    drilled = services.spend_map(session, orgs["coord"], level="group", parent="30", year=2025)
+    assert [r.prefix for r in drilled.rows] == ["301"] and drilled.total == Decimal("1000")
+    with pytest.raises(ValidationFailed):
+        services.spend_map(session, orgs["coord"], level="division", parent="301")
+
+
+def test_the_map_query_count_does_not_grow_with_the_data(session, orgs, query_counter):
+    services.import_spend(session, orgs["dm"], ledger("01/02/2025;A;49047296600012;30192000;100,00;;"), "small.csv")
+    session.commit()
+    with query_counter() as small:
+        services.spend_map(session, orgs["coord"], level="class")
+    services.import_spend(session, orgs["chu"], DECP.read_bytes(), DECP.name, fmt="decp")
+    session.commit()
+    with query_counter() as large:
+        services.spend_map(session, orgs["coord"], level="class")
+    assert large.value == small.value
+
+
+# --- impact --------------------------------------------------------------------------------------------------
+
+
+def test_local_share_uses_the_file_postcode_else_the_supplier_registry(session, orgs):
+    local = factories.supplier_company(postcode="21850", name="Local")
+    far = factories.supplier_company(postcode="75008", name="Loin")
+    services.import_spend(
+        session,
+        orgs["dm"],
+        ledger(
+            f"01/02/2025;Local;{local.siret};30192000;100,00;;",
+            f"01/02/2025;Loin;{far.siret};30192000;300,00;;",
+            "01/02/2025;Beaune SA;;30192000;50,00;;21200",
+            "01/02/2025;Besançon SA;;30192000;25,00;;25000",
+            "01/02/2025;Inconnu;;30192000;25,00;;",
+        ),
+        "dm.csv",
+    )
+    report = services.local_share_report(session, orgs["coord"])
+    assert report.overall.amounts == {
+        "metropole": Decimal("100"),
+        "departement": Decimal("50"),
+        "region": Decimal("25"),
+        "elsewhere": Decimal("300"),
+        "unknown": Decimal("25"),
+    }
+    assert report.overall.share("metropole") == Decimal("0.2000")
+    assert set(report.per_organization) == {"DM"}
+
+
+def test_carbon_follows_the_mapping_an_admin_edits(session, orgs):
+    services.import_spend(
+        session, orgs["dm"], ledger("01/02/2025;A;;45210000;100000,00;;", "01/02/2025;B;;09310000;5000,00;;"), "d.csv"
+    )
+    before = services.carbon_report(session, orgs["coord"])
+    assert before.total_kg == Decimal("36000")  # 100 k€ × 360 (construction); energy not estimated
+    assert before.uncovered_amount == Decimal("5000")
+    with pytest.raises(NotPermitted):
+        services.update_emission_mapping(session, orgs["coord"], "45", "metals", "")
+    with pytest.raises(ValidationFailed):
+        services.update_emission_mapping(session, orgs["admin"], "45", "no_such_category", "")
+    services.update_emission_mapping(session, orgs["admin"], "45", "mineral_products", "mostly concrete")
+    session.commit()
+    after = services.carbon_report(session, orgs["coord"])
+    assert after.total_kg == Decimal("180000")  # 100 k€ × 1800
+    assert services.emission_mapping(session)["45"].changed
+    services.update_emission_mapping(session, orgs["admin"], "45", "", "not estimated for now")
+    assert services.carbon_report(session, orgs["coord"]).total_kg == 0
+
+
+def test_the_mapping_falls_back_to_the_shipped_defaults(session):
+    mapping = services.emission_mapping(session)
+    assert len(mapping) == 45 and mapping["45"].category_key == "construction" and not mapping["45"].changed
+
+
+def test_the_migration_seeds_the_45_divisions_of_the_mapping(tmp_path):
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.extensions import db
+    from tests.conftest import _Config
+
+    app = create_app(type("C", (_Config,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite'}"}))
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as connection:
+            rows = dict(connection.execute(sa.text("SELECT division, category_key FROM emission_mapping")).all())
+        db.engine.dispose()
+    assert len(rows) == 45 and rows["45"] == "construction" and rows["09"] is None
+
+
+def test_overlap_savings_give_a_range_per_current_overlap(session, orgs):
+    today = date(2026, 11, 1)
+    for org in ("DM", "CHU"):
+        session.add(
+            Need(
+                organization_id=orgs[org].id,
+                title="Ordinateurs",
+                cpv_code="30213000",
+                annual_amount=Decimal("100000"),
+                start_date=date(2027, 1, 1),
+                duration_months=12,
+                status="submitted",
+            )
+        )
+    session.flush()
+    items = services.overlap_savings(session, orgs["coord"], level="class", today=today)
+    assert len(items) == 1
+    item = items[0]
+    assert item.cpv_prefix == "3021" and item.organizations == ("CHU", "DM")
+    assert (item.total_amount, item.low, item.high) == (Decimal("200000.00"), Decimal("10000.00"), Decimal("30000.00"))
+    assert item.assumption.division == "30"
+    with pytest.raises(NotPermitted):
+        services.overlap_savings(session, orgs["supplier"], today=today)
+
+
+# --- demo and command line -----------------------------------------------------------------------------------
+
+
+def test_the_demo_loads_the_decp_sample_and_marked_synthetic_spend_once(session):
+    report = seed_demo(session, today=date(2026, 11, 1))
+    session.commit()
+    imports = {r.organization.code: r for r in session.scalars(sa.select(SpendImport))}
+    assert set(imports) == {"DM", "CHU", "UB", "GDH"}
+    assert imports["DM"].format == "decp" and imports["DM"].line_count == 273 and not imports["DM"].is_synthetic
+    assert all(imports[c].is_synthetic and "synthetiques" in imports[c].filename for c in ("CHU", "UB", "GDH"))
+    assert report.spend_lines == sum(r.line_count for r in imports.values())
+    synthetic = session.scalars(
+        sa.select(SpendLine.description).where(SpendLine.organization_id != imports["DM"].organization_id)
+    )
+    assert all("(synthétique)" in text for text in synthetic)
+    result = services.spend_map(session, SYSTEM, level="division")
+    assert result.pooling_categories >= 5 and result.total > Decimal("100000000")
+    assert seed_demo(session, today=date(2026, 11, 1)).spend_lines == 0
+
+
+def test_the_spend_import_command(web_app, db, tmp_path):
+    factories.organization("DM")
+    db.session.commit()
+    runner = web_app.test_cli_runner()
+    result = runner.invoke(args=["spend", "import", str(DECP), "--org", "dm", "--format", "decp"])
+    assert result.exit_code == 0, result.output
+    assert "273 spend line(s) imported" in result.output and "several suppliers" in result.output
+    again = runner.invoke(args=["spend", "import", str(DECP), "--org", "DM"])
+    assert again.exit_code == 1 and "already imported" in again.output
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(ledger("01/02/2025;A;;30192000;0;;"))
+    failed = runner.invoke(args=["spend", "import", str(bad), "--org", "DM"])
+    assert failed.exit_code == 1 and "row 2, column amount_eur" in failed.output
+    unknown = runner.invoke(args=["spend", "import", str(bad), "--org", "XYZ"])
+    assert unknown.exit_code != 0 and "Unknown organization code" in unknown.output
+    record_id = db.session.scalar(sa.select(SpendImport.id))
+    rolled = runner.invoke(args=["spend", "rollback", str(record_id)])
+    assert rolled.exit_code == 0 and "rolled back" in rolled.output
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0

@@ -1,0 +1,184 @@
+import csv
+import io
+import re
+from pathlib import Path
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+
+from app.spend import services
+from app.spend.models import SpendImport, SpendLine
+from tests import factories
+from tests.conftest import csrf_from, login, post_form
+
+DECP = Path(__file__).resolve().parents[2] / "app" / "data" / "decp_ville_de_dijon_2024_2025.csv"
+HEADER = "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
+EVIL = HEADER + (
+    '01/02/2025;@SUM(1+1);;30192000;100,00;=HYPERLINK("http://evil.example","clic");21000\n'
+    "02/02/2025;+33 Fournitures;;30192000;50,00;-2+3;21000\n"
+)
+
+
+@pytest.fixture
+def people(db):
+    dm, chu = factories.organization("DM", name="Dijon Métropole"), factories.organization("CHU")
+    users = {
+        "dm": factories.user("buyer", email="dm@x.fr", organization_=dm),
+        "chu": factories.user("buyer", email="chu@x.fr", organization_=chu),
+        "coord": factories.user("coordinator", email="coord@x.fr"),
+        "admin": factories.user("admin", email="admin@x.fr"),
+        "sup": factories.user("supplier", email="sup@x.fr"),
+    }
+    db.session.commit()
+    return {"DM": dm, "CHU": chu, **users}
+
+
+def _upload(client, data: bytes, name="depenses.csv", **fields):
+    token = csrf_from(client.get("/spend/imports").get_data(as_text=True))
+    return client.post(
+        "/spend/imports",
+        data={"csrf_token": token, "file": (io.BytesIO(data), name), **fields},
+        content_type="multipart/form-data",
+    )
+
+
+def _import(session, actor, data, name="d.csv", **kw):
+    record = services.import_spend(session, actor, data, name, **kw)
+    session.commit()
+    return record
+
+
+@pytest.mark.parametrize("email", ["dm@x.fr", "coord@x.fr", "admin@x.fr"])
+def test_the_spend_pages_open_for_buyers_coordinators_and_admins(client, people, email):
+    login(client, email)
+    for url in ("/spend", "/spend?level=class", "/spend/impact", "/spend/imports"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    page = client.get("/spend").get_data(as_text=True)
+    assert "vendor/chartjs/chart.umd.min.js" in page and "cdn" not in page.lower()
+
+
+def test_suppliers_see_no_spend_page_and_only_admins_edit_the_mapping(new_client, people):
+    supplier, coordinator, admin = new_client(), new_client(), new_client()
+    login(supplier, "sup@x.fr")
+    for url in ("/spend", "/spend/impact", "/spend/imports", "/spend/export/categories.csv", "/spend/emission-mapping"):
+        assert supplier.get(url).status_code == 403, url
+    login(coordinator, "coord@x.fr")
+    assert coordinator.get("/spend/emission-mapping").status_code == 403
+    login(admin, "admin@x.fr")
+    assert admin.get("/spend/emission-mapping").status_code == 200
+
+
+def test_upload_preview_then_confirm_imports_the_lines(client, people, db):
+    login(client, "dm@x.fr")
+    response = _upload(client, DECP.read_bytes(), DECP.name)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "273 lines are ready to import for DM" in page and "several suppliers" in page
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0  # nothing before confirming
+    token = re.search(r"/spend/imports/([\w-]+)/confirm", page).group(1)
+    confirmed = post_form(client, f"/spend/imports/{token}/confirm", {}, page="/spend/imports")
+    assert confirmed.status_code == 302
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 273
+    history = client.get("/spend/imports").get_data(as_text=True)
+    assert DECP.name in history and "DECP" in history
+    duplicate = _upload(client, DECP.read_bytes(), "again.csv")
+    assert "already imported" in duplicate.get_data(as_text=True)
+
+
+def test_a_bad_file_shows_every_problem_and_a_report(client, people, db):
+    login(client, "dm@x.fr")
+    bad = HEADER + "31/02/2025;X;;99999999;-4;;\n"
+    page = _upload(client, bad.encode()).get_data(as_text=True)
+    assert "import-problems" in page and "99999999" in page
+    token = re.search(r"/spend/imports/([\w-]+)/report\.csv", page).group(1)
+    report = client.get(f"/spend/imports/{token}/report.csv").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(report.lstrip("\ufeff")), delimiter=";"))
+    assert len(rows) == 4 and {r[0] for r in rows[1:]} == {"2"}
+    assert db.session.scalar(sa.select(sa.func.count(SpendImport.id))) == 0
+
+
+def test_a_coordinator_chooses_the_organization(client, people, db):
+    login(client, "coord@x.fr")
+    page = _upload(client, EVIL.encode(), organization="CHU").get_data(as_text=True)
+    assert "2 lines are ready to import for CHU" in page
+    missing = _upload(client, EVIL.encode()).get_data(as_text=True)
+    assert "Choose the organization the spend belongs to." in missing
+
+
+def test_exports_neutralise_formulas_in_csv_and_xlsx(client, people, db):
+    _import(db.session, people["dm"], EVIL.encode())
+    login(client, "dm@x.fr")
+    text = client.get("/spend/export/lines.csv?prefix=30").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert "'@SUM(1+1)" in cells and "'+33 Fournitures" in cells and "'-2+3" in cells
+    assert any(cell.startswith("'=HYPERLINK") for cell in cells)
+    assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
+    assert "100,00" in cells  # French decimal comma
+
+    body = client.get("/spend/export/lines.xlsx?prefix=30").data
+    sheet = openpyxl.load_workbook(io.BytesIO(body)).active
+    values = [cell.value for row in sheet.iter_rows(min_row=2) for cell in row if cell.value is not None]
+    texts = [v for v in values if isinstance(v, str)]
+    assert "'@SUM(1+1)" in texts and not any(v.startswith(("=", "+", "@", "-")) for v in texts)
+    assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+    assert 100.0 in values  # amounts stay numbers
+
+    for kind in ("categories", "local", "carbon", "savings"):
+        for fmt in ("csv", "xlsx"):
+            response = client.get(f"/spend/export/{kind}.{fmt}")
+            assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment")
+
+
+def test_the_map_drills_down_to_the_lines_with_tables_beside_the_charts(client, new_client, people, db):
+    _import(db.session, people["dm"], EVIL.encode())
+    _import(db.session, people["chu"], (HEADER + "01/02/2024;Y;;45210000;900,00;Travaux;25000\n").encode())
+    login(client, "coord@x.fr")
+    page = client.get("/spend?lang=en").get_data(as_text=True)
+    assert 'data-chart-table="chart-categories"' in page and 'data-chart-table="chart-years"' in page
+    assert 'data-prefix="30"' in page and 'data-prefix="45"' in page
+    drilled = client.get("/spend?prefix=30").get_data(as_text=True)
+    assert 'data-prefix="301"' in drilled and "lines-table" in drilled and "@SUM(1+1)" in drilled
+    leaf = client.get("/spend?prefix=30192&year=2025")
+    assert leaf.status_code == 200 and "lines-table" in leaf.get_data(as_text=True)
+    assert client.get("/spend?year=nineteen").status_code == 400
+    buyer = new_client()
+    login(buyer, "dm@x.fr")
+    own = buyer.get("/spend").get_data(as_text=True)
+    assert 'data-prefix="30"' in own and 'data-prefix="45"' not in own
+    assert buyer.get("/spend?organization=CHU").status_code == 403
+
+
+def test_the_impact_page_shows_the_caveat_source_and_assumptions(client, people, db):
+    _import(db.session, people["dm"], EVIL.encode())
+    login(client, "coord@x.fr")
+    page = client.get("/spend/impact").get_data(as_text=True)
+    for text in ("An estimate, not a measurement.", "ADEME", "savings_assumptions.csv", "21850", "chart-local"):
+        assert text in page, text
+
+
+def test_an_admin_changes_a_division_category_and_rolls_an_import_back(client, people, db):
+    record = _import(db.session, people["dm"], EVIL.encode())
+    login(client, "admin@x.fr")
+    response = post_form(
+        client,
+        "/spend/emission-mapping",
+        {"division": "30", "category_key": "paper_and_cardboard", "note": "mostly paper here"},
+    )
+    assert response.status_code == 302
+    assert services.emission_mapping(db.session)["30"].category_key == "paper_and_cardboard"
+    assert "changed" in client.get("/spend/emission-mapping").get_data(as_text=True)
+
+    rolled = post_form(client, f"/spend/imports/{record.id}/rollback", {}, page="/spend/imports")
+    assert rolled.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(SpendImport, record.id).rolled_back_at is not None
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+
+
+def test_buyers_cannot_roll_back(client, people, db):
+    record = _import(db.session, people["dm"], EVIL.encode())
+    login(client, "dm@x.fr")
+    assert post_form(client, f"/spend/imports/{record.id}/rollback", {}, page="/spend/imports").status_code == 403
