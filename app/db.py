@@ -52,6 +52,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def paris_today():
+    """Today's date where the buyers are (Europe/Paris), whatever the server's time zone."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(ZoneInfo("Europe/Paris")).date()
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     module = type(dbapi_connection).__module__

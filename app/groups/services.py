@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from app.db import CENT, utcnow
+from app.db import CENT, paris_today, utcnow
 from app.domain import cpv as cpv_domain
 from app.domain.procedures import ProcedureRequirement, procedure_for_codes
 from app.domain.text import N_
@@ -36,6 +36,12 @@ EDITABLE_FIELDS = (
     "single_lot_reason",
 )
 COST_SHARING = ("pro_rata", "equal", "coordinator")
+STATUS_LABELS = {
+    "forming": _l("being formed"),
+    "constituted": _l("constituted"),
+    "closed": _l("closed"),
+    "abandoned": _l("abandoned"),
+}
 
 MSG_INVITED = N_("%(organization)s is invited to join the pooled-purchase group “%(group)s”.")
 MSG_CONFIRMED = N_("%(organization)s confirmed its participation in “%(group)s”.")
@@ -43,6 +49,7 @@ MSG_DECLINED = N_("%(organization)s declined to join “%(group)s”: %(reason)s
 MSG_SIGN = N_("The convention of “%(group)s” awaits the signature of %(organization)s.")
 MSG_SIGNED = N_("%(organization)s signed the convention of “%(group)s”.")
 MSG_CONSTITUTED = N_("The pooled-purchase group “%(group)s” is constituted: its members' needs are now frozen.")
+MSG_ABANDONED = N_("The pooled-purchase group “%(group)s” is abandoned: %(reason)s")
 MSG_PROPOSED = N_("%(organization)s proposes its need “%(need)s” to “%(group)s”.")
 
 
@@ -84,7 +91,12 @@ def _require_forming(group: PurchaseGroup) -> None:
     if group.status != "forming":
         raise Conflict(
             "group_not_forming",
-            str(_l("This group is %(status)s: its members and needs can no longer change.", status=group.status)),
+            str(
+                _l(
+                    "This group is %(status)s: its members and needs can no longer change.",
+                    status=STATUS_LABELS[group.status],
+                )
+            ),
         )
 
 
@@ -277,7 +289,7 @@ def update_group(session: Session, actor, group: PurchaseGroup, changes: dict, *
             details={"current_version": group.version, "current": _jsonable(_group_fields(group))},
         )
     if group.status not in ("forming", "constituted"):
-        raise Conflict("group_closed", str(_l("This group is %(status)s.", status=group.status)))
+        raise Conflict("group_closed", str(_l("This group is %(status)s.", status=STATUS_LABELS[group.status])))
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed({name: [str(_l("This field cannot be changed."))] for name in sorted(unknown)})
@@ -419,7 +431,8 @@ def confirm_membership(
         quantity = change.get("quantity")
         if quantity is not None and (not isinstance(quantity, Decimal) or quantity < 0):
             reasons[f"adjustments.{need_id}.quantity"] = [str(_l("The quantity cannot be negative."))]
-    if not chosen:
+    if not chosen and membership.organization_id != group.coordinator_organization_id:
+        # The coordinating organization may run the procedure for the others without a need of its own.
         reasons["need_ids"] = [str(_l("Bring at least one need, or decline the invitation."))]
     if reasons:
         raise ValidationFailed(reasons)
@@ -516,7 +529,7 @@ def sign_convention(
     reasons = {}
     if signed_on is None:
         reasons["signed_on"] = [str(_l("The date of the deliberation or decision is required."))]
-    elif signed_on > date.today():
+    elif signed_on > paris_today():
         reasons["signed_on"] = [str(_l("The date cannot be in the future."))]
     if not (deliberation_reference or "").strip():
         reasons["deliberation_reference"] = [str(_l("The reference of the deliberation or decision is required."))]
@@ -565,9 +578,14 @@ def request_signatures(session: Session, actor, group: PurchaseGroup) -> int:
             _params(group, membership.organization),
             _link(group),
         )
-    record_event(
-        session, group, actor, "signatures_requested", after={"organizations": [m.organization.code for m in waiting]}
-    )
+    if waiting:
+        record_event(
+            session,
+            group,
+            actor,
+            "signatures_requested",
+            after={"organizations": [m.organization.code for m in waiting]},
+        )
     return len(waiting)
 
 
@@ -658,6 +676,15 @@ def abandon_group(session: Session, actor, group: PurchaseGroup, reason: str) ->
         "abandoned",
         before={"status": "forming"},
         after={"status": "abandoned", "reason": reason.strip()},
+    )
+    members = [m.organization_id for m in group.memberships if m.status != "declined"]
+    notify(
+        session,
+        buyers_of(session, members),
+        "group_abandoned",
+        MSG_ABANDONED,
+        _params(group, reason=reason.strip()),
+        _link(group),
     )
 
 
@@ -822,7 +849,7 @@ def _validate_lot(session: Session, group: PurchaseGroup, values: LotValues) -> 
 def create_lot(session: Session, actor, group: PurchaseGroup, values: LotValues) -> Lot:
     _require_coordinator(actor)
     if group.status not in ("forming", "constituted"):
-        raise Conflict("group_closed", str(_l("This group is %(status)s.", status=group.status)))
+        raise Conflict("group_closed", str(_l("This group is %(status)s.", status=STATUS_LABELS[group.status])))
     clean = _validate_lot(session, group, values)
     number = max((lot.number for lot in group.lots), default=0) + 1
     lot = Lot(
@@ -850,7 +877,7 @@ def update_lot(session: Session, actor, lot: Lot, values: LotValues, *, expected
             details={"current_version": lot.version, "current": _lot_snapshot(lot)},
         )
     if group.status not in ("forming", "constituted"):
-        raise Conflict("group_closed", str(_l("This group is %(status)s.", status=group.status)))
+        raise Conflict("group_closed", str(_l("This group is %(status)s.", status=STATUS_LABELS[group.status])))
     clean = _validate_lot(session, group, values)
     before = _lot_snapshot(lot)
     lot.title, lot.cpv_code = clean["title"], clean["cpv_code"]
@@ -866,7 +893,7 @@ def delete_lot(session: Session, actor, lot: Lot) -> None:
     _require_coordinator(actor)
     group = lot.group
     if group.status not in ("forming", "constituted"):
-        raise Conflict("group_closed", str(_l("This group is %(status)s.", status=group.status)))
+        raise Conflict("group_closed", str(_l("This group is %(status)s.", status=STATUS_LABELS[group.status])))
     before = _lot_snapshot(lot)
     group.lots.remove(lot)
     _touch(group)

@@ -1,6 +1,1063 @@
-"""HTML pages."""
+"""HTML pages of pooled-purchase groups (groupements de commandes): list, forming, the group page and its actions,
+editing, lots and the convention constitutive.
 
+Every rule (who sees a group, who may do what, when) lives in app.groups.services: the views parse the forms, call
+the service, commit once, or roll back and put the errors back on the form. The tables of buttons below only decide
+what to show; the services refuse anything else.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import force_locale, format_percent, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy.orm import contains_eager, selectinload
+
+from app.accounts.auth import roles_required
+from app.domain.cpv import code_of_prefix
+from app.errors import Conflict, DomainError, ValidationFailed
+from app.extensions import db
+from app.forms import apply_errors
 from app.groups import (
-    bp,  # noqa: F401
-    models,  # noqa: E402,F401
+    bp,
+    models,  # noqa: F401
+    services,
 )
+from app.groups.forms import (
+    COST_SHARING_LABELS,
+    GROUP_STATUS_LABELS,
+    MEMBER_PENDING_LABELS,
+    MEMBER_STATUS_LABELS,
+    AbandonForm,
+    DeclineForm,
+    EditGroupForm,
+    InviteForm,
+    NewGroupForm,
+    ProposeNeedForm,
+    SignForm,
+    confirm_form,
+    lot_form,
+    need_choices,
+    organization_choices,
+)
+from app.groups.models import GroupEvent, GroupNeed, Lot, Membership, PurchaseGroup
+from app.i18n import current_language, day, money
+from app.needs import services as need_services
+from app.needs.models import Need
+from app.organizations.services import list_buyer_organizations
+from app.reference.models import CpvCode
+
+PARIS = ZoneInfo("Europe/Paris")
+NEEDS_SHOWN = 300  # the need picker of the "new group" page; a CPV filter narrows it
+RECENT_EVENTS = 8  # shown next to a refused (stale) edit
+
+GROUP_STATUS_BADGES = {
+    "forming": "text-bg-warning",
+    "constituted": "text-bg-success",
+    "closed": "text-bg-secondary",
+    "abandoned": "text-bg-dark",
+}
+MEMBER_STATUS_BADGES = {
+    "invited": "text-bg-light border",
+    "confirmed": "text-bg-info",
+    "declined": "text-bg-danger",
+    "signed": "text-bg-success",
+}
+PROCEDURE_BADGES = {"none": "proc-none", "adapted": "proc-adapted", "formal": "proc-formal"}
+PROCEDURE_SHORT = {"none": _l("No publicity"), "adapted": _l("MAPA"), "formal": _l("Formal")}  # as on the overlap map
+
+EVENT_LABELS = {
+    "formed": _l("Group formed"),
+    "updated": _l("Group details changed"),
+    "invited": _l("Organization invited"),
+    "need_proposed": _l("Need proposed"),
+    "confirmed": _l("Participation confirmed"),
+    "declined": _l("Invitation declined"),
+    "signed": _l("Convention signed"),
+    "signatures_requested": _l("Signatures requested"),
+    "constituted": _l("Group constituted"),
+    "abandoned": _l("Group abandoned"),
+    "lot_created": _l("Lot created"),
+    "lot_updated": _l("Lot changed"),
+    "lot_deleted": _l("Lot deleted"),
+}
+FIELD_LABELS = {
+    "name": _l("Name"),
+    "scope": _l("Scope (CPV prefix)"),
+    "scope_cpv_prefix": _l("Scope (CPV prefix)"),
+    "planned_publication_on": _l("Planned publication"),
+    "convention_duration_months": _l("Duration of the convention (months)"),
+    "cost_sharing": _l("Cost sharing"),
+    "single_lot_reason": _l("Why a single lot"),
+    "coordinator": _l("Coordinating organization"),
+    "members": _l("Members"),
+    "needs": _l("Needs"),
+    "need": _l("Need"),
+    "organization": _l("Organization"),
+    "organizations": _l("Organizations"),
+    "status": _l("Status"),
+    "reason": _l("Reason"),
+    "signed_on": _l("Date of the deliberation"),
+    "deliberation_reference": _l("Deliberation reference"),
+    "number": _l("Number"),
+    "title": _l("Title"),
+    "cpv_code": _l("CPV code"),
+    "delivery_area": _l("Delivery area"),
+    "shares": _l("Shares"),
+}
+
+
+@bp.app_context_processor
+def _group_helpers():
+    return {
+        "group_status_label": lambda status: GROUP_STATUS_LABELS.get(status, status),
+        "group_status_badge": lambda status: GROUP_STATUS_BADGES.get(status, "text-bg-light"),
+        "member_status_label": lambda status: MEMBER_STATUS_LABELS.get(status, status),
+        "member_status_badge": lambda status: MEMBER_STATUS_BADGES.get(status, "text-bg-light"),
+        "share_percent": share_percent,
+        "group_invitations": _group_invitations,
+        "forming_groups": _forming_groups,
+    }
+
+
+def share_percent(part: Decimal | None, whole: Decimal | None = None) -> str:
+    """A share as a percentage with one decimal, rounded half up: '69,8 %' / '69.8%'.
+
+    With `whole`, the share is part / whole computed here (no double rounding of an already rounded fraction).
+    """
+    if part is None:
+        return "—"
+    value = Decimal(part)
+    if whole is not None:
+        value = value / Decimal(whole) if whole else Decimal("0")
+    pattern = "#,##0.0\u202f%" if current_language() == "fr" else "#,##0.0%"
+    return format_percent(value.quantize(Decimal("0.001"), ROUND_HALF_UP), pattern)
+
+
+def _today() -> date:
+    return datetime.now(PARIS).date()
+
+
+def _version(raw) -> int:
+    """The version the form was made from; anything unreadable counts as stale, never as 'skip the check'."""
+    raw = str(raw or "").strip()
+    return int(raw) if raw.isdigit() else 0
+
+
+def _is_coordinator() -> bool:
+    return current_user.role == "coordinator"
+
+
+def _membership(group: PurchaseGroup) -> Membership | None:
+    """The acting buyer's organization's membership (services._member_of decides; this only picks the buttons)."""
+    if current_user.role != "buyer":
+        return None
+    return group.membership_of(current_user.organization_id)
+
+
+def _load_group(group_id: int) -> PurchaseGroup:
+    """The group as the service scopes it, then its collections in one statement each (no query per row)."""
+    group = services.get_group(db.session, current_user, group_id)
+    db.session.execute(
+        sa.select(PurchaseGroup)
+        .where(PurchaseGroup.id == group.id)
+        .options(
+            selectinload(PurchaseGroup.memberships),
+            selectinload(PurchaseGroup.group_needs),
+            selectinload(PurchaseGroup.lots).selectinload(Lot.shares),
+        )
+    ).all()
+    return group
+
+
+def _cpv_label(code: str | None, lang: str) -> str:
+    if not code:
+        return ""
+    cpv = db.session.get(CpvCode, code_of_prefix(code))
+    return cpv.label(lang) if cpv else ""
+
+
+def _apply(form, error: DomainError, rename=None) -> None:
+    """apply_errors, after renaming the service's reason keys to the form's field names."""
+    if isinstance(error, ValidationFailed) and error.reasons and rename:
+        renamed: dict[str, list[str]] = {}
+        for key, messages in error.reasons.items():
+            renamed.setdefault(rename(key), []).extend(messages)
+        error = ValidationFailed(renamed, message=error.message)
+    apply_errors(form, error)
+
+
+def _flash_error(error: DomainError) -> None:
+    if isinstance(error, ValidationFailed) and error.reasons:
+        for messages in error.reasons.values():
+            for message in messages:
+                flash(message, "danger")
+    else:
+        flash(error.message, "danger")
+
+
+def _back(group_id: int, anchor: str | None = None):
+    return redirect(url_for(".group_detail", group_id=group_id, _anchor=anchor))
+
+
+# --- home panels -------------------------------------------------------------------------------------------------
+
+
+def _group_invitations() -> list[Membership]:
+    """The buyer's organization's memberships of forming groups that wait for its answer or signature."""
+    if not current_user.is_authenticated or current_user.role != "buyer":
+        return []
+    stmt = (
+        sa.select(Membership)
+        .join(Membership.group)
+        .where(
+            Membership.organization_id == current_user.organization_id,
+            Membership.status.in_(("invited", "confirmed")),
+            PurchaseGroup.status == "forming",
+        )
+        .options(contains_eager(Membership.group))
+        .order_by(PurchaseGroup.planned_publication_on.is_(None), PurchaseGroup.planned_publication_on, Membership.id)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def _forming_groups() -> list[PurchaseGroup]:
+    """Forming groups, with their memberships (for the pending members), for the coordinator's home page."""
+    if not current_user.is_authenticated or current_user.role != "coordinator":
+        return []
+    stmt = (
+        services.visible_groups(current_user)
+        .where(PurchaseGroup.status == "forming")
+        .options(selectinload(PurchaseGroup.memberships))
+        .order_by(PurchaseGroup.created_at.desc(), PurchaseGroup.id.desc())
+    )
+    return list(db.session.scalars(stmt))
+
+
+# --- list ----------------------------------------------------------------------------------------------------------
+
+
+@bp.get("/groups")
+@roles_required("buyer", "coordinator", "admin")
+def list_groups():
+    status = request.args.get("status") or None
+    stmt = services.visible_groups(current_user).options(
+        selectinload(PurchaseGroup.memberships), selectinload(PurchaseGroup.group_needs)
+    )
+    if status in GROUP_STATUS_LABELS:
+        stmt = stmt.where(PurchaseGroup.status == status)
+    else:
+        status = None
+    stmt = stmt.order_by(
+        sa.case({"forming": 0, "constituted": 1}, value=PurchaseGroup.status, else_=2),
+        PurchaseGroup.created_at.desc(),
+        PurchaseGroup.id.desc(),
+    )
+    today = _today()
+    rows = [(group, services.summarize(group, today=today)) for group in db.session.scalars(stmt)]
+    return render_template("groups/list.html", rows=rows, status=status, statuses=GROUP_STATUS_LABELS)
+
+
+# --- forming a group -----------------------------------------------------------------------------------------------
+
+
+def _ids(values) -> list[int]:
+    """Need ids from query arguments: "1,2,3" or repeated need_ids=1&need_ids=2; anything else is ignored."""
+    ids: list[int] = []
+    for value in values:
+        for part in str(value).split(","):
+            part = part.strip()
+            if part.isdigit() and int(part) not in ids:
+                ids.append(int(part))
+    return ids
+
+
+def _candidate_needs(cpv_filter: str | None, ticked: list[int]) -> tuple[list[Need], str | None]:
+    """Submitted needs (the ticked ones always, the others matching the CPV filter), through the needs' own scope."""
+    problem = None
+    try:
+        stmt = need_services.filtered_needs(
+            current_user, need_services.NeedFilters(status="submitted", cpv=cpv_filter or None)
+        )
+    except ValidationFailed as error:
+        problem = "; ".join(m for messages in error.reasons.values() for m in messages)
+        stmt = need_services.filtered_needs(current_user, need_services.NeedFilters(status="submitted"))
+    if ticked:
+        stmt = stmt.where(Need.id.not_in(ticked))
+    stmt = stmt.order_by(Need.cpv_code, Need.start_date, Need.id).limit(NEEDS_SHOWN)
+    needs = list(db.session.scalars(stmt))
+    if ticked:
+        chosen = need_services.visible_needs(current_user).where(Need.id.in_(ticked)).order_by(Need.cpv_code, Need.id)
+        needs = list(db.session.scalars(chosen)) + needs
+    return needs, problem
+
+
+@bp.route("/groups/new", methods=["GET", "POST"])
+@roles_required("coordinator")
+def new_group():
+    lang = current_language()
+    organizations = list_buyer_organizations(db.session)
+    own_code = current_user.organization.code if current_user.organization else ""
+    if request.method == "POST":
+        form = NewGroupForm()
+    else:
+        scope = (request.args.get("scope") or request.args.get("scope_cpv_prefix") or "").strip()
+        name = (request.args.get("name") or "").strip()
+        if not name and scope:
+            label = _cpv_label(scope, lang)
+            name = _("Group %(label)s", label=label or scope)
+        planned = request.args.get("planned_publication_on") or ""
+        try:
+            planned_on = date.fromisoformat(planned) if planned else None
+        except ValueError:
+            planned_on = None
+        form = NewGroupForm(
+            formdata=None,
+            data={
+                "name": name,
+                "scope_cpv_prefix": scope,
+                "coordinator_organization": request.args.get("coordinator_organization") or own_code,
+                "planned_publication_on": planned_on,
+                "need_ids": _ids(request.args.getlist("need_ids")),
+            },
+        )
+    form.coordinator_organization.choices = organization_choices(
+        organizations, placeholder=_l("Choose the coordinating organization")
+    )
+    if form.validate_on_submit():
+        try:
+            group = services.form_group(
+                db.session,
+                current_user,
+                name=form.name.data or "",
+                need_ids=form.need_ids.data or [],
+                coordinator_organization_code=form.coordinator_organization.data or None,
+                scope_cpv_prefix=form.scope_cpv_prefix.data or None,
+                planned_publication_on=form.planned_publication_on.data,
+            )
+        except DomainError as error:
+            db.session.rollback()
+            _apply(form, error, rename=lambda key: "coordinator_organization" if key.startswith("coordinator") else key)
+        else:
+            db.session.commit()
+            flash(
+                _("The group “%(name)s” is formed: its member organizations are invited.", name=group.name), "success"
+            )
+            return redirect(url_for(".group_detail", group_id=group.id))
+    ticked = list(form.need_ids.data or [])
+    cpv_filter = (request.args.get("cpv") or "").strip()
+    needs, filter_problem = _candidate_needs(cpv_filter, ticked)
+    return render_template(
+        "groups/new.html",
+        form=form,
+        needs=needs,
+        ticked=set(ticked),
+        cpv_filter=cpv_filter,
+        filter_problem=filter_problem,
+        limit=NEEDS_SHOWN,
+        lang=lang,
+    )
+
+
+# --- the group page ------------------------------------------------------------------------------------------------
+
+
+def _value_text(key: str, value, orgs: dict[int, str], titles: dict[int, str]) -> str:
+    """One value of the activity log, readable: labels for codes, dates and amounts in the interface language."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if key == "status":
+        return str(GROUP_STATUS_LABELS.get(value) or MEMBER_STATUS_LABELS.get(value) or value)
+    if key == "cost_sharing":
+        return str(COST_SHARING_LABELS.get(value, value))
+    if key in ("planned_publication_on", "signed_on") and isinstance(value, str):
+        try:
+            return day(date.fromisoformat(value))
+        except ValueError:
+            return value
+    if key == "shares" and isinstance(value, dict):
+        return ", ".join(f"{orgs.get(int(k), k)}: {money(v)}" for k, v in value.items())
+    if key in ("needs", "need"):
+        items = value if isinstance(value, list) else [value]
+        parts = []
+        for item in items:
+            if isinstance(item, dict):
+                need_id = item.get("need")
+                text = f"#{need_id} {titles.get(need_id, '')}".strip()
+                if item.get("annual_amount") is not None:
+                    text += f" — {money(item['annual_amount'])} " + _("per year")
+                if item.get("quantity") not in (None, ""):
+                    text += " · " + _("quantity %(quantity)s", quantity=item["quantity"])
+                parts.append(text)
+            else:
+                parts.append(f"#{item} {titles.get(item, '')}".strip())
+        return "; ".join(parts)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items())
+    return str(value)
+
+
+def describe_event(event: GroupEvent, orgs: dict[int, str], titles: dict[int, str]) -> dict:
+    """An activity-log entry as the page shows it: when, who, what, and each value before → after."""
+    before, after = event.before or {}, event.after or {}
+    keys = list(after) + [k for k in before if k not in after]
+    changes = []
+    for key in keys:
+        changes.append(
+            {
+                "label": str(FIELD_LABELS.get(key, key)),
+                "before": _value_text(key, before[key], orgs, titles) if key in before else None,
+                "after": _value_text(key, after[key], orgs, titles) if key in after else None,
+            }
+        )
+    return {
+        "id": event.id,
+        "at": event.at,
+        "who": event.actor_label,
+        "action": str(EVENT_LABELS.get(event.action, event.action)),
+        "changes": changes,
+    }
+
+
+def _described_events(group: PurchaseGroup, limit: int | None = None) -> list[dict]:
+    orgs = {m.organization_id: m.organization.code for m in group.memberships}
+    titles = {gn.need_id: gn.need.title for gn in group.group_needs}
+    events = services.events(db.session, current_user, group)
+    return [describe_event(e, orgs, titles) for e in events[:limit]]
+
+
+def _needs_by_member(group: PurchaseGroup) -> dict[int, list[GroupNeed]]:
+    by_org: dict[int, list[GroupNeed]] = defaultdict(list)
+    for gn in group.group_needs:
+        by_org[gn.organization_id].append(gn)
+    return by_org
+
+
+def _need_state(group: PurchaseGroup, gn: GroupNeed) -> str:
+    """'brought' (confirmed by its member), 'proposed' (member not answered yet) or 'left out'."""
+    if gn.included:
+        return "brought"
+    membership = group.membership_of(gn.organization_id)
+    if group.status == "forming" and membership is not None and membership.status == "invited":
+        return "proposed"
+    return "left_out"
+
+
+def _active_members(group: PurchaseGroup) -> list[Membership]:
+    return [m for m in group.memberships if m.status != "declined"]
+
+
+def _invite_choices(group: PurchaseGroup):
+    """Organizations not in the group yet, and the members that declined (they may be invited again)."""
+    members = {m.organization_id: m.status for m in group.memberships}
+    return [o for o in list_buyer_organizations(db.session) if members.get(o.id, "declined") == "declined"]
+
+
+def _proposable_needs(group: PurchaseGroup) -> list[Need]:
+    in_group = [gn.need_id for gn in group.group_needs]
+    stmt = need_services.filtered_needs(current_user, need_services.NeedFilters(status="submitted"))
+    if in_group:
+        stmt = stmt.where(Need.id.not_in(in_group))
+    return list(db.session.scalars(stmt.order_by(Need.start_date, Need.id)))
+
+
+def _default_confirm_form(group: PurchaseGroup, membership: Membership):
+    own = _needs_by_member(group).get(membership.organization_id, [])
+    if membership.status == "confirmed":
+        chosen = [gn.need_id for gn in own if gn.included]
+    else:
+        chosen = [gn.need_id for gn in own]
+    return confirm_form(own, chosen=chosen)
+
+
+def _render_detail(group: PurchaseGroup, status: int = 200, **forms):
+    """The group page; `forms` replaces the blank action forms by bound ones carrying the user's input and errors."""
+    lang = current_language()
+    today = _today()
+    summary = services.summarize(group, today=today)
+    membership = _membership(group)
+    coordinator = _is_coordinator()
+    forming = group.status == "forming"
+    manageable = group.status in ("forming", "constituted")
+    context: dict = {
+        "group": group,
+        "summary": summary,
+        "figures": {f.organization.id: f for f in summary.members},
+        "needs_by_member": _needs_by_member(group),
+        "need_state": lambda gn: _need_state(group, gn),
+        "membership": membership,
+        "coordinator": coordinator,
+        "forming": forming,
+        "manageable": manageable,
+        "events": _described_events(group),
+        "lang": lang,
+        "today": today,
+        "procedure_badges": PROCEDURE_BADGES,
+        "procedure_short": PROCEDURE_SHORT,
+        "scope_label": _cpv_label(group.scope_cpv_prefix, lang),
+        "active_members": _active_members(group),
+        "suggestions": [],
+        "pending": [m for m in group.memberships if m.status in ("invited", "confirmed")],
+        "can_answer": False,
+        "can_decline": False,
+        "can_sign": False,
+        "proposable": [],
+    }
+    if coordinator and manageable:
+        if not group.lots:
+            suggestions = services.suggest_lots(db.session, group, lang)
+            context["suggestions"] = suggestions
+            context["org_codes"] = {m.organization_id: m.organization.code for m in group.memberships}
+        context["lot_form"] = forms.get("lot_form") or lot_form(_active_members(group))
+        if forming:
+            invite = forms.get("invite_form") or InviteForm(prefix="invite", formdata=None)
+            invite.organization.choices = organization_choices(
+                _invite_choices(group), placeholder=_l("Choose an organization")
+            )
+            context["invite_form"] = invite
+            context["abandon_form"] = forms.get("abandon_form") or AbandonForm(prefix="abandon", formdata=None)
+    if membership is not None and forming:
+        answering = membership.status in ("invited", "confirmed")
+        context["can_answer"] = answering
+        context["can_decline"] = (
+            membership.status != "signed" and membership.organization_id != group.coordinator_organization_id
+        )
+        context["can_sign"] = membership.status == "confirmed"
+        if answering:
+            context["confirm_form"] = forms.get("confirm_form") or _default_confirm_form(group, membership)
+            context["own_needs"] = context["needs_by_member"].get(membership.organization_id, [])
+            proposable = _proposable_needs(group)
+            context["proposable"] = proposable
+            propose = forms.get("propose_form") or ProposeNeedForm(prefix="propose", formdata=None)
+            propose.need_id.choices = need_choices(proposable)
+            context["propose_form"] = propose
+        if context["can_decline"]:
+            context["decline_form"] = forms.get("decline_form") or DeclineForm(prefix="decline", formdata=None)
+        if context["can_sign"]:
+            context["sign_form"] = forms.get("sign_form") or SignForm(
+                prefix="sign", formdata=None, data={"signed_on": today}
+            )
+    return render_template("groups/detail.html", **context), status
+
+
+@bp.get("/groups/<int:group_id>")
+@roles_required("buyer", "coordinator", "admin")
+def group_detail(group_id: int):
+    return _render_detail(_load_group(group_id))
+
+
+# --- members' answers ----------------------------------------------------------------------------------------------
+
+
+def _adjustment_field(key: str) -> str:
+    """'adjustments.12.annual_amount' → 'amount_12'; 'adjustments.12.quantity' → 'quantity_12'."""
+    parts = key.split(".")
+    if parts[0] == "adjustments" and len(parts) == 3:
+        return ("amount_" if parts[2] == "annual_amount" else "quantity_") + parts[1]
+    if parts[0] == "adjustments" and len(parts) == 2:
+        return "need_ids"
+    return key
+
+
+@bp.post("/groups/<int:group_id>/confirm")
+@roles_required("buyer")
+def confirm(group_id: int):
+    group = _load_group(group_id)
+    membership = _membership(group)
+    own = _needs_by_member(group).get(membership.organization_id, []) if membership else []
+    form = confirm_form(own, formdata=request.form)
+    if form.validate_on_submit():
+        chosen = list(form.need_ids.data or [])
+        adjustments: dict[int, dict] = {}
+        complete = True
+        for gn in own:
+            if gn.need_id not in chosen:
+                continue
+            amount = form[f"amount_{gn.need_id}"]
+            if amount.data is None:
+                amount.errors = [*amount.errors, _("Give the yearly amount this need brings to the group.")]
+                complete = False
+            adjustments[gn.need_id] = {"annual_amount": amount.data, "quantity": form[f"quantity_{gn.need_id}"].data}
+        if complete:
+            try:
+                services.confirm_membership(db.session, current_user, group, chosen, adjustments)
+            except DomainError as error:
+                db.session.rollback()
+                _apply(form, error, rename=_adjustment_field)
+            else:
+                db.session.commit()
+                flash(_("Your organization's participation is confirmed. Next step: sign the convention."), "success")
+                return _back(group_id, "actions")
+    return _render_detail(group, confirm_form=form)
+
+
+@bp.post("/groups/<int:group_id>/decline")
+@roles_required("buyer")
+def decline(group_id: int):
+    group = _load_group(group_id)
+    form = DeclineForm(prefix="decline")
+    if form.validate_on_submit():
+        try:
+            services.decline_membership(db.session, current_user, group, form.reason.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Your organization declined the invitation. The coordinators are told why."), "success")
+            return _back(group_id)
+    return _render_detail(group, decline_form=form)
+
+
+@bp.post("/groups/<int:group_id>/propose")
+@roles_required("buyer")
+def propose_need(group_id: int):
+    group = _load_group(group_id)
+    form = ProposeNeedForm(prefix="propose")
+    if form.validate_on_submit():
+        if form.need_id.data is None:
+            form.need_id.errors = [_("Choose a need.")]
+        else:
+            try:
+                services.propose_need(db.session, current_user, group, form.need_id.data)
+            except DomainError as error:
+                db.session.rollback()
+                apply_errors(form, error)
+            else:
+                db.session.commit()
+                flash(_("Your need is added to the group. Check its amount, then confirm."), "success")
+                return _back(group_id, "actions")
+    return _render_detail(group, propose_form=form)
+
+
+@bp.post("/groups/<int:group_id>/sign")
+@roles_required("buyer")
+def sign(group_id: int):
+    group = _load_group(group_id)
+    form = SignForm(prefix="sign")
+    if form.validate_on_submit():
+        try:
+            services.sign_convention(
+                db.session,
+                current_user,
+                group,
+                signed_on=form.signed_on.data,
+                deliberation_reference=form.deliberation_reference.data or "",
+            )
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("The signature of your organization is recorded."), "success")
+            return _back(group_id)
+    return _render_detail(group, sign_form=form)
+
+
+# --- the coordinator's actions -------------------------------------------------------------------------------------
+
+
+@bp.post("/groups/<int:group_id>/invite")
+@roles_required("coordinator")
+def invite(group_id: int):
+    group = _load_group(group_id)
+    form = InviteForm(prefix="invite")
+    if form.validate_on_submit():
+        code = form.organization.data or ""
+        try:
+            membership = services.invite_organization(db.session, current_user, group, code)
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            name = membership.organization.name
+            db.session.commit()
+            flash(_("%(organization)s is invited: its buyers are notified.", organization=name), "success")
+            return _back(group_id, "members")
+    return _render_detail(group, invite_form=form)
+
+
+@bp.post("/groups/<int:group_id>/request-signatures")
+@roles_required("coordinator")
+def request_signatures(group_id: int):
+    group = _load_group(group_id)
+    try:
+        asked = services.request_signatures(db.session, current_user, group)
+    except DomainError as error:
+        db.session.rollback()
+        _flash_error(error)
+    else:
+        db.session.commit()
+        if asked:
+            flash(
+                ngettext(
+                    "%(num)d organization is asked to sign the convention.",
+                    "%(num)d organizations are asked to sign the convention.",
+                    asked,
+                ),
+                "success",
+            )
+        else:
+            flash(_("No confirmed member is waiting to sign."), "info")
+    return _back(group_id)
+
+
+def _pending_text(group: PurchaseGroup, pending: list[dict]) -> str:
+    names = {m.organization.code: m.organization.name for m in group.memberships}
+    return ", ".join(
+        f"{names.get(p['organization'], p['organization'])} ({MEMBER_PENDING_LABELS.get(p['status'], p['status'])})"
+        for p in pending
+    )
+
+
+@bp.post("/groups/<int:group_id>/constitute")
+@roles_required("coordinator")
+def constitute(group_id: int):
+    group = _load_group(group_id)
+    try:
+        services.constitute_group(db.session, current_user, group)
+    except Conflict as error:
+        db.session.rollback()
+        if error.code == "members_pending":
+            flash(
+                _(
+                    "The group cannot be constituted yet. Waiting for: %(members)s.",
+                    members=_pending_text(group, error.details.get("pending", [])),
+                ),
+                "danger",
+            )
+        else:
+            flash(error.message, "danger")
+    except DomainError as error:
+        db.session.rollback()
+        _flash_error(error)
+    else:
+        db.session.commit()
+        flash(_("The group is constituted: its members' needs are frozen."), "success")
+    return _back(group_id)
+
+
+@bp.post("/groups/<int:group_id>/abandon")
+@roles_required("coordinator")
+def abandon(group_id: int):
+    group = _load_group(group_id)
+    form = AbandonForm(prefix="abandon")
+    if form.validate_on_submit():
+        try:
+            services.abandon_group(db.session, current_user, group, form.reason.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("The group is abandoned."), "success")
+            return _back(group_id)
+    return _render_detail(group, abandon_form=form)
+
+
+# --- editing, with the "what changed" table on a stale version -------------------------------------------------------
+
+
+def _group_field_text(key: str, value) -> str:
+    if value is None or value == "":
+        return "—"
+    if key == "cost_sharing":
+        return str(COST_SHARING_LABELS.get(value, value))
+    if key == "planned_publication_on":
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                return value
+        return day(value)
+    return str(value)
+
+
+def _what_changed(labels: dict, mine: dict, current: dict, text) -> list[dict]:
+    rows = []
+    for key, label in labels.items():
+        yours, theirs = text(key, mine.get(key)), text(key, current.get(key))
+        rows.append({"key": key, "label": str(label), "yours": yours, "current": theirs, "differs": yours != theirs})
+    return rows
+
+
+EDIT_LABELS = {
+    "name": _l("Name of the group"),
+    "scope_cpv_prefix": _l("Scope (CPV prefix)"),
+    "planned_publication_on": _l("Planned publication of the call"),
+    "convention_duration_months": _l("Duration of the convention (months)"),
+    "cost_sharing": _l("How the costs of the procedure are shared"),
+    "single_lot_reason": _l("Why a single lot"),
+}
+
+
+@bp.route("/groups/<int:group_id>/edit", methods=["GET", "POST"])
+@roles_required("coordinator")
+def edit_group(group_id: int):
+    group = _load_group(group_id)
+    if group.status not in ("forming", "constituted"):
+        flash(_("This group is %(status)s: it can no longer change.", status=GROUP_STATUS_LABELS[group.status]), "info")
+        return _back(group_id)
+    form = EditGroupForm(obj=group if request.method == "GET" else None)
+    stale = None
+    if form.validate_on_submit():
+        changes = form.changes()
+        try:
+            version = _version(form.version.data)
+            services.update_group(db.session, current_user, group, changes, expected_version=version)
+        except Conflict as error:
+            db.session.rollback()
+            if error.code != "stale_version":
+                flash(error.message, "danger")
+                return _back(group_id)
+            stale = {
+                "message": error.message,
+                "rows": _what_changed(EDIT_LABELS, changes, error.details.get("current", {}), _group_field_text),
+                "events": _described_events(group, RECENT_EVENTS),
+            }
+            # The user has now seen the current values: saving again deliberately replaces them.
+            form.version.data = error.details.get("current_version", group.version)
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("The group is saved."), "success")
+            return _back(group_id)
+    return render_template("groups/edit.html", form=form, group=group, stale=stale)
+
+
+# --- lots ------------------------------------------------------------------------------------------------------------
+
+
+def _lot_values(form, members: list[Membership]) -> services.LotValues | None:
+    """The lot as the service takes it; None when a share has a quantity but no amount (marked on the form)."""
+    shares: dict[str, dict] = {}
+    complete = True
+    for m in members:
+        amount = form[f"share_amount_{m.organization_id}"]
+        quantity = form[f"share_quantity_{m.organization_id}"]
+        if amount.data is None and quantity.data is None:
+            continue
+        if amount.data is None:
+            amount.errors = [*amount.errors, _("Give the yearly amount of this share.")]
+            complete = False
+            continue
+        shares[m.organization.code] = {"annual_amount": amount.data, "quantity": quantity.data}
+    if not complete:
+        return None
+    return services.LotValues(
+        title=form.title.data or "",
+        cpv_code=form.cpv_code.data or "",
+        description=form.description.data or "",
+        delivery_area=form.delivery_area.data or "",
+        shares=shares,
+    )
+
+
+def _share_field(members: list[Membership]):
+    by_code = {m.organization.code: m.organization_id for m in members}
+
+    def rename(key: str) -> str:
+        parts = key.split(".")
+        if parts[0] == "shares" and len(parts) >= 2 and parts[1] in by_code:
+            kind = "quantity" if parts[-1] == "quantity" else "amount"
+            return f"share_{kind}_{by_code[parts[1]]}"
+        return key
+
+    return rename
+
+
+@bp.post("/groups/<int:group_id>/lots")
+@roles_required("coordinator")
+def create_lot(group_id: int):
+    group = _load_group(group_id)
+    members = _active_members(group)
+    form = lot_form(members, formdata=request.form)
+    if form.validate_on_submit():
+        values = _lot_values(form, members)
+        if values is not None:
+            try:
+                lot = services.create_lot(db.session, current_user, group, values)
+            except DomainError as error:
+                db.session.rollback()
+                _apply(form, error, rename=_share_field(members))
+            else:
+                number = lot.number
+                db.session.commit()
+                flash(_("Lot %(number)d is created.", number=number), "success")
+                return _back(group_id, "lots")
+    return _render_detail(group, lot_form=form)
+
+
+@bp.post("/groups/<int:group_id>/lots/suggested")
+@roles_required("coordinator")
+def create_suggested_lots(group_id: int):
+    group = _load_group(group_id)
+    if group.lots:
+        flash(_("This group already has lots: add or change them one by one."), "warning")
+        return _back(group_id, "lots")
+    codes = {m.organization_id: m.organization.code for m in group.memberships}
+    suggestions = services.suggest_lots(db.session, group, current_language())
+    try:
+        for suggestion in suggestions:
+            services.create_lot(
+                db.session,
+                current_user,
+                group,
+                services.LotValues(
+                    title=suggestion.title,
+                    cpv_code=suggestion.cpv_code,
+                    delivery_area=suggestion.delivery_area,
+                    shares={
+                        codes[org_id]: {"annual_amount": amount, "quantity": None}
+                        for org_id, amount in suggestion.shares.items()
+                    },
+                ),
+            )
+    except DomainError as error:
+        db.session.rollback()
+        _flash_error(error)
+    else:
+        db.session.commit()
+        flash(ngettext("%(num)d lot is created.", "%(num)d lots are created.", len(suggestions)), "success")
+    return _back(group_id, "lots")
+
+
+LOT_LABELS = {
+    "title": _l("Title of the lot"),
+    "cpv_code": _l("CPV code"),
+    "delivery_area": _l("Delivery area"),
+}
+
+
+@bp.route("/groups/<int:group_id>/lots/<int:lot_id>/edit", methods=["GET", "POST"])
+@roles_required("coordinator")
+def edit_lot(group_id: int, lot_id: int):
+    group = _load_group(group_id)
+    lot = services.get_lot(db.session, current_user, group, lot_id)
+    if group.status not in ("forming", "constituted"):
+        flash(_("This group is %(status)s: it can no longer change.", status=GROUP_STATUS_LABELS[group.status]), "info")
+        return _back(group_id, "lots")
+    members = _active_members(group)
+    form = lot_form(members, lot=lot) if request.method == "GET" else lot_form(members, formdata=request.form)
+    stale = None
+    if request.method == "POST" and form.validate_on_submit():
+        values = _lot_values(form, members)
+        if values is not None:
+            try:
+                services.update_lot(db.session, current_user, lot, values, expected_version=_version(form.version.data))
+            except Conflict as error:
+                db.session.rollback()
+                if error.code != "stale_version":
+                    flash(error.message, "danger")
+                    return _back(group_id, "lots")
+                current = error.details.get("current", {})
+                names = {m.organization_id: m.organization.code for m in group.memberships}
+                mine = {"title": values.title, "cpv_code": values.cpv_code, "delivery_area": values.delivery_area}
+                rows = _what_changed(LOT_LABELS, mine, current, lambda k, v: "—" if v in (None, "") else str(v))
+                current_shares = {int(k): Decimal(v) for k, v in (current.get("shares") or {}).items()}
+                for m in members:
+                    yours = values.shares.get(m.organization.code, {}).get("annual_amount")
+                    theirs = current_shares.get(m.organization_id)
+                    rows.append(
+                        {
+                            "key": f"share_{m.organization_id}",
+                            "label": _("Share of %(organization)s", organization=names[m.organization_id]),
+                            "yours": money(yours) if yours is not None else "—",
+                            "current": money(theirs) if theirs is not None else "—",
+                            "differs": (yours or Decimal("0")) != (theirs or Decimal("0")),
+                        }
+                    )
+                stale = {
+                    "message": error.message,
+                    "rows": rows,
+                    "events": _described_events(group, RECENT_EVENTS),
+                }
+                form.version.data = error.details.get("current_version", lot.version)
+            except DomainError as error:
+                db.session.rollback()
+                _apply(form, error, rename=_share_field(members))
+            else:
+                db.session.commit()
+                flash(_("The lot is saved."), "success")
+                return _back(group_id, "lots")
+    cpv = db.session.get(CpvCode, (form.cpv_code.data or "").split("-")[0].strip()) if form.cpv_code.data else None
+    return render_template(
+        "groups/lot_form.html",
+        form=form,
+        group=group,
+        lot=lot,
+        members=members,
+        stale=stale,
+        cpv_label=f"{cpv.full_code} — {cpv.label(current_language())}" if cpv else "",
+    )
+
+
+@bp.post("/groups/<int:group_id>/lots/<int:lot_id>/delete")
+@roles_required("coordinator")
+def delete_lot(group_id: int, lot_id: int):
+    group = _load_group(group_id)
+    lot = services.get_lot(db.session, current_user, group, lot_id)
+    number = lot.number
+    try:
+        services.delete_lot(db.session, current_user, lot)
+    except DomainError as error:
+        db.session.rollback()
+        _flash_error(error)
+    else:
+        db.session.commit()
+        flash(_("Lot %(number)d is deleted.", number=number), "success")
+    return _back(group_id, "lots")
+
+
+# --- the convention constitutive -------------------------------------------------------------------------------------
+
+
+@bp.get("/groups/<int:group_id>/convention")
+@roles_required("buyer", "coordinator", "admin")
+def convention(group_id: int):
+    group = _load_group(group_id)
+    lang = request.args.get("lang", "fr")
+    if lang not in ("fr", "en"):
+        lang = "fr"
+    today = _today()
+    summary = services.summarize(group, today=today)
+    parties = _active_members(group)
+    figures = {f.organization.id: f for f in summary.members}
+    needs = _needs_by_member(group)
+    brought = {
+        m.organization_id: [gn for gn in needs.get(m.organization_id, []) if _need_state(group, gn) != "left_out"]
+        for m in parties
+    }
+    codes = {gn.need.cpv_code for gns in brought.values() for gn in gns} | {lot.cpv_code for lot in group.lots}
+    if group.scope_cpv_prefix:
+        codes.add(code_of_prefix(group.scope_cpv_prefix))
+    cpv = {c.code: c for c in db.session.scalars(sa.select(CpvCode).where(CpvCode.code.in_(codes)))}
+    with force_locale(lang):
+        document = Markup(  # noqa: S704 - a template rendered with autoescaping
+            render_template(
+                f"groups/convention_{lang}.html",
+                group=group,
+                summary=summary,
+                parties=parties,
+                figures=figures,
+                brought=brought,
+                cpv=cpv,
+                scope=cpv.get(code_of_prefix(group.scope_cpv_prefix)) if group.scope_cpv_prefix else None,
+                coordinator=group.coordinator_organization,
+                today=today,
+            )
+        )
+    return render_template("groups/convention.html", group=group, document=document, lang=lang)

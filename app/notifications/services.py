@@ -83,6 +83,6 @@ def mark_read(session: Session, user, notification_id: int | None = None) -> int
             sa.select(Notification.id).where(Notification.id == notification_id, Notification.user_id == user.id)
         )
         if owned is None:
-            raise NotFound("")
+            raise NotFound(str(_("This notification does not exist.")))
         stmt = stmt.where(Notification.id == notification_id)
     return session.execute(stmt.values(read_at=utcnow())).rowcount or 0

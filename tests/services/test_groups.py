@@ -405,3 +405,20 @@ def test_lots_suggested_by_class_and_area_and_single_lot_needs_a_reason(session,
     )
     services.constitute_group(session, people["coord"], group)
     assert group.status == "constituted"
+
+
+def test_the_coordinating_organization_may_confirm_without_a_need(session, world):
+    orgs, people, needs = world
+    group = services.form_group(session, people["coord"], name="G", need_ids=[needs["chu"].id, needs["ub"].id])
+    services.confirm_membership(session, people["dm"], group)
+    assert group.membership_of(orgs["DM"].id).status == "confirmed"
+    with pytest.raises(ValidationFailed):
+        services.confirm_membership(session, people["chu"], group, [])  # any other member brings a need
+
+
+def test_abandoning_tells_the_members(session, world):
+    orgs, people, needs = world
+    group = formed(session, world)
+    services.abandon_group(session, people["coord"], group, "Besoins trop différents")
+    told = set(session.scalars(sa.select(Notification.user_id).where(Notification.kind == "group_abandoned")))
+    assert told == {people[k].id for k in ("dm", "chu", "ub", "gdh")} and group.status == "abandoned"

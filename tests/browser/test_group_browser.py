@@ -1,0 +1,151 @@
+"""A pooled-purchase group in the browser: formed from ticked needs, answered by a member, constituted."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import expect
+
+from app.groups import services
+from app.groups.models import GroupNeed, Membership, PurchaseGroup
+from app.needs.models import Need
+from tests import factories
+
+pytestmark = pytest.mark.browser
+
+SIGNED_ON = date.today() - timedelta(days=2)
+
+
+def _need(org, title, annual, months, postcode="21000", start=date(2027, 9, 1), cpv="09310000", **kw) -> Need:
+    from app.extensions import db
+
+    need = Need(
+        organization_id=org.id,
+        title=title,
+        cpv_code=cpv,
+        annual_amount=Decimal(annual),
+        start_date=start,
+        duration_months=months,
+        status="submitted",
+        delivery_postcode=postcode,
+        unit=kw.get("unit"),
+        quantity=Decimal(kw["quantity"]) if "quantity" in kw else None,
+    )
+    db.session.add(need)
+    db.session.flush()
+    return need
+
+
+def _log_in(page, email: str) -> None:
+    page.goto("/lang/en")
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.locator("#notification-bell")).to_be_visible()
+
+
+def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_constituted(
+    page, browser, live_server, db
+):
+    dm = factories.organization("DM", name="Dijon Métropole", siret="24210031400010")
+    chu = factories.organization("CHU", name="CHU Dijon Bourgogne", siret="26210006300018", kind="hospital")
+    ub = factories.organization("UB", name="Université de Bourgogne", siret="19211237300019", kind="university")
+    factories.user("coordinator", email="coord@dm.example.fr", organization_=dm)
+    dm_buyer = factories.user("buyer", email="achat@dm.example.fr", organization_=dm)
+    factories.user("buyer", email="anne@chu.example.fr", organization_=chu)
+    ub_buyer = factories.user("buyer", email="paul@ub.example.fr", organization_=ub)
+    chu_need = _need(chu, "Électricité des sites hospitaliers", "420000.00", 36, unit="MWh", quantity="2800")
+    ub_need = _need(ub, "Électricité des campus dijonnais", "180000.00", 24, start=date(2027, 7, 1))
+    ub_creusot = _need(ub, "Électricité du campus du Creusot", "35000.00", 24, postcode="71200")
+    dm_need = _need(dm, "Électricité des bâtiments métropolitains", "95000.00", 36)
+    _need(chu, "Gaz naturel", "60000.00", 36, cpv="09123000")
+    db.session.commit()
+
+    # The coordinator forms the group: filters the needs on electricity and ticks them.
+    _log_in(page, "coord@dm.example.fr")
+    page.goto("/groups")
+    page.get_by_role("link", name="Form a group").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Form a pooled-purchase group")
+    page.locator("#name").fill("Électricité verte 2027–2030")
+    page.locator("#cpv-filter").fill("0931")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("table tbody tr")).to_have_count(4)  # the gas need is filtered out
+    page.locator("#scope_cpv_prefix").fill("0931")
+    for need in (chu_need, ub_need, ub_creusot):
+        page.locator(f"#need-{need.id}").check()
+    expect(page.locator("#ticked-count")).to_have_text("Needs ticked: 3")
+    page.locator("#planned_publication_on").fill("2027-01-15")
+    page.get_by_role("button", name="Form the group and invite the members").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Électricité verte 2027–2030")
+    group_url = page.url
+    group = db.session.scalar(sa.select(PurchaseGroup))
+    assert sorted(m.organization.code for m in group.memberships) == ["CHU", "DM", "UB"]
+
+    # The CHU buyer, in another browser, sees the bell, opens the notification and answers.
+    context = browser.new_context(base_url=live_server, locale="fr-FR", viewport={"width": 1280, "height": 900})
+    buyer = context.new_page()
+    buyer.set_default_timeout(10_000)
+    try:
+        _log_in(buyer, "anne@chu.example.fr")
+        expect(buyer.locator("#notification-count")).to_have_text("1")
+        buyer.locator("#notification-bell").click()
+        expect(buyer.get_by_role("heading", level=1)).to_have_text("Notifications")
+        expect(buyer.locator(".notification-text")).to_contain_text("CHU Dijon Bourgogne is invited to join")
+        buyer.get_by_role("button", name="Open").click()
+        expect(buyer).to_have_url(group_url)
+        expect(buyer.locator("#notification-count")).to_have_count(0)
+        buyer.locator(f"#confirm-amount_{chu_need.id}").fill("400 000,00")
+        buyer.locator(f"#confirm-quantity_{chu_need.id}").fill("2 650")
+        buyer.get_by_role("button", name="Confirm our participation").click()
+        expect(buyer.locator(".alert-success")).to_contain_text("participation is confirmed")
+        buyer.locator("#sign-signed_on").fill(SIGNED_ON.isoformat())
+        buyer.locator("#sign-deliberation_reference").fill("Délibération du conseil de surveillance n° 2026-41")
+        buyer.get_by_role("button", name="Sign the convention").click()
+        expect(buyer.locator(".alert-success")).to_contain_text("signature of your organization is recorded")
+        expect(buyer.locator('tr[data-member="CHU"] .member-status')).to_contain_text("Signed")
+    finally:
+        context.close()
+    db.session.expire_all()
+    chu_row = db.session.scalar(sa.select(GroupNeed).where(GroupNeed.need_id == chu_need.id))
+    assert chu_row.annual_amount == Decimal("400000.00") and chu_row.quantity == Decimal("2650")
+
+    # The two other members answer (their own pages are covered by the web tests).
+    group = db.session.get(PurchaseGroup, group.id)
+    services.confirm_membership(db.session, ub_buyer, group)
+    services.sign_convention(
+        db.session, ub_buyer, group, signed_on=SIGNED_ON, deliberation_reference="Décision du président n° 2026-118"
+    )
+    services.confirm_membership(db.session, dm_buyer, group, [dm_need.id])
+    services.sign_convention(
+        db.session, dm_buyer, group, signed_on=SIGNED_ON, deliberation_reference="Délibération du conseil n° 26-0412"
+    )
+    db.session.commit()
+
+    # The coordinator creates the suggested lots and constitutes the group.
+    page.reload()
+    page.get_by_role("button", name="Create these 2 lots").click()
+    expect(page.locator(".lots-table tbody tr")).to_have_count(2)
+    page.get_by_role("button", name="Constitute the group").click()
+    expect(page.locator("#group-status")).to_have_text("Constituted")
+    expect(page.locator(".alert-success").first).to_contain_text("The group is constituted")
+    db.session.expire_all()
+    assert db.session.get(PurchaseGroup, group.id).status == "constituted"
+    assert {m.status for m in db.session.scalars(sa.select(Membership))} == {"signed"}
+    page.screenshot(path="/tmp/group.png", full_page=True)
+
+    # The convention, in French, ready to print.
+    page.locator("#convention-fr").click()
+    document = page.locator("article.convention-doc")
+    expect(document).to_contain_text("Convention constitutive du groupement de commandes")
+    expect(document).to_contain_text("articles L2113-6 à L2113-8 du code de la commande publique")
+    expect(document.locator('[data-signature="CHU"]')).to_contain_text("2026-41")
+    page.emulate_media(media="print")
+    expect(page.locator("nav.navbar")).to_be_hidden()
+    page.emulate_media(media="screen")
+    page.screenshot(path="/tmp/convention.png", full_page=True)
+    assert re.search(r"/groups/\d+/convention", page.url)
