@@ -68,3 +68,43 @@ def user(
     db.session.add(account)
     db.session.flush()
     return account
+
+
+def constituted_group(codes=("DM", "CHU", "UB"), cpv="09310000", amounts=("20000.00", "100000.00", "80000.00")):
+    """A constituted group: each organization brings one need and signs. Returns (group, orgs, coordinator)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from app.groups import services as group_services
+    from app.needs.models import Need
+
+    orgs = [organization(code) for code in codes]
+    coordinator = user("coordinator", organization_=orgs[0])
+    buyers = [user("buyer", organization_=org) for org in orgs]
+    needs = []
+    for org, amount in zip(orgs, amounts, strict=True):
+        need = Need(
+            organization_id=org.id,
+            title=f"Besoin {org.code}",
+            cpv_code=cpv,
+            annual_amount=Decimal(amount),
+            start_date=date(2027, 9, 1),
+            duration_months=36,
+            status="submitted",
+            delivery_postcode="21000",
+        )
+        db.session.add(need)
+        needs.append(need)
+    db.session.flush()
+    group = group_services.form_group(db.session, coordinator, name="Groupement test", need_ids=[n.id for n in needs])
+    for buyer in buyers:
+        group_services.confirm_membership(db.session, buyer, group)
+        group_services.sign_convention(
+            db.session,
+            buyer,
+            group,
+            signed_on=date(2026, 1, 5),
+            deliberation_reference=f"DEL-{buyer.organization.code}",
+        )
+    group_services.constitute_group(db.session, coordinator, group)
+    return group, orgs, coordinator

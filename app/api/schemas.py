@@ -321,3 +321,188 @@ class EventOut(Schema):
 class EventList(Schema):
     items = fields.List(fields.Nested(EventOut))
     next = fields.String(allow_none=True)
+
+
+# --- calls and bids ---------------------------------------------------------------------------------------------
+
+
+class CallLotIn(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    cpv_code = fields.String(required=True)
+    estimated_amount_eur = Money(required=True)
+    description = fields.String()
+
+
+class CriterionIO(Schema):
+    name = fields.String(
+        required=True, validate=validate.OneOf(("price", "technical", "environmental", "delivery", "social"))
+    )
+    weight = fields.Integer(required=True)
+
+
+class CallCreate(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="")
+    questions_deadline = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
+    bid_deadline = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
+    lots = fields.List(
+        fields.Nested(CallLotIn), load_default=list, metadata={"description": "default: one lot per lot of the group"}
+    )
+    criteria = fields.List(
+        fields.Nested(CriterionIO), load_default=list, metadata={"description": "weights sum to 100 and include price"}
+    )
+
+
+class CallLotOut(Schema):
+    id = fields.Integer()
+    number = fields.Integer()
+    title = fields.String()
+    cpv_code = fields.String()
+    estimated_amount_eur = Money(attribute="estimated_amount")
+    description = fields.String()
+    status = fields.String()
+
+
+class DocumentOut(Schema):
+    id = fields.Integer()
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+    url = fields.String()
+
+
+class AnswerOut(Schema):
+    id = fields.Integer()
+    question = fields.String(attribute="text")
+    answer = fields.String()
+    answered_at = fields.DateTime(format="iso")
+
+
+class CallOut(Schema):
+    id = fields.Integer()
+    group_id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    status = fields.String(
+        metadata={"description": "by the server clock: a published call past its deadline is closed"}
+    )
+    questions_deadline = fields.DateTime(format="iso")
+    bid_deadline = fields.DateTime(format="iso")
+    published_at = fields.DateTime(format="iso", allow_none=True)
+    lots = fields.List(fields.Nested(CallLotOut))
+    criteria = fields.List(fields.Nested(CriterionIO))
+    documents = fields.List(fields.Nested(DocumentOut))
+    answers = fields.List(fields.Nested(AnswerOut))
+    warnings = fields.List(fields.String())
+
+
+class CallList(Schema):
+    items = fields.List(fields.Nested(CallOut))
+    next = fields.String(allow_none=True)
+
+
+class CallQuery(Schema):
+    status = fields.String(
+        validate=validate.OneOf(("draft", "published", "closed", "evaluated", "awarded", "cancelled", "unsuccessful"))
+    )
+    cpv = fields.String(metadata={"description": "CPV code or prefix of a lot"})
+
+
+class QuestionIn(Schema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class QuestionOut(Schema):
+    id = fields.Integer()
+    text = fields.String()
+    asked_at = fields.DateTime(format="iso")
+    answer = fields.String(allow_none=True)
+
+
+class AnswerIn(Schema):
+    answer = fields.String(required=True, validate=validate.Length(min=1, max=8000))
+
+
+class BidIn(Schema):
+    lot_id = fields.Integer(required=True)
+    amount_eur = Money(required=True)
+    technical_note = fields.String(load_default="")
+    environmental_note = fields.String(load_default="")
+    delivery_distance_km = Money(allow_none=True, load_default=None)
+
+
+class BidReceipt(Schema):
+    id = fields.Integer()
+    submitted_at = fields.DateTime(format="iso")
+    receipt_sha256 = fields.String()
+
+
+class BidOut(Schema):
+    id = fields.Integer()
+    call_id = fields.Integer()
+    lot_id = fields.Integer()
+    supplier = fields.Function(lambda bid: bid.supplier.name)
+    amount_eur = Money(attribute="amount")
+    technical_note = fields.String()
+    environmental_note = fields.String()
+    delivery_distance_km = fields.Decimal(as_string=True, allow_none=True)
+    status = fields.String()
+    submitted_at = fields.DateTime(format="iso")
+    receipt_sha256 = fields.String()
+    receipt_content = fields.String()
+    abnormally_low = fields.Boolean()
+
+
+class BidList(Schema):
+    items = fields.List(fields.Nested(BidOut))
+    next = fields.String(allow_none=True)
+
+
+class ScoreIn(Schema):
+    bid_id = fields.Integer(required=True)
+    scores = fields.Dict(keys=fields.String(), values=fields.Decimal(), required=True)
+
+
+class RankedOut(Schema):
+    bid_id = fields.Integer()
+    supplier = fields.String()
+    rank = fields.Integer()
+    amount_eur = Money()
+    points = fields.Dict(keys=fields.String(), values=fields.String())
+    total = fields.String()
+    complete = fields.Boolean()
+    abnormally_low = fields.Boolean()
+
+
+class LotRanking(Schema):
+    lot_id = fields.Integer()
+    number = fields.Integer()
+    title = fields.String()
+    status = fields.String()
+    bids = fields.List(fields.Nested(RankedOut))
+
+
+class RankingOut(Schema):
+    items = fields.List(fields.Nested(LotRanking))
+    next = fields.String(allow_none=True)
+
+
+class AwardIn(Schema):
+    lot_id = fields.Integer(required=True)
+    bid_id = fields.Integer(required=True)
+
+
+class ContractOut(Schema):
+    organization = fields.Function(lambda c: c.organization.code)
+    supplier = fields.Function(lambda c: c.supplier.name)
+    amount_eur = Money(attribute="amount")
+    share = fields.Decimal(as_string=True)
+
+
+class AwardOut(Schema):
+    id = fields.Integer()
+    lot_id = fields.Integer()
+    bid_id = fields.Integer()
+    awarded_at = fields.DateTime(format="iso")
+    contracts = fields.List(fields.Nested(ContractOut))

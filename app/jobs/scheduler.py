@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from datetime import UTC, datetime
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -16,6 +17,10 @@ _app: Flask | None = None
 # (job id, function reference, trigger arguments): recurring housekeeping and deadline jobs.
 RECURRING_JOBS = [
     ("purge-expired-credentials", "app.jobs.tasks:purge_expired_credentials", {"trigger": "interval", "hours": 1}),
+    # Deadlines are also enforced at request time; this job closes calls and tells the coordinators.
+    ("close-due-calls", "app.jobs.tasks:close_due_calls", {"trigger": "interval", "seconds": 30}),
+    ("bid-deadline-reminders", "app.jobs.tasks:send_bid_reminders", {"trigger": "interval", "minutes": 10}),
+    ("unanswered-question-reminders", "app.jobs.tasks:send_question_reminders", {"trigger": "interval", "hours": 1}),
 ]
 
 
@@ -38,8 +43,10 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone="UTC",
     )
+    now = datetime.now(UTC)
     for job_id, func, trigger in RECURRING_JOBS:
-        scheduler.add_job(func, id=job_id, replace_existing=True, **trigger)
+        # Each job runs once at start-up: after a downtime every overdue call is closed at once.
+        scheduler.add_job(func, id=job_id, replace_existing=True, next_run_time=now, **trigger)
     return scheduler
 
 

@@ -1,0 +1,341 @@
+from datetime import date
+
+from flask import current_app, request, send_file, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_fresh
+from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
+
+from app.api.auth import require
+from app.api.schemas import (
+    AnswerIn,
+    AwardIn,
+    AwardOut,
+    BidIn,
+    BidList,
+    BidOut,
+    BidReceipt,
+    CallCreate,
+    CallList,
+    CallOut,
+    CallQuery,
+    DocumentOut,
+    ErrorEnvelope,
+    ImportFile,
+    QuestionIn,
+    QuestionOut,
+    RankingOut,
+    ScoreIn,
+)
+from app.calls import ocds, services
+from app.calls.models import Call, CallLot
+from app.errors import Conflict, NotPermitted, ValidationFailed
+from app.extensions import db
+from app.groups import services as group_services
+
+blp = Blueprint("api_calls", __name__, description="Pooled calls for tenders, questions and sealed bids")
+
+
+def call_payload(call: Call) -> dict:
+    procedure = group_services.summarize(call.group, today=date.today()).procedure
+    return {
+        "id": call.id,
+        "group_id": call.group_id,
+        "title": call.title,
+        "description": call.description,
+        "status": services.effective_status(call),
+        "questions_deadline": call.questions_deadline,
+        "bid_deadline": call.bid_deadline,
+        "published_at": call.published_at,
+        "lots": call.lots,
+        "criteria": [{"name": c.name, "weight": c.weight} for c in call.criteria],
+        "documents": [
+            {
+                "id": d.id,
+                "filename": d.filename,
+                "content_type": d.content_type,
+                "size": d.size,
+                "sha256": d.sha256,
+                "url": f"/api/v1/calls/{call.id}/documents/{d.id}",
+            }
+            for d in call.documents
+        ],
+        "answers": services.public_answers(call),
+        "warnings": services.deadline_warnings(call, procedure.code if procedure else None)
+        if current_user.role == "coordinator"
+        else [],
+    }
+
+
+def _require_fresh_credentials() -> None:
+    """Bids need a fresh login: a bearer token (issued for a password) or a session not restored from a cookie."""
+    if not request.headers.get("Authorization", "").lower().startswith("bearer ") and not login_fresh():
+        raise NotPermitted(
+            str(_l("Log in again with your password to submit or withdraw a bid.")), code="fresh_login_required"
+        )
+
+
+@blp.post("/groups/<int:group_id>/calls")
+@require("coordinator")
+@blp.arguments(CallCreate)
+@blp.response(201, CallOut)
+@blp.alt_response(409, schema=ErrorEnvelope, description="group_not_constituted")
+def create_call(body, group_id):
+    """Prepare a draft call for a constituted group; short bid periods give warnings, not refusals."""
+    group = group_services.get_group(db.session, current_user, group_id)
+    values = services.CallValues(
+        title=body["title"],
+        description=body["description"],
+        questions_deadline=body["questions_deadline"],
+        bid_deadline=body["bid_deadline"],
+        lots=[
+            services.LotInput(lot["title"], lot["cpv_code"], lot["estimated_amount_eur"], lot.get("description", ""))
+            for lot in body["lots"]
+        ],
+        criteria=[(c["name"], c["weight"]) for c in body["criteria"]],
+    )
+    call = services.create_call(db.session, current_user, group, values)
+    db.session.commit()
+    return call_payload(call)
+
+
+@blp.get("/calls")
+@require()
+@blp.arguments(CallQuery, location="query")
+@blp.response(200, CallList)
+def list_calls(args):
+    """Calls the caller may see: suppliers the published ones; buyers their groups'; coordinators all."""
+    stmt = services.visible_calls(current_user).order_by(Call.bid_deadline.desc(), Call.id)
+    if args.get("cpv"):
+        digits = args["cpv"].split("-")[0].strip()
+        if not digits.isdigit() or not 2 <= len(digits) <= 8:
+            raise ValidationFailed({"cpv": [str(_l("A CPV code or prefix has 2 to 8 digits."))]})
+        prefix = digits.rstrip("0").ljust(2, "0") if len(digits) == 8 else digits
+        stmt = stmt.where(Call.lots.any(CallLot.cpv_code.startswith(prefix)))
+    calls = db.session.scalars(stmt).unique().all()
+    if args.get("status"):
+        calls = [c for c in calls if services.effective_status(c) == args["status"]]
+    return {"items": [call_payload(c) for c in calls], "next": None}
+
+
+@blp.get("/calls/<int:call_id>")
+@require()
+@blp.response(200, CallOut)
+def get_call(call_id):
+    """The call with its lots, criteria, deadlines, documents and public answers. Nothing about bids."""
+    return call_payload(services.get_call(db.session, current_user, call_id))
+
+
+@blp.post("/calls/<int:call_id>/publish")
+@require("coordinator")
+@blp.response(200, CallOut)
+def publish(call_id):
+    """Publish the call: matching suppliers are notified, local ones first."""
+    call = services.get_call(db.session, current_user, call_id)
+    services.publish_call(db.session, current_user, call)
+    db.session.commit()
+    return call_payload(call)
+
+
+@blp.post("/calls/<int:call_id>/documents")
+@require("coordinator")
+@blp.arguments(ImportFile, location="files")
+@blp.response(201, DocumentOut)
+def add_document(files, call_id):
+    """Attach a PDF, ODT, DOCX or XLSX consultation document (type checked by content)."""
+    call = services.get_call(db.session, current_user, call_id)
+    upload = files["file"]
+    document = services.add_document(
+        db.session, current_user, call, upload.filename or "", upload.read(), current_app.config["UPLOAD_FOLDER"]
+    )
+    db.session.commit()
+    return {
+        "id": document.id,
+        "filename": document.filename,
+        "content_type": document.content_type,
+        "size": document.size,
+        "sha256": document.sha256,
+        "url": f"/api/v1/calls/{call.id}/documents/{document.id}",
+    }
+
+
+@blp.get("/calls/<int:call_id>/documents/<int:document_id>")
+@require()
+@blp.response(200, description="the file, as a download")
+def download_document(call_id, document_id):
+    call = services.get_call(db.session, current_user, call_id)
+    document, path = services.document_file(
+        db.session, current_user, call, document_id, current_app.config["UPLOAD_FOLDER"]
+    )
+    response = send_file(path, mimetype=document.content_type, as_attachment=True, download_name=document.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@blp.post("/calls/<int:call_id>/questions")
+@require("supplier")
+@blp.arguments(QuestionIn)
+@blp.response(201, QuestionOut)
+@blp.alt_response(409, schema=ErrorEnvelope, description="questions_closed")
+def ask(body, call_id):
+    """Ask a question before the questions deadline; the answer is published to all, without your name."""
+    call = services.get_call(db.session, current_user, call_id)
+    question = services.ask_question(db.session, current_user, call, body["text"])
+    db.session.commit()
+    return question
+
+
+@blp.post("/calls/<int:call_id>/questions/<int:question_id>/answer")
+@require("coordinator")
+@blp.arguments(AnswerIn)
+@blp.response(200, QuestionOut)
+def answer(body, call_id, question_id):
+    call = services.get_call(db.session, current_user, call_id)
+    question = services.answer_question(db.session, current_user, call, question_id, body["answer"])
+    db.session.commit()
+    return question
+
+
+@blp.post("/calls/<int:call_id>/bids")
+@require("supplier")
+@blp.arguments(BidIn)
+@blp.response(201, BidReceipt)
+@blp.alt_response(409, schema=ErrorEnvelope, description="call_closed (at or after the deadline, server clock)")
+@blp.doc(
+    parameters=[
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "schema": {"type": "string"},
+            "required": False,
+            "description": "a retried submission with the same key returns the first result",
+        }
+    ]
+)
+def submit_bid(body, call_id):
+    """Submit a sealed bid on one lot (it replaces your active bid on that lot). Returns the receipt."""
+    _require_fresh_credentials()
+    values = services.BidValues(
+        lot_id=body["lot_id"],
+        amount=body["amount_eur"],
+        technical_note=body["technical_note"],
+        environmental_note=body["environmental_note"],
+        delivery_distance_km=body["delivery_distance_km"],
+    )
+    key = request.headers.get("Idempotency-Key")
+    for _attempt in range(3):
+        call = services.get_call(db.session, current_user, call_id)
+        try:
+            bid, _created = services.submit_bid(db.session, current_user, call, values, idempotency_key=key)
+            db.session.commit()
+            return bid
+        except IntegrityError:  # a concurrent submission of the same supplier won the race: replace it
+            db.session.rollback()
+    raise Conflict("concurrent_submission", str(_l("Another submission for this lot is in progress; try again.")))
+
+
+@blp.get("/calls/<int:call_id>/bids")
+@require()
+@blp.response(200, BidList)
+@blp.alt_response(403, schema=ErrorEnvelope, description="bids_sealed before the deadline")
+def list_bids(call_id):
+    """A supplier sees its own bids; anyone else only after the deadline (403 bids_sealed before)."""
+    call = services.get_call(db.session, current_user, call_id)
+    bids = services.list_bids(db.session, current_user, call)
+    db.session.commit()
+    return {"items": bids, "next": None}
+
+
+@blp.get("/bids/<int:bid_id>")
+@require()
+@blp.response(200, BidOut)
+@blp.alt_response(404, schema=ErrorEnvelope, description="another supplier's bid")
+def get_bid(bid_id):
+    return services.get_bid(db.session, current_user, bid_id)
+
+
+@blp.delete("/bids/<int:bid_id>")
+@require("supplier")
+@blp.response(204)
+@blp.alt_response(409, schema=ErrorEnvelope, description="call_closed")
+def withdraw_bid(bid_id):
+    """Withdraw your bid before the deadline."""
+    _require_fresh_credentials()
+    services.withdraw_bid(db.session, current_user, bid_id)
+    db.session.commit()
+
+
+@blp.post("/calls/<int:call_id>/scores")
+@require("coordinator")
+@blp.arguments(ScoreIn)
+@blp.response(200, BidOut)
+def score(body, call_id):
+    """Score a bid from 0 to 100 on each criterion but price (price = lowest amount / amount × weight)."""
+    call = services.get_call(db.session, current_user, call_id)
+    bid = services.score_bid(db.session, current_user, call, body["bid_id"], body["scores"])
+    db.session.commit()
+    return bid
+
+
+@blp.get("/calls/<int:call_id>/ranking")
+@require("coordinator", "admin", "buyer")
+@blp.response(200, RankingOut)
+def ranking(call_id):
+    """Per lot, the bids ranked by their weighted points (after the deadline)."""
+    call = services.get_call(db.session, current_user, call_id)
+    ranked = services.ranking(db.session, current_user, call)
+    db.session.commit()
+    items = []
+    for lot in call.lots:
+        items.append(
+            {
+                "lot_id": lot.id,
+                "number": lot.number,
+                "title": lot.title,
+                "status": lot.status,
+                "bids": [
+                    {
+                        "bid_id": bid.id,
+                        "supplier": bid.supplier.name,
+                        "rank": r.rank,
+                        "amount_eur": r.amount,
+                        "points": {k: str(v) for k, v in r.points.items()},
+                        "total": str(r.total),
+                        "complete": r.complete,
+                        "abnormally_low": bid.abnormally_low,
+                    }
+                    for r, bid in ranked[lot.id]
+                ],
+            }
+        )
+    return {"items": items, "next": None}
+
+
+@blp.post("/calls/<int:call_id>/awards")
+@require("coordinator")
+@blp.arguments(AwardIn)
+@blp.response(201, AwardOut)
+def award(body, call_id):
+    """Award a lot to its best-ranked bid; one contract record per member organization with its share."""
+    call = services.get_call(db.session, current_user, call_id)
+    made = services.award_lot(db.session, current_user, call, body["lot_id"], body["bid_id"])
+    db.session.commit()
+    contracts = [c for c in services.contracts_of(db.session, call) if c.award_id == made.id]
+    return {
+        "id": made.id,
+        "lot_id": made.lot_id,
+        "bid_id": made.bid_id,
+        "awarded_at": made.awarded_at,
+        "contracts": contracts,
+    }
+
+
+@blp.get("/calls/<int:call_id>/ocds")
+@require()
+@blp.response(200, description="an OCDS 1.1 release package (bids and tenderers only after the deadline)")
+def ocds_package(call_id):
+    """The call as an OCDS 1.1 release package, for open-data portals."""
+    call = services.get_call(db.session, current_user, call_id)
+    return ocds.release_package(
+        db.session, call, uri=url_for("api_calls.ocds_package", call_id=call.id, _external=True)
+    )

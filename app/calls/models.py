@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Money, UTCDateTime, utcnow
+from app.extensions import db
+from app.groups.models import Lot, PurchaseGroup
+from app.organizations.models import Organization, SupplierCompany
+
+CALL_STATUSES = ("draft", "published", "closed", "evaluated", "awarded", "cancelled", "unsuccessful")
+BID_STATUSES = ("active", "replaced", "withdrawn")
+CRITERIA = ("price", "technical", "environmental", "delivery", "social")
+
+
+class Call(db.Model):
+    """A pooled call for tenders (consultation) of a constituted group."""
+
+    __tablename__ = "call"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(sa.ForeignKey("purchase_group.id"), index=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    questions_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    bid_deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    status: Mapped[str] = mapped_column(sa.String(12), default="draft")
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bid_reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    questions_reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+
+    group: Mapped[PurchaseGroup] = relationship(lazy="joined")
+    lots: Mapped[list[CallLot]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", order_by="CallLot.number"
+    )
+    criteria: Mapped[list[Criterion]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", order_by="Criterion.id"
+    )
+    documents: Mapped[list[CallDocument]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", order_by="CallDocument.id"
+    )
+    questions: Mapped[list[Question]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", order_by="Question.id"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN {CALL_STATUSES!r}", name="status"),
+        sa.CheckConstraint("questions_deadline <= bid_deadline", name="questions_before_bids"),
+    )
+
+    def is_open_for_bids(self, now: datetime) -> bool:
+        """The rule itself: published and before the deadline by the server clock, whatever the scheduler did."""
+        return self.status == "published" and now < self.bid_deadline
+
+    def deadline_passed(self, now: datetime) -> bool:
+        return now >= self.bid_deadline
+
+
+class CallLot(db.Model):
+    __tablename__ = "call_lot"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    group_lot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lot.id", ondelete="SET NULL"))
+    number: Mapped[int] = mapped_column(sa.Integer)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    cpv_code: Mapped[str] = mapped_column(sa.ForeignKey("cpv_code.code"), index=True)
+    estimated_amount: Mapped[Decimal] = mapped_column(Money)
+    description: Mapped[str] = mapped_column(sa.Text, default="")
+    status: Mapped[str] = mapped_column(sa.String(12), default="open")
+
+    call: Mapped[Call] = relationship(back_populates="lots")
+    group_lot: Mapped[Lot | None] = relationship()
+
+    __table_args__ = (
+        sa.UniqueConstraint("call_id", "number", name="uq_call_lot_call_number"),
+        sa.CheckConstraint("estimated_amount > 0", name="estimated_amount_positive"),
+        sa.CheckConstraint("status IN ('open', 'awarded', 'unsuccessful')", name="status"),
+    )
+
+
+class Criterion(db.Model):
+    __tablename__ = "criterion"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(20))
+    weight: Mapped[int] = mapped_column(sa.Integer)
+
+    call: Mapped[Call] = relationship(back_populates="criteria")
+
+    __table_args__ = (
+        sa.UniqueConstraint("call_id", "name", name="uq_criterion_call_name"),
+        sa.CheckConstraint("weight BETWEEN 1 AND 100", name="weight_range"),
+    )
+
+
+class CallDocument(db.Model):
+    """A consultation document, stored outside the static folder and served as a download."""
+
+    __tablename__ = "call_document"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    size: Mapped[int] = mapped_column(sa.Integer)
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    storage_key: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    call: Mapped[Call] = relationship(back_populates="documents")
+
+
+class Question(db.Model):
+    """A supplier's question; the answer is published to every supplier without the asker's identity."""
+
+    __tablename__ = "question"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    supplier_id: Mapped[int] = mapped_column(sa.ForeignKey("supplier_company.id"))
+    text: Mapped[str] = mapped_column(sa.Text)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answer: Mapped[str | None] = mapped_column(sa.Text)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    answered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+
+    call: Mapped[Call] = relationship(back_populates="questions")
+
+
+def random_bid_id() -> int:
+    """Bid ids are random (below 2**53, exact in JSON): sequential ids would tell a bidder how many bids
+    were placed between two of its own."""
+    return secrets.randbelow(2**53 - 2**32) + 2**32
+
+
+class Bid(db.Model):
+    """A sealed offer of one supplier for one lot. Before the deadline only its bidder may see anything of it."""
+
+    __tablename__ = "bid"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False, default=random_bid_id)
+    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("call_lot.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(sa.ForeignKey("supplier_company.id"), index=True)
+    submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    technical_note: Mapped[str] = mapped_column(sa.Text, default="")
+    environmental_note: Mapped[str] = mapped_column(sa.Text, default="")
+    delivery_distance_km: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 1))
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(sa.String(10), default="active")
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    receipt_sha256: Mapped[str] = mapped_column(sa.String(64))
+    receipt_content: Mapped[str] = mapped_column(sa.Text)  # the exact text hashed, for the downloadable receipt
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    abnormally_low: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+    lot: Mapped[CallLot] = relationship()
+    supplier: Mapped[SupplierCompany] = relationship(lazy="joined")
+    scores: Mapped[list[BidScore]] = relationship(back_populates="bid", cascade="all, delete-orphan")
+
+    __table_args__ = (
+        sa.CheckConstraint(f"status IN {BID_STATUSES!r}", name="status"),
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        # One active bid per supplier and lot, enforced by the database even under concurrent submissions.
+        sa.Index(
+            "uq_bid_active_supplier_lot",
+            "supplier_id",
+            "lot_id",
+            unique=True,
+            sqlite_where=sa.text("status = 'active'"),
+            postgresql_where=sa.text("status = 'active'"),
+        ),
+        sa.UniqueConstraint("supplier_id", "idempotency_key", name="uq_bid_supplier_idempotency_key"),
+    )
+
+
+class BidScore(db.Model):
+    __tablename__ = "bid_score"
+
+    bid_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("bid.id", ondelete="CASCADE"), primary_key=True)
+    criterion: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    score: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2))
+    scored_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    bid: Mapped[Bid] = relationship(back_populates="scores")
+
+    __table_args__ = (sa.CheckConstraint("score BETWEEN 0 AND 100", name="score_range"),)
+
+
+class Award(db.Model):
+    __tablename__ = "award"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("call_lot.id"), unique=True)
+    bid_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("bid.id"))
+    awarded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    awarded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+
+    lot: Mapped[CallLot] = relationship()
+    bid: Mapped[Bid] = relationship(lazy="joined")
+
+
+class Contract(db.Model):
+    """One contract record per member organization for an awarded lot, with its share."""
+
+    __tablename__ = "contract"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    award_id: Mapped[int] = mapped_column(sa.ForeignKey("award.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(sa.ForeignKey("supplier_company.id"))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    share: Mapped[Decimal] = mapped_column(sa.Numeric(7, 6))
+
+    organization: Mapped[Organization] = relationship(lazy="joined")
+    supplier: Mapped[SupplierCompany] = relationship(lazy="joined")
+    award: Mapped[Award] = relationship()
+
+
+class Subscription(db.Model):
+    """A supplier's wish to hear of future calls under a CPV code or prefix."""
+
+    __tablename__ = "subscription"
+
+    supplier_id: Mapped[int] = mapped_column(sa.ForeignKey("supplier_company.id", ondelete="CASCADE"), primary_key=True)
+    cpv_prefix: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

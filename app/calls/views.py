@@ -1,0 +1,847 @@
+"""HTML pages of pooled calls for tenders and sealed bids: preparing and publishing a call, the list of calls, the
+call page with what each role may do, bids and their receipts, documents, questions, evaluation and award, and the
+suppliers' subscriptions.
+
+Every rule (who sees a call, the bid deadline by the server clock, the sealing of bids, the price formula, who may
+award what) lives in app.calls.services: the views parse the forms, call the service, commit once, or roll back and
+show the error. Sealed bids: the call page reads no bid but the bidder's own (services.list_bids for a supplier);
+for anyone else it asks services.list_bids / services.ranking, which refuse until the deadline, and shows in their
+place a notice that depends only on the call and the clock — never on whether anything was submitted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from flask_login import current_user, login_fresh
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from app.accounts.auth import roles_required
+from app.calls import (
+    bp,
+    models,  # noqa: F401
+    services,
+)
+from app.calls.forms import (
+    BID_STATUS_LABELS,
+    CALL_STATUS_LABELS,
+    CRITERION_LABELS,
+    DEFAULT_WEIGHTS,
+    LOCALITY_LABELS,
+    LOT_STATUS_LABELS,
+    AnswerForm,
+    BidForm,
+    CallFilterForm,
+    CallForm,
+    CancelForm,
+    QuestionForm,
+    SubscriptionForm,
+    UploadForm,
+    score_form,
+)
+from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
+from app.db import utcnow
+from app.domain.cpv import code_of_prefix
+from app.domain.procedures import PROCEDURE_LABELS
+from app.errors import Conflict, DomainError, NotPermitted, ValidationFailed
+from app.extensions import db, login_manager
+from app.forms import apply_errors
+from app.groups import services as group_services
+from app.groups.models import PurchaseGroup
+from app.i18n import current_language
+from app.reference.services import labels as cpv_labels
+
+PARIS = ZoneInfo("Europe/Paris")
+EVALUATORS = ("coordinator", "admin", "buyer")  # who sees the bids and the ranking once the deadline has passed
+SUBMIT_ATTEMPTS = 3
+HOME_CALLS = 8
+
+CALL_STATUS_BADGES = {
+    "draft": "text-bg-secondary",
+    "published": "text-bg-success",
+    "closed": "text-bg-warning",
+    "evaluated": "text-bg-info",
+    "awarded": "text-bg-primary",
+    "cancelled": "text-bg-dark",
+    "unsuccessful": "text-bg-danger",
+}
+LOT_STATUS_BADGES = {"open": "text-bg-light border", "awarded": "text-bg-primary", "unsuccessful": "text-bg-danger"}
+LOCALITY_BADGES = {"departement": "text-bg-success", "region": "text-bg-info", "elsewhere": "text-bg-light border"}
+CALL_FIELDS = ("title", "description", "questions_deadline", "bid_deadline")
+LOT_FIELDS = {"title": "title", "cpv_code": "cpv_code", "estimated_amount_eur": "estimated_amount"}
+BID_FIELDS = {"amount_eur": "amount"}
+
+
+# --- helpers shared by the templates --------------------------------------------------------------------------------
+
+
+@bp.app_context_processor
+def _call_helpers():
+    return {
+        "call_status_label": lambda status: CALL_STATUS_LABELS.get(status, status),
+        "call_status_badge": lambda status: CALL_STATUS_BADGES.get(status, "text-bg-light"),
+        "lot_status_label": lambda status: LOT_STATUS_LABELS.get(status, status),
+        "lot_status_badge": lambda status: LOT_STATUS_BADGES.get(status, "text-bg-light"),
+        "bid_status_label": lambda status: BID_STATUS_LABELS.get(status, status),
+        "criterion_label": lambda name: CRITERION_LABELS.get(name, name),
+        "utc_text": utc_text,
+        "time_left": time_left,
+        "group_calls": _group_calls,
+        "supplier_open_calls": _supplier_open_calls,
+    }
+
+
+def utc_text(moment: datetime | None) -> str:
+    """The instant in UTC, for the title attribute next to the Paris time: '2026-12-10 11:00:00 UTC'."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+def time_left(deadline: datetime, now: datetime | None = None) -> str:
+    """'16 days 23 hours', '5 hours 12 minutes', '40 seconds'; empty once the deadline has passed."""
+    seconds = int((deadline - (now or utcnow())).total_seconds())
+    if seconds <= 0:
+        return ""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [
+        (days, ngettext("%(num)d day", "%(num)d days", days)),
+        (hours, ngettext("%(num)d hour", "%(num)d hours", hours)),
+        (minutes, ngettext("%(num)d minute", "%(num)d minutes", minutes)),
+        (seconds, ngettext("%(num)d second", "%(num)d seconds", seconds)),
+    ]
+    first = next(index for index, (value, _text) in enumerate(parts) if value)
+    return " ".join(text for value, text in parts[first : first + 2] if value)
+
+
+def from_paris(local: datetime | None) -> datetime | None:
+    """A wall-clock time typed in Paris (datetime-local input) as an aware UTC instant."""
+    if local is None:
+        return None
+    return local.replace(tzinfo=PARIS).astimezone(UTC)
+
+
+def _paris_local(moment: datetime) -> datetime:
+    return moment.astimezone(PARIS).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def _int(raw) -> int | None:
+    raw = str(raw or "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def _flash_error(error: DomainError) -> None:
+    if isinstance(error, ValidationFailed) and error.reasons:
+        for messages in error.reasons.values():
+            for message in messages:
+                flash(message, "danger")
+    else:
+        flash(error.message, "danger")
+
+
+def _renamed(error: DomainError, names: dict[str, str]) -> DomainError:
+    """The service's reason keys renamed to the form's field names (amount_eur → amount)."""
+    if not isinstance(error, ValidationFailed) or not error.reasons:
+        return error
+    reasons: dict[str, list[str]] = {}
+    for key, messages in error.reasons.items():
+        reasons.setdefault(names.get(key, key), []).extend(messages)
+    return ValidationFailed(reasons, message=error.message)
+
+
+def _back(call_id: int, anchor: str | None = None):
+    return redirect(url_for(".call_detail", call_id=call_id, _anchor=anchor))
+
+
+def _procedure_code(group: PurchaseGroup) -> str | None:
+    procedure = group_services.summarize(group, today=datetime.now(PARIS).date()).procedure
+    return procedure.code if procedure else None
+
+
+def _group_calls(group: PurchaseGroup) -> list[tuple[Call, str]]:
+    """The calls of a group the user may see, with their status by the clock (for the group page)."""
+    if not current_user.is_authenticated or current_user.role not in EVALUATORS:
+        return []
+    stmt = (
+        services.visible_calls(current_user)
+        .where(Call.group_id == group.id)
+        .order_by(Call.created_at.desc(), Call.id.desc())
+    )
+    now = utcnow()
+    return [(call, services.effective_status(call, now)) for call in db.session.scalars(stmt)]
+
+
+def _supplier_open_calls() -> list[Call]:
+    """Open calls matching the supplier's trades and subscriptions, the nearest deadline first (home page)."""
+    if not current_user.is_authenticated or current_user.role != "supplier":
+        return []
+    now = utcnow()
+    stmt = (
+        services.matching_calls(current_user)
+        .where(Call.status == "published")
+        .options(selectinload(Call.lots))
+        .order_by(Call.bid_deadline, Call.id)
+    )
+    return [call for call in db.session.scalars(stmt) if services.effective_status(call, now) == "published"][
+        :HOME_CALLS
+    ]
+
+
+def _load_call(call_id: int) -> Call:
+    """The call as the service scopes it, then its collections in one statement each (no query per row)."""
+    call = services.get_call(db.session, current_user, call_id)
+    db.session.execute(
+        sa.select(Call)
+        .where(Call.id == call.id)
+        .options(
+            selectinload(Call.lots).selectinload(CallLot.group_lot),
+            selectinload(Call.criteria),
+            selectinload(Call.documents),
+            selectinload(Call.questions),
+        )
+    ).all()
+    return call
+
+
+# --- preparing a call -----------------------------------------------------------------------------------------------
+
+
+def _initial_call_data(group: PurchaseGroup, procedure_code: str | None) -> dict:
+    """The group's lots as editable rows, the default weights, and deadlines that give the usual minimum period."""
+    rows = [
+        {
+            "group_lot_id": str(lot.id),
+            "title": lot.title,
+            "cpv_code": lot.cpv_code,
+            "estimated_amount": lot.estimated_amount or None,
+        }
+        for lot in group.lots
+    ]
+    if not rows:
+        summary = group_services.summarize(group, today=datetime.now(PARIS).date())
+        codes = sorted({gn.need.cpv_code for gn in group.group_needs if gn.included})
+        scope = code_of_prefix(group.scope_cpv_prefix) if group.scope_cpv_prefix else None
+        rows = [
+            {
+                "title": group.name,
+                "cpv_code": scope or (codes[0] if codes else ""),
+                "estimated_amount": summary.annual_amount or None,
+            }
+        ]
+    days = max(services.MINIMUM_BID_DAYS.get(procedure_code or "adapted", 0), 15) + 1
+    today = datetime.now(PARIS).replace(hour=12, minute=0, second=0, microsecond=0, tzinfo=None)
+    data = {
+        "title": group.name,
+        "lots": rows,
+        "bid_deadline": today + timedelta(days=days),
+        "questions_deadline": today + timedelta(days=days - 6),
+    }
+    data.update({f"weight_{name}": weight for name, weight in DEFAULT_WEIGHTS.items()})
+    return data
+
+
+def _apply_call_errors(form: CallForm, kept: list, error: DomainError, problems: dict[str, list[str]]) -> None:
+    """The service's reasons on the fields: call fields, `lots.<n>.<field>` on the n-th lot kept, lots and criteria
+    above their tables."""
+    if not isinstance(error, ValidationFailed) or not error.reasons:
+        flash(error.message, "danger")
+        return
+    for key, messages in error.reasons.items():
+        parts = key.split(".")
+        if key in CALL_FIELDS:
+            form[key].errors = [*form[key].errors, *messages]
+        elif parts[0] == "lots" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(kept):
+            field = kept[int(parts[1])].form[LOT_FIELDS.get(parts[2], parts[2])]
+            field.errors = [*field.errors, *messages]
+        elif parts[0] in ("lots", "criteria"):
+            problems[parts[0]].extend(messages)
+        else:
+            for message in messages:
+                flash(message, "danger")
+
+
+@bp.route("/groups/<int:group_id>/calls/new", methods=["GET", "POST"])
+@roles_required("coordinator")
+def new_call(group_id: int):
+    group = group_services.get_group(db.session, current_user, group_id)
+    if group.status != "constituted":
+        return render_template("calls/new.html", group=group, form=None), 409 if request.method == "POST" else 200
+    procedure_code = _procedure_code(group)
+    if request.method == "POST":
+        form = CallForm()
+    else:
+        form = CallForm(formdata=None, data=_initial_call_data(group, procedure_code))
+    problems: dict[str, list[str]] = {"lots": [], "criteria": []}
+    if request.method == "POST" and form.add_lot.data:
+        form.lots.append_entry()  # one more row; nothing is saved
+    elif form.validate_on_submit():
+        kept = [entry for entry in form.lots.entries if not entry.form.remove.data and not entry.form.is_blank()]
+        criteria = form.criteria()
+        if not kept:
+            problems["lots"].append(_("A call has at least one lot."))
+        if not criteria:
+            problems["criteria"].append(_("Give the weight of each criterion used; price is required."))
+        if kept and criteria:
+            own_lots = {lot.id for lot in group.lots}
+            values = services.CallValues(
+                title=form.title.data or "",
+                description=form.description.data or "",
+                questions_deadline=from_paris(form.questions_deadline.data),
+                bid_deadline=from_paris(form.bid_deadline.data),
+                lots=[
+                    services.LotInput(
+                        title=row.form.title.data or "",
+                        cpv_code=row.form.cpv_code.data or "",
+                        estimated_amount=row.form.estimated_amount.data,
+                        # only a lot of this group may be linked: its shares make the members' contracts
+                        group_lot_id=gid if (gid := _int(row.form.group_lot_id.data)) in own_lots else None,
+                    )
+                    for row in kept
+                ],
+                criteria=criteria,
+            )
+            try:
+                call = services.create_call(db.session, current_user, group, values)
+            except DomainError as error:
+                db.session.rollback()
+                _apply_call_errors(form, kept, error, problems)
+            else:
+                warnings = services.deadline_warnings(call, procedure_code)
+                call_id = call.id
+                db.session.commit()
+                flash(_("The draft call is created. Check it, add its documents, then publish it."), "success")
+                for warning in warnings:
+                    flash(warning, "warning")
+                return redirect(url_for(".call_detail", call_id=call_id))
+    lang = current_language()
+    codes = [entry.form.cpv_code.data for entry in form.lots.entries if entry.form.cpv_code.data]
+    known = cpv_labels(db.session, codes, lang)
+    picked = {
+        entry.form.cpv_code.id: f"{entry.form.cpv_code.data} — {known[entry.form.cpv_code.data]}"
+        for entry in form.lots.entries
+        if entry.form.cpv_code.data in known
+    }
+    return render_template(
+        "calls/new.html",
+        group=group,
+        form=form,
+        problems=problems,
+        picked=picked,
+        procedure_code=procedure_code,
+        minimum_days=services.MINIMUM_BID_DAYS.get(procedure_code or "adapted", 0),
+        procedure_labels=PROCEDURE_LABELS,
+    ), (400 if request.method == "POST" and not form.add_lot.data else 200)
+
+
+# --- the list -------------------------------------------------------------------------------------------------------
+
+
+def _cpv_prefix(raw: str) -> str | None:
+    """'09310000-5' → '0931', '0931' → '0931'; None for anything that is not 2 to 8 digits."""
+    digits = (raw or "").split("-")[0].strip()
+    if not digits.isdigit() or not 2 <= len(digits) <= 8:
+        return None
+    return digits.rstrip("0").ljust(2, "0") if len(digits) == 8 else digits
+
+
+def _places(call: Call) -> set[str]:
+    """The départements of a call: its coordinating organization's and its lots' delivery areas."""
+    places = {(call.group.coordinator_organization.postcode or "")[:2]}
+    for lot in call.lots:
+        area = (lot.group_lot.delivery_area if lot.group_lot else "")[:2]
+        places.add(area)
+    return {p for p in places if len(p) == 2 and p.isalnum()}
+
+
+@bp.get("/calls")
+@roles_required("supplier", "buyer", "coordinator", "admin")
+def list_calls():
+    supplier = current_user.role == "supplier"
+    form = CallFilterForm(formdata=request.args)
+    args = request.args
+    if supplier and "status" not in args:
+        form.status.data = "published"  # suppliers first see the calls open for bids
+    if supplier and form.matching.data:
+        stmt = services.matching_calls(current_user)
+    else:
+        stmt = services.visible_calls(current_user)
+    cpv_problem = None
+    if form.cpv.data:
+        prefix = _cpv_prefix(form.cpv.data)
+        if prefix is None:
+            cpv_problem = _("A CPV code or prefix has 2 to 8 digits.")
+        else:
+            stmt = stmt.where(Call.lots.any(CallLot.cpv_code.startswith(prefix)))
+    stmt = stmt.options(selectinload(Call.lots).selectinload(CallLot.group_lot)).order_by(
+        Call.bid_deadline.desc(), Call.id.desc()
+    )
+    now = utcnow()
+    rows = [(call, services.effective_status(call, now)) for call in db.session.scalars(stmt)]
+    places = sorted(set().union(*(_places(call) for call, _state in rows))) if rows else []
+    statuses = [s for s in CALL_STATUSES if not (supplier and s == "draft")]
+    form.set_choices(places, statuses)
+    if form.place.data:
+        rows = [(call, state) for call, state in rows if form.place.data in _places(call)]
+    if form.status.data:
+        rows = [(call, state) for call, state in rows if state == form.status.data]
+    rows.sort(key=lambda row: (row[1] != "published", row[0].bid_deadline if row[1] == "published" else now))
+    codes = {lot.cpv_code for call, _state in rows for lot in call.lots}
+    return render_template(
+        "calls/list.html",
+        form=form,
+        rows=rows,
+        now=now,
+        labels=cpv_labels(db.session, codes, current_language()),
+        cpv_problem=cpv_problem,
+        filtered=any(args.get(name) for name in ("cpv", "place", "matching", "status")),
+    )
+
+
+# --- the call page --------------------------------------------------------------------------------------------------
+
+
+def _evaluation(call: Call) -> dict | None:
+    """After the deadline, for coordinators, administrators and member buyers: the bids ranked per lot, awards and
+    contracts. Before it the services refuse (bids_sealed) and the page shows the same notice whatever was submitted.
+    """
+    if current_user.role not in EVALUATORS:
+        return None
+    try:
+        bids = services.list_bids(db.session, current_user, call)  # closes the call once the deadline has passed
+    except NotPermitted:
+        return None
+    if bids:  # the scores of every bid in one statement, before the ranking reads them
+        db.session.execute(
+            sa.select(Bid).where(Bid.id.in_([b.id for b in bids])).options(selectinload(Bid.scores))
+        ).all()
+    ranked = services.ranking(db.session, current_user, call)
+    awards = {
+        award.lot_id: award
+        for award in db.session.scalars(
+            sa.select(Award).join(CallLot, Award.lot_id == CallLot.id).where(CallLot.call_id == call.id)
+        )
+    }
+    contracts = defaultdict(list)
+    lot_of_award = {award.id: lot_id for lot_id, award in awards.items()}
+    if awards:
+        for contract in services.contracts_of(db.session, call):
+            contracts[lot_of_award.get(contract.award_id)].append(contract)
+    return {"ranked": ranked, "awards": awards, "contracts": contracts}
+
+
+def _render_detail(call: Call, status: int = 200, **forms):
+    """The call page; `forms` replaces the blank action forms by bound ones carrying the user's input and errors."""
+    now = utcnow()
+    role = current_user.role
+    state = services.effective_status(call, now)
+    lang = current_language()
+    coordinator = role == "coordinator"
+    supplier = role == "supplier"
+    editable = state in ("draft", "published")
+    criteria = list(call.criteria)
+    scored = [c.name for c in criteria if c.name != "price"]
+    context: dict = {
+        "call": call,
+        "group": call.group,
+        "state": state,
+        "now": now,
+        "lang": lang,
+        "labels": cpv_labels(db.session, [lot.cpv_code for lot in call.lots], lang),
+        "criteria": criteria,
+        "scored_criteria": scored,
+        "answers": services.public_answers(call),
+        "coordinator": coordinator,
+        "supplier": supplier,
+        "editable": editable,
+        "open_for_bids": call.is_open_for_bids(now),
+        "questions_open": state == "published" and now < call.questions_deadline,
+        "estimated_total": sum((lot.estimated_amount for lot in call.lots), Decimal("0.00")),
+        "locality_labels": LOCALITY_LABELS,
+        "locality_badges": LOCALITY_BADGES,
+        "evaluation": _evaluation(call),
+    }
+    if coordinator:
+        context["warnings"] = services.deadline_warnings(call, _procedure_code(call.group), now) if editable else []
+        context["matched"] = (
+            [(c, services.locality_label(call, c)) for c in services.matching_suppliers(db.session, call)]
+            if editable
+            else []
+        )
+        context["upload_form"] = forms.get("upload_form") or UploadForm(prefix="upload", formdata=None)
+        context["cancel_form"] = forms.get("cancel_form") or CancelForm(prefix="cancel", formdata=None)
+        bound = forms.get("answer_forms", {})
+        context["answer_forms"] = {
+            q.id: bound.get(q.id) or AnswerForm(prefix=f"answer-{q.id}", formdata=None, data={"answer": q.answer})
+            for q in call.questions
+        }
+        bound = forms.get("score_forms", {})
+        evaluation = context["evaluation"]
+        context["score_forms"] = {}
+        if evaluation:
+            for rows in evaluation["ranked"].values():
+                for _ranked, bid in rows:
+                    existing = {s.criterion: s.score for s in bid.scores}
+                    context["score_forms"][bid.id] = bound.get(bid.id) or score_form(
+                        scored, prefix=f"score-{bid.id}", data=existing
+                    )
+    if supplier:
+        own = services.list_bids(db.session, current_user, call)
+        active = {b.lot_id: b for b in own if b.status == "active"}
+        context["own_bids"] = own
+        context["active_bids"] = active
+        context["own_questions"] = [q for q in services.own_questions(call, current_user) if not q.answer]
+        context["question_form"] = forms.get("question_form") or QuestionForm(prefix="question", formdata=None)
+        bound = forms.get("bid_forms", {})
+        context["bid_forms"] = {}
+        for lot in call.lots:
+            current = active.get(lot.id)
+            data = (
+                {
+                    "amount": current.amount,
+                    "technical_note": current.technical_note,
+                    "environmental_note": current.environmental_note,
+                    "delivery_distance_km": current.delivery_distance_km,
+                }
+                if current
+                else {}
+            )
+            context["bid_forms"][lot.id] = bound.get(lot.id) or BidForm(
+                prefix=f"bid-{lot.id}", formdata=None, data=data
+            )
+    page = render_template("calls/detail.html", **context)
+    db.session.commit()  # the services may have closed the call (once, by a conditional update)
+    return page, status
+
+
+@bp.get("/calls/<int:call_id>")
+@roles_required("supplier", "buyer", "coordinator", "admin")
+def call_detail(call_id: int):
+    return _render_detail(_load_call(call_id))
+
+
+# --- the coordinator's actions --------------------------------------------------------------------------------------
+
+
+@bp.post("/calls/<int:call_id>/publish")
+@roles_required("coordinator")
+def publish_call(call_id: int):
+    call = _load_call(call_id)
+    try:
+        suppliers = services.publish_call(db.session, current_user, call)
+    except DomainError as error:
+        db.session.rollback()
+        _flash_error(error)
+    else:
+        count = len(suppliers)
+        db.session.commit()
+        if count:
+            message = ngettext(
+                "The call is published: %(num)d matching supplier is notified.",
+                "The call is published: %(num)d matching suppliers are notified.",
+                count,
+            )
+        else:
+            message = _("The call is published. No registered supplier matches its lots yet.")
+        flash(message, "success")
+    return _back(call_id)
+
+
+@bp.post("/calls/<int:call_id>/cancel")
+@roles_required("coordinator")
+def cancel_call(call_id: int):
+    call = _load_call(call_id)
+    form = CancelForm(prefix="cancel")
+    if form.validate_on_submit():
+        try:
+            services.cancel_call(db.session, current_user, call, form.reason.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("The call is cancelled."), "success")
+            return _back(call_id)
+    return _render_detail(call, 400, cancel_form=form)
+
+
+@bp.post("/calls/<int:call_id>/documents")
+@roles_required("coordinator")
+def upload_document(call_id: int):
+    call = _load_call(call_id)
+    form = UploadForm(prefix="upload")
+    if form.validate_on_submit():
+        upload = form.file.data
+        if upload is None or not getattr(upload, "filename", ""):
+            form.file.errors = [*form.file.errors, _("Choose a file.")]
+        else:
+            try:
+                document = services.add_document(
+                    db.session,
+                    current_user,
+                    call,
+                    upload.filename,
+                    upload.read(),
+                    current_app.config["UPLOAD_FOLDER"],
+                )
+            except DomainError as error:
+                db.session.rollback()
+                apply_errors(form, error)
+            else:
+                name = document.filename
+                db.session.commit()
+                flash(_("The document “%(name)s” is added to the call.", name=name), "success")
+                return _back(call_id, "documents")
+    return _render_detail(call, 400, upload_form=form)
+
+
+@bp.get("/calls/<int:call_id>/documents/<int:document_id>")
+@roles_required("supplier", "buyer", "coordinator", "admin")
+def download_document(call_id: int, document_id: int):
+    call = services.get_call(db.session, current_user, call_id)
+    document, path = services.document_file(
+        db.session, current_user, call, document_id, current_app.config["UPLOAD_FOLDER"]
+    )
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=document.content_type, as_attachment=True, download_name=document.filename)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.post("/calls/<int:call_id>/questions/<int:question_id>/answer")
+@roles_required("coordinator")
+def answer_question(call_id: int, question_id: int):
+    call = _load_call(call_id)
+    form = AnswerForm(prefix=f"answer-{question_id}")
+    if form.validate_on_submit():
+        try:
+            services.answer_question(db.session, current_user, call, question_id, form.answer.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("The answer is published to every supplier, without the name of who asked."), "success")
+            return _back(call_id, "questions")
+    return _render_detail(call, 400, answer_forms={question_id: form})
+
+
+@bp.post("/calls/<int:call_id>/scores")
+@roles_required("coordinator")
+def score_bid(call_id: int):
+    call = _load_call(call_id)
+    bid_id = _int(request.form.get("bid_id"))
+    names = [c.name for c in call.criteria if c.name != "price"]
+    form = score_form(names, prefix=f"score-{bid_id}", formdata=request.form)
+    if form.validate_on_submit():
+        scores = {name: form[name].data for name in names if form[name].data is not None}
+        if not scores:
+            flash(_("Give at least one score from 0 to 100."), "danger")
+        else:
+            try:
+                services.score_bid(db.session, current_user, call, bid_id or 0, scores)
+            except DomainError as error:
+                db.session.rollback()
+                apply_errors(form, _renamed(error, {f"scores.{name}": name for name in names}))
+            else:
+                db.session.commit()
+                flash(_("The scores are saved."), "success")
+                return _back(call_id, "evaluation")
+    return _render_detail(call, 400, score_forms={bid_id: form})
+
+
+@bp.post("/calls/<int:call_id>/awards")
+@roles_required("coordinator")
+def award_lot(call_id: int):
+    call = _load_call(call_id)
+    try:
+        award = services.award_lot(
+            db.session, current_user, call, _int(request.form.get("lot_id")) or 0, _int(request.form.get("bid_id")) or 0
+        )
+    except DomainError as error:
+        db.session.rollback()
+        _flash_error(error)
+    else:
+        number, supplier = award.lot.number, award.bid.supplier.name
+        db.session.commit()
+        flash(_("Lot %(number)d is awarded to %(supplier)s.", number=number, supplier=supplier), "success")
+    return _back(call_id, "evaluation")
+
+
+@bp.post("/calls/<int:call_id>/lots/<int:lot_id>/unsuccessful")
+@roles_required("coordinator")
+def declare_unsuccessful(call_id: int, lot_id: int):
+    call = _load_call(call_id)
+    try:
+        services.declare_unsuccessful(db.session, current_user, call, lot_id)
+    except DomainError as error:
+        db.session.rollback()
+        _flash_error(error)
+    else:
+        db.session.commit()
+        flash(_("The lot is declared unsuccessful."), "success")
+    return _back(call_id, "evaluation")
+
+
+# --- the supplier's actions -----------------------------------------------------------------------------------------
+
+
+@bp.post("/calls/<int:call_id>/questions")
+@roles_required("supplier")
+def ask_question(call_id: int):
+    call = _load_call(call_id)
+    form = QuestionForm(prefix="question")
+    if form.validate_on_submit():
+        try:
+            services.ask_question(db.session, current_user, call, form.text.data or "")
+        except Conflict as error:
+            db.session.rollback()
+            flash(error.message, "danger")
+            return _render_detail(call, 409, question_form=form)
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            db.session.commit()
+            flash(
+                _("Your question is sent. The answer will be published to every supplier, without your name."),
+                "success",
+            )
+            return _back(call_id, "questions")
+    return _render_detail(call, 400, question_form=form)
+
+
+@bp.post("/calls/<int:call_id>/bids")
+@roles_required("supplier")
+def submit_bid(call_id: int):
+    """Submit or replace the supplier's bid on one lot: a fresh login, the deadline by the server clock (409)."""
+    if not login_fresh():  # a session restored from the remember-me cookie: the password first
+        return login_manager.needs_refresh()
+    lot_id = _int(request.form.get("lot_id"))
+    form = BidForm(prefix=f"bid-{lot_id}")
+    call = _load_call(call_id)
+    if not form.validate_on_submit():
+        return _render_detail(call, 400, bid_forms={lot_id: form})
+    values = services.BidValues(
+        lot_id=lot_id or 0,
+        amount=form.amount.data,
+        technical_note=form.technical_note.data or "",
+        environmental_note=form.environmental_note.data or "",
+        delivery_distance_km=form.delivery_distance_km.data,
+    )
+    for _attempt in range(SUBMIT_ATTEMPTS):
+        try:
+            bid, _created = services.submit_bid(db.session, current_user, call, values)
+            bid_id = bid.id
+            db.session.commit()
+        except IntegrityError:  # a concurrent submission of the same supplier won the race: replace it
+            db.session.rollback()
+            call = _load_call(call_id)
+            continue
+        except Conflict as error:  # call_closed: at or after the deadline, by the server clock
+            db.session.rollback()
+            flash(error.message, "danger")
+            return _render_detail(call, 409, bid_forms={lot_id: form})
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, _renamed(error, BID_FIELDS))
+            return _render_detail(call, 400, bid_forms={lot_id: form})
+        flash(_("Your bid is received. Keep its receipt: it proves what was received, and when."), "success")
+        return redirect(url_for(".bid_receipt", bid_id=bid_id))
+    flash(_("Another submission for this lot is in progress; try again."), "danger")
+    return _render_detail(call, 409, bid_forms={lot_id: form})
+
+
+@bp.post("/bids/<int:bid_id>/withdraw")
+@roles_required("supplier")
+def withdraw_bid(bid_id: int):
+    if not login_fresh():
+        return login_manager.needs_refresh()
+    try:
+        bid = services.withdraw_bid(db.session, current_user, bid_id)
+    except Conflict as error:
+        db.session.rollback()
+        call_id = db.session.scalar(
+            sa.select(Bid.call_id).where(Bid.id == bid_id, Bid.supplier_id == current_user.supplier_id)
+        )
+        flash(error.message, "danger")
+        return _back(call_id, "your-bids") if call_id else redirect(url_for(".list_calls"))
+    call_id = bid.call_id
+    db.session.commit()
+    flash(_("Your bid is withdrawn."), "success")
+    return _back(call_id, "your-bids")
+
+
+@bp.get("/bids/<int:bid_id>")
+@roles_required("supplier")
+def bid(bid_id: int):
+    """Where the "bid received" notification leads: the receipt."""
+    return redirect(url_for(".bid_receipt", bid_id=bid_id))
+
+
+@bp.get("/bids/<int:bid_id>/receipt")
+@roles_required("supplier")
+def bid_receipt(bid_id: int):
+    placed = services.get_bid(db.session, current_user, bid_id)  # another supplier's bid is not found
+    call = services.get_call(db.session, current_user, placed.call_id)
+    return render_template(
+        "calls/receipt.html",
+        bid=placed,
+        call=call,
+        lot=placed.lot,
+        submitted_paris=placed.submitted_at.astimezone(PARIS),
+    )
+
+
+@bp.get("/bids/<int:bid_id>/receipt.json")
+@roles_required("supplier")
+def bid_receipt_download(bid_id: int):
+    placed = services.get_bid(db.session, current_user, bid_id)
+    response = Response(placed.receipt_content, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="mutualis-bid-{placed.id}-receipt.json"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- subscriptions --------------------------------------------------------------------------------------------------
+
+
+@bp.route("/account/subscriptions", methods=["GET", "POST"])
+@roles_required("supplier")
+def subscriptions():
+    form = SubscriptionForm()
+    if request.method == "POST" and "remove" in request.form:
+        prefix = request.form.get("remove", "")
+        services.unsubscribe(db.session, current_user, prefix)
+        db.session.commit()
+        flash(_("You are no longer subscribed to %(prefix)s.", prefix=prefix), "success")
+        return redirect(url_for(".subscriptions"))
+    if form.validate_on_submit():
+        try:
+            subscription = services.subscribe(db.session, current_user, form.cpv_prefix.data or "")
+        except DomainError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            prefix = subscription.cpv_prefix
+            db.session.commit()
+            flash(_("You will hear of the calls under %(prefix)s.", prefix=prefix), "success")
+            return redirect(url_for(".subscriptions"))
+    lang = current_language()
+    current = services.subscriptions(db.session, current_user)
+    labels = cpv_labels(db.session, [code_of_prefix(s.cpv_prefix) for s in current], lang)
+    return render_template(
+        "calls/subscriptions.html",
+        form=form,
+        current=[(s, labels.get(code_of_prefix(s.cpv_prefix), "")) for s in current],
+        trades=current_user.supplier.trades,
+        lang=lang,
+    ), (400 if form.errors else 200)

@@ -1,0 +1,324 @@
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import time_machine
+
+from app.calls import services
+from app.calls.models import Bid, Call, Contract
+from app.calls.ocds import release_package
+from app.calls.services import BidValues, CallValues, LotInput
+from app.domain.receipts import verify
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.notifications.models import Notification
+from tests import factories
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+DEADLINE = datetime(2026, 12, 10, 11, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def setup(session, clock):
+    group, orgs, coordinator = factories.constituted_group()
+    local = factories.supplier_company(trades=("09310000",), postcode="21000", name="Local")
+    regional = factories.supplier_company(trades=("09310000",), postcode="71100", name="Régional")
+    far = factories.supplier_company(trades=("09310000",), postcode="75001", name="Lointain")
+    unrelated = factories.supplier_company(trades=("90910000",), postcode="21000", name="Nettoyage")
+    coarse = factories.supplier_company(trades=("09000000",), postcode="21000", name="Trop général")
+    users = {c.name: factories.user("supplier", supplier=c) for c in (local, regional, far, unrelated, coarse)}
+    call = services.create_call(
+        session,
+        coordinator,
+        group,
+        CallValues(
+            title="Fourniture d'électricité",
+            description="3 ans",
+            questions_deadline=DEADLINE - timedelta(days=5),
+            bid_deadline=DEADLINE,
+            lots=[LotInput("Électricité", "09310000-5", Decimal("600000.00"))],
+            criteria=[("price", 60), ("technical", 30), ("environmental", 10)],
+        ),
+    )
+    return {"group": group, "orgs": orgs, "coordinator": coordinator, "call": call, "users": users, "lot": call.lots[0]}
+
+
+def submit(session, setup, who="Local", amount="500000.00", key=None):
+    return services.submit_bid(
+        session,
+        setup["users"][who],
+        setup["call"],
+        BidValues(lot_id=setup["lot"].id, amount=Decimal(amount)),
+        idempotency_key=key,
+    )[0]
+
+
+def test_a_call_needs_a_constituted_group(session, clock):
+    group, orgs, coordinator = factories.constituted_group()
+    group.status = "forming"
+    with pytest.raises(Conflict) as caught:
+        services.create_call(session, coordinator, group, CallValues("t", "", DEADLINE, DEADLINE))
+    assert caught.value.code == "group_not_constituted"
+
+
+def test_criteria_must_include_price_and_sum_to_100_and_deadlines_be_future(session, setup):
+    group, coordinator = setup["group"], setup["coordinator"]
+    with pytest.raises(ValidationFailed) as caught:
+        services.create_call(
+            session,
+            coordinator,
+            group,
+            CallValues(
+                "t",
+                "",
+                NOW - timedelta(minutes=1),
+                DEADLINE,
+                [LotInput("l", "09310000", Decimal("1"))],
+                [("technical", 50), ("environmental", 40)],
+            ),
+        )
+    assert set(caught.value.reasons) >= {"questions_deadline", "criteria"}
+    assert len(caught.value.reasons["criteria"]) == 2  # no price, and not 100
+
+
+def test_publication_notifies_matching_suppliers_local_first(session, setup):
+    suppliers = services.publish_call(session, setup["coordinator"], setup["call"])
+    assert [c.name for c in suppliers] == ["Local", "Régional", "Lointain"]
+    notified = set(session.scalars(sa.select(Notification.user_id).where(Notification.kind == "call_published")))
+    assert notified == {setup["users"][n].id for n in ("Local", "Régional", "Lointain")}
+
+
+def test_subscriptions_also_match(session, setup):
+    services.subscribe(session, setup["users"]["Nettoyage"], "0931")
+    names = [c.name for c in services.publish_call(session, setup["coordinator"], setup["call"])]
+    assert "Nettoyage" in names
+
+
+def test_questions_until_their_deadline_and_answers_are_public_without_the_asker(session, setup, clock):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    question = services.ask_question(session, setup["users"]["Local"], setup["call"], "Le volume est-il ferme ?")
+    services.answer_question(session, setup["coordinator"], setup["call"], question.id, "Non, estimatif.")
+    answers = services.public_answers(setup["call"])
+    assert [(q.text, q.answer) for q in answers] == [("Le volume est-il ferme ?", "Non, estimatif.")]
+    clock.move_to(setup["call"].questions_deadline)
+    with pytest.raises(Conflict) as caught:
+        services.ask_question(session, setup["users"]["Local"], setup["call"], "Trop tard ?")
+    assert caught.value.code == "questions_closed"
+
+
+@pytest.mark.parametrize(("offset", "accepted"), [(-1, True), (0, False), (1, False)])
+def test_the_deadline_is_enforced_by_the_server_clock(session, setup, clock, offset, accepted):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    clock.move_to(DEADLINE + timedelta(seconds=offset))
+    if accepted:
+        assert submit(session, setup).status == "active"
+    else:
+        with pytest.raises(Conflict) as caught:
+            submit(session, setup)
+        assert caught.value.code == "call_closed"
+
+
+def test_a_stopped_scheduler_never_lets_a_late_bid_in(session, setup, clock):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    clock.move_to(DEADLINE + timedelta(hours=6))  # no job ran: the call is still "published" in the database
+    assert setup["call"].status == "published"
+    with pytest.raises(Conflict):
+        submit(session, setup)
+    assert services.effective_status(setup["call"]) == "closed"
+
+
+def test_receipt_is_the_sha256_of_the_content_with_server_time(session, setup):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    placed = submit(session, setup, amount="480000.50")
+    content = json.loads(placed.receipt_content)
+    assert content["amount_eur"] == "480000.50" and content["submitted_at"] == NOW.isoformat(timespec="microseconds")
+    assert verify(placed.receipt_content, placed.receipt_sha256) and len(placed.receipt_sha256) == 64
+
+
+def test_a_new_bid_replaces_the_active_one_and_withdrawal_works_before_the_deadline(session, setup, clock):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    first = submit(session, setup, amount="500000.00")
+    second = submit(session, setup, amount="490000.00")
+    assert first.status == "replaced" and second.status == "active"
+    services.withdraw_bid(session, setup["users"]["Local"], second.id)
+    assert second.status == "withdrawn"
+    with pytest.raises(NotFound):
+        services.withdraw_bid(session, setup["users"]["Régional"], first.id)
+    third = submit(session, setup)
+    clock.move_to(DEADLINE)
+    with pytest.raises(Conflict):
+        services.withdraw_bid(session, setup["users"]["Local"], third.id)
+
+
+def test_idempotency_key_returns_the_first_result(session, setup):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    first = submit(session, setup, key="retry-1")
+    again = submit(session, setup, amount="1.00", key="retry-1")
+    assert again.id == first.id and again.amount == Decimal("500000.00")
+    assert session.scalar(sa.select(sa.func.count(Bid.id))) == 1
+
+
+def test_bids_are_sealed_before_the_deadline_for_everyone_but_the_bidder(session, setup, clock):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    placed = submit(session, setup)
+    member = factories.user("buyer", organization_=setup["orgs"][1])
+    for actor in (setup["coordinator"], factories.user("admin"), member):
+        with pytest.raises(NotPermitted) as caught:
+            services.list_bids(session, actor, setup["call"])
+        assert caught.value.code == "bids_sealed"
+        with pytest.raises(NotFound):  # the same answer as for a bid that does not exist
+            services.get_bid(session, actor, placed.id)
+        with pytest.raises(NotPermitted):
+            services.ranking(session, actor, setup["call"])
+    with pytest.raises(NotFound):
+        services.get_bid(session, setup["users"]["Régional"], placed.id)
+    assert services.list_bids(session, setup["users"]["Régional"], setup["call"]) == []
+    assert services.list_bids(session, setup["users"]["Local"], setup["call"]) == [placed]
+    package = release_package(session, setup["call"], uri="http://x/ocds")
+    assert "bids" not in package["releases"][0] and "tenderers" not in package["releases"][0]["tender"]
+    assert "Local" not in json.dumps(package)
+    notes = session.scalars(sa.select(Notification).where(Notification.kind == "bid_received")).all()
+    assert [n.user_id for n in notes] == [setup["users"]["Local"].id]
+    clock.move_to(DEADLINE)
+    assert services.list_bids(session, setup["coordinator"], setup["call"]) == [placed]
+
+
+def test_closing_is_idempotent_notifies_coordinators_and_catches_up_after_downtime(session, setup, clock):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    submit(session, setup)
+    assert services.close_due_calls(session) == []
+    clock.move_to(DEADLINE + timedelta(days=2))
+    assert services.close_due_calls(session) == [setup["call"].id]
+    assert services.close_due_calls(session) == []
+    session.refresh(setup["call"])
+    assert setup["call"].status == "closed" and setup["call"].closed_at == DEADLINE + timedelta(days=2)
+    closed = session.scalars(sa.select(Notification.user_id).where(Notification.kind == "call_closed")).all()
+    assert closed == [setup["coordinator"].id]
+
+
+def test_reminders_three_days_before_once(session, setup, clock):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    assert services.send_bid_reminders(session) == 0
+    clock.move_to(DEADLINE - timedelta(days=3) + timedelta(minutes=1))
+    assert services.send_bid_reminders(session) == 1
+    assert services.send_bid_reminders(session) == 0
+    reminded = set(session.scalars(sa.select(Notification.user_id).where(Notification.kind == "call_reminder")))
+    assert reminded == {setup["users"][n].id for n in ("Local", "Régional", "Lointain")}
+
+
+def test_question_reminders_for_unanswered_questions(session, setup, clock):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    services.ask_question(session, setup["users"]["Local"], setup["call"], "Question ?")
+    assert services.send_question_reminders(session) == 1
+    assert services.send_question_reminders(session) == 0
+    clock.shift(timedelta(days=1, minutes=1))
+    assert services.send_question_reminders(session) == 1
+
+
+def test_scoring_ranking_award_and_contracts(session, setup, clock):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    cheap = submit(session, setup, who="Local", amount="400000.00")
+    dear = submit(session, setup, who="Régional", amount="500000.00")
+    low = submit(session, setup, who="Lointain", amount="150000.00")
+    with pytest.raises(Conflict) as caught:
+        services.score_bid(session, setup["coordinator"], setup["call"], cheap.id, {"technical": 50})
+    assert caught.value.code == "call_not_closed"
+    clock.move_to(DEADLINE)
+    call = setup["call"]
+    services.score_bid(session, setup["coordinator"], call, cheap.id, {"technical": 50, "environmental": 50})
+    services.score_bid(session, setup["coordinator"], call, dear.id, {"technical": 100, "environmental": 100})
+    services.score_bid(session, setup["coordinator"], call, low.id, {"technical": 10, "environmental": 0})
+    with pytest.raises(ValidationFailed):
+        services.score_bid(session, setup["coordinator"], call, dear.id, {"price": 100})
+    assert call.status == "evaluated"
+    ranked = services.ranking(session, setup["coordinator"], call)[setup["lot"].id]
+    by_bid = {b.id: r for r, b in ranked}
+    # price: lowest 150 000 → 60; 400 000 → 150/400×60 = 22.50; 500 000 → 18.00
+    assert by_bid[low.id].points["price"] == Decimal("60.00") and by_bid[low.id].total == Decimal("63.00")
+    assert by_bid[cheap.id].total == Decimal("42.50")  # 22.50 + 15 + 5
+    assert by_bid[dear.id].total == Decimal("58.00")  # 18 + 30 + 10
+    assert [r.rank for r, _ in ranked] == [1, 2, 3] and ranked[0][1].id == low.id
+    assert low.abnormally_low and not cheap.abnormally_low
+    with pytest.raises(Conflict) as caught:
+        services.award_lot(session, setup["coordinator"], call, setup["lot"].id, cheap.id)
+    assert caught.value.code == "not_best_offer"  # dear ranks above cheap and is not abnormally low
+    services.award_lot(session, setup["coordinator"], call, setup["lot"].id, dear.id)  # low is set aside
+    assert call.status == "awarded"
+    contracts = session.scalars(sa.select(Contract).order_by(Contract.organization_id)).all()
+    assert sum(c.amount for c in contracts) == Decimal("500000.00")
+    assert {c.organization.code: c.amount for c in contracts} == {
+        "DM": Decimal("50000.00"),
+        "CHU": Decimal("250000.00"),
+        "UB": Decimal("200000.00"),
+    }
+    won = session.scalars(sa.select(Notification.user_id).where(Notification.kind == "award_won")).all()
+    lost = session.scalars(sa.select(Notification.params).where(Notification.kind == "award_lost")).all()
+    assert won == [setup["users"]["Régional"].id] and sorted(p["rank"] for p in lost) == [1, 3]
+    with pytest.raises(Conflict):
+        services.award_lot(session, setup["coordinator"], call, setup["lot"].id, cheap.id)
+
+
+def test_documents_are_checked_by_content(session, setup, tmp_path):
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF"
+    document = services.add_document(session, setup["coordinator"], setup["call"], "cahier.pdf", pdf, str(tmp_path))
+    assert document.content_type == "application/pdf" and document.size == len(pdf)
+    assert (tmp_path / "calls" / document.storage_key).read_bytes() == pdf
+    for name, data in (
+        ("cahier.pdf", b"MZ\x90\x00 not a pdf"),
+        ("script.pdf", b"<html>x</html>"),
+        ("cahier.docx", pdf),
+        ("vide.pdf", b""),
+    ):
+        with pytest.raises(ValidationFailed):
+            services.add_document(session, setup["coordinator"], setup["call"], name, data, str(tmp_path))
+
+
+def test_ocds_package_is_valid_against_the_official_schema(session, setup, clock):
+    from jsonschema import Draft4Validator, FormatChecker
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    folder = Path(__file__).resolve().parents[1] / "data" / "ocds-1.1.5"
+    package_schema = json.loads((folder / "release-package-schema.json").read_text())
+    release_schema = json.loads((folder / "release-schema.json").read_text())
+    registry = Registry().with_resource(
+        release_schema["id"], Resource.from_contents(release_schema, default_specification=DRAFT4)
+    )
+    validator = Draft4Validator(package_schema, registry=registry, format_checker=FormatChecker())
+
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    winner = submit(session, setup, who="Local")
+    submit(session, setup, who="Régional", amount="550000.00")
+    before = release_package(session, setup["call"], uri="https://mutualis.example/api/v1/calls/1/ocds")
+    assert list(validator.iter_errors(before)) == []
+    clock.move_to(DEADLINE + timedelta(minutes=1))
+    for placed in services.list_bids(session, setup["coordinator"], setup["call"]):
+        services.score_bid(
+            session, setup["coordinator"], setup["call"], placed.id, {"technical": 80, "environmental": 50}
+        )
+    services.award_lot(session, setup["coordinator"], setup["call"], setup["lot"].id, winner.id)
+    after = release_package(session, setup["call"], uri="https://mutualis.example/api/v1/calls/1/ocds")
+    errors = [e.message for e in validator.iter_errors(after)]
+    assert errors == []
+    release = after["releases"][0]
+    assert len(release["bids"]["details"]) == 2 and release["tender"]["numberOfTenderers"] == 2
+    roles = {p["name"]: set(p["roles"]) for p in release["parties"]}
+    assert roles["Local"] == {"tenderer", "supplier"} and "procuringEntity" in roles[setup["orgs"][0].name]
+    assert release["awards"][0]["suppliers"][0]["name"] == "Local" and release["tag"] == ["award"]
+
+
+def test_only_coordinators_create_and_publish(session, setup):
+    with pytest.raises(NotPermitted):
+        services.publish_call(session, setup["users"]["Local"], setup["call"])
+    buyer = factories.user("buyer", organization_=setup["orgs"][1])
+    with pytest.raises(NotPermitted):
+        services.create_call(session, buyer, setup["group"], CallValues("t", "", DEADLINE, DEADLINE))
+    assert session.get(Call, setup["call"].id).status == "draft"
