@@ -23,6 +23,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
         app.config.update(config)
     if base is ProductionConfig or issubclass(base, ProductionConfig):
         ProductionConfig.check(app.config)
+    app.json.ensure_ascii = False  # French text stays readable in JSON (UTF-8)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.setdefault("UPLOAD_FOLDER", os.environ.get("UPLOAD_FOLDER", str(Path(app.instance_path) / "files")))
 
@@ -60,6 +61,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.accounts import views as account_views
     from app.api import init_api
+    from app.calls import views as call_views
     from app.groups import views as group_views
     from app.main import views as main_views
     from app.needs import views as need_views
@@ -79,6 +81,7 @@ def register_blueprints(app: Flask) -> None:
         group_views,
         notification_views,
         spend_views,
+        call_views,
     ):
         app.register_blueprint(module.bp)
 

@@ -35,7 +35,8 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(
             f"Demo data ready: {report.organizations} organization(s), {report.users} account(s), "
-            f"{report.suppliers} supplier(s), {report.needs} need(s) created (existing ones kept)."
+            f"{report.suppliers} supplier(s), {report.needs} need(s), {report.spend_lines} spend line(s), "
+            f"{report.groups} group(s) with their calls created (existing ones kept)."
         )
 
     needs_group = click.Group("needs", help="Procurement needs.")

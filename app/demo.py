@@ -15,6 +15,7 @@ from stdnum import luhn
 from app.accounts.models import User
 from app.db import utcnow
 from app.organizations.models import Organization, SupplierCompany, SupplierTrade
+from app.spend.demo import seed_demo_spend
 
 log = logging.getLogger("mutualis.demo")
 
@@ -90,6 +91,8 @@ class SeedReport:
     users: int = 0
     suppliers: int = 0
     needs: int = 0
+    spend_lines: int = 0
+    groups: int = 0
 
 
 def seed_demo(session: Session, today: date | None = None) -> SeedReport:
@@ -139,6 +142,10 @@ def seed_demo(session: Session, today: date | None = None) -> SeedReport:
         report.users += 1
     session.flush()
     report.needs = seed_demo_needs(session, today or date.today())
+    report.spend_lines = seed_demo_spend(session)
+    from app.calls.demo import seed_demo_groups_and_calls
+
+    report.groups = seed_demo_groups_and_calls(session)
     return report
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, g
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -23,6 +23,12 @@ KIND_LABELS = {
 
 # (endpoint, label, roles)
 MENU = [
+    ("needs.list_needs", _l("Needs"), ("buyer", "coordinator", "admin")),
+    ("overlaps.overlap_map", _l("Overlap map"), ("buyer", "coordinator", "admin")),
+    ("groups.list_groups", _l("Groups"), ("buyer", "coordinator", "admin")),
+    ("calls.list_calls", _l("Calls for tenders"), ("supplier", "buyer", "coordinator", "admin")),
+    ("spend.spend_map", _l("Spend map"), ("buyer", "coordinator", "admin")),
+    ("spend.impact", _l("Impact"), ("buyer", "coordinator", "admin")),
     ("organizations.organizations", _l("Organizations"), ("admin",)),
     ("organizations.users", _l("Users"), ("admin",)),
     ("organizations.suppliers", _l("Suppliers"), ("admin", "coordinator")),
@@ -39,4 +45,17 @@ def register(app: Flask) -> None:
             "nav_items": items,
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "kind_label": lambda kind: KIND_LABELS.get(kind, kind),
+            "unread_notifications": _unread_notifications,
         }
+
+
+def _unread_notifications() -> int:
+    """The bell's badge: one COUNT per request, only for a logged-in user (called from base.html)."""
+    if not current_user.is_authenticated:
+        return 0
+    if "unread_notifications" not in g:
+        from app.extensions import db
+        from app.notifications.services import unread_count
+
+        g.unread_notifications = unread_count(db.session, current_user)
+    return g.unread_notifications

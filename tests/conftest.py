@@ -105,7 +105,10 @@ def new_client(web_app):
 
 @pytest.fixture
 def query_counter(app):
-    """Counts SQL statements sent while the block runs: `with query_counter() as count: ...; count.value`."""
+    """Counts SQL statements sent while the block runs: `with query_counter() as count: ...; count.value`.
+
+    It listens on every engine, so it also counts what the `client` fixture's requests send through `web_app`.
+    """
     from contextlib import contextmanager
 
     class Count:
@@ -118,11 +121,11 @@ def query_counter(app):
         def before(conn, cursor, statement, parameters, context, executemany):
             count.value += 1
 
-        sa.event.listen(_db.engine, "before_cursor_execute", before)
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", before)
         try:
             yield count
         finally:
-            sa.event.remove(_db.engine, "before_cursor_execute", before)
+            sa.event.remove(sa.engine.Engine, "before_cursor_execute", before)
 
     return counting
 

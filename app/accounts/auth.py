@@ -19,6 +19,12 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
+    # Bids need a fresh login: a session restored from the remember-me cookie asks for the password again.
+    login_manager.refresh_view = "accounts.login"
+    login_manager.needs_refresh_message = _l(
+        "For your security, log in again with your password to submit or withdraw a bid."
+    )
+    login_manager.needs_refresh_message_category = "warning"
 
     @login_manager.user_loader
     def load_user(user_id: str):
@@ -44,6 +50,28 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
         if scheme.lower() != "bearer" or not token.strip():
             return None
         return services.user_for_token(db.session, token.strip())
+
+    @login_manager.needs_refresh_handler
+    def needs_refresh():
+        """The login page serves visitors who are not logged in: end the remembered session (and its cookie), then
+        log in with the password and come back to the page the user was on."""
+        from urllib.parse import urlsplit
+
+        from flask import flash, redirect, url_for
+        from flask_login import logout_user
+
+        if request.path.startswith("/api/"):
+            abort(401)
+        back = None
+        if request.method == "GET":
+            back = request.full_path if request.args else request.path
+        elif request.referrer:
+            parts = urlsplit(request.referrer)
+            if parts.netloc == request.host and parts.path.startswith("/"):
+                back = parts.path + (f"?{parts.query}" if parts.query else "")
+        logout_user()
+        flash(str(login_manager.needs_refresh_message), login_manager.needs_refresh_message_category)
+        return redirect(url_for(login_manager.refresh_view, next=back))
 
     @login_manager.unauthorized_handler
     def unauthorized():

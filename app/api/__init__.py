@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from flask_login import current_user
 
 from app.extensions import api, csrf
 
 
 def init_api(app: Flask) -> None:
-    from app.api import groups, needs, overlaps, reference, spend, tokens
+    from app.api import calls, groups, needs, overlaps, reference, spend, tokens
 
     api.init_app(
         app,
@@ -20,7 +21,7 @@ def init_api(app: Flask) -> None:
             "security": [{"bearerAuth": []}],
         },
     )
-    for module in (tokens, reference, needs, overlaps, groups, spend):
+    for module in (tokens, reference, needs, overlaps, groups, calls, spend):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")
 
@@ -31,7 +32,7 @@ def init_api(app: Flask) -> None:
             return None
         if request.headers.get("Authorization", "").lower().startswith("bearer "):
             return None
-        if request.path == "/api/v1/tokens":
-            return None
+        if request.path == "/api/v1/tokens" or not current_user.is_authenticated:
+            return None  # anonymous callers get 401 from the endpoint itself
         csrf.protect()
         return None

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import sqlalchemy as sa
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
@@ -23,7 +25,45 @@ def _home_context() -> dict:
     if current_user.role == "admin":
         context["organization_count"] = db.session.scalar(sa.select(sa.func.count(Organization.id)))
         context["supplier_count"] = db.session.scalar(sa.select(sa.func.count(SupplierCompany.id)))
+    if current_user.role == "buyer":
+        context["need_counts"] = _need_counts()
+    if current_user.role == "coordinator":
+        context["overlaps"] = _current_overlaps()
     return context
+
+
+def _current_overlaps() -> dict:
+    """The overlap map's default view (CPV classes, 12 months from today) in figures, for the home panel."""
+    from app.i18n import current_language
+    from app.overlaps.presenters import paris_today
+    from app.overlaps.services import OverlapQuery, overlap_report
+
+    today = paris_today()
+    report = overlap_report(db.session, current_user, OverlapQuery("class", 12), today=today, lang=current_language())
+    return {
+        "count": len(report.overlaps),
+        "total": sum((o.total_amount for o in report.overlaps), Decimal("0.00")),
+        "formal_together": sum(
+            1
+            for o in report.overlaps
+            if o.procedure.code == "formal" and any(p.code != "formal" for p in o.procedure_alone.values())
+        ),
+    }
+
+
+def _need_counts() -> dict[str, int]:
+    """The buyer's organization's needs per status, in one GROUP BY through the needs' own scope."""
+    from app.needs import services as need_services
+    from app.needs.models import NEED_STATUSES, Need
+
+    stmt = (
+        need_services.visible_needs(current_user)
+        .with_only_columns(Need.status, sa.func.count(Need.id))
+        .group_by(Need.status)
+    )
+    counts = dict.fromkeys(NEED_STATUSES, 0)
+    counts.update({status: count for status, count in db.session.execute(stmt)})
+    return counts
 
 
 @bp.get("/lang/<code>")

@@ -54,4 +54,20 @@ def test_seed_is_idempotent(session):
 def test_seed_demo_command_reports_what_it_created(web_app):
     result = web_app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
-    assert "4 organization(s), 9 account(s)" in result.output
+    assert "4 organization(s), 9 account(s)" in result.output and "3 group(s)" in result.output
+
+
+def test_seed_creates_groups_and_calls_through_the_services(session):
+    from app.calls.models import Award, BidScore, Call
+    from app.calls.services import effective_status
+    from app.groups.models import PurchaseGroup
+
+    seed_demo(session)
+    session.commit()
+    statuses = sorted(session.scalars(sa.select(PurchaseGroup.status)))
+    assert statuses == ["constituted", "constituted", "forming"]
+    calls = {effective_status(c): c for c in session.scalars(sa.select(Call))}
+    assert set(calls) == {"published", "awarded"}
+    assert calls["published"].bid_deadline > calls["published"].published_at
+    assert session.scalar(sa.select(sa.func.count(Award.id))) >= 1
+    assert session.scalar(sa.select(sa.func.count(BidScore.bid_id))) >= 2
