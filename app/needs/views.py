@@ -6,12 +6,10 @@ parse the form, call the service, commit once, or roll back and put the errors b
 
 from __future__ import annotations
 
-import secrets
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -43,12 +41,12 @@ from app.needs.models import Need
 from app.organizations.services import list_buyer_organizations
 from app.reference.models import CpvCode
 from app.reference.services import labels as cpv_labels
+from app.uploads import PendingUploads
 
 PER_PAGE = 25
 PREVIEW_ROWS = 50
 SORTABLE = ("title", "annual_amount", "start_date", "status")
-IMPORT_SESSION_KEY = "need_import"
-IMPORT_FILE_HOURS = 24  # uploads nobody confirmed are removed after this delay
+UPLOADS = PendingUploads("need_import", "imports")
 
 # What the detail page offers for each status. The service (change_status) is the authority and refuses anything
 # else; this table only decides which buttons to show.
@@ -287,40 +285,6 @@ def delete_need(need_id: int):
 # --- import --------------------------------------------------------------------------------------------------
 
 
-def _import_folder() -> Path:
-    folder = Path(current_app.config["UPLOAD_FOLDER"]) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _remove_old_uploads(folder: Path) -> None:
-    limit = time.time() - IMPORT_FILE_HOURS * 3600
-    for path in folder.iterdir():
-        try:
-            if path.is_file() and path.stat().st_mtime < limit:
-                path.unlink()
-        except OSError:  # another worker removed it first
-            continue
-
-
-def _discard_pending() -> None:
-    pending = session.pop(IMPORT_SESSION_KEY, None)
-    if pending:
-        (_import_folder() / pending["token"]).unlink(missing_ok=True)
-
-
-def _pending(token: str) -> tuple[dict, bytes]:
-    """The upload this session made under `token`, with its bytes; anyone else's token is not found."""
-    pending = session.get(IMPORT_SESSION_KEY)
-    if not pending or not secrets.compare_digest(str(pending.get("token", "")), token):
-        abort(404)
-    path = _import_folder() / pending["token"]
-    if not path.is_file():
-        session.pop(IMPORT_SESSION_KEY, None)
-        abort(404)
-    return pending, path.read_bytes()
-
-
 def _column_docs(lang: str) -> list[dict]:
     return [
         {
@@ -368,12 +332,7 @@ def import_needs():
     upload = form.file.data
     filename = Path(upload.filename or "").name[-200:]
     data = upload.read()
-    folder = _import_folder()
-    _discard_pending()
-    _remove_old_uploads(folder)
-    token = secrets.token_urlsafe(24)
-    (folder / token).write_bytes(data)
-    session[IMPORT_SESSION_KEY] = {"token": token, "filename": filename}
+    token = UPLOADS.stage(data, filename=filename)["token"]
 
     try:
         preview = services.check_import(db.session, data, filename)
@@ -407,7 +366,7 @@ def import_needs():
 @bp.get("/needs/import/<token>/report.csv")
 @roles_required("buyer")
 def import_report(token: str):
-    pending, data = _pending(token)
+    pending, data = UPLOADS.get(token)
     known = set(db.session.scalars(sa.select(CpvCode.code)))
     result = parse_needs(data, pending["filename"], known_cpv=known.__contains__)
     lang = current_language()
@@ -423,7 +382,7 @@ def import_report(token: str):
 @bp.post("/needs/import/<token>/confirm")
 @roles_required("buyer")
 def confirm_import(token: str):
-    pending, data = _pending(token)
+    pending, data = UPLOADS.get(token)
     form = ImportConfirmForm()
     form.validate_on_submit()  # the CSRF check itself ran before the view
     status = "submitted" if form.submit_now.data else "draft"
@@ -434,7 +393,7 @@ def confirm_import(token: str):
         flash(error.message, "danger")
         return redirect(url_for(".import_needs"))
     db.session.commit()
-    _discard_pending()
+    UPLOADS.discard()
     flash(ngettext("%(num)d need imported.", "%(num)d needs imported.", len(needs)), "success")
     return redirect(url_for(".list_needs"))
 

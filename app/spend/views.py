@@ -6,12 +6,10 @@ parse the request, call the service, commit once, or roll back and show the erro
 
 from __future__ import annotations
 
-import secrets
-import time
 from decimal import Decimal
 from pathlib import Path
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -28,14 +26,14 @@ from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
 from app.spend import bp, exports, models, services  # noqa: F401
 from app.spend.forms import LEVEL_NAMES, ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
+from app.uploads import PendingUploads
 
 READERS = ("buyer", "coordinator", "admin")
 IMPORTERS = ("buyer", "coordinator", "admin")
 LINES_PER_PAGE = 50
 CHART_CATEGORIES = 12
 PREVIEW_ROWS = 50
-IMPORT_SESSION_KEY = "spend_import"
-IMPORT_FILE_HOURS = 24
+UPLOADS = PendingUploads("spend_import", "spend-imports")
 PALETTE = ["#1f4e79", "#2e8b57", "#c27c0e", "#8e3b8e", "#b02a37", "#3f72a6", "#6c757d", "#17a2b8"]
 
 
@@ -451,39 +449,6 @@ def impact_page():
 # --- imports -------------------------------------------------------------------------------------------------
 
 
-def _import_folder() -> Path:
-    folder = Path(current_app.config["UPLOAD_FOLDER"]) / "spend-imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _remove_old_uploads(folder: Path) -> None:
-    limit = time.time() - IMPORT_FILE_HOURS * 3600
-    for path in folder.iterdir():
-        try:
-            if path.is_file() and path.stat().st_mtime < limit:
-                path.unlink()
-        except OSError:
-            continue
-
-
-def _discard_pending() -> None:
-    pending = session.pop(IMPORT_SESSION_KEY, None)
-    if pending:
-        (_import_folder() / pending["token"]).unlink(missing_ok=True)
-
-
-def _pending(token: str) -> tuple[dict, bytes]:
-    pending = session.get(IMPORT_SESSION_KEY)
-    if not pending or not secrets.compare_digest(str(pending.get("token", "")), token):
-        abort(404)
-    path = _import_folder() / pending["token"]
-    if not path.is_file():
-        session.pop(IMPORT_SESSION_KEY, None)
-        abort(404)
-    return pending, path.read_bytes()
-
-
 def _upload_form() -> SpendUploadForm:
     form = SpendUploadForm()
     organizations = list_buyer_organizations(db.session)
@@ -520,18 +485,10 @@ def imports():
     upload = form.file.data
     filename = Path(upload.filename or "").name[-200:]
     data = upload.read()
-    folder = _import_folder()
-    _discard_pending()
-    _remove_old_uploads(folder)
-    token = secrets.token_urlsafe(24)
-    (folder / token).write_bytes(data)
-    pending = {
-        "token": token,
-        "filename": filename,
-        "organization": form.organization.data or "",
-        "format": form.format.data or "",
-    }
-    session[IMPORT_SESSION_KEY] = pending
+    pending = UPLOADS.stage(
+        data, filename=filename, organization=form.organization.data or "", format=form.format.data or ""
+    )
+    token = pending["token"]
     try:
         preview = services.check_spend_import(
             db.session,
@@ -557,7 +514,7 @@ def imports():
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "warning" if isinstance(error, Conflict) else "danger")
-        _discard_pending()
+        UPLOADS.discard()
         return _render_imports(form)
     rows = preview.new_rows[:PREVIEW_ROWS]
     return _render_imports(
@@ -575,7 +532,7 @@ def imports():
 @bp.get("/spend/imports/<token>/report.csv")
 @roles_required(*IMPORTERS)
 def import_report(token: str):
-    pending, data = _pending(token)
+    pending, data = UPLOADS.get(token)
     try:
         services.check_spend_import(
             db.session,
@@ -608,7 +565,7 @@ def import_report(token: str):
 @bp.post("/spend/imports/<token>/confirm")
 @roles_required(*IMPORTERS)
 def confirm_import(token: str):
-    pending, data = _pending(token)
+    pending, data = UPLOADS.get(token)
     ConfirmForm().validate_on_submit()  # the CSRF check itself ran before the view
     try:
         record = services.import_spend(
@@ -624,7 +581,7 @@ def confirm_import(token: str):
         flash(error.message, "danger")
         return redirect(url_for(".imports"))
     db.session.commit()
-    _discard_pending()
+    UPLOADS.discard()
     flash(
         ngettext(
             "%(num)d spend line imported for %(org)s.",

@@ -34,6 +34,12 @@ def people(db):
     return {"DM": dm, "CHU": chu, **users}
 
 
+@pytest.fixture(autouse=True)
+def _english(client):
+    """These tests read the English interface (the French one is checked by the translation tests)."""
+    client.get("/lang/en")
+
+
 def _upload(client, data: bytes, name="depenses.csv", **fields):
     token = csrf_from(client.get("/spend/imports").get_data(as_text=True))
     return client.post(
@@ -108,6 +114,7 @@ def test_a_coordinator_chooses_the_organization(client, people, db):
 
 
 def test_exports_neutralise_formulas_in_csv_and_xlsx(client, people, db):
+    client.get("/lang/fr")  # French exports: decimal commas
     _import(db.session, people["dm"], EVIL.encode())
     login(client, "dm@x.fr")
     text = client.get("/spend/export/lines.csv?prefix=30").get_data(as_text=True)
