@@ -358,7 +358,7 @@ def test_the_spend_import_command(web_app, db, tmp_path):
     assert result.exit_code == 0, result.output
     assert "273 spend line(s) imported" in result.output and "several suppliers" in result.output
     again = runner.invoke(args=["spend", "import", str(DECP), "--org", "DM"])
-    assert again.exit_code == 1 and "already imported" in again.output
+    assert again.exit_code == 1 and "déjà été importé" in again.output  # the command speaks French
     bad = tmp_path / "bad.csv"
     bad.write_bytes(ledger("01/02/2025;A;;30192000;0;;"))
     failed = runner.invoke(args=["spend", "import", str(bad), "--org", "DM"])
