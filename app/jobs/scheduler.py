@@ -51,17 +51,15 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
 
 
 def run(app: Flask) -> None:
+    """Run until SIGTERM or Ctrl-C: the handler asks the scheduler to stop; jobs under way finish first."""
     scheduler = build_scheduler(app)
 
     def _stop(signum, frame):
-        raise SystemExit(0)
+        log.info("scheduler stopping")
+        scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     log.info("scheduler started with %d job(s)", len(scheduler.get_jobs()))
-    try:
-        scheduler.start()
-    except (KeyboardInterrupt, SystemExit):
-        log.info("scheduler stopping")
-    finally:
-        if scheduler.running:
-            scheduler.shutdown(wait=True)
+    scheduler.start()  # returns once shut down
+    log.info("scheduler stopped")

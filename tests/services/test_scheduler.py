@@ -16,6 +16,17 @@ from app.jobs.scheduler import RECURRING_JOBS
 from tests import factories
 
 
+def _stop(process) -> str:
+    """SIGTERM, then the output; a process that does not stop is killed (and the test fails on its exit code)."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return output
+
+
 def test_scheduler_process_stores_its_jobs_in_the_database_and_stops_cleanly(app, db):
     """`flask scheduler` as its own process: it registers the jobs in the database, and SIGTERM stops it."""
     env = {
@@ -40,8 +51,7 @@ def test_scheduler_process_stores_its_jobs_in_the_database_and_stops_cleanly(app
                 ids = set(connection.execute(sa.text("SELECT id FROM apscheduler_jobs")).scalars())
         assert {job_id for job_id, _, _ in RECURRING_JOBS} <= ids
     finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        output = _stop(process)
     assert process.returncode == 0, output
     assert "scheduler started" in output and "scheduler stopping" in output
 
@@ -118,8 +128,7 @@ def test_scheduler_starting_after_a_downtime_closes_every_overdue_call_at_once(a
                 break
         assert statuses == ["closed", "closed"]
     finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        output = _stop(process)
     closed_notes = db.session.scalar(
         sa.select(sa.func.count(Notification.id)).where(Notification.kind == "call_closed")
     )
