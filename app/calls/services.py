@@ -554,6 +554,7 @@ def submit_bid(
         MSG_BID_RECEIVED,
         {"call": call.title, "lot": lot.number, "at": now.strftime("%Y-%m-%d %H:%M:%S"), "sha": bid.receipt_sha256},
         f"/bids/{bid.id}",
+        mail=False,
     )
     return bid, True
 

@@ -37,15 +37,27 @@ def coordinators_of(session: Session, organization_id: int | None) -> list[User]
     return list(session.scalars(stmt))
 
 
-def notify(session: Session, users: Iterable[User], kind: str, message: str, params: dict, link: str | None):
-    """Record one notification per user and send the same text by mail (in French, the platform's language)."""
+def notify(
+    session: Session,
+    users: Iterable[User],
+    kind: str,
+    message: str,
+    params: dict,
+    link: str | None,
+    *,
+    mail: bool = True,
+):
+    """Record one notification per user and send the same text by mail (in French, the platform's language).
+
+    `mail=False` keeps it in the app only: for what must leave no trace elsewhere, such as a bid receipt
+    (mail goes to the server log when no SMTP server is configured)."""
     from app.mail import send_mail
 
     recipients = {user.id: user for user in users}.values()
     for user in recipients:
         session.add(Notification(user_id=user.id, kind=kind, message=message, params=params, link=link))
     session.flush()
-    if not has_app_context():
+    if not mail or not has_app_context():
         return
     base = current_app.config.get("PUBLIC_URL", "").rstrip("/")
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):

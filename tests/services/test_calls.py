@@ -322,3 +322,13 @@ def test_only_coordinators_create_and_publish(session, setup):
     with pytest.raises(NotPermitted):
         services.create_call(session, buyer, setup["group"], CallValues("t", "", DEADLINE, DEADLINE))
     assert session.get(Call, setup["call"].id).status == "draft"
+
+
+def test_a_bid_leaves_no_trace_in_the_logs(session, setup, caplog):
+    import logging
+
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    with caplog.at_level(logging.DEBUG):
+        placed = submit(session, setup, amount="476543.21")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "476543" not in text and placed.receipt_sha256 not in text and setup["users"]["Local"].email not in text
