@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from datetime import UTC, datetime
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 log = logging.getLogger("mutualis.scheduler")
@@ -34,11 +35,11 @@ def job_app() -> Flask:
     return _app
 
 
-def build_scheduler(app: Flask) -> BlockingScheduler:
+def build_scheduler(app: Flask) -> BackgroundScheduler:
     global _app
     _app = app
     url = app.config.get("SCHEDULER_DATABASE_URL") or app.config["SQLALCHEMY_DATABASE_URI"]
-    scheduler = BlockingScheduler(
+    scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(url=url, tablename="apscheduler_jobs")},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone="UTC",
@@ -51,15 +52,20 @@ def build_scheduler(app: Flask) -> BlockingScheduler:
 
 
 def run(app: Flask) -> None:
-    """Run until SIGTERM or Ctrl-C: the handler asks the scheduler to stop; jobs under way finish first."""
+    """Run until SIGTERM or Ctrl-C. The signal handler only raises a flag (nothing else is safe to do in a
+    handler); the main thread sees it and shuts the scheduler down, letting jobs under way finish."""
     scheduler = build_scheduler(app)
+    stop_requested: list[int] = []
 
-    def _stop(signum, frame):
-        log.info("scheduler stopping")
-        scheduler.shutdown(wait=False)
+    def _request_stop(signum, frame):
+        stop_requested.append(signum)
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
+    scheduler.start()
     log.info("scheduler started with %d job(s)", len(scheduler.get_jobs()))
-    scheduler.start()  # returns once shut down
+    while not stop_requested:
+        time.sleep(0.5)
+    log.info("scheduler stopping")
+    scheduler.shutdown(wait=True)
     log.info("scheduler stopped")
