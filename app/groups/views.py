@@ -26,7 +26,7 @@ from app.accounts.auth import roles_required
 from app.domain.cpv import code_of_prefix
 from app.errors import Conflict, DomainError, ValidationFailed
 from app.extensions import db
-from app.forms import apply_errors
+from app.forms import apply_errors, commit_form
 from app.groups import (
     bp,
     models,  # noqa: F401
@@ -607,16 +607,12 @@ def confirm(group_id: int):
 def decline(group_id: int):
     group = _load_group(group_id)
     form = DeclineForm(prefix="decline")
-    if form.validate_on_submit():
-        try:
-            services.decline_membership(db.session, current_user, group, form.reason.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("Your organization declined the invitation. The coordinators are told why."), "success")
-            return _back(group_id)
+    if commit_form(
+        form,
+        lambda: services.decline_membership(db.session, current_user, group, form.reason.data or ""),
+        _("Your organization declined the invitation. The coordinators are told why."),
+    ):
+        return _back(group_id)
     return _render_detail(group, decline_form=form)
 
 
@@ -646,22 +642,18 @@ def propose_need(group_id: int):
 def sign(group_id: int):
     group = _load_group(group_id)
     form = SignForm(prefix="sign")
-    if form.validate_on_submit():
-        try:
-            services.sign_convention(
-                db.session,
-                current_user,
-                group,
-                signed_on=form.signed_on.data,
-                deliberation_reference=form.deliberation_reference.data or "",
-            )
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("The signature of your organization is recorded."), "success")
-            return _back(group_id)
+    if commit_form(
+        form,
+        lambda: services.sign_convention(
+            db.session,
+            current_user,
+            group,
+            signed_on=form.signed_on.data,
+            deliberation_reference=form.deliberation_reference.data or "",
+        ),
+        _("The signature of your organization is recorded."),
+    ):
+        return _back(group_id)
     return _render_detail(group, sign_form=form)
 
 
@@ -753,16 +745,12 @@ def constitute(group_id: int):
 def abandon(group_id: int):
     group = _load_group(group_id)
     form = AbandonForm(prefix="abandon")
-    if form.validate_on_submit():
-        try:
-            services.abandon_group(db.session, current_user, group, form.reason.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("The group is abandoned."), "success")
-            return _back(group_id)
+    if commit_form(
+        form,
+        lambda: services.abandon_group(db.session, current_user, group, form.reason.data or ""),
+        _("The group is abandoned."),
+    ):
+        return _back(group_id)
     return _render_detail(group, abandon_form=form)
 
 

@@ -9,7 +9,7 @@ from app.accounts.auth import roles_required
 from app.accounts.models import Invitation, User
 from app.errors import DomainError
 from app.extensions import db
-from app.forms import apply_errors
+from app.forms import apply_errors, commit_form
 from app.mail import send_mail
 from app.organizations import bp, services
 from app.organizations.forms import InvitationForm, OrganizationForm
@@ -37,16 +37,10 @@ def _values(form: OrganizationForm) -> services.OrganizationValues:
 @roles_required("admin")
 def new_organization():
     form = OrganizationForm()
-    if form.validate_on_submit():
-        try:
-            services.create_organization(db.session, current_user, _values(form))
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("Organization created."), "success")
-            return redirect(url_for(".organizations"))
+    if commit_form(
+        form, lambda: services.create_organization(db.session, current_user, _values(form)), _("Organization created.")
+    ):
+        return redirect(url_for(".organizations"))
     return render_template("organizations/form.html", form=form, organization=None)
 
 
@@ -55,16 +49,12 @@ def new_organization():
 def edit_organization(organization_id: int):
     organization = db.session.get(Organization, organization_id) or abort(404)
     form = OrganizationForm(obj=organization)
-    if form.validate_on_submit():
-        try:
-            services.update_organization(db.session, current_user, organization, _values(form))
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("Organization saved."), "success")
-            return redirect(url_for(".organizations"))
+    if commit_form(
+        form,
+        lambda: services.update_organization(db.session, current_user, organization, _values(form)),
+        _("Organization saved."),
+    ):
+        return redirect(url_for(".organizations"))
     return render_template("organizations/form.html", form=form, organization=organization)
 
 
