@@ -60,7 +60,8 @@ def database_url(tmp_path):
 
 @pytest.fixture
 def deployment(installed, database_url, tmp_path) -> dict:
-    """The environment README "Deploying" sets, and nothing else but PATH and the installed package's location."""
+    """The variables of README "Deploying" (mail aside), and nothing else but PATH and, as PYTHONPATH, the installed
+    package's location."""
     workdir = tmp_path / "run"
     workdir.mkdir()
     env = {
@@ -72,6 +73,8 @@ def deployment(installed, database_url, tmp_path) -> dict:
         "DATABASE_URL": database_url,
         "UPLOAD_FOLDER": str(tmp_path / "files"),
         "TRUSTED_PROXIES": "1",
+        # Its client library must load at start; only a POST to /login would reach the server.
+        "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
     }
     return {"env": env, "cwd": workdir, "logs": tmp_path}
 
