@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
-INSTANCE_DIR = BASE_DIR / "instance"
+# The key development runs with when SECRET_KEY is not set; production refuses it.
+DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105 - a known placeholder, refused in production
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def _instance_dir() -> Path:
+    """Where development keeps its SQLite file and uploads: beside the code in a source checkout, under the
+    environment's prefix for an installed package (as Flask does)."""
+    if (BASE_DIR / "pyproject.toml").is_file():
+        return BASE_DIR / "instance"
+    return Path(sys.prefix) / "var" / "mutualis-instance"
+
+
+INSTANCE_DIR = _instance_dir()
 
 
 def _bool(name: str, default: bool = False) -> bool:
@@ -22,7 +36,7 @@ def _sqlite_default(name: str) -> str:
 
 
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or _sqlite_default("mutualis.sqlite")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     SQLALCHEMY_RECORD_QUERIES = False
@@ -39,6 +53,10 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 3600 * 8
 
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host headers are trusted (0: none). Behind
+    # one proxy, 1: otherwise every client has the proxy's address, and shares its login rate limit.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
@@ -89,14 +107,24 @@ class ProductionConfig(Config):
 
     @classmethod
     def check(cls, config: dict) -> None:
+        """Refuse to start without the settings production cannot guess: a real secret key, the database, and
+        where uploaded documents are kept."""
         secret = config.get("SECRET_KEY") or ""
-        if secret in {"", Config.SECRET_KEY} or len(secret) < 32:
+        if secret == DEV_SECRET_KEY or len(secret) < MIN_SECRET_KEY_LENGTH:
             raise RuntimeError(
-                "SECRET_KEY must be set to a random value of at least 32 characters in production "
-                "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
+                f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} characters in "
+                "production (for example: python3 -c 'import secrets; print(secrets.token_hex(32))')."
             )
         if not os.environ.get("DATABASE_URL"):
-            raise RuntimeError("DATABASE_URL must be set in production.")
+            raise RuntimeError(
+                "DATABASE_URL must be set in production (for example postgresql+psycopg://user@host/db)."
+            )
+        folder = os.environ.get("UPLOAD_FOLDER", "")
+        if not os.path.isabs(folder):
+            raise RuntimeError(
+                "UPLOAD_FOLDER must be set in production to an absolute path, kept across releases, where uploaded "
+                "documents are stored" + (f" (not {folder!r})." if folder else ".")
+            )
 
 
 CONFIGS = {

@@ -7,25 +7,40 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import INSTANCE_DIR, Config, ProductionConfig, config_from_env
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def beside_package(name: str) -> Path:
+    """A folder kept at the repository root (templates, migrations): an installed package carries it inside
+    (see setup.py), a source checkout has it next to the package."""
+    inside = PACKAGE_DIR / name
+    return inside if inside.is_dir() else PACKAGE_DIR.parent / name
 
 
 def create_app(config: type[Config] | dict | None = None) -> Flask:
     app = Flask(
         __name__,
-        template_folder="../templates",
+        template_folder=str(beside_package("templates")),
         instance_path=str(INSTANCE_DIR),
     )
     base = config if isinstance(config, type) else config_from_env()
     app.config.from_object(base)
     if isinstance(config, dict):
         app.config.update(config)
-    if base is ProductionConfig or issubclass(base, ProductionConfig):
+    if issubclass(base, ProductionConfig):
         ProductionConfig.check(app.config)
+    else:
+        # Development and tests keep their SQLite file and uploads there; production names its own places.
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.json.ensure_ascii = False  # French text stays readable in JSON (UTF-8)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.config.setdefault("UPLOAD_FOLDER", os.environ.get("UPLOAD_FOLDER", str(Path(app.instance_path) / "files")))
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     _configure_logging(app)
     register_extensions(app)
@@ -48,9 +63,7 @@ def register_extensions(app: Flask) -> None:
     from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
-    migrate.init_app(
-        app, db, directory=str(Path(app.root_path).parent / "migrations"), render_as_batch=True, compare_type=True
-    )
+    migrate.init_app(app, db, directory=str(beside_package("migrations")), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=lambda: "Europe/Paris")
     limiter.init_app(app)

@@ -2,7 +2,9 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
-from config import ProductionConfig
+from config import DEV_SECRET_KEY, Config, ProductionConfig
+
+STRONG_KEY = "0f" * 32
 
 
 def test_factory_builds_app_with_given_config(app):
@@ -11,26 +13,52 @@ def test_factory_builds_app_with_given_config(app):
     assert {"accounts", "main", "organizations", "reference"} <= set(app.blueprints)
 
 
-def test_production_refuses_to_start_without_a_real_secret_key(monkeypatch):
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    monkeypatch.setenv("DATABASE_URL", "sqlite://")
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+@pytest.fixture
+def production_env(monkeypatch, tmp_path):
+    """What production needs besides the secret key, as environment variables."""
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.sqlite'}")
+    monkeypatch.setenv("UPLOAD_FOLDER", str(tmp_path / "files"))
+    return monkeypatch
+
+
+def test_production_accepts_a_random_secret_key_from_the_environment(production_env):
+    # Config reads SECRET_KEY when config.py is imported; here it is as if the operator had exported it.
+    production_env.setattr(Config, "SECRET_KEY", STRONG_KEY)
+    app = create_app(ProductionConfig)
+    assert app.config["SECRET_KEY"] == STRONG_KEY
+
+
+def test_production_refuses_to_start_without_a_real_secret_key(production_env):
+    production_env.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
         create_app(ProductionConfig)
 
 
-def test_production_refuses_a_short_secret_key(monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", "sqlite://")
-    with pytest.raises(RuntimeError, match="SECRET_KEY"):
-        create_app(type("P", (ProductionConfig,), {"SECRET_KEY": "short"}))
+@pytest.mark.parametrize("key", ["short", DEV_SECRET_KEY, "x" * 31])
+def test_production_refuses_a_short_or_development_secret_key(production_env, key):
+    with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
+        create_app(type("P", (ProductionConfig,), {"SECRET_KEY": key}))
 
 
-def test_production_never_seeds_demo_data(monkeypatch, tmp_path):
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.sqlite'}")
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "UPLOAD_FOLDER"])
+def test_production_refuses_to_start_without_the_database_or_the_upload_folder(production_env, variable):
+    production_env.delenv(variable)
+    with pytest.raises(RuntimeError, match=f"{variable} must be set in production"):
+        create_app(type("P", (ProductionConfig,), {"SECRET_KEY": STRONG_KEY}))
+
+
+def test_production_refuses_a_relative_upload_folder(production_env):
+    production_env.setenv("UPLOAD_FOLDER", "files")
+    with pytest.raises(RuntimeError, match="UPLOAD_FOLDER must be set in production to an absolute path"):
+        create_app(type("P", (ProductionConfig,), {"SECRET_KEY": STRONG_KEY}))
+
+
+def test_production_never_seeds_demo_data(production_env, tmp_path):
     app = create_app(
         type(
             "P",
             (ProductionConfig,),
-            {"SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"},
+            {"SECRET_KEY": STRONG_KEY, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}"},
         )
     )
     result = app.test_cli_runner().invoke(args=["seed-demo"])

@@ -1,8 +1,5 @@
 """The migrations build the whole schema from empty, match the models, and go back down."""
 
-import os
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -13,23 +10,13 @@ from app import create_app
 from app.db import include_object
 from app.extensions import db
 from tests.conftest import _Config
+from tests.databases import fresh_database_url
 
 
 @pytest.fixture
 def empty_database_url(tmp_path):
-    base = os.environ.get("TEST_DATABASE_URL")
-    if not base:
-        yield f"sqlite:///{tmp_path / 'fresh.sqlite'}"
-        return
-    name = f"mutualis_migr_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(base).set(database=name)
-    yield url.render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with fresh_database_url(tmp_path, "migr") as url:
+        yield url
 
 
 def test_migrations_from_empty_match_the_models_and_downgrade(empty_database_url):

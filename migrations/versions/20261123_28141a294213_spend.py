@@ -9,12 +9,13 @@ Create Date: 2026-11-23 00:49:19.116239
 
 """
 import csv
-from pathlib import Path
+from importlib.resources import files
 
 from alembic import op
 import sqlalchemy as sa
 
-MAPPING_FILE = Path(__file__).resolve().parents[2] / "app" / "data" / "cpv_division_emission_category.csv"
+# Shipped in the app package: found the same way in a source checkout and in an installed package.
+MAPPING_FILE = files("app") / "data" / "cpv_division_emission_category.csv"
 
 
 # revision identifiers, used by Alembic.

@@ -7,12 +7,13 @@ Create Date: 2026-11-23 00:23:46.433893
 """
 import csv
 import unicodedata
-from pathlib import Path
+from importlib.resources import files
 
 import sqlalchemy as sa
 from alembic import op
 
-CPV_FILE = Path(__file__).resolve().parents[2] / "app" / "data" / "cpv_2008.csv"
+# Shipped in the app package: found the same way in a source checkout and in an installed package.
+CPV_FILE = files("app") / "data" / "cpv_2008.csv"
 
 
 # revision identifiers, used by Alembic.
