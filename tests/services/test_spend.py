@@ -292,11 +292,10 @@ def test_the_mapping_falls_back_to_the_shipped_defaults(session):
 def test_the_migration_seeds_the_45_divisions_of_the_mapping(tmp_path):
     from flask_migrate import upgrade
 
-    from app import create_app
     from app.extensions import db
-    from tests.conftest import _Config
+    from tests.conftest import make_app
 
-    app = create_app(type("C", (_Config,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite'}"}))
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'fresh.sqlite'}")
     with app.app_context():
         upgrade()
         with db.engine.connect() as connection:
