@@ -16,12 +16,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask_migrate import upgrade
 
 from app import create_app
 from app.extensions import db as _db
 from app.extensions import limiter
 from config import TestConfig
+from tests.factories import CALLS_NOW
 
 _TMP = Path(tempfile.mkdtemp(prefix="mutualis-tests-"))
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.sqlite'}"
@@ -145,6 +147,13 @@ def new_client(web_app):
 
 
 @pytest.fixture
+def clock():
+    """The clock frozen at CALLS_NOW, for the call tests; `clock.move_to(...)` moves it."""
+    with time_machine.travel(CALLS_NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
 def query_counter(app):
     """Counts SQL statements sent while the block runs: `with query_counter() as count: ...; count.value`.
 
@@ -184,6 +193,14 @@ def login(client, email: str, password: str = "correct-horse-battery"):
     page = client.get("/login")
     token = csrf_from(page.get_data(as_text=True))
     return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def english(client, email: str | None = None):
+    """Switch the client to the English interface, then log in as `email` (if given) and check that it worked."""
+    client.get("/lang/en")
+    if email:
+        assert login(client, email).status_code == 302
+    return client
 
 
 def post_form(client, url: str, data: dict, **kwargs):

@@ -4,7 +4,6 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -82,7 +81,6 @@ def test_purge_job_removes_expired_tokens_and_invitations_only(app, db, monkeypa
 
 
 def test_scheduler_starting_after_a_downtime_closes_every_overdue_call_at_once(app, db):
-    from app.calls import services as call_services
     from app.calls.models import Call
     from app.notifications.models import Notification
 
@@ -90,19 +88,14 @@ def test_scheduler_starting_after_a_downtime_closes_every_overdue_call_at_once(a
     now = utcnow()
     created = []
     for title in ("Premier appel", "Second appel"):
-        call = call_services.create_call(
-            db.session,
+        call = factories.call(
             coordinator,
             group,
-            call_services.CallValues(
-                title=title,
-                description="",
-                questions_deadline=now + timedelta(minutes=1),
-                bid_deadline=now + timedelta(minutes=2),
-                lots=[call_services.LotInput("Lot", "09310000", Decimal("1000.00"))],
-            ),
+            title=title,
+            questions_deadline=now + timedelta(minutes=1),
+            bid_deadline=now + timedelta(minutes=2),
+            publish=True,
         )
-        call_services.publish_call(db.session, coordinator, call)
         created.append(call.id)
     # The deadlines pass while no scheduler runs.
     db.session.execute(
