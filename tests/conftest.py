@@ -1,20 +1,29 @@
-"""Test set-up: one migrated database per run (SQLite file, or TEST_DATABASE_URL), emptied after each test."""
+"""Test set-up: two apps and one migrated database per run (SQLite file, or TEST_DATABASE_URL), emptied after each
+test.
+
+The apps are built once per session: building one (blueprints, the OpenAPI document) costs far more than most tests.
+Each test still starts from an empty database, a fresh app context, the configuration as built, and an empty rate
+limiter.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from flask_migrate import upgrade
 
 from app import create_app
 from app.extensions import db as _db
 from app.extensions import limiter
 from config import TestConfig
+from tests.factories import CALLS_NOW
 
 _TMP = Path(tempfile.mkdtemp(prefix="mutualis-tests-"))
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{_TMP / 'test.sqlite'}"
@@ -30,9 +39,16 @@ _APPS: list = []
 
 
 def make_app(**overrides):
-    app = create_app(_Config) if not overrides else create_app(type("Cfg", (_Config,), overrides))
+    """An app of its own, for a test that needs another configuration; its engines are closed after the test."""
+    app = create_app(type("Cfg", (_Config,), overrides) if overrides else _Config)
     _APPS.append(app)
     return app
+
+
+def _dispose(app) -> None:
+    with app.app_context():
+        for engine in _db.engines.values():
+            engine.dispose()
 
 
 @pytest.fixture(autouse=True)
@@ -40,28 +56,52 @@ def _dispose_engines():
     """Close every pooled connection of the apps a test made (no connection outlives its test)."""
     yield
     while _APPS:
-        with _APPS.pop().app_context():
-            for engine in _db.engines.values():
-                engine.dispose()
+        _dispose(_APPS.pop())
+
+
+class _Built:
+    """An app built once per session, with what a test may change on it put back after each test."""
+
+    def __init__(self, app):
+        self.app = app
+        self._config = dict(self.app.config)
+        self._extensions = dict(self.app.extensions)
+
+    @contextmanager
+    def for_a_test(self):
+        try:
+            yield self.app
+        finally:
+            self.app.config.clear()
+            self.app.config.update(self._config)
+            self.app.extensions.clear()
+            self.app.extensions.update(self._extensions)
 
 
 @pytest.fixture(scope="session")
-def _migrated():
-    app = make_app()
-    with app.app_context():
+def _apps():
+    """The test's app and the app that serves requests, both on the migrated database."""
+    built = _Built(create_app(_Config)), _Built(create_app(_Config))
+    with built[0].app.app_context():
         upgrade()
         _db.engine.dispose()
-    return True
+    limiter_state = dict(vars(limiter))
+    yield built, limiter_state
+    for each in built:
+        _dispose(each.app)
 
 
 @pytest.fixture
-def app(_migrated):
-    app = make_app()
-    with app.app_context():
+def app(_apps):
+    """The app, in an app context of the test's own (its `g` and database session start empty)."""
+    (test_app, _), limiter_state = _apps
+    # An app built since (by an earlier test) re-bound the shared limiter to its own storage: bind it back, empty.
+    vars(limiter).update(limiter_state)
+    limiter.reset()
+    with test_app.for_a_test() as app, app.app_context():
         yield app
         _db.session.remove()
         _empty_tables()
-        limiter.reset()
 
 
 def _empty_tables():
@@ -84,13 +124,16 @@ def session(app):
 
 
 @pytest.fixture
-def web_app(app):
-    """A second app instance on the same database that serves the test client.
+def web_app(app, _apps):
+    """A second app on the same database that serves the test client.
 
     Requests then run in their own app context, as in production: nothing cached in `g` (the logged-in user,
-    the locale) or in the test's database session leaks from one request into the next.
+    the locale) or in the test's database session leaks from the test into a request or from one request into the
+    next.
     """
-    return make_app()
+    (_, web), _ = _apps
+    with web.for_a_test() as web_app:
+        yield web_app
 
 
 @pytest.fixture
@@ -101,6 +144,13 @@ def client(web_app):
 @pytest.fixture
 def new_client(web_app):
     return web_app.test_client
+
+
+@pytest.fixture
+def clock():
+    """The clock frozen at CALLS_NOW, for the call tests; `clock.move_to(...)` moves it."""
+    with time_machine.travel(CALLS_NOW, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture
@@ -143,6 +193,14 @@ def login(client, email: str, password: str = "correct-horse-battery"):
     page = client.get("/login")
     token = csrf_from(page.get_data(as_text=True))
     return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def english(client, email: str | None = None):
+    """Switch the client to the English interface, then log in as `email` (if given) and check that it worked."""
+    client.get("/lang/en")
+    if email:
+        assert login(client, email).status_code == 302
+    return client
 
 
 def post_form(client, url: str, data: dict, **kwargs):

@@ -1,18 +1,32 @@
-"""Factories for test data: plain functions that add and flush real rows."""
+"""Factories for test data: plain functions that add and flush real rows, and the sample files the tests read."""
 
 from __future__ import annotations
 
 import itertools
 import random
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 
 from app.accounts.models import User
 from app.demo import fake_siret
 from app.extensions import db
+from app.needs.models import Need
 from app.organizations.models import Organization, SupplierCompany, SupplierTrade
 
 PASSWORD = "correct-horse-battery"  # noqa: S105
 _seq = itertools.count(1)
 _rng = random.Random(4242)
+
+# The call tests run on a frozen clock (the `clock` fixture): calls are prepared on CALLS_NOW, bids close at
+# CALLS_DEADLINE (noon in Paris).
+CALLS_NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+CALLS_DEADLINE = datetime(2026, 12, 10, 11, 0, tzinfo=UTC)
+CRITERIA = (("price", 60), ("technical", 30), ("environmental", 10))
+
+# Spend: the real DECP sample shipped with the app, and the columns of a French accounting ledger.
+DECP_SAMPLE = Path(__file__).resolve().parents[1] / "app" / "data" / "decp_ville_de_dijon_2024_2025.csv"
+LEDGER_HEADER = "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
 
 
 def organization(code: str | None = None, **kw) -> Organization:
@@ -70,32 +84,46 @@ def user(
     return account
 
 
+def need(
+    org: Organization,
+    *,
+    title: str | None = None,
+    cpv: str = "09310000",
+    annual: str = "100000.00",
+    months: int = 36,
+    start: date = date(2027, 6, 1),
+    status: str = "submitted",
+    postcode: str | None = "21000",
+    **kw,
+) -> Need:
+    """A need of `org`: `annual` euros HT a year for `months` months from `start`; other columns through `kw`."""
+    item = Need(
+        organization_id=org.id,
+        title=title or f"{org.code} {cpv}",
+        cpv_code=cpv,
+        annual_amount=Decimal(annual),
+        start_date=start,
+        duration_months=months,
+        status=status,
+        delivery_postcode=postcode,
+        **kw,
+    )
+    db.session.add(item)
+    db.session.flush()
+    return item
+
+
 def constituted_group(codes=("DM", "CHU", "UB"), cpv="09310000", amounts=("20000.00", "100000.00", "80000.00")):
     """A constituted group: each organization brings one need and signs. Returns (group, orgs, coordinator)."""
-    from datetime import date
-    from decimal import Decimal
-
     from app.groups import services as group_services
-    from app.needs.models import Need
 
     orgs = [organization(code) for code in codes]
     coordinator = user("coordinator", organization_=orgs[0])
     buyers = [user("buyer", organization_=org) for org in orgs]
-    needs = []
-    for org, amount in zip(orgs, amounts, strict=True):
-        need = Need(
-            organization_id=org.id,
-            title=f"Besoin {org.code}",
-            cpv_code=cpv,
-            annual_amount=Decimal(amount),
-            start_date=date(2027, 9, 1),
-            duration_months=36,
-            status="submitted",
-            delivery_postcode="21000",
-        )
-        db.session.add(need)
-        needs.append(need)
-    db.session.flush()
+    needs = [
+        need(org, title=f"Besoin {org.code}", cpv=cpv, annual=amount, start=date(2027, 9, 1))
+        for org, amount in zip(orgs, amounts, strict=True)
+    ]
     group = group_services.form_group(db.session, coordinator, name="Groupement test", need_ids=[n.id for n in needs])
     for buyer in buyers:
         group_services.confirm_membership(db.session, buyer, group)
@@ -108,3 +136,66 @@ def constituted_group(codes=("DM", "CHU", "UB"), cpv="09310000", amounts=("20000
         )
     group_services.constitute_group(db.session, coordinator, group)
     return group, orgs, coordinator
+
+
+def call(
+    coordinator: User,
+    group,
+    *,
+    title: str = "Fourniture d'électricité 2027-2029",
+    description: str = "Électricité des sites des membres.",
+    questions_deadline: datetime = CALLS_DEADLINE - timedelta(days=5),
+    bid_deadline: datetime = CALLS_DEADLINE,
+    lots=None,
+    criteria=CRITERIA,
+    publish: bool = False,
+):
+    """A call for tenders of a constituted group, through the service; one 600,000 € electricity lot by default."""
+    from app.calls import services as call_services
+
+    created = call_services.create_call(
+        db.session,
+        coordinator,
+        group,
+        call_services.CallValues(
+            title=title,
+            description=description,
+            questions_deadline=questions_deadline,
+            bid_deadline=bid_deadline,
+            lots=lots or [call_services.LotInput("Électricité", "09310000-5", Decimal("600000.00"))],
+            criteria=list(criteria),
+        ),
+    )
+    if publish:
+        call_services.publish_call(db.session, coordinator, created)
+    return created
+
+
+def bid(supplier: User, call_, amount: str, *, lot_id: int | None = None, idempotency_key: str | None = None, **kw):
+    """A sealed bid of a supplier's user on the call's first lot (or `lot_id`), through the service."""
+    from app.calls import services as call_services
+
+    values = call_services.BidValues(lot_id=lot_id or call_.lots[0].id, amount=Decimal(amount), **kw)
+    return call_services.submit_bid(db.session, supplier, call_, values, idempotency_key=idempotency_key)[0]
+
+
+def ledger(*rows: str) -> bytes:
+    """A spend ledger in the French accounting layout, one `;`-separated row per argument."""
+    return (LEDGER_HEADER + "\n".join(rows) + "\n").encode("utf-8")
+
+
+def xlsx(sheets: dict[str, list[list]]) -> bytes:
+    """An Excel workbook: {sheet name: [row, ...]}, a row a list of cell values (None for an empty cell)."""
+    import io
+
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in sheets.items():
+        worksheet = workbook.create_sheet(name)
+        for row in rows:
+            worksheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -68,9 +68,9 @@ def test_production_never_seeds_demo_data(production_env, tmp_path):
 
 def test_app_does_not_create_tables_at_start_up(tmp_path):
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
-    from tests.conftest import _Config
+    from tests.conftest import make_app
 
-    app = create_app(type("C", (_Config,), {"SQLALCHEMY_DATABASE_URI": url}))
+    app = make_app(SQLALCHEMY_DATABASE_URI=url)
     with app.app_context():
         from app.extensions import db
 

@@ -6,10 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from app import create_app
 from app.db import include_object
 from app.extensions import db
-from tests.conftest import _Config
+from tests.conftest import make_app
 from tests.databases import fresh_database_url
 
 
@@ -20,7 +19,7 @@ def empty_database_url(tmp_path):
 
 
 def test_migrations_from_empty_match_the_models_and_downgrade(empty_database_url):
-    app = create_app(type("C", (_Config,), {"SQLALCHEMY_DATABASE_URI": empty_database_url}))
+    app = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
     with app.app_context():
         upgrade()
         with db.engine.connect() as connection:

@@ -64,16 +64,32 @@ def test_an_expired_token_is_refused(client, db):
 
 
 def test_cookie_authenticated_api_writes_need_the_csrf_token(client, db):
+    from app.needs.models import Need
+
     factories.user("buyer", email="anne@chu.example.fr")
     db.session.commit()
     login(client, "anne@chu.example.fr")
     assert client.get("/api/v1/organizations").status_code == 200  # reads with the session cookie work
-    refused = client.post("/api/v1/tokens/probe", json={})
-    assert refused.status_code in (400, 404)
     token = csrf_from(client.get("/").get_data(as_text=True))
-    # A cookie-authenticated write without the header is refused before reaching the handler.
-    from flask import Blueprint  # noqa: F401  (documentation of intent: any unsafe API method is guarded)
-
+    need = {
+        "title": "Électricité",
+        "cpv_code": "09310000",
+        "annual_amount_eur": "1000.00",
+        "start_date": "2027-01-01",
+        "duration_months": 12,
+    }
+    # A cookie-authenticated write without the header is refused before reaching the handler: nothing is written.
+    refused = client.post("/api/v1/needs", json=need)
+    assert refused.status_code == 400
+    assert refused.get_json()["error"]["code"] == "csrf_failed"
+    assert db.session.scalar(sa.select(sa.func.count(Need.id))) == 0
+    forged = client.post("/api/v1/needs", json=need, headers={"X-CSRFToken": "forged"})
+    assert forged.status_code == 400 and forged.get_json()["error"]["code"] == "csrf_failed"
+    assert db.session.scalar(sa.select(sa.func.count(Need.id))) == 0
+    created = client.post("/api/v1/needs", json=need, headers={"X-CSRFToken": token})
+    assert created.status_code == 201, created.get_json()
+    assert db.session.scalar(sa.select(sa.func.count(Need.id))) == 1
+    # Any unsafe method is guarded, even one the path does not offer.
     no_header = client.patch("/api/v1/organizations", json={})
     assert no_header.status_code == 400
     assert no_header.get_json()["error"]["code"] == "csrf_failed"

@@ -1,18 +1,16 @@
 import json
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import time_machine
 
 from app.calls.models import Bid
 from tests import factories
 from tests.conftest import api_token
+from tests.factories import CALLS_DEADLINE as DEADLINE
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-DEADLINE = datetime(2026, 12, 10, 11, 0, tzinfo=UTC)
 CALL = {
     "title": "Fourniture d'électricité 2027-2029",
     "description": "Électricité des sites des membres.",
@@ -25,12 +23,6 @@ CALL = {
         {"name": "environmental", "weight": 10},
     ],
 }
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

@@ -1,9 +1,5 @@
-from datetime import date
-from decimal import Decimal
-
 import pytest
 
-from app.needs.models import Need
 from tests import factories
 from tests.conftest import api_token
 
@@ -24,19 +20,7 @@ def world(db):
         factories.user(role, email=f"{key}@x.fr", organization_=org)
     needs = {}
     for code, annual, months in (("CHU", "100000.00", 36), ("UB", "80000.00", 12), ("DM", "20000.00", 12)):
-        need = Need(
-            organization_id=orgs[code].id,
-            title=f"Électricité {code}",
-            cpv_code="09310000",
-            annual_amount=Decimal(annual),
-            start_date=date(2027, 6, 1),
-            duration_months=months,
-            status="submitted",
-            delivery_postcode="21000",
-        )
-        db.session.add(need)
-        db.session.flush()
-        needs[code] = need.id
+        needs[code] = factories.need(orgs[code], title=f"Électricité {code}", annual=annual, months=months).id
     db.session.commit()
     return needs
 

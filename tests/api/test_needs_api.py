@@ -2,7 +2,6 @@ import io
 from datetime import date
 from decimal import Decimal
 
-import openpyxl
 import pytest
 import sqlalchemy as sa
 
@@ -159,18 +158,18 @@ def test_import_csv_all_or_nothing(client, people, db):
 
 
 def test_import_xlsx_with_several_sheets(client, people, db):
-    book = openpyxl.Workbook()
-    book.active.title = "Notes"
-    book.active.append(["read me"])
-    sheet = book.create_sheet("Besoins")
-    sheet.append(["Intitulé", "Code CPV", "Montant annuel HT (€)", "Date de début", "Durée (mois)"])
-    sheet.append(["Nettoyage", "90911200", 25000.5, date(2027, 4, 1), 24])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    buffer.seek(0)
+    book = factories.xlsx(
+        {
+            "Notes": [["read me"]],
+            "Besoins": [
+                ["Intitulé", "Code CPV", "Montant annuel HT (€)", "Date de début", "Durée (mois)"],
+                ["Nettoyage", "90911200", 25000.5, date(2027, 4, 1), 24],
+            ],
+        }
+    )
     response = client.post(
         "/api/v1/needs/import",
-        data={"file": (buffer, "besoins.xlsx")},
+        data={"file": (io.BytesIO(book), "besoins.xlsx")},
         headers=api_token(client, "chu@x.fr"),
         content_type="multipart/form-data",
     )

@@ -1,38 +1,20 @@
 from datetime import date
-from decimal import Decimal
 
 import pytest
 
-from app.needs.models import Need
 from tests import factories
 from tests.conftest import api_token
-
-
-def _need(org, cpv, annual, months, start, status="submitted"):
-    from app.extensions import db
-
-    need = Need(
-        organization_id=org.id,
-        title=f"{org.code} {cpv}",
-        cpv_code=cpv,
-        annual_amount=Decimal(annual),
-        start_date=start,
-        duration_months=months,
-        status=status,
-    )
-    db.session.add(need)
-    db.session.flush()
-    return need
 
 
 @pytest.fixture
 def setup(db):
     chu, ub, gdh = (factories.organization(c) for c in ("CHU", "UB", "GDH"))
-    _need(chu, "09310000", "100000.00", 36, date(2027, 2, 1))
-    _need(ub, "09310000", "80000.00", 12, date(2027, 5, 1))
-    _need(gdh, "90911200", "30000.00", 24, date(2027, 3, 1))
-    _need(ub, "90919200", "40000.00", 24, date(2027, 3, 1))
-    _need(chu, "90911200", "999999.00", 24, date(2027, 3, 1), status="draft")  # drafts never count
+    factories.need(chu, cpv="09310000", annual="100000.00", months=36, start=date(2027, 2, 1))
+    factories.need(ub, cpv="09310000", annual="80000.00", months=12, start=date(2027, 5, 1))
+    factories.need(gdh, cpv="90911200", annual="30000.00", months=24, start=date(2027, 3, 1))
+    factories.need(ub, cpv="90919200", annual="40000.00", months=24, start=date(2027, 3, 1))
+    # drafts never count
+    factories.need(chu, cpv="90911200", annual="999999.00", months=24, start=date(2027, 3, 1), status="draft")
     factories.user("coordinator", email="coord@x.fr")
     factories.user("buyer", email="chu@x.fr", organization_=chu)
     db.session.commit()
@@ -85,8 +67,9 @@ def test_procedure_labels_follow_the_language(client, setup):
 
 def test_a_class_named_by_a_group_code_still_gets_its_label(client, db):
     chu, ub = factories.organization("CHU"), factories.organization("UB")
-    _need(chu, "15100000", "1000.00", 12, date(2027, 2, 1))  # a group code: its class prefix is 1510
-    _need(ub, "15100000", "1000.00", 12, date(2027, 2, 1))
+    # a group code: its class prefix is 1510
+    factories.need(chu, cpv="15100000", annual="1000.00", months=12, start=date(2027, 2, 1))
+    factories.need(ub, cpv="15100000", annual="1000.00", months=12, start=date(2027, 2, 1))
     factories.user("coordinator", email="coord@x.fr")
     db.session.commit()
     item = client.get(

@@ -1,5 +1,4 @@
 import io
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -7,12 +6,9 @@ import sqlalchemy as sa
 from app.spend.models import SpendLine
 from tests import factories
 from tests.conftest import api_token
+from tests.factories import DECP_SAMPLE as DECP
 
-DECP = Path(__file__).resolve().parents[2] / "app" / "data" / "decp_ville_de_dijon_2024_2025.csv"
-LEDGER = (
-    "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
-    "01/02/2025;Papeterie;;30192000;1 000,50;Papier;21000\n"
-)
+LEDGER = factories.LEDGER_HEADER + "01/02/2025;Papeterie;;30192000;1 000,50;Papier;21000\n"
 
 
 @pytest.fixture

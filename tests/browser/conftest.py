@@ -1,13 +1,21 @@
-"""Browser tests: Debian's Chromium driven by Playwright against the app served on a loopback port."""
+"""Browser tests: Debian's Chromium driven by Playwright against the app served on a loopback port.
+
+Screenshots of the pages the tests walk through are written only when TEST_SCREENSHOTS_DIR names a folder (they cost
+time and prove nothing by themselves).
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
+
+from tests.factories import PASSWORD
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -20,6 +28,42 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+
+
+SCREENSHOTS = os.environ.get("TEST_SCREENSHOTS_DIR")
+DEMO_COORDINATOR = "coordination@demo.mutualis.fr"
+DEMO_PASSWORD = "mutualis-demo"  # noqa: S105 - the demo accounts' published password
+
+
+def screenshot(target, name: str) -> None:
+    """Save a screenshot of a page (the whole page) or of one element, when TEST_SCREENSHOTS_DIR is set."""
+    if not SCREENSHOTS:
+        return
+    Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+    path = str(Path(SCREENSHOTS) / f"{name}.png")
+    if hasattr(target, "goto"):
+        target.screenshot(path=path, full_page=True)
+    else:
+        target.screenshot(path=path)
+
+
+def log_in(page, email: str, password: str = PASSWORD) -> None:
+    """Log in through the login page of the English interface."""
+    page.goto("/lang/en")
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def open_the_demo_as_coordinator(page, db) -> None:
+    """Seed the demo data and log its coordinator in (English interface)."""
+    from app.demo import seed_demo
+
+    seed_demo(db.session)
+    db.session.commit()
+    log_in(page, DEMO_COORDINATOR, DEMO_PASSWORD)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Purchasing coordination")
 
 
 @pytest.fixture

@@ -8,19 +8,11 @@ import sqlalchemy as sa
 import time_machine
 from playwright.sync_api import expect
 
-from app.calls import services
 from app.calls.models import Bid, Call
 from tests import factories
+from tests.browser.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def log_in(page, email: str) -> None:
-    page.goto("/lang/en")
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill("correct-horse-battery")
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(page, db, browser, live_server):
@@ -51,7 +43,7 @@ def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(p
     page.locator("#lots-0-estimated_amount").fill("600 000,00")
     expect(page.locator("#lots-0-cpv_code")).to_have_value("09310000")
     expect(page.locator("#weight-total")).to_have_text("100")
-    page.screenshot(path="/tmp/call-new.png", full_page=True)
+    screenshot(page, "call-new")
     page.get_by_role("button", name="Create the draft call").click()
 
     expect(page.locator("#call-status")).to_have_text("Draft")
@@ -61,17 +53,17 @@ def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(p
     page.get_by_role("button", name="Publish the call").click()
     expect(page.locator("#call-status")).to_have_text("Open for bids")
     expect(page.locator("#sealed-notice")).to_contain_text("Bids are sealed until")
-    page.screenshot(path="/tmp/call.png", full_page=True)
+    screenshot(page, "call")
 
     # The supplier finds it on its home page, bids with a French decimal comma and gets its receipt.
     context = browser.new_context(base_url=live_server, locale="fr-FR", viewport={"width": 1280, "height": 900})
     supplier = context.new_page()
     supplier.set_default_timeout(10_000)
     log_in(supplier, "offres@energies.example.fr")
-    supplier.screenshot(path="/tmp/calls-home.png", full_page=True)
+    screenshot(supplier, "calls-home")
     supplier.get_by_role("link", name="Calls for tenders").first.click()
     expect(supplier.locator("table.calls-table tbody tr")).to_have_count(1)
-    supplier.screenshot(path="/tmp/calls-list.png", full_page=True)
+    screenshot(supplier, "calls-list")
     supplier.goto("/")
     supplier.locator(".home-calls").get_by_role("link", name="Fourniture d'électricité 2027-2029").click()
     expect(supplier.get_by_role("heading", level=1)).to_contain_text("Fourniture d'électricité 2027-2029")
@@ -89,7 +81,7 @@ def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(p
     expect(supplier.locator("#receipt-sha256")).to_have_text(placed.receipt_sha256)
     expect(supplier.locator("#receipt-content")).to_have_text(placed.receipt_content)
     expect(supplier.locator("#receipt-amount")).to_have_text(re.compile(r"€498,765\.43"))
-    supplier.screenshot(path="/tmp/receipt.png", full_page=True)
+    screenshot(supplier, "receipt")
     with supplier.expect_download() as download:
         supplier.locator("#download-receipt").click()
     assert download.value.suggested_filename == f"mutualis-bid-{placed.id}-receipt.json"
@@ -97,7 +89,7 @@ def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(p
 
     supplier.get_by_role("link", name="Back to the call").click()
     expect(supplier.locator("#your-bids")).to_contain_text("€498,765.43")
-    supplier.screenshot(path="/tmp/call-supplier.png", full_page=True)
+    screenshot(supplier, "call-supplier")
     context.close()
 
     # The coordinator's page is unchanged: still sealed, nothing about the bid.
@@ -116,20 +108,14 @@ def test_after_the_deadline_the_coordinator_scores_ranks_and_awards_on_the_page(
         coordinator.email = "coordination@dm.example.fr"
         for org, name in zip(orgs, ("Dijon Métropole", "CHU Dijon Bourgogne", "Université de Bourgogne"), strict=True):
             org.name = name
-        call = services.create_call(
-            db.session,
+        call = factories.call(
             coordinator,
             group,
-            services.CallValues(
-                title="Fourniture d'électricité 2027-2029",
-                description="",
-                questions_deadline=start + timedelta(days=10),
-                bid_deadline=start + timedelta(days=17),
-                lots=[services.LotInput("Électricité", "09310000", Decimal("600000.00"))],
-                criteria=[("price", 60), ("technical", 30), ("environmental", 10)],
-            ),
+            description="",
+            questions_deadline=start + timedelta(days=10),
+            bid_deadline=start + timedelta(days=17),
+            publish=True,
         )
-        services.publish_call(db.session, coordinator, call)
         offers = {}
         for name, postcode, amount in (
             ("Énergies de Bourgogne", "21000", "450000.00"),
@@ -138,9 +124,7 @@ def test_after_the_deadline_the_coordinator_scores_ranks_and_awards_on_the_page(
         ):
             company = factories.supplier_company(trades=("09310000",), postcode=postcode, name=name)
             bidder = factories.user("supplier", supplier=company)
-            offers[name] = services.submit_bid(
-                db.session, bidder, call, services.BidValues(lot_id=call.lots[0].id, amount=Decimal(amount))
-            )[0].id
+            offers[name] = factories.bid(bidder, call, amount).id
         db.session.commit()
         clock.move_to(start + timedelta(days=17, hours=1))
 
@@ -161,9 +145,9 @@ def test_after_the_deadline_the_coordinator_scores_ranks_and_awards_on_the_page(
             page.locator(f"#score-{bid_id}").get_by_role("button", name="Save scores").click()
             expect(page.get_by_text("The scores are saved.")).to_be_visible()
         expect(page.locator("#call-status")).to_have_text("Evaluated")
-        page.screenshot(path="/tmp/call-evaluation.png", full_page=True)
+        screenshot(page, "call-evaluation")
         winner = page.locator(f'tr[data-bid="{offers["Saône Énergie"]}"]')
         winner.get_by_role("button", name="Award").click()
         expect(page.get_by_text("Lot 1 is awarded to Saône Énergie.")).to_be_visible()
         expect(page.locator("table.contracts tbody tr")).to_have_count(3)
-        page.screenshot(path="/tmp/call-awarded.png", full_page=True)
+        screenshot(page, "call-awarded")

@@ -12,41 +12,12 @@ from playwright.sync_api import expect
 
 from app.groups import services
 from app.groups.models import GroupNeed, Membership, PurchaseGroup
-from app.needs.models import Need
 from tests import factories
+from tests.browser.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
 SIGNED_ON = date.today() - timedelta(days=2)
-
-
-def _need(org, title, annual, months, postcode="21000", start=date(2027, 9, 1), cpv="09310000", **kw) -> Need:
-    from app.extensions import db
-
-    need = Need(
-        organization_id=org.id,
-        title=title,
-        cpv_code=cpv,
-        annual_amount=Decimal(annual),
-        start_date=start,
-        duration_months=months,
-        status="submitted",
-        delivery_postcode=postcode,
-        unit=kw.get("unit"),
-        quantity=Decimal(kw["quantity"]) if "quantity" in kw else None,
-    )
-    db.session.add(need)
-    db.session.flush()
-    return need
-
-
-def _log_in(page, email: str) -> None:
-    page.goto("/lang/en")
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill("correct-horse-battery")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.locator("#notification-bell")).to_be_visible()
 
 
 def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_constituted(
@@ -59,15 +30,28 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
     dm_buyer = factories.user("buyer", email="achat@dm.example.fr", organization_=dm)
     factories.user("buyer", email="anne@chu.example.fr", organization_=chu)
     ub_buyer = factories.user("buyer", email="paul@ub.example.fr", organization_=ub)
-    chu_need = _need(chu, "Électricité des sites hospitaliers", "420000.00", 36, unit="MWh", quantity="2800")
-    ub_need = _need(ub, "Électricité des campus dijonnais", "180000.00", 24, start=date(2027, 7, 1))
-    ub_creusot = _need(ub, "Électricité du campus du Creusot", "35000.00", 24, postcode="71200")
-    dm_need = _need(dm, "Électricité des bâtiments métropolitains", "95000.00", 36)
-    _need(chu, "Gaz naturel", "60000.00", 36, cpv="09123000")
+    sept = date(2027, 9, 1)
+    chu_need = factories.need(
+        chu,
+        title="Électricité des sites hospitaliers",
+        annual="420000.00",
+        start=sept,
+        unit="MWh",
+        quantity=Decimal(2800),
+    )
+    ub_need = factories.need(
+        ub, title="Électricité des campus dijonnais", annual="180000.00", months=24, start=date(2027, 7, 1)
+    )
+    ub_creusot = factories.need(
+        ub, title="Électricité du campus du Creusot", annual="35000.00", months=24, start=sept, postcode="71200"
+    )
+    dm_need = factories.need(dm, title="Électricité des bâtiments métropolitains", annual="95000.00", start=sept)
+    factories.need(chu, title="Gaz naturel", annual="60000.00", cpv="09123000", start=sept)
     db.session.commit()
 
     # The coordinator forms the group: filters the needs on electricity and ticks them.
-    _log_in(page, "coord@dm.example.fr")
+    log_in(page, "coord@dm.example.fr")
+    expect(page.locator("#notification-bell")).to_be_visible()
     page.goto("/groups")
     page.get_by_role("link", name="Form a group").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Form a pooled-purchase group")
@@ -91,7 +75,8 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
     buyer = context.new_page()
     buyer.set_default_timeout(10_000)
     try:
-        _log_in(buyer, "anne@chu.example.fr")
+        log_in(buyer, "anne@chu.example.fr")
+        expect(buyer.locator("#notification-bell")).to_be_visible()
         expect(buyer.locator("#notification-count")).to_have_text("1")
         buyer.locator("#notification-bell").click()
         expect(buyer.get_by_role("heading", level=1)).to_have_text("Notifications")
@@ -136,7 +121,7 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
     db.session.expire_all()
     assert db.session.get(PurchaseGroup, group.id).status == "constituted"
     assert {m.status for m in db.session.scalars(sa.select(Membership))} == {"signed"}
-    page.screenshot(path="/tmp/group.png", full_page=True)
+    screenshot(page, "group")
 
     # The convention, in French, ready to print.
     page.locator("#convention-fr").click()
@@ -147,5 +132,5 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
     page.emulate_media(media="print")
     expect(page.locator("nav.navbar")).to_be_hidden()
     page.emulate_media(media="screen")
-    page.screenshot(path="/tmp/convention.png", full_page=True)
+    screenshot(page, "convention")
     assert re.search(r"/groups/\d+/convention", page.url)

@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 
 from app.needs.models import Need
 from tests import factories
+from tests.browser.conftest import log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -15,11 +16,7 @@ def test_buyer_records_a_need_with_the_cpv_picker_submits_it_and_finds_it_in_the
     factories.user("buyer", email="anne@chu.example.fr", organization_=chu)
     db.session.commit()
 
-    page.goto("/lang/en")
-    page.goto("/login")
-    page.get_by_label("Email").fill("anne@chu.example.fr")
-    page.get_by_label("Password").fill("correct-horse-battery")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, "anne@chu.example.fr")
     expect(page.get_by_role("heading", level=1)).to_have_text("CHU Dijon Bourgogne")
     page.get_by_role("link", name="Record a need").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Record a need")
@@ -55,4 +52,4 @@ def test_buyer_records_a_need_with_the_cpv_picker_submits_it_and_finds_it_in_the
     expect(row).to_contain_text("€1,234,567.89")
     expect(row).to_contain_text("€3,703,703.67")  # over 36 months
     expect(row).to_contain_text("Submitted")
-    page.screenshot(path="/tmp/needs-list.png", full_page=True)
+    screenshot(page, "needs-list")

@@ -3,28 +3,17 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.demo import seed_demo
+from tests.browser.conftest import open_the_demo_as_coordinator, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def _log_in_as_coordinator(page) -> None:
-    page.goto("/lang/en")
-    page.goto("/login")
-    page.get_by_label("Email").fill("coordination@demo.mutualis.fr")
-    page.get_by_label("Password").fill("mutualis-demo")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Purchasing coordination")
-
-
 def test_coordinator_explores_the_overlap_map_of_the_demo(page, db):
-    seed_demo(db.session)
-    db.session.commit()
-    _log_in_as_coordinator(page)
+    open_the_demo_as_coordinator(page, db)
 
     page.get_by_role("link", name="Open the overlap map").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Overlap map")
-    page.screenshot(path="/tmp/overlaps.png", full_page=True)
+    screenshot(page, "overlaps")
 
     overlaps = page.locator("tbody.overlap")
     class_rows = overlaps.count()
@@ -39,10 +28,10 @@ def test_coordinator_explores_the_overlap_map_of_the_demo(page, db):
     expect(needs).to_be_visible()
     assert needs.locator("tbody tr").count() >= 2
     expect(needs.get_by_role("link").first).to_have_attribute("href", re.compile(r"^/needs/\d+$"))
-    first.screenshot(path="/tmp/overlaps-detail.png")
+    screenshot(first, "overlaps-detail")
 
     expect(page.locator("table.heatmap td.heat a").first).to_be_visible()
-    page.locator("#heatmap").screenshot(path="/tmp/overlaps-heatmap.png")
+    screenshot(page.locator("#heatmap"), "overlaps-heatmap")
 
     page.get_by_label("CPV level").select_option("division")
     page.get_by_role("button", name="Show").click()
@@ -51,4 +40,4 @@ def test_coordinator_explores_the_overlap_map_of_the_demo(page, db):
     division_rows = page.locator("tbody.overlap").count()
     assert 0 < division_rows < class_rows
     assert all(len(p) == 2 for p in page.locator("tbody.overlap").evaluate_all("els => els.map(e => e.dataset.prefix)"))
-    page.screenshot(path="/tmp/overlaps-division.png", full_page=True)
+    screenshot(page, "overlaps-division")

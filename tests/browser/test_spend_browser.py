@@ -3,24 +3,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.demo import seed_demo
+from tests.browser.conftest import open_the_demo_as_coordinator, screenshot
 
 pytestmark = pytest.mark.browser
 
 
-def _log_in_as_coordinator(page) -> None:
-    page.goto("/lang/en")
-    page.goto("/login")
-    page.get_by_label("Email").fill("coordination@demo.mutualis.fr")
-    page.get_by_label("Password").fill("mutualis-demo")
-    page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Purchasing coordination")
-
-
 def test_coordinator_sees_the_spend_map_charts_with_their_tables_and_drills_down(page, db):
-    seed_demo(db.session)
-    db.session.commit()
-    _log_in_as_coordinator(page)
+    open_the_demo_as_coordinator(page, db)
 
     page.get_by_role("link", name="Spend map").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Spend map")
@@ -38,7 +27,7 @@ def test_coordinator_sees_the_spend_map_charts_with_their_tables_and_drills_down
     assert table.count() >= 5
     expect(page.locator("table[data-chart-table=chart-years] tbody tr").first).to_contain_text("2024")
     expect(page.locator("[data-summary=total]")).to_contain_text("€")
-    page.screenshot(path="/tmp/spend.png", full_page=True)
+    screenshot(page, "spend")
 
     page.locator("table.categories tr[data-prefix='45'] a").first.click()
     expect(page).to_have_url(re.compile(r"prefix=45"))
@@ -52,13 +41,11 @@ def test_coordinator_sees_the_spend_map_charts_with_their_tables_and_drills_down
     expect(page.locator("canvas#chart-local")).to_have_attribute("data-rendered", "true")
     expect(page.locator("canvas#chart-carbon")).to_have_attribute("data-rendered", "true")
     expect(page.get_by_text("An estimate, not a measurement.")).to_be_visible()
-    page.screenshot(path="/tmp/spend-impact.png", full_page=True)
+    screenshot(page, "spend-impact")
 
 
 def test_coordinator_uploads_a_ledger_sees_the_preview_and_confirms(page, db, tmp_path):
-    seed_demo(db.session)
-    db.session.commit()
-    _log_in_as_coordinator(page)
+    open_the_demo_as_coordinator(page, db)
     ledger = tmp_path / "grand-livre.csv"
     ledger.write_text(
         "Date;Fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
@@ -73,7 +60,7 @@ def test_coordinator_uploads_a_ledger_sees_the_preview_and_confirms(page, db, tm
     page.get_by_role("button", name="Check the file").click()
     expect(page.get_by_text("2 lines are ready to import for UB")).to_be_visible()
     assert page.locator("table.import-preview tbody tr").count() == 2
-    page.screenshot(path="/tmp/spend-imports.png", full_page=True)
+    screenshot(page, "spend-imports")
     page.get_by_role("button", name="Confirm the import").click()
     expect(page.get_by_text("2 spend lines imported for UB.")).to_be_visible()
     expect(page.locator("table.imports-table")).to_contain_text("grand-livre.csv")

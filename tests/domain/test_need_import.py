@@ -3,7 +3,6 @@ import datetime as dt
 import io
 from decimal import Decimal
 
-import openpyxl
 import pytest
 
 from app.domain.need_import import (
@@ -13,6 +12,7 @@ from app.domain.need_import import (
     template_csv_bytes,
 )
 from app.domain.tabular import RowReport
+from tests.factories import xlsx
 
 KNOWN = {"30197630", "09310000", "03221200", "45000000"}
 FR_HEADER = "Intitulé;Code CPV;Montant annuel HT (€);Date de début;Durée (mois)"
@@ -33,18 +33,6 @@ def fr_csv(*rows, header=FR_HEADER):
 
 def errors_by_row(result):
     return sorted((m.row, m.column) for m in result.errors)
-
-
-def xlsx_bytes(sheets):
-    workbook = openpyxl.Workbook()
-    workbook.remove(workbook.active)
-    for name, rows in sheets.items():
-        worksheet = workbook.create_sheet(name)
-        for row in rows:
-            worksheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 # ----------------------------------------------------------------------------- happy paths
@@ -131,7 +119,7 @@ def test_unknown_columns_are_ignored_and_reported_as_notes():
 
 
 def test_xlsx_with_date_cells_numbers_and_data_on_the_second_sheet():
-    data = xlsx_bytes(
+    data = xlsx(
         {
             "Mode d'emploi": [["Remplissez l'onglet suivant"]],
             "Besoins": [

@@ -6,10 +6,10 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from app.domain.spend_import import detect_format, fingerprint, parse_spend, template_csv_bytes
+from tests.factories import xlsx
 
 DATA = Path(__file__).resolve().parents[2] / "app" / "data"
 DECP = DATA / "decp_ville_de_dijon_2024_2025.csv"
@@ -282,14 +282,15 @@ def test_a_ledger_without_the_required_columns_is_refused_as_a_whole(check_digit
 
 
 def test_an_xlsx_ledger_with_real_numbers_and_dates(check_digits):
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "Dépenses"
-    sheet.append(["Date", "Fournisseur", "SIRET du fournisseur", "Code CPV", "Montant HT (€)", "Objet"])
-    sheet.append([dt.date(2024, 6, 30), "Papeterie", "49047296600012", "30192000", 1250.5, "Ramettes A4"])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    result = parse(buffer.getvalue(), check_digits, filename="d.xlsx")
+    data = xlsx(
+        {
+            "Dépenses": [
+                ["Date", "Fournisseur", "SIRET du fournisseur", "Code CPV", "Montant HT (€)", "Objet"],
+                [dt.date(2024, 6, 30), "Papeterie", "49047296600012", "30192000", 1250.5, "Ramettes A4"],
+            ]
+        }
+    )
+    result = parse(data, check_digits, filename="d.xlsx")
     assert result.ok and result.format == "xlsx" and result.sheet == "Dépenses"
     assert result.rows[0]["amount"] == Decimal("1250.50") and result.rows[0]["spend_date"] == dt.date(2024, 6, 30)
     assert result.rows[0]["description"] == "Ramettes A4"

@@ -4,7 +4,6 @@ import io
 import zipfile
 from decimal import Decimal
 
-import openpyxl
 import pytest
 
 from app.domain.tabular import (
@@ -20,6 +19,7 @@ from app.domain.tabular import (
     parse_int,
     read_table,
 )
+from tests.factories import xlsx
 
 ALIASES = {
     "title": ("Intitulé", "Title", "objet"),
@@ -43,19 +43,6 @@ def table_error(data, filename="needs.csv", **kwargs):
 
 def rendered(messages):
     return " | ".join(m.render() for m in messages)
-
-
-def xlsx_bytes(sheets):
-    """sheets: {name: [row, ...]}; a row is a list of cell values (None for an empty cell)."""
-    workbook = openpyxl.Workbook()
-    workbook.remove(workbook.active)
-    for name, rows in sheets.items():
-        worksheet = workbook.create_sheet(name)
-        for row in rows:
-            worksheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 # ----------------------------------------------------------------------------- CSV
@@ -285,7 +272,7 @@ def test_zip_that_is_not_a_workbook_is_refused():
 
 
 def test_xlsx_with_several_sheets_uses_the_first_one_having_the_required_columns():
-    data = xlsx_bytes(
+    data = xlsx(
         {
             "Notice": [["Remplissez l'onglet Besoins"], ["Merci"]],
             "Besoins": [["Intitulé", "Montant annuel HT (€)"], ["Papier", 10]],
@@ -297,7 +284,7 @@ def test_xlsx_with_several_sheets_uses_the_first_one_having_the_required_columns
 
 
 def test_xlsx_without_any_suitable_sheet_names_the_sheets():
-    data = xlsx_bytes({"Feuil1": [["Nom", "Prix"], ["a", 1]], "Feuil2": [["Autre"], ["b"]]})
+    data = xlsx({"Feuil1": [["Nom", "Prix"], ["a", 1]], "Feuil2": [["Autre"], ["b"]]})
     error = table_error(data, "needs.xlsx")
     text = rendered(error.messages)
     assert "“Feuil1”" in text and "“Feuil2”" in text
@@ -305,7 +292,7 @@ def test_xlsx_without_any_suitable_sheet_names_the_sheets():
 
 
 def test_xlsx_date_cells_become_iso_text_and_numbers_plain_decimal_text():
-    data = xlsx_bytes(
+    data = xlsx(
         {
             "Besoins": [
                 ["Intitulé", "Montant annuel HT (€)", "Date de début"],
@@ -335,7 +322,7 @@ def _patch_sheet_xml(data, old, new):
 
 
 def test_xlsx_float_artefacts_are_not_shown():
-    data = xlsx_bytes({"S": [["Intitulé", "Montant annuel HT (€)"], ["A", 1234.56], ["B", 0.3]]})
+    data = xlsx({"S": [["Intitulé", "Montant annuel HT (€)"], ["A", 1234.56], ["B", 0.3]]})
     data = _patch_sheet_xml(data, b"<v>1234.56</v>", b"<v>1234.5600000000002</v>")
     data = _patch_sheet_xml(data, b"<v>0.3</v>", b"<v>0.30000000000000004</v>")
     table = read(data, "needs.xlsx")
@@ -343,18 +330,18 @@ def test_xlsx_float_artefacts_are_not_shown():
 
 
 def test_xlsx_number_with_three_decimals_is_not_mistaken_for_thousands():
-    data = xlsx_bytes({"S": [["Intitulé", "Montant annuel HT (€)"], ["A", 1.234]]})
+    data = xlsx({"S": [["Intitulé", "Montant annuel HT (€)"], ["A", 1.234]]})
     text = read(data, "needs.xlsx").frame.loc[2, "amount"]
     assert parse_decimal(text) == Decimal("1.23")
 
 
 def test_xlsx_row_numbers_count_blank_rows_and_a_header_not_on_row_one():
-    data = xlsx_bytes({"S": [[None], ["Intitulé", "Montant annuel HT (€)"], ["A", 1], [None, None], ["B", 2]]})
+    data = xlsx({"S": [[None], ["Intitulé", "Montant annuel HT (€)"], ["A", 1], [None, None], ["B", 2]]})
     assert list(read(data, "needs.xlsx").frame.index) == [3, 5]
 
 
 def test_xlsx_content_named_csv_is_read_as_a_workbook():
-    data = xlsx_bytes({"S": [["Intitulé", "Montant annuel HT (€)"], ["A", 1]]})
+    data = xlsx({"S": [["Intitulé", "Montant annuel HT (€)"], ["A", 1]]})
     assert read(data, "needs.csv").sheet == "S"
 
 
@@ -365,7 +352,7 @@ def test_csv_content_named_xlsx_is_read_as_csv():
 
 
 def test_xlsx_header_only_is_refused():
-    data = xlsx_bytes({"S": [["Intitulé", "Montant annuel HT (€)"]]})
+    data = xlsx({"S": [["Intitulé", "Montant annuel HT (€)"]]})
     assert "no data rows" in rendered(table_error(data, "needs.xlsx").messages)
 
 

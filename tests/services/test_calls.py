@@ -1,29 +1,21 @@
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import time_machine
 
 from app.calls import services
 from app.calls.models import Bid, Call, Contract
 from app.calls.ocds import release_package
-from app.calls.services import BidValues, CallValues, LotInput
+from app.calls.services import CallValues, LotInput
 from app.domain.receipts import verify
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.notifications.models import Notification
 from tests import factories
-
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-DEADLINE = datetime(2026, 12, 10, 11, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
+from tests.factories import CALLS_DEADLINE as DEADLINE
+from tests.factories import CALLS_NOW as NOW
 
 
 @pytest.fixture
@@ -35,30 +27,12 @@ def setup(session, clock):
     unrelated = factories.supplier_company(trades=("90910000",), postcode="21000", name="Nettoyage")
     coarse = factories.supplier_company(trades=("09000000",), postcode="21000", name="Trop général")
     users = {c.name: factories.user("supplier", supplier=c) for c in (local, regional, far, unrelated, coarse)}
-    call = services.create_call(
-        session,
-        coordinator,
-        group,
-        CallValues(
-            title="Fourniture d'électricité",
-            description="3 ans",
-            questions_deadline=DEADLINE - timedelta(days=5),
-            bid_deadline=DEADLINE,
-            lots=[LotInput("Électricité", "09310000-5", Decimal("600000.00"))],
-            criteria=[("price", 60), ("technical", 30), ("environmental", 10)],
-        ),
-    )
+    call = factories.call(coordinator, group, title="Fourniture d'électricité", description="3 ans")
     return {"group": group, "orgs": orgs, "coordinator": coordinator, "call": call, "users": users, "lot": call.lots[0]}
 
 
 def submit(session, setup, who="Local", amount="500000.00", key=None):
-    return services.submit_bid(
-        session,
-        setup["users"][who],
-        setup["call"],
-        BidValues(lot_id=setup["lot"].id, amount=Decimal(amount)),
-        idempotency_key=key,
-    )[0]
+    return factories.bid(setup["users"][who], setup["call"], amount, idempotency_key=key)
 
 
 def test_a_call_needs_a_constituted_group(session, clock):

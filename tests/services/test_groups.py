@@ -7,29 +7,8 @@ import sqlalchemy as sa
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.groups import services
 from app.groups.models import GroupEvent
-from app.needs.models import Need
 from app.notifications.models import Notification
 from tests import factories
-
-
-def need(
-    org, cpv="09310000", annual="100000.00", months=36, start=date(2027, 6, 1), status="submitted", postcode="21000"
-):
-    from app.extensions import db
-
-    n = Need(
-        organization_id=org.id,
-        title=f"{org.code} {cpv}",
-        cpv_code=cpv,
-        annual_amount=Decimal(annual),
-        start_date=start,
-        duration_months=months,
-        status=status,
-        delivery_postcode=postcode,
-    )
-    db.session.add(n)
-    db.session.flush()
-    return n
 
 
 @pytest.fixture
@@ -45,9 +24,9 @@ def world(db):
         "supplier": factories.user("supplier"),
     }
     needs = {
-        "chu": need(orgs["CHU"], annual="100000.00", months=36),
-        "ub": need(orgs["UB"], annual="80000.00", months=12, start=date(2027, 3, 1)),
-        "gdh": need(orgs["GDH"], annual="25000.00", months=24),
+        "chu": factories.need(orgs["CHU"], annual="100000.00", months=36),
+        "ub": factories.need(orgs["UB"], annual="80000.00", months=12, start=date(2027, 3, 1)),
+        "gdh": factories.need(orgs["GDH"], annual="25000.00", months=24),
     }
     return orgs, people, needs
 
@@ -85,7 +64,7 @@ def test_only_coordinators_form_groups(session, world, role):
 
 def test_drafts_and_unknown_needs_cannot_join(session, world):
     orgs, people, needs = world
-    draft = need(orgs["CHU"], status="draft")
+    draft = factories.need(orgs["CHU"], status="draft")
     with pytest.raises(ValidationFailed) as caught:
         services.form_group(session, people["coord"], name="x", need_ids=[draft.id, 999999])
     assert "need_ids" in caught.value.reasons and len(caught.value.reasons["need_ids"]) == 2
@@ -174,7 +153,7 @@ def _all_answer(session, world, group, decline=("GDH",)):
             services.decline_membership(session, people[buyer], group, "Pas de besoin cette année")
             continue
         if code == "DM":  # the coordinating organization brings no need of its own here
-            dm_need = need(orgs["DM"], annual="20000.00")
+            dm_need = factories.need(orgs["DM"], annual="20000.00")
             services.confirm_membership(session, people[buyer], group, [dm_need.id])
         else:
             services.confirm_membership(session, people[buyer], group)
@@ -235,7 +214,7 @@ def test_two_forming_groups_sharing_a_need_the_second_cannot_constitute(session,
     for code, buyer in (("DM", "dm"), ("CHU", "chu"), ("UB", "ub")):
         membership = second.membership_of(orgs[code].id)
         if code == "DM":
-            services.confirm_membership(session, people[buyer], second, [need(orgs["DM"]).id])
+            services.confirm_membership(session, people[buyer], second, [factories.need(orgs["DM"]).id])
         else:
             services.confirm_membership(session, people[buyer], second)
         services.sign_convention(
@@ -303,11 +282,11 @@ def test_visibility_of_groups(session, world):
 def test_member_proposes_another_need(session, world):
     orgs, people, needs = world
     group = formed(session, world)
-    extra = need(orgs["UB"], cpv="09310000", annual="5000.00")
+    extra = factories.need(orgs["UB"], cpv="09310000", annual="5000.00")
     services.propose_need(session, people["ub"], group, extra.id)
     assert extra.id in {gn.need_id for gn in group.group_needs}
     with pytest.raises(NotPermitted):
-        services.propose_need(session, people["chu"], group, need(orgs["UB"]).id)
+        services.propose_need(session, people["chu"], group, factories.need(orgs["UB"]).id)
     with pytest.raises(Conflict):
         services.propose_need(session, people["ub"], group, extra.id)
 
@@ -331,7 +310,7 @@ def test_summary_amounts_shares_procedures_and_timeline(session, world):
 
 def test_lots_suggested_by_class_and_area_and_single_lot_needs_a_reason(session, world):
     orgs, people, needs = world
-    gas = need(orgs["UB"], cpv="09123000", annual="40000.00", postcode="71200")
+    gas = factories.need(orgs["UB"], cpv="09123000", annual="40000.00", postcode="71200")
     group = services.form_group(
         session, people["coord"], name="Énergie", need_ids=[needs["chu"].id, needs["ub"].id, gas.id]
     )
@@ -387,7 +366,7 @@ def test_lots_suggested_by_class_and_area_and_single_lot_needs_a_reason(session,
         )
     for code, buyer in (("DM", "dm"), ("CHU", "chu"), ("UB", "ub")):
         if code == "DM":
-            services.confirm_membership(session, people[buyer], group, [need(orgs["DM"]).id])
+            services.confirm_membership(session, people[buyer], group, [factories.need(orgs["DM"]).id])
         else:
             services.confirm_membership(session, people[buyer], group)
         services.sign_convention(

@@ -4,7 +4,6 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -14,6 +13,23 @@ from app.db import utcnow
 from app.jobs import tasks
 from app.jobs.scheduler import RECURRING_JOBS
 from tests import factories
+
+
+def _start_scheduler(app) -> subprocess.Popen:
+    """`flask scheduler` as its own process, on the test database."""
+    env = {
+        **os.environ,
+        "FLASK_APP": "app:create_app",
+        "MUTUALIS_ENV": "development",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "scheduler"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _stop(process) -> str:
@@ -29,19 +45,7 @@ def _stop(process) -> str:
 
 def test_scheduler_process_stores_its_jobs_in_the_database_and_stops_cleanly(app, db):
     """`flask scheduler` as its own process: it registers the jobs in the database, and SIGTERM stops it."""
-    env = {
-        **os.environ,
-        "FLASK_APP": "app:create_app",
-        "MUTUALIS_ENV": "development",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flask", "scheduler"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start_scheduler(app)
     try:
         ids: set = set()
         deadline = time.monotonic() + 90  # generous: a loaded machine starts Python slowly
@@ -57,7 +61,7 @@ def test_scheduler_process_stores_its_jobs_in_the_database_and_stops_cleanly(app
     assert "scheduler started" in output and "scheduler stopping" in output
 
 
-def test_purge_job_removes_expired_tokens_and_invitations_only(app, db):
+def test_purge_job_removes_expired_tokens_and_invitations_only(app, db, monkeypatch):
     admin = factories.user("admin")
     _, fresh = issue_api_token(db.session, admin)
     _, old = issue_api_token(db.session, admin)
@@ -69,7 +73,7 @@ def test_purge_job_removes_expired_tokens_and_invitations_only(app, db):
 
     import app.jobs.scheduler as scheduler_module
 
-    scheduler_module._app = app
+    monkeypatch.setattr(scheduler_module, "_app", app)  # the jobs run in this app, not one built from the environment
     assert tasks.purge_expired_credentials() == 2
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count(ApiToken.id))) == 1
@@ -77,7 +81,6 @@ def test_purge_job_removes_expired_tokens_and_invitations_only(app, db):
 
 
 def test_scheduler_starting_after_a_downtime_closes_every_overdue_call_at_once(app, db):
-    from app.calls import services as call_services
     from app.calls.models import Call
     from app.notifications.models import Notification
 
@@ -85,19 +88,14 @@ def test_scheduler_starting_after_a_downtime_closes_every_overdue_call_at_once(a
     now = utcnow()
     created = []
     for title in ("Premier appel", "Second appel"):
-        call = call_services.create_call(
-            db.session,
+        call = factories.call(
             coordinator,
             group,
-            call_services.CallValues(
-                title=title,
-                description="",
-                questions_deadline=now + timedelta(minutes=1),
-                bid_deadline=now + timedelta(minutes=2),
-                lots=[call_services.LotInput("Lot", "09310000", Decimal("1000.00"))],
-            ),
+            title=title,
+            questions_deadline=now + timedelta(minutes=1),
+            bid_deadline=now + timedelta(minutes=2),
+            publish=True,
         )
-        call_services.publish_call(db.session, coordinator, call)
         created.append(call.id)
     # The deadlines pass while no scheduler runs.
     db.session.execute(
@@ -105,19 +103,7 @@ def test_scheduler_starting_after_a_downtime_closes_every_overdue_call_at_once(a
     )
     db.session.commit()
 
-    env = {
-        **os.environ,
-        "FLASK_APP": "app:create_app",
-        "MUTUALIS_ENV": "development",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flask", "scheduler"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start_scheduler(app)
     try:
         deadline = time.monotonic() + 90
         statuses: list = []

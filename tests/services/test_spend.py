@@ -2,7 +2,6 @@ import csv
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -10,17 +9,11 @@ import sqlalchemy as sa
 from app.actors import SYSTEM
 from app.demo import seed_demo
 from app.errors import Conflict, NotPermitted, ValidationFailed
-from app.needs.models import Need
 from app.spend import services
 from app.spend.models import SpendCell, SpendImport, SpendLine
 from tests import factories
-
-DECP = Path(__file__).resolve().parents[2] / "app" / "data" / "decp_ville_de_dijon_2024_2025.csv"
-HEADER = "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
-
-
-def ledger(*rows: str) -> bytes:
-    return (HEADER + "\n".join(rows) + "\n").encode("utf-8")
+from tests.factories import DECP_SAMPLE as DECP
+from tests.factories import ledger
 
 
 @pytest.fixture
@@ -191,18 +184,9 @@ def test_the_map_shows_pooling_potential_concentration_and_the_needs_beside_the_
         ledger("01/02/2025;A;49047296600012;30197630;600,00;;", "01/02/2024;C;;45210000;1000,00;;"),
         "chu.csv",
     )
-    session.add(
-        Need(
-            organization_id=orgs["UB"].id,
-            title="Papier",
-            cpv_code="30192000",
-            annual_amount=Decimal("5000"),
-            start_date=date(2027, 1, 1),
-            duration_months=12,
-            status="submitted",
-        )
+    factories.need(
+        orgs["UB"], title="Papier", cpv="30192000", annual="5000", start=date(2027, 1, 1), months=12, postcode=None
     )
-    session.flush()
     result = services.spend_map(session, orgs["coord"], level="division")
     rows = {r.prefix: r for r in result.rows}
     assert rows["30"].organizations == ("CHU", "DM") and rows["30"].shared
@@ -292,11 +276,10 @@ def test_the_mapping_falls_back_to_the_shipped_defaults(session):
 def test_the_migration_seeds_the_45_divisions_of_the_mapping(tmp_path):
     from flask_migrate import upgrade
 
-    from app import create_app
     from app.extensions import db
-    from tests.conftest import _Config
+    from tests.conftest import make_app
 
-    app = create_app(type("C", (_Config,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'fresh.sqlite'}"}))
+    app = make_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'fresh.sqlite'}")
     with app.app_context():
         upgrade()
         with db.engine.connect() as connection:
@@ -308,18 +291,15 @@ def test_the_migration_seeds_the_45_divisions_of_the_mapping(tmp_path):
 def test_overlap_savings_give_a_range_per_current_overlap(session, orgs):
     today = date(2026, 11, 1)
     for org in ("DM", "CHU"):
-        session.add(
-            Need(
-                organization_id=orgs[org].id,
-                title="Ordinateurs",
-                cpv_code="30213000",
-                annual_amount=Decimal("100000"),
-                start_date=date(2027, 1, 1),
-                duration_months=12,
-                status="submitted",
-            )
+        factories.need(
+            orgs[org],
+            title="Ordinateurs",
+            cpv="30213000",
+            annual="100000",
+            start=date(2027, 1, 1),
+            months=12,
+            postcode=None,
         )
-    session.flush()
     items = services.overlap_savings(session, orgs["coord"], level="class", today=today)
     assert len(items) == 1
     item = items[0]

@@ -13,32 +13,25 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-import time_machine
 
 from app.accounts.models import User
 from app.calls import services
 from app.calls.models import Bid, Call, CallDocument, Question, Subscription
-from app.calls.services import CallValues, LotInput
+from app.calls.services import LotInput
 from app.db import utcnow
 from app.groups import services as group_services
 from app.notifications.models import Notification
 from tests import factories
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, english, login
+from tests.factories import CALLS_DEADLINE as DEADLINE
+from tests.factories import CALLS_NOW as NOW
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-DEADLINE = datetime(2026, 12, 10, 11, 0, tzinfo=UTC)  # 12:00 in Paris
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF"
 AMOUNT_FORMS = ("498765", "498,765", "498 765", "498\u202f765", "498\xa0765")
 BIDDER = "Société Alpha Énergie"  # trades outside the call's class: never listed as a matched supplier
 BID_COUNT = re.compile(
     r"(?<![-\w])\d+\s+(?:bids?|offers?|tenderers?)(?![-\w])|no bids? (?:yet|was received)|numberOfTenderers", re.I
 )
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
@@ -56,34 +49,14 @@ def world(db, clock):
     return {"group": group, "orgs": orgs, "coordinator": coordinator, "alpha": alpha, "beta": beta}
 
 
-def english(client, email: str | None):
-    client.get("/lang/en")
-    if email:
-        assert login(client, email).status_code == 302
-    return client
-
-
 def text(response) -> str:
     """The page as read: entities decoded, Babel's narrow and non-breaking spaces as plain spaces."""
     return html.unescape(response.get_data(as_text=True)).replace("\u202f", " ").replace("\xa0", " ")
 
 
-def make_call(db, world, *, publish=True, lots=None, title="Fourniture d'électricité 2027-2029") -> Call:
-    call = services.create_call(
-        db.session,
-        world["coordinator"],
-        world["group"],
-        CallValues(
-            title=title,
-            description="Électricité des sites des membres.",
-            questions_deadline=DEADLINE - timedelta(days=5),
-            bid_deadline=DEADLINE,
-            lots=lots or [LotInput("Électricité", "09310000-5", Decimal("600000.00"))],
-            criteria=[("price", 60), ("technical", 30), ("environmental", 10)],
-        ),
-    )
-    if publish:
-        services.publish_call(db.session, world["coordinator"], call)
+def make_call(db, world, *, publish=True, **kw) -> Call:
+    """The world's call, published by default, committed."""
+    call = factories.call(world["coordinator"], world["group"], publish=publish, **kw)
     db.session.commit()
     return call
 
@@ -248,19 +221,15 @@ def test_a_call_needs_at_least_one_lot_and_a_row_can_be_added(client, db, world)
 
 def test_a_group_that_is_not_constituted_gets_a_clear_message(client, db, world):
     chu = world["orgs"][1]
-    from app.needs.models import Need
-
-    need = Need(
-        organization_id=chu.id,
+    need = factories.need(
+        chu,
         title="Gaz",
-        cpv_code="09123000",
-        annual_amount=Decimal("1000"),
-        start_date=NOW.date() + timedelta(days=300),
-        duration_months=12,
-        status="submitted",
+        cpv="09123000",
+        annual="1000",
+        start=NOW.date() + timedelta(days=300),
+        months=12,
+        postcode=None,
     )
-    db.session.add(need)
-    db.session.flush()
     forming = group_services.form_group(db.session, world["coordinator"], name="Gaz", need_ids=[need.id])
     db.session.commit()
     english(client, "coord@x.fr")

@@ -18,30 +18,11 @@ from app.needs.models import Need
 from app.notifications.models import Notification
 from app.reference.models import CpvCode
 from tests import factories
-from tests.conftest import csrf_from, login
+from tests.conftest import csrf_from, english
 
 SIGNED_ON = date.today() - timedelta(days=3)
 
 # --- set-up ---------------------------------------------------------------------------------------------------------
-
-
-def make_need(org, *, title=None, cpv="09310000", annual="100000.00", months=36, start=date(2027, 6, 1), **kw) -> Need:
-    from app.extensions import db
-
-    need = Need(
-        organization_id=org.id,
-        title=title or f"Électricité {org.code}",
-        cpv_code=cpv,
-        annual_amount=Decimal(annual),
-        start_date=start,
-        duration_months=months,
-        status=kw.pop("status", "submitted"),
-        delivery_postcode=kw.pop("postcode", "21000"),
-        **kw,
-    )
-    db.session.add(need)
-    db.session.flush()
-    return need
 
 
 @pytest.fixture
@@ -66,10 +47,10 @@ def world(db):
         supplier=factories.user("supplier", email="sales@supplier.example.fr"),
     )
     w.needs = SimpleNamespace(
-        chu=make_need(chu, title="Électricité des hôpitaux", annual="100000.00", months=36),
-        ub=make_need(ub, title="Électricité des campus", annual="80000.00", months=12, start=date(2027, 3, 1)),
-        gdh=make_need(gdh, title="Électricité des résidences", annual="25000.00", months=24),
-        dm=make_need(dm, title="Électricité des bâtiments", annual="20000.00", months=36),
+        chu=factories.need(chu, title="Électricité des hôpitaux", annual="100000.00", months=36),
+        ub=factories.need(ub, title="Électricité des campus", annual="80000.00", months=12, start=date(2027, 3, 1)),
+        gdh=factories.need(gdh, title="Électricité des résidences", annual="25000.00", months=24),
+        dm=factories.need(dm, title="Électricité des bâtiments", annual="20000.00", months=36),
     )
     db.session.commit()
     return w
@@ -86,13 +67,6 @@ def formed(db, w, *, name="Électricité 2027", needs=("chu", "ub", "gdh", "dm")
     )
     db.session.commit()
     return group
-
-
-def english(client, email: str):
-    """Log in with the English interface (the French catalog is filled later)."""
-    client.get("/lang/en")
-    assert login(client, email).status_code == 302
-    return client
 
 
 def page(response) -> str:
@@ -275,8 +249,8 @@ def test_new_group_from_an_overlap_prefills_the_name_scope_and_ticks_the_needs(c
 
 
 def test_new_group_need_list_filters_by_cpv_prefix_and_keeps_the_ticked_needs(client, db, world):
-    gas = make_need(world.ub, title="Gaz des campus", cpv="09123000")
-    draft = make_need(world.chu, title="Brouillon", status="draft")
+    gas = factories.need(world.ub, title="Gaz des campus", cpv="09123000")
+    draft = factories.need(world.chu, title="Brouillon", status="draft")
     db.session.commit()
     english(client, "coord@dm.example.fr")
     text = page(client.get("/groups/new?cpv=0912"))
@@ -462,7 +436,7 @@ def test_sign_requires_a_date_and_a_reference(client, db, world):
 
 def test_member_proposes_another_of_its_submitted_needs(client, db, world):
     group = formed(db, world)
-    extra = make_need(world.ub, title="Électricité des résidences étudiantes", annual="5000.00")
+    extra = factories.need(world.ub, title="Électricité des résidences étudiantes", annual="5000.00")
     db.session.commit()
     english(client, "paul@ub.example.fr")
     text = page(client.get(f"/groups/{group.id}"))
@@ -689,7 +663,7 @@ def test_lot_form_errors_are_shown_and_nothing_is_created(client, db, world):
 
 
 def test_suggested_lots_are_created_in_one_click(client, db, world):
-    gas = make_need(world.ub, title="Gaz", cpv="09123000", annual="40000.00", postcode="71200")
+    gas = factories.need(world.ub, title="Gaz", cpv="09123000", annual="40000.00", postcode="71200")
     db.session.commit()
     group = services.form_group(
         db.session, world.coord, name="Énergie", need_ids=[world.needs.chu.id, world.needs.ub.id, gas.id]
@@ -899,7 +873,8 @@ def _group_with(db, w, count: int) -> PurchaseGroup:
     ).all()
     orgs = [w.chu, w.ub, w.gdh, w.dm]
     needs = [
-        make_need(orgs[i % 4], title=f"Need {i}", cpv=codes[i % len(codes)], annual=str(1000 + i)) for i in range(count)
+        factories.need(orgs[i % 4], title=f"Need {i}", cpv=codes[i % len(codes)], annual=str(1000 + i))
+        for i in range(count)
     ]
     group = services.form_group(db.session, w.coord, name=f"Group of {count}", need_ids=[n.id for n in needs])
     services.confirm_membership(db.session, w.chu_buyer, group)

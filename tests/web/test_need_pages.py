@@ -7,19 +7,19 @@ import io
 import re
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
-from openpyxl import Workbook
 
 from app.domain.need_import import parse_needs
 from app.needs import services
 from app.needs.models import Need
 from app.reference.models import CpvCode
 from tests import factories
-from tests.conftest import csrf_from, login, post_form
+from tests.conftest import csrf_from, english, post_form
 
 # --- set-up ----------------------------------------------------------------------------------------------------
 
@@ -41,29 +41,15 @@ def world(db):
     return people
 
 
-def make_need(organization, *, status="submitted", title="Électricité des bâtiments", cpv="09310000", **kw) -> Need:
-    from app.extensions import db
-
-    need = Need(
-        organization_id=organization.id,
-        title=title,
-        cpv_code=cpv,
-        annual_amount=Decimal(kw.pop("annual_amount", "12000.00")),
-        start_date=kw.pop("start_date", date(2027, 1, 1)),
-        duration_months=kw.pop("duration_months", 24),
-        status=status,
-        **kw,
-    )
-    db.session.add(need)
-    db.session.flush()
-    return need
-
-
-def english(client, email: str):
-    """Log in with the English interface (the French catalog is filled later)."""
-    client.get("/lang/en")
-    assert login(client, email).status_code == 302
-    return client
+# A need as these pages show it: 12,000 € HT a year for 24 months from January 2027, no delivery postcode.
+make_need = partial(
+    factories.need,
+    title="Électricité des bâtiments",
+    annual="12000.00",
+    start=date(2027, 1, 1),
+    months=24,
+    postcode=None,
+)
 
 
 def page(response) -> str:
@@ -134,7 +120,7 @@ def test_coordinators_and_admins_list_submitted_needs_of_all_organizations_witho
 
 
 def test_list_shows_organization_cpv_amounts_dates_duration_and_status(client, db, world):
-    make_need(world.chu, title="Électricité", annual_amount="12000.00", duration_months=18, start_date=date(2027, 3, 1))
+    make_need(world.chu, title="Électricité", annual="12000.00", months=18, start=date(2027, 3, 1))
     db.session.commit()
     english(client, "coord@dm.example.fr")
     text = page(client.get("/needs"))
@@ -283,7 +269,7 @@ def test_only_buyers_record_needs(client, db, world):
 
 
 def test_edit_form_is_prefilled_and_saves_the_changes(client, db, world):
-    need = make_need(world.chu, status="draft", annual_amount="1234.50", quantity=Decimal("10"), unit="lot")
+    need = make_need(world.chu, status="draft", annual="1234.50", quantity=Decimal("10"), unit="lot")
     db.session.commit()
     english(client, "anne@chu.example.fr")
     text = page(client.get(f"/needs/{need.id}/edit"))
@@ -406,10 +392,10 @@ def test_a_grouped_need_can_no_longer_be_edited_deleted_or_change_status(client,
 
 
 def test_list_filters_by_organization_cpv_status_period_and_text(client, db, world):
-    make_need(world.chu, title="Electricity CHU", cpv="09310000", start_date=date(2027, 1, 1))
-    make_need(world.chu, title="Diesel CHU", cpv="09134100", start_date=date(2027, 6, 1), status="withdrawn")
-    make_need(world.ub, title="Electricity UB", cpv="09310000", start_date=date(2028, 1, 1))
-    make_need(world.ub, title="Paper UB", cpv="30197630", start_date=date(2027, 3, 1))
+    make_need(world.chu, title="Electricity CHU", cpv="09310000", start=date(2027, 1, 1))
+    make_need(world.chu, title="Diesel CHU", cpv="09134100", start=date(2027, 6, 1), status="withdrawn")
+    make_need(world.ub, title="Electricity UB", cpv="09310000", start=date(2028, 1, 1))
+    make_need(world.ub, title="Paper UB", cpv="30197630", start=date(2027, 3, 1))
     db.session.commit()
     english(client, "coord@dm.example.fr")
 
@@ -429,9 +415,9 @@ def test_list_filters_by_organization_cpv_status_period_and_text(client, db, wor
 
 
 def test_list_sorts_by_each_column_both_ways(client, db, world):
-    make_need(world.chu, title="B", annual_amount="300", start_date=date(2027, 2, 1), status="draft")
-    make_need(world.chu, title="C", annual_amount="100", start_date=date(2027, 3, 1), status="withdrawn")
-    make_need(world.chu, title="A", annual_amount="200", start_date=date(2027, 1, 1), status="submitted")
+    make_need(world.chu, title="B", annual="300", start=date(2027, 2, 1), status="draft")
+    make_need(world.chu, title="C", annual="100", start=date(2027, 3, 1), status="withdrawn")
+    make_need(world.chu, title="A", annual="200", start=date(2027, 1, 1), status="submitted")
     db.session.commit()
     english(client, "anne@chu.example.fr")
     assert listed_titles(client.get("/needs")) == ["A", "B", "C"]  # by start date by default
@@ -448,7 +434,7 @@ def test_list_sorts_by_each_column_both_ways(client, db, world):
 
 def test_list_is_paginated_by_25(client, db, world):
     for n in range(30):
-        make_need(world.chu, title=f"Need {n:02d}", start_date=date(2027, 1, 1 + n % 28))
+        make_need(world.chu, title=f"Need {n:02d}", start=date(2027, 1, 1 + n % 28))
     db.session.commit()
     english(client, "anne@chu.example.fr")
     first = client.get("/needs?sort=title")
@@ -645,16 +631,17 @@ def test_a_file_with_bad_rows_reports_each_row_imports_nothing_and_offers_the_re
 
 
 def test_an_xlsx_file_is_imported_too(client, db, world):
-    workbook = Workbook()
-    sheet = workbook.active
-    sheet.title = "Besoins"
-    sheet.append(["Title", "CPV code", "Annual amount excl. VAT (EUR)", "Start date", "Duration (months)"])
-    sheet.append(["Fuel for the fleet", "09134100", 45000.5, date(2027, 4, 1), 12])
-    sheet.append(["Office supplies", 30192000, 8000, date(2027, 5, 1), 24])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
+    book = factories.xlsx(
+        {
+            "Besoins": [
+                ["Title", "CPV code", "Annual amount excl. VAT (EUR)", "Start date", "Duration (months)"],
+                ["Fuel for the fleet", "09134100", 45000.5, date(2027, 4, 1), 12],
+                ["Office supplies", 30192000, 8000, date(2027, 5, 1), 24],
+            ]
+        }
+    )
     english(client, "anne@chu.example.fr")
-    preview = _upload(client, buffer.getvalue(), "needs.xlsx")
+    preview = _upload(client, book, "needs.xlsx")
     text = page(preview)
     assert "The file is valid: 2 needs are ready to import." in text and "sheet Besoins" in text
     post_form(client, f"/needs/import/{_token(preview)}/confirm", {"submit_now": "y"}, page="/needs/import")

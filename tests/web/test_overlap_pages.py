@@ -7,7 +7,6 @@ import html
 import io
 import re
 from datetime import date, datetime
-from decimal import Decimal
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,7 +17,7 @@ from openpyxl import load_workbook
 from app.needs.models import Need
 from app.overlaps.presenters import paris_today
 from tests import factories
-from tests.conftest import login
+from tests.conftest import english, login
 
 # The window used by most tests: the thresholds in force on 1 January 2026 are 40,000 € (no publicity or
 # competition) and 216,000 € (European threshold, supplies and services of non-central buyers).
@@ -45,21 +44,8 @@ def world(db):
 
 
 def make_need(organization, cpv: str, annual: str, start: date, months: int = 12, **kw) -> Need:
-    from app.extensions import db
-
-    need = Need(
-        organization_id=organization.id,
-        title=kw.pop("title", f"{organization.code} {cpv}"),
-        cpv_code=cpv,
-        annual_amount=Decimal(annual),
-        start_date=start,
-        duration_months=months,
-        status=kw.pop("status", "submitted"),
-        **kw,
-    )
-    db.session.add(need)
-    db.session.flush()
-    return need
+    """The overlap tables below in short: organization, CPV code, euros HT a year, start, months."""
+    return factories.need(organization, cpv=cpv, annual=annual, start=start, months=months, postcode=None, **kw)
 
 
 def catering(world) -> tuple[Need, Need]:
@@ -67,11 +53,6 @@ def catering(world) -> tuple[Need, Need]:
     chu = make_need(world.chu, "55520000", "100000", date(2026, 2, 1), 36, title="Restauration CHU")
     ub = make_need(world.ub, "55523100", "50000", date(2026, 3, 1), 12, title="Restauration UB")
     return chu, ub
-
-
-def english(client, email: str) -> None:
-    client.get("/lang/en")
-    login(client, email)
 
 
 def text_of(response) -> str:

@@ -1,7 +1,6 @@
 import csv
 import io
 import re
-from pathlib import Path
 
 import openpyxl
 import pytest
@@ -11,9 +10,9 @@ from app.spend import services
 from app.spend.models import SpendImport, SpendLine
 from tests import factories
 from tests.conftest import csrf_from, login, post_form
+from tests.factories import DECP_SAMPLE as DECP
+from tests.factories import LEDGER_HEADER as HEADER
 
-DECP = Path(__file__).resolve().parents[2] / "app" / "data" / "decp_ville_de_dijon_2024_2025.csv"
-HEADER = "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
 EVIL = HEADER + (
     '01/02/2025;@SUM(1+1);;30192000;100,00;=HYPERLINK("http://evil.example","clic");21000\n'
     "02/02/2025;+33 Fournitures;;30192000;50,00;-2+3;21000\n"
