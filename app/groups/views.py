@@ -87,7 +87,7 @@ def _is_coordinator() -> bool:
 
 
 def _membership(group: PurchaseGroup) -> Membership | None:
-    """The acting buyer's organization's membership (services._member_of decides; this only picks the buttons)."""
+    """The acting buyer's organization's membership (services.access.member_of decides; this only picks buttons)."""
     if current_user.role != "buyer":
         return None
     return group.membership_of(current_user.organization_id)
