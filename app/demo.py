@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from stdnum import luhn
 
 from app.accounts.models import User
-from app.db import utcnow
+from app.clock import paris_today, utcnow
 from app.organizations.models import Organization, SupplierCompany, SupplierTrade
 from app.spend.demo import seed_demo_spend
 
@@ -141,7 +141,7 @@ def seed_demo(session: Session, today: date | None = None) -> SeedReport:
         session.add(user)
         report.users += 1
     session.flush()
-    report.needs = seed_demo_needs(session, today or date.today())
+    report.needs = seed_demo_needs(session, today or paris_today())
     report.spend_lines = seed_demo_spend(session)
     from app.calls.demo import seed_demo_groups_and_calls
 

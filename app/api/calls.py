@@ -1,5 +1,3 @@
-from datetime import date
-
 from flask import current_app, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_fresh
@@ -29,6 +27,7 @@ from app.api.schemas import (
 )
 from app.calls import ocds, services
 from app.calls.models import Call, CallLot
+from app.clock import paris_today
 from app.errors import Conflict, NotPermitted, ValidationFailed
 from app.extensions import db
 from app.groups import services as group_services
@@ -37,7 +36,7 @@ blp = Blueprint("api_calls", __name__, description="Pooled calls for tenders, qu
 
 
 def call_payload(call: Call) -> dict:
-    procedure = group_services.summarize(call.group, today=date.today()).procedure
+    procedure = group_services.summarize(call.group, today=paris_today()).procedure
     return {
         "id": call.id,
         "group_id": call.group_id,

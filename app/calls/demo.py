@@ -3,7 +3,7 @@ one group still forming. Built through the real services, as the demo users woul
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.calls import services as calls
 from app.calls.models import Call
-from app.db import utcnow
+from app.clock import paris_today, utcnow
 from app.groups import services as groups
 from app.groups.models import PurchaseGroup
 from app.needs.models import Need
@@ -67,8 +67,8 @@ def _constitute(session: Session, people: dict[str, User], name: str, needs: lis
             session,
             buyer,
             group,
-            signed_on=date.today() - timedelta(days=20),
-            deliberation_reference=f"Délibération {buyer.organization.code}-{date.today().year}-12",
+            signed_on=paris_today() - timedelta(days=20),
+            deliberation_reference=f"Délibération {buyer.organization.code}-{paris_today().year}-12",
         )
     for suggestion in groups.suggest_lots(session, group):
         shares = {
@@ -196,7 +196,7 @@ def seed_demo_groups_and_calls(session: Session) -> int:
         name=FORMING_GROUP,
         need_ids=[n.id for n in gas],
         scope_cpv_prefix="0912",
-        planned_publication_on=date.today() + timedelta(days=60),
+        planned_publication_on=paris_today() + timedelta(days=60),
     )
     session.flush()
     return 3

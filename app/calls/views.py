@@ -12,9 +12,8 @@ place a notice that depends only on the call and the clock — never on whether 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -48,7 +47,7 @@ from app.calls.forms import (
     score_form,
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
-from app.db import utcnow
+from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix
 from app.domain.procedures import PROCEDURE_LABELS
 from app.errors import Conflict, DomainError, NotPermitted, ValidationFailed
@@ -59,7 +58,6 @@ from app.groups.models import PurchaseGroup
 from app.i18n import current_language
 from app.reference.services import labels as cpv_labels
 
-PARIS = ZoneInfo("Europe/Paris")
 EVALUATORS = ("coordinator", "admin", "buyer")  # who sees the bids and the ranking once the deadline has passed
 SUBMIT_ATTEMPTS = 3
 HOME_CALLS = 8
@@ -162,7 +160,7 @@ def _back(call_id: int, anchor: str | None = None):
 
 
 def _procedure_code(group: PurchaseGroup) -> str | None:
-    procedure = group_services.summarize(group, today=datetime.now(PARIS).date()).procedure
+    procedure = group_services.summarize(group, today=paris_today()).procedure
     return procedure.code if procedure else None
 
 
@@ -226,7 +224,7 @@ def _initial_call_data(group: PurchaseGroup, procedure_code: str | None) -> dict
         for lot in group.lots
     ]
     if not rows:
-        summary = group_services.summarize(group, today=datetime.now(PARIS).date())
+        summary = group_services.summarize(group, today=paris_today())
         codes = sorted({gn.need.cpv_code for gn in group.group_needs if gn.included})
         scope = code_of_prefix(group.scope_cpv_prefix) if group.scope_cpv_prefix else None
         rows = [
@@ -237,7 +235,7 @@ def _initial_call_data(group: PurchaseGroup, procedure_code: str | None) -> dict
             }
         ]
     days = max(services.MINIMUM_BID_DAYS.get(procedure_code or "adapted", 0), 15) + 1
-    today = datetime.now(PARIS).replace(hour=12, minute=0, second=0, microsecond=0, tzinfo=None)
+    today = datetime.combine(paris_today(), time(12))
     data = {
         "title": group.name,
         "lots": rows,

@@ -9,8 +9,7 @@ decide what to offer; the services refuse anything else.
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
@@ -22,6 +21,7 @@ from markupsafe import Markup
 from sqlalchemy.orm import contains_eager, selectinload
 
 from app.accounts.auth import roles_required
+from app.clock import paris_today
 from app.domain.cpv import code_of_prefix
 from app.errors import Conflict, DomainError, ValidationFailed
 from app.extensions import db
@@ -54,7 +54,6 @@ from app.organizations.services import list_buyer_organizations
 from app.overlaps.presenters import PROCEDURE_BADGES, PROCEDURE_SHORT
 from app.reference.models import CpvCode
 
-PARIS = ZoneInfo("Europe/Paris")
 NEEDS_SHOWN = 300  # the need picker of the "new group" page; a CPV filter narrows it
 RECENT_EVENTS = 8  # shown next to a refused (stale) edit
 
@@ -70,10 +69,6 @@ def _group_helpers():
         "group_invitations": _group_invitations,
         "forming_groups": _forming_groups,
     }
-
-
-def _today() -> date:
-    return datetime.now(PARIS).date()
 
 
 def _version(raw) -> int:
@@ -184,7 +179,7 @@ def list_groups():
         PurchaseGroup.created_at.desc(),
         PurchaseGroup.id.desc(),
     )
-    today = _today()
+    today = paris_today()
     rows = [(group, services.summarize(group, today=today)) for group in db.session.scalars(stmt)]
     return render_template("groups/list.html", rows=rows, status=status, statuses=GROUP_STATUS_LABELS)
 
@@ -323,7 +318,7 @@ def _default_confirm_form(group: PurchaseGroup, membership: Membership):
 def _render_detail(group: PurchaseGroup, status: int = 200, **forms):
     """The group page; `forms` replaces the blank action forms by bound ones carrying the user's input and errors."""
     lang = current_language()
-    today = _today()
+    today = paris_today()
     summary = services.summarize(group, today=today)
     membership = _membership(group)
     coordinator = _is_coordinator()
@@ -794,7 +789,7 @@ def convention(group_id: int):
     lang = request.args.get("lang", "fr")
     if lang not in ("fr", "en"):
         lang = "fr"
-    today = _today()
+    today = paris_today()
     summary = services.summarize(group, today=today)
     parties = presenters.active_members(group)
     figures = {f.organization.id: f for f in summary.members}

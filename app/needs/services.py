@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.clock import utcnow
 from app.domain import cpv as cpv_domain
 from app.domain.need_import import AMOUNT_MAX, DESCRIPTION_MAX, TITLE_MAX, UNIT_MAX, parse_needs
 from app.domain.tabular import Message

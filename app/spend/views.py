@@ -16,6 +16,7 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from app.accounts.auth import roles_required
+from app.clock import paris_today
 from app.domain import impact
 from app.domain.spend_import import GENERIC_COLUMNS, generic_column_labels, template_csv_bytes
 from app.domain.tabular import RowReport
@@ -336,7 +337,7 @@ def export(kind: str, fmt: str):
         db.session,
         current_user,
         level=(request.args.get("level") or "class").strip(),
-        today=services.paris_today(),
+        today=paris_today(),
         lang=lang,
     )
     headers = [
@@ -389,7 +390,7 @@ def impact_page():
         db.session.rollback()
         flash(" ".join(m for messages in error.reasons.values() for m in messages), "warning")
         return redirect(url_for(".impact"))
-    savings = services.overlap_savings(db.session, current_user, level=level, today=services.paris_today(), lang=lang)
+    savings = services.overlap_savings(db.session, current_user, level=level, today=paris_today(), lang=lang)
     factors = services.emission_factors()
     mapping = services.emission_mapping(db.session)
     division_labels = services.cpv_labels(db.session, mapping.keys(), lang)

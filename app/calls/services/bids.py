@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, selectinload
 from app.calls.models import Bid, Call
 from app.calls.services.access import require_supplier, visible_calls
 from app.calls.services.deadlines import ensure_closed
-from app.db import CENT, utcnow
+from app.clock import utcnow
+from app.db import CENT
 from app.domain.receipts import receipt_content, sha256_hex
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed

@@ -17,7 +17,8 @@ from app.calls.models import CRITERIA, Call, CallDocument, CallLot, Criterion
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.deadlines import effective_status
 from app.calls.services.matching import matching_suppliers
-from app.db import CENT, utcnow
+from app.clock import utcnow
+from app.db import CENT
 from app.domain import cpv as cpv_domain
 from app.domain import scoring
 from app.domain.text import N_

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.calls.models import Bid, Call, Question
 from app.calls.services.access import supplier_users
 from app.calls.services.matching import matching_suppliers
-from app.db import utcnow
+from app.clock import utcnow
 from app.domain import scoring
 from app.domain.procedures import PROCEDURE_LABELS
 from app.domain.text import N_

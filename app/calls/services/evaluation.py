@@ -13,7 +13,8 @@ from app.calls.models import Award, Bid, BidScore, Call, CallLot, Contract
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.bids import list_bids, require_unsealed
 from app.calls.services.deadlines import ensure_closed
-from app.db import CENT, utcnow
+from app.clock import utcnow
+from app.db import CENT
 from app.domain import scoring
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.calls.models import Call, Question
 from app.calls.services.access import require_coordinator, require_supplier, supplier_users
-from app.db import utcnow
+from app.clock import utcnow
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.notifications.services import notify

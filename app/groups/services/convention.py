@@ -8,7 +8,7 @@ from datetime import date
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from app.db import paris_today, utcnow
+from app.clock import paris_today, utcnow
 from app.domain.text import N_
 from app.errors import Conflict, ValidationFailed
 from app.groups.models import Membership, PurchaseGroup

@@ -9,7 +9,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.clock import utcnow
 from app.groups.models import GroupEvent, PurchaseGroup
 from app.groups.services.access import get_group
 from app.organizations.models import Organization

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from app.db import CENT, utcnow
+from app.clock import utcnow
+from app.db import CENT
 from app.domain.text import N_
 from app.errors import Conflict, NotPermitted, ValidationFailed
 from app.groups.models import GroupNeed, Membership, PurchaseGroup

@@ -26,7 +26,6 @@ from app.spend.services.cube import (
     cells_frame,
     cpv_labels,
     organization_codes,
-    paris_today,
     spend_cube,
 )
 from app.spend.services.impact import (
@@ -81,7 +80,6 @@ __all__ = [
     "metropole_area",
     "organization_codes",
     "overlap_savings",
-    "paris_today",
     "rollback_import",
     "savings_assumptions",
     "spend_cube",

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -24,13 +22,8 @@ from app.spend.services.access import reader_scope
 LEVELS = OVERLAP_LEVELS  # division, group, class, category
 CELL_PREFIX = PREFIX_LENGTH["category"]
 IN_BATCH = 500  # values per SQL IN (...) list
-PARIS = ZoneInfo("Europe/Paris")
 CELL_COLUMNS = ["organization_id", "year", "cpv_prefix", "supplier_key", "cents", "lines"]
 LOCATION_COLUMNS = ["supplier_postcode", "supplier_city"]
-
-
-def paris_today() -> date:
-    return datetime.now(PARIS).date()
 
 
 def fetch_rows(session: Session, stmt) -> list[tuple]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.clock import utcnow
 from app.domain import impact
 from app.errors import NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import SupplierCompany

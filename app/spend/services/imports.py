@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.clock import utcnow
 from app.domain.spend_import import FORMATS, parse_spend
 from app.domain.tabular import Message
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
