@@ -6,8 +6,8 @@ import itertools
 import random
 
 from app.accounts.models import User
-from app.demo import fake_siret
 from app.extensions import db
+from app.organizations.demo import fake_siret
 from app.organizations.models import Organization, SupplierCompany, SupplierTrade
 
 PASSWORD = "correct-horse-battery"  # noqa: S105

@@ -16,12 +16,12 @@ from app.clock import paris_today, utcnow
 from app.groups import services as groups
 from app.groups.models import PurchaseGroup
 from app.needs.models import Need
+from app.organizations.demo import DEMO_MARK
 from app.organizations.models import Organization, SupplierCompany, SupplierTrade
 
-MARK = " (démo)"
-OPEN_GROUP = "Électricité 2027-2029" + MARK
-AWARDED_GROUP = "Nettoyage des locaux" + MARK
-FORMING_GROUP = "Gaz naturel" + MARK
+OPEN_GROUP = "Électricité 2027-2029" + DEMO_MARK
+AWARDED_GROUP = "Nettoyage des locaux" + DEMO_MARK
+FORMING_GROUP = "Gaz naturel" + DEMO_MARK
 
 
 def _users(session: Session) -> dict[str, User]:
@@ -123,7 +123,7 @@ def seed_demo_groups_and_calls(session: Session) -> int:
         coordinator,
         open_group,
         calls.CallValues(
-            title="Fourniture d'électricité verte 2027-2029" + MARK,
+            title="Fourniture d'électricité verte 2027-2029" + DEMO_MARK,
             description="Fourniture d'électricité des sites des membres, 100 % d'origine renouvelable.",
             questions_deadline=now + timedelta(days=3),
             bid_deadline=now + timedelta(days=5),
@@ -139,7 +139,7 @@ def seed_demo_groups_and_calls(session: Session) -> int:
         coordinator,
         done_group,
         calls.CallValues(
-            title="Nettoyage des locaux 2026-2030" + MARK,
+            title="Nettoyage des locaux 2026-2030" + DEMO_MARK,
             description="Nettoyage des bureaux et locaux techniques.",
             questions_deadline=now + timedelta(minutes=5),
             bid_deadline=now + timedelta(minutes=10),
