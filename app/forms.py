@@ -1,20 +1,30 @@
-"""Helpers shared by the HTML forms: the French decimal field, putting a service's errors back on a form, the
-POST-action shape, safe redirects."""
+"""Helpers shared by the HTML forms: the French decimal field, posted numbers and versions, putting a service's
+errors back on a form or in flash messages, the POST-action shape, safe redirects."""
 
 from __future__ import annotations
 
 import decimal
 import re
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField
+from wtforms import DecimalField, SelectChoice
 from wtforms.widgets import TextInput
 
 from app.errors import DomainError, ValidationFailed
 from app.i18n import current_language
+
+# The CPV levels a map or an overlap is computed at (the choices of their query forms, and how a page names them).
+LEVEL_CHOICES = [
+    SelectChoice("division", _l("Division (2 digits)")),
+    SelectChoice("group", _l("Group (3 digits)")),
+    SelectChoice("class", _l("Class (4 digits)")),
+    SelectChoice("category", _l("Category (5 digits)")),
+]
+LEVEL_NAMES = {"division": _l("division"), "group": _l("group"), "class": _l("class"), "category": _l("category")}
 
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009\u2007]+")
 _CURRENCY = re.compile(r"^(?:€|eur(?:os?)?)|(?:€|eur(?:os?)?)$", re.IGNORECASE)
@@ -75,8 +85,35 @@ class FrenchDecimalField(DecimalField):
         return text.replace(".", ",") if current_language() == "fr" else text
 
 
-def apply_errors(form: FlaskForm, error: DomainError) -> None:
-    """Put a service's per-field reasons back on the form; anything else becomes a flash message."""
+def posted_int(raw) -> int | None:
+    """A whole number posted in a form field or a hidden input ('12'); None for anything else."""
+    text = str(raw or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def form_version(raw) -> int:
+    """The version the form was made from; anything unreadable counts as stale (0), never as 'skip the check'."""
+    return posted_int(raw) or 0
+
+
+def renamed_reasons(error: DomainError, rename: Mapping[str, str] | Callable[[str], str]) -> DomainError:
+    """The service's reason keys renamed to the form's field names ('amount_eur' → 'amount'); other errors as is."""
+    if not isinstance(error, ValidationFailed) or not error.reasons:
+        return error
+    name = (lambda key: rename.get(key, key)) if isinstance(rename, Mapping) else rename
+    reasons: dict[str, list[str]] = {}
+    for key, messages in error.reasons.items():
+        reasons.setdefault(name(key), []).extend(messages)
+    return ValidationFailed(reasons, message=error.message, rows=error.rows)
+
+
+def apply_errors(
+    form: FlaskForm, error: DomainError, rename: Mapping[str, str] | Callable[[str], str] | None = None
+) -> None:
+    """Put a service's per-field reasons back on the form (`rename`: the service's keys → the form's field names);
+    anything else becomes a flash message."""
+    if rename is not None:
+        error = renamed_reasons(error, rename)
     if isinstance(error, ValidationFailed) and error.reasons:
         for name, messages in error.reasons.items():
             field = getattr(form, name, None)
@@ -87,6 +124,16 @@ def apply_errors(form: FlaskForm, error: DomainError) -> None:
                     flash(message, "danger")
         return
     flash(error.message, "danger")
+
+
+def flash_error(error: DomainError) -> None:
+    """A service's refusal as flash messages, one per reason (for actions that have no form to put them on)."""
+    if isinstance(error, ValidationFailed) and error.reasons:
+        for messages in error.reasons.values():
+            for message in messages:
+                flash(message, "danger")
+    else:
+        flash(error.message, "danger")
 
 
 def safe_next(target: str | None, default: str) -> str:

@@ -25,7 +25,7 @@ from app.clock import paris_today
 from app.domain.cpv import code_of_prefix
 from app.errors import Conflict, DomainError, ValidationFailed
 from app.extensions import db
-from app.forms import apply_errors, commit_form
+from app.forms import apply_errors, commit_form, flash_error, form_version
 from app.groups import (
     bp,
     models,  # noqa: F401
@@ -71,12 +71,6 @@ def _group_helpers():
     }
 
 
-def _version(raw) -> int:
-    """The version the form was made from; anything unreadable counts as stale, never as 'skip the check'."""
-    raw = str(raw or "").strip()
-    return int(raw) if raw.isdigit() else 0
-
-
 def _is_coordinator() -> bool:
     return current_user.role == "coordinator"
 
@@ -101,25 +95,6 @@ def _load_group(group_id: int) -> PurchaseGroup:
         )
     ).all()
     return group
-
-
-def _apply(form, error: DomainError, rename=None) -> None:
-    """apply_errors, after renaming the service's reason keys to the form's field names."""
-    if isinstance(error, ValidationFailed) and error.reasons and rename:
-        renamed: dict[str, list[str]] = {}
-        for key, messages in error.reasons.items():
-            renamed.setdefault(rename(key), []).extend(messages)
-        error = ValidationFailed(renamed, message=error.message)
-    apply_errors(form, error)
-
-
-def _flash_error(error: DomainError) -> None:
-    if isinstance(error, ValidationFailed) and error.reasons:
-        for messages in error.reasons.values():
-            for message in messages:
-                flash(message, "danger")
-    else:
-        flash(error.message, "danger")
 
 
 def _back(group_id: int, anchor: str | None = None):
@@ -263,7 +238,9 @@ def new_group():
             )
         except DomainError as error:
             db.session.rollback()
-            _apply(form, error, rename=lambda key: "coordinator_organization" if key.startswith("coordinator") else key)
+            apply_errors(
+                form, error, rename=lambda key: "coordinator_organization" if key.startswith("coordinator") else key
+            )
         else:
             db.session.commit()
             flash(
@@ -428,7 +405,7 @@ def confirm(group_id: int):
                 services.confirm_membership(db.session, current_user, group, chosen, adjustments)
             except DomainError as error:
                 db.session.rollback()
-                _apply(form, error, rename=_adjustment_field)
+                apply_errors(form, error, rename=_adjustment_field)
             else:
                 db.session.commit()
                 flash(_("Your organization's participation is confirmed. Next step: sign the convention."), "success")
@@ -522,7 +499,7 @@ def request_signatures(group_id: int):
         asked = services.request_signatures(db.session, current_user, group)
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         db.session.commit()
         if asked:
@@ -559,7 +536,7 @@ def constitute(group_id: int):
             flash(error.message, "danger")
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         db.session.commit()
         flash(_("The group is constituted: its members' needs are frozen."), "success")
@@ -595,7 +572,7 @@ def edit_group(group_id: int):
     if form.validate_on_submit():
         changes = form.changes()
         try:
-            version = _version(form.version.data)
+            version = form_version(form.version.data)
             services.update_group(db.session, current_user, group, changes, expected_version=version)
         except Conflict as error:
             db.session.rollback()
@@ -673,7 +650,7 @@ def create_lot(group_id: int):
                 lot = services.create_lot(db.session, current_user, group, values)
             except DomainError as error:
                 db.session.rollback()
-                _apply(form, error, rename=_share_field(members))
+                apply_errors(form, error, rename=_share_field(members))
             else:
                 number = lot.number
                 db.session.commit()
@@ -709,7 +686,7 @@ def create_suggested_lots(group_id: int):
             )
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         db.session.commit()
         flash(ngettext("%(num)d lot is created.", "%(num)d lots are created.", len(suggestions)), "success")
@@ -731,7 +708,9 @@ def edit_lot(group_id: int, lot_id: int):
         values = _lot_values(form, members)
         if values is not None:
             try:
-                services.update_lot(db.session, current_user, lot, values, expected_version=_version(form.version.data))
+                services.update_lot(
+                    db.session, current_user, lot, values, expected_version=form_version(form.version.data)
+                )
             except Conflict as error:
                 db.session.rollback()
                 if error.code != "stale_version":
@@ -745,7 +724,7 @@ def edit_lot(group_id: int, lot_id: int):
                 form.version.data = error.details.get("current_version", lot.version)
             except DomainError as error:
                 db.session.rollback()
-                _apply(form, error, rename=_share_field(members))
+                apply_errors(form, error, rename=_share_field(members))
             else:
                 db.session.commit()
                 flash(_("The lot is saved."), "success")
@@ -772,7 +751,7 @@ def delete_lot(group_id: int, lot_id: int):
         services.delete_lot(db.session, current_user, lot)
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         db.session.commit()
         flash(_("Lot %(number)d is deleted.", number=number), "success")

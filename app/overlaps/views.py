@@ -13,9 +13,10 @@ from app.clock import paris_today
 from app.domain.procedures import PROCEDURE_LABELS
 from app.errors import ValidationFailed
 from app.extensions import db
+from app.forms import LEVEL_NAMES
 from app.i18n import current_language
 from app.overlaps import bp, exports, presenters
-from app.overlaps.forms import LEVEL_NAMES, OverlapQueryForm
+from app.overlaps.forms import OverlapQueryForm
 from app.overlaps.services import OverlapQuery, OverlapReport, overlap_report
 
 READERS = ("coordinator", "admin", "buyer")

@@ -22,11 +22,11 @@ from app.domain.spend_import import GENERIC_COLUMNS, generic_column_labels, temp
 from app.domain.tabular import RowReport
 from app.errors import Conflict, DomainError, ValidationFailed
 from app.extensions import db
-from app.forms import apply_errors
+from app.forms import LEVEL_NAMES, apply_errors
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
 from app.spend import bp, exports, models, services  # noqa: F401
-from app.spend.forms import LEVEL_NAMES, ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
+from app.spend.forms import ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
 from app.uploads import PendingUploads
 
 READERS = ("buyer", "coordinator", "admin")

@@ -6,19 +6,19 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app.actors import COORDINATORS, SEE_ALL, require_role
 from app.calls.models import Call
 from app.errors import NotFound, NotPermitted
-from app.groups.models import Membership
+from app.groups.services.access import member_group_ids
 from app.organizations.models import SupplierCompany
 
 
 def visible_calls(actor) -> sa.Select:
     stmt = sa.select(Call)
-    if actor.role in ("coordinator", "admin", "system"):
+    if actor.role in SEE_ALL:
         return stmt
     if actor.role == "buyer":
-        groups = sa.select(Membership.group_id).where(Membership.organization_id == actor.organization_id)
-        return stmt.where(Call.group_id.in_(groups))
+        return stmt.where(Call.group_id.in_(member_group_ids(actor)))
     if actor.role == "supplier":
         return stmt.where(Call.published_at.is_not(None))
     raise NotPermitted("")
@@ -32,8 +32,7 @@ def get_call(session: Session, actor, call_id: int) -> Call:
 
 
 def require_coordinator(actor) -> None:
-    if actor.role not in ("coordinator", "system"):
-        raise NotPermitted(str(_l("Only purchasing coordinators manage calls for tenders.")))
+    require_role(actor, COORDINATORS, _l("Only purchasing coordinators manage calls for tenders."))
 
 
 def require_supplier(actor) -> SupplierCompany:

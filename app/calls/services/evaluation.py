@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app.actors import SEE_ALL, require_role
 from app.calls.models import Award, Bid, BidScore, Call, CallLot, Contract
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.bids import list_bids, require_unsealed
@@ -17,7 +18,7 @@ from app.clock import utcnow
 from app.db import CENT
 from app.domain import scoring
 from app.domain.text import N_
-from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.notifications.services import buyers_of, coordinators_of, notify
 
 MSG_AWARDED_WIN = N_("Lot %(lot)s of “%(call)s” is awarded to you (rank 1 of %(count)s).")
@@ -69,8 +70,7 @@ def score_bid(session: Session, actor, call: Call, bid_id: int, scores: dict) ->
 
 def ranking(session: Session, actor, call: Call) -> dict[int, list[tuple[scoring.Ranked, Bid]]]:
     """Per lot: the active bids ranked by the weighted criteria."""
-    if actor.role not in ("coordinator", "admin", "buyer", "system"):
-        raise NotPermitted("")
+    require_role(actor, ("buyer", *SEE_ALL), "")
     require_unsealed(call)
     ensure_closed(session, call)
     weights = {c.name: c.weight for c in call.criteria}

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.calls.models import Call, CallLot, Subscription
 from app.calls.services.access import require_supplier, visible_calls
+from app.domain.cpv import search_prefix
 from app.errors import ValidationFailed
 from app.organizations.models import SupplierCompany, SupplierTrade
 
@@ -77,11 +78,9 @@ def matching_calls(actor) -> sa.Select:
 
 def subscribe(session: Session, actor, cpv_prefix: str) -> Subscription:
     company = require_supplier(actor)
-    prefix = (cpv_prefix or "").split("-")[0].strip()
-    if not prefix.isdigit() or not 2 <= len(prefix) <= 8:
+    prefix = search_prefix(cpv_prefix)
+    if prefix is None:
         raise ValidationFailed({"cpv_prefix": [str(_l("A CPV code or prefix has 2 to 8 digits."))]})
-    if len(prefix) == 8:
-        prefix = prefix.rstrip("0").ljust(2, "0")
     existing = session.get(Subscription, (company.id, prefix))
     if existing:
         return existing

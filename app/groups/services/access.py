@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app.actors import COORDINATORS, SEE_ALL, require_role
 from app.errors import Conflict, NotFound, NotPermitted
 from app.groups.models import Membership, PurchaseGroup
 
@@ -18,8 +19,12 @@ STATUS_LABELS = {
 
 
 def require_coordinator(actor) -> None:
-    if actor.role not in ("coordinator", "system"):
-        raise NotPermitted(str(_l("Only purchasing coordinators manage pooled-purchase groups.")))
+    require_role(actor, COORDINATORS, _l("Only purchasing coordinators manage pooled-purchase groups."))
+
+
+def member_group_ids(actor) -> sa.Select:
+    """The ids of the groups the actor's organization is a member of: what a buyer sees of groups and calls."""
+    return sa.select(Membership.group_id).where(Membership.organization_id == actor.organization_id)
 
 
 def member_of(actor, group: PurchaseGroup) -> Membership:
@@ -33,11 +38,10 @@ def member_of(actor, group: PurchaseGroup) -> Membership:
 
 def visible_groups(actor) -> sa.Select:
     stmt = sa.select(PurchaseGroup)
-    if actor.role in ("coordinator", "admin", "system"):
+    if actor.role in SEE_ALL:
         return stmt
     if actor.role == "buyer":
-        members = sa.select(Membership.group_id).where(Membership.organization_id == actor.organization_id)
-        return stmt.where(PurchaseGroup.id.in_(members))
+        return stmt.where(PurchaseGroup.id.in_(member_group_ids(actor)))
     raise NotPermitted(str(_l("Suppliers do not see pooled-purchase groups before a call is published.")))
 
 

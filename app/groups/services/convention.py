@@ -13,8 +13,8 @@ from app.domain.text import N_
 from app.errors import Conflict, ValidationFailed
 from app.groups.models import Membership, PurchaseGroup
 from app.groups.services.access import member_of, require_coordinator, require_forming
-from app.groups.services.events import group_link, message_params, record_event, touch
-from app.notifications.services import buyers_of, coordinators_of, notify
+from app.groups.services.events import notify_about, record_event, touch
+from app.notifications.services import buyers_of, coordinators_of
 
 MSG_SIGN = N_("The convention of “%(group)s” awaits the signature of %(organization)s.")
 MSG_SIGNED = N_("%(organization)s signed the convention of “%(group)s”.")
@@ -57,15 +57,20 @@ def sign_convention(
             "deliberation_reference": membership.deliberation_reference,
         },
     )
-    notify(
-        session,
-        coordinators_of(session, None),
-        "group_signed",
-        MSG_SIGNED,
-        message_params(group, membership.organization),
-        group_link(group),
-    )
+    notify_about(session, coordinators_of(session, None), "group_signed", MSG_SIGNED, group, membership.organization)
     return membership
+
+
+def ask_to_sign(session: Session, group: PurchaseGroup, membership: Membership) -> None:
+    """Ask a confirmed member's buyers to record their organization's signature of the convention."""
+    notify_about(
+        session,
+        buyers_of(session, [membership.organization_id]),
+        "group_signature_request",
+        MSG_SIGN,
+        group,
+        membership.organization,
+    )
 
 
 def request_signatures(session: Session, actor, group: PurchaseGroup) -> int:
@@ -74,14 +79,7 @@ def request_signatures(session: Session, actor, group: PurchaseGroup) -> int:
     require_forming(group)
     waiting = [m for m in group.memberships if m.status == "confirmed"]
     for membership in waiting:
-        notify(
-            session,
-            buyers_of(session, [membership.organization_id]),
-            "group_signature_request",
-            MSG_SIGN,
-            message_params(group, membership.organization),
-            group_link(group),
-        )
+        ask_to_sign(session, group, membership)
     if waiting:
         record_event(
             session,
@@ -155,13 +153,12 @@ def constitute_group(session: Session, actor, group: PurchaseGroup) -> PurchaseG
         },
     )
     member_ids = [m.organization_id for m in signed]
-    notify(
+    notify_about(
         session,
         buyers_of(session, member_ids) + coordinators_of(session, None),
         "group_constituted",
         MSG_CONSTITUTED,
-        message_params(group),
-        group_link(group),
+        group,
     )
     return group
 
@@ -182,11 +179,4 @@ def abandon_group(session: Session, actor, group: PurchaseGroup, reason: str) ->
         after={"status": "abandoned", "reason": reason.strip()},
     )
     members = [m.organization_id for m in group.memberships if m.status != "declined"]
-    notify(
-        session,
-        buyers_of(session, members),
-        "group_abandoned",
-        MSG_ABANDONED,
-        message_params(group, reason=reason.strip()),
-        group_link(group),
-    )
+    notify_about(session, buyers_of(session, members), "group_abandoned", MSG_ABANDONED, group, reason=reason.strip())

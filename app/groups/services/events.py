@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.clock import utcnow
 from app.groups.models import GroupEvent, PurchaseGroup
 from app.groups.services.access import get_group
+from app.notifications.services import notify
 from app.organizations.models import Organization
 
 
@@ -63,13 +64,19 @@ def touch(group: PurchaseGroup) -> None:
     group.updated_at = utcnow()
 
 
-def group_link(group: PurchaseGroup) -> str:
+def _group_link(group: PurchaseGroup) -> str:
     return f"/groups/{group.id}"
 
 
-def message_params(group: PurchaseGroup, organization: Organization | None = None, **extra) -> dict:
+def _message_params(group: PurchaseGroup, organization: Organization | None = None, **extra) -> dict:
     params = {"group": group.name}
     if organization is not None:
         params["organization"] = organization.name
     params.update(extra)
     return params
+
+
+def notify_about(session: Session, users, kind: str, message: str, group: PurchaseGroup, organization=None, **extra):
+    """Notify `users` of a change to the group: the message gets the group's name (and the organization's, and
+    `extra`), the notification links to the group's page."""
+    notify(session, users, kind, message, _message_params(group, organization, **extra), _group_link(group))

@@ -16,10 +16,10 @@ from app.domain.text import N_
 from app.errors import Conflict, NotPermitted, ValidationFailed
 from app.groups.models import GroupNeed, Membership, PurchaseGroup
 from app.groups.services.access import STATUS_LABELS, member_of, require_coordinator, require_forming
-from app.groups.services.convention import MSG_SIGN
-from app.groups.services.events import group_link, jsonable, message_params, record_event, touch
+from app.groups.services.convention import ask_to_sign
+from app.groups.services.events import jsonable, notify_about, record_event, touch
 from app.needs.models import Need
-from app.notifications.services import buyers_of, coordinators_of, notify
+from app.notifications.services import buyers_of, coordinators_of
 from app.organizations.models import Organization
 
 EDITABLE_FIELDS = (
@@ -125,13 +125,13 @@ def form_group(
         },
     )
     for membership in group.memberships:
-        notify(
+        notify_about(
             session,
             buyers_of(session, [membership.organization_id]),
             "group_invitation",
             MSG_INVITED,
-            message_params(group, membership.organization),
-            group_link(group),
+            group,
+            membership.organization,
         )
     return group
 
@@ -218,14 +218,7 @@ def invite_organization(session: Session, actor, group: PurchaseGroup, organizat
     touch(group)
     session.flush()
     record_event(session, group, actor, "invited", after={"organization": organization.code})
-    notify(
-        session,
-        buyers_of(session, [organization.id]),
-        "group_invitation",
-        MSG_INVITED,
-        message_params(group, organization),
-        group_link(group),
-    )
+    notify_about(session, buyers_of(session, [organization.id]), "group_invitation", MSG_INVITED, group, organization)
     return membership
 
 
@@ -248,13 +241,14 @@ def propose_need(session: Session, actor, group: PurchaseGroup, need_id: int) ->
     touch(group)
     session.flush()
     record_event(session, group, actor, "need_proposed", after={"need": need.id, "title": need.title})
-    notify(
+    notify_about(
         session,
         coordinators_of(session, None),
         "group_need_proposed",
         MSG_PROPOSED,
-        message_params(group, membership.organization, need=need.title),
-        group_link(group),
+        group,
+        membership.organization,
+        need=need.title,
     )
     return group_need
 
@@ -331,22 +325,10 @@ def confirm_membership(
             "needs": [jsonable(b) for b in brought],
         },
     )
-    notify(
-        session,
-        coordinators_of(session, None),
-        "group_confirmed",
-        MSG_CONFIRMED,
-        message_params(group, membership.organization),
-        group_link(group),
+    notify_about(
+        session, coordinators_of(session, None), "group_confirmed", MSG_CONFIRMED, group, membership.organization
     )
-    notify(
-        session,
-        buyers_of(session, [membership.organization_id]),
-        "group_signature_request",
-        MSG_SIGN,
-        message_params(group, membership.organization),
-        group_link(group),
-    )
+    ask_to_sign(session, group, membership)
     return membership
 
 
@@ -376,13 +358,14 @@ def decline_membership(session: Session, actor, group: PurchaseGroup, reason: st
         before=before,
         after={"organization": membership.organization.code, "status": "declined", "reason": reason.strip()},
     )
-    notify(
+    notify_about(
         session,
         coordinators_of(session, None),
         "group_declined",
         MSG_DECLINED,
-        message_params(group, membership.organization, reason=reason.strip()),
-        group_link(group),
+        group,
+        membership.organization,
+        reason=reason.strip(),
     )
     return membership
 

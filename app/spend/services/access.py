@@ -7,15 +7,15 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app.actors import SEE_ALL, require_role
 from app.errors import NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 
-READER_ROLES = ("buyer", "coordinator", "admin", "system")
+READER_ROLES = ("buyer", *SEE_ALL)
 
 
 def check_reader(actor) -> None:
-    if actor.role not in READER_ROLES:
-        raise NotPermitted(str(_l("Spend is for buyers and coordinators; suppliers do not see it.")))
+    require_role(actor, READER_ROLES, _l("Spend is for buyers and coordinators; suppliers do not see it."))
 
 
 def reader_scope(session: Session, actor, organization: str | None) -> list[int] | None:

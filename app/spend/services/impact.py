@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app.actors import ADMINS, require_role
 from app.clock import utcnow
 from app.domain import impact
-from app.errors import NotFound, NotPermitted, ValidationFailed
+from app.errors import NotFound, ValidationFailed
 from app.organizations.models import SupplierCompany
 from app.spend.models import EmissionMapping
 from app.spend.services.access import check_reader, reader_scope
@@ -100,8 +101,7 @@ def update_emission_mapping(
     session: Session, actor, division: str, category_key: str | None, note: str
 ) -> EmissionMapping:
     """An admin changes the emission category standing for a CPV division (empty: not estimated)."""
-    if actor.role not in ("admin", "system"):
-        raise NotPermitted(str(_l("Only administrators change the emission mapping.")))
+    require_role(actor, ADMINS, _l("Only administrators change the emission mapping."))
     defaults = impact.load_default_mapping()
     if division not in defaults:
         raise NotFound(str(_l("Unknown CPV division.")))

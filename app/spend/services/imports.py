@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.actors import ADMINS, SEE_ALL, require_role
 from app.clock import utcnow
 from app.domain.spend_import import FORMATS, parse_spend
 from app.domain.tabular import Message
@@ -23,6 +23,7 @@ from app.reference.models import CpvCode
 from app.spend.models import SpendCell, SpendImport, SpendLine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import CELL_PREFIX, IN_BATCH
+from app.validation import refuse_bad_rows
 
 
 @dataclass
@@ -44,13 +45,6 @@ class SpendPreview:
         return sum((r["amount"] for r in self.new_rows), Decimal(0))
 
 
-def _row_details(messages: Iterable[Message]) -> list[dict]:
-    return [
-        {"row": m.row, "column": m.column, "message": _l(m.message, **m.params)}
-        for m in sorted(messages, key=lambda m: (m.row or 0, m.column or ""))
-    ]
-
-
 def _import_organization(session: Session, actor, organization: Organization | str | None) -> Organization:
     if isinstance(organization, str):
         code = organization.strip().upper()
@@ -61,8 +55,7 @@ def _import_organization(session: Session, actor, organization: Organization | s
         if organization is not None and organization.id != actor.organization_id:
             raise NotPermitted(str(_l("Buyers import their own organization's spend only.")))
         return session.get(Organization, actor.organization_id)
-    if actor.role not in ("coordinator", "admin", "system"):
-        raise NotPermitted(str(_l("Only buyers, coordinators and admins import spend.")))
+    require_role(actor, SEE_ALL, _l("Only buyers, coordinators and admins import spend."))
     if organization is None:
         raise ValidationFailed({"organization": [str(_l("Choose the organization the spend belongs to."))]})
     return organization
@@ -127,14 +120,7 @@ def check_spend_import(
     result = parse_spend(
         data, filename, known_cpv=check_digits.get, requested_format=fmt, buyer_siret=organization.siret
     )
-    if result.errors:
-        raise ValidationFailed(
-            {},
-            message=str(_l("The file has errors: nothing was imported. Fix the rows listed and import it again.")),
-            rows=_row_details(result.errors),
-        )
-    if not result.rows:
-        raise ValidationFailed({"file": [str(_l("The file has no rows to import."))]})
+    refuse_bad_rows(result.errors, result.rows)
     known = _known_fingerprints(session, organization.id, [r["fingerprint"] for r in result.rows])
     new_rows = [r for r in result.rows if r["fingerprint"] not in known]
     notes = list(result.notes)
@@ -280,8 +266,7 @@ def visible_imports(session: Session, actor) -> list[SpendImport]:
 
 def rollback_import(session: Session, actor, import_id: int) -> SpendImport:
     """An admin removes every line of an import; the import stays listed as rolled back."""
-    if actor.role not in ("admin", "system"):
-        raise NotPermitted(str(_l("Only administrators roll imports back.")))
+    require_role(actor, ADMINS, _l("Only administrators roll imports back."))
     record = session.get(SpendImport, import_id)
     if record is None:
         raise NotFound(str(_l("This import does not exist.")))
