@@ -1,8 +1,15 @@
-"""Who acts when no person does: the command line and the scheduler act as the system."""
+"""Who acts: the roles that see or manage everything, the system actor (the command line and the scheduler act as
+the system when no person does), and the one role check the services start with."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from app.errors import NotPermitted
+
+COORDINATORS = ("coordinator", "system")  # who manages groups and calls
+ADMINS = ("admin", "system")  # who changes reference data and rolls imports back
+SEE_ALL = ("coordinator", "admin", "system")  # who reads every organization's groups, calls and spend
 
 
 @dataclass(frozen=True)
@@ -16,3 +23,9 @@ class SystemActor:
 
 
 SYSTEM = SystemActor()
+
+
+def require_role(actor, roles: tuple[str, ...], message) -> None:
+    """Refuse (403) an actor whose role is not one of `roles`, with `message` (a lazy string is rendered now)."""
+    if actor.role not in roles:
+        raise NotPermitted(str(message))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -46,17 +46,6 @@ class UTCDateTime(sa.types.TypeDecorator):
 
 Money = sa.Numeric(14, 2, asdecimal=True)
 CENT = Decimal("0.01")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def paris_today():
-    """Today's date where the buyers are (Europe/Paris), whatever the server's time zone."""
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(ZoneInfo("Europe/Paris")).date()
 
 
 @event.listens_for(Engine, "connect")

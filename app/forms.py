@@ -1,17 +1,119 @@
-"""Helpers shared by the HTML forms."""
+"""Helpers shared by the HTML forms: the French decimal field, posted numbers and versions, putting a service's
+errors back on a form or in flash messages, the POST-action shape, safe redirects."""
 
 from __future__ import annotations
 
+import decimal
+import re
+from collections.abc import Callable, Mapping
 from urllib.parse import urlsplit
 
 from flask import flash
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from wtforms import DecimalField, SelectChoice
+from wtforms.widgets import TextInput
 
 from app.errors import DomainError, ValidationFailed
+from app.i18n import current_language
+
+# The CPV levels a map or an overlap is computed at (the choices of their query forms, and how a page names them).
+LEVEL_CHOICES = [
+    SelectChoice("division", _l("Division (2 digits)")),
+    SelectChoice("group", _l("Group (3 digits)")),
+    SelectChoice("class", _l("Class (4 digits)")),
+    SelectChoice("category", _l("Category (5 digits)")),
+]
+LEVEL_NAMES = {"division": _l("division"), "group": _l("group"), "class": _l("class"), "category": _l("category")}
+
+_SPACES = re.compile(r"[\s\u00a0\u202f\u2009\u2007]+")
+_CURRENCY = re.compile(r"^(?:€|eur(?:os?)?)|(?:€|eur(?:os?)?)$", re.IGNORECASE)
 
 
-def apply_errors(form: FlaskForm, error: DomainError) -> None:
-    """Put a service's per-field reasons back on the form; anything else becomes a flash message."""
+def normalise_decimal(text: str) -> str:
+    """'1 234,50' / '1.234,50' / '1,234.50' / '12 500 €' -> '1234.50'; anything else is returned for Decimal to refuse.
+
+    The last of ',' and '.' is the decimal mark when both appear; a lone ',' is a decimal comma.
+    """
+    value = _SPACES.sub("", text or "")
+    value = _CURRENCY.sub("", value)
+    if "," in value and "." in value:
+        mark = "," if value.rfind(",") > value.rfind(".") else "."
+        thousands = "." if mark == "," else ","
+        value = value.replace(thousands, "").replace(mark, ".")
+    elif value.count(",") == 1:
+        value = value.replace(",", ".")
+    return value
+
+
+class FrenchDecimalField(DecimalField):
+    """A Decimal typed as text, in French ('1 234,50') or English ('1234.50') notation; empty means None.
+
+    A text input (a number input refuses '1 234,50'). The value is never rounded here: the service refuses more
+    than two decimals with a clear message.
+    """
+
+    widget = TextInput()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        render_kw = {"inputmode": "decimal", "autocomplete": "off", **(kwargs.pop("render_kw", None) or {})}
+        super().__init__(label, validators, places=None, render_kw=render_kw, **kwargs)
+
+    def process_formdata(self, valuelist):
+        if not valuelist:
+            return
+        text = (valuelist[0] or "").strip()
+        if not text:
+            self.data = None
+            return
+        try:
+            value = decimal.Decimal(normalise_decimal(text))
+        except (decimal.InvalidOperation, ValueError) as exc:
+            self.data = None
+            raise ValueError(str(_l("Not a number: write it like 1234,50 or 1 234,50."))) from exc
+        if not value.is_finite():
+            self.data = None
+            raise ValueError(str(_l("Not a number: write it like 1234,50 or 1 234,50.")))
+        self.data = value
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        if self.data is None:
+            return ""
+        text = format(self.data, "f")
+        return text.replace(".", ",") if current_language() == "fr" else text
+
+
+def posted_int(raw) -> int | None:
+    """A whole number posted in a form field or a hidden input ('12'); None for anything else."""
+    text = str(raw or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def form_version(raw) -> int:
+    """The version the form was made from; anything unreadable counts as stale (0), never as 'skip the check'."""
+    return posted_int(raw) or 0
+
+
+def renamed_reasons(error: DomainError, rename: Mapping[str, str] | Callable[[str], str]) -> DomainError:
+    """The service's reason keys renamed to the form's field names ('amount_eur' → 'amount'); other errors as is."""
+    if not isinstance(error, ValidationFailed) or not error.reasons:
+        return error
+    name = (lambda key: rename.get(key, key)) if isinstance(rename, Mapping) else rename
+    reasons: dict[str, list[str]] = {}
+    for key, messages in error.reasons.items():
+        reasons.setdefault(name(key), []).extend(messages)
+    return ValidationFailed(reasons, message=error.message, rows=error.rows)
+
+
+def apply_errors(
+    form: FlaskForm, error: DomainError, rename: Mapping[str, str] | Callable[[str], str] | None = None
+) -> None:
+    """Put a service's per-field reasons back on the form (`rename`: the service's keys → the form's field names);
+    anything else becomes a flash message."""
+    if rename is not None:
+        error = renamed_reasons(error, rename)
     if isinstance(error, ValidationFailed) and error.reasons:
         for name, messages in error.reasons.items():
             field = getattr(form, name, None)
@@ -22,6 +124,16 @@ def apply_errors(form: FlaskForm, error: DomainError) -> None:
                     flash(message, "danger")
         return
     flash(error.message, "danger")
+
+
+def flash_error(error: DomainError) -> None:
+    """A service's refusal as flash messages, one per reason (for actions that have no form to put them on)."""
+    if isinstance(error, ValidationFailed) and error.reasons:
+        for messages in error.reasons.values():
+            for message in messages:
+                flash(message, "danger")
+    else:
+        flash(error.message, "danger")
 
 
 def safe_next(target: str | None, default: str) -> str:

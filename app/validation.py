@@ -1,13 +1,21 @@
-"""Field checks shared by forms, services and the API (SIRET, postcode, email, password)."""
+"""Field checks shared by forms, services and the API (SIRET, postcode, email, password), and how a service refuses
+an imported file with bad rows."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.fr import siret as stdnum_siret
+
+from app.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from app.domain.tabular import Message
 
 MIN_PASSWORD_LENGTH = 10
 _POSTCODE = re.compile(r"^\d{5}$")
@@ -42,3 +50,20 @@ def password_problem(password: str) -> str | None:
     if len(password or "") < MIN_PASSWORD_LENGTH:
         return str(_l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
     return None
+
+
+def refuse_bad_rows(errors: Iterable[Message], rows: list) -> None:
+    """All or nothing: a file with bad rows is refused listing every one (row, column, reason in the user's
+    language, in file order); a file without rows is refused too."""
+    errors = list(errors)
+    if errors:
+        raise ValidationFailed(
+            {},
+            message=str(_l("The file has errors: nothing was imported. Fix the rows listed and import it again.")),
+            rows=[
+                {"row": m.row, "column": m.column, "message": _l(m.message, **m.params)}
+                for m in sorted(errors, key=lambda m: (m.row or 0, m.column or ""))
+            ],
+        )
+    if not rows:
+        raise ValidationFailed({"file": [str(_l("The file has no rows to import."))]})

@@ -3,7 +3,7 @@
 Usage: ./scripts/bench [--database-url URL] runs it after the overlap benchmark; python -m benchmarks.spend
 [--lines N] [--database-url URL] runs this one alone.
 Builds a throwaway database (SQLite by default), fills it with N random spend lines of 20 organizations over
-5 years and real CPV codes, writes their cube cells exactly as an import does (app.spend.services._cells), then
+5 years and real CPV codes, writes their cube cells exactly as an import does (app.spend.services.sum_cells), then
 times the map, the cube of the API, the local share and the carbon estimate.
 
 The lines are generated the way ledgers look: each organization buys a category from a few suppliers again and
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             db.session.execute(
                 sa.insert(SpendCell),
-                [{"import_id": record.id, "organization_id": org.id, **cell} for cell in services._cells(rows)],
+                [{"import_id": record.id, "organization_id": org.id, **cell} for cell in services.sum_cells(rows)],
             )
             total += len(rows)
         db.session.commit()

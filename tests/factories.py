@@ -9,9 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from app.accounts.models import User
-from app.demo import fake_siret
 from app.extensions import db
 from app.needs.models import Need
+from app.organizations.demo import fake_siret
 from app.organizations.models import Organization, SupplierCompany, SupplierTrade
 
 PASSWORD = "correct-horse-battery"  # noqa: S105

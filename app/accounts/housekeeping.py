@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import ApiToken, Invitation
-from app.db import utcnow
+from app.clock import utcnow
 
 
 def purge_expired_credentials(session: Session) -> int:

@@ -9,7 +9,8 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.db import UTCDateTime, utcnow
+from app.clock import utcnow
+from app.db import UTCDateTime
 from app.extensions import db
 from app.organizations.models import Organization, SupplierCompany
 

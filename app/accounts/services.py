@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.accounts.models import STAFF_ROLES, ApiToken, Invitation, User, token_digest
-from app.db import utcnow
+from app.clock import utcnow
 from app.errors import Conflict, InvalidCredentials, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization, SupplierCompany, SupplierTrade
 from app.reference.services import unknown_codes

@@ -1,5 +1,3 @@
-from datetime import date
-
 from flask import current_app, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_fresh
@@ -28,7 +26,9 @@ from app.api.schemas import (
     ScoreIn,
 )
 from app.calls import ocds, services
-from app.calls.models import Call, CallLot
+from app.calls.models import Call, CallDocument, CallLot
+from app.clock import paris_today
+from app.domain.cpv import search_prefix
 from app.errors import Conflict, NotPermitted, ValidationFailed
 from app.extensions import db
 from app.groups import services as group_services
@@ -37,7 +37,7 @@ blp = Blueprint("api_calls", __name__, description="Pooled calls for tenders, qu
 
 
 def call_payload(call: Call) -> dict:
-    procedure = group_services.summarize(call.group, today=date.today()).procedure
+    procedure = group_services.summarize(call.group, today=paris_today()).procedure
     return {
         "id": call.id,
         "group_id": call.group_id,
@@ -49,21 +49,22 @@ def call_payload(call: Call) -> dict:
         "published_at": call.published_at,
         "lots": call.lots,
         "criteria": [{"name": c.name, "weight": c.weight} for c in call.criteria],
-        "documents": [
-            {
-                "id": d.id,
-                "filename": d.filename,
-                "content_type": d.content_type,
-                "size": d.size,
-                "sha256": d.sha256,
-                "url": f"/api/v1/calls/{call.id}/documents/{d.id}",
-            }
-            for d in call.documents
-        ],
+        "documents": [document_payload(d) for d in call.documents],
         "answers": services.public_answers(call),
         "warnings": services.deadline_warnings(call, procedure.code if procedure else None)
         if current_user.role == "coordinator"
         else [],
+    }
+
+
+def document_payload(document: CallDocument) -> dict:
+    return {
+        "id": document.id,
+        "filename": document.filename,
+        "content_type": document.content_type,
+        "size": document.size,
+        "sha256": document.sha256,
+        "url": f"/api/v1/calls/{document.call_id}/documents/{document.id}",
     }
 
 
@@ -107,10 +108,9 @@ def list_calls(args):
     """Calls the caller may see: suppliers the published ones; buyers their groups'; coordinators all."""
     stmt = services.visible_calls(current_user).order_by(Call.bid_deadline.desc(), Call.id)
     if args.get("cpv"):
-        digits = args["cpv"].split("-")[0].strip()
-        if not digits.isdigit() or not 2 <= len(digits) <= 8:
+        prefix = search_prefix(args["cpv"])
+        if prefix is None:
             raise ValidationFailed({"cpv": [str(_l("A CPV code or prefix has 2 to 8 digits."))]})
-        prefix = digits.rstrip("0").ljust(2, "0") if len(digits) == 8 else digits
         stmt = stmt.where(Call.lots.any(CallLot.cpv_code.startswith(prefix)))
     calls = db.session.scalars(stmt).unique().all()
     if args.get("status"):
@@ -149,14 +149,7 @@ def add_document(files, call_id):
         db.session, current_user, call, upload.filename or "", upload.read(), current_app.config["UPLOAD_FOLDER"]
     )
     db.session.commit()
-    return {
-        "id": document.id,
-        "filename": document.filename,
-        "content_type": document.content_type,
-        "size": document.size,
-        "sha256": document.sha256,
-        "url": f"/api/v1/calls/{call.id}/documents/{document.id}",
-    }
+    return document_payload(document)
 
 
 @blp.get("/calls/<int:call_id>/documents/<int:document_id>")

@@ -1,5 +1,3 @@
-from datetime import date
-
 from flask_login import current_user
 from flask_smorest import Blueprint
 
@@ -19,6 +17,7 @@ from app.api.schemas import (
     LotPatch,
     SignBody,
 )
+from app.clock import paris_today
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.groups import services
@@ -29,7 +28,7 @@ blp = Blueprint("api_groups", __name__, description="Pooled-purchase groups (gro
 
 def group_payload(group: PurchaseGroup) -> dict:
     """The group with its members' figures, as the contract shows it."""
-    summary = services.summarize(group, today=date.today())
+    summary = services.summarize(group, today=paris_today())
     figures = {m.organization.id: m for m in summary.members}
     members = []
     for membership in group.memberships:
@@ -194,7 +193,7 @@ def sign(body, group_id):
         db.session,
         current_user,
         group,
-        signed_on=body.get("signed_on") or date.today(),
+        signed_on=body.get("signed_on") or paris_today(),
         deliberation_reference=body["deliberation_reference"],
     )
     return _done(group)

@@ -1,10 +1,9 @@
-from datetime import date
-
 from flask_login import current_user
 from flask_smorest import Blueprint
 
 from app.api.auth import require
 from app.api.schemas import OverlapList, OverlapQuerySchema
+from app.clock import paris_today
 from app.extensions import db
 from app.i18n import current_language
 from app.overlaps.services import OverlapQuery, overlap_report
@@ -23,5 +22,5 @@ def overlaps(args):
     contracts' durations requires; `procedure_alone` what each member's own share would require.
     """
     query = OverlapQuery(level=args["level"], window_months=args["window_months"], window_start=args["from_"])
-    report = overlap_report(db.session, current_user, query, today=date.today(), lang=current_language(), detail=False)
+    report = overlap_report(db.session, current_user, query, today=paris_today(), lang=current_language(), detail=False)
     return {"items": report.overlaps, "next": None}

@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from app.api.auth import require
 from app.api.schemas import ErrorEnvelope, Money
+from app.clock import paris_today
 from app.domain import impact
 from app.extensions import db
 from app.i18n import current_language
@@ -335,6 +336,6 @@ def carbon(args):
 def overlap_savings(args):
     """A savings range (low, high) for each current overlap of submitted needs, with the assumption used."""
     items = services.overlap_savings(
-        db.session, current_user, level=args["level"], today=services.paris_today(), lang=current_language()
+        db.session, current_user, level=args["level"], today=paris_today(), lang=current_language()
     )
     return {"items": items, "source": gettext(impact.SAVINGS_SOURCE)}

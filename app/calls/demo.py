@@ -3,7 +3,7 @@ one group still forming. Built through the real services, as the demo users woul
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -12,16 +12,16 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.calls import services as calls
 from app.calls.models import Call
-from app.db import utcnow
+from app.clock import paris_today, utcnow
 from app.groups import services as groups
 from app.groups.models import PurchaseGroup
 from app.needs.models import Need
+from app.organizations.demo import DEMO_MARK
 from app.organizations.models import Organization, SupplierCompany, SupplierTrade
 
-MARK = " (démo)"
-OPEN_GROUP = "Électricité 2027-2029" + MARK
-AWARDED_GROUP = "Nettoyage des locaux" + MARK
-FORMING_GROUP = "Gaz naturel" + MARK
+OPEN_GROUP = "Électricité 2027-2029" + DEMO_MARK
+AWARDED_GROUP = "Nettoyage des locaux" + DEMO_MARK
+FORMING_GROUP = "Gaz naturel" + DEMO_MARK
 
 
 def _users(session: Session) -> dict[str, User]:
@@ -67,8 +67,8 @@ def _constitute(session: Session, people: dict[str, User], name: str, needs: lis
             session,
             buyer,
             group,
-            signed_on=date.today() - timedelta(days=20),
-            deliberation_reference=f"Délibération {buyer.organization.code}-{date.today().year}-12",
+            signed_on=paris_today() - timedelta(days=20),
+            deliberation_reference=f"Délibération {buyer.organization.code}-{paris_today().year}-12",
         )
     for suggestion in groups.suggest_lots(session, group):
         shares = {
@@ -123,7 +123,7 @@ def seed_demo_groups_and_calls(session: Session) -> int:
         coordinator,
         open_group,
         calls.CallValues(
-            title="Fourniture d'électricité verte 2027-2029" + MARK,
+            title="Fourniture d'électricité verte 2027-2029" + DEMO_MARK,
             description="Fourniture d'électricité des sites des membres, 100 % d'origine renouvelable.",
             questions_deadline=now + timedelta(days=3),
             bid_deadline=now + timedelta(days=5),
@@ -139,7 +139,7 @@ def seed_demo_groups_and_calls(session: Session) -> int:
         coordinator,
         done_group,
         calls.CallValues(
-            title="Nettoyage des locaux 2026-2030" + MARK,
+            title="Nettoyage des locaux 2026-2030" + DEMO_MARK,
             description="Nettoyage des bureaux et locaux techniques.",
             questions_deadline=now + timedelta(minutes=5),
             bid_deadline=now + timedelta(minutes=10),
@@ -196,7 +196,7 @@ def seed_demo_groups_and_calls(session: Session) -> int:
         name=FORMING_GROUP,
         need_ids=[n.id for n in gas],
         scope_cpv_prefix="0912",
-        planned_publication_on=date.today() + timedelta(days=60),
+        planned_publication_on=paris_today() + timedelta(days=60),
     )
     session.flush()
     return 3

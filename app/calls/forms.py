@@ -26,7 +26,7 @@ from wtforms import (
 from wtforms.validators import Optional
 
 from app.calls.models import CRITERIA
-from app.needs.forms import FrenchDecimalField
+from app.forms import FrenchDecimalField
 
 CALL_STATUS_LABELS = {
     "draft": _l("Draft"),

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.calls.models import Award, Bid, Call
-from app.db import utcnow
+from app.clock import utcnow
 from app.organizations.models import Organization, SupplierCompany
 from app.reference.models import CpvCode
 

@@ -12,9 +12,8 @@ place a notice that depends only on the call and the clock — never on whether 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -48,18 +47,17 @@ from app.calls.forms import (
     score_form,
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
-from app.db import utcnow
-from app.domain.cpv import code_of_prefix
+from app.clock import PARIS, paris_today, utcnow
+from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
 from app.errors import Conflict, DomainError, NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
-from app.forms import apply_errors
+from app.forms import apply_errors, flash_error, posted_int
 from app.groups import services as group_services
 from app.groups.models import PurchaseGroup
 from app.i18n import current_language
 from app.reference.services import labels as cpv_labels
 
-PARIS = ZoneInfo("Europe/Paris")
 EVALUATORS = ("coordinator", "admin", "buyer")  # who sees the bids and the ranking once the deadline has passed
 SUBMIT_ATTEMPTS = 3
 HOME_CALLS = 8
@@ -133,36 +131,12 @@ def _paris_local(moment: datetime) -> datetime:
     return moment.astimezone(PARIS).replace(tzinfo=None, second=0, microsecond=0)
 
 
-def _int(raw) -> int | None:
-    raw = str(raw or "").strip()
-    return int(raw) if raw.isdigit() else None
-
-
-def _flash_error(error: DomainError) -> None:
-    if isinstance(error, ValidationFailed) and error.reasons:
-        for messages in error.reasons.values():
-            for message in messages:
-                flash(message, "danger")
-    else:
-        flash(error.message, "danger")
-
-
-def _renamed(error: DomainError, names: dict[str, str]) -> DomainError:
-    """The service's reason keys renamed to the form's field names (amount_eur → amount)."""
-    if not isinstance(error, ValidationFailed) or not error.reasons:
-        return error
-    reasons: dict[str, list[str]] = {}
-    for key, messages in error.reasons.items():
-        reasons.setdefault(names.get(key, key), []).extend(messages)
-    return ValidationFailed(reasons, message=error.message)
-
-
 def _back(call_id: int, anchor: str | None = None):
     return redirect(url_for(".call_detail", call_id=call_id, _anchor=anchor))
 
 
 def _procedure_code(group: PurchaseGroup) -> str | None:
-    procedure = group_services.summarize(group, today=datetime.now(PARIS).date()).procedure
+    procedure = group_services.summarize(group, today=paris_today()).procedure
     return procedure.code if procedure else None
 
 
@@ -226,7 +200,7 @@ def _initial_call_data(group: PurchaseGroup, procedure_code: str | None) -> dict
         for lot in group.lots
     ]
     if not rows:
-        summary = group_services.summarize(group, today=datetime.now(PARIS).date())
+        summary = group_services.summarize(group, today=paris_today())
         codes = sorted({gn.need.cpv_code for gn in group.group_needs if gn.included})
         scope = code_of_prefix(group.scope_cpv_prefix) if group.scope_cpv_prefix else None
         rows = [
@@ -237,7 +211,7 @@ def _initial_call_data(group: PurchaseGroup, procedure_code: str | None) -> dict
             }
         ]
     days = max(services.MINIMUM_BID_DAYS.get(procedure_code or "adapted", 0), 15) + 1
-    today = datetime.now(PARIS).replace(hour=12, minute=0, second=0, microsecond=0, tzinfo=None)
+    today = datetime.combine(paris_today(), time(12))
     data = {
         "title": group.name,
         "lots": rows,
@@ -302,7 +276,7 @@ def new_call(group_id: int):
                         cpv_code=row.form.cpv_code.data or "",
                         estimated_amount=row.form.estimated_amount.data,
                         # only a lot of this group may be linked: its shares make the members' contracts
-                        group_lot_id=gid if (gid := _int(row.form.group_lot_id.data)) in own_lots else None,
+                        group_lot_id=gid if (gid := posted_int(row.form.group_lot_id.data)) in own_lots else None,
                     )
                     for row in kept
                 ],
@@ -344,14 +318,6 @@ def new_call(group_id: int):
 # --- the list -------------------------------------------------------------------------------------------------------
 
 
-def _cpv_prefix(raw: str) -> str | None:
-    """'09310000-5' → '0931', '0931' → '0931'; None for anything that is not 2 to 8 digits."""
-    digits = (raw or "").split("-")[0].strip()
-    if not digits.isdigit() or not 2 <= len(digits) <= 8:
-        return None
-    return digits.rstrip("0").ljust(2, "0") if len(digits) == 8 else digits
-
-
 def _places(call: Call) -> set[str]:
     """The départements of a call: its coordinating organization's and its lots' delivery areas."""
     places = {(call.group.coordinator_organization.postcode or "")[:2]}
@@ -375,7 +341,7 @@ def list_calls():
         stmt = services.visible_calls(current_user)
     cpv_problem = None
     if form.cpv.data:
-        prefix = _cpv_prefix(form.cpv.data)
+        prefix = search_prefix(form.cpv.data)
         if prefix is None:
             cpv_problem = _("A CPV code or prefix has 2 to 8 digits.")
         else:
@@ -538,7 +504,7 @@ def publish_call(call_id: int):
         suppliers = services.publish_call(db.session, current_user, call)
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         count = len(suppliers)
         db.session.commit()
@@ -638,7 +604,7 @@ def answer_question(call_id: int, question_id: int):
 @roles_required("coordinator")
 def score_bid(call_id: int):
     call = _load_call(call_id)
-    bid_id = _int(request.form.get("bid_id"))
+    bid_id = posted_int(request.form.get("bid_id"))
     names = [c.name for c in call.criteria if c.name != "price"]
     form = score_form(names, prefix=f"score-{bid_id}", formdata=request.form)
     if form.validate_on_submit():
@@ -650,7 +616,7 @@ def score_bid(call_id: int):
                 services.score_bid(db.session, current_user, call, bid_id or 0, scores)
             except DomainError as error:
                 db.session.rollback()
-                apply_errors(form, _renamed(error, {f"scores.{name}": name for name in names}))
+                apply_errors(form, error, rename={f"scores.{name}": name for name in names})
             else:
                 db.session.commit()
                 flash(_("The scores are saved."), "success")
@@ -664,11 +630,15 @@ def award_lot(call_id: int):
     call = _load_call(call_id)
     try:
         award = services.award_lot(
-            db.session, current_user, call, _int(request.form.get("lot_id")) or 0, _int(request.form.get("bid_id")) or 0
+            db.session,
+            current_user,
+            call,
+            posted_int(request.form.get("lot_id")) or 0,
+            posted_int(request.form.get("bid_id")) or 0,
         )
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         number, supplier = award.lot.number, award.bid.supplier.name
         db.session.commit()
@@ -684,7 +654,7 @@ def declare_unsuccessful(call_id: int, lot_id: int):
         services.declare_unsuccessful(db.session, current_user, call, lot_id)
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         db.session.commit()
         flash(_("The lot is declared unsuccessful."), "success")
@@ -725,7 +695,7 @@ def submit_bid(call_id: int):
     """Submit or replace the supplier's bid on one lot: a fresh login, the deadline by the server clock (409)."""
     if not login_fresh():  # a session restored from the remember-me cookie: the password first
         return login_manager.needs_refresh()
-    lot_id = _int(request.form.get("lot_id"))
+    lot_id = posted_int(request.form.get("lot_id"))
     form = BidForm(prefix=f"bid-{lot_id}")
     call = _load_call(call_id)
     if not form.validate_on_submit():
@@ -752,7 +722,7 @@ def submit_bid(call_id: int):
             return _render_detail(call, 409, bid_forms={lot_id: form})
         except DomainError as error:
             db.session.rollback()
-            apply_errors(form, _renamed(error, BID_FIELDS))
+            apply_errors(form, error, rename=BID_FIELDS)
             return _render_detail(call, 400, bid_forms={lot_id: form})
         flash(_("Your bid is received. Keep its receipt: it proves what was received, and when."), "success")
         return redirect(url_for(".bid_receipt", bid_id=bid_id))

@@ -62,6 +62,15 @@ def code_of_prefix(prefix_digits: str) -> str:
     return prefix_digits.ljust(8, "0")
 
 
+def search_prefix(raw: str | None) -> str | None:
+    """The prefix a code or prefix typed by a user covers: '0931' -> '0931'; a whole code stands for its node,
+    '09310000-5' -> '0931' (09300000 covers 093xxxxx). None unless it has 2 to 8 digits."""
+    digits = (raw or "").split("-")[0].strip()
+    if not digits.isdigit() or not 2 <= len(digits) <= 8:
+        return None
+    return digits.rstrip("0").ljust(2, "0") if len(digits) == 8 else digits
+
+
 def is_works(code: str) -> bool:
     """Division 45 is construction work; everything else is supplies or services."""
     return code.startswith(WORKS_DIVISION)

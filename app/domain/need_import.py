@@ -14,7 +14,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from app.domain import cpv
+from app.domain.cells import (
+    AMOUNT_MAX,
+    CPV_ZERO_RESTORED,
+    POSTCODE_ZERO_RESTORED,
+    ImportColumn,
+    RowChecker,
+    checked_length,
+    checked_range,
+    parse_cpv,
+    parse_postcode,
+    repair_note,
+    unknown_cpv,
+)
 from app.domain.tabular import (
     CellError,
     Message,
@@ -45,24 +57,8 @@ UNIT_MAX = 50
 DESCRIPTION_MAX = 5_000
 SUSTAINABILITY_NOTES_MAX = 2_000
 DURATION_MIN, DURATION_MAX = 1, 120
-# Numeric(14, 2): twelve digits before the decimal point, far above any annual public purchase.
-AMOUNT_MAX = Decimal("999999999999.99")
-QUANTITY_MAX = Decimal("999999999999.99")
-
-
-@dataclass(frozen=True)
-class NeedColumn:
-    """One column of the import file; `label_fr`/`label_en` are the template headers."""
-
-    name: str
-    label_fr: str
-    label_en: str
-    aliases: tuple[str, ...] = ()
-    required: bool = False
-
-    @property
-    def accepted(self) -> tuple[str, ...]:
-        return (self.label_fr, self.label_en, *self.aliases)
+QUANTITY_MAX = AMOUNT_MAX
+NeedColumn = ImportColumn
 
 
 NEED_COLUMNS: tuple[NeedColumn, ...] = (
@@ -169,128 +165,73 @@ class _Fixes:
     postcode_zero: list[int] = field(default_factory=list)
 
     def notes(self) -> list[Message]:
-        notes = []
-        if self.cpv_zero:
-            notes.append(
-                Message(
-                    self.cpv_zero[0],
-                    "cpv_code",
-                    N_(
-                        "The leading zero of %(count)s CPV code(s) was restored (spreadsheets drop it), "
-                        "starting at row %(row)s."
-                    ),
-                    {"count": len(self.cpv_zero), "row": self.cpv_zero[0]},
-                )
-            )
-        if self.postcode_zero:
-            notes.append(
-                Message(
-                    self.postcode_zero[0],
-                    "delivery_postcode",
-                    N_(
-                        "The leading zero of %(count)s postcode(s) was restored (spreadsheets drop it), "
-                        "starting at row %(row)s."
-                    ),
-                    {"count": len(self.postcode_zero), "row": self.postcode_zero[0]},
-                )
-            )
-        return notes
+        return repair_note(self.cpv_zero, "cpv_code", CPV_ZERO_RESTORED) + repair_note(
+            self.postcode_zero, "delivery_postcode", POSTCODE_ZERO_RESTORED
+        )
 
 
 def _check_row(
     row: int, cells: Mapping[str, str], known_cpv: Callable[[str], bool], fixes: _Fixes
 ) -> tuple[dict[str, Any], list[Message]]:
-    errors: list[Message] = []
+    check = RowChecker(row, cells)
     clean: dict[str, Any] = {"row": row}
-
-    def check(column: str, parser: Callable[[str], Any], *, required: bool = False) -> None:
-        text = cells.get(column, "")
-        if not text:
-            if required:
-                errors.append(Message(row, column, N_("This column must be filled in."), {}))
-            clean[column] = None
-            return
-        try:
-            clean[column] = parser(text)
-        except CellError as exc:
-            errors.append(Message(row, column, exc.message, exc.params))
-            clean[column] = None
-
-    check("title", _title, required=True)
-    check("cpv_code", lambda text: _cpv(text, row, known_cpv, fixes), required=True)
-    check("annual_amount_eur", _amount, required=True)
-    check("start_date", parse_date, required=True)
-    check("duration_months", _duration, required=True)
-    check("description", lambda text: _text(text, DESCRIPTION_MAX))
-    check("quantity", _quantity)
-    check("unit", lambda text: _text(text, UNIT_MAX))
-    check("current_contract_end", parse_date)
-    check("delivery_postcode", lambda text: _postcode(text, row, fixes))
+    clean["title"] = check("title", _title, required=True)
+    clean["cpv_code"] = check("cpv_code", lambda text: _cpv(text, row, known_cpv, fixes), required=True)
+    clean["annual_amount_eur"] = check("annual_amount_eur", _amount, required=True)
+    clean["start_date"] = check("start_date", parse_date, required=True)
+    clean["duration_months"] = check("duration_months", _duration, required=True)
+    clean["description"] = check("description", lambda text: checked_length(text, DESCRIPTION_MAX))
+    clean["quantity"] = check("quantity", _quantity)
+    clean["unit"] = check("unit", lambda text: checked_length(text, UNIT_MAX))
+    clean["current_contract_end"] = check("current_contract_end", parse_date)
+    clean["delivery_postcode"] = check("delivery_postcode", lambda text: _postcode(text, row, fixes))
     for column in BOOLEAN_COLUMNS:
-        check(column, parse_bool)
-        clean[column] = bool(clean[column])
-    check("sustainability_notes", lambda text: _text(text, SUSTAINABILITY_NOTES_MAX))
+        clean[column] = bool(check(column, parse_bool))
+    clean["sustainability_notes"] = check(
+        "sustainability_notes", lambda text: checked_length(text, SUSTAINABILITY_NOTES_MAX)
+    )
     for column in ("description", "sustainability_notes"):
         clean[column] = clean[column] or ""
 
     code, check_digit = clean["cpv_code"] or (None, None)
     clean["cpv_code"], clean["cpv_check_digit"] = code, check_digit
-    return clean, errors
-
-
-def _text(text: str, maximum: int) -> str:
-    if len(text) > maximum:
-        raise CellError(
-            N_("This text is too long: %(length)s characters, at most %(max)s."),
-            {"length": len(text), "max": maximum},
-        )
-    return text
+    return clean, check.errors
 
 
 def _title(text: str) -> str:
-    return _text(re.sub(r"\s+", " ", text), TITLE_MAX)
-
-
-_SEVEN_DIGITS = re.compile(r"^\d{7}(?:\s*-\s*\d)?$", re.ASCII)
+    return checked_length(re.sub(r"\s+", " ", text), TITLE_MAX)
 
 
 def _cpv(text: str, row: int, known_cpv: Callable[[str], bool], fixes: _Fixes) -> tuple[str, str | None]:
     """(8 digits, check digit or None); the check digit itself is left for the app to verify."""
-    zero_restored = bool(_SEVEN_DIGITS.match(text))  # "09310000" typed in Excel becomes 9310000
-    raw = "0" + text if zero_restored else text
-    try:
-        code = cpv.parse_code(raw)
-    except cpv.InvalidCpvCode as exc:
-        raise CellError(
-            N_(
-                "“%(value)s” is not a CPV code: expected 8 digits, optionally followed by a dash "
-                "and a check digit (for instance 09310000-5)."
-            ),
-            {"value": text},
-        ) from exc
+    code, zero_restored = parse_cpv(text)
     if not known_cpv(code.code):
-        raise CellError(N_("The CPV code %(code)s does not exist in the CPV 2008 nomenclature."), {"code": code.code})
+        raise unknown_cpv(code.code)
     if zero_restored:
         fixes.cpv_zero.append(row)
     return code.code, code.check_digit
 
 
 def _amount(text: str) -> Decimal:
-    amount = parse_decimal(text)
-    if amount <= 0:
-        raise CellError(N_("The annual amount must be greater than zero (found %(value)s)."), {"value": text})
-    if amount > AMOUNT_MAX:
-        raise CellError(N_("The annual amount %(value)s is too large."), {"value": text})
-    return amount
+    return checked_range(
+        parse_decimal(text),
+        text,
+        zero_allowed=False,
+        maximum=AMOUNT_MAX,
+        too_small=N_("The annual amount must be greater than zero (found %(value)s)."),
+        too_large=N_("The annual amount %(value)s is too large."),
+    )
 
 
 def _quantity(text: str) -> Decimal:
-    quantity = parse_decimal(text)
-    if quantity < 0:
-        raise CellError(N_("The quantity cannot be negative (found %(value)s)."), {"value": text})
-    if quantity > QUANTITY_MAX:
-        raise CellError(N_("The quantity %(value)s is too large."), {"value": text})
-    return quantity
+    return checked_range(
+        parse_decimal(text),
+        text,
+        zero_allowed=True,
+        maximum=QUANTITY_MAX,
+        too_small=N_("The quantity cannot be negative (found %(value)s)."),
+        too_large=N_("The quantity %(value)s is too large."),
+    )
 
 
 def _duration(text: str) -> int:
@@ -303,18 +244,10 @@ def _duration(text: str) -> int:
     return months
 
 
-_POSTCODE = re.compile(r"^\d{5}$", re.ASCII)
-_FOUR_DIGITS = re.compile(r"^\d{4}$", re.ASCII)
-
-
 def _postcode(text: str, row: int, fixes: _Fixes) -> str:
-    """A French postcode: 5 digits, department 01-95 (Corsica 20), overseas 97 or 98."""
-    value = re.sub(r"\s+", "", text)
-    if _FOUR_DIGITS.match(value) and value[0] != "0":  # "01000" read back by Excel as 1000
-        value = "0" + value
+    value, zero_restored = parse_postcode(text)
+    if zero_restored:
         fixes.postcode_zero.append(row)
-    if not _POSTCODE.match(value) or not (1 <= int(value[:2]) <= 95 or value[:2] in ("97", "98")):
-        raise CellError(N_("“%(value)s” is not a French postcode (5 digits)."), {"value": text})
     return value
 
 

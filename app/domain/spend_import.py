@@ -35,7 +35,20 @@ from typing import Any
 
 from stdnum import luhn
 
-from app.domain import cpv
+from app.domain.cells import (
+    AMOUNT_MAX,
+    CPV_ZERO_RESTORED,
+    MISSING,
+    POSTCODE_ZERO_RESTORED,
+    ImportColumn,
+    RowChecker,
+    checked_length,
+    checked_range,
+    parse_cpv,
+    parse_postcode,
+    repair_note,
+    unknown_cpv,
+)
 from app.domain.tabular import CellError, Message, TableError, parse_date, parse_decimal, parse_int, read_table
 from app.domain.text import N_
 
@@ -54,7 +67,6 @@ __all__ = [
 
 MAX_ROWS = 100_000
 FORMATS = ("csv", "xlsx", "decp")
-AMOUNT_MAX = Decimal("999999999999.99")
 DESCRIPTION_MAX = 5_000
 NAME_MAX = 200
 CITY_MAX = 120
@@ -62,18 +74,7 @@ PLACEHOLDER = "cdl"  # DECP: "ne s'applique pas"
 MIN_DATE = date(1990, 1, 1)
 
 
-@dataclass(frozen=True)
-class SpendColumn:
-    name: str
-    label_fr: str
-    label_en: str
-    aliases: tuple[str, ...] = ()
-    required: bool = False
-
-    @property
-    def accepted(self) -> tuple[str, ...]:
-        return (self.label_fr, self.label_en, *self.aliases)
-
+SpendColumn = ImportColumn
 
 GENERIC_COLUMNS: tuple[SpendColumn, ...] = (
     SpendColumn(
@@ -238,33 +239,13 @@ class _Fixes:
     rounded: list[int] = field(default_factory=list)
 
     def notes(self, buyer_siret: str | None) -> list[Message]:
-        notes = []
-
-        def first(rows: list[int], column: str, message: str, **params) -> None:
-            if rows:
-                notes.append(Message(rows[0], column, message, {"count": len(rows), "row": rows[0], **params}))
-
-        first(
-            self.cpv_zero,
-            "cpv_code",
-            N_(
-                "The leading zero of %(count)s CPV code(s) was restored (spreadsheets drop it), "
-                "starting at row %(row)s."
-            ),
-        )
-        first(
+        notes = repair_note(self.cpv_zero, "cpv_code", CPV_ZERO_RESTORED)
+        notes += repair_note(
             self.siret_zero,
             "supplier_siret",
             N_("The leading zero of %(count)s SIRET(s) was restored (spreadsheets drop it), starting at row %(row)s."),
         )
-        first(
-            self.postcode_zero,
-            "supplier_postcode",
-            N_(
-                "The leading zero of %(count)s postcode(s) was restored (spreadsheets drop it), "
-                "starting at row %(row)s."
-            ),
-        )
+        notes += repair_note(self.postcode_zero, "supplier_postcode", POSTCODE_ZERO_RESTORED)
         for row, code, given, expected in self.check_digit[:5]:
             notes.append(
                 Message(
@@ -286,7 +267,7 @@ class _Fixes:
                     {"row": row, "siret": siret},
                 )
             )
-        first(
+        notes += repair_note(
             self.html,
             "objet",
             N_(
@@ -294,7 +275,7 @@ class _Fixes:
                 "they are stored as plain text (€, a space), starting at row %(row)s."
             ),
         )
-        first(
+        notes += repair_note(
             self.several_suppliers,
             "titulaire_id_2",
             N_(
@@ -315,7 +296,7 @@ class _Fixes:
                     {"count": len(rows), "buyer": other, "own": buyer_siret or "—", "row": rows[0]},
                 )
             )
-        first(
+        notes += repair_note(
             self.rounded,
             "montant",
             N_("%(count)s amount(s) had more than two decimals and were rounded to the cent, starting at row %(row)s."),
@@ -332,25 +313,11 @@ class _Fixes:
         return notes
 
 
-_SEVEN_DIGITS = re.compile(r"^\d{7}(?:\s*-\s*\d)?$", re.ASCII)
-
-
 def _cpv(text: str, row: int, known_cpv: Callable[[str], str | None], fixes: _Fixes) -> str:
-    zero_restored = bool(_SEVEN_DIGITS.match(text))
-    raw = "0" + text if zero_restored else text
-    try:
-        code = cpv.parse_code(raw)
-    except cpv.InvalidCpvCode as exc:
-        raise CellError(
-            N_(
-                "“%(value)s” is not a CPV code: expected 8 digits, optionally followed by a dash "
-                "and a check digit (for instance 09310000-5)."
-            ),
-            {"value": text},
-        ) from exc
+    code, zero_restored = parse_cpv(text)
     expected = known_cpv(code.code)
     if expected is None:
-        raise CellError(N_("The CPV code %(code)s does not exist in the CPV 2008 nomenclature."), {"code": code.code})
+        raise unknown_cpv(code.code)
     if code.check_digit is not None and code.check_digit != expected:
         fixes.check_digit.append((row, code.code, code.check_digit, expected))
     if zero_restored:
@@ -359,17 +326,17 @@ def _cpv(text: str, row: int, known_cpv: Callable[[str], str | None], fixes: _Fi
 
 
 def _amount(value: Decimal, text: str) -> Decimal:
-    if value <= 0:
-        raise CellError(
-            N_(
-                "The amount must be greater than zero (found %(value)s). Credit notes and cancellations are not "
-                "imported: net them with the lines they correct."
-            ),
-            {"value": text},
-        )
-    if value > AMOUNT_MAX:
-        raise CellError(N_("The amount %(value)s is too large."), {"value": text})
-    return value
+    return checked_range(
+        value,
+        text,
+        zero_allowed=False,
+        maximum=AMOUNT_MAX,
+        too_small=N_(
+            "The amount must be greater than zero (found %(value)s). Credit notes and cancellations are not "
+            "imported: net them with the lines they correct."
+        ),
+        too_large=N_("The amount %(value)s is too large."),
+    )
 
 
 def _siret(text: str, row: int, fixes: _Fixes) -> str:
@@ -384,26 +351,15 @@ def _siret(text: str, row: int, fixes: _Fixes) -> str:
     return value
 
 
-_POSTCODE = re.compile(r"^\d{5}$", re.ASCII)
-
-
 def _postcode(text: str, row: int, fixes: _Fixes) -> str:
-    value = re.sub(r"\s+", "", text)
-    if re.fullmatch(r"\d{4}", value) and value[0] != "0":
-        value = "0" + value
+    value, zero_restored = parse_postcode(text)
+    if zero_restored:
         fixes.postcode_zero.append(row)
-    if not _POSTCODE.match(value) or not (1 <= int(value[:2]) <= 95 or value[:2] in ("97", "98")):
-        raise CellError(N_("“%(value)s” is not a French postcode (5 digits)."), {"value": text})
     return value
 
 
 def _text(text: str, maximum: int) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    if len(text) > maximum:
-        raise CellError(
-            N_("This text is too long: %(length)s characters, at most %(max)s."), {"length": len(text), "max": maximum}
-        )
-    return text
+    return checked_length(re.sub(r"\s+", " ", text).strip(), maximum)
 
 
 def _date(text: str) -> date:
@@ -433,41 +389,18 @@ def _parse_generic(data: bytes, filename: str, fmt: str, known_cpv: Callable[[st
     result = SpendImportResult(format=fmt, notes=list(table.notes), sheet=table.sheet)
     fixes = _Fixes()
     for row, cells in table.records():
-        errors: list[Message] = []
+        check = RowChecker(row, cells)
         clean: dict[str, Any] = {"row": row}
-
-        def check(
-            column: str,
-            parser: Callable[[str], Any],
-            *,
-            required: bool = False,
-            cells=cells,
-            clean=clean,
-            errors=errors,
-            row=row,
-        ) -> None:
-            text = cells.get(column, "")
-            if not text:
-                if required:
-                    errors.append(Message(row, column, N_("This column must be filled in."), {}))
-                clean[column] = None
-                return
-            try:
-                clean[column] = parser(text)
-            except CellError as exc:
-                errors.append(Message(row, column, exc.message, exc.params))
-                clean[column] = None
-
-        check("spend_date", _date, required=True)
-        check("cpv_code", lambda text, row=row: _cpv(text, row, known_cpv, fixes), required=True)
-        check("amount_eur", lambda text: _amount(parse_decimal(text), text), required=True)
-        check("supplier_name", lambda text: _text(text, NAME_MAX))
-        check("supplier_siret", lambda text, row=row: _siret(text, row, fixes))
-        check("description", lambda text: _text(text, DESCRIPTION_MAX))
-        check("supplier_postcode", lambda text, row=row: _postcode(text, row, fixes))
-        check("supplier_city", lambda text: _text(text, CITY_MAX))
-        if errors:
-            result.errors.extend(errors)
+        clean["spend_date"] = check("spend_date", _date, required=True)
+        clean["cpv_code"] = check("cpv_code", lambda text, row=row: _cpv(text, row, known_cpv, fixes), required=True)
+        clean["amount_eur"] = check("amount_eur", lambda text: _amount(parse_decimal(text), text), required=True)
+        clean["supplier_name"] = check("supplier_name", lambda text: _text(text, NAME_MAX))
+        clean["supplier_siret"] = check("supplier_siret", lambda text, row=row: _siret(text, row, fixes))
+        clean["description"] = check("description", lambda text: _text(text, DESCRIPTION_MAX))
+        clean["supplier_postcode"] = check("supplier_postcode", lambda text, row=row: _postcode(text, row, fixes))
+        clean["supplier_city"] = check("supplier_city", lambda text: _text(text, CITY_MAX))
+        if check.errors:
+            result.errors.extend(check.errors)
             continue
         clean["amount"] = clean.pop("amount_eur")
         clean["description"] = clean["description"] or ""
@@ -482,6 +415,14 @@ def _parse_generic(data: bytes, filename: str, fmt: str, known_cpv: Callable[[st
 
 def _is_placeholder(text: str) -> bool:
     return text.strip().lower() == PLACEHOLDER
+
+
+def _missing(raw: Mapping[str, str], column: str) -> str:
+    """Why a required DECP field is empty: left blank, or holding the placeholder CDL."""
+    found = raw.get(column, "")
+    if found and _is_placeholder(found):
+        return N_("This field must be filled in; it holds the placeholder CDL.")
+    return MISSING
 
 
 _UNRECOGNISED = "Column “%(header)s” is not recognised and was ignored."
@@ -603,37 +544,8 @@ def _parse_decp(
                 fixes.placeholders += 1
                 text = ""
             cells[name] = text.strip()
-        errors: list[Message] = []
+        check = RowChecker(row, cells, missing=lambda column, raw=raw: _missing(raw, column))
         clean: dict[str, Any] = {"row": row}
-
-        def check(
-            column: str,
-            parser: Callable[[str], Any],
-            *,
-            required: bool = False,
-            cells=cells,
-            clean=clean,
-            errors=errors,
-            row=row,
-            raw=raw,
-        ) -> Any:
-            text = cells.get(column, "")
-            if not text:
-                if required:
-                    found = raw.get(column, "")
-                    if found and _is_placeholder(found):
-                        errors.append(
-                            Message(row, column, N_("This field must be filled in; it holds the placeholder CDL."), {})
-                        )
-                    else:
-                        errors.append(Message(row, column, N_("This column must be filled in."), {}))
-                return None
-            try:
-                return parser(text)
-            except CellError as exc:
-                errors.append(Message(row, column, exc.message, exc.params))
-                return None
-
         clean["spend_date"] = check("datenotification", _date, required=True)
         clean["cpv_code"] = check("codecpv", lambda text, row=row: _cpv(text, row, known_cpv, fixes), required=True)
         clean["amount"] = check("montant", lambda text, row=row: _decp_amount(text, row, fixes), required=True)
@@ -654,8 +566,8 @@ def _parse_decp(
                 suppliers.append(("SIRET", siret))
             else:
                 suppliers.append((kind, _text(identifier, 60)))
-        if errors:
-            result.errors.extend(errors)
+        if check.errors:
+            result.errors.extend(check.errors)
             continue
         main_kind, main_id = suppliers[0]
         clean["supplier_siret"] = main_id if main_kind == "SIRET" else None

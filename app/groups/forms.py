@@ -20,8 +20,8 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
+from app.forms import FrenchDecimalField
 from app.i18n import money
-from app.needs.forms import FrenchDecimalField
 
 GROUP_STATUS_LABELS = {
     "forming": _l("Forming"),

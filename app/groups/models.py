@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from app.db import Money, UTCDateTime, utcnow
+from app.clock import utcnow
+from app.db import Money, UTCDateTime
 from app.extensions import db
 from app.needs.models import Need, total_over_duration
 from app.organizations.models import Organization

@@ -2,20 +2,18 @@
 editing, lots and the convention constitutive.
 
 Every rule (who sees a group, who may do what, when) lives in app.groups.services: the views parse the forms, call
-the service, commit once, or roll back and put the errors back on the form. The tables of buttons below only decide
-what to show; the services refuse anything else.
+the service, commit once, or roll back and put the errors back on the form. What the pages show (labels, badges,
+the activity log in words, the "what changed" rows) is built in app.groups.presenters. The buttons shown only
+decide what to offer; the services refuse anything else.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
+from datetime import date
 
 import sqlalchemy as sa
 from flask import flash, redirect, render_template, request, url_for
-from flask_babel import force_locale, format_percent, ngettext
+from flask_babel import force_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -23,20 +21,19 @@ from markupsafe import Markup
 from sqlalchemy.orm import contains_eager, selectinload
 
 from app.accounts.auth import roles_required
+from app.clock import paris_today
 from app.domain.cpv import code_of_prefix
 from app.errors import Conflict, DomainError, ValidationFailed
 from app.extensions import db
-from app.forms import apply_errors, commit_form
+from app.forms import apply_errors, commit_form, flash_error, form_version
 from app.groups import (
     bp,
     models,  # noqa: F401
+    presenters,
     services,
 )
 from app.groups.forms import (
-    COST_SHARING_LABELS,
     GROUP_STATUS_LABELS,
-    MEMBER_PENDING_LABELS,
-    MEMBER_STATUS_LABELS,
     AbandonForm,
     DeclineForm,
     EditGroupForm,
@@ -49,108 +46,29 @@ from app.groups.forms import (
     need_choices,
     organization_choices,
 )
-from app.groups.models import GroupEvent, GroupNeed, Lot, Membership, PurchaseGroup
-from app.i18n import current_language, day, money
+from app.groups.models import Lot, Membership, PurchaseGroup
+from app.i18n import current_language
 from app.needs import services as need_services
 from app.needs.models import Need
 from app.organizations.services import list_buyer_organizations
+from app.overlaps.presenters import PROCEDURE_BADGES, PROCEDURE_SHORT
 from app.reference.models import CpvCode
 
-PARIS = ZoneInfo("Europe/Paris")
 NEEDS_SHOWN = 300  # the need picker of the "new group" page; a CPV filter narrows it
 RECENT_EVENTS = 8  # shown next to a refused (stale) edit
-
-GROUP_STATUS_BADGES = {
-    "forming": "text-bg-warning",
-    "constituted": "text-bg-success",
-    "closed": "text-bg-secondary",
-    "abandoned": "text-bg-dark",
-}
-MEMBER_STATUS_BADGES = {
-    "invited": "text-bg-light border",
-    "confirmed": "text-bg-info",
-    "declined": "text-bg-danger",
-    "signed": "text-bg-success",
-}
-PROCEDURE_BADGES = {"none": "proc-none", "adapted": "proc-adapted", "formal": "proc-formal"}
-PROCEDURE_SHORT = {"none": _l("No publicity"), "adapted": _l("MAPA"), "formal": _l("Formal")}  # as on the overlap map
-
-EVENT_LABELS = {
-    "formed": _l("Group formed"),
-    "updated": _l("Group details changed"),
-    "invited": _l("Organization invited"),
-    "need_proposed": _l("Need proposed"),
-    "confirmed": _l("Participation confirmed"),
-    "declined": _l("Invitation declined"),
-    "signed": _l("Convention signed"),
-    "signatures_requested": _l("Signatures requested"),
-    "constituted": _l("Group constituted"),
-    "abandoned": _l("Group abandoned"),
-    "lot_created": _l("Lot created"),
-    "lot_updated": _l("Lot changed"),
-    "lot_deleted": _l("Lot deleted"),
-}
-FIELD_LABELS = {
-    "name": _l("Name"),
-    "scope": _l("Scope (CPV prefix)"),
-    "scope_cpv_prefix": _l("Scope (CPV prefix)"),
-    "planned_publication_on": _l("Planned publication"),
-    "convention_duration_months": _l("Duration of the convention (months)"),
-    "cost_sharing": _l("Cost sharing"),
-    "single_lot_reason": _l("Why a single lot"),
-    "coordinator": _l("Coordinating organization"),
-    "members": _l("Members"),
-    "needs": _l("Needs"),
-    "need": _l("Need"),
-    "organization": _l("Organization"),
-    "organizations": _l("Organizations"),
-    "status": _l("Status"),
-    "reason": _l("Reason"),
-    "signed_on": _l("Date of the deliberation"),
-    "deliberation_reference": _l("Deliberation reference"),
-    "number": _l("Number"),
-    "title": _l("Title"),
-    "cpv_code": _l("CPV code"),
-    "delivery_area": _l("Delivery area"),
-    "shares": _l("Shares"),
-}
 
 
 @bp.app_context_processor
 def _group_helpers():
     return {
-        "group_status_label": lambda status: GROUP_STATUS_LABELS.get(status, status),
-        "group_status_badge": lambda status: GROUP_STATUS_BADGES.get(status, "text-bg-light"),
-        "member_status_label": lambda status: MEMBER_STATUS_LABELS.get(status, status),
-        "member_status_badge": lambda status: MEMBER_STATUS_BADGES.get(status, "text-bg-light"),
-        "share_percent": share_percent,
+        "group_status_label": presenters.group_status_label,
+        "group_status_badge": presenters.group_status_badge,
+        "member_status_label": presenters.member_status_label,
+        "member_status_badge": presenters.member_status_badge,
+        "share_percent": presenters.share_percent,
         "group_invitations": _group_invitations,
         "forming_groups": _forming_groups,
     }
-
-
-def share_percent(part: Decimal | None, whole: Decimal | None = None) -> str:
-    """A share as a percentage with one decimal, rounded half up: '69,8 %' / '69.8%'.
-
-    With `whole`, the share is part / whole computed here (no double rounding of an already rounded fraction).
-    """
-    if part is None:
-        return "—"
-    value = Decimal(part)
-    if whole is not None:
-        value = value / Decimal(whole) if whole else Decimal("0")
-    pattern = "#,##0.0\u202f%" if current_language() == "fr" else "#,##0.0%"
-    return format_percent(value.quantize(Decimal("0.001"), ROUND_HALF_UP), pattern)
-
-
-def _today() -> date:
-    return datetime.now(PARIS).date()
-
-
-def _version(raw) -> int:
-    """The version the form was made from; anything unreadable counts as stale, never as 'skip the check'."""
-    raw = str(raw or "").strip()
-    return int(raw) if raw.isdigit() else 0
 
 
 def _is_coordinator() -> bool:
@@ -158,7 +76,7 @@ def _is_coordinator() -> bool:
 
 
 def _membership(group: PurchaseGroup) -> Membership | None:
-    """The acting buyer's organization's membership (services._member_of decides; this only picks the buttons)."""
+    """The acting buyer's organization's membership (services.access.member_of decides; this only picks buttons)."""
     if current_user.role != "buyer":
         return None
     return group.membership_of(current_user.organization_id)
@@ -177,32 +95,6 @@ def _load_group(group_id: int) -> PurchaseGroup:
         )
     ).all()
     return group
-
-
-def _cpv_label(code: str | None, lang: str) -> str:
-    if not code:
-        return ""
-    cpv = db.session.get(CpvCode, code_of_prefix(code))
-    return cpv.label(lang) if cpv else ""
-
-
-def _apply(form, error: DomainError, rename=None) -> None:
-    """apply_errors, after renaming the service's reason keys to the form's field names."""
-    if isinstance(error, ValidationFailed) and error.reasons and rename:
-        renamed: dict[str, list[str]] = {}
-        for key, messages in error.reasons.items():
-            renamed.setdefault(rename(key), []).extend(messages)
-        error = ValidationFailed(renamed, message=error.message)
-    apply_errors(form, error)
-
-
-def _flash_error(error: DomainError) -> None:
-    if isinstance(error, ValidationFailed) and error.reasons:
-        for messages in error.reasons.values():
-            for message in messages:
-                flash(message, "danger")
-    else:
-        flash(error.message, "danger")
 
 
 def _back(group_id: int, anchor: str | None = None):
@@ -262,7 +154,7 @@ def list_groups():
         PurchaseGroup.created_at.desc(),
         PurchaseGroup.id.desc(),
     )
-    today = _today()
+    today = paris_today()
     rows = [(group, services.summarize(group, today=today)) for group in db.session.scalars(stmt)]
     return render_template("groups/list.html", rows=rows, status=status, statuses=GROUP_STATUS_LABELS)
 
@@ -313,7 +205,7 @@ def new_group():
         scope = (request.args.get("scope") or request.args.get("scope_cpv_prefix") or "").strip()
         name = (request.args.get("name") or "").strip()
         if not name and scope:
-            label = _cpv_label(scope, lang)
+            label = presenters.cpv_label(db.session, scope, lang)
             name = _("Group %(label)s", label=label or scope)
         planned = request.args.get("planned_publication_on") or ""
         try:
@@ -346,7 +238,9 @@ def new_group():
             )
         except DomainError as error:
             db.session.rollback()
-            _apply(form, error, rename=lambda key: "coordinator_organization" if key.startswith("coordinator") else key)
+            apply_errors(
+                form, error, rename=lambda key: "coordinator_organization" if key.startswith("coordinator") else key
+            )
         else:
             db.session.commit()
             flash(
@@ -371,91 +265,8 @@ def new_group():
 # --- the group page ------------------------------------------------------------------------------------------------
 
 
-def _value_text(key: str, value, orgs: dict[int, str], titles: dict[int, str]) -> str:
-    """One value of the activity log, readable: labels for codes, dates and amounts in the interface language."""
-    if value is None or value == "" or value == []:
-        return "—"
-    if key == "status":
-        return str(GROUP_STATUS_LABELS.get(value) or MEMBER_STATUS_LABELS.get(value) or value)
-    if key == "cost_sharing":
-        return str(COST_SHARING_LABELS.get(value, value))
-    if key in ("planned_publication_on", "signed_on") and isinstance(value, str):
-        try:
-            return day(date.fromisoformat(value))
-        except ValueError:
-            return value
-    if key == "shares" and isinstance(value, dict):
-        return ", ".join(f"{orgs.get(int(k), k)}: {money(v)}" for k, v in value.items())
-    if key in ("needs", "need"):
-        items = value if isinstance(value, list) else [value]
-        parts = []
-        for item in items:
-            if isinstance(item, dict):
-                need_id = item.get("need")
-                text = f"#{need_id} {titles.get(need_id, '')}".strip()
-                if item.get("annual_amount") is not None:
-                    text += f" — {money(item['annual_amount'])} " + _("per year")
-                if item.get("quantity") not in (None, ""):
-                    text += " · " + _("quantity %(quantity)s", quantity=item["quantity"])
-                parts.append(text)
-            else:
-                parts.append(f"#{item} {titles.get(item, '')}".strip())
-        return "; ".join(parts)
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {v}" for k, v in value.items())
-    return str(value)
-
-
-def describe_event(event: GroupEvent, orgs: dict[int, str], titles: dict[int, str]) -> dict:
-    """An activity-log entry as the page shows it: when, who, what, and each value before → after."""
-    before, after = event.before or {}, event.after or {}
-    keys = list(after) + [k for k in before if k not in after]
-    changes = []
-    for key in keys:
-        changes.append(
-            {
-                "label": str(FIELD_LABELS.get(key, key)),
-                "before": _value_text(key, before[key], orgs, titles) if key in before else None,
-                "after": _value_text(key, after[key], orgs, titles) if key in after else None,
-            }
-        )
-    return {
-        "id": event.id,
-        "at": event.at,
-        "who": event.actor_label,
-        "action": str(EVENT_LABELS.get(event.action, event.action)),
-        "changes": changes,
-    }
-
-
 def _described_events(group: PurchaseGroup, limit: int | None = None) -> list[dict]:
-    orgs = {m.organization_id: m.organization.code for m in group.memberships}
-    titles = {gn.need_id: gn.need.title for gn in group.group_needs}
-    events = services.events(db.session, current_user, group)
-    return [describe_event(e, orgs, titles) for e in events[:limit]]
-
-
-def _needs_by_member(group: PurchaseGroup) -> dict[int, list[GroupNeed]]:
-    by_org: dict[int, list[GroupNeed]] = defaultdict(list)
-    for gn in group.group_needs:
-        by_org[gn.organization_id].append(gn)
-    return by_org
-
-
-def _need_state(group: PurchaseGroup, gn: GroupNeed) -> str:
-    """'brought' (confirmed by its member), 'proposed' (member not answered yet) or 'left out'."""
-    if gn.included:
-        return "brought"
-    membership = group.membership_of(gn.organization_id)
-    if group.status == "forming" and membership is not None and membership.status == "invited":
-        return "proposed"
-    return "left_out"
-
-
-def _active_members(group: PurchaseGroup) -> list[Membership]:
-    return [m for m in group.memberships if m.status != "declined"]
+    return presenters.describe_events(group, services.events(db.session, current_user, group), limit)
 
 
 def _invite_choices(group: PurchaseGroup):
@@ -473,7 +284,7 @@ def _proposable_needs(group: PurchaseGroup) -> list[Need]:
 
 
 def _default_confirm_form(group: PurchaseGroup, membership: Membership):
-    own = _needs_by_member(group).get(membership.organization_id, [])
+    own = presenters.needs_by_member(group).get(membership.organization_id, [])
     if membership.status == "confirmed":
         chosen = [gn.need_id for gn in own if gn.included]
     else:
@@ -484,7 +295,7 @@ def _default_confirm_form(group: PurchaseGroup, membership: Membership):
 def _render_detail(group: PurchaseGroup, status: int = 200, **forms):
     """The group page; `forms` replaces the blank action forms by bound ones carrying the user's input and errors."""
     lang = current_language()
-    today = _today()
+    today = paris_today()
     summary = services.summarize(group, today=today)
     membership = _membership(group)
     coordinator = _is_coordinator()
@@ -494,8 +305,8 @@ def _render_detail(group: PurchaseGroup, status: int = 200, **forms):
         "group": group,
         "summary": summary,
         "figures": {f.organization.id: f for f in summary.members},
-        "needs_by_member": _needs_by_member(group),
-        "need_state": lambda gn: _need_state(group, gn),
+        "needs_by_member": presenters.needs_by_member(group),
+        "need_state": lambda gn: presenters.need_state(group, gn),
         "membership": membership,
         "coordinator": coordinator,
         "forming": forming,
@@ -505,8 +316,8 @@ def _render_detail(group: PurchaseGroup, status: int = 200, **forms):
         "today": today,
         "procedure_badges": PROCEDURE_BADGES,
         "procedure_short": PROCEDURE_SHORT,
-        "scope_label": _cpv_label(group.scope_cpv_prefix, lang),
-        "active_members": _active_members(group),
+        "scope_label": presenters.cpv_label(db.session, group.scope_cpv_prefix, lang),
+        "active_members": presenters.active_members(group),
         "suggestions": [],
         "pending": [m for m in group.memberships if m.status in ("invited", "confirmed")],
         "can_answer": False,
@@ -519,7 +330,7 @@ def _render_detail(group: PurchaseGroup, status: int = 200, **forms):
             suggestions = services.suggest_lots(db.session, group, lang)
             context["suggestions"] = suggestions
             context["org_codes"] = {m.organization_id: m.organization.code for m in group.memberships}
-        context["lot_form"] = forms.get("lot_form") or lot_form(_active_members(group))
+        context["lot_form"] = forms.get("lot_form") or lot_form(presenters.active_members(group))
         if forming:
             invite = forms.get("invite_form") or InviteForm(prefix="invite", formdata=None)
             invite.organization.choices = organization_choices(
@@ -575,7 +386,7 @@ def _adjustment_field(key: str) -> str:
 def confirm(group_id: int):
     group = _load_group(group_id)
     membership = _membership(group)
-    own = _needs_by_member(group).get(membership.organization_id, []) if membership else []
+    own = presenters.needs_by_member(group).get(membership.organization_id, []) if membership else []
     form = confirm_form(own, formdata=request.form)
     if form.validate_on_submit():
         chosen = list(form.need_ids.data or [])
@@ -594,7 +405,7 @@ def confirm(group_id: int):
                 services.confirm_membership(db.session, current_user, group, chosen, adjustments)
             except DomainError as error:
                 db.session.rollback()
-                _apply(form, error, rename=_adjustment_field)
+                apply_errors(form, error, rename=_adjustment_field)
             else:
                 db.session.commit()
                 flash(_("Your organization's participation is confirmed. Next step: sign the convention."), "success")
@@ -688,7 +499,7 @@ def request_signatures(group_id: int):
         asked = services.request_signatures(db.session, current_user, group)
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         db.session.commit()
         if asked:
@@ -705,14 +516,6 @@ def request_signatures(group_id: int):
     return _back(group_id)
 
 
-def _pending_text(group: PurchaseGroup, pending: list[dict]) -> str:
-    names = {m.organization.code: m.organization.name for m in group.memberships}
-    return ", ".join(
-        f"{names.get(p['organization'], p['organization'])} ({MEMBER_PENDING_LABELS.get(p['status'], p['status'])})"
-        for p in pending
-    )
-
-
 @bp.post("/groups/<int:group_id>/constitute")
 @roles_required("coordinator")
 def constitute(group_id: int):
@@ -725,7 +528,7 @@ def constitute(group_id: int):
             flash(
                 _(
                     "The group cannot be constituted yet. Waiting for: %(members)s.",
-                    members=_pending_text(group, error.details.get("pending", [])),
+                    members=presenters.pending_text(group, error.details.get("pending", [])),
                 ),
                 "danger",
             )
@@ -733,7 +536,7 @@ def constitute(group_id: int):
             flash(error.message, "danger")
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         db.session.commit()
         flash(_("The group is constituted: its members' needs are frozen."), "success")
@@ -757,39 +560,6 @@ def abandon(group_id: int):
 # --- editing, with the "what changed" table on a stale version -------------------------------------------------------
 
 
-def _group_field_text(key: str, value) -> str:
-    if value is None or value == "":
-        return "—"
-    if key == "cost_sharing":
-        return str(COST_SHARING_LABELS.get(value, value))
-    if key == "planned_publication_on":
-        if isinstance(value, str):
-            try:
-                value = date.fromisoformat(value)
-            except ValueError:
-                return value
-        return day(value)
-    return str(value)
-
-
-def _what_changed(labels: dict, mine: dict, current: dict, text) -> list[dict]:
-    rows = []
-    for key, label in labels.items():
-        yours, theirs = text(key, mine.get(key)), text(key, current.get(key))
-        rows.append({"key": key, "label": str(label), "yours": yours, "current": theirs, "differs": yours != theirs})
-    return rows
-
-
-EDIT_LABELS = {
-    "name": _l("Name of the group"),
-    "scope_cpv_prefix": _l("Scope (CPV prefix)"),
-    "planned_publication_on": _l("Planned publication of the call"),
-    "convention_duration_months": _l("Duration of the convention (months)"),
-    "cost_sharing": _l("How the costs of the procedure are shared"),
-    "single_lot_reason": _l("Why a single lot"),
-}
-
-
 @bp.route("/groups/<int:group_id>/edit", methods=["GET", "POST"])
 @roles_required("coordinator")
 def edit_group(group_id: int):
@@ -802,7 +572,7 @@ def edit_group(group_id: int):
     if form.validate_on_submit():
         changes = form.changes()
         try:
-            version = _version(form.version.data)
+            version = form_version(form.version.data)
             services.update_group(db.session, current_user, group, changes, expected_version=version)
         except Conflict as error:
             db.session.rollback()
@@ -811,7 +581,7 @@ def edit_group(group_id: int):
                 return _back(group_id)
             stale = {
                 "message": error.message,
-                "rows": _what_changed(EDIT_LABELS, changes, error.details.get("current", {}), _group_field_text),
+                "rows": presenters.group_changes(changes, error.details.get("current", {})),
                 "events": _described_events(group, RECENT_EVENTS),
             }
             # The user has now seen the current values: saving again deliberately replaces them.
@@ -871,7 +641,7 @@ def _share_field(members: list[Membership]):
 @roles_required("coordinator")
 def create_lot(group_id: int):
     group = _load_group(group_id)
-    members = _active_members(group)
+    members = presenters.active_members(group)
     form = lot_form(members, formdata=request.form)
     if form.validate_on_submit():
         values = _lot_values(form, members)
@@ -880,7 +650,7 @@ def create_lot(group_id: int):
                 lot = services.create_lot(db.session, current_user, group, values)
             except DomainError as error:
                 db.session.rollback()
-                _apply(form, error, rename=_share_field(members))
+                apply_errors(form, error, rename=_share_field(members))
             else:
                 number = lot.number
                 db.session.commit()
@@ -916,18 +686,11 @@ def create_suggested_lots(group_id: int):
             )
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         db.session.commit()
         flash(ngettext("%(num)d lot is created.", "%(num)d lots are created.", len(suggestions)), "success")
     return _back(group_id, "lots")
-
-
-LOT_LABELS = {
-    "title": _l("Title of the lot"),
-    "cpv_code": _l("CPV code"),
-    "delivery_area": _l("Delivery area"),
-}
 
 
 @bp.route("/groups/<int:group_id>/lots/<int:lot_id>/edit", methods=["GET", "POST"])
@@ -938,45 +701,30 @@ def edit_lot(group_id: int, lot_id: int):
     if group.status not in ("forming", "constituted"):
         flash(_("This group is %(status)s: it can no longer change.", status=GROUP_STATUS_LABELS[group.status]), "info")
         return _back(group_id, "lots")
-    members = _active_members(group)
+    members = presenters.active_members(group)
     form = lot_form(members, lot=lot) if request.method == "GET" else lot_form(members, formdata=request.form)
     stale = None
     if request.method == "POST" and form.validate_on_submit():
         values = _lot_values(form, members)
         if values is not None:
             try:
-                services.update_lot(db.session, current_user, lot, values, expected_version=_version(form.version.data))
+                services.update_lot(
+                    db.session, current_user, lot, values, expected_version=form_version(form.version.data)
+                )
             except Conflict as error:
                 db.session.rollback()
                 if error.code != "stale_version":
                     flash(error.message, "danger")
                     return _back(group_id, "lots")
-                current = error.details.get("current", {})
-                names = {m.organization_id: m.organization.code for m in group.memberships}
-                mine = {"title": values.title, "cpv_code": values.cpv_code, "delivery_area": values.delivery_area}
-                rows = _what_changed(LOT_LABELS, mine, current, lambda k, v: "—" if v in (None, "") else str(v))
-                current_shares = {int(k): Decimal(v) for k, v in (current.get("shares") or {}).items()}
-                for m in members:
-                    yours = values.shares.get(m.organization.code, {}).get("annual_amount")
-                    theirs = current_shares.get(m.organization_id)
-                    rows.append(
-                        {
-                            "key": f"share_{m.organization_id}",
-                            "label": _("Share of %(organization)s", organization=names[m.organization_id]),
-                            "yours": money(yours) if yours is not None else "—",
-                            "current": money(theirs) if theirs is not None else "—",
-                            "differs": (yours or Decimal("0")) != (theirs or Decimal("0")),
-                        }
-                    )
                 stale = {
                     "message": error.message,
-                    "rows": rows,
+                    "rows": presenters.lot_changes(group, members, values, error.details.get("current", {})),
                     "events": _described_events(group, RECENT_EVENTS),
                 }
                 form.version.data = error.details.get("current_version", lot.version)
             except DomainError as error:
                 db.session.rollback()
-                _apply(form, error, rename=_share_field(members))
+                apply_errors(form, error, rename=_share_field(members))
             else:
                 db.session.commit()
                 flash(_("The lot is saved."), "success")
@@ -1003,7 +751,7 @@ def delete_lot(group_id: int, lot_id: int):
         services.delete_lot(db.session, current_user, lot)
     except DomainError as error:
         db.session.rollback()
-        _flash_error(error)
+        flash_error(error)
     else:
         db.session.commit()
         flash(_("Lot %(number)d is deleted.", number=number), "success")
@@ -1020,15 +768,11 @@ def convention(group_id: int):
     lang = request.args.get("lang", "fr")
     if lang not in ("fr", "en"):
         lang = "fr"
-    today = _today()
+    today = paris_today()
     summary = services.summarize(group, today=today)
-    parties = _active_members(group)
+    parties = presenters.active_members(group)
     figures = {f.organization.id: f for f in summary.members}
-    needs = _needs_by_member(group)
-    brought = {
-        m.organization_id: [gn for gn in needs.get(m.organization_id, []) if _need_state(group, gn) != "left_out"]
-        for m in parties
-    }
+    brought = presenters.brought_by_member(group, parties)
     codes = {gn.need.cpv_code for gns in brought.values() for gn in gns} | {lot.cpv_code for lot in group.lots}
     if group.scope_cpv_prefix:
         codes.add(code_of_prefix(group.scope_cpv_prefix))

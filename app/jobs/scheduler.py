@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from datetime import UTC, datetime
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
+
+from app.clock import utcnow
 
 log = logging.getLogger("mutualis.scheduler")
 
@@ -44,7 +45,7 @@ def build_scheduler(app: Flask) -> BackgroundScheduler:
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone="UTC",
     )
-    now = datetime.now(UTC)
+    now = utcnow()
     for job_id, func, trigger in RECURRING_JOBS:
         # Each job runs once at start-up: after a downtime every overdue call is closed at once.
         scheduler.add_job(func, id=job_id, replace_existing=True, next_run_time=now, **trigger)

@@ -34,8 +34,8 @@ def _home_context() -> dict:
 
 def _current_overlaps() -> dict:
     """The overlap map's default view (CPV classes, 12 months from today) in figures, for the home panel."""
+    from app.clock import paris_today
     from app.i18n import current_language
-    from app.overlaps.presenters import paris_today
     from app.overlaps.services import OverlapQuery, overlap_report
 
     today = paris_today()

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import decimal
-import re
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
-    DecimalField,
     HiddenField,
     IntegerField,
     SelectChoice,
@@ -21,9 +17,8 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import Optional
-from wtforms.widgets import TextInput
 
-from app.i18n import current_language
+from app.forms import FrenchDecimalField
 from app.needs.models import NEED_STATUSES
 
 STATUS_LABELS = {
@@ -32,64 +27,6 @@ STATUS_LABELS = {
     "withdrawn": _l("Withdrawn"),
     "grouped": _l("Grouped"),
 }
-
-_SPACES = re.compile(r"[\s\u00a0\u202f\u2009\u2007]+")
-_CURRENCY = re.compile(r"^(?:€|eur(?:os?)?)|(?:€|eur(?:os?)?)$", re.IGNORECASE)
-
-
-def normalise_decimal(text: str) -> str:
-    """'1 234,50' / '1.234,50' / '1,234.50' / '12 500 €' -> '1234.50'; anything else is returned for Decimal to refuse.
-
-    The last of ',' and '.' is the decimal mark when both appear; a lone ',' is a decimal comma.
-    """
-    value = _SPACES.sub("", text or "")
-    value = _CURRENCY.sub("", value)
-    if "," in value and "." in value:
-        mark = "," if value.rfind(",") > value.rfind(".") else "."
-        thousands = "." if mark == "," else ","
-        value = value.replace(thousands, "").replace(mark, ".")
-    elif value.count(",") == 1:
-        value = value.replace(",", ".")
-    return value
-
-
-class FrenchDecimalField(DecimalField):
-    """A Decimal typed as text, in French ('1 234,50') or English ('1234.50') notation; empty means None.
-
-    A text input (a number input refuses '1 234,50'). The value is never rounded here: the service refuses more
-    than two decimals with a clear message.
-    """
-
-    widget = TextInput()
-
-    def __init__(self, label=None, validators=None, **kwargs):
-        render_kw = {"inputmode": "decimal", "autocomplete": "off", **(kwargs.pop("render_kw", None) or {})}
-        super().__init__(label, validators, places=None, render_kw=render_kw, **kwargs)
-
-    def process_formdata(self, valuelist):
-        if not valuelist:
-            return
-        text = (valuelist[0] or "").strip()
-        if not text:
-            self.data = None
-            return
-        try:
-            value = decimal.Decimal(normalise_decimal(text))
-        except (decimal.InvalidOperation, ValueError) as exc:
-            self.data = None
-            raise ValueError(str(_l("Not a number: write it like 1234,50 or 1 234,50."))) from exc
-        if not value.is_finite():
-            self.data = None
-            raise ValueError(str(_l("Not a number: write it like 1234,50 or 1 234,50.")))
-        self.data = value
-
-    def _value(self):
-        if self.raw_data:
-            return self.raw_data[0]
-        if self.data is None:
-            return ""
-        text = format(self.data, "f")
-        return text.replace(".", ",") if current_language() == "fr" else text
 
 
 class NeedForm(FlaskForm):

@@ -6,7 +6,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import CENT, Money, UTCDateTime, utcnow
+from app.clock import utcnow
+from app.db import CENT, Money, UTCDateTime
 from app.extensions import db
 from app.organizations.models import Organization
 from app.reference.models import CpvCode

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
-from app.db import utcnow
+from app.clock import utcnow
 from app.domain import cpv as cpv_domain
 from app.domain.need_import import AMOUNT_MAX, DESCRIPTION_MAX, TITLE_MAX, UNIT_MAX, parse_needs
 from app.domain.tabular import Message
@@ -21,7 +21,7 @@ from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.needs.models import NEED_STATUSES, Need
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
-from app.validation import clean_postcode
+from app.validation import clean_postcode, refuse_bad_rows
 
 READER_ROLES = ("coordinator", "admin")
 WRITABLE_STATUSES = ("draft", "submitted")  # what a buyer may set; "grouped" belongs to groups
@@ -262,12 +262,10 @@ class NeedFilters:
 
 
 def _cpv_prefix(raw: str) -> str:
-    digits = raw.split("-")[0].strip()
-    if not digits.isdigit() or not 2 <= len(digits) <= 8:
+    prefix = cpv_domain.search_prefix(raw)
+    if prefix is None:
         raise ValidationFailed({"cpv": [str(_l("A CPV code or prefix has 2 to 8 digits."))]})
-    if len(digits) == 8:  # a whole code stands for its node: 09300000 covers 093xxxxx
-        digits = digits.rstrip("0").ljust(2, "0")
-    return digits
+    return prefix
 
 
 def filtered_needs(actor, filters: NeedFilters) -> sa.Select:
@@ -342,13 +340,6 @@ class ImportPreview:
     sheet: str | None
 
 
-def _row_details(messages: list[Message]) -> list[dict]:
-    return [
-        {"row": m.row, "column": m.column, "message": _l(m.message, **m.params)}
-        for m in sorted(messages, key=lambda m: (m.row or 0, m.column or ""))
-    ]
-
-
 def check_import(session: Session, data: bytes, filename: str) -> ImportPreview:
     """Validate every row of a needs file; raise ValidationFailed listing every bad row, or return the rows."""
     check_digits = dict(session.execute(sa.select(CpvCode.code, CpvCode.check_digit)).all())
@@ -364,14 +355,7 @@ def check_import(session: Session, data: bytes, filename: str) -> ImportPreview:
                     {"code": row["cpv_code"], "digit": check_digits[row["cpv_code"]]},
                 )
             )
-    if result.errors:
-        raise ValidationFailed(
-            {},
-            message=str(_l("The file has errors: nothing was imported. Fix the rows listed and import it again.")),
-            rows=_row_details(result.errors),
-        )
-    if not result.rows:
-        raise ValidationFailed({"file": [str(_l("The file has no rows to import."))]})
+    refuse_bad_rows(result.errors, result.rows)
     return ImportPreview(rows=result.rows, notes=result.notes, sheet=result.sheet)
 
 

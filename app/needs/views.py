@@ -20,7 +20,7 @@ from app.domain.need_import import NEED_COLUMNS, column_labels, parse_needs, tem
 from app.domain.tabular import RowReport
 from app.errors import Conflict, DomainError, ValidationFailed
 from app.extensions import db
-from app.forms import apply_errors
+from app.forms import apply_errors, form_version
 from app.i18n import current_language
 from app.needs import (
     bp,
@@ -208,12 +208,6 @@ def need_detail(need_id: int):
     )
 
 
-def _version(raw: str | None) -> int:
-    """The version the form was made from; anything unreadable counts as stale, never as 'skip the check'."""
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() else 0
-
-
 @bp.route("/needs/<int:need_id>/edit", methods=["GET", "POST"])
 @roles_required("buyer")
 def edit_need(need_id: int):
@@ -228,7 +222,9 @@ def edit_need(need_id: int):
         if form.submit.data and need.status in ("draft", "withdrawn"):
             changes["status"] = "submitted"
         try:
-            services.update_need(db.session, current_user, need, changes, expected_version=_version(form.version.data))
+            services.update_need(
+                db.session, current_user, need, changes, expected_version=form_version(form.version.data)
+            )
         except Conflict as error:
             db.session.rollback()
             if error.code != "stale_version":

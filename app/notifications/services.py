@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.db import utcnow
+from app.clock import utcnow
 from app.errors import NotFound
 from app.notifications.models import Notification
 

@@ -5,7 +5,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import UTCDateTime, utcnow
+from app.clock import utcnow
+from app.db import UTCDateTime
 from app.extensions import db
 
 ORGANIZATION_KINDS = ("hospital", "university", "social_housing", "local_authority", "other")

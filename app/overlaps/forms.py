@@ -6,18 +6,12 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectChoice, SelectField
+from wtforms import DateField, IntegerField, SelectField
 
 from app.errors import ValidationFailed
+from app.forms import LEVEL_CHOICES
 from app.overlaps.services import MAX_WINDOW_MONTHS, OverlapQuery
 
-LEVEL_CHOICES = [
-    SelectChoice("division", _l("Division (2 digits)")),
-    SelectChoice("group", _l("Group (3 digits)")),
-    SelectChoice("class", _l("Class (4 digits)")),
-    SelectChoice("category", _l("Category (5 digits)")),
-]
-LEVEL_NAMES = {"division": _l("division"), "group": _l("group"), "class": _l("class"), "category": _l("category")}
 DEFAULT_LEVEL = "class"
 DEFAULT_WINDOW_MONTHS = 12
 

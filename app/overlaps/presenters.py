@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -26,8 +25,6 @@ from app.i18n import number
 from app.overlaps.services import OverlapReport
 from app.reference.models import CpvCode
 
-PARIS = ZoneInfo("Europe/Paris")
-
 # Bootstrap badge classes and short names of the procedures; the full label (a msgid) goes in the tooltip.
 PROCEDURE_BADGES = {"none": "proc-none", "adapted": "proc-adapted", "formal": "proc-formal"}
 PROCEDURE_SHORT = {"none": _l("No publicity"), "adapted": _l("MAPA"), "formal": _l("Formal")}
@@ -36,11 +33,6 @@ SORTS = ("total", "annual", "organizations", "prefix")
 DEFAULT_SORT = "total"
 DEFAULT_DIRECTIONS = {"total": "desc", "annual": "desc", "organizations": "desc", "prefix": "asc"}
 HEAT_LEVELS = 5
-
-
-def paris_today() -> date:
-    """Today as the buyers of Dijon see it (the window defaults to it)."""
-    return datetime.now(PARIS).date()
 
 
 def euros(cents) -> Decimal:

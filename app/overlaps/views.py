@@ -9,12 +9,14 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.accounts.auth import roles_required
+from app.clock import paris_today
 from app.domain.procedures import PROCEDURE_LABELS
 from app.errors import ValidationFailed
 from app.extensions import db
+from app.forms import LEVEL_NAMES
 from app.i18n import current_language
 from app.overlaps import bp, exports, presenters
-from app.overlaps.forms import LEVEL_NAMES, OverlapQueryForm
+from app.overlaps.forms import OverlapQueryForm
 from app.overlaps.services import OverlapQuery, OverlapReport, overlap_report
 
 READERS = ("coordinator", "admin", "buyer")
@@ -22,7 +24,7 @@ READERS = ("coordinator", "admin", "buyer")
 
 def _report(form: OverlapQueryForm) -> tuple[OverlapQuery, OverlapReport]:
     """Parse the form, then ask the service; ValidationFailed for a query the user must correct."""
-    today = presenters.paris_today()
+    today = paris_today()
     query = form.overlap_query(today)
     report = overlap_report(db.session, current_user, query, today=today, lang=current_language())
     return report.query, report

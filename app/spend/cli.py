@@ -6,6 +6,11 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from app.actors import SYSTEM
+from app.cli_support import organization_by_code, read_file, run_service
+from app.extensions import db
+from app.spend.services import import_notes, import_spend, rollback_import
+
 
 def register(app: Flask) -> None:
     """Add the spend commands to the app's CLI."""
@@ -24,28 +29,9 @@ def register(app: Flask) -> None:
     )
     def import_command(file, org_code, fmt):
         """Import past spend from FILE (CSV, XLSX, or DECP open data as CSV or JSON), all or nothing."""
-        import sqlalchemy as sa
-
-        from app.actors import SYSTEM
-        from app.cli import _report_error
-        from app.errors import DomainError
-        from app.extensions import db
-        from app.organizations.models import Organization
-        from app.spend.services import import_notes, import_spend
-
-        organization = db.session.scalar(sa.select(Organization).where(Organization.code == org_code.upper()))
-        if organization is None:
-            codes = ", ".join(db.session.scalars(sa.select(Organization.code).order_by(Organization.code)))
-            raise click.ClickException(f"Unknown organization code {org_code!r}. Known codes: {codes or 'none'}.")
-        with open(file, "rb") as handle:
-            data = handle.read()
-        try:
-            record = import_spend(db.session, SYSTEM, data, file, organization=organization, fmt=fmt)
-        except DomainError as error:
-            db.session.rollback()
-            _report_error(error)
-            raise SystemExit(1) from None
-        db.session.commit()
+        organization = organization_by_code(org_code)
+        data = read_file(file)
+        record = run_service(lambda: import_spend(db.session, SYSTEM, data, file, organization=organization, fmt=fmt))
         for note in import_notes(record):
             click.echo(f"  note: {note.render()}")
         click.echo(
@@ -57,17 +43,5 @@ def register(app: Flask) -> None:
     @click.argument("import_id", type=int)
     def rollback_command(import_id):
         """Roll back a whole import: its lines no longer count (the import stays listed)."""
-        from app.actors import SYSTEM
-        from app.cli import _report_error
-        from app.errors import DomainError
-        from app.extensions import db
-        from app.spend.services import rollback_import
-
-        try:
-            record = rollback_import(db.session, SYSTEM, import_id)
-        except DomainError as error:
-            db.session.rollback()
-            _report_error(error)
-            raise SystemExit(1) from None
-        db.session.commit()
+        record = run_service(lambda: rollback_import(db.session, SYSTEM, import_id))
         click.echo(f"Import #{record.id} rolled back: {record.line_count} line(s) removed.")

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from app.actors import SYSTEM
 from app.errors import Conflict
+from app.organizations.demo import fake_siret
 from app.organizations.models import Organization, SupplierCompany
 from app.reference.models import CpvCode
 
@@ -144,8 +145,6 @@ def synthetic_csv(code: str, companies: list[SupplierCompany], national: list[tu
 
 
 def _national(rng: random.Random) -> list[tuple[str, str, str, str]]:
-    from app.demo import fake_siret
-
     return [(name, fake_siret(rng), postcode, city) for name, city, postcode in NATIONAL]
 
 

@@ -7,13 +7,8 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import HiddenField, SelectChoice, SelectField, StringField, SubmitField
 
-LEVEL_CHOICES = [
-    SelectChoice("division", _l("Division (2 digits)")),
-    SelectChoice("group", _l("Group (3 digits)")),
-    SelectChoice("class", _l("Class (4 digits)")),
-    SelectChoice("category", _l("Category (5 digits)")),
-]
-LEVEL_NAMES = {"division": _l("division"), "group": _l("group"), "class": _l("class"), "category": _l("category")}
+from app.forms import LEVEL_CHOICES
+
 FORMAT_CHOICES = [
     SelectChoice("", _l("Detect from the file")),
     SelectChoice("csv", _l("Spend table, CSV")),

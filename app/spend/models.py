@@ -8,7 +8,8 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Money, UTCDateTime, utcnow
+from app.clock import utcnow
+from app.db import Money, UTCDateTime
 from app.extensions import db
 from app.organizations.models import Organization
 

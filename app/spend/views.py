@@ -16,16 +16,17 @@ from flask_login import current_user
 from wtforms import SelectChoice
 
 from app.accounts.auth import roles_required
+from app.clock import paris_today
 from app.domain import impact
 from app.domain.spend_import import GENERIC_COLUMNS, generic_column_labels, template_csv_bytes
 from app.domain.tabular import RowReport
 from app.errors import Conflict, DomainError, ValidationFailed
 from app.extensions import db
-from app.forms import apply_errors
+from app.forms import LEVEL_NAMES, apply_errors
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
 from app.spend import bp, exports, models, services  # noqa: F401
-from app.spend.forms import LEVEL_NAMES, ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
+from app.spend.forms import ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
 from app.uploads import PendingUploads
 
 READERS = ("buyer", "coordinator", "admin")
@@ -336,7 +337,7 @@ def export(kind: str, fmt: str):
         db.session,
         current_user,
         level=(request.args.get("level") or "class").strip(),
-        today=services.paris_today(),
+        today=paris_today(),
         lang=lang,
     )
     headers = [
@@ -389,7 +390,7 @@ def impact_page():
         db.session.rollback()
         flash(" ".join(m for messages in error.reasons.values() for m in messages), "warning")
         return redirect(url_for(".impact"))
-    savings = services.overlap_savings(db.session, current_user, level=level, today=services.paris_today(), lang=lang)
+    savings = services.overlap_savings(db.session, current_user, level=level, today=paris_today(), lang=lang)
     factors = services.emission_factors()
     mapping = services.emission_mapping(db.session)
     division_labels = services.cpv_labels(db.session, mapping.keys(), lang)

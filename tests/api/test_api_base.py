@@ -53,7 +53,7 @@ def test_an_expired_token_is_refused(client, db):
     from datetime import timedelta
 
     from app.accounts.models import ApiToken
-    from app.db import utcnow
+    from app.clock import utcnow
 
     factories.user("buyer", email="anne@chu.example.fr")
     db.session.commit()

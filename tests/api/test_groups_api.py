@@ -1,4 +1,8 @@
+import time
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 
 from tests import factories
 from tests.conftest import api_token
@@ -143,6 +147,28 @@ def test_sign_needs_a_deliberation_reference(client, world):
     response = client.post(f"/api/v1/groups/{gid}/sign", headers=t["chu"], json={})
     assert response.status_code == 400
     assert "deliberation_reference" in response.get_json()["error"]["details"]["fields"]
+
+
+def test_sign_without_a_date_records_today_in_paris_whatever_the_server_time_zone(client, world, monkeypatch):
+    """22:30 UTC on 30 June is already 1 July in Paris; a server set to Honolulu time (still 30 June) must not
+    record the day before."""
+    try:
+        with monkeypatch.context() as patch, time_machine.travel(datetime(2026, 6, 30, 22, 30, tzinfo=UTC), tick=False):
+            patch.setenv("TZ", "Pacific/Honolulu")
+            time.tzset()
+            t = tokens(client, "coord", "chu")
+            gid = client.post(
+                "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
+            ).get_json()["id"]
+            client.post(f"/api/v1/groups/{gid}/confirm", headers=t["chu"], json={})
+            response = client.post(
+                f"/api/v1/groups/{gid}/sign", headers=t["chu"], json={"deliberation_reference": "D1"}
+            )
+    finally:
+        time.tzset()
+    assert response.status_code == 200, response.get_json()
+    chu = next(m for m in response.get_json()["members"] if m["organization"] == "CHU")
+    assert chu["status"] == "signed" and chu["signed_on"] == "2026-07-01"
 
 
 def test_lots_crud_with_versions(client, world):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import ApiToken, Invitation
 from app.accounts.services import invite_user, issue_api_token
-from app.db import utcnow
+from app.clock import utcnow
 from app.jobs import tasks
 from app.jobs.scheduler import RECURRING_JOBS
 from tests import factories

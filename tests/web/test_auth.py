@@ -4,7 +4,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from app.accounts.models import Invitation, User
-from app.db import utcnow
+from app.clock import utcnow
 from app.organizations.models import SupplierCompany
 from tests import factories
 from tests.conftest import csrf_from, login, post_form

@@ -18,7 +18,7 @@ from app.accounts.models import User
 from app.calls import services
 from app.calls.models import Bid, Call, CallDocument, Question, Subscription
 from app.calls.services import LotInput
-from app.db import utcnow
+from app.clock import utcnow
 from app.groups import services as group_services
 from app.notifications.models import Notification
 from tests import factories

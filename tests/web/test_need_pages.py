@@ -317,6 +317,17 @@ def test_edit_with_a_stale_version_shows_the_conflict_keeps_the_input_and_overwr
     assert saved.title == "Colleague's title" and saved.version == 2
 
 
+def test_an_unreadable_version_counts_as_stale_not_as_a_server_error(client, db, world):
+    need = make_need(world.chu, status="draft")
+    db.session.commit()
+    english(client, "anne@chu.example.fr")
+    for version in ("²", "abc", "-1", ""):  # "²" is a digit to str.isdigit() but not to int()
+        response = post_form(client, f"/needs/{need.id}/edit", need_form(title="Other", save="y", version=version))
+        assert response.status_code == 200, version
+        assert "This need was changed by someone else meanwhile." in page(response)
+    assert fresh(db, need.id).title != "Other" and fresh(db, need.id).version == 1
+
+
 # --- status changes and delete ---------------------------------------------------------------------------------
 
 

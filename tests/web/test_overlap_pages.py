@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
+from app.clock import paris_today
 from app.needs.models import Need
-from app.overlaps.presenters import paris_today
 from tests import factories
 from tests.conftest import english, login
 

@@ -1,0 +1,191 @@
+"""Sealed bids: submitting (or replacing) a bid with its receipt, reading, withdrawing and listing bids.
+
+The bid deadline is enforced in every request with the server clock (`utcnow()`): a stopped scheduler can delay
+a notification, never let a late bid in. Before the deadline nobody but the bidder learns anything about any bid:
+no page, API answer, export, notification or log line says whether bids exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session, selectinload
+
+from app.calls.models import Bid, Call
+from app.calls.services.access import require_supplier, visible_calls
+from app.calls.services.deadlines import ensure_closed
+from app.clock import utcnow
+from app.db import CENT
+from app.domain.receipts import receipt_content, sha256_hex
+from app.domain.text import N_
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.notifications.services import notify
+
+MSG_BID_RECEIVED = N_("Your bid on “%(call)s”, lot %(lot)s, was received at %(at)s (UTC). Receipt SHA-256: %(sha)s")
+
+
+@dataclass
+class BidValues:
+    lot_id: int
+    amount: Decimal
+    technical_note: str = ""
+    environmental_note: str = ""
+    delivery_distance_km: Decimal | None = None
+
+
+def _refuse_if_closed(call: Call, now: datetime) -> None:
+    if not call.is_open_for_bids(now):
+        raise Conflict(
+            "call_closed",
+            str(
+                _l(
+                    "Bids on this call closed at %(deadline)s (UTC).",
+                    deadline=call.bid_deadline.strftime("%Y-%m-%d %H:%M:%S"),
+                )
+            ),
+        )
+
+
+def submit_bid(
+    session: Session, actor, call: Call, values: BidValues, *, idempotency_key: str | None = None
+) -> tuple[Bid, bool]:
+    """Submit (or replace) the supplier's bid on one lot; returns (bid, created). A retried Idempotency-Key returns
+    the first result instead of a second bid."""
+    company = require_supplier(actor)
+    key = (idempotency_key or "").strip() or None
+    if key is not None:
+        if len(key) > 200:
+            raise ValidationFailed({"Idempotency-Key": [str(_l("At most %(n)d characters.", n=200))]})
+        earlier = session.scalar(sa.select(Bid).where(Bid.supplier_id == company.id, Bid.idempotency_key == key))
+        if earlier is not None:
+            if earlier.call_id != call.id:
+                raise Conflict("idempotency_key_reused", str(_l("This Idempotency-Key was used for another call.")))
+            return earlier, False
+    now = utcnow()
+    _refuse_if_closed(call, now)
+    lot = next((lot for lot in call.lots if lot.id == values.lot_id), None)
+    reasons: dict[str, list[str]] = {}
+    if lot is None:
+        reasons["lot_id"] = [str(_l("This lot is not part of the call."))]
+    amount = values.amount
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        reasons["amount_eur"] = [str(_l("The amount must be greater than zero."))]
+    elif amount != amount.quantize(CENT):
+        reasons["amount_eur"] = [str(_l("Amounts have at most two decimals (cents)."))]
+    distance = values.delivery_distance_km
+    if distance is not None and (not isinstance(distance, Decimal) or distance < 0 or distance > 20000):
+        reasons["delivery_distance_km"] = [str(_l("A distance in km between 0 and 20 000."))]
+    for name in ("technical_note", "environmental_note"):
+        if len(getattr(values, name) or "") > 20000:
+            reasons[name] = [str(_l("At most %(n)d characters.", n=20000))]
+    if reasons:
+        raise ValidationFailed(reasons)
+    session.execute(
+        sa.update(Bid)
+        .where(Bid.supplier_id == company.id, Bid.lot_id == lot.id, Bid.status == "active")
+        .values(status="replaced")
+    )
+    content = receipt_content(
+        call_id=call.id,
+        lot_id=lot.id,
+        supplier_siret=company.siret,
+        amount=amount,
+        technical_note=values.technical_note,
+        environmental_note=values.environmental_note,
+        delivery_distance_km=distance,
+        submitted_at=now,
+    )
+    bid = Bid(
+        call_id=call.id,
+        lot_id=lot.id,
+        supplier_id=company.id,
+        submitted_by_id=actor.id,
+        amount=amount,
+        technical_note=values.technical_note or "",
+        environmental_note=values.environmental_note or "",
+        delivery_distance_km=distance,
+        submitted_at=now,
+        receipt_content=content,
+        receipt_sha256=sha256_hex(content),
+        idempotency_key=key,
+    )
+    session.add(bid)
+    session.flush()
+    notify(
+        session,
+        [actor],
+        "bid_received",
+        MSG_BID_RECEIVED,
+        {"call": call.title, "lot": lot.number, "at": now.strftime("%Y-%m-%d %H:%M:%S"), "sha": bid.receipt_sha256},
+        f"/bids/{bid.id}",
+        mail=False,
+    )
+    return bid, True
+
+
+def get_bid(session: Session, actor, bid_id: int) -> Bid:
+    """A supplier reads its own bids only; others only once the deadline has passed. Anyone else gets the same
+    "not found" whether the bid exists or not, so ids cannot be probed to count bids."""
+    bid = session.get(Bid, bid_id)
+    missing = NotFound(str(_l("This bid does not exist.")))
+    if bid is None:
+        raise missing
+    if actor.role == "supplier":
+        if bid.supplier_id != actor.supplier_id:
+            raise missing
+        return bid
+    call = session.scalar(visible_calls(actor).where(Call.id == bid.call_id))
+    if call is None or not bids_unsealed(call):
+        raise missing
+    return bid
+
+
+def bids_unsealed(call: Call) -> bool:
+    """The deadline has passed on a call that was published: its bids may be read by those who evaluate them."""
+    return call.deadline_passed(utcnow()) and call.status not in ("draft", "cancelled")
+
+
+def require_unsealed(call: Call) -> None:
+    """Refuse (bids_sealed) to show anything about the bids of a call before its deadline."""
+    if not bids_unsealed(call):
+        raise NotPermitted(str(_l("Bids are sealed until the deadline.")), code="bids_sealed")
+
+
+def withdraw_bid(session: Session, actor, bid_id: int) -> Bid:
+    company = require_supplier(actor)
+    bid = session.get(Bid, bid_id)
+    if bid is None or bid.supplier_id != company.id:
+        raise NotFound(str(_l("This bid does not exist.")))
+    call = session.get(Call, bid.call_id)
+    _refuse_if_closed(call, utcnow())
+    if bid.status != "active":
+        raise Conflict("bid_not_active", str(_l("This bid was already replaced or withdrawn.")))
+    bid.status, bid.withdrawn_at = "withdrawn", utcnow()
+    session.flush()
+    return bid
+
+
+def list_bids(session: Session, actor, call: Call) -> list[Bid]:
+    """A supplier: its own bids (every version). Anyone else: the active bids, only after the deadline."""
+    if actor.role == "supplier":
+        return list(
+            session.scalars(
+                sa.select(Bid)
+                .where(Bid.call_id == call.id, Bid.supplier_id == actor.supplier_id)
+                .order_by(Bid.lot_id, Bid.submitted_at.desc())
+            )
+        )
+    require_unsealed(call)
+    ensure_closed(session, call)
+    return list(
+        session.scalars(
+            sa.select(Bid)
+            .options(selectinload(Bid.scores))
+            .where(Bid.call_id == call.id, Bid.status == "active")
+            .order_by(Bid.lot_id, Bid.amount, Bid.submitted_at)
+        )
+    )

@@ -1,0 +1,182 @@
+"""The convention constitutive: members' signatures, then the constitution of the group (its needs frozen), or its
+abandonment."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from app.clock import paris_today, utcnow
+from app.domain.text import N_
+from app.errors import Conflict, ValidationFailed
+from app.groups.models import Membership, PurchaseGroup
+from app.groups.services.access import member_of, require_coordinator, require_forming
+from app.groups.services.events import notify_about, record_event, touch
+from app.notifications.services import buyers_of, coordinators_of
+
+MSG_SIGN = N_("The convention of “%(group)s” awaits the signature of %(organization)s.")
+MSG_SIGNED = N_("%(organization)s signed the convention of “%(group)s”.")
+MSG_CONSTITUTED = N_("The pooled-purchase group “%(group)s” is constituted: its members' needs are now frozen.")
+MSG_ABANDONED = N_("The pooled-purchase group “%(group)s” is abandoned: %(reason)s")
+
+
+def sign_convention(
+    session: Session, actor, group: PurchaseGroup, *, signed_on: date, deliberation_reference: str
+) -> Membership:
+    """A confirmed member records its signature: the date and reference of its deliberation or decision."""
+    membership = member_of(actor, group)
+    require_forming(group)
+    if membership.status != "confirmed":
+        raise Conflict("member_not_confirmed", str(_l("Confirm your participation before signing.")))
+    reasons = {}
+    if signed_on is None:
+        reasons["signed_on"] = [str(_l("The date of the deliberation or decision is required."))]
+    elif signed_on > paris_today():
+        reasons["signed_on"] = [str(_l("The date cannot be in the future."))]
+    if not (deliberation_reference or "").strip():
+        reasons["deliberation_reference"] = [str(_l("The reference of the deliberation or decision is required."))]
+    if reasons:
+        raise ValidationFailed(reasons)
+    membership.status, membership.signed_on = "signed", signed_on
+    membership.deliberation_reference, membership.signed_at = deliberation_reference.strip(), utcnow()
+    membership.signed_by_id = actor.id
+    touch(group)
+    session.flush()
+    record_event(
+        session,
+        group,
+        actor,
+        "signed",
+        before={"status": "confirmed"},
+        after={
+            "organization": membership.organization.code,
+            "status": "signed",
+            "signed_on": signed_on,
+            "deliberation_reference": membership.deliberation_reference,
+        },
+    )
+    notify_about(session, coordinators_of(session, None), "group_signed", MSG_SIGNED, group, membership.organization)
+    return membership
+
+
+def ask_to_sign(session: Session, group: PurchaseGroup, membership: Membership) -> None:
+    """Ask a confirmed member's buyers to record their organization's signature of the convention."""
+    notify_about(
+        session,
+        buyers_of(session, [membership.organization_id]),
+        "group_signature_request",
+        MSG_SIGN,
+        group,
+        membership.organization,
+    )
+
+
+def request_signatures(session: Session, actor, group: PurchaseGroup) -> int:
+    """Remind the confirmed members that have not signed yet; returns how many organizations were asked."""
+    require_coordinator(actor)
+    require_forming(group)
+    waiting = [m for m in group.memberships if m.status == "confirmed"]
+    for membership in waiting:
+        ask_to_sign(session, group, membership)
+    if waiting:
+        record_event(
+            session,
+            group,
+            actor,
+            "signatures_requested",
+            after={"organizations": [m.organization.code for m in waiting]},
+        )
+    return len(waiting)
+
+
+def constitute_group(session: Session, actor, group: PurchaseGroup) -> PurchaseGroup:
+    """Every invited member has answered and every confirmed member has signed: the group is constituted.
+
+    Its members' needs are then frozen (status grouped); they cannot join another group.
+    """
+    require_coordinator(actor)
+    require_forming(group)
+    pending = [m for m in group.memberships if m.status in ("invited", "confirmed")]
+    if pending:
+        raise Conflict(
+            "members_pending",
+            str(
+                _l(
+                    "Some members have not answered or not signed yet: %(organizations)s.",
+                    organizations=", ".join(f"{m.organization.code} ({m.status})" for m in pending),
+                )
+            ),
+            details={"pending": [{"organization": m.organization.code, "status": m.status} for m in pending]},
+        )
+    signed = [m for m in group.memberships if m.status == "signed"]
+    if len(signed) < 2:
+        raise Conflict("too_few_members", str(_l("A group needs at least two signed members.")))
+    included = [gn for gn in group.group_needs if gn.included]
+    taken = [gn.need_id for gn in included if gn.need.status != "submitted"]
+    if taken:
+        raise Conflict(
+            "need_in_other_group",
+            str(
+                _l(
+                    "Needs %(ids)s are no longer available (in another group, changed or withdrawn).",
+                    ids=", ".join(map(str, taken)),
+                )
+            ),
+        )
+    if len(group.lots) == 1 and not group.single_lot_reason.strip():
+        raise ValidationFailed(
+            {
+                "single_lot_reason": [
+                    str(
+                        _l("A group with a single lot must record why: lots are the rule in French public procurement.")
+                    )
+                ]
+            }
+        )
+    for gn in included:
+        gn.need.status = "grouped"
+    group.group_needs[:] = included
+    group.status, group.constituted_at = "constituted", utcnow()
+    session.flush()
+    record_event(
+        session,
+        group,
+        actor,
+        "constituted",
+        before={"status": "forming"},
+        after={
+            "status": "constituted",
+            "members": [m.organization.code for m in signed],
+            "needs": [gn.need_id for gn in included],
+        },
+    )
+    member_ids = [m.organization_id for m in signed]
+    notify_about(
+        session,
+        buyers_of(session, member_ids) + coordinators_of(session, None),
+        "group_constituted",
+        MSG_CONSTITUTED,
+        group,
+    )
+    return group
+
+
+def abandon_group(session: Session, actor, group: PurchaseGroup, reason: str) -> None:
+    require_coordinator(actor)
+    require_forming(group)
+    if not (reason or "").strip():
+        raise ValidationFailed({"reason": [str(_l("Say why the group is abandoned."))]})
+    group.status = "abandoned"
+    session.flush()
+    record_event(
+        session,
+        group,
+        actor,
+        "abandoned",
+        before={"status": "forming"},
+        after={"status": "abandoned", "reason": reason.strip()},
+    )
+    members = [m.organization_id for m in group.memberships if m.status != "declined"]
+    notify_about(session, buyers_of(session, members), "group_abandoned", MSG_ABANDONED, group, reason=reason.strip())

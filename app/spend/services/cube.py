@@ -1,0 +1,137 @@
+"""The spend cells read straight from the database cursor into pandas (amounts in cents), and the cube built on them:
+organizations × CPV prefix × year, with amount, lines and distinct suppliers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pandas as pd
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from app.domain.cpv import OVERLAP_LEVELS, PREFIX_LENGTH
+from app.errors import ValidationFailed
+from app.organizations.models import Organization
+from app.reference.models import CpvCode
+from app.spend.models import SpendCell
+from app.spend.services.access import reader_scope
+
+LEVELS = OVERLAP_LEVELS  # division, group, class, category
+CELL_PREFIX = PREFIX_LENGTH["category"]
+IN_BATCH = 500  # values per SQL IN (...) list
+CELL_COLUMNS = ["organization_id", "year", "cpv_prefix", "supplier_key", "cents", "lines"]
+LOCATION_COLUMNS = ["supplier_postcode", "supplier_city"]
+
+
+def fetch_rows(session: Session, stmt) -> list[tuple]:
+    """Plain tuples straight from the DB-API cursor (no ORM rows: they cost more than the whole computation).
+    Only integers reach the SQL as literals (ids and years resolved beforehand)."""
+    connection = session.connection()
+    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(str(compiled))
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def organization_codes(session: Session) -> dict[int, str]:
+    return dict(session.execute(sa.select(Organization.id, Organization.code)).all())
+
+
+def cells_frame(
+    session: Session, scope: list[int] | None, year: int | None = None, *, location: bool = False
+) -> pd.DataFrame:
+    """The spend cells in scope (GROUP BY at import time; nothing here loops over rows), amounts in cents.
+    `location` adds the suppliers' postcode and city columns (only the local share needs them)."""
+    columns = [
+        SpendCell.organization_id,
+        SpendCell.year,
+        SpendCell.cpv_prefix,
+        SpendCell.supplier_key,
+        sa.cast(sa.func.round(SpendCell.amount * 100), sa.BigInteger).label("cents"),
+        SpendCell.lines,
+    ]
+    if location:
+        columns += [SpendCell.supplier_postcode, SpendCell.supplier_city]
+    stmt = sa.select(*columns)
+    if scope is not None:
+        stmt = stmt.where(SpendCell.organization_id.in_([int(i) for i in scope]))
+    if year is not None:
+        stmt = stmt.where(SpendCell.year == int(year))
+    frame = pd.DataFrame(fetch_rows(session, stmt), columns=CELL_COLUMNS + (LOCATION_COLUMNS if location else []))
+    frame["cents"] = frame["cents"].astype("int64")
+    frame["lines"] = frame["lines"].astype("int64")
+    frame["organization"] = frame["organization_id"].map(organization_codes(session)).astype("object")
+    return frame
+
+
+def euros(cents) -> Decimal:
+    return Decimal(int(cents)) / 100
+
+
+def check_level(level: str) -> str:
+    if level not in LEVELS:
+        raise ValidationFailed({"level": [str(_l("The level is division, group, class or category."))]})
+    return level
+
+
+def check_year(year) -> int | None:
+    if year in (None, ""):
+        return None
+    if not isinstance(year, int) or not 1990 <= year <= 2200:
+        raise ValidationFailed({"year": [str(_l("The year has four digits, for example 2025."))]})
+    return year
+
+
+def cpv_labels(session: Session, prefixes: Iterable[str], lang: str) -> dict[str, str]:
+    codes = {p: p.ljust(8, "0") for p in prefixes}
+    if not codes:
+        return {}
+    column = CpvCode.label_en if lang == "en" else CpvCode.label_fr
+    found = dict(session.execute(sa.select(CpvCode.code, column).where(CpvCode.code.in_(set(codes.values())))).all())
+    return {prefix: found.get(code, "") for prefix, code in codes.items()}
+
+
+@dataclass(frozen=True)
+class CubeItem:
+    cpv_prefix: str
+    label: str
+    organization: str
+    year: int
+    amount: Decimal
+    lines: int
+    suppliers: int
+
+
+def grouped_sums(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """cents, lines and distinct known suppliers per group (vectorised)."""
+    if frame.empty:
+        return pd.DataFrame(columns=[*keys, "cents", "lines", "suppliers"])
+    sums = frame.groupby(keys, sort=True)[["cents", "lines"]].sum()
+    known = frame.loc[frame["supplier_key"] != ""]
+    suppliers = known.groupby(keys)["supplier_key"].nunique() if not known.empty else pd.Series(dtype="int64")
+    sums["suppliers"] = suppliers.reindex(sums.index).fillna(0).astype("int64")
+    return sums.reset_index()
+
+
+def spend_cube(
+    session: Session, actor, *, level: str = "division", organization: str | None = None, year=None, lang: str = "fr"
+) -> list[CubeItem]:
+    """Organizations × CPV prefix at `level` × year: amount, lines and distinct suppliers."""
+    level = check_level(level)
+    year = check_year(year)
+    scope = reader_scope(session, actor, organization)
+    frame = cells_frame(session, scope, year)
+    frame["prefix"] = frame["cpv_prefix"].str[: PREFIX_LENGTH[level]]
+    grouped = grouped_sums(frame, ["prefix", "organization", "year"])
+    labels = cpv_labels(session, grouped["prefix"].unique(), lang)
+    columns = [grouped[c].tolist() for c in ("prefix", "organization", "year", "cents", "lines", "suppliers")]
+    return [
+        CubeItem(prefix, labels.get(prefix, ""), org, int(yr), euros(cents), int(lines), int(sups))
+        for prefix, org, yr, cents, lines, sups in zip(*columns, strict=True)
+    ]
