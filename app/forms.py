@@ -129,16 +129,6 @@ def apply_errors(
     flash(error.message, "danger")
 
 
-def flash_error(error: DomainError) -> None:
-    """A service's refusal as flash messages, one per reason (for actions that have no form to put them on)."""
-    if isinstance(error, ValidationFailed) and error.reasons:
-        for messages in error.reasons.values():
-            for message in messages:
-                flash(message, "danger")
-    else:
-        flash(error.message, "danger")
-
-
 def safe_next(target: str | None, default: str) -> str:
     """Only same-site relative paths are followed after login (no open redirect)."""
     if not target:
@@ -147,22 +137,3 @@ def safe_next(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     return target
-
-
-def commit_form(form: FlaskForm, action, success: str | None = None, apply=apply_errors) -> bool:
-    """The shape of every POST action: validate the form, run the service; on a domain error roll back and show it
-    on the form, otherwise commit once and flash `success`. True when the change is saved."""
-    from app.extensions import db
-
-    if not form.validate_on_submit():
-        return False
-    try:
-        action()
-    except DomainError as error:
-        db.session.rollback()
-        apply(form, error)
-        return False
-    db.session.commit()
-    if success:
-        flash(success, "success")
-    return True
