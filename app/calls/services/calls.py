@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -121,8 +121,8 @@ def create_call(session: Session, actor, group: PurchaseGroup, values: CallValue
         group_id=group.id,
         title=values.title.strip(),
         description=(values.description or "").strip(),
-        questions_deadline=values.questions_deadline,
-        bid_deadline=values.bid_deadline,
+        questions_deadline=values.questions_deadline.astimezone(UTC),  # instants are kept in UTC
+        bid_deadline=values.bid_deadline.astimezone(UTC),
         created_by_id=actor.id,
     )
     for number, (lot, code) in enumerate(clean["lots"], start=1):
