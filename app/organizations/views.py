@@ -9,7 +9,7 @@ from app.accounts import services as account_services
 from app.accounts.auth import roles_required
 from app.accounts.models import Invitation, User
 from app.extensions import db
-from app.mail import send_mail
+from app.mail import queue_mail
 from app.organizations import bp, services
 from app.organizations.forms import InvitationForm, OrganizationForm
 from app.organizations.models import Organization, SupplierCompany
@@ -86,7 +86,7 @@ def invite():
         SelectChoice(str(o.id), f"{o.name} ({o.code})") for o in services.list_buyer_organizations(db.session)
     ]
 
-    def invite():
+    def invite_and_mail():
         invitation, token = account_services.invite_user(
             db.session,
             current_user,
@@ -95,22 +95,22 @@ def invite():
             form.organization_id.data or None,
             days=current_app.config["INVITATION_DAYS"],
         )
-        return invitation.email, token
+        link = url_for("accounts.accept_invitation", token=token, _external=True)
+        queue_mail(
+            db.session,
+            invitation.email,
+            _("Your invitation to Mutualis"),
+            _(
+                "%(name)s invites you to Mutualis, the pooled purchasing platform of Dijon métropole "
+                "and its partners.\n\nCreate your account with this link (valid %(days)d days):\n%(link)s\n",
+                name=current_user.display_name,
+                days=current_app.config["INVITATION_DAYS"],
+                link=link,
+            ),
+        )
+        return invitation.email
 
-    done = actions.submit(form, invite, success=lambda sent: _("Invitation sent to %(email)s.", email=sent[0]))
-    if not done:
-        return render_template("organizations/invite.html", form=form), done.status
-    email, token = done.value
-    link = url_for("accounts.accept_invitation", token=token, _external=True)
-    send_mail(
-        email,
-        _("Your invitation to Mutualis"),
-        _(
-            "%(name)s invites you to Mutualis, the pooled purchasing platform of Dijon métropole "
-            "and its partners.\n\nCreate your account with this link (valid %(days)d days):\n%(link)s\n",
-            name=current_user.display_name,
-            days=current_app.config["INVITATION_DAYS"],
-            link=link,
-        ),
-    )
-    return redirect(url_for(".users"))
+    done = actions.submit(form, invite_and_mail, success=lambda email: _("Invitation sent to %(email)s.", email=email))
+    if done:
+        return redirect(url_for(".users"))
+    return render_template("organizations/invite.html", form=form), done.status

@@ -13,6 +13,7 @@ import filetype
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app import effects
 from app.calls.models import CRITERIA, Call, CallDocument, CallLot, Criterion
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.deadlines import effective_status
@@ -198,6 +199,7 @@ def add_document(session: Session, actor, call: Call, filename: str, data: bytes
     path = Path(folder) / "calls" / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+    effects.on_rollback(session, lambda: path.unlink(missing_ok=True), f"remove the document file {key}")
     document = CallDocument(
         call_id=call.id,
         filename=name[:200],
