@@ -194,8 +194,8 @@ def sign(body, group_id):
         db.session,
         current_user,
         group,
-        signed_on=body.get("signed_on") or paris_today(),
-        deliberation_reference=body["deliberation_reference"],
+        signed_on=body.get("signed_on"),
+        deliberation_reference=body.get("deliberation_reference"),
     )
     return group_payload(group)
 
