@@ -58,7 +58,7 @@ def _configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app import i18n
+    from app import effects, i18n  # noqa: F401 - effects: side effects run after the session commits
     from app.accounts import auth
     from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 import click
 import sqlalchemy as sa
 
+from app.actions import run
 from app.errors import DomainError
 from app.extensions import db
 from app.organizations.models import Organization
@@ -43,12 +44,10 @@ def read_file(path: str) -> bytes:
 
 
 def run_service(action: Callable[[], T]) -> T:
-    """Run a service call and commit; on a domain error roll back, print it and exit with status 1."""
+    """Run a service call through the one action path (commit once, side effects after the commit); on a domain
+    error (rolled back) print it and exit with status 1."""
     try:
-        result = action()
+        return run(action)
     except DomainError as error:
-        db.session.rollback()
         report_error(error)
         raise SystemExit(1) from None
-    db.session.commit()
-    return result

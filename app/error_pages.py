@@ -56,7 +56,7 @@ def envelope(status: int, code: str, message: str, details: dict | None = None):
 
 
 def _page(status: int, message: str):
-    template = status if status in (400, 403, 404, 429, 500) else 400
+    template = status if status in (400, 403, 404, 409, 429, 500) else 400
     return render_template(f"errors/{template}.html", status=status, message=message), status
 
 
@@ -88,7 +88,11 @@ def handle_domain(error: DomainError):
     db.session.rollback()
     if wants_json():
         return envelope(error.status, error.code, str(error.message), error.details)
-    return _page(error.status if error.status in (400, 403, 404) else 400, str(error.message))
+    if error.status == 401:  # pages: log in first
+        from app.extensions import login_manager
+
+        return login_manager.unauthorized()
+    return _page(error.status, str(error.message))
 
 
 def handle_unexpected(error: Exception):

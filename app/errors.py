@@ -1,6 +1,20 @@
-"""Domain errors: one vocabulary for services, mapped once to HTML and to the API envelope."""
+"""Domain errors: one vocabulary for services, mapped once to HTML and to the API envelope.
+
+The status policy is the error's class, the same for pages and the API: invalid input (ValidationFailed) → 400,
+wrong credentials → 401, not permitted → 403, not visible or unknown → 404, conflicts → 409 with their own code
+(a few codes have a status of their own: `CODE_STATUS`). Pages answer a refused form with that status too, and
+re-render the form with the errors on its fields. Database-level conflicts become domain errors in
+`from_database`, the one place that knows about them.
+"""
 
 from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+# Codes whose status is not their class's: a reused Idempotency-Key with another body cannot be processed (422).
+CODE_STATUS = {"idempotency_key_mismatch": 422}
 
 
 class DomainError(Exception):
@@ -12,6 +26,8 @@ class DomainError(Exception):
         self.message = message
         if code:
             self.code = code
+        if self.code in CODE_STATUS:
+            self.status = CODE_STATUS[self.code]
         self.details = details or {}
 
 
@@ -51,3 +67,30 @@ class Conflict(DomainError):
 
     def __init__(self, code: str, message: str = "", details: dict | None = None):
         super().__init__(message, code=code, details=details)
+
+
+def _unique_violation(error: IntegrityError) -> bool:
+    original = error.orig
+    if getattr(original, "sqlstate", None) == "23505":  # PostgreSQL: unique_violation
+        return True
+    return getattr(original, "sqlite_errorname", "") in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+
+
+def from_database(error: Exception) -> DomainError | None:
+    """The domain error a database-level conflict stands for, or None for anything else.
+
+    - An UPDATE that found its row at another `version` (StaleDataError: someone else saved first) → 409
+      stale_version.
+    - A unique constraint broken by a concurrent insert of the same thing → 409 concurrent_change.
+    """
+    if isinstance(error, StaleDataError):
+        return Conflict(
+            "stale_version",
+            str(_l("This was changed by someone else meanwhile. Reload it and make your change again.")),
+        )
+    if isinstance(error, IntegrityError) and _unique_violation(error):
+        return Conflict(
+            "concurrent_change",
+            str(_l("The same change was being made at the same time by another request. Reload and try again.")),
+        )
+    return None

@@ -1,5 +1,5 @@
 """Helpers shared by the HTML forms: the French decimal field, posted numbers and versions, putting a service's
-errors back on a form or in flash messages, the POST-action shape, safe redirects."""
+errors back on a form or in an alert, safe redirects. The POST-action shape itself is app.actions."""
 
 from __future__ import annotations
 
@@ -108,32 +108,25 @@ def renamed_reasons(error: DomainError, rename: Mapping[str, str] | Callable[[st
 
 
 def apply_errors(
-    form: FlaskForm, error: DomainError, rename: Mapping[str, str] | Callable[[str], str] | None = None
+    form: FlaskForm | None,
+    error: DomainError,
+    rename: Mapping[str, str] | Callable[[str], str] | None = None,
 ) -> None:
-    """Put a service's per-field reasons back on the form (`rename`: the service's keys → the form's field names);
-    anything else becomes a flash message."""
+    """The one way a page shows a service's refusal: per-field reasons on the form's fields (`rename`: the
+    service's keys → the form's field names); reasons that belong to no field, and every other error, in an alert
+    (a flash message shown by the page rendered next)."""
     if rename is not None:
         error = renamed_reasons(error, rename)
     if isinstance(error, ValidationFailed) and error.reasons:
         for name, messages in error.reasons.items():
-            field = getattr(form, name, None)
-            if field is not None:
+            field = getattr(form, name, None) if form is not None else None
+            if field is not None and hasattr(field, "errors"):
                 field.errors = list(field.errors or []) + list(messages)
             else:
                 for message in messages:
                     flash(message, "danger")
         return
     flash(error.message, "danger")
-
-
-def flash_error(error: DomainError) -> None:
-    """A service's refusal as flash messages, one per reason (for actions that have no form to put them on)."""
-    if isinstance(error, ValidationFailed) and error.reasons:
-        for messages in error.reasons.values():
-            for message in messages:
-                flash(message, "danger")
-    else:
-        flash(error.message, "danger")
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -144,22 +137,3 @@ def safe_next(target: str | None, default: str) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return default
     return target
-
-
-def commit_form(form: FlaskForm, action, success: str | None = None, apply=apply_errors) -> bool:
-    """The shape of every POST action: validate the form, run the service; on a domain error roll back and show it
-    on the form, otherwise commit once and flash `success`. True when the change is saved."""
-    from app.extensions import db
-
-    if not form.validate_on_submit():
-        return False
-    try:
-        action()
-    except DomainError as error:
-        db.session.rollback()
-        apply(form, error)
-        return False
-    db.session.commit()
-    if success:
-        flash(success, "success")
-    return True

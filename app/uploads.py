@@ -8,8 +8,15 @@ import time
 from pathlib import Path
 
 from flask import abort, current_app, session
+from werkzeug.datastructures import FileStorage
 
 MAX_AGE_HOURS = 24
+
+
+def file_bytes(upload: FileStorage) -> bytes:
+    """The whole uploaded file, read from its start: an action may run twice (app.actions)."""
+    upload.stream.seek(0)
+    return upload.read()
 
 
 class PendingUploads:

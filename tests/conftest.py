@@ -180,6 +180,20 @@ def query_counter(app):
     return counting
 
 
+@pytest.fixture
+def mailbox(web_app):
+    """A real SMTP server receiving what the app serving the client mails (tests.mailbox.Mailbox)."""
+    from tests.mailbox import Mailbox, start
+
+    box = Mailbox()
+    controller = start(box)
+    web_app.config.update(box.settings())
+    try:
+        yield box
+    finally:
+        controller.stop()
+
+
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf-token" content="([^"]+)"')
 
 

@@ -215,11 +215,11 @@ def _failed_logins(client, address: str, count: int) -> list[int]:
 
 def test_behind_a_trusted_proxy_each_client_has_its_own_login_rate_limit(app):
     web = make_app(TRUSTED_PROXIES=1)
-    assert _failed_logins(web.test_client(), "203.0.113.7", 6) == [200] * 5 + [429]
-    assert _failed_logins(web.test_client(), "203.0.113.8", 1) == [200]
+    assert _failed_logins(web.test_client(), "203.0.113.7", 6) == [401] * 5 + [429]
+    assert _failed_logins(web.test_client(), "203.0.113.8", 1) == [401]
 
 
 def test_without_a_trusted_proxy_a_forwarded_address_is_ignored(app):
     web = make_app()
-    assert _failed_logins(web.test_client(), "203.0.113.7", 6) == [200] * 5 + [429]
+    assert _failed_logins(web.test_client(), "203.0.113.7", 6) == [401] * 5 + [429]
     assert _failed_logins(web.test_client(), "203.0.113.8", 1) == [429]

@@ -2,12 +2,13 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from app import actions
 from app.accounts import bp, services
 from app.accounts.auth import login_required, public
 from app.accounts.forms import AcceptInvitationForm, LoginForm, PasswordChangeForm, SupplierRegistrationForm
 from app.errors import DomainError
 from app.extensions import db, limiter
-from app.forms import apply_errors, safe_next
+from app.forms import safe_next
 
 
 def _fresh_session() -> None:
@@ -29,18 +30,12 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = LoginForm()
-    if form.validate_on_submit():
-        try:
-            user = services.authenticate(db.session, form.email.data, form.password.data)
-        except DomainError as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
-            _fresh_session()
-            login_user(user, remember=form.remember.data)
-            return redirect(safe_next(request.args.get("next"), url_for("main.home")))
-    return render_template("accounts/login.html", form=form)
+    done = actions.submit(form, lambda: services.authenticate(db.session, form.email.data, form.password.data))
+    if done:
+        _fresh_session()
+        login_user(done.value, remember=form.remember.data)
+        return redirect(safe_next(request.args.get("next"), url_for("main.home")))
+    return render_template("accounts/login.html", form=form), done.status
 
 
 @bp.post("/logout")
@@ -56,18 +51,15 @@ def logout():
 @login_required
 def change_password():
     form = PasswordChangeForm()
-    if form.validate_on_submit():
-        try:
-            services.change_password(db.session, current_user, form.current_password.data, form.new_password.data)
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            login_user(current_user)  # a fresh session for the new password generation
-            flash(_("Your password has been changed. Your other sessions are logged out."), "success")
-            return redirect(url_for("main.home"))
-    return render_template("accounts/password.html", form=form)
+    done = actions.submit(
+        form,
+        lambda: services.change_password(db.session, current_user, form.current_password.data, form.new_password.data),
+        success=_("Your password has been changed. Your other sessions are logged out."),
+    )
+    if done:
+        login_user(current_user)  # a fresh session for the new password generation
+        return redirect(url_for("main.home"))
+    return render_template("accounts/password.html", form=form), done.status
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -76,8 +68,9 @@ def register():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = SupplierRegistrationForm()
-    if form.validate_on_submit():
-        values = services.SupplierRegistration(
+
+    def values():
+        return services.SupplierRegistration(
             email=form.email.data,
             password=form.password.data,
             full_name=form.full_name.data,
@@ -88,17 +81,16 @@ def register():
             is_sme=form.is_sme.data,
             trades=(form.trades.data or "").split(","),
         )
-        try:
-            user = services.register_supplier(db.session, values)
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            login_user(user)
-            flash(_("Welcome to Mutualis: your company is registered."), "success")
-            return redirect(url_for("main.home"))
-    return render_template("accounts/register.html", form=form)
+
+    done = actions.submit(
+        form,
+        lambda: services.register_supplier(db.session, values()),
+        success=_("Welcome to Mutualis: your company is registered."),
+    )
+    if done:
+        login_user(done.value)
+        return redirect(url_for("main.home"))
+    return render_template("accounts/register.html", form=form), done.status
 
 
 @bp.route("/invitations/<token>", methods=["GET", "POST"])
@@ -109,16 +101,13 @@ def accept_invitation(token: str):
     except DomainError as error:
         return render_template("accounts/invitation_invalid.html", message=error.message), 404
     form = AcceptInvitationForm()
-    if form.validate_on_submit():
-        try:
-            user = services.accept_invitation(db.session, token, form.full_name.data, form.password.data)
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            logout_user()
-            login_user(user)
-            flash(_("Your account is ready."), "success")
-            return redirect(url_for("main.home"))
-    return render_template("accounts/accept_invitation.html", form=form, invitation=invitation)
+    done = actions.submit(
+        form,
+        lambda: services.accept_invitation(db.session, token, form.full_name.data, form.password.data),
+        success=_("Your account is ready."),
+    )
+    if done:
+        logout_user()
+        login_user(done.value)
+        return redirect(url_for("main.home"))
+    return render_template("accounts/accept_invitation.html", form=form, invitation=invitation), done.status

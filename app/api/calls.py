@@ -2,8 +2,8 @@ from flask import current_app, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_fresh
 from flask_smorest import Blueprint
-from sqlalchemy.exc import IntegrityError
 
+from app import actions
 from app.api.auth import require
 from app.api.schemas import (
     AnswerIn,
@@ -29,9 +29,12 @@ from app.calls import ocds, services
 from app.calls.models import Call, CallDocument, CallLot
 from app.clock import paris_today
 from app.domain.cpv import search_prefix
-from app.errors import Conflict, NotPermitted, ValidationFailed
+from app.errors import NotPermitted, ValidationFailed
 from app.extensions import db
 from app.groups import services as group_services
+from app.uploads import file_bytes
+
+SUBMIT_ATTEMPTS = 3
 
 blp = Blueprint("api_calls", __name__, description="Pooled calls for tenders, questions and sealed bids")
 
@@ -76,11 +79,22 @@ def _require_fresh_credentials() -> None:
         )
 
 
+def _call_by_the_clock(call_id: int) -> Call:
+    """The call, closed first if its deadline has passed: the first reader after it closes it, exactly once (the
+    scheduler does the same), as an action of its own (committed, its notifications after that commit). The read
+    that follows commits nothing."""
+    call = services.get_call(db.session, current_user, call_id)
+    if services.closing_due(call):
+        actions.run(lambda: services.ensure_closed(db.session, call))
+    return call
+
+
 @blp.post("/groups/<int:group_id>/calls")
 @require("coordinator")
 @blp.arguments(CallCreate)
 @blp.response(201, CallOut)
 @blp.alt_response(409, schema=ErrorEnvelope, description="group_not_constituted")
+@actions.committed
 def create_call(body, group_id):
     """Prepare a draft call for a constituted group; short bid periods give warnings, not refusals."""
     group = group_services.get_group(db.session, current_user, group_id)
@@ -96,7 +110,6 @@ def create_call(body, group_id):
         criteria=[(c["name"], c["weight"]) for c in body["criteria"]],
     )
     call = services.create_call(db.session, current_user, group, values)
-    db.session.commit()
     return call_payload(call)
 
 
@@ -129,11 +142,11 @@ def get_call(call_id):
 @blp.post("/calls/<int:call_id>/publish")
 @require("coordinator")
 @blp.response(200, CallOut)
+@actions.committed
 def publish(call_id):
     """Publish the call: matching suppliers are notified, local ones first."""
     call = services.get_call(db.session, current_user, call_id)
     services.publish_call(db.session, current_user, call)
-    db.session.commit()
     return call_payload(call)
 
 
@@ -141,14 +154,14 @@ def publish(call_id):
 @require("coordinator")
 @blp.arguments(ImportFile, location="files")
 @blp.response(201, DocumentOut)
+@actions.committed
 def add_document(files, call_id):
     """Attach a PDF, ODT, DOCX or XLSX consultation document (type checked by content)."""
     call = services.get_call(db.session, current_user, call_id)
     upload = files["file"]
     document = services.add_document(
-        db.session, current_user, call, upload.filename or "", upload.read(), current_app.config["UPLOAD_FOLDER"]
+        db.session, current_user, call, upload.filename or "", file_bytes(upload), current_app.config["UPLOAD_FOLDER"]
     )
-    db.session.commit()
     return document_payload(document)
 
 
@@ -170,11 +183,11 @@ def download_document(call_id, document_id):
 @blp.arguments(QuestionIn)
 @blp.response(201, QuestionOut)
 @blp.alt_response(409, schema=ErrorEnvelope, description="questions_closed")
+@actions.committed
 def ask(body, call_id):
     """Ask a question before the questions deadline; the answer is published to all, without your name."""
     call = services.get_call(db.session, current_user, call_id)
     question = services.ask_question(db.session, current_user, call, body["text"])
-    db.session.commit()
     return question
 
 
@@ -182,10 +195,10 @@ def ask(body, call_id):
 @require("coordinator")
 @blp.arguments(AnswerIn)
 @blp.response(200, QuestionOut)
+@actions.committed
 def answer(body, call_id, question_id):
     call = services.get_call(db.session, current_user, call_id)
     question = services.answer_question(db.session, current_user, call, question_id, body["answer"])
-    db.session.commit()
     return question
 
 
@@ -216,15 +229,15 @@ def submit_bid(body, call_id):
         delivery_distance_km=body["delivery_distance_km"],
     )
     key = request.headers.get("Idempotency-Key")
-    for _attempt in range(3):
+
+    def submit():
         call = services.get_call(db.session, current_user, call_id)
-        try:
-            bid, _created = services.submit_bid(db.session, current_user, call, values, idempotency_key=key)
-            db.session.commit()
-            return bid
-        except IntegrityError:  # a concurrent submission of the same supplier won the race: replace it
-            db.session.rollback()
-    raise Conflict("concurrent_submission", str(_l("Another submission for this lot is in progress; try again.")))
+        bid, _created = services.submit_bid(db.session, current_user, call, values, idempotency_key=key)
+        return bid
+
+    # A concurrent submission of the same supplier on the lot may win the race (one active bid per supplier and
+    # lot): the action then runs again and replaces it.
+    return actions.run(submit, attempts=SUBMIT_ATTEMPTS)
 
 
 @blp.get("/calls/<int:call_id>/bids")
@@ -233,10 +246,8 @@ def submit_bid(body, call_id):
 @blp.alt_response(403, schema=ErrorEnvelope, description="bids_sealed before the deadline")
 def list_bids(call_id):
     """A supplier sees its own bids; anyone else only after the deadline (403 bids_sealed before)."""
-    call = services.get_call(db.session, current_user, call_id)
-    bids = services.list_bids(db.session, current_user, call)
-    db.session.commit()
-    return {"items": bids, "next": None}
+    call = _call_by_the_clock(call_id)
+    return {"items": services.list_bids(db.session, current_user, call), "next": None}
 
 
 @blp.get("/bids/<int:bid_id>")
@@ -251,22 +262,22 @@ def get_bid(bid_id):
 @require("supplier")
 @blp.response(204)
 @blp.alt_response(409, schema=ErrorEnvelope, description="call_closed")
+@actions.committed
 def withdraw_bid(bid_id):
     """Withdraw your bid before the deadline."""
     _require_fresh_credentials()
     services.withdraw_bid(db.session, current_user, bid_id)
-    db.session.commit()
 
 
 @blp.post("/calls/<int:call_id>/scores")
 @require("coordinator")
 @blp.arguments(ScoreIn)
 @blp.response(200, BidOut)
+@actions.committed
 def score(body, call_id):
     """Score a bid from 0 to 100 on each criterion but price (price = lowest amount / amount × weight)."""
     call = services.get_call(db.session, current_user, call_id)
     bid = services.score_bid(db.session, current_user, call, body["bid_id"], body["scores"])
-    db.session.commit()
     return bid
 
 
@@ -275,9 +286,8 @@ def score(body, call_id):
 @blp.response(200, RankingOut)
 def ranking(call_id):
     """Per lot, the bids ranked by their weighted points (after the deadline)."""
-    call = services.get_call(db.session, current_user, call_id)
+    call = _call_by_the_clock(call_id)
     ranked = services.ranking(db.session, current_user, call)
-    db.session.commit()
     items = []
     for lot in call.lots:
         items.append(
@@ -308,11 +318,11 @@ def ranking(call_id):
 @require("coordinator")
 @blp.arguments(AwardIn)
 @blp.response(201, AwardOut)
+@actions.committed
 def award(body, call_id):
     """Award a lot to its best-ranked bid; one contract record per member organization with its share."""
     call = services.get_call(db.session, current_user, call_id)
     made = services.award_lot(db.session, current_user, call, body["lot_id"], body["bid_id"])
-    db.session.commit()
     contracts = [c for c in services.contracts_of(db.session, call) if c.award_id == made.id]
     return {
         "id": made.id,

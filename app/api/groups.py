@@ -1,6 +1,7 @@
 from flask_login import current_user
 from flask_smorest import Blueprint
 
+from app import actions
 from app.api.auth import require
 from app.api.schemas import (
     ConfirmBody,
@@ -100,11 +101,6 @@ def _lot_values(body: dict) -> services.LotValues:
     )
 
 
-def _done(group: PurchaseGroup) -> dict:
-    db.session.commit()
-    return group_payload(group)
-
-
 @blp.get("/groups")
 @require("coordinator", "admin", "buyer")
 @blp.response(200, GroupList)
@@ -119,6 +115,7 @@ def list_groups():
 @blp.arguments(GroupCreate)
 @blp.response(201, GroupOut)
 @blp.alt_response(400, schema=ErrorEnvelope, description="validation_error")
+@actions.committed
 def create_group(body):
     """Form a group from submitted needs; their organizations (and the coordinating one) are invited."""
     group = services.form_group(
@@ -130,7 +127,7 @@ def create_group(body):
         scope_cpv_prefix=body.get("scope_cpv_prefix"),
         planned_publication_on=body.get("planned_publication_on"),
     )
-    return _done(group)
+    return group_payload(group)
 
 
 @blp.get("/groups/<int:group_id>")
@@ -146,18 +143,20 @@ def get_group(group_id):
 @blp.arguments(GroupPatch)
 @blp.response(200, GroupOut)
 @blp.alt_response(409, schema=ErrorEnvelope, description="stale_version (details.current has today's values)")
+@actions.committed
 def patch_group(body, group_id):
     """Change the group's own fields, based on the version read."""
     group = services.get_group(db.session, current_user, group_id)
     version = body.pop("version")
     services.update_group(db.session, current_user, group, body, expected_version=version)
-    return _done(group)
+    return group_payload(group)
 
 
 @blp.post("/groups/<int:group_id>/confirm")
 @require("buyer")
 @blp.arguments(ConfirmBody)
 @blp.response(200, GroupOut)
+@actions.committed
 def confirm(body, group_id):
     """A member's buyer confirms, optionally choosing its needs and adjusting their amounts."""
     group = services.get_group(db.session, current_user, group_id)
@@ -169,23 +168,25 @@ def confirm(body, group_id):
         if "quantity" in change:
             adjustments[int(key)]["quantity"] = change["quantity"]
     services.confirm_membership(db.session, current_user, group, body.get("need_ids"), adjustments)
-    return _done(group)
+    return group_payload(group)
 
 
 @blp.post("/groups/<int:group_id>/decline")
 @require("buyer")
 @blp.arguments(DeclineBody)
 @blp.response(200, GroupOut)
+@actions.committed
 def decline(body, group_id):
     group = services.get_group(db.session, current_user, group_id)
     services.decline_membership(db.session, current_user, group, body["reason"])
-    return _done(group)
+    return group_payload(group)
 
 
 @blp.post("/groups/<int:group_id>/sign")
 @require("buyer")
 @blp.arguments(SignBody)
 @blp.response(200, GroupOut)
+@actions.committed
 def sign(body, group_id):
     """A confirmed member records its signature of the convention (date and reference of its deliberation)."""
     group = services.get_group(db.session, current_user, group_id)
@@ -193,32 +194,34 @@ def sign(body, group_id):
         db.session,
         current_user,
         group,
-        signed_on=body.get("signed_on") or paris_today(),
-        deliberation_reference=body["deliberation_reference"],
+        signed_on=body.get("signed_on"),
+        deliberation_reference=body.get("deliberation_reference"),
     )
-    return _done(group)
+    return group_payload(group)
 
 
 @blp.post("/groups/<int:group_id>/invite")
 @require("coordinator")
 @blp.arguments(InviteBody)
 @blp.response(200, GroupOut)
+@actions.committed
 def invite(body, group_id):
     """Invite an organization, or re-invite one that declined."""
     group = services.get_group(db.session, current_user, group_id)
     services.invite_organization(db.session, current_user, group, body["organization"])
-    return _done(group)
+    return group_payload(group)
 
 
 @blp.post("/groups/<int:group_id>/constitute")
 @require("coordinator")
 @blp.response(200, GroupOut)
 @blp.alt_response(409, schema=ErrorEnvelope, description="members_pending (details.pending lists them)")
+@actions.committed
 def constitute(group_id):
     """Constitute the group once every member answered and every confirmed member signed."""
     group = services.get_group(db.session, current_user, group_id)
     services.constitute_group(db.session, current_user, group)
-    return _done(group)
+    return group_payload(group)
 
 
 @blp.get("/groups/<int:group_id>/events")
@@ -234,10 +237,10 @@ def group_events(group_id):
 @require("coordinator")
 @blp.arguments(LotBody)
 @blp.response(201, LotOut)
+@actions.committed
 def create_lot(body, group_id):
     group = services.get_group(db.session, current_user, group_id)
     lot = services.create_lot(db.session, current_user, group, _lot_values(body))
-    db.session.commit()
     return lot_payload(lot)
 
 
@@ -246,18 +249,18 @@ def create_lot(body, group_id):
 @blp.arguments(LotPatch)
 @blp.response(200, LotOut)
 @blp.alt_response(409, schema=ErrorEnvelope, description="stale_version")
+@actions.committed
 def patch_lot(body, group_id, lot_id):
     group = services.get_group(db.session, current_user, group_id)
     lot = services.get_lot(db.session, current_user, group, lot_id)
     services.update_lot(db.session, current_user, lot, _lot_values(body), expected_version=body["version"])
-    db.session.commit()
     return lot_payload(lot)
 
 
 @blp.delete("/groups/<int:group_id>/lots/<int:lot_id>")
 @require("coordinator")
 @blp.response(204)
+@actions.committed
 def delete_lot(group_id, lot_id):
     group = services.get_group(db.session, current_user, group_id)
     services.delete_lot(db.session, current_user, services.get_lot(db.session, current_user, group, lot_id))
-    db.session.commit()

@@ -1,11 +1,13 @@
 from flask_login import current_user
 from flask_smorest import Blueprint
 
+from app import actions
 from app.api.auth import require
 from app.api.schemas import ErrorEnvelope, ImportFile, ImportResult, NeedCreate, NeedList, NeedOut, NeedPatch, NeedQuery
 from app.extensions import db
 from app.needs import services
 from app.needs.services import NeedFilters, NeedValues
+from app.uploads import file_bytes
 
 blp = Blueprint("api_needs", __name__, description="Procurement needs")
 
@@ -45,11 +47,11 @@ def list_needs(args):
 @blp.arguments(NeedCreate)
 @blp.response(201, NeedOut)
 @blp.alt_response(400, schema=ErrorEnvelope, description="validation_error")
+@actions.committed
 def create_need(body):
     """Record a need for the caller's organization (status draft by default, or submitted)."""
     status = body.pop("status")
     need = services.create_need(db.session, current_user, NeedValues(**_values(body)), status=status)
-    db.session.commit()
     return need
 
 
@@ -58,11 +60,11 @@ def create_need(body):
 @blp.arguments(ImportFile, location="files")
 @blp.response(201, ImportResult)
 @blp.alt_response(400, schema=ErrorEnvelope, description="validation_error with details.rows")
+@actions.committed
 def import_needs(files):
     """Import a CSV or XLSX file of needs, all or nothing (submitted)."""
     upload = files["file"]
-    needs = services.import_needs(db.session, current_user, upload.read(), upload.filename or "needs.csv")
-    db.session.commit()
+    needs = services.import_needs(db.session, current_user, file_bytes(upload), upload.filename or "needs.csv")
     return {"imported": len(needs)}
 
 
@@ -79,12 +81,12 @@ def get_need(need_id):
 @blp.arguments(NeedPatch)
 @blp.response(200, NeedOut)
 @blp.alt_response(409, schema=ErrorEnvelope, description="stale_version, need_grouped, invalid_status_change")
+@actions.committed
 def patch_need(body, need_id):
     """Change fields or the status of one of the caller's organization's needs."""
     need = services.get_need(db.session, current_user, need_id)
     version = body.pop("version", None)
     services.update_need(db.session, current_user, need, _values(body), expected_version=version)
-    db.session.commit()
     return need
 
 
@@ -92,8 +94,8 @@ def patch_need(body, need_id):
 @require("buyer")
 @blp.response(204)
 @blp.alt_response(409, schema=ErrorEnvelope, description="need_grouped")
+@actions.committed
 def delete_need(need_id):
     need = services.get_need(db.session, current_user, need_id)
     services.delete_need(db.session, current_user, need)
-    db.session.commit()
     return None

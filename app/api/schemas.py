@@ -237,8 +237,12 @@ class DeclineBody(Schema):
 
 
 class SignBody(Schema):
-    signed_on = fields.Date(metadata={"description": "date of the deliberation or decision; default today"})
-    deliberation_reference = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    """Every field is optional: an empty body (or none) records the signature dated today (Europe/Paris)."""
+
+    signed_on = fields.Date(metadata={"description": "date of the deliberation or decision; default today (Paris)"})
+    deliberation_reference = fields.String(
+        validate=validate.Length(max=200), metadata={"description": "reference of the deliberation or decision"}
+    )
 
 
 class InviteBody(Schema):

@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
+from app import actions
 from app.api.auth import require
 from app.api.schemas import ErrorEnvelope, Money
 from app.clock import paris_today
@@ -15,6 +16,7 @@ from app.domain import impact
 from app.extensions import db
 from app.i18n import current_language
 from app.spend import services
+from app.uploads import file_bytes
 
 blp = Blueprint("api_spend", __name__, description="Past spend, the category map and impact estimates")
 
@@ -194,18 +196,18 @@ class PoolingResult(Schema):
 @blp.response(201, SpendImportResult)
 @blp.alt_response(400, schema=ErrorEnvelope, description="validation_error with details.rows")
 @blp.alt_response(409, schema=ErrorEnvelope, description="duplicate_import")
+@actions.committed
 def import_spend(form, files):
     """Import a spend file for an organization, all or nothing (buyers: their own; others name `organization`)."""
     upload = files["file"]
     record = services.import_spend(
         db.session,
         current_user,
-        upload.read(),
+        file_bytes(upload),
         upload.filename or "spend.csv",
         organization=form.get("organization"),
         fmt=form.get("format"),
     )
-    db.session.commit()
     notes = [gettext(note.message) % note.params for note in services.import_notes(record)]
     return {"imported": record.line_count, "import_id": record.id, "skipped": record.skipped_count, "notes": notes}
 
@@ -222,10 +224,10 @@ def list_imports():
 @require("admin")
 @blp.response(200, SpendImportOut)
 @blp.alt_response(409, schema=ErrorEnvelope, description="already_rolled_back")
+@actions.committed
 def rollback_import(import_id):
     """Remove every line of an import (admins); the file may then be imported again."""
     record = services.rollback_import(db.session, current_user, import_id)
-    db.session.commit()
     return record
 
 

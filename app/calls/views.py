@@ -3,10 +3,11 @@ call page with what each role may do, bids and their receipts, documents, questi
 suppliers' subscriptions.
 
 Every rule (who sees a call, the bid deadline by the server clock, the sealing of bids, the price formula, who may
-award what) lives in app.calls.services: the views parse the forms, call the service, commit once, or roll back and
-show the error. Sealed bids: the call page reads no bid but the bidder's own (services.list_bids for a supplier);
-for anyone else it asks services.list_bids / services.ranking, which refuse until the deadline, and shows in their
-place a notice that depends only on the call and the clock — never on whether anything was submitted.
+award what) lives in app.calls.services: the views parse the forms and call the service through app.actions (commit
+once, or roll back and show the error, with the status of the refusal). Sealed bids: the call page reads no bid but
+the bidder's own (services.list_bids for a supplier); for anyone else it asks services.list_bids / services.ranking,
+which refuse until the deadline, and shows in their place a notice that depends only on the call and the clock —
+never on whether anything was submitted.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_fresh
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from app import actions
 from app.accounts.auth import roles_required
 from app.calls import (
     bp,
@@ -50,13 +51,14 @@ from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
-from app.errors import Conflict, DomainError, NotPermitted, ValidationFailed
+from app.errors import NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
-from app.forms import apply_errors, flash_error, posted_int
+from app.forms import apply_errors, posted_int
 from app.groups import services as group_services
 from app.groups.models import PurchaseGroup
 from app.i18n import current_language
 from app.reference.services import labels as cpv_labels
+from app.uploads import file_bytes
 
 EVALUATORS = ("coordinator", "admin", "buyer")  # who sees the bids and the ranking once the deadline has passed
 SUBMIT_ATTEMPTS = 3
@@ -222,24 +224,25 @@ def _initial_call_data(group: PurchaseGroup, procedure_code: str | None) -> dict
     return data
 
 
-def _apply_call_errors(form: CallForm, kept: list, error: DomainError, problems: dict[str, list[str]]) -> None:
-    """The service's reasons on the fields: call fields, `lots.<n>.<field>` on the n-th lot kept, lots and criteria
-    above their tables."""
-    if not isinstance(error, ValidationFailed) or not error.reasons:
-        flash(error.message, "danger")
-        return
+def _kept_lots(form: CallForm) -> list:
+    return [entry for entry in form.lots.entries if not entry.form.remove.data and not entry.form.is_blank()]
+
+
+def _show_call_errors(form: CallForm, kept: list, error: ValidationFailed, problems: dict[str, list[str]]) -> None:
+    """The call form's own display of the service's reasons: `lots.<n>.<field>` on the n-th lot kept, lots and
+    criteria above their tables; the call's fields, and anything else, as app.forms.apply_errors shows them."""
+    rest: dict[str, list[str]] = {}
     for key, messages in error.reasons.items():
         parts = key.split(".")
-        if key in CALL_FIELDS:
-            form[key].errors = [*form[key].errors, *messages]
-        elif parts[0] == "lots" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(kept):
+        if parts[0] == "lots" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(kept):
             field = kept[int(parts[1])].form[LOT_FIELDS.get(parts[2], parts[2])]
             field.errors = [*field.errors, *messages]
-        elif parts[0] in ("lots", "criteria"):
+        elif key in ("lots", "criteria") or (parts[0] in ("lots", "criteria") and key not in CALL_FIELDS):
             problems[parts[0]].extend(messages)
         else:
-            for message in messages:
-                flash(message, "danger")
+            rest[key] = messages
+    if rest or not error.reasons:
+        apply_errors(form, ValidationFailed(rest, message=error.message))
 
 
 @bp.route("/groups/<int:group_id>/calls/new", methods=["GET", "POST"])
@@ -254,47 +257,55 @@ def new_call(group_id: int):
     else:
         form = CallForm(formdata=None, data=_initial_call_data(group, procedure_code))
     problems: dict[str, list[str]] = {"lots": [], "criteria": []}
+
+    def create():
+        kept, criteria = _kept_lots(form), form.criteria()
+        missing: dict[str, list[str]] = {}
+        if not kept:
+            missing["lots"] = [_("A call has at least one lot.")]
+        if not criteria:
+            missing["criteria"] = [_("Give the weight of each criterion used; price is required.")]
+        if missing:
+            raise ValidationFailed(missing)
+        own_lots = {lot.id for lot in group.lots}
+        values = services.CallValues(
+            title=form.title.data or "",
+            description=form.description.data or "",
+            questions_deadline=from_paris(form.questions_deadline.data),
+            bid_deadline=from_paris(form.bid_deadline.data),
+            lots=[
+                services.LotInput(
+                    title=row.form.title.data or "",
+                    cpv_code=row.form.cpv_code.data or "",
+                    estimated_amount=row.form.estimated_amount.data,
+                    # only a lot of this group may be linked: its shares make the members' contracts
+                    group_lot_id=gid if (gid := posted_int(row.form.group_lot_id.data)) in own_lots else None,
+                )
+                for row in kept
+            ],
+            criteria=criteria,
+        )
+        call = services.create_call(db.session, current_user, group, values)
+        return call, services.deadline_warnings(call, procedure_code)
+
     if request.method == "POST" and form.add_lot.data:
         form.lots.append_entry()  # one more row; nothing is saved
-    elif form.validate_on_submit():
-        kept = [entry for entry in form.lots.entries if not entry.form.remove.data and not entry.form.is_blank()]
-        criteria = form.criteria()
-        if not kept:
-            problems["lots"].append(_("A call has at least one lot."))
-        if not criteria:
-            problems["criteria"].append(_("Give the weight of each criterion used; price is required."))
-        if kept and criteria:
-            own_lots = {lot.id for lot in group.lots}
-            values = services.CallValues(
-                title=form.title.data or "",
-                description=form.description.data or "",
-                questions_deadline=from_paris(form.questions_deadline.data),
-                bid_deadline=from_paris(form.bid_deadline.data),
-                lots=[
-                    services.LotInput(
-                        title=row.form.title.data or "",
-                        cpv_code=row.form.cpv_code.data or "",
-                        estimated_amount=row.form.estimated_amount.data,
-                        # only a lot of this group may be linked: its shares make the members' contracts
-                        group_lot_id=gid if (gid := posted_int(row.form.group_lot_id.data)) in own_lots else None,
-                    )
-                    for row in kept
-                ],
-                criteria=criteria,
-            )
-            try:
-                call = services.create_call(db.session, current_user, group, values)
-            except DomainError as error:
-                db.session.rollback()
-                _apply_call_errors(form, kept, error, problems)
-            else:
-                warnings = services.deadline_warnings(call, procedure_code)
-                call_id = call.id
-                db.session.commit()
-                flash(_("The draft call is created. Check it, add its documents, then publish it."), "success")
-                for warning in warnings:
-                    flash(warning, "warning")
-                return redirect(url_for(".call_detail", call_id=call_id))
+        status = 200
+    else:
+        done = actions.submit(
+            form,
+            create,
+            success=_("The draft call is created. Check it, add its documents, then publish it."),
+            shown_by_page=("validation_error",),
+        )
+        if done:
+            call, warnings = done.value
+            for warning in warnings:
+                flash(warning, "warning")
+            return redirect(url_for(".call_detail", call_id=call.id))
+        if isinstance(done.error, ValidationFailed):
+            _show_call_errors(form, _kept_lots(form), done.error, problems)
+        status = done.status
     lang = current_language()
     codes = [entry.form.cpv_code.data for entry in form.lots.entries if entry.form.cpv_code.data]
     known = cpv_labels(db.session, codes, lang)
@@ -312,7 +323,7 @@ def new_call(group_id: int):
         procedure_code=procedure_code,
         minimum_days=services.MINIMUM_BID_DAYS.get(procedure_code or "adapted", 0),
         procedure_labels=PROCEDURE_LABELS,
-    ), (400 if request.method == "POST" and not form.add_lot.data else 200)
+    ), status
 
 
 # --- the list -------------------------------------------------------------------------------------------------------
@@ -482,15 +493,20 @@ def _render_detail(call: Call, status: int = 200, **forms):
             context["bid_forms"][lot.id] = bound.get(lot.id) or BidForm(
                 prefix=f"bid-{lot.id}", formdata=None, data=data
             )
-    page = render_template("calls/detail.html", **context)
-    db.session.commit()  # the services may have closed the call (once, by a conditional update)
-    return page, status
+    return render_template("calls/detail.html", **context), status
 
 
 @bp.get("/calls/<int:call_id>")
 @roles_required("supplier", "buyer", "coordinator", "admin")
 def call_detail(call_id: int):
-    return _render_detail(_load_call(call_id))
+    call = _load_call(call_id)
+    if services.closing_due(call):
+        # The first reader after the deadline closes the call, exactly once (a conditional update; the scheduler
+        # does the same), as an action of its own: committed, its notifications sent after that commit. The page
+        # itself is read-only and commits nothing.
+        actions.run(lambda: services.ensure_closed(db.session, call))
+        call = _load_call(call_id)
+    return _render_detail(call)
 
 
 # --- the coordinator's actions --------------------------------------------------------------------------------------
@@ -500,23 +516,18 @@ def call_detail(call_id: int):
 @roles_required("coordinator")
 def publish_call(call_id: int):
     call = _load_call(call_id)
-    try:
-        suppliers = services.publish_call(db.session, current_user, call)
-    except DomainError as error:
-        db.session.rollback()
-        flash_error(error)
+    done = actions.submit(None, lambda: len(services.publish_call(db.session, current_user, call)))
+    if not done:
+        return _render_detail(_load_call(call_id), done.status)
+    if done.value:
+        message = ngettext(
+            "The call is published: %(num)d matching supplier is notified.",
+            "The call is published: %(num)d matching suppliers are notified.",
+            done.value,
+        )
     else:
-        count = len(suppliers)
-        db.session.commit()
-        if count:
-            message = ngettext(
-                "The call is published: %(num)d matching supplier is notified.",
-                "The call is published: %(num)d matching suppliers are notified.",
-                count,
-            )
-        else:
-            message = _("The call is published. No registered supplier matches its lots yet.")
-        flash(message, "success")
+        message = _("The call is published. No registered supplier matches its lots yet.")
+    flash(message, "success")
     return _back(call_id)
 
 
@@ -525,17 +536,14 @@ def publish_call(call_id: int):
 def cancel_call(call_id: int):
     call = _load_call(call_id)
     form = CancelForm(prefix="cancel")
-    if form.validate_on_submit():
-        try:
-            services.cancel_call(db.session, current_user, call, form.reason.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("The call is cancelled."), "success")
-            return _back(call_id)
-    return _render_detail(call, 400, cancel_form=form)
+    done = actions.submit(
+        form,
+        lambda: services.cancel_call(db.session, current_user, call, form.reason.data or ""),
+        success=_("The call is cancelled."),
+    )
+    if done:
+        return _back(call_id)
+    return _render_detail(_load_call(call_id), done.status, cancel_form=form)
 
 
 @bp.post("/calls/<int:call_id>/documents")
@@ -543,29 +551,21 @@ def cancel_call(call_id: int):
 def upload_document(call_id: int):
     call = _load_call(call_id)
     form = UploadForm(prefix="upload")
-    if form.validate_on_submit():
+
+    def add():
         upload = form.file.data
         if upload is None or not getattr(upload, "filename", ""):
-            form.file.errors = [*form.file.errors, _("Choose a file.")]
-        else:
-            try:
-                document = services.add_document(
-                    db.session,
-                    current_user,
-                    call,
-                    upload.filename,
-                    upload.read(),
-                    current_app.config["UPLOAD_FOLDER"],
-                )
-            except DomainError as error:
-                db.session.rollback()
-                apply_errors(form, error)
-            else:
-                name = document.filename
-                db.session.commit()
-                flash(_("The document “%(name)s” is added to the call.", name=name), "success")
-                return _back(call_id, "documents")
-    return _render_detail(call, 400, upload_form=form)
+            raise ValidationFailed({"file": [_("Choose a file.")]})
+        return services.add_document(
+            db.session, current_user, call, upload.filename, file_bytes(upload), current_app.config["UPLOAD_FOLDER"]
+        )
+
+    done = actions.submit(
+        form, add, success=lambda document: _("The document “%(name)s” is added to the call.", name=document.filename)
+    )
+    if done:
+        return _back(call_id, "documents")
+    return _render_detail(_load_call(call_id), done.status, upload_form=form)
 
 
 @bp.get("/calls/<int:call_id>/documents/<int:document_id>")
@@ -587,17 +587,14 @@ def download_document(call_id: int, document_id: int):
 def answer_question(call_id: int, question_id: int):
     call = _load_call(call_id)
     form = AnswerForm(prefix=f"answer-{question_id}")
-    if form.validate_on_submit():
-        try:
-            services.answer_question(db.session, current_user, call, question_id, form.answer.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("The answer is published to every supplier, without the name of who asked."), "success")
-            return _back(call_id, "questions")
-    return _render_detail(call, 400, answer_forms={question_id: form})
+    done = actions.submit(
+        form,
+        lambda: services.answer_question(db.session, current_user, call, question_id, form.answer.data or ""),
+        success=_("The answer is published to every supplier, without the name of who asked."),
+    )
+    if done:
+        return _back(call_id, "questions")
+    return _render_detail(_load_call(call_id), done.status, answer_forms={question_id: form})
 
 
 @bp.post("/calls/<int:call_id>/scores")
@@ -607,58 +604,55 @@ def score_bid(call_id: int):
     bid_id = posted_int(request.form.get("bid_id"))
     names = [c.name for c in call.criteria if c.name != "price"]
     form = score_form(names, prefix=f"score-{bid_id}", formdata=request.form)
-    if form.validate_on_submit():
+
+    def score():
         scores = {name: form[name].data for name in names if form[name].data is not None}
         if not scores:
-            flash(_("Give at least one score from 0 to 100."), "danger")
-        else:
-            try:
-                services.score_bid(db.session, current_user, call, bid_id or 0, scores)
-            except DomainError as error:
-                db.session.rollback()
-                apply_errors(form, error, rename={f"scores.{name}": name for name in names})
-            else:
-                db.session.commit()
-                flash(_("The scores are saved."), "success")
-                return _back(call_id, "evaluation")
-    return _render_detail(call, 400, score_forms={bid_id: form})
+            raise ValidationFailed({"scores": [_("Give at least one score from 0 to 100.")]})
+        services.score_bid(db.session, current_user, call, bid_id or 0, scores)
+
+    done = actions.submit(
+        form, score, rename={f"scores.{name}": name for name in names}, success=_("The scores are saved.")
+    )
+    if done:
+        return _back(call_id, "evaluation")
+    return _render_detail(_load_call(call_id), done.status, score_forms={bid_id: form})
 
 
 @bp.post("/calls/<int:call_id>/awards")
 @roles_required("coordinator")
 def award_lot(call_id: int):
     call = _load_call(call_id)
-    try:
-        award = services.award_lot(
+    done = actions.submit(
+        None,
+        lambda: services.award_lot(
             db.session,
             current_user,
             call,
             posted_int(request.form.get("lot_id")) or 0,
             posted_int(request.form.get("bid_id")) or 0,
-        )
-    except DomainError as error:
-        db.session.rollback()
-        flash_error(error)
-    else:
-        number, supplier = award.lot.number, award.bid.supplier.name
-        db.session.commit()
-        flash(_("Lot %(number)d is awarded to %(supplier)s.", number=number, supplier=supplier), "success")
-    return _back(call_id, "evaluation")
+        ),
+        success=lambda award: _(
+            "Lot %(number)d is awarded to %(supplier)s.", number=award.lot.number, supplier=award.bid.supplier.name
+        ),
+    )
+    if done:
+        return _back(call_id, "evaluation")
+    return _render_detail(_load_call(call_id), done.status)
 
 
 @bp.post("/calls/<int:call_id>/lots/<int:lot_id>/unsuccessful")
 @roles_required("coordinator")
 def declare_unsuccessful(call_id: int, lot_id: int):
     call = _load_call(call_id)
-    try:
-        services.declare_unsuccessful(db.session, current_user, call, lot_id)
-    except DomainError as error:
-        db.session.rollback()
-        flash_error(error)
-    else:
-        db.session.commit()
-        flash(_("The lot is declared unsuccessful."), "success")
-    return _back(call_id, "evaluation")
+    done = actions.submit(
+        None,
+        lambda: services.declare_unsuccessful(db.session, current_user, call, lot_id),
+        success=_("The lot is declared unsuccessful."),
+    )
+    if done:
+        return _back(call_id, "evaluation")
+    return _render_detail(_load_call(call_id), done.status)
 
 
 # --- the supplier's actions -----------------------------------------------------------------------------------------
@@ -669,24 +663,14 @@ def declare_unsuccessful(call_id: int, lot_id: int):
 def ask_question(call_id: int):
     call = _load_call(call_id)
     form = QuestionForm(prefix="question")
-    if form.validate_on_submit():
-        try:
-            services.ask_question(db.session, current_user, call, form.text.data or "")
-        except Conflict as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-            return _render_detail(call, 409, question_form=form)
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(
-                _("Your question is sent. The answer will be published to every supplier, without your name."),
-                "success",
-            )
-            return _back(call_id, "questions")
-    return _render_detail(call, 400, question_form=form)
+    done = actions.submit(
+        form,
+        lambda: services.ask_question(db.session, current_user, call, form.text.data or ""),
+        success=_("Your question is sent. The answer will be published to every supplier, without your name."),
+    )
+    if done:
+        return _back(call_id, "questions")
+    return _render_detail(_load_call(call_id), done.status, question_form=form)
 
 
 @bp.post("/calls/<int:call_id>/bids")
@@ -697,37 +681,30 @@ def submit_bid(call_id: int):
         return login_manager.needs_refresh()
     lot_id = posted_int(request.form.get("lot_id"))
     form = BidForm(prefix=f"bid-{lot_id}")
-    call = _load_call(call_id)
-    if not form.validate_on_submit():
-        return _render_detail(call, 400, bid_forms={lot_id: form})
-    values = services.BidValues(
-        lot_id=lot_id or 0,
-        amount=form.amount.data,
-        technical_note=form.technical_note.data or "",
-        environmental_note=form.environmental_note.data or "",
-        delivery_distance_km=form.delivery_distance_km.data,
+
+    def submit():
+        values = services.BidValues(
+            lot_id=lot_id or 0,
+            amount=form.amount.data,
+            technical_note=form.technical_note.data or "",
+            environmental_note=form.environmental_note.data or "",
+            delivery_distance_km=form.delivery_distance_km.data,
+        )
+        bid, _created = services.submit_bid(db.session, current_user, _load_call(call_id), values)
+        return bid
+
+    # A concurrent submission of the same supplier on the lot may win the race (one active bid per supplier and
+    # lot): the action then runs again and replaces it.
+    done = actions.submit(
+        form,
+        submit,
+        rename=BID_FIELDS,
+        success=_("Your bid is received. Keep its receipt: it proves what was received, and when."),
+        attempts=SUBMIT_ATTEMPTS,
     )
-    for _attempt in range(SUBMIT_ATTEMPTS):
-        try:
-            bid, _created = services.submit_bid(db.session, current_user, call, values)
-            bid_id = bid.id
-            db.session.commit()
-        except IntegrityError:  # a concurrent submission of the same supplier won the race: replace it
-            db.session.rollback()
-            call = _load_call(call_id)
-            continue
-        except Conflict as error:  # call_closed: at or after the deadline, by the server clock
-            db.session.rollback()
-            flash(error.message, "danger")
-            return _render_detail(call, 409, bid_forms={lot_id: form})
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error, rename=BID_FIELDS)
-            return _render_detail(call, 400, bid_forms={lot_id: form})
-        flash(_("Your bid is received. Keep its receipt: it proves what was received, and when."), "success")
-        return redirect(url_for(".bid_receipt", bid_id=bid_id))
-    flash(_("Another submission for this lot is in progress; try again."), "danger")
-    return _render_detail(call, 409, bid_forms={lot_id: form})
+    if done:
+        return redirect(url_for(".bid_receipt", bid_id=done.value.id))
+    return _render_detail(_load_call(call_id), done.status, bid_forms={lot_id: form})
 
 
 @bp.post("/bids/<int:bid_id>/withdraw")
@@ -735,19 +712,18 @@ def submit_bid(call_id: int):
 def withdraw_bid(bid_id: int):
     if not login_fresh():
         return login_manager.needs_refresh()
-    try:
-        bid = services.withdraw_bid(db.session, current_user, bid_id)
-    except Conflict as error:
-        db.session.rollback()
-        call_id = db.session.scalar(
-            sa.select(Bid.call_id).where(Bid.id == bid_id, Bid.supplier_id == current_user.supplier_id)
-        )
-        flash(error.message, "danger")
-        return _back(call_id, "your-bids") if call_id else redirect(url_for(".list_calls"))
-    call_id = bid.call_id
-    db.session.commit()
-    flash(_("Your bid is withdrawn."), "success")
-    return _back(call_id, "your-bids")
+    done = actions.submit(
+        None,
+        lambda: services.withdraw_bid(db.session, current_user, bid_id),
+        success=_("Your bid is withdrawn."),
+        shown_by_page=("not_found",),
+    )
+    if done:
+        return _back(done.value.call_id, "your-bids")
+    if done.refused("not_found"):  # another supplier's bid, or none: the 404 page
+        raise done.error
+    call_id = services.get_bid(db.session, current_user, bid_id).call_id
+    return _render_detail(_load_call(call_id), done.status)
 
 
 @bp.get("/bids/<int:bid_id>")
@@ -790,21 +766,25 @@ def subscriptions():
     form = SubscriptionForm()
     if request.method == "POST" and "remove" in request.form:
         prefix = request.form.get("remove", "")
-        services.unsubscribe(db.session, current_user, prefix)
-        db.session.commit()
-        flash(_("You are no longer subscribed to %(prefix)s.", prefix=prefix), "success")
-        return redirect(url_for(".subscriptions"))
-    if form.validate_on_submit():
-        try:
-            subscription = services.subscribe(db.session, current_user, form.cpv_prefix.data or "")
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            prefix = subscription.cpv_prefix
-            db.session.commit()
-            flash(_("You will hear of the calls under %(prefix)s.", prefix=prefix), "success")
+        done = actions.submit(
+            None,
+            lambda: services.unsubscribe(db.session, current_user, prefix),
+            success=_("You are no longer subscribed to %(prefix)s.", prefix=prefix),
+        )
+        if done:
             return redirect(url_for(".subscriptions"))
+        status = done.status
+    else:
+        done = actions.submit(
+            form,
+            lambda: services.subscribe(db.session, current_user, form.cpv_prefix.data or ""),
+            success=lambda subscription: _(
+                "You will hear of the calls under %(prefix)s.", prefix=subscription.cpv_prefix
+            ),
+        )
+        if done:
+            return redirect(url_for(".subscriptions"))
+        status = done.status
     lang = current_language()
     current = services.subscriptions(db.session, current_user)
     labels = cpv_labels(db.session, [code_of_prefix(s.cpv_prefix) for s in current], lang)
@@ -814,4 +794,4 @@ def subscriptions():
         current=[(s, labels.get(code_of_prefix(s.cpv_prefix), "")) for s in current],
         trades=current_user.supplier.trades,
         lang=lang,
-    ), (400 if form.errors else 200)
+    ), status

@@ -18,7 +18,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import Optional
+from wtforms.validators import DataRequired, Optional
 
 from app.forms import FrenchDecimalField
 from app.i18n import money
@@ -134,9 +134,15 @@ class ProposeNeedForm(FlaskForm):
 
 
 class SignForm(FlaskForm):
-    signed_on = DateField(_l("Date of the deliberation or decision"), validators=[Optional()])
+    """The page asks for both (the API records them when given: services.sign_convention)."""
+
+    signed_on = DateField(
+        _l("Date of the deliberation or decision"),
+        validators=[DataRequired(_l("The date of the deliberation or decision is required."))],
+    )
     deliberation_reference = StringField(
         _l("Reference of the deliberation or decision"),
+        validators=[DataRequired(_l("The reference of the deliberation or decision is required."))],
         render_kw={"maxlength": 200},
         description=_l("For example: Délibération du conseil d'administration n° 2026-41."),
     )

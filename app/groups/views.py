@@ -1,8 +1,9 @@
 """HTML pages of pooled-purchase groups (groupements de commandes): list, forming, the group page and its actions,
 editing, lots and the convention constitutive.
 
-Every rule (who sees a group, who may do what, when) lives in app.groups.services: the views parse the forms, call
-the service, commit once, or roll back and put the errors back on the form. What the pages show (labels, badges,
+Every rule (who sees a group, who may do what, when) lives in app.groups.services: the views parse the forms and
+call the service through app.actions (commit once, or roll back and put the errors back on the form, with the
+status of the refusal). What the pages show (labels, badges,
 the activity log in words, the "what changed" rows) is built in app.groups.presenters. The buttons shown only
 decide what to offer; the services refuse anything else.
 """
@@ -20,12 +21,13 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.orm import contains_eager, selectinload
 
+from app import actions
 from app.accounts.auth import roles_required
 from app.clock import paris_today
 from app.domain.cpv import code_of_prefix
-from app.errors import Conflict, DomainError, ValidationFailed
+from app.errors import ValidationFailed
 from app.extensions import db
-from app.forms import apply_errors, commit_form, flash_error, form_version
+from app.forms import form_version
 from app.groups import (
     bp,
     models,  # noqa: F401
@@ -225,28 +227,24 @@ def new_group():
     form.coordinator_organization.choices = organization_choices(
         organizations, placeholder=_l("Choose the coordinating organization")
     )
-    if form.validate_on_submit():
-        try:
-            group = services.form_group(
-                db.session,
-                current_user,
-                name=form.name.data or "",
-                need_ids=form.need_ids.data or [],
-                coordinator_organization_code=form.coordinator_organization.data or None,
-                scope_cpv_prefix=form.scope_cpv_prefix.data or None,
-                planned_publication_on=form.planned_publication_on.data,
-            )
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(
-                form, error, rename=lambda key: "coordinator_organization" if key.startswith("coordinator") else key
-            )
-        else:
-            db.session.commit()
-            flash(
-                _("The group “%(name)s” is formed: its member organizations are invited.", name=group.name), "success"
-            )
-            return redirect(url_for(".group_detail", group_id=group.id))
+    done = actions.submit(
+        form,
+        lambda: services.form_group(
+            db.session,
+            current_user,
+            name=form.name.data or "",
+            need_ids=form.need_ids.data or [],
+            coordinator_organization_code=form.coordinator_organization.data or None,
+            scope_cpv_prefix=form.scope_cpv_prefix.data or None,
+            planned_publication_on=form.planned_publication_on.data,
+        ),
+        rename=lambda key: "coordinator_organization" if key.startswith("coordinator") else key,
+        success=lambda group: _(
+            "The group “%(name)s” is formed: its member organizations are invited.", name=group.name
+        ),
+    )
+    if done:
+        return redirect(url_for(".group_detail", group_id=done.value.id))
     ticked = list(form.need_ids.data or [])
     cpv_filter = (request.args.get("cpv") or "").strip()
     needs, filter_problem = _candidate_needs(cpv_filter, ticked)
@@ -259,7 +257,7 @@ def new_group():
         filter_problem=filter_problem,
         limit=NEEDS_SHOWN,
         lang=lang,
-    )
+    ), done.status
 
 
 # --- the group page ------------------------------------------------------------------------------------------------
@@ -388,29 +386,31 @@ def confirm(group_id: int):
     membership = _membership(group)
     own = presenters.needs_by_member(group).get(membership.organization_id, []) if membership else []
     form = confirm_form(own, formdata=request.form)
-    if form.validate_on_submit():
+
+    def confirm_needs():
         chosen = list(form.need_ids.data or [])
         adjustments: dict[int, dict] = {}
-        complete = True
+        missing: dict[str, list[str]] = {}
         for gn in own:
             if gn.need_id not in chosen:
                 continue
             amount = form[f"amount_{gn.need_id}"]
             if amount.data is None:
-                amount.errors = [*amount.errors, _("Give the yearly amount this need brings to the group.")]
-                complete = False
+                missing[f"amount_{gn.need_id}"] = [_("Give the yearly amount this need brings to the group.")]
             adjustments[gn.need_id] = {"annual_amount": amount.data, "quantity": form[f"quantity_{gn.need_id}"].data}
-        if complete:
-            try:
-                services.confirm_membership(db.session, current_user, group, chosen, adjustments)
-            except DomainError as error:
-                db.session.rollback()
-                apply_errors(form, error, rename=_adjustment_field)
-            else:
-                db.session.commit()
-                flash(_("Your organization's participation is confirmed. Next step: sign the convention."), "success")
-                return _back(group_id, "actions")
-    return _render_detail(group, confirm_form=form)
+        if missing:
+            raise ValidationFailed(missing)
+        services.confirm_membership(db.session, current_user, group, chosen, adjustments)
+
+    done = actions.submit(
+        form,
+        confirm_needs,
+        rename=_adjustment_field,
+        success=_("Your organization's participation is confirmed. Next step: sign the convention."),
+    )
+    if done:
+        return _back(group_id, "actions")
+    return _render_detail(group, done.status, confirm_form=form)
 
 
 @bp.post("/groups/<int:group_id>/decline")
@@ -418,13 +418,14 @@ def confirm(group_id: int):
 def decline(group_id: int):
     group = _load_group(group_id)
     form = DeclineForm(prefix="decline")
-    if commit_form(
+    done = actions.submit(
         form,
         lambda: services.decline_membership(db.session, current_user, group, form.reason.data or ""),
-        _("Your organization declined the invitation. The coordinators are told why."),
-    ):
+        success=_("Your organization declined the invitation. The coordinators are told why."),
+    )
+    if done:
         return _back(group_id)
-    return _render_detail(group, decline_form=form)
+    return _render_detail(group, done.status, decline_form=form)
 
 
 @bp.post("/groups/<int:group_id>/propose")
@@ -432,20 +433,16 @@ def decline(group_id: int):
 def propose_need(group_id: int):
     group = _load_group(group_id)
     form = ProposeNeedForm(prefix="propose")
-    if form.validate_on_submit():
+
+    def propose():
         if form.need_id.data is None:
-            form.need_id.errors = [_("Choose a need.")]
-        else:
-            try:
-                services.propose_need(db.session, current_user, group, form.need_id.data)
-            except DomainError as error:
-                db.session.rollback()
-                apply_errors(form, error)
-            else:
-                db.session.commit()
-                flash(_("Your need is added to the group. Check its amount, then confirm."), "success")
-                return _back(group_id, "actions")
-    return _render_detail(group, propose_form=form)
+            raise ValidationFailed({"need_id": [_("Choose a need.")]})
+        services.propose_need(db.session, current_user, group, form.need_id.data)
+
+    done = actions.submit(form, propose, success=_("Your need is added to the group. Check its amount, then confirm."))
+    if done:
+        return _back(group_id, "actions")
+    return _render_detail(group, done.status, propose_form=form)
 
 
 @bp.post("/groups/<int:group_id>/sign")
@@ -453,7 +450,7 @@ def propose_need(group_id: int):
 def sign(group_id: int):
     group = _load_group(group_id)
     form = SignForm(prefix="sign")
-    if commit_form(
+    done = actions.submit(
         form,
         lambda: services.sign_convention(
             db.session,
@@ -462,10 +459,11 @@ def sign(group_id: int):
             signed_on=form.signed_on.data,
             deliberation_reference=form.deliberation_reference.data or "",
         ),
-        _("The signature of your organization is recorded."),
-    ):
+        success=_("The signature of your organization is recorded."),
+    )
+    if done:
         return _back(group_id)
-    return _render_detail(group, sign_form=form)
+    return _render_detail(group, done.status, sign_form=form)
 
 
 # --- the coordinator's actions -------------------------------------------------------------------------------------
@@ -476,43 +474,36 @@ def sign(group_id: int):
 def invite(group_id: int):
     group = _load_group(group_id)
     form = InviteForm(prefix="invite")
-    if form.validate_on_submit():
-        code = form.organization.data or ""
-        try:
-            membership = services.invite_organization(db.session, current_user, group, code)
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            name = membership.organization.name
-            db.session.commit()
-            flash(_("%(organization)s is invited: its buyers are notified.", organization=name), "success")
-            return _back(group_id, "members")
-    return _render_detail(group, invite_form=form)
+    done = actions.submit(
+        form,
+        lambda: services.invite_organization(db.session, current_user, group, form.organization.data or ""),
+        success=lambda membership: _(
+            "%(organization)s is invited: its buyers are notified.", organization=membership.organization.name
+        ),
+    )
+    if done:
+        return _back(group_id, "members")
+    return _render_detail(group, done.status, invite_form=form)
 
 
 @bp.post("/groups/<int:group_id>/request-signatures")
 @roles_required("coordinator")
 def request_signatures(group_id: int):
     group = _load_group(group_id)
-    try:
-        asked = services.request_signatures(db.session, current_user, group)
-    except DomainError as error:
-        db.session.rollback()
-        flash_error(error)
+    done = actions.submit(None, lambda: services.request_signatures(db.session, current_user, group))
+    if not done:
+        return _render_detail(group, done.status)
+    if done.value:
+        flash(
+            ngettext(
+                "%(num)d organization is asked to sign the convention.",
+                "%(num)d organizations are asked to sign the convention.",
+                done.value,
+            ),
+            "success",
+        )
     else:
-        db.session.commit()
-        if asked:
-            flash(
-                ngettext(
-                    "%(num)d organization is asked to sign the convention.",
-                    "%(num)d organizations are asked to sign the convention.",
-                    asked,
-                ),
-                "success",
-            )
-        else:
-            flash(_("No confirmed member is waiting to sign."), "info")
+        flash(_("No confirmed member is waiting to sign."), "info")
     return _back(group_id)
 
 
@@ -520,27 +511,18 @@ def request_signatures(group_id: int):
 @roles_required("coordinator")
 def constitute(group_id: int):
     group = _load_group(group_id)
-    try:
-        services.constitute_group(db.session, current_user, group)
-    except Conflict as error:
-        db.session.rollback()
-        if error.code == "members_pending":
-            flash(
-                _(
-                    "The group cannot be constituted yet. Waiting for: %(members)s.",
-                    members=presenters.pending_text(group, error.details.get("pending", [])),
-                ),
-                "danger",
-            )
-        else:
-            flash(error.message, "danger")
-    except DomainError as error:
-        db.session.rollback()
-        flash_error(error)
-    else:
-        db.session.commit()
-        flash(_("The group is constituted: its members' needs are frozen."), "success")
-    return _back(group_id)
+    done = actions.submit(
+        None,
+        lambda: services.constitute_group(db.session, current_user, group),
+        success=_("The group is constituted: its members' needs are frozen."),
+        shown_by_page=("members_pending",),
+    )
+    if done:
+        return _back(group_id)
+    if done.refused("members_pending"):
+        pending = presenters.pending_text(group, done.error.details.get("pending", []))
+        flash(_("The group cannot be constituted yet. Waiting for: %(members)s.", members=pending), "danger")
+    return _render_detail(group, done.status)
 
 
 @bp.post("/groups/<int:group_id>/abandon")
@@ -548,13 +530,14 @@ def constitute(group_id: int):
 def abandon(group_id: int):
     group = _load_group(group_id)
     form = AbandonForm(prefix="abandon")
-    if commit_form(
+    done = actions.submit(
         form,
         lambda: services.abandon_group(db.session, current_user, group, form.reason.data or ""),
-        _("The group is abandoned."),
-    ):
+        success=_("The group is abandoned."),
+    )
+    if done:
         return _back(group_id)
-    return _render_detail(group, abandon_form=form)
+    return _render_detail(group, done.status, abandon_form=form)
 
 
 # --- editing, with the "what changed" table on a stale version -------------------------------------------------------
@@ -568,53 +551,47 @@ def edit_group(group_id: int):
         flash(_("This group is %(status)s: it can no longer change.", status=GROUP_STATUS_LABELS[group.status]), "info")
         return _back(group_id)
     form = EditGroupForm(obj=group if request.method == "GET" else None)
+    done = actions.submit(
+        form,
+        lambda: services.update_group(
+            db.session, current_user, group, form.changes(), expected_version=form_version(form.version.data)
+        ),
+        success=_("The group is saved."),
+        shown_by_page=("stale_version",),
+    )
+    if done:
+        return _back(group_id)
     stale = None
-    if form.validate_on_submit():
-        changes = form.changes()
-        try:
-            version = form_version(form.version.data)
-            services.update_group(db.session, current_user, group, changes, expected_version=version)
-        except Conflict as error:
-            db.session.rollback()
-            if error.code != "stale_version":
-                flash(error.message, "danger")
-                return _back(group_id)
-            stale = {
-                "message": error.message,
-                "rows": presenters.group_changes(changes, error.details.get("current", {})),
-                "events": _described_events(group, RECENT_EVENTS),
-            }
-            # The user has now seen the current values: saving again deliberately replaces them.
-            form.version.data = error.details.get("current_version", group.version)
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("The group is saved."), "success")
-            return _back(group_id)
-    return render_template("groups/edit.html", form=form, group=group, stale=stale)
+    if done.refused("stale_version"):
+        current = done.error.details
+        stale = {
+            "message": done.error.message,
+            "rows": presenters.group_changes(form.changes(), current.get("current", {})),
+            "events": _described_events(group, RECENT_EVENTS),
+        }
+        # The user has now seen the current values: saving again deliberately replaces them.
+        form.version.data = current.get("current_version", group.version)
+    return render_template("groups/edit.html", form=form, group=group, stale=stale), done.status
 
 
 # --- lots ------------------------------------------------------------------------------------------------------------
 
 
-def _lot_values(form, members: list[Membership]) -> services.LotValues | None:
-    """The lot as the service takes it; None when a share has a quantity but no amount (marked on the form)."""
+def _lot_values(form, members: list[Membership]) -> services.LotValues:
+    """The lot as the service takes it; a share with a quantity but no amount is refused on its field."""
     shares: dict[str, dict] = {}
-    complete = True
+    missing: dict[str, list[str]] = {}
     for m in members:
         amount = form[f"share_amount_{m.organization_id}"]
         quantity = form[f"share_quantity_{m.organization_id}"]
         if amount.data is None and quantity.data is None:
             continue
         if amount.data is None:
-            amount.errors = [*amount.errors, _("Give the yearly amount of this share.")]
-            complete = False
+            missing[f"share_amount_{m.organization_id}"] = [_("Give the yearly amount of this share.")]
             continue
         shares[m.organization.code] = {"annual_amount": amount.data, "quantity": quantity.data}
-    if not complete:
-        return None
+    if missing:
+        raise ValidationFailed(missing)
     return services.LotValues(
         title=form.title.data or "",
         cpv_code=form.cpv_code.data or "",
@@ -643,20 +620,15 @@ def create_lot(group_id: int):
     group = _load_group(group_id)
     members = presenters.active_members(group)
     form = lot_form(members, formdata=request.form)
-    if form.validate_on_submit():
-        values = _lot_values(form, members)
-        if values is not None:
-            try:
-                lot = services.create_lot(db.session, current_user, group, values)
-            except DomainError as error:
-                db.session.rollback()
-                apply_errors(form, error, rename=_share_field(members))
-            else:
-                number = lot.number
-                db.session.commit()
-                flash(_("Lot %(number)d is created.", number=number), "success")
-                return _back(group_id, "lots")
-    return _render_detail(group, lot_form=form)
+    done = actions.submit(
+        form,
+        lambda: services.create_lot(db.session, current_user, group, _lot_values(form, members)),
+        rename=_share_field(members),
+        success=lambda lot: _("Lot %(number)d is created.", number=lot.number),
+    )
+    if done:
+        return _back(group_id, "lots")
+    return _render_detail(group, done.status, lot_form=form)
 
 
 @bp.post("/groups/<int:group_id>/lots/suggested")
@@ -668,7 +640,8 @@ def create_suggested_lots(group_id: int):
         return _back(group_id, "lots")
     codes = {m.organization_id: m.organization.code for m in group.memberships}
     suggestions = services.suggest_lots(db.session, group, current_language())
-    try:
+
+    def create_lots():
         for suggestion in suggestions:
             services.create_lot(
                 db.session,
@@ -684,13 +657,15 @@ def create_suggested_lots(group_id: int):
                     },
                 ),
             )
-    except DomainError as error:
-        db.session.rollback()
-        flash_error(error)
-    else:
-        db.session.commit()
-        flash(ngettext("%(num)d lot is created.", "%(num)d lots are created.", len(suggestions)), "success")
-    return _back(group_id, "lots")
+
+    done = actions.submit(
+        None,
+        create_lots,
+        success=ngettext("%(num)d lot is created.", "%(num)d lots are created.", len(suggestions)),
+    )
+    if done:
+        return _back(group_id, "lots")
+    return _render_detail(group, done.status)
 
 
 @bp.route("/groups/<int:group_id>/lots/<int:lot_id>/edit", methods=["GET", "POST"])
@@ -703,32 +678,26 @@ def edit_lot(group_id: int, lot_id: int):
         return _back(group_id, "lots")
     members = presenters.active_members(group)
     form = lot_form(members, lot=lot) if request.method == "GET" else lot_form(members, formdata=request.form)
+    done = actions.submit(
+        form,
+        lambda: services.update_lot(
+            db.session, current_user, lot, _lot_values(form, members), expected_version=form_version(form.version.data)
+        ),
+        rename=_share_field(members),
+        success=_("The lot is saved."),
+        shown_by_page=("stale_version",),
+    )
+    if done:
+        return _back(group_id, "lots")
     stale = None
-    if request.method == "POST" and form.validate_on_submit():
-        values = _lot_values(form, members)
-        if values is not None:
-            try:
-                services.update_lot(
-                    db.session, current_user, lot, values, expected_version=form_version(form.version.data)
-                )
-            except Conflict as error:
-                db.session.rollback()
-                if error.code != "stale_version":
-                    flash(error.message, "danger")
-                    return _back(group_id, "lots")
-                stale = {
-                    "message": error.message,
-                    "rows": presenters.lot_changes(group, members, values, error.details.get("current", {})),
-                    "events": _described_events(group, RECENT_EVENTS),
-                }
-                form.version.data = error.details.get("current_version", lot.version)
-            except DomainError as error:
-                db.session.rollback()
-                apply_errors(form, error, rename=_share_field(members))
-            else:
-                db.session.commit()
-                flash(_("The lot is saved."), "success")
-                return _back(group_id, "lots")
+    if done.refused("stale_version"):
+        current = done.error.details
+        stale = {
+            "message": done.error.message,
+            "rows": presenters.lot_changes(group, members, _lot_values(form, members), current.get("current", {})),
+            "events": _described_events(group, RECENT_EVENTS),
+        }
+        form.version.data = current.get("current_version", lot.version)
     cpv = db.session.get(CpvCode, (form.cpv_code.data or "").split("-")[0].strip()) if form.cpv_code.data else None
     return render_template(
         "groups/lot_form.html",
@@ -738,7 +707,7 @@ def edit_lot(group_id: int, lot_id: int):
         members=members,
         stale=stale,
         cpv_label=f"{cpv.full_code} — {cpv.label(current_language())}" if cpv else "",
-    )
+    ), done.status
 
 
 @bp.post("/groups/<int:group_id>/lots/<int:lot_id>/delete")
@@ -747,15 +716,14 @@ def delete_lot(group_id: int, lot_id: int):
     group = _load_group(group_id)
     lot = services.get_lot(db.session, current_user, group, lot_id)
     number = lot.number
-    try:
-        services.delete_lot(db.session, current_user, lot)
-    except DomainError as error:
-        db.session.rollback()
-        flash_error(error)
-    else:
-        db.session.commit()
-        flash(_("Lot %(number)d is deleted.", number=number), "success")
-    return _back(group_id, "lots")
+    done = actions.submit(
+        None,
+        lambda: services.delete_lot(db.session, current_user, lot),
+        success=_("Lot %(number)d is deleted.", number=number),
+    )
+    if done:
+        return _back(group_id, "lots")
+    return _render_detail(group, done.status)
 
 
 # --- the convention constitutive -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """HTML pages for procurement needs: list, record, edit, status changes, delete and spreadsheet import.
 
 Every rule (who sees what, who may change what, what a valid need is) lives in app.needs.services: the views
-parse the form, call the service, commit once, or roll back and put the errors back on the form.
+parse the form and call the service through app.actions (commit once, or roll back and put the errors back on the
+form, with the status of the refusal).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
+from app import actions
 from app.accounts.auth import roles_required
 from app.domain.need_import import NEED_COLUMNS, column_labels, parse_needs, template_csv_bytes
 from app.domain.tabular import RowReport
-from app.errors import Conflict, DomainError, ValidationFailed
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.forms import apply_errors, form_version
 from app.i18n import current_language
@@ -41,7 +43,7 @@ from app.needs.models import Need
 from app.organizations.services import list_buyer_organizations
 from app.reference.models import CpvCode
 from app.reference.services import labels as cpv_labels
-from app.uploads import PendingUploads
+from app.uploads import PendingUploads, file_bytes
 
 PER_PAGE = 25
 PREVIEW_ROWS = 50
@@ -177,27 +179,22 @@ def _cpv_label(code: str | None) -> str:
 @roles_required("buyer")
 def new_need():
     form = NeedForm()
-    if form.validate_on_submit():
-        status = "submitted" if form.submit.data else "draft"
-        try:
-            need = services.create_need(db.session, current_user, _values(form), status=status)
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            if status == "submitted":
-                flash(_("Need recorded and submitted to the purchasing coordinators."), "success")
-            else:
-                flash(_("Need saved as a draft: submit it when it is ready."), "success")
-            return redirect(url_for(".need_detail", need_id=need.id))
-    return render_template("needs/form.html", form=form, need=None, cpv_label=_cpv_label(form.cpv_code.data))
+    status = "submitted" if form.submit.data else "draft"
+    done = actions.submit(
+        form,
+        lambda: services.create_need(db.session, current_user, _values(form), status=status),
+        success=_("Need recorded and submitted to the purchasing coordinators.")
+        if status == "submitted"
+        else _("Need saved as a draft: submit it when it is ready."),
+    )
+    if done:
+        return redirect(url_for(".need_detail", need_id=done.value.id))
+    return render_template(
+        "needs/form.html", form=form, need=None, cpv_label=_cpv_label(form.cpv_code.data)
+    ), done.status
 
 
-@bp.get("/needs/<int:need_id>")
-@roles_required("buyer", "coordinator", "admin")
-def need_detail(need_id: int):
-    need = services.get_need(db.session, current_user, need_id)
+def _render_detail(need: Need, status: int = 200):
     owner = _is_owner(need)
     return render_template(
         "needs/detail.html",
@@ -205,7 +202,13 @@ def need_detail(need_id: int):
         can_change=owner and need.status != "grouped",
         actions=STATUS_ACTIONS.get(need.status, ()) if owner else (),
         lang=current_language(),
-    )
+    ), status
+
+
+@bp.get("/needs/<int:need_id>")
+@roles_required("buyer", "coordinator", "admin")
+def need_detail(need_id: int):
+    return _render_detail(services.get_need(db.session, current_user, need_id))
 
 
 @bp.route("/needs/<int:need_id>/edit", methods=["GET", "POST"])
@@ -216,31 +219,22 @@ def edit_need(need_id: int):
         flash(_("This need is in a pooled-purchase group and can no longer change."), "warning")
         return redirect(url_for(".need_detail", need_id=need.id))
     form = EditNeedForm(obj=need if request.method == "GET" else None)
-    stale = None
-    if form.validate_on_submit():
+
+    def save():
         changes = vars(_values(form))
         if form.submit.data and need.status in ("draft", "withdrawn"):
             changes["status"] = "submitted"
-        try:
-            services.update_need(
-                db.session, current_user, need, changes, expected_version=form_version(form.version.data)
-            )
-        except Conflict as error:
-            db.session.rollback()
-            if error.code != "stale_version":
-                flash(error.message, "danger")
-                return redirect(url_for(".need_detail", need_id=need_id))
-            stale = error.message  # the form keeps what the user typed
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            flash(_("Need saved."), "success")
-            return redirect(url_for(".need_detail", need_id=need.id))
+        return services.update_need(
+            db.session, current_user, need, changes, expected_version=form_version(form.version.data)
+        )
+
+    done = actions.submit(form, save, success=_("Need saved."), shown_by_page=("stale_version",))
+    if done:
+        return redirect(url_for(".need_detail", need_id=need_id))
+    stale = done.error.message if done.refused("stale_version") else None  # the form keeps what the user typed
     return render_template(
         "needs/form.html", form=form, need=need, stale=stale, cpv_label=_cpv_label(form.cpv_code.data)
-    )
+    ), done.status
 
 
 @bp.post("/needs/<int:need_id>/status")
@@ -248,17 +242,15 @@ def edit_need(need_id: int):
 def change_need_status(need_id: int):
     need = services.get_need(db.session, current_user, need_id)
     form = StatusForm()
-    if form.validate_on_submit():
-        status = form.status.data or ""
-        try:
-            services.change_status(db.session, current_user, need, status)
-        except (Conflict, ValidationFailed) as error:
-            db.session.rollback()
-            flash(error.message, "danger")
-        else:
-            db.session.commit()
-            flash(str(STATUS_DONE.get(status, _("Status changed."))), "success")
-    return redirect(url_for(".need_detail", need_id=need_id))
+    status = form.status.data or ""
+    done = actions.submit(
+        form,
+        lambda: services.change_status(db.session, current_user, need, status),
+        success=str(STATUS_DONE.get(status, _("Status changed."))),
+    )
+    if done:
+        return redirect(url_for(".need_detail", need_id=need_id))
+    return _render_detail(need, done.status)
 
 
 @bp.post("/needs/<int:need_id>/delete")
@@ -266,16 +258,14 @@ def change_need_status(need_id: int):
 def delete_need(need_id: int):
     need = services.get_need(db.session, current_user, need_id)
     title = need.title
-    DeleteForm().validate_on_submit()  # the CSRF check itself ran before the view
-    try:
-        services.delete_need(db.session, current_user, need)
-    except Conflict as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-        return redirect(url_for(".need_detail", need_id=need_id))
-    db.session.commit()
-    flash(_("The need “%(title)s” is deleted.", title=title), "success")
-    return redirect(url_for(".list_needs"))
+    done = actions.submit(
+        DeleteForm(),
+        lambda: services.delete_need(db.session, current_user, need),
+        success=_("The need “%(title)s” is deleted.", title=title),
+    )
+    if done:
+        return redirect(url_for(".list_needs"))
+    return _render_detail(need, done.status)
 
 
 # --- import --------------------------------------------------------------------------------------------------
@@ -322,34 +312,36 @@ def _render_import(form: ImportUploadForm, **context):
 @roles_required("buyer")
 def import_needs():
     form = ImportUploadForm()
-    if not form.validate_on_submit():
-        return _render_import(form)
+    staged: dict = {}
 
-    upload = form.file.data
-    filename = Path(upload.filename or "").name[-200:]
-    data = upload.read()
-    token = UPLOADS.stage(data, filename=filename)["token"]
+    def check():
+        upload = form.file.data
+        staged["filename"] = filename = Path(upload.filename or "").name[-200:]
+        data = file_bytes(upload)
+        staged["token"] = UPLOADS.stage(data, filename=filename)["token"]
+        return services.check_import(db.session, data, filename)
 
-    try:
-        preview = services.check_import(db.session, data, filename)
-    except ValidationFailed as error:
-        db.session.rollback()
-        if error.rows is None:  # e.g. a file without rows: the reason belongs to the file field
-            apply_errors(form, error)
-            return _render_import(form)
+    done = actions.submit(form, check, shown_by_page=("validation_error",))
+    if not done:
+        error = done.error
+        if not isinstance(error, ValidationFailed) or error.rows is None:
+            if error is not None:  # e.g. a file without rows: the reason belongs to the file field
+                apply_errors(form, error)
+            return _render_import(form), done.status
         return _render_import(
             form,
-            token=token,
-            filename=filename,
+            token=staged["token"],
+            filename=staged["filename"],
             error=error.message,
             problems=error.rows,
             bad_rows=len({p["row"] for p in error.rows if p["row"] is not None}),
-        )
+        ), done.status
+    preview = done.value
     rows = preview.rows[:PREVIEW_ROWS]
     return _render_import(
         form,
-        token=token,
-        filename=filename,
+        token=staged["token"],
+        filename=staged["filename"],
         rows=rows,
         row_count=len(preview.rows),
         notes=[note.render(_) for note in preview.notes],
@@ -380,18 +372,16 @@ def import_report(token: str):
 def confirm_import(token: str):
     pending, data = UPLOADS.get(token)
     form = ImportConfirmForm()
-    form.validate_on_submit()  # the CSRF check itself ran before the view
     status = "submitted" if form.submit_now.data else "draft"
-    try:
-        needs = services.import_needs(db.session, current_user, data, pending["filename"], status=status)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-        return redirect(url_for(".import_needs"))
-    db.session.commit()
-    UPLOADS.discard()
-    flash(ngettext("%(num)d need imported.", "%(num)d needs imported.", len(needs)), "success")
-    return redirect(url_for(".list_needs"))
+    done = actions.submit(
+        form,
+        lambda: services.import_needs(db.session, current_user, data, pending["filename"], status=status),
+        success=lambda needs: ngettext("%(num)d need imported.", "%(num)d needs imported.", len(needs)),
+    )
+    if done:
+        UPLOADS.discard()
+        return redirect(url_for(".list_needs"))
+    return _render_import(ImportUploadForm(formdata=None)), done.status
 
 
 @bp.get("/needs/import/template.csv")

@@ -1,8 +1,8 @@
-"""Notifications: in the app (unread count in the header) and by mail (log by default, SMTP when configured)."""
+"""Notifications: in the app (unread count in the header) and by mail after the commit (log by default, SMTP when
+configured)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -15,8 +15,6 @@ from app.accounts.models import User
 from app.clock import utcnow
 from app.errors import NotFound
 from app.notifications.models import Notification
-
-log = logging.getLogger("mutualis.notifications")
 
 
 def buyers_of(session: Session, organization_ids: Iterable[int]) -> list[User]:
@@ -47,11 +45,12 @@ def notify(
     *,
     mail: bool = True,
 ):
-    """Record one notification per user and send the same text by mail (in French, the platform's language).
+    """Record one notification per user and mail the same text (in French, the platform's language) once the
+    transaction commits: a request that rolls back has mailed nobody.
 
     `mail=False` keeps it in the app only: for what must leave no trace elsewhere, such as a bid receipt
     (mail goes to the server log when no SMTP server is configured)."""
-    from app.mail import send_mail
+    from app.mail import queue_mail
 
     recipients = {user.id: user for user in users}.values()
     for user in recipients:
@@ -64,10 +63,7 @@ def notify(
         text = _(message, **params)
         subject = f"Mutualis — {text[:80]}"
     for user in recipients:
-        try:
-            send_mail(user.email, subject, f"{text}\n\n{base}{link or ''}\n")
-        except OSError:  # the notification stays in the app even if the mail server is down
-            log.exception("mail to %s failed", user.email)
+        queue_mail(session, user.email, subject, f"{text}\n\n{base}{link or ''}\n")
 
 
 def unread_count(session: Session, user) -> int:

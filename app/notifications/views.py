@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
 
+from app import actions
 from app.accounts.auth import login_required
-from app.errors import NotFound
 from app.extensions import db
 from app.forms import safe_next
 from app.notifications import (
@@ -28,36 +28,43 @@ def message_of(notification: Notification) -> str:
         return notification.message
 
 
-@bp.get("/notifications")
-@login_required
-def index():
+def _render_index(status: int = 200):
     notifications = services.recent(db.session, current_user)
     return render_template(
         "notifications/index.html",
         notifications=[(n, message_of(n)) for n in notifications],
         unread=sum(1 for n in notifications if n.read_at is None),
-    )
+    ), status
+
+
+@bp.get("/notifications")
+@login_required
+def index():
+    return _render_index()
 
 
 @bp.post("/notifications/<int:notification_id>/read")
 @login_required
 def read(notification_id: int):
-    try:
-        services.mark_read(db.session, current_user, notification_id)
-    except NotFound:  # another user's notification, or none
-        abort(404)
-    link = db.session.scalar(sa.select(Notification.link).where(Notification.id == notification_id))
-    db.session.commit()
-    return redirect(safe_next(link, url_for(".index")))
+    def mark_read() -> str | None:
+        services.mark_read(db.session, current_user, notification_id)  # another user's notification: not found
+        return db.session.scalar(sa.select(Notification.link).where(Notification.id == notification_id))
+
+    done = actions.submit(None, mark_read)
+    if done:
+        return redirect(safe_next(done.value, url_for(".index")))
+    return _render_index(done.status)
 
 
 @bp.post("/notifications/read-all")
 @login_required
 def read_all():
-    count = services.mark_read(db.session, current_user)
-    db.session.commit()
-    if count:
+    done = actions.submit(None, lambda: services.mark_read(db.session, current_user))
+    if not done:
+        return _render_index(done.status)
+    if done.value:
         flash(
-            ngettext("%(num)d notification marked as read.", "%(num)d notifications marked as read.", count), "success"
+            ngettext("%(num)d notification marked as read.", "%(num)d notifications marked as read.", done.value),
+            "success",
         )
     return redirect(url_for(".index"))

@@ -1,16 +1,15 @@
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, current_app, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from app import actions
 from app.accounts import services as account_services
 from app.accounts.auth import roles_required
 from app.accounts.models import Invitation, User
-from app.errors import DomainError
 from app.extensions import db
-from app.forms import apply_errors, commit_form
-from app.mail import send_mail
+from app.mail import queue_mail
 from app.organizations import bp, services
 from app.organizations.forms import InvitationForm, OrganizationForm
 from app.organizations.models import Organization, SupplierCompany
@@ -37,11 +36,14 @@ def _values(form: OrganizationForm) -> services.OrganizationValues:
 @roles_required("admin")
 def new_organization():
     form = OrganizationForm()
-    if commit_form(
-        form, lambda: services.create_organization(db.session, current_user, _values(form)), _("Organization created.")
-    ):
+    done = actions.submit(
+        form,
+        lambda: services.create_organization(db.session, current_user, _values(form)),
+        success=_("Organization created."),
+    )
+    if done:
         return redirect(url_for(".organizations"))
-    return render_template("organizations/form.html", form=form, organization=None)
+    return render_template("organizations/form.html", form=form, organization=None), done.status
 
 
 @bp.route("/organizations/<int:organization_id>", methods=["GET", "POST"])
@@ -49,13 +51,14 @@ def new_organization():
 def edit_organization(organization_id: int):
     organization = db.session.get(Organization, organization_id) or abort(404)
     form = OrganizationForm(obj=organization)
-    if commit_form(
+    done = actions.submit(
         form,
         lambda: services.update_organization(db.session, current_user, organization, _values(form)),
-        _("Organization saved."),
-    ):
+        success=_("Organization saved."),
+    )
+    if done:
         return redirect(url_for(".organizations"))
-    return render_template("organizations/form.html", form=form, organization=organization)
+    return render_template("organizations/form.html", form=form, organization=organization), done.status
 
 
 @bp.get("/users")
@@ -82,33 +85,32 @@ def invite():
     form.organization_id.choices = [SelectChoice("0", "—")] + [
         SelectChoice(str(o.id), f"{o.name} ({o.code})") for o in services.list_buyer_organizations(db.session)
     ]
-    if form.validate_on_submit():
-        try:
-            invitation, token = account_services.invite_user(
-                db.session,
-                current_user,
-                form.email.data,
-                form.role.data,
-                form.organization_id.data or None,
+
+    def invite_and_mail():
+        invitation, token = account_services.invite_user(
+            db.session,
+            current_user,
+            form.email.data,
+            form.role.data,
+            form.organization_id.data or None,
+            days=current_app.config["INVITATION_DAYS"],
+        )
+        link = url_for("accounts.accept_invitation", token=token, _external=True)
+        queue_mail(
+            db.session,
+            invitation.email,
+            _("Your invitation to Mutualis"),
+            _(
+                "%(name)s invites you to Mutualis, the pooled purchasing platform of Dijon métropole "
+                "and its partners.\n\nCreate your account with this link (valid %(days)d days):\n%(link)s\n",
+                name=current_user.display_name,
                 days=current_app.config["INVITATION_DAYS"],
-            )
-        except DomainError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
-            db.session.commit()
-            link = url_for("accounts.accept_invitation", token=token, _external=True)
-            send_mail(
-                invitation.email,
-                _("Your invitation to Mutualis"),
-                _(
-                    "%(name)s invites you to Mutualis, the pooled purchasing platform of Dijon métropole "
-                    "and its partners.\n\nCreate your account with this link (valid %(days)d days):\n%(link)s\n",
-                    name=current_user.display_name,
-                    days=current_app.config["INVITATION_DAYS"],
-                    link=link,
-                ),
-            )
-            flash(_("Invitation sent to %(email)s.", email=invitation.email), "success")
-            return redirect(url_for(".users"))
-    return render_template("organizations/invite.html", form=form)
+                link=link,
+            ),
+        )
+        return invitation.email
+
+    done = actions.submit(form, invite_and_mail, success=lambda email: _("Invitation sent to %(email)s.", email=email))
+    if done:
+        return redirect(url_for(".users"))
+    return render_template("organizations/invite.html", form=form), done.status

@@ -1,7 +1,8 @@
 """HTML pages of the spend map and its impact figures, the spend imports and the emission mapping.
 
 Every rule (who sees which organization's spend, what a valid file is) lives in app.spend.services: the views
-parse the request, call the service, commit once, or roll back and show the error.
+parse the request and call the service through app.actions (commit once, or roll back and show the error, with the
+status of the refusal).
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ from flask_babel import ngettext
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from app import actions
 from app.accounts.auth import roles_required
 from app.clock import paris_today
 from app.domain import impact
 from app.domain.spend_import import GENERIC_COLUMNS, generic_column_labels, template_csv_bytes
 from app.domain.tabular import RowReport
-from app.errors import Conflict, DomainError, ValidationFailed
+from app.errors import DomainError, ValidationFailed
 from app.extensions import db
 from app.forms import LEVEL_NAMES, apply_errors
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
 from app.spend import bp, exports, models, services  # noqa: F401
 from app.spend.forms import ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
-from app.uploads import PendingUploads
+from app.uploads import PendingUploads, file_bytes
 
 READERS = ("buyer", "coordinator", "admin")
 IMPORTERS = ("buyer", "coordinator", "admin")
@@ -481,47 +483,51 @@ def _render_imports(form: SpendUploadForm, **context):
 @roles_required(*IMPORTERS)
 def imports():
     form = _upload_form()
-    if not form.validate_on_submit():
-        return _render_imports(form)
-    upload = form.file.data
-    filename = Path(upload.filename or "").name[-200:]
-    data = upload.read()
-    pending = UPLOADS.stage(
-        data, filename=filename, organization=form.organization.data or "", format=form.format.data or ""
-    )
-    token = pending["token"]
-    try:
-        preview = services.check_spend_import(
+    staged: dict = {}
+
+    def check():
+        upload = form.file.data
+        filename = Path(upload.filename or "").name[-200:]
+        data = file_bytes(upload)
+        staged.update(
+            UPLOADS.stage(
+                data, filename=filename, organization=form.organization.data or "", format=form.format.data or ""
+            )
+        )
+        return services.check_spend_import(
             db.session,
             current_user,
             data,
             filename,
-            organization=pending["organization"] or None,
-            fmt=pending["format"] or None,
+            organization=staged["organization"] or None,
+            fmt=staged["format"] or None,
         )
-    except ValidationFailed as error:
-        db.session.rollback()
-        if error.rows is None:
-            apply_errors(form, error)
-            return _render_imports(form)
+
+    done = actions.submit(form, check, shown_by_page=("validation_error", "duplicate_import"))
+    error = done.error
+    if isinstance(error, ValidationFailed) and error.rows is not None:
         return _render_imports(
             form,
-            token=token,
-            filename=filename,
+            token=staged["token"],
+            filename=staged["filename"],
             error=error.message,
             problems=error.rows,
             bad_rows=len({p["row"] for p in error.rows if p["row"] is not None}),
-        )
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "warning" if isinstance(error, Conflict) else "danger")
-        UPLOADS.discard()
-        return _render_imports(form)
+        ), done.status
+    if not done:
+        if isinstance(error, ValidationFailed):  # e.g. a file without rows: the reason belongs to the file field
+            apply_errors(form, error)
+        elif error is not None:
+            if done.refused("duplicate_import"):
+                flash(error.message, "warning")
+            UPLOADS.discard()
+        return _render_imports(form), done.status
+    preview = done.value
     rows = preview.new_rows[:PREVIEW_ROWS]
     return _render_imports(
         form,
-        token=token,
-        filename=filename,
+        token=staged["token"],
+        filename=staged["filename"],
         preview=preview,
         rows=rows,
         notes=[note.render(_) for note in preview.notes],
@@ -567,49 +573,41 @@ def import_report(token: str):
 @roles_required(*IMPORTERS)
 def confirm_import(token: str):
     pending, data = UPLOADS.get(token)
-    ConfirmForm().validate_on_submit()  # the CSRF check itself ran before the view
-    try:
-        record = services.import_spend(
+    done = actions.submit(
+        ConfirmForm(),
+        lambda: services.import_spend(
             db.session,
             current_user,
             data,
             pending["filename"],
             organization=pending["organization"] or None,
             fmt=pending["format"] or None,
-        )
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-        return redirect(url_for(".imports"))
-    db.session.commit()
-    UPLOADS.discard()
-    flash(
-        ngettext(
+        ),
+        success=lambda record: ngettext(
             "%(num)d spend line imported for %(org)s.",
             "%(num)d spend lines imported for %(org)s.",
             record.line_count,
             org=record.organization.code,
         ),
-        "success",
     )
+    if not done:
+        return _render_imports(_upload_form()), done.status
+    UPLOADS.discard()
     return redirect(url_for(".imports"))
 
 
 @bp.post("/spend/imports/<int:import_id>/rollback")
 @roles_required("admin")
 def rollback_import(import_id: int):
-    RollbackForm().validate_on_submit()
-    try:
-        record = services.rollback_import(db.session, current_user, import_id)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "danger")
-        return redirect(url_for(".imports"))
-    db.session.commit()
-    flash(
-        _("Import #%(id)s rolled back: its %(num)d lines no longer count.", id=record.id, num=record.line_count),
-        "success",
+    done = actions.submit(
+        RollbackForm(),
+        lambda: services.rollback_import(db.session, current_user, import_id),
+        success=lambda record: _(
+            "Import #%(id)s rolled back: its %(num)d lines no longer count.", id=record.id, num=record.line_count
+        ),
     )
+    if not done:
+        return _render_imports(_upload_form()), done.status
     return redirect(url_for(".imports"))
 
 
@@ -639,27 +637,30 @@ def emission_mapping():
         SelectChoice(key, f"{f.label(lang)} ({f.kg_per_keur} kgCO2e/k€)")
         for key, f in sorted(factors.items(), key=lambda item: item[1].label(lang))
     ]
+    bound = None
+    status = 200
     if request.method == "POST":
-        form = MappingForm()
-        form.category_key.choices = choices
-        if form.validate_on_submit():
-            try:
-                services.update_emission_mapping(
-                    db.session, current_user, form.division.data or "", form.category_key.data, form.note.data or ""
-                )
-            except DomainError as error:
-                db.session.rollback()
-                flash(error.message, "danger")
-            else:
-                db.session.commit()
-                flash(_("Division %(division)s: emission category saved.", division=form.division.data), "success")
-        return redirect(url_for(".emission_mapping") + f"#division-{form.division.data or ''}")
+        bound = MappingForm()
+        bound.category_key.choices = choices
+        division = bound.division.data or ""
+        done = actions.submit(
+            bound,
+            lambda: services.update_emission_mapping(
+                db.session, current_user, division, bound.category_key.data, bound.note.data or ""
+            ),
+            success=_("Division %(division)s: emission category saved.", division=division),
+        )
+        if done:
+            return redirect(url_for(".emission_mapping") + f"#division-{division}")
+        status = done.status
     mapping = services.emission_mapping(db.session)
     forms = {}
     for division, row in mapping.items():
         form = MappingForm(formdata=None, division=division, category_key=row.category_key or "", note=row.note)
         form.category_key.choices = choices
         forms[division] = form
+    if bound is not None and bound.division.data in forms:
+        forms[bound.division.data] = bound  # the refused one, with what was typed and its errors
     return render_template(
         "spend/emission_mapping.html",
         mapping=mapping,
@@ -667,4 +668,4 @@ def emission_mapping():
         factors=factors,
         labels=services.cpv_labels(db.session, mapping.keys(), lang),
         lang=lang,
-    )
+    ), status

@@ -4,8 +4,9 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
+from app.clock import paris_today
 from tests import factories
-from tests.conftest import api_token
+from tests.conftest import api_token, english
 
 
 @pytest.fixture
@@ -138,15 +139,52 @@ def test_decline_then_reinvite(client, world):
     assert next(m for m in again.get_json()["members"] if m["organization"] == "UB")["status"] == "invited"
 
 
-def test_sign_needs_a_deliberation_reference(client, world):
+@pytest.mark.parametrize(
+    "send",
+    [
+        pytest.param({}, id="no body at all"),
+        pytest.param({"json": {}}, id="an empty JSON object"),
+        pytest.param({"data": b"", "content_type": "application/json"}, id="an empty JSON body"),
+    ],
+)
+def test_sign_needs_no_body_and_records_today_in_paris(client, new_client, world, clock, send):
+    """API.md: `POST /groups/{id}/sign` needs no body; the date is then today in Europe/Paris."""
+    t = tokens(client, "coord", "chu")
+    gid = client.post(
+        "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
+    ).get_json()["id"]
+    assert client.post(f"/api/v1/groups/{gid}/confirm", headers=t["chu"], json={}).status_code == 200
+    response = client.post(f"/api/v1/groups/{gid}/sign", headers=t["chu"], **send)
+    assert response.status_code == 200, response.get_json()
+    chu = next(m for m in response.get_json()["members"] if m["organization"] == "CHU")
+    assert chu["status"] == "signed"
+    assert chu["signed_on"] == paris_today().isoformat() == "2026-11-23"
+    assert chu["deliberation_reference"] == ""
+    group_page = english(new_client(), "chu@x.fr").get(f"/groups/{gid}").get_data(as_text=True)
+    assert "Your organization signed the convention on Nov 23, 2026.</p>" in group_page.replace("\u202f", " ")
+
+
+def test_sign_records_the_reference_and_date_when_given_and_refuses_a_future_date(client, world, clock):
     t = tokens(client, "coord", "chu")
     gid = client.post(
         "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
     ).get_json()["id"]
     client.post(f"/api/v1/groups/{gid}/confirm", headers=t["chu"], json={})
-    response = client.post(f"/api/v1/groups/{gid}/sign", headers=t["chu"], json={})
-    assert response.status_code == 400
-    assert "deliberation_reference" in response.get_json()["error"]["details"]["fields"]
+    future = client.post(f"/api/v1/groups/{gid}/sign", headers=t["chu"], json={"signed_on": "2026-11-24"})
+    assert future.status_code == 400
+    assert list(future.get_json()["error"]["details"]["fields"]) == ["signed_on"]
+    response = client.post(
+        f"/api/v1/groups/{gid}/sign",
+        headers=t["chu"],
+        json={"signed_on": "2026-10-01", "deliberation_reference": " Délibération CA 2026-41 "},
+    )
+    assert response.status_code == 200, response.get_json()
+    chu = next(m for m in response.get_json()["members"] if m["organization"] == "CHU")
+    assert (chu["signed_on"], chu["deliberation_reference"]) == ("2026-10-01", "Délibération CA 2026-41")
+    again = client.get(f"/api/v1/groups/{gid}", headers=t["coord"]).get_json()
+    assert next(m for m in again["members"] if m["organization"] == "CHU")["deliberation_reference"] == (
+        "Délibération CA 2026-41"
+    )
 
 
 def test_sign_without_a_date_records_today_in_paris_whatever_the_server_time_zone(client, world, monkeypatch):

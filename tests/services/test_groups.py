@@ -128,7 +128,7 @@ def test_decline_needs_a_reason_and_a_declined_member_can_be_reinvited(session, 
     assert membership.status == "confirmed"
 
 
-def test_sign_requires_confirmation_a_date_and_a_reference(session, world):
+def test_sign_requires_confirmation_and_records_the_date_and_reference_when_given(session, world, clock):
     orgs, people, needs = world
     group = formed(session, world)
     with pytest.raises(Conflict):
@@ -137,13 +137,27 @@ def test_sign_requires_confirmation_a_date_and_a_reference(session, world):
         )
     services.confirm_membership(session, people["chu"], group)
     with pytest.raises(ValidationFailed) as caught:
-        services.sign_convention(session, people["chu"], group, signed_on=None, deliberation_reference="")
-    assert {"signed_on", "deliberation_reference"} <= set(caught.value.reasons)
+        services.sign_convention(session, people["chu"], group, signed_on=date(2026, 11, 24))
+    assert set(caught.value.reasons) == {"signed_on"}  # not in the future (Paris)
+    with pytest.raises(ValidationFailed) as caught:
+        services.sign_convention(session, people["chu"], group, deliberation_reference="x" * 201)
+    assert set(caught.value.reasons) == {"deliberation_reference"}
     services.sign_convention(
-        session, people["chu"], group, signed_on=date(2026, 10, 1), deliberation_reference="Délibération CA 2026-41"
+        session, people["chu"], group, signed_on=date(2026, 10, 1), deliberation_reference=" Délibération CA 2026-41 "
     )
     membership = group.membership_of(orgs["CHU"].id)
     assert membership.status == "signed" and membership.signed_by_id == people["chu"].id
+    assert (membership.signed_on, membership.deliberation_reference) == (date(2026, 10, 1), "Délibération CA 2026-41")
+
+
+def test_a_signature_without_date_or_reference_is_dated_today_in_paris(session, world, clock):
+    orgs, people, needs = world
+    group = formed(session, world)
+    services.confirm_membership(session, people["chu"], group)
+    services.sign_convention(session, people["chu"], group)
+    membership = group.membership_of(orgs["CHU"].id)
+    assert membership.status == "signed"
+    assert (membership.signed_on, membership.deliberation_reference) == (date(2026, 11, 23), "")
 
 
 def _all_answer(session, world, group, decline=("GDH",)):

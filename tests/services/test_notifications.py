@@ -7,7 +7,7 @@ from app.notifications.services import mark_read, notify, recent, unread_count
 from tests import factories
 
 
-def test_notify_records_in_app_and_sends_mail_to_each_user_once(session, caplog):
+def test_notify_records_in_app_and_mails_each_user_once_after_the_commit(session, caplog):
     anne, paul = factories.user("buyer"), factories.user("buyer")
     with caplog.at_level(logging.INFO, logger="mutualis.mail"):
         notify(
@@ -18,7 +18,9 @@ def test_notify_records_in_app_and_sends_mail_to_each_user_once(session, caplog)
             {"organization": "CHU", "group": "Électricité"},
             "/groups/1",
         )
-    assert unread_count(session, anne) == 1 and unread_count(session, paul) == 1
+        assert unread_count(session, anne) == 1 and unread_count(session, paul) == 1
+        assert not [r for r in caplog.records if r.name == "mutualis.mail"]  # nothing before the commit
+        session.commit()
     mails = [r.getMessage() for r in caplog.records if r.name == "mutualis.mail"]
     assert len(mails) == 2 and all("/groups/1" in m for m in mails)
     assert any(f"to={anne.email}" in m for m in mails)

@@ -120,3 +120,5 @@ def test_scheduler_starting_after_a_downtime_closes_every_overdue_call_at_once(a
         sa.select(sa.func.count(Notification.id)).where(Notification.kind == "call_closed")
     )
     assert closed_notes == 2, output  # one per call for the one coordinator: closed exactly once each
+    # Their mail left after the job's commit (no SMTP server here: written to the process's log).
+    assert output.count(f"mail to={coordinator.email} ") == 2, output

@@ -465,8 +465,8 @@ def test_a_new_bid_replaces_the_active_one_and_withdrawal_works_before_the_deadl
     alpha = english(new_client(), "alpha@x.fr")
     token = csrf_from(alpha.get(f"/calls/{call.id}").get_data(as_text=True))
     late = alpha.post(f"/bids/{third.id}/withdraw", data={"csrf_token": token})
-    assert late.status_code == 302 and bids(db)[2].status == "active"
-    assert "closed at 2026-12-10 11:00:00 (UTC)" in text(alpha.get(late.headers["Location"]))
+    assert late.status_code == 409 and bids(db)[2].status == "active"  # the call page again, with the reason
+    assert "closed at 2026-12-10 11:00:00 (UTC)" in text(late)
 
 
 def test_bid_form_errors_are_shown_and_nothing_is_stored(client, db, world):
@@ -648,7 +648,7 @@ def test_scoring_ranking_award_and_contracts_through_the_pages(new_client, db, w
 
     coord = english(new_client(), "coord@x.fr")
     early = post(coord, f"/calls/{call.id}/scores", {"bid_id": a.id, f"score-{a.id}-technical": "60"}, page="/")
-    assert early.status_code == 400 and bids(db)[0].scores == []  # refused: the call is not closed
+    assert early.status_code == 409 and bids(db)[0].scores == []  # refused: the call is not closed
     assert "Bids can be evaluated only after the deadline" in text(early)
     assert says_nothing_of_the_bid(text(early))
 
@@ -678,7 +678,7 @@ def test_scoring_ranking_award_and_contracts_through_the_pages(new_client, db, w
     assert rows == [(str(b.id), "86.00"), (str(a.id), "83.00")]
 
     refused = post(coord, f"/calls/{call.id}/awards", {"lot_id": lot_id, "bid_id": a.id}, page=f"/calls/{call.id}")
-    assert "The lot goes to the best-ranked offer" in text(coord.get(refused.headers["Location"]))
+    assert refused.status_code == 409 and "The lot goes to the best-ranked offer" in text(refused)
     awarded = post(coord, f"/calls/{call.id}/awards", {"lot_id": lot_id, "bid_id": b.id}, page=f"/calls/{call.id}")
     page = text(coord.get(awarded.headers["Location"]))
     assert "Lot 1 is awarded to Société Beta." in page

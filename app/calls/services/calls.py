@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import filetype
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app import effects
 from app.calls.models import CRITERIA, Call, CallDocument, CallLot, Criterion
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.deadlines import effective_status
@@ -121,8 +122,8 @@ def create_call(session: Session, actor, group: PurchaseGroup, values: CallValue
         group_id=group.id,
         title=values.title.strip(),
         description=(values.description or "").strip(),
-        questions_deadline=values.questions_deadline,
-        bid_deadline=values.bid_deadline,
+        questions_deadline=values.questions_deadline.astimezone(UTC),  # instants are kept in UTC
+        bid_deadline=values.bid_deadline.astimezone(UTC),
         created_by_id=actor.id,
     )
     for number, (lot, code) in enumerate(clean["lots"], start=1):
@@ -198,6 +199,7 @@ def add_document(session: Session, actor, call: Call, filename: str, data: bytes
     path = Path(folder) / "calls" / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+    effects.on_rollback(session, lambda: path.unlink(missing_ok=True), f"remove the document file {key}")
     document = CallDocument(
         call_id=call.id,
         filename=name[:200],

@@ -82,8 +82,13 @@ def _close(session: Session, call_id: int, now: datetime) -> bool:
     return True
 
 
+def closing_due(call: Call, now: datetime | None = None) -> bool:
+    """Published and past its deadline, not closed yet: the scheduler, or the first request after it, closes it."""
+    return call.status == "published" and call.deadline_passed(now or utcnow())
+
+
 def ensure_closed(session: Session, call: Call) -> None:
-    if call.status == "published" and call.deadline_passed(utcnow()):
+    if closing_due(call):
         _close(session, call.id, utcnow())
 
 

@@ -16,6 +16,8 @@ from app.groups.services.access import member_of, require_coordinator, require_f
 from app.groups.services.events import notify_about, record_event, touch
 from app.notifications.services import buyers_of, coordinators_of
 
+REFERENCE_MAX = 200  # the deliberation reference's column
+
 MSG_SIGN = N_("The convention of “%(group)s” awaits the signature of %(organization)s.")
 MSG_SIGNED = N_("%(organization)s signed the convention of “%(group)s”.")
 MSG_CONSTITUTED = N_("The pooled-purchase group “%(group)s” is constituted: its members' needs are now frozen.")
@@ -23,24 +25,31 @@ MSG_ABANDONED = N_("The pooled-purchase group “%(group)s” is abandoned: %(re
 
 
 def sign_convention(
-    session: Session, actor, group: PurchaseGroup, *, signed_on: date, deliberation_reference: str
+    session: Session,
+    actor,
+    group: PurchaseGroup,
+    *,
+    signed_on: date | None = None,
+    deliberation_reference: str | None = None,
 ) -> Membership:
-    """A confirmed member records its signature: the date and reference of its deliberation or decision."""
+    """A confirmed member records its signature: the date of its deliberation or decision (today in Paris when not
+    given) and its reference, recorded when given."""
     membership = member_of(actor, group)
     require_forming(group)
     if membership.status != "confirmed":
         raise Conflict("member_not_confirmed", str(_l("Confirm your participation before signing.")))
+    today = paris_today()
+    signed_on = signed_on or today
+    reference = (deliberation_reference or "").strip()
     reasons = {}
-    if signed_on is None:
-        reasons["signed_on"] = [str(_l("The date of the deliberation or decision is required."))]
-    elif signed_on > paris_today():
+    if signed_on > today:
         reasons["signed_on"] = [str(_l("The date cannot be in the future."))]
-    if not (deliberation_reference or "").strip():
-        reasons["deliberation_reference"] = [str(_l("The reference of the deliberation or decision is required."))]
+    if len(reference) > REFERENCE_MAX:
+        reasons["deliberation_reference"] = [str(_l("At most %(n)d characters.", n=REFERENCE_MAX))]
     if reasons:
         raise ValidationFailed(reasons)
     membership.status, membership.signed_on = "signed", signed_on
-    membership.deliberation_reference, membership.signed_at = deliberation_reference.strip(), utcnow()
+    membership.deliberation_reference, membership.signed_at = reference, utcnow()
     membership.signed_by_id = actor.id
     touch(group)
     session.flush()

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.actors import ADMINS, SEE_ALL, require_role
@@ -230,11 +229,9 @@ def import_spend(
         notes=json.dumps([{"message": n.message, "params": n.params, "row": n.row} for n in preview.notes]),
     )
     session.add(record)
-    try:
-        session.flush()
-    except IntegrityError:  # the same file, imported meanwhile by another request
-        session.rollback()
-        raise Conflict("duplicate_import", str(_l("This file was already imported for this organization."))) from None
+    # The same file imported meanwhile by another request breaks the unique (organization, active_sha256): the
+    # caller's transaction rolls back and app.actions runs the import again, which then finds that import.
+    session.flush()
     organization_id = preview.organization.id
     session.execute(
         sa.insert(SpendLine),
