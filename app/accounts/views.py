@@ -11,7 +11,8 @@ from app.forms import apply_errors, safe_next
 
 
 def _fresh_session() -> None:
-    """Start a new session at login and logout (no fixation), keeping only the language choice."""
+    """Start a new session at login and logout (no fixation), keeping only the language choice. Call it before
+    `logout_user()`, which leaves in the session the note that deletes the remember-me cookie."""
     lang = session.get("lang")
     session.clear()
     if lang:
@@ -46,8 +47,8 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
     _fresh_session()
+    logout_user()
     flash(_("You are logged out."), "info")
     return redirect(url_for("accounts.login"))
 
