@@ -34,7 +34,7 @@ class User(UserMixin, db.Model):
     organization_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
     supplier_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("supplier_company.id"), index=True)
     is_active_account: Mapped[bool] = mapped_column(sa.Boolean, default=True)
-    # Bumped on password change: every session and remember cookie issued before is void.
+    # Bumped at logout, password change and (de)activation: every session and remember cookie issued before is void.
     session_version: Mapped[int] = mapped_column(sa.Integer, default=1)
     is_demo: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -42,6 +42,24 @@ def authenticate(session: Session, email: str, password: str) -> User:
     return user
 
 
+def end_sessions(session: Session, user: User) -> None:
+    """End every session, remember-me cookie and API token of the user, on every device: sessions and cookies name
+    the user's session version, which changes; tokens are revoked."""
+    user.session_version += 1
+    session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    session.flush()
+
+
+def log_out(session: Session, actor: User) -> None:
+    """Logging out ends all the user's sessions and tokens, not only this browser's: a copied cookie or a forgotten
+    device is logged out too."""
+    end_sessions(session, actor)
+
+
 def change_password(session: Session, actor: User, current: str, new: str) -> None:
     if not actor.check_password(current or ""):
         raise ValidationFailed({"current_password": [str(_l("The current password is incorrect."))]})
@@ -49,8 +67,22 @@ def change_password(session: Session, actor: User, current: str, new: str) -> No
     if problem:
         raise ValidationFailed({"new_password": [problem]})
     actor.set_password(new)
-    actor.session_version += 1
-    session.flush()
+    end_sessions(session, actor)
+
+
+def set_user_active(session: Session, actor: User, user_id: int, active: bool) -> User:
+    """An administrator closes or reopens an account. Either way the account's sessions and tokens end: a reopened
+    account starts again from a new login."""
+    if actor.role != "admin":
+        raise NotPermitted(str(_l("Only an administrator can deactivate or reactivate accounts.")))
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(str(_l("This account does not exist.")))
+    if user.id == actor.id and not active:
+        raise NotPermitted(str(_l("You cannot deactivate your own account.")))
+    user.is_active_account = active
+    end_sessions(session, user)
+    return user
 
 
 @dataclass
@@ -181,7 +213,8 @@ def issue_api_token(session: Session, user: User, *, hours: int = 12) -> tuple[s
     return token, record
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+def find_api_token(session: Session, token: str) -> ApiToken | None:
+    """The valid token record for a bearer token: not revoked, not expired, of an active account."""
     record = session.scalar(
         sa.select(ApiToken).where(
             ApiToken.token_hash == token_digest(token),
@@ -191,4 +224,15 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if record is None or not record.user.is_active:
         return None
-    return record.user
+    return record
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    record = find_api_token(session, token)
+    return record.user if record else None
+
+
+def revoke_api_token(session: Session, record: ApiToken) -> None:
+    """Revoke one token (the caller's own): the user's other tokens and sessions go on."""
+    record.revoked_at = utcnow()
+    session.flush()

@@ -47,6 +47,8 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    services.log_out(db.session, current_user)
+    db.session.commit()
     _fresh_session()
     logout_user()
     flash(_("You are logged out."), "info")

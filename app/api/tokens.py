@@ -1,7 +1,8 @@
-from flask import current_app
+from flask import abort, current_app, g
 from flask_smorest import Blueprint
 
 from app.accounts import services
+from app.api.auth import require
 from app.api.schemas import ErrorEnvelope, TokenRequest, TokenResponse
 from app.errors import DomainError
 from app.extensions import db, limiter
@@ -29,3 +30,16 @@ def create_token(body):
     token, record = services.issue_api_token(db.session, user, hours=current_app.config["API_TOKEN_HOURS"])
     db.session.commit()
     return {"token": token, "expires_at": record.expires_at}
+
+
+@blp.delete("/tokens/current")
+@require()
+@blp.response(204)
+@blp.alt_response(401, schema=ErrorEnvelope, description="unauthenticated: no valid bearer token was sent")
+def revoke_current_token():
+    """Revoke the bearer token this request is sent with; the user's other tokens and sessions go on."""
+    record = g.get("api_token")
+    if record is None:  # a browser session: there is no token to revoke
+        abort(401)
+    services.revoke_api_token(db.session, record)
+    db.session.commit()

@@ -7,9 +7,9 @@ from wtforms import SelectChoice
 from app.accounts import services as account_services
 from app.accounts.auth import roles_required
 from app.accounts.models import Invitation, User
-from app.errors import DomainError
+from app.errors import DomainError, NotFound
 from app.extensions import db
-from app.forms import apply_errors, commit_form
+from app.forms import apply_errors, commit_form, flash_error
 from app.mail import send_mail
 from app.organizations import bp, services
 from app.organizations.forms import InvitationForm, OrganizationForm
@@ -66,6 +66,29 @@ def users():
         sa.select(Invitation).where(Invitation.accepted_at.is_(None)).order_by(Invitation.created_at.desc())
     ).all()
     return render_template("organizations/users.html", users=people, invitations=pending)
+
+
+@bp.post("/users/<int:user_id>/deactivate", defaults={"active": False})
+@bp.post("/users/<int:user_id>/reactivate", defaults={"active": True})
+@roles_required("admin")
+def set_user_active(user_id: int, active: bool):
+    """Close or reopen an account; either way its sessions and tokens end."""
+    try:
+        user = account_services.set_user_active(db.session, current_user, user_id, active)
+    except NotFound:
+        abort(404)
+    except DomainError as error:
+        db.session.rollback()
+        flash_error(error)
+    else:
+        db.session.commit()
+        if active:
+            flash(_("%(email)s can log in again.", email=user.email), "success")
+        else:
+            flash(
+                _("%(email)s can no longer log in; their sessions and tokens have ended.", email=user.email), "success"
+            )
+    return redirect(url_for(".users"))
 
 
 @bp.get("/suppliers")
