@@ -52,6 +52,9 @@ class Config:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     WTF_CSRF_TIME_LIMIT = 3600 * 8
 
+    # Strict-Transport-Security max-age in seconds (0: not sent). Production sends it: the site is served over HTTPS.
+    HSTS_SECONDS = 0
+
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
 
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host headers are trusted (0: none). Behind
@@ -103,6 +106,7 @@ class TestConfig(Config):
 class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
     SEED_DEMO_ALLOWED = False
 
     @classmethod

@@ -41,3 +41,14 @@ def test_supplier_registers_with_the_cpv_picker(page, db):
     expect(page.get_by_role("heading", level=1)).to_have_text("Propreté Dijonnaise")
     company = db.session.scalar(sa.select(SupplierCompany).where(SupplierCompany.siret == "73282932000074"))
     assert [t.cpv_code for t in company.trades] == ["90919200"]
+
+
+def test_the_browser_refuses_a_script_injected_into_a_page(page, db):
+    page.goto("/login")
+    with page.expect_console_message(lambda message: "Content Security Policy" in message.text):
+        page.evaluate(
+            "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+            " document.body.appendChild(s); }"
+        )
+    assert page.evaluate("() => window.injected") is None
+    page.context.csp_violations.clear()  # the refusal this test provoked
