@@ -193,15 +193,25 @@ def answer(body, call_id, question_id):
 @require("supplier")
 @blp.arguments(BidIn)
 @blp.response(201, BidReceipt)
-@blp.alt_response(409, schema=ErrorEnvelope, description="call_closed (at or after the deadline, server clock)")
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelope,
+    description="call_closed (at or after the deadline, server clock); bid_withdrawn (the Idempotency-Key of a bid "
+    "since withdrawn)",
+)
+@blp.alt_response(
+    422, schema=ErrorEnvelope, description="idempotency_key_mismatch (the Idempotency-Key was used for another request)"
+)
 @blp.doc(
     parameters=[
         {
             "in": "header",
             "name": "Idempotency-Key",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "maxLength": 200},
             "required": False,
-            "description": "a retried submission with the same key returns the first result",
+            "description": "a retried submission with the same key and the same body returns the first receipt; "
+            "another body (or call) with the same key gets 422 idempotency_key_mismatch; a key is never replayed "
+            "once its bid is withdrawn (409 bid_withdrawn) or after the deadline (409 call_closed)",
         }
     ]
 )
