@@ -63,7 +63,10 @@ class Config:
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    # Failed logins (page and API tokens together): per account from one address, and per address whatever the account
+    # (app/accounts/throttling.py says why there is no limit per account alone).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "5 per minute;20 per hour")
+    LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", "20 per minute;100 per hour")
 
     API_TOKEN_HOURS = int(os.environ.get("API_TOKEN_HOURS", "12"))
     INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "7"))

@@ -1,12 +1,13 @@
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.accounts import bp, services
 from app.accounts.auth import login_required, public
 from app.accounts.forms import AcceptInvitationForm, LoginForm, PasswordChangeForm, SupplierRegistrationForm
+from app.accounts.throttling import login_throttled
 from app.errors import DomainError
-from app.extensions import db, limiter
+from app.extensions import db
 from app.forms import apply_errors, safe_next
 
 
@@ -19,13 +20,9 @@ def _fresh_session() -> None:
         session["lang"] = lang
 
 
-def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
+@login_throttled(failed=lambda response: response.status_code != 302)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))

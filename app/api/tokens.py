@@ -2,20 +2,17 @@ from flask import abort, current_app, g
 from flask_smorest import Blueprint
 
 from app.accounts import services
+from app.accounts.throttling import login_throttled
 from app.api.auth import require
 from app.api.schemas import ErrorEnvelope, TokenRequest, TokenResponse
 from app.errors import DomainError
-from app.extensions import db, limiter
+from app.extensions import db
 
 blp = Blueprint("api_tokens", __name__, description="Bearer tokens")
 
 
-def _limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @blp.post("/tokens")
-@limiter.limit(_limit, deduct_when=lambda response: response.status_code == 401)
+@login_throttled(failed=lambda response: response.status_code == 401)
 @blp.arguments(TokenRequest)
 @blp.response(201, TokenResponse)
 @blp.alt_response(401, schema=ErrorEnvelope, description="invalid_credentials")

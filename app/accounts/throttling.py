@@ -1,0 +1,67 @@
+"""Login throttling: failed logins are counted per account and per address, in the rate-limit store every worker
+shares (Redis in production, RATELIMIT_STORAGE_URI).
+
+Two limits, each counting failures only (a successful login costs nothing), shared by the login page and
+POST /api/v1/tokens so that an attacker cannot double the guesses by using both:
+
+- per account *and* address (LOGIN_RATE_LIMIT, 5 a minute and 20 an hour): a few guesses at one account from one
+  address, then that address waits, even with the right password, so that a guesser learns nothing more;
+- per address (LOGIN_ADDRESS_RATE_LIMIT, 20 a minute and 100 an hour): one address trying many accounts.
+
+There is deliberately no limit per account alone: whoever knows an email address could then lock its owner out by
+failing from anywhere. Failures from another address, or on another account from the same address (colleagues
+behind one office address), never block a right password. Guessing one account from many addresses is slowed by
+the per-address limits and made hopeless by the password rules (10 characters at least, common passwords refused).
+Behind a reverse proxy, TRUSTED_PROXIES must be set so that the address is the client's, not the proxy's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+
+from flask import current_app, request
+from flask_limiter.util import get_remote_address
+
+from app.extensions import limiter
+
+ACCOUNT_SCOPE = "login-account"
+ADDRESS_SCOPE = "login-address"
+
+
+def posted_email() -> str:
+    """The email a login attempt names (form or JSON), as accounts are looked up: trimmed, in lower case."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        email = body.get("email") if isinstance(body, dict) else None
+    else:
+        email = request.form.get("email")
+    return email.strip().lower() if isinstance(email, str) else ""
+
+
+def account_and_address() -> str:
+    """The key of the per-account limit: the account (hashed: no email in the store) and the client's address."""
+    account = hashlib.sha256(posted_email().encode()).hexdigest()[:32]
+    return f"{account}/{get_remote_address()}"
+
+
+def _account_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _address_limit() -> str:
+    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
+
+
+def login_throttled(failed: Callable) -> Callable:
+    """Decorate a login view with both limits; `failed(response)` tells a failed attempt, the only kind counted."""
+
+    def decorator(view):
+        view = limiter.shared_limit(
+            _account_limit, scope=ACCOUNT_SCOPE, key_func=account_and_address, methods=["POST"], deduct_when=failed
+        )(view)
+        return limiter.shared_limit(
+            _address_limit, scope=ADDRESS_SCOPE, key_func=get_remote_address, methods=["POST"], deduct_when=failed
+        )(view)
+
+    return decorator
