@@ -173,7 +173,7 @@ def test_the_key_of_a_withdrawn_bid_is_never_replayed(client, world, db):
     assert client.delete(f"/api/v1/bids/{placed.get_json()['id']}", headers=t["alpha"]).status_code == 204
     replay = _bid_with_key(client, call, t["alpha"])
     assert replay.status_code == 409 and replay.get_json()["error"]["code"] == "bid_withdrawn"
-    assert "new Idempotency-Key" in replay.get_json()["error"]["message"]
+    assert "nouvelle clé Idempotency-Key" in replay.get_json()["error"]["message"]  # French by default
     assert _amounts(db) == [("512345.67", "withdrawn")]  # no receipt of a bid that is no longer there
     assert _bid_with_key(client, call, t["alpha"], key="retry-2").status_code == 201  # a new key bids again
 
@@ -331,3 +331,4 @@ def test_scores_ranking_award_and_ocds_after_closing(client, world, clock):
     validator = Draft4Validator(json.loads((folder / "release-package-schema.json").read_text()), registry=registry)
     assert [e.message for e in validator.iter_errors(package)] == []
     assert package["releases"][0]["awards"][0]["value"]["amount"] == 500000.0
+
