@@ -1,4 +1,4 @@
-from flask import current_app, request, send_file, url_for
+from flask import current_app, g, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_fresh
 from flask_smorest import Blueprint
@@ -69,8 +69,9 @@ def document_payload(document: CallDocument) -> dict:
 
 
 def _require_fresh_credentials() -> None:
-    """Bids need a fresh login: a bearer token (issued for a password) or a session not restored from a cookie."""
-    if not request.headers.get("Authorization", "").lower().startswith("bearer ") and not login_fresh():
+    """Bids need a fresh login: a valid bearer token (issued for a password) or a session not restored from a
+    cookie."""
+    if g.get("api_token") is None and not login_fresh():
         raise NotPermitted(
             str(_l("Log in again with your password to submit or withdraw a bid.")), code="fresh_login_required"
         )

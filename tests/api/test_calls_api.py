@@ -332,3 +332,26 @@ def test_scores_ranking_award_and_ocds_after_closing(client, world, clock):
     assert [e.message for e in validator.iter_errors(package)] == []
     assert package["releases"][0]["awards"][0]["value"]["amount"] == 500000.0
 
+
+def test_a_forged_bearer_header_does_not_pass_a_remembered_session_for_a_fresh_login(client, world, db):
+    from tests.conftest import csrf_from
+
+    t = tokens(client, "coord")
+    call = published_call(client, world, t)
+    page = client.get("/login")
+    client.post(
+        "/login",
+        data={
+            "email": "alpha@x.fr",
+            "password": factories.PASSWORD,
+            "remember": "y",
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+        },
+    )
+    client.delete_cookie("session")  # the browser was closed: the remember cookie restores a session, not fresh
+    csrf = csrf_from(client.get("/").get_data(as_text=True))
+    body = {"lot_id": call["lots"][0]["id"], "amount_eur": "500000.00"}
+    headers = {"X-CSRFToken": csrf, "Authorization": "Bearer forged"}
+    refused = client.post(f"/api/v1/calls/{call['id']}/bids", json=body, headers=headers)
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "fresh_login_required"
+    assert db.session.scalar(sa.select(sa.func.count(Bid.id))) == 0

@@ -7,7 +7,7 @@ from app.accounts.models import Invitation, User
 from app.clock import utcnow
 from app.organizations.models import SupplierCompany
 from tests import factories
-from tests.conftest import csrf_from, login, post_form
+from tests.conftest import change_password, csrf_from, login, post_form
 
 
 def test_login_with_right_credentials_opens_the_role_home_page(client, db):
@@ -43,15 +43,7 @@ def test_changing_the_password_logs_out_other_sessions(new_client, db):
     first, second = new_client(), new_client()
     login(first, "anne@chu.example.fr")
     login(second, "anne@chu.example.fr")
-    response = post_form(
-        first,
-        "/account/password",
-        {
-            "current_password": "correct-horse-battery",
-            "new_password": "a-brand-new-secret",
-            "confirm": "a-brand-new-secret",
-        },
-    )
+    response = change_password(first, "a-brand-new-secret")
     assert response.status_code == 302
     assert first.get("/account/password").status_code == 200
     assert second.get("/account/password").status_code == 302  # its session is void now
@@ -62,25 +54,9 @@ def test_change_password_refuses_a_wrong_current_password_and_a_short_one(client
     factories.user("buyer", email="anne@chu.example.fr")
     db.session.commit()
     login(client, "anne@chu.example.fr")
-    page = post_form(
-        client,
-        "/account/password",
-        {
-            "current_password": "wrong-one-here",
-            "new_password": "long-enough-pw",
-            "confirm": "long-enough-pw",
-        },
-    ).get_data(as_text=True)
+    page = change_password(client, "long-enough-pw", current="wrong-one-here").get_data(as_text=True)
     assert "Le mot de passe actuel est incorrect." in page
-    page = post_form(
-        client,
-        "/account/password",
-        {
-            "current_password": "correct-horse-battery",
-            "new_password": "short",
-            "confirm": "short",
-        },
-    ).get_data(as_text=True)
+    page = change_password(client, "short").get_data(as_text=True)
     assert "10" in page and "is-invalid" in page
 
 

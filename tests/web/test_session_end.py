@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import User
 from tests import factories
-from tests.conftest import api_token, csrf_from, login, post_form
+from tests.conftest import api_token, change_password, csrf_from, login, post_form
 
 EMAIL = "anne@chu.example.fr"
 REMEMBER = "remember_token"
@@ -98,11 +98,7 @@ def test_a_password_change_revokes_the_users_api_tokens(new_client, db):
     script, browser = new_client(), new_client()
     headers = api_token(script, EMAIL)
     login(browser, EMAIL)
-    response = post_form(
-        browser,
-        "/account/password",
-        {"current_password": factories.PASSWORD, "new_password": "a-brand-new-secret", "confirm": "a-brand-new-secret"},
-    )
+    response = change_password(browser, "a-brand-new-secret")
     assert response.status_code == 302
     assert script.get("/api/v1/organizations", headers=headers).status_code == 401
     assert _logged_in(browser)  # the session that changed the password goes on
