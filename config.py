@@ -68,6 +68,12 @@ class Config:
     # (app/accounts/throttling.py says why there is no limit per account alone).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "5 per minute;20 per hour")
     LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", "20 per minute;100 per hour")
+    # Supplier registrations sent (each sends mail), per address and per email address written in the form.
+    REGISTRATION_RATE_LIMIT = os.environ.get("REGISTRATION_RATE_LIMIT", "5 per hour")
+    REGISTRATION_EMAIL_RATE_LIMIT = os.environ.get("REGISTRATION_EMAIL_RATE_LIMIT", "3 per hour")
+    # Failed password changes per account; wrong invitation or registration links and failed forms per address.
+    ACCOUNT_FORMS_RATE_LIMIT = os.environ.get("ACCOUNT_FORMS_RATE_LIMIT", "5 per minute;20 per hour")
+    REGISTRATION_LINK_HOURS = int(os.environ.get("REGISTRATION_LINK_HOURS", "48"))
 
     API_TOKEN_HOURS = int(os.environ.get("API_TOKEN_HOURS", "12"))
     INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "7"))

@@ -87,8 +87,9 @@ def set_user_active(session: Session, actor: User, user_id: int, active: bool) -
 
 @dataclass
 class SupplierRegistration:
+    """What a supplier's registration form holds; the password is chosen once the email is confirmed."""
+
     email: str
-    password: str
     full_name: str
     company_name: str
     siret: str
@@ -98,25 +99,31 @@ class SupplierRegistration:
     trades: list[str]
 
 
-def register_supplier(session: Session, values: SupplierRegistration) -> User:
+@dataclass
+class RegistrationCheck:
+    """A registration whose values are valid, with what is already known of its email and SIRET: the registrant
+    is never shown it, only told by mail (the page answers the same way), so that nobody can probe who is
+    registered."""
+
+    values: SupplierRegistration  # cleaned: email in lower case, SIRET compact, trades sorted
+    account: User | None  # the account that already has this email
+    company: SupplierCompany | None  # the company that already has this SIRET
+    company_users: list[User]  # its active users, to be told
+
+
+def check_supplier_registration(session: Session, values: SupplierRegistration) -> RegistrationCheck:
+    """Check the form's values (their format only) and look up whether the email or the SIRET is known."""
     reasons: dict[str, list[str]] = {}
     email, problem = clean_email(values.email)
     if problem:
         reasons["email"] = [problem]
-    elif session.scalar(sa.select(User.id).where(User.email == email)):
-        reasons["email"] = [str(_l("An account already exists with this email address."))]
-    problem = password_problem(values.password)
-    if problem:
-        reasons["password"] = [problem]
+    if not (values.full_name or "").strip():
+        reasons["full_name"] = [str(_l("Your name is required."))]
     if not (values.company_name or "").strip():
         reasons["company_name"] = [str(_l("The company name is required."))]
     siret, problem = clean_siret(values.siret)
     if problem:
         reasons["siret"] = [problem]
-    elif session.scalar(sa.select(SupplierCompany.id).where(SupplierCompany.siret == siret)):
-        reasons["siret"] = [
-            str(_l("This SIRET is already registered. Ask the person who registered your company to invite you."))
-        ]
     postcode, problem = clean_postcode(values.postcode)
     if problem:
         reasons["postcode"] = [problem]
@@ -129,17 +136,55 @@ def register_supplier(session: Session, values: SupplierRegistration) -> User:
             reasons["trades"] = [str(_l("Unknown CPV code: %(codes)s", codes=", ".join(unknown)))]
     if reasons:
         raise ValidationFailed(reasons)
-
-    company = SupplierCompany(
-        name=values.company_name.strip(),
+    cleaned = SupplierRegistration(
+        email=email,
+        full_name=values.full_name.strip(),
+        company_name=values.company_name.strip(),
         siret=siret,
         postcode=postcode,
-        city=(values.city or "").strip() or None,
+        city=(values.city or "").strip(),
         is_sme=bool(values.is_sme),
-        trades=[SupplierTrade(cpv_code=code) for code in trades],
+        trades=trades,
     )
-    user = User(email=email, full_name=(values.full_name or "").strip(), role="supplier", supplier=company)
-    user.set_password(values.password)
+    account = session.scalar(sa.select(User).where(User.email == email))
+    company = session.scalar(sa.select(SupplierCompany).where(SupplierCompany.siret == siret))
+    users = []
+    if company is not None:
+        users = list(session.scalars(sa.select(User).where(User.supplier_id == company.id, User.is_active_account)))
+    return RegistrationCheck(values=cleaned, account=account, company=company, company_users=users)
+
+
+def already_registered() -> Conflict:
+    return Conflict(
+        "already_registered",
+        str(
+            _l(
+                "This link has already been used, or this email address or company has been registered since: "
+                "log in, or register again."
+            )
+        ),
+    )
+
+
+def register_supplier(session: Session, values: SupplierRegistration, password: str) -> User:
+    """Create the company and its first user, once the registrant has confirmed the email and chosen a password."""
+    check = check_supplier_registration(session, values)
+    if check.account is not None or check.company is not None:
+        raise already_registered()
+    problem = password_problem(password)
+    if problem:
+        raise ValidationFailed({"password": [problem]})
+    values = check.values
+    company = SupplierCompany(
+        name=values.company_name,
+        siret=values.siret,
+        postcode=values.postcode,
+        city=values.city or None,
+        is_sme=values.is_sme,
+        trades=[SupplierTrade(cpv_code=code) for code in values.trades],
+    )
+    user = User(email=values.email, full_name=values.full_name, role="supplier", supplier=company)
+    user.set_password(password)
     session.add_all([company, user])
     session.flush()
     return user

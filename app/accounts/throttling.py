@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from flask import current_app, request
 from flask_limiter.util import get_remote_address
+from flask_login import current_user
 
 from app.extensions import limiter
 
@@ -39,18 +40,14 @@ def posted_email() -> str:
     return email.strip().lower() if isinstance(email, str) else ""
 
 
+def _hashed_email() -> str:
+    """The posted email, hashed: no email address is kept in the rate-limit store."""
+    return hashlib.sha256(posted_email().encode()).hexdigest()[:32]
+
+
 def account_and_address() -> str:
-    """The key of the per-account limit: the account (hashed: no email in the store) and the client's address."""
-    account = hashlib.sha256(posted_email().encode()).hexdigest()[:32]
-    return f"{account}/{get_remote_address()}"
-
-
-def _account_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
-def _address_limit() -> str:
-    return current_app.config["LOGIN_ADDRESS_RATE_LIMIT"]
+    """The key of the per-account limit: the account and the client's address."""
+    return f"{_hashed_email()}/{get_remote_address()}"
 
 
 def login_throttled(failed: Callable) -> Callable:
@@ -58,10 +55,63 @@ def login_throttled(failed: Callable) -> Callable:
 
     def decorator(view):
         view = limiter.shared_limit(
-            _account_limit, scope=ACCOUNT_SCOPE, key_func=account_and_address, methods=["POST"], deduct_when=failed
+            _config_limit("LOGIN_RATE_LIMIT"),
+            scope=ACCOUNT_SCOPE,
+            key_func=account_and_address,
+            methods=["POST"],
+            deduct_when=failed,
         )(view)
         return limiter.shared_limit(
-            _address_limit, scope=ADDRESS_SCOPE, key_func=get_remote_address, methods=["POST"], deduct_when=failed
+            _config_limit("LOGIN_ADDRESS_RATE_LIMIT"),
+            scope=ADDRESS_SCOPE,
+            key_func=get_remote_address,
+            methods=["POST"],
+            deduct_when=failed,
         )(view)
 
     return decorator
+
+
+def _config_limit(name: str) -> Callable[[], str]:
+    return lambda: current_app.config[name]
+
+
+def _sent(response) -> bool:
+    return response.status_code == 302
+
+
+def _failed_form_or_wrong_link(response) -> bool:
+    return response.status_code == 404 or (request.method == "POST" and response.status_code != 302)
+
+
+def registration_throttled(view):
+    """Registrations sent (each sends mail): per address, and per email address so that nobody can flood a mailbox
+    from many addresses."""
+    view = limiter.limit(
+        _config_limit("REGISTRATION_EMAIL_RATE_LIMIT"), key_func=_hashed_email, methods=["POST"], deduct_when=_sent
+    )(view)
+    return limiter.limit(
+        _config_limit("REGISTRATION_RATE_LIMIT"), key_func=get_remote_address, methods=["POST"], deduct_when=_sent
+    )(view)
+
+
+def link_throttled(view):
+    """Pages reached by a secret link (invitations, registration confirmations): wrong links and failed forms are
+    counted per address, so that links cannot be guessed nor passwords tried at length."""
+    return limiter.limit(
+        _config_limit("ACCOUNT_FORMS_RATE_LIMIT"), key_func=get_remote_address, deduct_when=_failed_form_or_wrong_link
+    )(view)
+
+
+def _user_key() -> str:
+    return f"user:{getattr(current_user, 'id', None)}"
+
+
+def password_change_throttled(view):
+    """Failed password changes (a wrong current password) per account: a stolen session cannot try passwords."""
+    return limiter.limit(
+        _config_limit("ACCOUNT_FORMS_RATE_LIMIT"),
+        key_func=_user_key,
+        methods=["POST"],
+        deduct_when=lambda response: response.status_code != 302,
+    )(view)

@@ -70,45 +70,14 @@ def _registration(**overrides):
         "trades": "90910000,90919200",
         "full_name": "Marie Curie",
         "email": "marie@nettoyage.example.fr",
-        "password": "un-mot-de-passe",
-        "confirm": "un-mot-de-passe",
     }
     data.update(overrides)
     return data
 
 
-def test_supplier_registers_with_siret_postcode_and_trades(client, db):
-    response = post_form(client, "/register", _registration())
-    assert response.status_code == 302
-    company = db.session.scalar(sa.select(SupplierCompany).where(SupplierCompany.siret == "73282932000074"))
-    assert company is not None and company.is_sme
-    assert [t.cpv_code for t in company.trades] == ["90910000", "90919200"]
-    user = db.session.scalar(sa.select(User).where(User.email == "marie@nettoyage.example.fr"))
-    assert user.role == "supplier" and user.supplier_id == company.id
-
-
 def test_registration_refuses_an_invalid_siret_on_its_field(client, db):
     page = post_form(client, "/register", _registration(siret="73282932000075")).get_data(as_text=True)
     assert "Ce SIRET n&#39;est pas valide" in page or "Ce SIRET n'est pas valide" in page
-    assert db.session.scalar(sa.select(sa.func.count(SupplierCompany.id))) == 0
-
-
-def test_registration_refuses_a_siret_already_registered(client, db):
-    factories.supplier_company(siret="73282932000074")
-    db.session.commit()
-    page = post_form(client, "/register", _registration()).get_data(as_text=True)
-    assert "Ce SIRET est déjà enregistré" in page
-
-
-def test_registration_refuses_unknown_cpv_short_password_and_duplicate_email(client, db):
-    factories.user("buyer", email="marie@nettoyage.example.fr")
-    db.session.commit()
-    page = post_form(client, "/register", _registration(trades="99999999", password="court", confirm="court")).get_data(
-        as_text=True
-    )
-    assert "Code CPV inconnu : 99999999" in page
-    assert "au moins 10 caractères" in page
-    assert "Un compte existe déjà avec cette adresse" in page
     assert db.session.scalar(sa.select(sa.func.count(SupplierCompany.id))) == 0
 
 
