@@ -48,9 +48,13 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"  # not sent with requests other sites make
     REMEMBER_COOKIE_DURATION = timedelta(days=14)
     PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
     WTF_CSRF_TIME_LIMIT = 3600 * 8
+
+    # Strict-Transport-Security max-age in seconds (0: not sent). Production sends it: the site is served over HTTPS.
+    HSTS_SECONDS = 0
 
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
 
@@ -60,7 +64,16 @@ class Config:
 
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    # Failed logins (page and API tokens together): per account from one address, and per address whatever the account
+    # (app/accounts/throttling.py says why there is no limit per account alone).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "5 per minute;20 per hour")
+    LOGIN_ADDRESS_RATE_LIMIT = os.environ.get("LOGIN_ADDRESS_RATE_LIMIT", "20 per minute;100 per hour")
+    # Supplier registrations sent (each sends mail), per address and per email address written in the form.
+    REGISTRATION_RATE_LIMIT = os.environ.get("REGISTRATION_RATE_LIMIT", "5 per hour")
+    REGISTRATION_EMAIL_RATE_LIMIT = os.environ.get("REGISTRATION_EMAIL_RATE_LIMIT", "3 per hour")
+    # Failed password changes per account; wrong invitation or registration links and failed forms per address.
+    ACCOUNT_FORMS_RATE_LIMIT = os.environ.get("ACCOUNT_FORMS_RATE_LIMIT", "5 per minute;20 per hour")
+    REGISTRATION_LINK_HOURS = int(os.environ.get("REGISTRATION_LINK_HOURS", "48"))
 
     API_TOKEN_HOURS = int(os.environ.get("API_TOKEN_HOURS", "12"))
     INVITATION_DAYS = int(os.environ.get("INVITATION_DAYS", "7"))
@@ -103,6 +116,7 @@ class TestConfig(Config):
 class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", str(365 * 24 * 3600)))
     SEED_DEMO_ALLOWED = False
 
     @classmethod

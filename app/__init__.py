@@ -48,6 +48,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_commands(app)
     register_template_helpers(app)
+    register_security_headers(app)
     return app
 
 
@@ -111,6 +112,12 @@ def register_commands(app: Flask) -> None:
     from app import cli
 
     cli.register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from app import security
+
+    security.register(app)
 
 
 def register_template_helpers(app: Flask) -> None:

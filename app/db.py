@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, MappedColumn, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -21,6 +22,26 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# The largest integer a JavaScript client reads exactly (Number.MAX_SAFE_INTEGER).
+MAX_ID = 2**53 - 1
+
+
+def random_id() -> int:
+    """A new row's id: drawn at random in [1, 2**53 - 1], never from a sequence shared by all users, whose gaps
+    would count other users' activity (the bids placed between two of a supplier's own notifications)."""
+    return secrets.randbelow(MAX_ID) + 1
+
+
+# Ids and references to them: BIGINT on PostgreSQL; SQLite's INTEGER already holds 64 bits, and an INTEGER PRIMARY
+# KEY takes the value given instead of the next rowid.
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def id_column(type_: sa.types.TypeEngine = Id) -> MappedColumn[int]:
+    """The primary key of every table: a random id given by the application, no sequence in the database."""
+    return mapped_column(type_, primary_key=True, autoincrement=False, default=random_id)
 
 
 class UTCDateTime(sa.types.TypeDecorator):

@@ -3,8 +3,11 @@ an imported file with bad rows."""
 
 from __future__ import annotations
 
+import functools
+import gzip
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from email_validator import EmailNotValidError, validate_email
@@ -18,6 +21,8 @@ if TYPE_CHECKING:
     from app.domain.tabular import Message
 
 MIN_PASSWORD_LENGTH = 10
+# The common passwords attackers try first (app/data/SOURCES.md says where the list comes from), in lower case.
+COMMON_PASSWORDS = Path(__file__).resolve().parent / "data" / "common-passwords.txt.gz"
 _POSTCODE = re.compile(r"^\d{5}$")
 
 
@@ -46,9 +51,19 @@ def clean_email(raw: str) -> tuple[str | None, str | None]:
         return None, str(_l("This email address is not valid."))
 
 
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as lines:
+        return frozenset(line.strip() for line in lines if line.strip())
+
+
 def password_problem(password: str) -> str | None:
+    """Why a new password is refused, or None. Length is what makes a password strong: no rule on digits, capitals
+    or symbols (they make passwords harder to remember, not to guess), but no password from the common list."""
     if len(password or "") < MIN_PASSWORD_LENGTH:
         return str(_l("The password must have at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
+    if password.strip().lower() in common_passwords():
+        return str(_l("This password is too common: it is among the first ones attackers try. Choose another one."))
     return None
 
 

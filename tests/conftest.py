@@ -223,6 +223,11 @@ def post_form(client, url: str, data: dict, **kwargs):
     return client.post(url, data={**data, "csrf_token": token}, **kwargs)
 
 
+def change_password(client, new: str, current: str = "correct-horse-battery"):
+    """Post the password change form of a logged-in client."""
+    return post_form(client, "/account/password", {"current_password": current, "new_password": new, "confirm": new})
+
+
 def api_token(client, email: str, password: str = "correct-horse-battery") -> dict:
     response = client.post("/api/v1/tokens", json={"email": email, "password": password})
     assert response.status_code == 201, response.get_json()

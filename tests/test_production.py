@@ -183,6 +183,8 @@ def test_production_starts_from_environment_variables_only(deployment, installed
         assert field in page
     cookie = headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie
+    assert headers["Strict-Transport-Security"] == "max-age=31536000"  # a year of HTTPS only, remembered by browsers
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert "Booting worker" in web_log.read_text()
     assert "scheduler stopped" in scheduler_log.read_text()
 

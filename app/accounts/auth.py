@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import Flask, abort, request
+from flask import Flask, abort, g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 
@@ -49,7 +49,11 @@ def init_login(app: Flask, login_manager: LoginManager) -> None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
-        return services.user_for_token(db.session, token.strip())
+        record = services.find_api_token(db.session, token.strip())
+        if record is None:
+            return None
+        g.api_token = record  # the token this request came with, for DELETE /api/v1/tokens/current
+        return record.user
 
     @login_manager.needs_refresh_handler
     def needs_refresh():

@@ -32,12 +32,18 @@ class SupplierRegistrationForm(FlaskForm):
     trades = HiddenField(_l("Trades (CPV codes)"))
     full_name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=200)])
     email = EmailField(_l("Email"), validators=[DataRequired()])
+    submit = SubmitField(_l("Create my supplier account"))
+
+
+class ChoosePasswordForm(FlaskForm):
+    """The last step of a supplier's registration, reached from the link sent by mail."""
+
     password = PasswordField(_l("Password"), validators=[DataRequired()])
     confirm = PasswordField(
         _l("Repeat the password"),
         validators=[DataRequired(), EqualTo("password", message=_l("The two passwords differ."))],
     )
-    submit = SubmitField(_l("Create my supplier account"))
+    submit = SubmitField(_l("Create my account"))
 
 
 class AcceptInvitationForm(FlaskForm):

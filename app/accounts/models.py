@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.clock import utcnow
-from app.db import UTCDateTime
+from app.db import Id, UTCDateTime, id_column
 from app.extensions import db
 from app.organizations.models import Organization, SupplierCompany
 
@@ -26,15 +26,15 @@ def token_digest(token: str) -> str:
 class User(UserMixin, db.Model):
     __tablename__ = "user_account"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     full_name: Mapped[str] = mapped_column(sa.String(200), default="")
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     role: Mapped[str] = mapped_column(sa.String(12))
-    organization_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organization.id"), index=True)
-    supplier_id: Mapped[int | None] = mapped_column(sa.ForeignKey("supplier_company.id"), index=True)
+    organization_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
+    supplier_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("supplier_company.id"), index=True)
     is_active_account: Mapped[bool] = mapped_column(sa.Boolean, default=True)
-    # Bumped on password change: every session and remember cookie issued before is void.
+    # Bumped at logout, password change and (de)activation: every session and remember cookie issued before is void.
     session_version: Mapped[int] = mapped_column(sa.Integer, default=1)
     is_demo: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -76,12 +76,12 @@ class Invitation(db.Model):
 
     __tablename__ = "invitation"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     email: Mapped[str] = mapped_column(sa.String(254), index=True)
     role: Mapped[str] = mapped_column(sa.String(12))
-    organization_id: Mapped[int | None] = mapped_column(sa.ForeignKey("organization.id"))
+    organization_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("organization.id"))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    invited_by_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id"))
+    invited_by_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -93,8 +93,8 @@ class Invitation(db.Model):
 class ApiToken(db.Model):
     __tablename__ = "api_token"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = id_column()
+    user_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -42,6 +42,24 @@ def authenticate(session: Session, email: str, password: str) -> User:
     return user
 
 
+def end_sessions(session: Session, user: User) -> None:
+    """End every session, remember-me cookie and API token of the user, on every device: sessions and cookies name
+    the user's session version, which changes; tokens are revoked."""
+    user.session_version += 1
+    session.execute(
+        sa.update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    session.flush()
+
+
+def log_out(session: Session, actor: User) -> None:
+    """Logging out ends all the user's sessions and tokens, not only this browser's: a copied cookie or a forgotten
+    device is logged out too."""
+    end_sessions(session, actor)
+
+
 def change_password(session: Session, actor: User, current: str, new: str) -> None:
     if not actor.check_password(current or ""):
         raise ValidationFailed({"current_password": [str(_l("The current password is incorrect."))]})
@@ -49,14 +67,29 @@ def change_password(session: Session, actor: User, current: str, new: str) -> No
     if problem:
         raise ValidationFailed({"new_password": [problem]})
     actor.set_password(new)
-    actor.session_version += 1
-    session.flush()
+    end_sessions(session, actor)
+
+
+def set_user_active(session: Session, actor: User, user_id: int, active: bool) -> User:
+    """An administrator closes or reopens an account. Either way the account's sessions and tokens end: a reopened
+    account starts again from a new login."""
+    if actor.role != "admin":
+        raise NotPermitted(str(_l("Only an administrator can deactivate or reactivate accounts.")))
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(str(_l("This account does not exist.")))
+    if user.id == actor.id and not active:
+        raise NotPermitted(str(_l("You cannot deactivate your own account.")))
+    user.is_active_account = active
+    end_sessions(session, user)
+    return user
 
 
 @dataclass
 class SupplierRegistration:
+    """What a supplier's registration form holds; the password is chosen once the email is confirmed."""
+
     email: str
-    password: str
     full_name: str
     company_name: str
     siret: str
@@ -66,25 +99,31 @@ class SupplierRegistration:
     trades: list[str]
 
 
-def register_supplier(session: Session, values: SupplierRegistration) -> User:
+@dataclass
+class RegistrationCheck:
+    """A registration whose values are valid, with what is already known of its email and SIRET: the registrant
+    is never shown it, only told by mail (the page answers the same way), so that nobody can probe who is
+    registered."""
+
+    values: SupplierRegistration  # cleaned: email in lower case, SIRET compact, trades sorted
+    account: User | None  # the account that already has this email
+    company: SupplierCompany | None  # the company that already has this SIRET
+    company_users: list[User]  # its active users, to be told
+
+
+def check_supplier_registration(session: Session, values: SupplierRegistration) -> RegistrationCheck:
+    """Check the form's values (their format only) and look up whether the email or the SIRET is known."""
     reasons: dict[str, list[str]] = {}
     email, problem = clean_email(values.email)
     if problem:
         reasons["email"] = [problem]
-    elif session.scalar(sa.select(User.id).where(User.email == email)):
-        reasons["email"] = [str(_l("An account already exists with this email address."))]
-    problem = password_problem(values.password)
-    if problem:
-        reasons["password"] = [problem]
+    if not (values.full_name or "").strip():
+        reasons["full_name"] = [str(_l("Your name is required."))]
     if not (values.company_name or "").strip():
         reasons["company_name"] = [str(_l("The company name is required."))]
     siret, problem = clean_siret(values.siret)
     if problem:
         reasons["siret"] = [problem]
-    elif session.scalar(sa.select(SupplierCompany.id).where(SupplierCompany.siret == siret)):
-        reasons["siret"] = [
-            str(_l("This SIRET is already registered. Ask the person who registered your company to invite you."))
-        ]
     postcode, problem = clean_postcode(values.postcode)
     if problem:
         reasons["postcode"] = [problem]
@@ -97,17 +136,55 @@ def register_supplier(session: Session, values: SupplierRegistration) -> User:
             reasons["trades"] = [str(_l("Unknown CPV code: %(codes)s", codes=", ".join(unknown)))]
     if reasons:
         raise ValidationFailed(reasons)
-
-    company = SupplierCompany(
-        name=values.company_name.strip(),
+    cleaned = SupplierRegistration(
+        email=email,
+        full_name=values.full_name.strip(),
+        company_name=values.company_name.strip(),
         siret=siret,
         postcode=postcode,
-        city=(values.city or "").strip() or None,
+        city=(values.city or "").strip(),
         is_sme=bool(values.is_sme),
-        trades=[SupplierTrade(cpv_code=code) for code in trades],
+        trades=trades,
     )
-    user = User(email=email, full_name=(values.full_name or "").strip(), role="supplier", supplier=company)
-    user.set_password(values.password)
+    account = session.scalar(sa.select(User).where(User.email == email))
+    company = session.scalar(sa.select(SupplierCompany).where(SupplierCompany.siret == siret))
+    users = []
+    if company is not None:
+        users = list(session.scalars(sa.select(User).where(User.supplier_id == company.id, User.is_active_account)))
+    return RegistrationCheck(values=cleaned, account=account, company=company, company_users=users)
+
+
+def already_registered() -> Conflict:
+    return Conflict(
+        "already_registered",
+        str(
+            _l(
+                "This link has already been used, or this email address or company has been registered since: "
+                "log in, or register again."
+            )
+        ),
+    )
+
+
+def register_supplier(session: Session, values: SupplierRegistration, password: str) -> User:
+    """Create the company and its first user, once the registrant has confirmed the email and chosen a password."""
+    check = check_supplier_registration(session, values)
+    if check.account is not None or check.company is not None:
+        raise already_registered()
+    problem = password_problem(password)
+    if problem:
+        raise ValidationFailed({"password": [problem]})
+    values = check.values
+    company = SupplierCompany(
+        name=values.company_name,
+        siret=values.siret,
+        postcode=values.postcode,
+        city=values.city or None,
+        is_sme=values.is_sme,
+        trades=[SupplierTrade(cpv_code=code) for code in values.trades],
+    )
+    user = User(email=values.email, full_name=values.full_name, role="supplier", supplier=company)
+    user.set_password(password)
     session.add_all([company, user])
     session.flush()
     return user
@@ -181,7 +258,8 @@ def issue_api_token(session: Session, user: User, *, hours: int = 12) -> tuple[s
     return token, record
 
 
-def user_for_token(session: Session, token: str) -> User | None:
+def find_api_token(session: Session, token: str) -> ApiToken | None:
+    """The valid token record for a bearer token: not revoked, not expired, of an active account."""
     record = session.scalar(
         sa.select(ApiToken).where(
             ApiToken.token_hash == token_digest(token),
@@ -191,4 +269,15 @@ def user_for_token(session: Session, token: str) -> User | None:
     )
     if record is None or not record.user.is_active:
         return None
-    return record.user
+    return record
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    record = find_api_token(session, token)
+    return record.user if record else None
+
+
+def revoke_api_token(session: Session, record: ApiToken) -> None:
+    """Revoke one token (the caller's own): the user's other tokens and sessions go on."""
+    record.revoked_at = utcnow()
+    session.flush()

@@ -1,4 +1,4 @@
-from flask import current_app, request, send_file, url_for
+from flask import current_app, g, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_fresh
 from flask_smorest import Blueprint
@@ -72,8 +72,9 @@ def document_payload(document: CallDocument) -> dict:
 
 
 def _require_fresh_credentials() -> None:
-    """Bids need a fresh login: a bearer token (issued for a password) or a session not restored from a cookie."""
-    if not request.headers.get("Authorization", "").lower().startswith("bearer ") and not login_fresh():
+    """Bids need a fresh login: a valid bearer token (issued for a password) or a session not restored from a
+    cookie."""
+    if g.get("api_token") is None and not login_fresh():
         raise NotPermitted(
             str(_l("Log in again with your password to submit or withdraw a bid.")), code="fresh_login_required"
         )
@@ -206,15 +207,25 @@ def answer(body, call_id, question_id):
 @require("supplier")
 @blp.arguments(BidIn)
 @blp.response(201, BidReceipt)
-@blp.alt_response(409, schema=ErrorEnvelope, description="call_closed (at or after the deadline, server clock)")
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelope,
+    description="call_closed (at or after the deadline, server clock); bid_withdrawn (the Idempotency-Key of a bid "
+    "since withdrawn)",
+)
+@blp.alt_response(
+    422, schema=ErrorEnvelope, description="idempotency_key_mismatch (the Idempotency-Key was used for another request)"
+)
 @blp.doc(
     parameters=[
         {
             "in": "header",
             "name": "Idempotency-Key",
-            "schema": {"type": "string"},
+            "schema": {"type": "string", "maxLength": 200},
             "required": False,
-            "description": "a retried submission with the same key returns the first result",
+            "description": "a retried submission with the same key and the same body returns the first receipt; "
+            "another body (or call) with the same key gets 422 idempotency_key_mismatch; a key is never replayed "
+            "once its bid is withdrawn (409 bid_withdrawn) or after the deadline (409 call_closed)",
         }
     ]
 )

@@ -106,7 +106,8 @@ def _lot_values(body: dict) -> services.LotValues:
 @blp.response(200, GroupList)
 def list_groups():
     """Groups the caller may see: coordinators and admins all, buyers their organization's."""
-    groups = db.session.scalars(services.visible_groups(current_user).order_by(PurchaseGroup.id)).unique().all()
+    stmt = services.visible_groups(current_user).order_by(PurchaseGroup.created_at, PurchaseGroup.id)
+    groups = db.session.scalars(stmt).unique().all()
     return {"items": [group_payload(g) for g in groups], "next": None}
 
 

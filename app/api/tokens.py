@@ -1,20 +1,18 @@
-from flask import current_app
+from flask import abort, current_app, g
 from flask_smorest import Blueprint
 
 from app import actions
 from app.accounts import services
+from app.accounts.throttling import login_throttled
+from app.api.auth import require
 from app.api.schemas import ErrorEnvelope, TokenRequest, TokenResponse
-from app.extensions import db, limiter
+from app.extensions import db
 
 blp = Blueprint("api_tokens", __name__, description="Bearer tokens")
 
 
-def _limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
-
-
 @blp.post("/tokens")
-@limiter.limit(_limit, deduct_when=lambda response: response.status_code == 401)
+@login_throttled(failed=lambda response: response.status_code == 401)
 @blp.arguments(TokenRequest)
 @blp.response(201, TokenResponse)
 @blp.alt_response(401, schema=ErrorEnvelope, description="invalid_credentials")
@@ -25,3 +23,16 @@ def create_token(body):
     user = services.authenticate(db.session, body["email"], body["password"])
     token, record = services.issue_api_token(db.session, user, hours=current_app.config["API_TOKEN_HOURS"])
     return {"token": token, "expires_at": record.expires_at}
+
+
+@blp.delete("/tokens/current")
+@require()
+@blp.response(204)
+@blp.alt_response(401, schema=ErrorEnvelope, description="unauthenticated: no valid bearer token was sent")
+@actions.committed
+def revoke_current_token():
+    """Revoke the bearer token this request is sent with; the user's other tokens and sessions go on."""
+    record = g.get("api_token")
+    if record is None:  # a browser session: there is no token to revoke
+        abort(401)
+    services.revoke_api_token(db.session, record)

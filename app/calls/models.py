@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from decimal import Decimal
 
@@ -8,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
-from app.db import Money, UTCDateTime
+from app.db import Id, Money, UTCDateTime, id_column
 from app.extensions import db
 from app.groups.models import Lot, PurchaseGroup
 from app.organizations.models import Organization, SupplierCompany
@@ -23,14 +22,14 @@ class Call(db.Model):
 
     __tablename__ = "call"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    group_id: Mapped[int] = mapped_column(sa.ForeignKey("purchase_group.id"), index=True)
+    id: Mapped[int] = id_column()
+    group_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("purchase_group.id"), index=True)
     title: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.Text, default="")
     questions_deadline: Mapped[datetime] = mapped_column(UTCDateTime)
     bid_deadline: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     status: Mapped[str] = mapped_column(sa.String(12), default="draft")
-    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -42,14 +41,19 @@ class Call(db.Model):
     lots: Mapped[list[CallLot]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by="CallLot.number"
     )
+    # Ids are random: criteria come in their usual order, documents and questions in the order they came.
     criteria: Mapped[list[Criterion]] = relationship(
-        back_populates="call", cascade="all, delete-orphan", order_by="Criterion.id"
+        back_populates="call",
+        cascade="all, delete-orphan",
+        order_by=lambda: sa.case({name: rank for rank, name in enumerate(CRITERIA)}, value=Criterion.name),
     )
     documents: Mapped[list[CallDocument]] = relationship(
-        back_populates="call", cascade="all, delete-orphan", order_by="CallDocument.id"
+        back_populates="call",
+        cascade="all, delete-orphan",
+        order_by=lambda: [CallDocument.uploaded_at, CallDocument.filename],
     )
     questions: Mapped[list[Question]] = relationship(
-        back_populates="call", cascade="all, delete-orphan", order_by="Question.id"
+        back_populates="call", cascade="all, delete-orphan", order_by=lambda: [Question.asked_at, Question.text]
     )
 
     __mapper_args__ = {"version_id_col": version}
@@ -69,9 +73,9 @@ class Call(db.Model):
 class CallLot(db.Model):
     __tablename__ = "call_lot"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
-    group_lot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("lot.id", ondelete="SET NULL"))
+    id: Mapped[int] = id_column()
+    call_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    group_lot_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("lot.id", ondelete="SET NULL"))
     number: Mapped[int] = mapped_column(sa.Integer)
     title: Mapped[str] = mapped_column(sa.String(200))
     cpv_code: Mapped[str] = mapped_column(sa.ForeignKey("cpv_code.code"), index=True)
@@ -92,8 +96,8 @@ class CallLot(db.Model):
 class Criterion(db.Model):
     __tablename__ = "criterion"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = id_column()
+    call_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(sa.String(20))
     weight: Mapped[int] = mapped_column(sa.Integer)
 
@@ -110,8 +114,8 @@ class CallDocument(db.Model):
 
     __tablename__ = "call_document"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = id_column()
+    call_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
     filename: Mapped[str] = mapped_column(sa.String(200))
     content_type: Mapped[str] = mapped_column(sa.String(100))
     size: Mapped[int] = mapped_column(sa.Integer)
@@ -127,22 +131,16 @@ class Question(db.Model):
 
     __tablename__ = "question"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
-    supplier_id: Mapped[int] = mapped_column(sa.ForeignKey("supplier_company.id"))
+    id: Mapped[int] = id_column()
+    call_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    supplier_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("supplier_company.id"))
     text: Mapped[str] = mapped_column(sa.Text)
     asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answer: Mapped[str | None] = mapped_column(sa.Text)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    answered_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    answered_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
 
     call: Mapped[Call] = relationship(back_populates="questions")
-
-
-def random_bid_id() -> int:
-    """Bid ids are random (below 2**53, exact in JSON): sequential ids would tell a bidder how many bids
-    were placed between two of its own."""
-    return secrets.randbelow(2**53 - 2**32) + 2**32
 
 
 class Bid(db.Model):
@@ -150,11 +148,12 @@ class Bid(db.Model):
 
     __tablename__ = "bid"
 
-    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False, default=random_bid_id)
-    call_id: Mapped[int] = mapped_column(sa.ForeignKey("call.id"), index=True)
-    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("call_lot.id"), index=True)
-    supplier_id: Mapped[int] = mapped_column(sa.ForeignKey("supplier_company.id"), index=True)
-    submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    # BIGINT on SQLite too: the bid tables were created so, before every other id became random.
+    id: Mapped[int] = id_column(sa.BigInteger)
+    call_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call_lot.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("supplier_company.id"), index=True)
+    submitted_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     amount: Mapped[Decimal] = mapped_column(Money)
     technical_note: Mapped[str] = mapped_column(sa.Text, default="")
     environmental_note: Mapped[str] = mapped_column(sa.Text, default="")
@@ -193,7 +192,7 @@ class BidScore(db.Model):
     bid_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("bid.id", ondelete="CASCADE"), primary_key=True)
     criterion: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
     score: Mapped[Decimal] = mapped_column(sa.Numeric(5, 2))
-    scored_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    scored_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     bid: Mapped[Bid] = relationship(back_populates="scores")
@@ -204,11 +203,11 @@ class BidScore(db.Model):
 class Award(db.Model):
     __tablename__ = "award"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("call_lot.id"), unique=True)
+    id: Mapped[int] = id_column()
+    lot_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call_lot.id"), unique=True)
     bid_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("bid.id"))
     awarded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    awarded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    awarded_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
 
     lot: Mapped[CallLot] = relationship()
     bid: Mapped[Bid] = relationship(lazy="joined")
@@ -219,10 +218,10 @@ class Contract(db.Model):
 
     __tablename__ = "contract"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    award_id: Mapped[int] = mapped_column(sa.ForeignKey("award.id", ondelete="CASCADE"), index=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
-    supplier_id: Mapped[int] = mapped_column(sa.ForeignKey("supplier_company.id"))
+    id: Mapped[int] = id_column()
+    award_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("award.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("supplier_company.id"))
     amount: Mapped[Decimal] = mapped_column(Money)
     share: Mapped[Decimal] = mapped_column(sa.Numeric(7, 6))
 
@@ -236,6 +235,8 @@ class Subscription(db.Model):
 
     __tablename__ = "subscription"
 
-    supplier_id: Mapped[int] = mapped_column(sa.ForeignKey("supplier_company.id", ondelete="CASCADE"), primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(
+        Id, sa.ForeignKey("supplier_company.id", ondelete="CASCADE"), primary_key=True
+    )
     cpv_prefix: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

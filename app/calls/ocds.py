@@ -10,7 +10,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.calls.models import Award, Bid, Call
+from app.calls.models import Award, Bid, Call, CallLot
 from app.clock import utcnow
 from app.organizations.models import Organization, SupplierCompany
 from app.reference.models import CpvCode
@@ -125,7 +125,9 @@ def release_package(session: Session, call: Call, *, uri: str, now: datetime | N
     }
     if unsealed:
         bids = list(
-            session.scalars(sa.select(Bid).where(Bid.call_id == call.id, Bid.status == "active").order_by(Bid.id))
+            session.scalars(
+                sa.select(Bid).where(Bid.call_id == call.id, Bid.status == "active").order_by(Bid.submitted_at, Bid.id)
+            )
         )
         tenderers = {}
         details = []
@@ -146,7 +148,7 @@ def release_package(session: Session, call: Call, *, uri: str, now: datetime | N
         tender["numberOfTenderers"] = len(tenderers)
         release["bids"] = {"details": details}
         awards = list(
-            session.scalars(sa.select(Award).join(Award.lot).where(Award.lot.has(call_id=call.id)).order_by(Award.id))
+            session.scalars(sa.select(Award).join(Award.lot).where(CallLot.call_id == call.id).order_by(CallLot.number))
         )
         if awards:
             release["tag"] = ["award"]

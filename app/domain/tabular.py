@@ -18,6 +18,8 @@ import datetime as dt
 import io
 import re
 import warnings
+import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -33,6 +35,7 @@ __all__ = [
     "RowReport",
     "Table",
     "TableError",
+    "XlsxLimits",
     "neutralise_formula",
     "normalise_header",
     "parse_bool",
@@ -141,6 +144,27 @@ class Table:
             yield int(row_number), dict(zip(columns, values, strict=True))
 
 
+@dataclass(frozen=True)
+class XlsxLimits:
+    """How much work an XLSX file may cost before it is refused (None: no limit).
+
+    A workbook is a zip archive: a small upload can declare millions of rows or cells (a "spreadsheet bomb") and hold
+    a worker for minutes. Before anything is parsed, the archive's declared sizes and compression ratios are checked
+    and its cells counted (a fast scan of the decompressed bytes); the sheets are then read as a stream that stops at
+    the row and column limits. The defaults bound web uploads to the work of the largest genuine import; the command
+    line may pass larger ones.
+    """
+
+    max_uncompressed_bytes: int | None = 200 * 1024 * 1024  # all parts of the archive, as declared
+    max_ratio: int | None = 100  # per part larger than RATIO_FLOOR_BYTES; genuine sheets compress 5 to 30 times
+    max_cells: int | None = 2_000_000  # cells of all sheets, empty ones included (100,000 rows of 20 columns)
+    max_sheet_rows: int | None = 250_000  # the last spreadsheet row read, empty rows included
+    max_columns: int | None = 256  # the last column read (IV, the width of the old .xls format)
+
+
+RATIO_FLOOR_BYTES = 1024 * 1024  # small parts (styles, a short sheet) may compress far better, harmlessly
+
+
 @dataclass
 class _Grid:
     """Raw rows of one sheet: (spreadsheet row number, cells) with blank rows already removed."""
@@ -159,12 +183,13 @@ def read_table(
     required: Iterable[str] = (),
     aliases: Mapping[str, Iterable[str]],
     max_rows: int | None = None,
+    xlsx_limits: XlsxLimits | None = None,
 ) -> Table:
     """Read an XLSX or CSV file (detected by content, not by name) into a `Table`.
 
     Raises TableError for an empty file, a file without data rows, undecodable bytes, an
-    unreadable workbook, missing required columns, a column given twice, or more than
-    `max_rows` data rows.
+    unreadable workbook, a workbook beyond `xlsx_limits` (default: `XlsxLimits()`), missing
+    required columns, a column given twice, or more than `max_rows` data rows.
     """
     required = list(required)
     aliases = {name: tuple(accepted) for name, accepted in aliases.items()}  # iterables may be one-shot
@@ -177,7 +202,7 @@ def read_table(
         raise TableError([_file_error(N_("The file “%(filename)s” is empty."), filename=filename)])
 
     if _looks_like_xlsx(data):
-        grids = _xlsx_grids(data, filename, max_rows)
+        grids = _xlsx_grids(data, filename, max_rows, xlsx_limits or XlsxLimits())
     else:
         _refuse_other_binaries(data, filename)
         grids = [_csv_grid(data, filename, max_rows)]
@@ -375,10 +400,8 @@ def _looks_like_xlsx(data: bytes) -> bool:
     return data.startswith(_ZIP_MAGIC)
 
 
-def _xlsx_grids(data: bytes, filename: str, max_rows: int | None) -> list[_Grid]:
-    import openpyxl  # imported lazily: CSV-only callers do not pay for it
-
-    unreadable = TableError(
+def _unreadable_workbook(filename: str) -> TableError:
+    return TableError(
         [
             _file_error(
                 N_(
@@ -390,6 +413,91 @@ def _xlsx_grids(data: bytes, filename: str, max_rows: int | None) -> list[_Grid]
             )
         ]
     )
+
+
+def _check_archive(data: bytes, filename: str, limits: XlsxLimits) -> None:
+    """Refuse, before any part is parsed, an archive that would decompress to more than the limits allow."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:  # not a zip, or a damaged directory
+        raise _unreadable_workbook(filename) from exc
+    with archive:
+        parts = archive.infolist()
+        total = sum(part.file_size for part in parts)
+        if limits.max_uncompressed_bytes is not None and total > limits.max_uncompressed_bytes:
+            raise TableError(
+                [
+                    _file_error(
+                        N_(
+                            "The workbook “%(filename)s” would take %(size)s MB once decompressed; at most %(max)s MB "
+                            "are read. Split it into several files, or save it as CSV."
+                        ),
+                        filename=filename,
+                        size=_megabytes(total),
+                        max=_megabytes(limits.max_uncompressed_bytes),
+                    )
+                ]
+            )
+        for part in parts:
+            ratio = part.file_size // max(part.compress_size, 1)
+            if limits.max_ratio is not None and part.file_size > RATIO_FLOOR_BYTES and ratio > limits.max_ratio:
+                raise TableError(
+                    [
+                        _file_error(
+                            N_(
+                                "The workbook “%(filename)s” is compressed %(ratio)s times, far more than a "
+                                "spreadsheet (at most %(max)s times): it is mostly empty rows or cells. Delete them, "
+                                "or save the file as CSV."
+                            ),
+                            filename=filename,
+                            ratio=ratio,
+                            max=limits.max_ratio,
+                        )
+                    ]
+                )
+        if limits.max_cells is not None and _count_cells(archive, parts) > limits.max_cells:
+            raise TableError(
+                [
+                    _file_error(
+                        N_(
+                            "The workbook “%(filename)s” has more than %(max)s cells, counting empty ones; delete the "
+                            "empty rows and columns around your data, split it, or save it as CSV."
+                        ),
+                        filename=filename,
+                        max=limits.max_cells,
+                    )
+                ]
+            )
+
+
+def _megabytes(size: int) -> int:
+    return -(-size // (1024 * 1024))
+
+
+def _count_cells(archive: zipfile.ZipFile, parts: list[zipfile.ZipInfo]) -> int:
+    """The cell elements (<c …>, or <x:c …> with a namespace prefix) of every XML part, counted on the decompressed
+    bytes without parsing them. A few other tags starting with "c" (<col>, <cfRule>) count too: an upper bound."""
+    count = 0
+    try:
+        for part in parts:
+            if not part.filename.endswith(".xml"):
+                continue
+            with archive.open(part) as stream:
+                tail = b""
+                while chunk := stream.read(1024 * 1024):
+                    block = tail + chunk
+                    count += block.count(b"<c") + block.count(b":c")
+                    tail = block[-1:]
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, NotImplementedError) as exc:
+        raise _unreadable_workbook(archive.filename or "") from exc
+    return count
+
+
+def _xlsx_grids(data: bytes, filename: str, max_rows: int | None, limits: XlsxLimits) -> list[_Grid]:
+    import openpyxl  # imported lazily: CSV-only callers do not pay for it
+
+    _check_archive(data, filename, limits)
+    unreadable = _unreadable_workbook(filename)
     try:
         with warnings.catch_warnings():
             # Real-world workbooks trigger harmless openpyxl warnings (unsupported extensions, styles).
@@ -402,17 +510,85 @@ def _xlsx_grids(data: bytes, filename: str, max_rows: int | None) -> list[_Grid]
         for worksheet in workbook.worksheets:
             if not hasattr(worksheet, "iter_rows"):  # chartsheets
                 continue
+            _check_dimension(worksheet, limits)
             worksheet.reset_dimensions()  # do not trust the stored dimension, some writers get it wrong
-            rows = (
-                (number, [_excel_cell_text(v) for v in values])
-                for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1)
-            )
-            grids.append(_grid_from_rows(worksheet.title, rows, max_rows))
+            grids.append(_grid_from_rows(worksheet.title, _bounded_rows(worksheet, limits), max_rows))
         return grids
+    except TableError:
+        raise
     except Exception as exc:  # corrupt sheet XML surfaces only while iterating
         raise unreadable from exc
     finally:
         workbook.close()
+
+
+def _check_dimension(worksheet, limits: XlsxLimits) -> None:
+    """Refuse at once a sheet whose stored dimension (<dimension ref="A1:XFD1048576"/>) is beyond the limits."""
+    rows, columns = worksheet.max_row, worksheet.max_column
+    too_many_rows = limits.max_sheet_rows is not None and (rows or 0) > limits.max_sheet_rows
+    too_many_columns = limits.max_columns is not None and (columns or 0) > limits.max_columns
+    if too_many_rows or too_many_columns:
+        declared = f"{_column_letter((worksheet.min_column or 1) - 1)}{worksheet.min_row or 1}:"
+        declared += f"{_column_letter(columns - 1)}{rows}"
+        raise TableError(
+            [
+                _file_error(
+                    N_(
+                        "The sheet “%(sheet)s” declares the range %(range)s; at most %(rows)s rows and %(columns)s "
+                        "columns (up to %(letter)s) are read. Delete the empty rows and columns around your data, or "
+                        "save it as CSV."
+                    ),
+                    sheet=worksheet.title,
+                    range=declared,
+                    rows=limits.max_sheet_rows if limits.max_sheet_rows is not None else "∞",
+                    columns=limits.max_columns if limits.max_columns is not None else "∞",
+                    letter=_column_letter(limits.max_columns - 1) if limits.max_columns is not None else "—",
+                )
+            ]
+        )
+
+
+def _bounded_rows(worksheet, limits: XlsxLimits) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cell texts) of a sheet, read as a stream that stops past the row limit and refuses a value past
+    the column limit. Empty rows cost no conversion."""
+    last_row, width = limits.max_sheet_rows, limits.max_columns
+    values_by_row = worksheet.iter_rows(max_row=last_row + 1 if last_row is not None else None, values_only=True)
+    for number, values in enumerate(values_by_row, start=1):
+        if last_row is not None and number > last_row:
+            raise TableError(
+                [
+                    _file_error(
+                        N_(
+                            "The sheet “%(sheet)s” goes on past row %(max)s (empty rows count too); at most %(max)s "
+                            "rows are read. Delete the rows below your data, split the file, or save it as CSV."
+                        ),
+                        sheet=worksheet.title,
+                        max=last_row,
+                    )
+                ]
+            )
+        if values.count(None) == len(values):
+            yield number, []
+            continue
+        if width is not None and len(values) > width:
+            beyond = values[width:]
+            if beyond.count(None) != len(beyond):
+                raise TableError(
+                    [
+                        _file_error(
+                            N_(
+                                "The sheet “%(sheet)s” has a value beyond column %(letter)s, in row %(row)s; at most "
+                                "%(max)s columns are read. Move or delete it, or save the file as CSV."
+                            ),
+                            sheet=worksheet.title,
+                            letter=_column_letter(width - 1),
+                            row=number,
+                            max=width,
+                        )
+                    ]
+                )
+            values = values[:width]
+        yield number, [_excel_cell_text(v) for v in values]
 
 
 def _excel_cell_text(value: Any) -> str:

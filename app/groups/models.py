@@ -8,7 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.clock import utcnow
-from app.db import Money, UTCDateTime
+from app.db import Id, Money, UTCDateTime, id_column
 from app.extensions import db
 from app.needs.models import Need, total_over_duration
 from app.organizations.models import Organization
@@ -17,16 +17,20 @@ GROUP_STATUSES = ("forming", "constituted", "closed", "abandoned")
 MEMBER_STATUSES = ("invited", "confirmed", "declined", "signed")
 
 
+def _organization_code(column) -> sa.ScalarSelect:
+    return sa.select(Organization.code).where(Organization.id == column).scalar_subquery()
+
+
 class PurchaseGroup(db.Model):
     """A groupement de commandes: member organizations, one coordinator, lots, one call for all."""
 
     __tablename__ = "purchase_group"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     name: Mapped[str] = mapped_column(sa.String(200))
     scope_cpv_prefix: Mapped[str | None] = mapped_column(sa.String(8))
-    coordinator_organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
-    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    coordinator_organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     planned_publication_on: Mapped[date | None] = mapped_column(sa.Date)
     status: Mapped[str] = mapped_column(sa.String(12), default="forming")
     convention_duration_months: Mapped[int] = mapped_column(sa.Integer, default=48)
@@ -38,11 +42,20 @@ class PurchaseGroup(db.Model):
     constituted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     coordinator_organization: Mapped[Organization] = relationship(lazy="joined")
+    # Ids are random: members are listed by organization code, needs by organization, start date and title.
     memberships: Mapped[list[Membership]] = relationship(
-        back_populates="group", cascade="all, delete-orphan", order_by="Membership.id"
+        back_populates="group",
+        cascade="all, delete-orphan",
+        order_by=lambda: [_organization_code(Membership.organization_id), Membership.invited_at],
     )
     group_needs: Mapped[list[GroupNeed]] = relationship(
-        back_populates="group", cascade="all, delete-orphan", order_by="GroupNeed.id"
+        back_populates="group",
+        cascade="all, delete-orphan",
+        order_by=lambda: [
+            _organization_code(GroupNeed.organization_id),
+            sa.select(Need.start_date).where(Need.id == GroupNeed.need_id).scalar_subquery(),
+            sa.select(Need.title).where(Need.id == GroupNeed.need_id).scalar_subquery(),
+        ],
     )
     lots: Mapped[list[Lot]] = relationship(back_populates="group", cascade="all, delete-orphan", order_by="Lot.number")
 
@@ -62,9 +75,9 @@ class Membership(db.Model):
 
     __tablename__ = "membership"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    group_id: Mapped[int] = mapped_column(sa.ForeignKey("purchase_group.id", ondelete="CASCADE"), index=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
+    id: Mapped[int] = id_column()
+    group_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("purchase_group.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
     status: Mapped[str] = mapped_column(sa.String(12), default="invited")
     decline_reason: Mapped[str] = mapped_column(sa.Text, default="")
     invited_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -72,7 +85,7 @@ class Membership(db.Model):
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     signed_on: Mapped[date | None] = mapped_column(sa.Date)  # date of the deliberation or decision
     deliberation_reference: Mapped[str] = mapped_column(sa.String(200), default="")
-    signed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    signed_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
 
     group: Mapped[PurchaseGroup] = relationship(back_populates="memberships")
     organization: Mapped[Organization] = relationship(lazy="joined")
@@ -88,10 +101,10 @@ class GroupNeed(db.Model):
 
     __tablename__ = "group_need"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    group_id: Mapped[int] = mapped_column(sa.ForeignKey("purchase_group.id", ondelete="CASCADE"), index=True)
-    need_id: Mapped[int] = mapped_column(sa.ForeignKey("need.id"), index=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"))
+    id: Mapped[int] = id_column()
+    group_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("purchase_group.id", ondelete="CASCADE"), index=True)
+    need_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("need.id"), index=True)
+    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"))
     included: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # confirmed by the member's buyer
     annual_amount: Mapped[Decimal] = mapped_column(Money)
     quantity: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
@@ -112,8 +125,8 @@ class GroupNeed(db.Model):
 class Lot(db.Model):
     __tablename__ = "lot"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    group_id: Mapped[int] = mapped_column(sa.ForeignKey("purchase_group.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = id_column()
+    group_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("purchase_group.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(sa.Integer)
     title: Mapped[str] = mapped_column(sa.String(200))
     cpv_code: Mapped[str] = mapped_column(sa.ForeignKey("cpv_code.code"))
@@ -139,8 +152,8 @@ class LotShare(db.Model):
 
     __tablename__ = "lot_share"
 
-    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("lot.id", ondelete="CASCADE"), primary_key=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), primary_key=True)
+    lot_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("lot.id", ondelete="CASCADE"), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"), primary_key=True)
     quantity: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
     annual_amount: Mapped[Decimal] = mapped_column(Money)
 
@@ -155,9 +168,9 @@ class GroupEvent(db.Model):
 
     __tablename__ = "group_event"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    group_id: Mapped[int] = mapped_column(sa.ForeignKey("purchase_group.id", ondelete="CASCADE"), index=True)
-    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    id: Mapped[int] = id_column()
+    group_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("purchase_group.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     actor_label: Mapped[str] = mapped_column(sa.String(254))
     action: Mapped[str] = mapped_column(sa.String(40))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
-from app.db import CENT, Money, UTCDateTime
+from app.db import CENT, Id, Money, UTCDateTime, id_column
 from app.extensions import db
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
@@ -25,9 +25,9 @@ class Need(db.Model):
 
     __tablename__ = "need"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
-    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    id: Mapped[int] = id_column()
+    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(sa.String(200))
     description: Mapped[str] = mapped_column(sa.Text, default="")
     cpv_code: Mapped[str] = mapped_column(sa.ForeignKey("cpv_code.code"), index=True)

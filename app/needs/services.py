@@ -319,7 +319,8 @@ def decode_cursor(cursor: str | None) -> int | None:
 
 
 def list_needs_page(session: Session, actor, filters: NeedFilters, *, cursor: str | None, limit: int) -> CursorPage:
-    """Keyset pagination by id (stable while needs are added), for the API."""
+    """Keyset pagination by id, for the API: each need is listed once. Ids are random, so a need added while a
+    client pages through the list shows up only if its id sorts after the client's cursor."""
     stmt = filtered_needs(actor, filters)
     after = decode_cursor(cursor)
     if after is not None:

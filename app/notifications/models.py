@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
-from app.db import UTCDateTime
+from app.db import Id, UTCDateTime, id_column
 from app.extensions import db
 
 
@@ -15,8 +15,8 @@ class Notification(db.Model):
 
     __tablename__ = "notification"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = id_column()
+    user_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
     message: Mapped[str] = mapped_column(sa.Text)
     params: Mapped[dict] = mapped_column(sa.JSON, default=dict)

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
-from app.db import UTCDateTime
+from app.db import Id, UTCDateTime, id_column
 from app.extensions import db
 
 ORGANIZATION_KINDS = ("hospital", "university", "social_housing", "local_authority", "other")
@@ -17,7 +17,7 @@ class Organization(db.Model):
 
     __tablename__ = "organization"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     code: Mapped[str] = mapped_column(sa.String(16), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     siret: Mapped[str | None] = mapped_column(sa.String(14), unique=True)
@@ -40,7 +40,7 @@ class SupplierCompany(db.Model):
 
     __tablename__ = "supplier_company"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = id_column()
     name: Mapped[str] = mapped_column(sa.String(200))
     siret: Mapped[str] = mapped_column(sa.String(14), unique=True)
     postcode: Mapped[str] = mapped_column(sa.String(5))
@@ -63,7 +63,9 @@ class SupplierTrade(db.Model):
 
     __tablename__ = "supplier_trade"
 
-    company_id: Mapped[int] = mapped_column(sa.ForeignKey("supplier_company.id", ondelete="CASCADE"), primary_key=True)
+    company_id: Mapped[int] = mapped_column(
+        Id, sa.ForeignKey("supplier_company.id", ondelete="CASCADE"), primary_key=True
+    )
     cpv_code: Mapped[str] = mapped_column(sa.ForeignKey("cpv_code.code"), primary_key=True)
 
     company: Mapped[SupplierCompany] = relationship(back_populates="trades")

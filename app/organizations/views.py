@@ -61,14 +61,39 @@ def edit_organization(organization_id: int):
     return render_template("organizations/form.html", form=form, organization=organization), done.status
 
 
-@bp.get("/users")
-@roles_required("admin")
-def users():
+def _users_page(status: int = 200):
     people = db.session.scalars(sa.select(User).order_by(User.role, User.email)).all()
     pending = db.session.scalars(
         sa.select(Invitation).where(Invitation.accepted_at.is_(None)).order_by(Invitation.created_at.desc())
     ).all()
-    return render_template("organizations/users.html", users=people, invitations=pending)
+    return render_template("organizations/users.html", users=people, invitations=pending), status
+
+
+@bp.get("/users")
+@roles_required("admin")
+def users():
+    return _users_page()
+
+
+def _activation_done(user: User) -> str:
+    if user.is_active_account:
+        return _("%(email)s can log in again.", email=user.email)
+    return _("%(email)s can no longer log in; their sessions and tokens have ended.", email=user.email)
+
+
+@bp.post("/users/<int:user_id>/deactivate", defaults={"active": False})
+@bp.post("/users/<int:user_id>/reactivate", defaults={"active": True})
+@roles_required("admin")
+def set_user_active(user_id: int, active: bool):
+    """Close or reopen an account; either way its sessions and tokens end."""
+    done = actions.submit(
+        None,
+        lambda: account_services.set_user_active(db.session, current_user, user_id, active),
+        success=_activation_done,
+    )
+    if done:
+        return redirect(url_for(".users"))
+    return _users_page(done.status)
 
 
 @bp.get("/suppliers")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
-from app.db import Money, UTCDateTime
+from app.db import Id, Money, UTCDateTime, id_column
 from app.extensions import db
 from app.organizations.models import Organization
 
@@ -26,9 +26,9 @@ class SpendImport(db.Model):
 
     __tablename__ = "spend_import"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
-    imported_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    id: Mapped[int] = id_column()
+    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
+    imported_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
     format: Mapped[str] = mapped_column(sa.String(8))
     filename: Mapped[str] = mapped_column(sa.String(200))
     sha256: Mapped[str] = mapped_column(sa.String(64))
@@ -42,7 +42,7 @@ class SpendImport(db.Model):
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     rolled_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    rolled_back_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    rolled_back_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
 
     organization: Mapped[Organization] = relationship(lazy="joined")
 
@@ -61,9 +61,9 @@ class SpendLine(db.Model):
 
     __tablename__ = "spend_line"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    import_id: Mapped[int] = mapped_column(sa.ForeignKey("spend_import.id", ondelete="CASCADE"), index=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"))
+    id: Mapped[int] = id_column()
+    import_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("spend_import.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"))
     spend_date: Mapped[date] = mapped_column(sa.Date)
     year: Mapped[int] = mapped_column(sa.Integer)
     cpv_code: Mapped[str] = mapped_column(sa.ForeignKey("cpv_code.code"))
@@ -100,9 +100,9 @@ class SpendCell(db.Model):
 
     __tablename__ = "spend_cell"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    import_id: Mapped[int] = mapped_column(sa.ForeignKey("spend_import.id", ondelete="CASCADE"), index=True)
-    organization_id: Mapped[int] = mapped_column(sa.ForeignKey("organization.id"), index=True)
+    id: Mapped[int] = id_column()
+    import_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("spend_import.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
     year: Mapped[int] = mapped_column(sa.Integer)
     cpv_prefix: Mapped[str] = mapped_column(sa.String(5))
     supplier_key: Mapped[str] = mapped_column(sa.String(200))  # SIRET, else the upper-cased name, else ""
@@ -121,4 +121,4 @@ class EmissionMapping(db.Model):
     category_key: Mapped[str | None] = mapped_column(sa.String(80))
     note: Mapped[str] = mapped_column(sa.Text, default="")
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    updated_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    updated_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))

@@ -3,6 +3,14 @@ import sqlalchemy as sa
 from tests import factories
 from tests.conftest import api_token, csrf_from, login
 
+NEED = {
+    "title": "Électricité",
+    "cpv_code": "09310000",
+    "annual_amount_eur": "1000.00",
+    "start_date": "2027-01-01",
+    "duration_months": 12,
+}
+
 
 def test_token_is_issued_for_right_credentials_and_opens_the_api(client, db):
     factories.user("buyer", email="anne@chu.example.fr")
@@ -71,13 +79,7 @@ def test_cookie_authenticated_api_writes_need_the_csrf_token(client, db):
     login(client, "anne@chu.example.fr")
     assert client.get("/api/v1/organizations").status_code == 200  # reads with the session cookie work
     token = csrf_from(client.get("/").get_data(as_text=True))
-    need = {
-        "title": "Électricité",
-        "cpv_code": "09310000",
-        "annual_amount_eur": "1000.00",
-        "start_date": "2027-01-01",
-        "duration_months": 12,
-    }
+    need = NEED
     # A cookie-authenticated write without the header is refused before reaching the handler: nothing is written.
     refused = client.post("/api/v1/needs", json=need)
     assert refused.status_code == 400
@@ -129,3 +131,18 @@ def test_openapi_document_describes_every_api_endpoint(app, client):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented, (path, method)
     assert "bearerAuth" in spec["components"]["securitySchemes"]
+
+
+def test_only_a_valid_bearer_token_skips_the_csrf_check(client, db):
+    """A cookie session that sends any `Authorization: Bearer …` header is still a cookie session: CSRF applies."""
+    from app.needs.models import Need
+
+    factories.user("buyer", email="anne@chu.example.fr")
+    db.session.commit()
+    need = NEED
+    bearer = api_token(client.application.test_client(), "anne@chu.example.fr")
+    assert client.post("/api/v1/needs", json=need, headers=bearer).status_code == 201  # a real token needs no CSRF
+    login(client, "anne@chu.example.fr")
+    forged = client.post("/api/v1/needs", json=need, headers={"Authorization": "Bearer forged"})
+    assert forged.status_code == 400 and forged.get_json()["error"]["code"] == "csrf_failed"
+    assert db.session.scalar(sa.select(sa.func.count(Need.id))) == 1

@@ -105,7 +105,7 @@ def test_supplier_flow_question_bid_receipt_idempotency_and_deadline(client, wor
     assert first.status_code == 201
     receipt = first.get_json()
     assert len(receipt["receipt_sha256"]) == 64 and receipt["submitted_at"].endswith("+00:00")
-    retry = client.post(f"/api/v1/calls/{call['id']}/bids", json={**body, "amount_eur": "1.00"}, headers=headers)
+    retry = client.post(f"/api/v1/calls/{call['id']}/bids", json=body, headers=headers)
     assert retry.status_code == 201 and retry.get_json() == receipt
 
     clock.move_to(DEADLINE - timedelta(seconds=1))
@@ -118,6 +118,83 @@ def test_supplier_flow_question_bid_receipt_idempotency_and_deadline(client, wor
     clock.move_to(DEADLINE + timedelta(seconds=1))
     t = tokens(client, "alpha")
     assert client.post(f"/api/v1/calls/{call['id']}/bids", json=body, headers=t["alpha"]).status_code == 409
+
+
+def _bid_with_key(client, call, headers, key="retry-1", **changes):
+    body = {"lot_id": call["lots"][0]["id"], "amount_eur": "512345.67", "technical_note": "Offre verte", **changes}
+    return client.post(f"/api/v1/calls/{call['id']}/bids", json=body, headers={**headers, "Idempotency-Key": key})
+
+
+def _amounts(db) -> list:
+    db.session.expire_all()
+    return sorted((str(b.amount), b.status) for b in db.session.scalars(sa.select(Bid)))
+
+
+def test_an_idempotency_key_replays_the_first_receipt_for_the_same_request_only(client, world, db):
+    t = tokens(client, "coord", "alpha")
+    call = published_call(client, world, t)
+    first = _bid_with_key(client, call, t["alpha"])
+    assert first.status_code == 201
+    again = _bid_with_key(client, call, t["alpha"], amount_eur="512345.670")  # the same amount, written otherwise
+    assert again.status_code == 201 and again.get_json() == first.get_json()
+    assert _amounts(db) == [("512345.67", "active")]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"amount_eur": "1.00"}, {"technical_note": "Autre offre"}, {"delivery_distance_km": "12"}],
+    ids=["amount", "note", "distance"],
+)
+def test_an_idempotency_key_sent_again_with_another_body_is_refused_not_silently_dropped(client, world, db, change):
+    t = tokens(client, "coord", "alpha")
+    call = published_call(client, world, t)
+    assert _bid_with_key(client, call, t["alpha"]).status_code == 201
+    refused = _bid_with_key(client, call, t["alpha"], **change)
+    assert refused.status_code == 422
+    assert refused.get_json()["error"]["code"] == "idempotency_key_mismatch"
+    assert _amounts(db) == [("512345.67", "active")]  # nothing replaced, nothing lost without a word
+
+
+def test_an_idempotency_key_used_on_another_call_is_a_mismatch(client, world, db):
+    t = tokens(client, "coord", "alpha")
+    call, other = published_call(client, world, t), published_call(client, world, t)
+    assert _bid_with_key(client, call, t["alpha"]).status_code == 201
+    body = {"lot_id": other["lots"][0]["id"], "amount_eur": "512345.67", "technical_note": "Offre verte"}
+    refused = client.post(
+        f"/api/v1/calls/{other['id']}/bids", json=body, headers={**t["alpha"], "Idempotency-Key": "retry-1"}
+    )
+    assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "idempotency_key_mismatch"
+
+
+def test_the_key_of_a_withdrawn_bid_is_never_replayed(client, world, db):
+    t = tokens(client, "coord", "alpha")
+    call = published_call(client, world, t)
+    placed = _bid_with_key(client, call, t["alpha"])
+    assert client.delete(f"/api/v1/bids/{placed.get_json()['id']}", headers=t["alpha"]).status_code == 204
+    replay = _bid_with_key(client, call, t["alpha"])
+    assert replay.status_code == 409 and replay.get_json()["error"]["code"] == "bid_withdrawn"
+    assert "nouvelle clé Idempotency-Key" in replay.get_json()["error"]["message"]  # French by default
+    assert _amounts(db) == [("512345.67", "withdrawn")]  # no receipt of a bid that is no longer there
+    assert _bid_with_key(client, call, t["alpha"], key="retry-2").status_code == 201  # a new key bids again
+
+
+def test_an_idempotency_key_is_never_replayed_after_the_deadline(client, world, db, clock):
+    t = tokens(client, "coord", "alpha")
+    call = published_call(client, world, t)
+    assert _bid_with_key(client, call, t["alpha"]).status_code == 201
+    clock.move_to(DEADLINE)
+    t = tokens(client, "alpha")
+    late = _bid_with_key(client, call, t["alpha"])
+    assert late.status_code == 409 and late.get_json()["error"]["code"] == "call_closed"
+
+
+def test_the_openapi_document_describes_the_idempotency_key_refusals(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/calls/{call_id}/bids"]["post"]
+    assert "idempotency_key_mismatch" in operation["responses"]["422"]["description"]
+    assert "bid_withdrawn" in operation["responses"]["409"]["description"]
+    key = next(p for p in operation["parameters"] if p["name"] == "Idempotency-Key")
+    assert "withdraw" in key["description"] and "deadline" in key["description"]
 
 
 def test_withdraw_before_deadline_and_other_suppliers_bid_is_404(client, world):
@@ -254,3 +331,27 @@ def test_scores_ranking_award_and_ocds_after_closing(client, world, clock):
     validator = Draft4Validator(json.loads((folder / "release-package-schema.json").read_text()), registry=registry)
     assert [e.message for e in validator.iter_errors(package)] == []
     assert package["releases"][0]["awards"][0]["value"]["amount"] == 500000.0
+
+
+def test_a_forged_bearer_header_does_not_pass_a_remembered_session_for_a_fresh_login(client, world, db):
+    from tests.conftest import csrf_from
+
+    t = tokens(client, "coord")
+    call = published_call(client, world, t)
+    page = client.get("/login")
+    client.post(
+        "/login",
+        data={
+            "email": "alpha@x.fr",
+            "password": factories.PASSWORD,
+            "remember": "y",
+            "csrf_token": csrf_from(page.get_data(as_text=True)),
+        },
+    )
+    client.delete_cookie("session")  # the browser was closed: the remember cookie restores a session, not fresh
+    csrf = csrf_from(client.get("/").get_data(as_text=True))
+    body = {"lot_id": call["lots"][0]["id"], "amount_eur": "500000.00"}
+    headers = {"X-CSRFToken": csrf, "Authorization": "Bearer forged"}
+    refused = client.post(f"/api/v1/calls/{call['id']}/bids", json=body, headers=headers)
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "fresh_login_required"
+    assert db.session.scalar(sa.select(sa.func.count(Bid.id))) == 0

@@ -157,6 +157,15 @@ def test_import_csv_all_or_nothing(client, people, db):
     assert db.session.scalar(sa.select(sa.func.count(Need.id))) == 1
 
 
+def _import_workbook(client, book: bytes):
+    return client.post(
+        "/api/v1/needs/import",
+        data={"file": (io.BytesIO(book), "besoins.xlsx")},
+        headers=api_token(client, "chu@x.fr"),
+        content_type="multipart/form-data",
+    )
+
+
 def test_import_xlsx_with_several_sheets(client, people, db):
     book = factories.xlsx(
         {
@@ -167,12 +176,7 @@ def test_import_xlsx_with_several_sheets(client, people, db):
             ],
         }
     )
-    response = client.post(
-        "/api/v1/needs/import",
-        data={"file": (io.BytesIO(book), "besoins.xlsx")},
-        headers=api_token(client, "chu@x.fr"),
-        content_type="multipart/form-data",
-    )
+    response = _import_workbook(client, book)
     assert response.status_code == 201, response.get_json()
     need = db.session.scalar(sa.select(Need))
     assert need.annual_amount == Decimal("25000.50") and need.start_date == date(2027, 4, 1)
@@ -183,3 +187,12 @@ def test_import_without_a_file_names_the_field(client, people):
         "/api/v1/needs/import", data={}, headers=api_token(client, "chu@x.fr"), content_type="multipart/form-data"
     )
     assert response.status_code == 400 and "file" in response.get_json()["error"]["details"]["fields"]
+
+
+def test_a_spreadsheet_bomb_upload_is_refused_at_once_with_a_clear_message(client, people, db):
+    response = _import_workbook(client, factories.raw_xlsx(b"<row/>" * 4_000_000))
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert error["code"] == "validation_error"
+    assert "besoins.xlsx" in str(error) and "CSV" in str(error)
+    assert db.session.scalar(sa.select(sa.func.count(Need.id))) == 0

@@ -86,10 +86,25 @@ def browser():
         browser.close()
 
 
+def browser_context(browser, base_url: str):
+    """A browser context (one user's browser) that records what the Content-Security-Policy blocks in its pages, in
+    `context.csp_violations`: a script, style or handler the policy refuses is a page that does not work."""
+    context = browser.new_context(base_url=base_url, locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context.csp_violations = []
+
+    def record(message):
+        if "Content Security Policy" in message.text:
+            context.csp_violations.append(message.text)
+
+    context.on("console", record)
+    return context
+
+
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(base_url=live_server, locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context = browser_context(browser, live_server)
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
     context.close()
+    assert context.csp_violations == []

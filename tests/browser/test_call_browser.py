@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from app.calls.models import Bid, Call
 from tests import factories
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import browser_context, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +56,7 @@ def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(p
     screenshot(page, "call")
 
     # The supplier finds it on its home page, bids with a French decimal comma and gets its receipt.
-    context = browser.new_context(base_url=live_server, locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context = browser_context(browser, live_server)
     supplier = context.new_page()
     supplier.set_default_timeout(10_000)
     log_in(supplier, "offres@energies.example.fr")
@@ -91,6 +91,7 @@ def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(p
     expect(supplier.locator("#your-bids")).to_contain_text("€498,765.43")
     screenshot(supplier, "call-supplier")
     context.close()
+    assert context.csp_violations == []
 
     # The coordinator's page is unchanged: still sealed, nothing about the bid.
     page.reload()

@@ -1,3 +1,4 @@
+import logging
 import re
 
 import pytest
@@ -23,7 +24,7 @@ def test_demo_coordinator_logs_in_and_switches_language(page, db):
     expect(page.locator("html")).to_have_attribute("lang", "en")
 
 
-def test_supplier_registers_with_the_cpv_picker(page, db):
+def test_supplier_registers_with_the_cpv_picker_and_confirms_by_mail(page, db, caplog):
     page.goto("/register")
     page.get_by_label("Raison sociale").fill("Propreté Dijonnaise")
     page.get_by_label("SIRET").fill("732 829 320 00074")
@@ -35,9 +36,26 @@ def test_supplier_registers_with_the_cpv_picker(page, db):
     expect(page.locator(".cpv-chip")).to_have_count(1)
     page.get_by_label("Votre nom").fill("Jeanne Martin")
     page.get_by_label("Email").fill("jeanne@proprete.example.fr")
+    with caplog.at_level(logging.INFO, logger="mutualis.mail"):
+        page.get_by_role("button", name=re.compile("Créer mon compte")).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Consultez votre messagerie")
+    mail = next(r.getMessage() for r in caplog.records if r.name == "mutualis.mail")
+    link = re.search(r"http://\S+/register/confirm/\S+", mail).group(0)
+    page.goto(link)
     page.get_by_label("Mot de passe", exact=True).fill("mot-de-passe-solide")
     page.get_by_label("Confirmez le mot de passe").fill("mot-de-passe-solide")
     page.get_by_role("button", name=re.compile("Créer mon compte")).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Propreté Dijonnaise")
     company = db.session.scalar(sa.select(SupplierCompany).where(SupplierCompany.siret == "73282932000074"))
     assert [t.cpv_code for t in company.trades] == ["90919200"]
+
+
+def test_the_browser_refuses_a_script_injected_into_a_page(page, db):
+    page.goto("/login")
+    with page.expect_console_message(lambda message: "Content Security Policy" in message.text):
+        page.evaluate(
+            "() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+            " document.body.appendChild(s); }"
+        )
+    assert page.evaluate("() => window.injected") is None
+    page.context.csp_violations.clear()  # the refusal this test provoked

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from app.groups import services
 from app.groups.models import GroupNeed, Membership, PurchaseGroup
 from tests import factories
-from tests.browser.conftest import log_in, screenshot
+from tests.browser.conftest import browser_context, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -71,7 +71,7 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
     assert sorted(m.organization.code for m in group.memberships) == ["CHU", "DM", "UB"]
 
     # The CHU buyer, in another browser, sees the bell, opens the notification and answers.
-    context = browser.new_context(base_url=live_server, locale="fr-FR", viewport={"width": 1280, "height": 900})
+    context = browser_context(browser, live_server)
     buyer = context.new_page()
     buyer.set_default_timeout(10_000)
     try:
@@ -95,6 +95,7 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
         expect(buyer.locator('tr[data-member="CHU"] .member-status')).to_contain_text("Signed")
     finally:
         context.close()
+    assert context.csp_violations == []
     db.session.expire_all()
     chu_row = db.session.scalar(sa.select(GroupNeed).where(GroupNeed.need_id == chu_need.id))
     assert chu_row.annual_amount == Decimal("400000.00") and chu_row.quantity == Decimal("2650")

@@ -1,9 +1,10 @@
 import re
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from tests.browser.conftest import open_the_demo_as_coordinator, screenshot
+from tests.browser.conftest import log_in, open_the_demo_as_coordinator, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -64,3 +65,34 @@ def test_coordinator_uploads_a_ledger_sees_the_preview_and_confirms(page, db, tm
     page.get_by_role("button", name="Confirm the import").click()
     expect(page.get_by_text("2 spend lines imported for UB.")).to_be_visible()
     expect(page.locator("table.imports-table")).to_contain_text("grand-livre.csv")
+
+
+def test_rolling_an_import_back_asks_first_and_does_nothing_when_refused(page, db):
+    """The confirmation is a static script (data-confirm), allowed by the Content-Security-Policy."""
+    from app.demo import seed_demo
+    from app.spend.models import SpendImport
+
+    seed_demo(db.session)
+    db.session.commit()
+    log_in(page, "admin@demo.mutualis.fr", "mutualis-demo")
+    page.goto("/spend/imports")
+    questions = []
+
+    def answer(dialog, accept):
+        questions.append(dialog.message)
+        if accept:
+            dialog.accept()
+        else:
+            dialog.dismiss()
+
+    page.once("dialog", lambda dialog: answer(dialog, False))
+    page.get_by_role("button", name="Roll back").first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Import past spend")
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).where(SpendImport.rolled_back_at.is_not(None))) == 0
+    page.once("dialog", lambda dialog: answer(dialog, True))
+    page.get_by_role("button", name="Roll back").first.click()
+    expect(page.locator(".alert-success")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).where(SpendImport.rolled_back_at.is_not(None))) == 1
+    assert questions == ["Roll back this whole import?"] * 2

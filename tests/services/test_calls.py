@@ -11,7 +11,7 @@ from app.calls.models import Bid, Call, Contract
 from app.calls.ocds import release_package
 from app.calls.services import CallValues, LotInput
 from app.domain.receipts import verify
-from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.errors import Conflict, DomainError, NotFound, NotPermitted, ValidationFailed
 from app.notifications.models import Notification
 from tests import factories
 from tests.factories import CALLS_DEADLINE as DEADLINE
@@ -135,9 +135,12 @@ def test_a_new_bid_replaces_the_active_one_and_withdrawal_works_before_the_deadl
 def test_idempotency_key_returns_the_first_result(session, setup):
     services.publish_call(session, setup["coordinator"], setup["call"])
     first = submit(session, setup, key="retry-1")
-    again = submit(session, setup, amount="1.00", key="retry-1")
+    again = submit(session, setup, key="retry-1")
     assert again.id == first.id and again.amount == Decimal("500000.00")
     assert session.scalar(sa.select(sa.func.count(Bid.id))) == 1
+    with pytest.raises(DomainError) as caught:
+        submit(session, setup, amount="1.00", key="retry-1")
+    assert (caught.value.status, caught.value.code) == (422, "idempotency_key_mismatch")
 
 
 def test_bids_are_sealed_before_the_deadline_for_everyone_but_the_bidder(session, setup, clock):

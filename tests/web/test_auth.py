@@ -7,7 +7,7 @@ from app.accounts.models import Invitation, User
 from app.clock import utcnow
 from app.organizations.models import SupplierCompany
 from tests import factories
-from tests.conftest import csrf_from, login, post_form
+from tests.conftest import change_password, csrf_from, login, post_form
 
 
 def test_login_with_right_credentials_opens_the_role_home_page(client, db):
@@ -43,15 +43,7 @@ def test_changing_the_password_logs_out_other_sessions(new_client, db):
     first, second = new_client(), new_client()
     login(first, "anne@chu.example.fr")
     login(second, "anne@chu.example.fr")
-    response = post_form(
-        first,
-        "/account/password",
-        {
-            "current_password": "correct-horse-battery",
-            "new_password": "a-brand-new-secret",
-            "confirm": "a-brand-new-secret",
-        },
-    )
+    response = change_password(first, "a-brand-new-secret")
     assert response.status_code == 302
     assert first.get("/account/password").status_code == 200
     assert second.get("/account/password").status_code == 302  # its session is void now
@@ -62,25 +54,9 @@ def test_change_password_refuses_a_wrong_current_password_and_a_short_one(client
     factories.user("buyer", email="anne@chu.example.fr")
     db.session.commit()
     login(client, "anne@chu.example.fr")
-    page = post_form(
-        client,
-        "/account/password",
-        {
-            "current_password": "wrong-one-here",
-            "new_password": "long-enough-pw",
-            "confirm": "long-enough-pw",
-        },
-    ).get_data(as_text=True)
+    page = change_password(client, "long-enough-pw", current="wrong-one-here").get_data(as_text=True)
     assert "Le mot de passe actuel est incorrect." in page
-    page = post_form(
-        client,
-        "/account/password",
-        {
-            "current_password": "correct-horse-battery",
-            "new_password": "short",
-            "confirm": "short",
-        },
-    ).get_data(as_text=True)
+    page = change_password(client, "short").get_data(as_text=True)
     assert "10" in page and "is-invalid" in page
 
 
@@ -94,45 +70,14 @@ def _registration(**overrides):
         "trades": "90910000,90919200",
         "full_name": "Marie Curie",
         "email": "marie@nettoyage.example.fr",
-        "password": "un-mot-de-passe",
-        "confirm": "un-mot-de-passe",
     }
     data.update(overrides)
     return data
 
 
-def test_supplier_registers_with_siret_postcode_and_trades(client, db):
-    response = post_form(client, "/register", _registration())
-    assert response.status_code == 302
-    company = db.session.scalar(sa.select(SupplierCompany).where(SupplierCompany.siret == "73282932000074"))
-    assert company is not None and company.is_sme
-    assert [t.cpv_code for t in company.trades] == ["90910000", "90919200"]
-    user = db.session.scalar(sa.select(User).where(User.email == "marie@nettoyage.example.fr"))
-    assert user.role == "supplier" and user.supplier_id == company.id
-
-
 def test_registration_refuses_an_invalid_siret_on_its_field(client, db):
     page = post_form(client, "/register", _registration(siret="73282932000075")).get_data(as_text=True)
     assert "Ce SIRET n&#39;est pas valide" in page or "Ce SIRET n'est pas valide" in page
-    assert db.session.scalar(sa.select(sa.func.count(SupplierCompany.id))) == 0
-
-
-def test_registration_refuses_a_siret_already_registered(client, db):
-    factories.supplier_company(siret="73282932000074")
-    db.session.commit()
-    page = post_form(client, "/register", _registration()).get_data(as_text=True)
-    assert "Ce SIRET est déjà enregistré" in page
-
-
-def test_registration_refuses_unknown_cpv_short_password_and_duplicate_email(client, db):
-    factories.user("buyer", email="marie@nettoyage.example.fr")
-    db.session.commit()
-    page = post_form(client, "/register", _registration(trades="99999999", password="court", confirm="court")).get_data(
-        as_text=True
-    )
-    assert "Code CPV inconnu : 99999999" in page
-    assert "au moins 10 caractères" in page
-    assert "Un compte existe déjà avec cette adresse" in page
     assert db.session.scalar(sa.select(sa.func.count(SupplierCompany.id))) == 0
 
 

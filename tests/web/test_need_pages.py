@@ -584,7 +584,7 @@ def test_valid_csv_is_previewed_then_imported_for_the_organization(client, db, w
     response = post_form(client, f"/needs/import/{token}/confirm", {"submit_now": "y"}, page="/needs/import")
     assert response.status_code == 302 and response.headers["Location"] == "/needs"
     assert "3 needs imported." in page(client.get("/needs"))
-    needs = db.session.scalars(sa.select(Need).order_by(Need.id)).all()
+    needs = db.session.scalars(sa.select(Need).order_by(Need.start_date)).all()
     assert [n.title for n in needs] == ["Électricité verte", "Papier recyclé", "Nettoyage des locaux"]
     assert {n.organization_id for n in needs} == {world.chu.id}
     assert {n.status for n in needs} == {"submitted"}
@@ -657,7 +657,7 @@ def test_an_xlsx_file_is_imported_too(client, db, world):
     text = page(preview)
     assert "The file is valid: 2 needs are ready to import." in text and "sheet Besoins" in text
     post_form(client, f"/needs/import/{_token(preview)}/confirm", {"submit_now": "y"}, page="/needs/import")
-    needs = db.session.scalars(sa.select(Need).order_by(Need.id)).all()
+    needs = db.session.scalars(sa.select(Need).order_by(Need.title)).all()
     assert [(n.title, n.cpv_code, n.annual_amount) for n in needs] == [
         ("Fuel for the fleet", "09134100", Decimal("45000.50")),
         ("Office supplies", "30192000", Decimal("8000.00")),

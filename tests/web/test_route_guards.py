@@ -13,6 +13,8 @@ PUBLIC_ENDPOINTS = {
     "main.health",
     "accounts.login",
     "accounts.register",
+    "accounts.registration_sent",
+    "accounts.confirm_registration",
     "accounts.accept_invitation",
     "reference.cpv_search",
     "static",

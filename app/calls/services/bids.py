@@ -22,7 +22,7 @@ from app.clock import utcnow
 from app.db import CENT
 from app.domain.receipts import receipt_content, sha256_hex
 from app.domain.text import N_
-from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.errors import Conflict, NotFound, NotPermitted, Unprocessable, ValidationFailed
 from app.notifications.services import notify
 
 MSG_BID_RECEIVED = N_("Your bid on “%(call)s”, lot %(lot)s, was received at %(at)s (UTC). Receipt SHA-256: %(sha)s")
@@ -50,22 +50,49 @@ def _refuse_if_closed(call: Call, now: datetime) -> None:
         )
 
 
+def _same_request(bid: Bid, call: Call, values: BidValues) -> bool:
+    """Whether a retried submission asks for what the bid already holds (amounts compared as numbers)."""
+    return (
+        bid.call_id == call.id
+        and bid.lot_id == values.lot_id
+        and bid.amount == values.amount
+        and bid.technical_note == (values.technical_note or "")
+        and bid.environmental_note == (values.environmental_note or "")
+        and bid.delivery_distance_km == values.delivery_distance_km
+    )
+
+
+def _replay(earlier: Bid, call: Call, values: BidValues, now: datetime) -> Bid:
+    """The first result of a retried submission: only for the same request, never after the deadline, and never
+    for a bid since withdrawn (its receipt would tell of a bid that is no longer there)."""
+    if not _same_request(earlier, call, values):
+        raise Unprocessable(
+            "idempotency_key_mismatch",
+            str(_l("This Idempotency-Key was already used for another request: send this one with a new key.")),
+        )
+    _refuse_if_closed(call, now)
+    if earlier.status == "withdrawn":
+        raise Conflict(
+            "bid_withdrawn",
+            str(_l("The bid sent with this Idempotency-Key was withdrawn; to bid again, use a new Idempotency-Key.")),
+        )
+    return earlier
+
+
 def submit_bid(
     session: Session, actor, call: Call, values: BidValues, *, idempotency_key: str | None = None
 ) -> tuple[Bid, bool]:
-    """Submit (or replace) the supplier's bid on one lot; returns (bid, created). A retried Idempotency-Key returns
-    the first result instead of a second bid."""
+    """Submit (or replace) the supplier's bid on one lot; returns (bid, created). A retried Idempotency-Key with the
+    same request returns the first result instead of a second bid; with another request it is refused (422)."""
     company = require_supplier(actor)
     key = (idempotency_key or "").strip() or None
+    now = utcnow()
     if key is not None:
         if len(key) > 200:
             raise ValidationFailed({"Idempotency-Key": [str(_l("At most %(n)d characters.", n=200))]})
         earlier = session.scalar(sa.select(Bid).where(Bid.supplier_id == company.id, Bid.idempotency_key == key))
         if earlier is not None:
-            if earlier.call_id != call.id:
-                raise Conflict("idempotency_key_reused", str(_l("This Idempotency-Key was used for another call.")))
-            return earlier, False
-    now = utcnow()
+            return _replay(earlier, call, values, now), False
     _refuse_if_closed(call, now)
     lot = next((lot for lot in call.lots if lot.id == values.lot_id), None)
     reasons: dict[str, list[str]] = {}

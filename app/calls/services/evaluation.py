@@ -20,6 +20,7 @@ from app.domain import scoring
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.notifications.services import buyers_of, coordinators_of, notify
+from app.organizations.models import Organization
 
 MSG_AWARDED_WIN = N_("Lot %(lot)s of “%(call)s” is awarded to you (rank 1 of %(count)s).")
 MSG_AWARDED_MEMBERS = N_("Lot %(lot)s of “%(call)s” is awarded to %(supplier)s.")
@@ -207,7 +208,8 @@ def contracts_of(session: Session, call: Call) -> list[Contract]:
             sa.select(Contract)
             .join(Award)
             .join(CallLot, Award.lot_id == CallLot.id)
+            .join(Organization, Contract.organization_id == Organization.id)
             .where(CallLot.call_id == call.id)
-            .order_by(Contract.id)
+            .order_by(CallLot.number, Organization.code)
         )
     )

@@ -72,7 +72,7 @@
         e.preventDefault(); choose(items[active]._item);
       } else if (e.key === "Escape") { close(); }
     });
-    if (!multiple && codes.length) input.value = codes[0];
+    if (!multiple && codes.length && !input.value) input.value = codes[0];  // the page may give the code's label
     renderChips();
   }
   document.querySelectorAll("[data-cpv-picker]").forEach(setup);
