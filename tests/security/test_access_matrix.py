@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.security.walk import operations, walk
+from tests.security.walk import Session, operations, outcome, walk
 from tests.security.world import build_world
 
 ROLES = ("anonymous", "admin", "coordinator", "buyer", "supplier")
@@ -216,3 +216,58 @@ def test_every_operation_answers_each_role_as_the_table_says(app, session, new_c
     }
     assert wrong == {}
     assert len(found) == len(TABLE)
+
+
+# A call's reads by the state of the call: its page, its API document, its bids, its ranking, its OCDS package.
+# Bids and ranking are sealed (403 bids_sealed) for everyone but the bidder until the deadline; a draft is not found
+# by suppliers. The buyer is a member of the calls' groups.
+CALL_READS = (
+    "/calls/{}",
+    "/api/v1/calls/{}",
+    "/api/v1/calls/{}/bids",
+    "/api/v1/calls/{}/ranking",
+    "/api/v1/calls/{}/ocds",
+)
+CALL_STATES = {
+    "draft": {
+        "anonymous": "login login login login login",
+        "admin": "ok ok 403 403 ok",
+        "coordinator": "ok ok 403 403 ok",
+        "buyer": "ok ok 403 403 ok",
+        "supplier": "404 404 404 403 404",
+    },
+    "published": {
+        "anonymous": "login login login login login",
+        "admin": "ok ok 403 403 ok",
+        "coordinator": "ok ok 403 403 ok",
+        "buyer": "ok ok 403 403 ok",
+        "supplier": "ok ok ok 403 ok",
+    },
+    "closed": {
+        "anonymous": "login login login login login",
+        "admin": "ok ok ok ok ok",
+        "coordinator": "ok ok ok ok ok",
+        "buyer": "ok ok ok ok ok",
+        "supplier": "ok ok ok 403 ok",
+    },
+    "awarded": {
+        "anonymous": "login login login login login",
+        "admin": "ok ok ok ok ok",
+        "coordinator": "ok ok ok ok ok",
+        "buyer": "ok ok ok ok ok",
+        "supplier": "ok ok ok 403 ok",
+    },
+}
+
+
+def test_call_reads_answer_each_role_by_the_state_of_the_call(app, session, new_client):
+    world = build_world(session)
+    session.commit()
+    wrong = {}
+    for role in ROLES:
+        reader = Session(new_client, role)
+        for state, call_id in world.calls.items():
+            got = " ".join(outcome(reader.send("GET", url.format(call_id), {})) for url in CALL_READS)
+            if got != CALL_STATES[state][role]:
+                wrong[role, state] = {"expected": CALL_STATES[state][role], "got": got}
+    assert wrong == {}
