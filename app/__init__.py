@@ -44,6 +44,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     _configure_logging(app)
     register_extensions(app)
+    register_converters(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -70,6 +71,12 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     bootstrap.init_app(app)
     auth.init_login(app, login_manager)
+
+
+def register_converters(app: Flask) -> None:
+    from app import routing
+
+    routing.register(app)
 
 
 def register_blueprints(app: Flask) -> None:
