@@ -371,6 +371,12 @@ class GroupOut(Schema):
     annual_amount_eur = Money()
     total_amount_eur = Money()
     procedure = fields.Nested(ProcedureOut, allow_none=True)
+    procedure_unknown_reason = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "why `procedure` is null although needs are counted: a rule date before the thresholds"
+        },
+    )
     lots = fields.List(fields.Nested(LotOut))
 
 
