@@ -44,6 +44,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
 
     _configure_logging(app)
     register_extensions(app)
+    register_request_checks(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -70,6 +71,14 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     bootstrap.init_app(app)
     auth.init_login(app, login_manager)
+
+
+def register_request_checks(app: Flask) -> None:
+    """Before any route: ids in paths within range (404 otherwise), text a database can store (400 otherwise)."""
+    from app import input_guard, routing
+
+    routing.register(app)
+    input_guard.register(app)
 
 
 def register_blueprints(app: Flask) -> None:

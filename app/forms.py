@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 from flask import flash
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DecimalField, SelectChoice
+from wtforms import DateField, DateTimeLocalField, DecimalField, IntegerField, SelectChoice
 from wtforms.widgets import TextInput
 
+from app.domain.bounds import FIRST_DAY, LAST_DAY, MAX_AMOUNT, MAX_INT, day_in_range
 from app.errors import DomainError, ValidationFailed
 from app.i18n import current_language
 
@@ -74,6 +75,9 @@ class FrenchDecimalField(DecimalField):
         if not value.is_finite():
             self.data = None
             raise ValueError(str(_l("Not a number: write it like 1234,50 or 1 234,50.")))
+        if abs(value) > MAX_AMOUNT:  # the sign is each service's rule, with its own message
+            self.data = None
+            raise ValueError(str(_l("Give a number no larger than 999 999 999 999,99.")))
         self.data = value
 
     def _value(self):
@@ -83,6 +87,38 @@ class FrenchDecimalField(DecimalField):
             return ""
         text = format(self.data, "f")
         return text.replace(".", ",") if current_language() == "fr" else text
+
+
+def _refuse_out_of_range(field, day) -> None:
+    if field.data is not None and not day_in_range(day):
+        field.data = None
+        raise ValueError(str(_l("Give a date from %(first)s to %(last)s.", first=FIRST_DAY.year, last=LAST_DAY.year)))
+
+
+class DayField(DateField):
+    """A date from 2000 to 2100 (the years the threshold table and the contracts cover)."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        _refuse_out_of_range(self, self.data)
+
+
+class InstantField(DateTimeLocalField):
+    """A local date and time (Europe/Paris) from 2000 to 2100."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        _refuse_out_of_range(self, self.data and self.data.date())
+
+
+class WholeNumberField(IntegerField):
+    """A whole number from 0 to 2**31 - 1 (what an INTEGER column holds); each form narrows it with its own rule."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not 0 <= self.data <= MAX_INT:
+            self.data = None
+            raise ValueError(str(_l("Give a whole number from 0 to %(max)s.", max=MAX_INT)))
 
 
 def posted_int(raw) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, g, request
 from flask_login import current_user
+from werkzeug.exceptions import NotFound
 
 from app.extensions import api, csrf
 
@@ -31,6 +32,8 @@ def init_api(app: Flask) -> None:
         # calls can, whatever other header they carry (a made-up "Authorization: Bearer" skips nothing).
         if not request.path.startswith("/api/") or request.method in ("GET", "HEAD", "OPTIONS"):
             return None
+        if isinstance(request.routing_exception, NotFound):
+            return None  # no such path (an unknown one, an id out of range): its 404 comes next
         if request.path == "/api/v1/tokens" or not current_user.is_authenticated:
             return None  # anonymous callers get 401 from the endpoint itself
         if g.get("api_token") is not None:

@@ -67,6 +67,7 @@ def group_payload(group: PurchaseGroup) -> dict:
         "annual_amount_eur": summary.annual_amount,
         "total_amount_eur": summary.total_amount,
         "procedure": summary.procedure,
+        "procedure_unknown_reason": services.procedure_unknown_reason(summary),
         "lots": [lot_payload(lot) for lot in group.lots],
     }
 

@@ -1,10 +1,63 @@
-"""Serialisation for the API (kept off the models)."""
+"""Serialisation for the API (kept off the models).
+
+Input fields carry the ranges of app.domain.bounds, so that the OpenAPI document states them and nothing out of range
+reaches a service: amounts 0 to 999 999 999 999.99, dates 2000 to 2100, ids 1 to 2**63 - 1, texts as long as their
+column."""
 
 from decimal import Decimal, InvalidOperation
 
 from flask_babel import gettext
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate
+
+from app.domain.bounds import FIRST_DAY, LAST_DAY, MAX_AMOUNT, MAX_ID, MAX_INT, MAX_TEXT, amount_in_range, day_in_range
+
+# --- bounded input fields ------------------------------------------------------------------------------------
+
+
+def Id(**kwargs):  # noqa: N802 - a field factory, named like the fields it stands for
+    """An id sent in a body: a BIGINT."""
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def Version(**kwargs):  # noqa: N802
+    """The version a client read (optimistic locking)."""
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_INT), **kwargs)
+
+
+def Text(max_length: int = MAX_TEXT, **kwargs):  # noqa: N802
+    """A free text, at most as long as its column."""
+    validators = [validate.Length(max=max_length), *kwargs.pop("extra_validate", [])]
+    return fields.String(validate=validators, **kwargs)
+
+
+_DAYS = f"between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
+
+
+class Day(fields.Date):
+    """A date between 2000-01-01 and 2100-12-31 (the threshold table and the contracts' lifetimes)."""
+
+    def __init__(self, **kwargs):
+        metadata = kwargs.pop("metadata", {})
+        description = metadata.get("description")
+        metadata["description"] = f"{description}; {_DAYS}" if description else f"a date {_DAYS}"
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not day_in_range(day):
+            raise ValidationError(f"Give a date {_DAYS}.")
+        return day
+
+
+class Instant(fields.AwareDateTime):
+    """An ISO 8601 instant with its offset, in the same years as `Day`."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        instant = super()._deserialize(value, attr, data, **kwargs)
+        if not day_in_range(instant.date()):
+            raise ValidationError(f"Give an instant {_DAYS}.")
+        return instant
 
 
 class ErrorDetail(Schema):
@@ -28,7 +81,7 @@ class TokenResponse(Schema):
 
 
 class CpvQuery(Schema):
-    q = fields.String(load_default="")
+    q = Text(200, load_default="")
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
 
 
@@ -59,7 +112,15 @@ class OrganizationList(Schema):
 
 
 class Money(fields.Field):
-    """Euros as a decimal string ("1234.56"); numbers are read through their text, never as binary floats."""
+    """Euros as a decimal string ("1234.56"); numbers are read through their text, never as binary floats. What is
+    read lies between 0 and 999 999 999 999.99 (NUMERIC(14, 2))."""
+
+    def __init__(self, **kwargs):
+        metadata = kwargs.pop("metadata", {})
+        description = metadata.get("description")
+        bounds = f"decimal string from 0.00 to {MAX_AMOUNT}"
+        metadata["description"] = f"{description}; {bounds}" if description else bounds
+        super().__init__(metadata=metadata, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else f"{Decimal(value):.2f}"
@@ -73,6 +134,8 @@ class Money(fields.Field):
             raise ValidationError("Not a valid amount.") from None
         if not amount.is_finite():
             raise ValidationError("Not a valid amount.")
+        if not amount_in_range(amount):
+            raise ValidationError(f"Give an amount from 0.00 to {MAX_AMOUNT}.")
         if amount != amount.quantize(Decimal("0.01")):
             raise ValidationError("Amounts have at most two decimals (cents).")
         return amount
@@ -83,15 +146,15 @@ NEED_STATUS_VALUES = ("draft", "submitted", "withdrawn", "grouped")
 
 class NeedFields(Schema):
     title = fields.String(validate=validate.Length(min=1, max=200))
-    cpv_code = fields.String(metadata={"description": "8 digits, with or without the check digit: 09310000-5"})
+    cpv_code = Text(12, metadata={"description": "8 digits, with or without the check digit: 09310000-5"})
     annual_amount_eur = Money(metadata={"description": "yearly amount in euros excluding VAT"})
-    start_date = fields.Date(metadata={"description": "when the contract must start"})
+    start_date = Day(metadata={"description": "when the contract must start"})
     duration_months = fields.Integer(validate=validate.Range(min=1, max=120))
     description = fields.String(validate=validate.Length(max=5000))
     quantity = Money(allow_none=True)
     unit = fields.String(allow_none=True, validate=validate.Length(max=50))
-    current_contract_end = fields.Date(allow_none=True, metadata={"description": "end of the current contract"})
-    delivery_postcode = fields.String(allow_none=True)
+    current_contract_end = Day(allow_none=True, metadata={"description": "end of the current contract"})
+    delivery_postcode = Text(5, allow_none=True)
     environmental_criterion = fields.Boolean()
     social_clause = fields.Boolean()
     short_supply_chain = fields.Boolean()
@@ -100,16 +163,16 @@ class NeedFields(Schema):
 
 class NeedCreate(NeedFields):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    cpv_code = fields.String(required=True, metadata={"description": "8 digits, with or without the check digit"})
+    cpv_code = Text(12, required=True, metadata={"description": "8 digits, with or without the check digit"})
     annual_amount_eur = Money(required=True, metadata={"description": "yearly amount in euros excluding VAT"})
-    start_date = fields.Date(required=True, metadata={"description": "when the contract must start"})
+    start_date = Day(required=True, metadata={"description": "when the contract must start"})
     duration_months = fields.Integer(required=True, validate=validate.Range(min=1, max=120))
     status = fields.String(load_default="draft", validate=validate.OneOf(("draft", "submitted")))
 
 
 class NeedPatch(NeedFields):
     status = fields.String(validate=validate.OneOf(("draft", "submitted", "withdrawn")))
-    version = fields.Integer(metadata={"description": "the version read; a stale one gives 409 stale_version"})
+    version = Version(metadata={"description": "the version read; a stale one gives 409 stale_version"})
 
 
 class NeedOut(Schema):
@@ -149,12 +212,12 @@ class NeedList(Schema):
 
 
 class NeedQuery(Schema):
-    organization = fields.String()
-    cpv = fields.String(metadata={"description": "a CPV code or prefix at any level"})
+    organization = Text(20)
+    cpv = Text(12, metadata={"description": "a CPV code or prefix at any level"})
     status = fields.String(validate=validate.OneOf(NEED_STATUS_VALUES))
-    start_from = fields.Date()
-    start_to = fields.Date()
-    cursor = fields.String()
+    start_from = Day()
+    start_to = Day()
+    cursor = Text(200)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -189,7 +252,7 @@ class OverlapOut(Schema):
 class OverlapQuerySchema(Schema):
     level = fields.String(load_default="class", validate=validate.OneOf(("division", "group", "class", "category")))
     window_months = fields.Integer(load_default=12, validate=validate.Range(min=1, max=60))
-    from_ = fields.Date(data_key="from", load_default=None, metadata={"description": "window start, default today"})
+    from_ = Day(data_key="from", load_default=None, metadata={"description": "window start, default today"})
 
 
 class OverlapList(Schema):
@@ -202,20 +265,20 @@ class OverlapList(Schema):
 
 class GroupCreate(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    need_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(min=1))
-    coordinator_organization = fields.String(metadata={"description": "organization code; default the caller's"})
-    scope_cpv_prefix = fields.String(allow_none=True)
-    planned_publication_on = fields.Date(allow_none=True)
+    need_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=1000))
+    coordinator_organization = Text(20, metadata={"description": "organization code; default the caller's"})
+    scope_cpv_prefix = Text(8, allow_none=True)
+    planned_publication_on = Day(allow_none=True)
 
 
 class GroupPatch(Schema):
-    version = fields.Integer(required=True, metadata={"description": "the version read; stale → 409"})
+    version = Version(required=True, metadata={"description": "the version read; stale → 409"})
     name = fields.String(validate=validate.Length(min=1, max=200))
-    scope_cpv_prefix = fields.String(allow_none=True)
-    planned_publication_on = fields.Date(allow_none=True)
+    scope_cpv_prefix = Text(8, allow_none=True)
+    planned_publication_on = Day(allow_none=True)
     convention_duration_months = fields.Integer(validate=validate.Range(min=1, max=120))
     cost_sharing = fields.String(validate=validate.OneOf(("pro_rata", "equal", "coordinator")))
-    single_lot_reason = fields.String()
+    single_lot_reason = Text()
 
 
 class Adjustment(Schema):
@@ -224,9 +287,11 @@ class Adjustment(Schema):
 
 
 class ConfirmBody(Schema):
-    need_ids = fields.List(fields.Integer(), metadata={"description": "needs brought; default those proposed"})
+    need_ids = fields.List(
+        Id(), validate=validate.Length(max=1000), metadata={"description": "needs brought; default those proposed"}
+    )
     adjustments = fields.Dict(
-        keys=fields.String(),
+        keys=Text(20),
         values=fields.Nested(Adjustment),
         metadata={"description": "need id → adjusted yearly amount / quantity"},
     )
@@ -239,14 +304,14 @@ class DeclineBody(Schema):
 class SignBody(Schema):
     """Every field is optional: an empty body (or none) records the signature dated today (Europe/Paris)."""
 
-    signed_on = fields.Date(metadata={"description": "date of the deliberation or decision; default today (Paris)"})
+    signed_on = Day(metadata={"description": "date of the deliberation or decision; default today (Paris)"})
     deliberation_reference = fields.String(
         validate=validate.Length(max=200), metadata={"description": "reference of the deliberation or decision"}
     )
 
 
 class InviteBody(Schema):
-    organization = fields.String(required=True)
+    organization = Text(20, required=True)
 
 
 class MemberOut(Schema):
@@ -262,21 +327,21 @@ class MemberOut(Schema):
 
 
 class LotShareInOut(Schema):
-    organization = fields.String(required=True)
+    organization = Text(20, required=True)
     annual_amount_eur = Money(required=True)
     quantity = Money(allow_none=True)
 
 
 class LotBody(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    cpv_code = fields.String(required=True)
-    description = fields.String()
-    delivery_area = fields.String()
-    shares = fields.List(fields.Nested(LotShareInOut), required=True)
+    cpv_code = Text(12, required=True)
+    description = Text()
+    delivery_area = Text(100)
+    shares = fields.List(fields.Nested(LotShareInOut), required=True, validate=validate.Length(max=1000))
 
 
 class LotPatch(LotBody):
-    version = fields.Integer(required=True)
+    version = Version(required=True)
 
 
 class LotOut(Schema):
@@ -306,6 +371,12 @@ class GroupOut(Schema):
     annual_amount_eur = Money()
     total_amount_eur = Money()
     procedure = fields.Nested(ProcedureOut, allow_none=True)
+    procedure_unknown_reason = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "why `procedure` is null although needs are counted: a rule date before the thresholds"
+        },
+    )
     lots = fields.List(fields.Nested(LotOut))
 
 
@@ -332,28 +403,34 @@ class EventList(Schema):
 
 class CallLotIn(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    cpv_code = fields.String(required=True)
+    cpv_code = Text(12, required=True)
     estimated_amount_eur = Money(required=True)
-    description = fields.String()
+    description = Text()
 
 
 class CriterionIO(Schema):
     name = fields.String(
         required=True, validate=validate.OneOf(("price", "technical", "environmental", "delivery", "social"))
     )
-    weight = fields.Integer(required=True)
+    weight = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
 
 
 class CallCreate(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    description = fields.String(load_default="")
-    questions_deadline = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
-    bid_deadline = fields.AwareDateTime(required=True, metadata={"description": "ISO 8601 with offset"})
+    description = Text(load_default="")
+    questions_deadline = Instant(required=True, metadata={"description": "ISO 8601 with offset"})
+    bid_deadline = Instant(required=True, metadata={"description": "ISO 8601 with offset"})
     lots = fields.List(
-        fields.Nested(CallLotIn), load_default=list, metadata={"description": "default: one lot per lot of the group"}
+        fields.Nested(CallLotIn),
+        load_default=list,
+        validate=validate.Length(max=100),
+        metadata={"description": "default: one lot per lot of the group"},
     )
     criteria = fields.List(
-        fields.Nested(CriterionIO), load_default=list, metadata={"description": "weights sum to 100 and include price"}
+        fields.Nested(CriterionIO),
+        load_default=list,
+        validate=validate.Length(max=10),
+        metadata={"description": "weights sum to 100 and include price"},
     )
 
 
@@ -410,7 +487,7 @@ class CallQuery(Schema):
     status = fields.String(
         validate=validate.OneOf(("draft", "published", "closed", "evaluated", "awarded", "cancelled", "unsuccessful"))
     )
-    cpv = fields.String(metadata={"description": "CPV code or prefix of a lot"})
+    cpv = Text(12, metadata={"description": "CPV code or prefix of a lot"})
 
 
 class QuestionIn(Schema):
@@ -429,10 +506,10 @@ class AnswerIn(Schema):
 
 
 class BidIn(Schema):
-    lot_id = fields.Integer(required=True)
+    lot_id = Id(required=True)
     amount_eur = Money(required=True)
-    technical_note = fields.String(load_default="")
-    environmental_note = fields.String(load_default="")
+    technical_note = Text(load_default="")
+    environmental_note = Text(load_default="")
     delivery_distance_km = Money(allow_none=True, load_default=None)
 
 
@@ -464,8 +541,13 @@ class BidList(Schema):
 
 
 class ScoreIn(Schema):
-    bid_id = fields.Integer(required=True)
-    scores = fields.Dict(keys=fields.String(), values=fields.Decimal(), required=True)
+    bid_id = Id(required=True)
+    scores = fields.Dict(
+        keys=Text(20),
+        values=fields.Decimal(validate=validate.Range(min=0, max=100)),
+        required=True,
+        metadata={"description": "criterion → score from 0 to 100"},
+    )
 
 
 class RankedOut(Schema):
@@ -493,8 +575,8 @@ class RankingOut(Schema):
 
 
 class AwardIn(Schema):
-    lot_id = fields.Integer(required=True)
-    bid_id = fields.Integer(required=True)
+    lot_id = Id(required=True)
+    bid_id = Id(required=True)
 
 
 class ContractOut(Schema):

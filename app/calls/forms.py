@@ -11,12 +11,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
-    DateTimeLocalField,
     FieldList,
     Form,
     FormField,
     HiddenField,
-    IntegerField,
     SelectChoice,
     SelectField,
     StringField,
@@ -26,7 +24,7 @@ from wtforms import (
 from wtforms.validators import Optional
 
 from app.calls.models import CRITERIA
-from app.forms import FrenchDecimalField
+from app.forms import FrenchDecimalField, InstantField, WholeNumberField
 
 CALL_STATUS_LABELS = {
     "draft": _l("Draft"),
@@ -80,18 +78,16 @@ class LotRowForm(Form):
 class CallForm(FlaskForm):
     title = StringField(_l("Title of the call"), render_kw={"maxlength": 200})
     description = TextAreaField(_l("Description"), render_kw={"rows": 4})
-    questions_deadline = DateTimeLocalField(
+    questions_deadline = InstantField(
         _l("Questions until"), format=LOCAL_FORMATS, validators=[Optional()], render_kw={"step": 60}
     )
-    bid_deadline = DateTimeLocalField(
-        _l("Bids until"), format=LOCAL_FORMATS, validators=[Optional()], render_kw={"step": 60}
-    )
+    bid_deadline = InstantField(_l("Bids until"), format=LOCAL_FORMATS, validators=[Optional()], render_kw={"step": 60})
     lots = FieldList(FormField(LotRowForm), min_entries=1)
-    weight_price = IntegerField(CRITERION_LABELS["price"], validators=[Optional()])
-    weight_technical = IntegerField(CRITERION_LABELS["technical"], validators=[Optional()])
-    weight_environmental = IntegerField(CRITERION_LABELS["environmental"], validators=[Optional()])
-    weight_delivery = IntegerField(CRITERION_LABELS["delivery"], validators=[Optional()])
-    weight_social = IntegerField(CRITERION_LABELS["social"], validators=[Optional()])
+    weight_price = WholeNumberField(CRITERION_LABELS["price"], validators=[Optional()])
+    weight_technical = WholeNumberField(CRITERION_LABELS["technical"], validators=[Optional()])
+    weight_environmental = WholeNumberField(CRITERION_LABELS["environmental"], validators=[Optional()])
+    weight_delivery = WholeNumberField(CRITERION_LABELS["delivery"], validators=[Optional()])
+    weight_social = WholeNumberField(CRITERION_LABELS["social"], validators=[Optional()])
     add_lot = SubmitField(_l("Add a lot"))
     create = SubmitField(_l("Create the draft call"))
 

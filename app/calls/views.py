@@ -17,7 +17,7 @@ from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_fresh
@@ -575,8 +575,6 @@ def download_document(call_id: int, document_id: int):
     document, path = services.document_file(
         db.session, current_user, call, document_id, current_app.config["UPLOAD_FOLDER"]
     )
-    if not path.is_file():
-        abort(404)
     response = send_file(path, mimetype=document.content_type, as_attachment=True, download_name=document.filename)
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

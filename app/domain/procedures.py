@@ -43,6 +43,11 @@ PROCEDURE_LABELS = {
 _CSV_COLUMNS = ("valid_from", "nature", "buyer_class", "kind", "amount_eur", "source")
 
 
+# What pages and the API say about a date before the table (`ThresholdTable.first_covered_day`), with %(day)s.
+BEFORE_THRESHOLDS = N_("No procedure thresholds are known before %(day)s: choose a later date.")
+PROCEDURE_UNKNOWN = N_("Procedure unknown for that date: the procedure thresholds known start on %(day)s.")
+
+
 class NoRuleInForceError(ValueError):
     """No threshold of the table applies yet on the date asked."""
 
@@ -157,6 +162,14 @@ class ThresholdTable:
                 f"no {kind} threshold for {nature} ({buyer_class} buyers) is in force on {day.isoformat()}{first}"
             )
         return bucket[position - 1]
+
+    def first_covered_day(self) -> date:
+        """The first day on which every nature and buyer class has both thresholds: before it, no procedure can be
+        told (NoRuleInForceError)."""
+        return max(bucket[0].valid_from for bucket in self._index.values() if bucket)
+
+    def covers(self, on: date) -> bool:
+        return _as_date(on) >= self.first_covered_day()
 
     def history(self, kind: str, *, nature: str, buyer_class: str) -> tuple[ThresholdRule, ...]:
         """Every rule of `kind` applying to this nature and buyer class, oldest first."""

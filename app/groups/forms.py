@@ -9,9 +9,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    DateField,
     HiddenField,
-    IntegerField,
     SelectChoice,
     SelectField,
     SelectMultipleField,
@@ -20,7 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Optional
 
-from app.forms import FrenchDecimalField
+from app.forms import DayField, FrenchDecimalField, WholeNumberField
 from app.i18n import money
 
 GROUP_STATUS_LABELS = {
@@ -64,7 +62,7 @@ class NewGroupForm(FlaskForm):
         description=_l("2 to 8 digits, for example 0931 for electricity."),
     )
     coordinator_organization = SelectField(_l("Coordinating organization"), validate_choice=False)
-    planned_publication_on = DateField(_l("Planned publication of the call"), validators=[Optional()])
+    planned_publication_on = DayField(_l("Planned publication of the call"), validators=[Optional()])
     need_ids = SelectMultipleField(_l("Needs to pool"), coerce=int, validate_choice=False)
 
 
@@ -76,8 +74,8 @@ class EditGroupForm(FlaskForm):
         render_kw={"maxlength": 8, "inputmode": "numeric"},
         description=_l("2 to 8 digits, for example 0931 for electricity."),
     )
-    planned_publication_on = DateField(_l("Planned publication of the call"), validators=[Optional()])
-    convention_duration_months = IntegerField(
+    planned_publication_on = DayField(_l("Planned publication of the call"), validators=[Optional()])
+    convention_duration_months = WholeNumberField(
         _l("Duration of the convention (months)"), validators=[Optional()], description=_l("From 1 to 120 months.")
     )
     cost_sharing = SelectField(
@@ -136,7 +134,7 @@ class ProposeNeedForm(FlaskForm):
 class SignForm(FlaskForm):
     """The page asks for both (the API records them when given: services.sign_convention)."""
 
-    signed_on = DateField(
+    signed_on = DayField(
         _l("Date of the deliberation or decision"),
         validators=[DataRequired(_l("The date of the deliberation or decision is required."))],
     )

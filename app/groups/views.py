@@ -302,6 +302,7 @@ def _render_detail(group: PurchaseGroup, status: int = 200, **forms):
     context: dict = {
         "group": group,
         "summary": summary,
+        "procedure_unknown": services.procedure_unknown_reason(summary),
         "figures": {f.organization.id: f for f in summary.members},
         "needs_by_member": presenters.needs_by_member(group),
         "need_state": lambda gn: presenters.need_state(group, gn),

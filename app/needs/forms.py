@@ -7,9 +7,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
-    DateField,
     HiddenField,
-    IntegerField,
     SelectChoice,
     SelectField,
     StringField,
@@ -18,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
-from app.forms import FrenchDecimalField
+from app.forms import DayField, FrenchDecimalField, WholeNumberField
 from app.needs.models import NEED_STATUSES
 
 STATUS_LABELS = {
@@ -38,13 +36,13 @@ class NeedForm(FlaskForm):
     annual_amount = FrenchDecimalField(
         _l("Yearly amount excl. VAT (€)"), description=_l("For example 12 500,00 or 12500.00.")
     )
-    start_date = DateField(_l("Contract start date"), validators=[Optional()])
-    duration_months = IntegerField(
+    start_date = DayField(_l("Contract start date"), validators=[Optional()])
+    duration_months = WholeNumberField(
         _l("Duration (months)"), validators=[Optional()], description=_l("From 1 to 120 months.")
     )
     quantity = FrenchDecimalField(_l("Quantity"))
     unit = StringField(_l("Unit"), render_kw={"maxlength": 50}, description=_l("For example: ream, MWh, meal."))
-    current_contract_end = DateField(_l("End of the current contract"), validators=[Optional()])
+    current_contract_end = DayField(_l("End of the current contract"), validators=[Optional()])
     delivery_postcode = StringField(_l("Delivery postcode"), render_kw={"maxlength": 5, "inputmode": "numeric"})
     environmental_criterion = BooleanField(_l("Environmental award criterion"))
     social_clause = BooleanField(_l("Social clause (integration through employment)"))
@@ -68,8 +66,8 @@ class NeedFilterForm(FlaskForm):
     organization = SelectField(_l("Organization"), validate_choice=False)
     cpv = HiddenField(_l("CPV code or category"))
     status = SelectField(_l("Status"), validate_choice=False)
-    start_from = DateField(_l("Start from"), validators=[Optional()])
-    start_to = DateField(_l("Start until"), validators=[Optional()])
+    start_from = DayField(_l("Start from"), validators=[Optional()])
+    start_to = DayField(_l("Start until"), validators=[Optional()])
     q = StringField(_l("Search in titles"))
 
     def set_choices(self, organizations, *, with_drafts: bool) -> None:

@@ -6,10 +6,10 @@ from datetime import date
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, SelectField
+from wtforms import SelectField
 
 from app.errors import ValidationFailed
-from app.forms import LEVEL_CHOICES
+from app.forms import LEVEL_CHOICES, DayField, WholeNumberField
 from app.overlaps.services import MAX_WINDOW_MONTHS, OverlapQuery
 
 DEFAULT_LEVEL = "class"
@@ -26,12 +26,12 @@ class OverlapQueryForm(FlaskForm):
         csrf = False
 
     level = SelectField(_l("CPV level"), choices=LEVEL_CHOICES, default=DEFAULT_LEVEL, validate_choice=False)
-    window_months = IntegerField(
+    window_months = WholeNumberField(
         _l("Window (months)"),
         default=DEFAULT_WINDOW_MONTHS,
         render_kw={"min": 1, "max": MAX_WINDOW_MONTHS, "inputmode": "numeric"},
     )
-    start = DateField(_l("From"), name="from")
+    start = DayField(_l("From"), name="from")
 
     def overlap_query(self, today: date) -> OverlapQuery:
         """The query the fields describe, validated; ValidationFailed (reasons keyed by field name) otherwise.

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 
 from app.domain import overlaps as engine
 from app.domain.cpv import OVERLAP_LEVELS, PREFIX_LENGTH
+from app.domain.procedures import BEFORE_THRESHOLDS
 from app.errors import NotPermitted, ValidationFailed
+from app.i18n import day as format_day
 from app.needs.models import Need
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
@@ -36,8 +38,9 @@ class OverlapQuery:
                 str(_l("The window is a whole number of months from 1 to %(n)d.", n=MAX_WINDOW_MONTHS))
             ]
         start = self.window_start or today
-        if start < date(2024, 1, 1):
-            reasons["from"] = [str(_l("The procedure rules start on 1 January 2024: choose a later date."))]
+        first = engine.load_thresholds().first_covered_day()
+        if start < first:
+            reasons["from"] = [str(_l(BEFORE_THRESHOLDS, day=format_day(first)))]
         if reasons:
             raise ValidationFailed(reasons)
         return OverlapQuery(self.level, self.window_months, start)

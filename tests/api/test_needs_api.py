@@ -52,7 +52,7 @@ def test_status_defaults_to_draft(client, people):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"annual_amount_eur": "-1"}, "annual_amount"),
+        ({"annual_amount_eur": "-1"}, "annual_amount_eur"),
         ({"annual_amount_eur": "12.345"}, "annual_amount_eur"),
         ({"cpv_code": "12345678"}, "cpv_code"),
         ({"start_date": "2027-02-31"}, "start_date"),

@@ -10,6 +10,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ from app.clock import utcnow
 from app.groups import services as group_services
 from app.notifications.models import Notification
 from tests import factories
-from tests.conftest import csrf_from, english, login
+from tests.conftest import api_token, csrf_from, english, login
 from tests.factories import CALLS_DEADLINE as DEADLINE
 from tests.factories import CALLS_NOW as NOW
 
@@ -834,3 +835,18 @@ def test_the_pages_render_in_the_default_french_interface(new_client, db, world,
     ):
         assert coord.get(url).status_code == 200, url
     assert "1 234,50 €" in text(coord.get(f"/calls/{call.id}"))
+
+
+def test_a_document_whose_file_is_missing_answers_404_on_the_page_and_the_api(client, new_client, db, world, app):
+    call = make_call(db, world)
+    document = services.add_document(db.session, world["coordinator"], call, "c.pdf", PDF, app.config["UPLOAD_FOLDER"])
+    db.session.commit()
+    path = Path(app.config["UPLOAD_FOLDER"]) / "calls" / document.storage_key
+    path.unlink()
+    english(client, "beta@x.fr")
+    page = client.get(f"/calls/{call.id}/documents/{document.id}")
+    assert page.status_code == 404 and "text/html" in page.content_type
+    api = new_client()
+    response = api.get(f"/api/v1/calls/{call.id}/documents/{document.id}", headers=api_token(api, "beta@x.fr"))
+    assert response.status_code == 404
+    assert response.get_json()["error"]["code"] == "not_found"

@@ -232,7 +232,7 @@ def test_the_default_query_is_class_level_twelve_months_from_today(client, db, w
         ("window_months=abc", "The window is a whole number of months from 1 to 60."),
         ("window_months=0", "The window is a whole number of months from 1 to 60."),
         ("from=2027-13-45", "Enter the date as YYYY-MM-DD, for example 2027-01-31."),
-        ("from=2023-06-01", "The procedure rules start on 1 January 2024: choose a later date."),
+        ("from=2023-06-01", "No procedure thresholds are known before Jan 1, 2024: choose a later date."),
     ],
 )
 def test_an_invalid_query_is_explained_on_the_form(client, db, world, query, message):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +29,8 @@ from app.groups.models import PurchaseGroup
 from app.notifications.services import notify
 from app.organizations.models import SupplierCompany
 from app.reference.models import CpvCode
+
+log = logging.getLogger(__name__)
 
 ALLOWED_DOCUMENTS = {
     "pdf": "application/pdf",
@@ -214,7 +217,12 @@ def add_document(session: Session, actor, call: Call, filename: str, data: bytes
 
 
 def document_file(session: Session, actor, call: Call, document_id: int, folder: str) -> tuple[CallDocument, Path]:
+    """The document and its file; NotFound when either is missing (a file lost from the storage is logged)."""
     document = session.get(CallDocument, document_id)
     if document is None or document.call_id != call.id:
         raise NotFound(str(_l("This document does not exist.")))
-    return document, Path(folder) / "calls" / document.storage_key
+    path = Path(folder) / "calls" / document.storage_key
+    if not path.is_file():
+        log.error("the file of document %s (call %s) is missing from the storage: %s", document.id, call.id, path)
+        raise NotFound(str(_l("This document does not exist.")))
+    return document, path

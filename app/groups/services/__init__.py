@@ -29,7 +29,7 @@ from app.groups.services.forming import (
     update_group,
 )
 from app.groups.services.lots import LotSuggestion, LotValues, create_lot, delete_lot, get_lot, suggest_lots, update_lot
-from app.groups.services.summary import GroupSummary, MemberFigures, summarize
+from app.groups.services.summary import GroupSummary, MemberFigures, procedure_unknown_reason, summarize
 
 __all__ = [
     "COST_SHARING",
@@ -51,6 +51,7 @@ __all__ = [
     "get_lot",
     "groups_for_need",
     "invite_organization",
+    "procedure_unknown_reason",
     "propose_need",
     "record_event",
     "request_signatures",

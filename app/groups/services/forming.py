@@ -18,6 +18,7 @@ from app.groups.models import GroupNeed, Membership, PurchaseGroup
 from app.groups.services.access import STATUS_LABELS, member_of, require_coordinator, require_forming
 from app.groups.services.convention import ask_to_sign
 from app.groups.services.events import jsonable, notify_about, record_event, touch
+from app.groups.services.summary import before_thresholds
 from app.needs.models import Need
 from app.notifications.services import buyers_of, coordinators_of
 from app.organizations.models import Organization
@@ -86,6 +87,7 @@ def form_group(
     if coordinator_org is None:
         reasons["coordinator_organization"] = [str(_l("Choose the coordinating organization."))]
     prefix = _clean_prefix(scope_cpv_prefix, reasons)
+    before_thresholds(planned_publication_on, "planned_publication_on", reasons)
     if reasons:
         raise ValidationFailed(reasons)
     needs = _eligible_needs(session, need_ids)
@@ -181,6 +183,8 @@ def update_group(session: Session, actor, group: PurchaseGroup, changes: dict, *
         reasons["cost_sharing"] = [str(_l("Unknown way of sharing costs."))]
     if "single_lot_reason" in clean:
         clean["single_lot_reason"] = (clean["single_lot_reason"] or "").strip()
+    if "planned_publication_on" in clean:
+        before_thresholds(clean["planned_publication_on"], "planned_publication_on", reasons)
     if reasons:
         raise ValidationFailed(reasons)
     before = {k: getattr(group, k) for k in clean if getattr(group, k) != clean[k]}
