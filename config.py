@@ -86,6 +86,11 @@ class Config:
     MAIL_SENDER = os.environ.get("MAIL_SENDER", "Mutualis <no-reply@mutualis.local>")
 
     SCHEDULER_DATABASE_URL = os.environ.get("SCHEDULER_DATABASE_URL", "")
+    # Seconds between two runs of the job that closes calls whose deadline passed (also enforced at request time).
+    SCHEDULER_CLOSE_CALLS_SECONDS = int(os.environ.get("SCHEDULER_CLOSE_CALLS_SECONDS", "30"))
+    # A scheduler in standby (another one holds the lock) tries to take over this often, in seconds; the active one
+    # checks its lock as often.
+    SCHEDULER_STANDBY_SECONDS = float(os.environ.get("SCHEDULER_STANDBY_SECONDS", "5"))
 
     BOOTSTRAP_SERVE_LOCAL = True
 

@@ -50,6 +50,7 @@ def create_app(config: type[Config] | dict | None = None) -> Flask:
     register_commands(app)
     register_template_helpers(app)
     register_security_headers(app)
+    register_audit_hooks(app)
     return app
 
 
@@ -84,6 +85,7 @@ def register_request_checks(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from app.accounts import views as account_views
     from app.api import init_api
+    from app.audit import views as audit_views
     from app.calls import views as call_views
     from app.groups import views as group_views
     from app.main import views as main_views
@@ -105,6 +107,7 @@ def register_blueprints(app: Flask) -> None:
         notification_views,
         spend_views,
         call_views,
+        audit_views,
     ):
         app.register_blueprint(module.bp)
 
@@ -127,6 +130,12 @@ def register_security_headers(app: Flask) -> None:
     from app import security
 
     security.register(app)
+
+
+def register_audit_hooks(app: Flask) -> None:
+    from app.audit import hooks
+
+    hooks.register(app)
 
 
 def register_template_helpers(app: Flask) -> None:

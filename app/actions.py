@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from flask import flash
 from flask_wtf import FlaskForm
 
+from app.audit.hooks import record_refusal
 from app.errors import DomainError, ValidationFailed, from_database
 from app.extensions import db
 from app.forms import apply_errors
@@ -45,6 +46,8 @@ def run(action: Callable[[], T], *, attempts: int = 2) -> T:
             session.commit()
         except Exception as error:
             session.rollback()
+            if isinstance(error, DomainError) and error.audit is not None:
+                record_refusal(error)
             mapped = None if isinstance(error, DomainError) else from_database(error)
             if mapped is None:
                 raise

@@ -6,12 +6,14 @@ from __future__ import annotations
 import click
 from flask import Flask, current_app
 
+from app.audit import cli as audit_cli
 from app.needs import cli as needs_cli
 from app.spend import cli as spend_cli
 
 
 def register(app: Flask) -> None:
     needs_cli.register(app)
+    audit_cli.register(app)
     spend_cli.register(app)
 
     @app.cli.command("seed-demo")

@@ -20,6 +20,8 @@ CODE_STATUS = {"idempotency_key_mismatch": 422}
 class DomainError(Exception):
     status = 400
     code = "domain_error"
+    # (kind, object, details) of an audit event to keep although the action is rolled back (a failed login)
+    audit: tuple[str, object, dict] | None = None
 
     def __init__(self, message: str = "", *, code: str | None = None, details: dict | None = None):
         super().__init__(message or self.__class__.__name__)

@@ -32,6 +32,7 @@ MENU = [
     ("organizations.organizations", _l("Organizations"), ("admin",)),
     ("organizations.users", _l("Users"), ("admin",)),
     ("organizations.suppliers", _l("Suppliers"), ("admin", "coordinator")),
+    ("audit.audit_trail", _l("Audit trail"), ("admin",)),
 ]
 
 

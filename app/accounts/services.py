@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.accounts.models import STAFF_ROLES, ApiToken, Invitation, User, token_digest
+from app.audit.services import record as audit
 from app.clock import utcnow
 from app.errors import Conflict, InvalidCredentials, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization, SupplierCompany, SupplierTrade
@@ -27,18 +28,25 @@ def _dummy_user() -> User:
     return user
 
 
-def _invalid_credentials() -> InvalidCredentials:
-    return InvalidCredentials(str(_l("Email or password is incorrect.")))
+def _invalid_credentials(email: str, user: User | None) -> InvalidCredentials:
+    """The refusal, carrying its audit event (kept although the login's transaction rolls back): the email tried,
+    and the account it names when there is one. An unknown email creates nothing but that event."""
+    error = InvalidCredentials(str(_l("Email or password is incorrect.")))
+    error.audit = ("login.failed", user, {"email": email[:254]})
+    return error
 
 
-def authenticate(session: Session, email: str, password: str) -> User:
-    user = session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))
+def authenticate(session: Session, email: str, password: str, *, channel: str = "page") -> User:
+    """The account these credentials open (`channel`: "page" or "api", recorded with the login)."""
+    email = (email or "").strip().lower()
+    user = session.scalar(sa.select(User).where(User.email == email))
     if user is None:
         _dummy_user().check_password(password or "")
-        raise _invalid_credentials()
+        raise _invalid_credentials(email, None)
     if not user.check_password(password or "") or not user.is_active:
-        raise _invalid_credentials()
+        raise _invalid_credentials(email, user)
     user.last_login_at = utcnow()
+    audit(session, user, "login", user, channel=channel)
     return user
 
 
@@ -58,6 +66,7 @@ def log_out(session: Session, actor: User) -> None:
     """Logging out ends all the user's sessions and tokens, not only this browser's: a copied cookie or a forgotten
     device is logged out too."""
     end_sessions(session, actor)
+    audit(session, actor, "logout", actor)
 
 
 def change_password(session: Session, actor: User, current: str, new: str) -> None:
@@ -68,6 +77,7 @@ def change_password(session: Session, actor: User, current: str, new: str) -> No
         raise ValidationFailed({"new_password": [problem]})
     actor.set_password(new)
     end_sessions(session, actor)
+    audit(session, actor, "password.changed", actor)
 
 
 def set_user_active(session: Session, actor: User, user_id: int, active: bool) -> User:
@@ -82,6 +92,7 @@ def set_user_active(session: Session, actor: User, user_id: int, active: bool) -
         raise NotPermitted(str(_l("You cannot deactivate your own account.")))
     user.is_active_account = active
     end_sessions(session, user)
+    audit(session, actor, "user.reactivated" if active else "user.deactivated", user)
     return user
 
 
@@ -255,6 +266,7 @@ def issue_api_token(session: Session, user: User, *, hours: int = 12) -> tuple[s
     record = ApiToken(user_id=user.id, token_hash=token_digest(token), expires_at=utcnow() + timedelta(hours=hours))
     session.add(record)
     session.flush()
+    audit(session, user, "token.issued", record)
     return token, record
 
 
@@ -281,3 +293,4 @@ def revoke_api_token(session: Session, record: ApiToken) -> None:
     """Revoke one token (the caller's own): the user's other tokens and sessions go on."""
     record.revoked_at = utcnow()
     session.flush()
+    audit(session, record.user, "token.revoked", record)

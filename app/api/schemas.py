@@ -592,3 +592,53 @@ class AwardOut(Schema):
     bid_id = fields.Integer()
     awarded_at = fields.DateTime(format="iso")
     contracts = fields.List(fields.Nested(ContractOut))
+
+
+# --- audit trail --------------------------------------------------------------------------------------------------
+
+
+class DateOrDateTime(fields.Field):
+    """An ISO 8601 date ("2026-11-29": the whole day in Paris) or date-time ("2026-11-29T14:00:00Z")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from datetime import date, datetime
+
+        text = str(value).strip()
+        try:
+            return datetime.fromisoformat(text.replace("Z", "+00:00")) if "T" in text else date.fromisoformat(text)
+        except ValueError:
+            raise ValidationError("A date (2026-11-29) or a date-time (2026-11-29T14:00:00Z).") from None
+
+
+class AuditQuery(Schema):
+    since = DateOrDateTime(metadata={"description": "from this date (Europe/Paris) or instant, included"})
+    until = DateOrDateTime(metadata={"description": "to this date (Europe/Paris) or instant, included"})
+    kind = fields.String(metadata={"description": "an event kind, e.g. login.failed, bid.submitted"})
+    actor = fields.String(validate=validate.Length(max=254), metadata={"description": "a user id or email"})
+    organization = fields.Integer(
+        validate=validate.Range(min=1, max=2**53 - 1), metadata={"description": "the actor's organization id"}
+    )
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+
+
+class AuditEventOut(Schema):
+    id = fields.Integer()
+    position = fields.Integer(metadata={"description": "order in the hash chain"})
+    occurred_at = fields.DateTime(format="iso")
+    kind = fields.String()
+    actor_id = fields.Integer(allow_none=True, metadata={"description": "null: the system (command line, scheduler)"})
+    actor_email = fields.String(allow_none=True)
+    organization_id = fields.Integer(allow_none=True)
+    object_type = fields.String(allow_none=True)
+    object_id = fields.Integer(allow_none=True)
+    details = fields.Dict(metadata={"description": "ids, lots, receipt hashes: never an amount"})
+    address = fields.String(allow_none=True)
+    previous_hash = fields.String()
+    entry_hash = fields.String()
+
+
+class AuditList(Schema):
+    items = fields.List(fields.Nested(AuditEventOut))
+    page = fields.Integer()
+    pages = fields.Integer()
+    total = fields.Integer()

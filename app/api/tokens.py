@@ -20,7 +20,7 @@ blp = Blueprint("api_tokens", __name__, description="Bearer tokens")
 @actions.committed
 def create_token(body):
     """Exchange an email and password for a bearer token."""
-    user = services.authenticate(db.session, body["email"], body["password"])
+    user = services.authenticate(db.session, body["email"], body["password"], channel="api")
     token, record = services.issue_api_token(db.session, user, hours=current_app.config["API_TOKEN_HOURS"])
     return {"token": token, "expires_at": record.expires_at}
 

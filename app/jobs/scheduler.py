@@ -1,9 +1,12 @@
-"""APScheduler set-up: one blocking scheduler, jobs persisted in the application database."""
+"""APScheduler set-up: one blocking scheduler, jobs persisted in the application database, and exactly one active
+scheduler per database (app.jobs.leadership): the others wait in standby and take over when it stops."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import time
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -11,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from app.clock import utcnow
+from app.jobs.leadership import lock_for
 
 log = logging.getLogger("mutualis.scheduler")
 
@@ -26,6 +30,11 @@ RECURRING_JOBS = [
 ]
 
 
+def process_name() -> str:
+    """This scheduler process, as the audit trail names it: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def job_app() -> Flask:
     """The Flask app jobs run in: the scheduler's own, or a new one when a job runs elsewhere."""
     global _app
@@ -36,26 +45,41 @@ def job_app() -> Flask:
     return _app
 
 
+def _database_url(app: Flask) -> str:
+    return app.config.get("SCHEDULER_DATABASE_URL") or app.config["SQLALCHEMY_DATABASE_URI"]
+
+
 def build_scheduler(app: Flask) -> BackgroundScheduler:
     global _app
     _app = app
-    url = app.config.get("SCHEDULER_DATABASE_URL") or app.config["SQLALCHEMY_DATABASE_URI"]
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=url, tablename="apscheduler_jobs")},
+        jobstores={"default": SQLAlchemyJobStore(url=_database_url(app), tablename="apscheduler_jobs")},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
         timezone="UTC",
     )
     now = utcnow()
+    close_every = app.config.get("SCHEDULER_CLOSE_CALLS_SECONDS")
     for job_id, func, trigger in RECURRING_JOBS:
+        if job_id == "close-due-calls" and close_every:
+            trigger = {"trigger": "interval", "seconds": close_every}
         # Each job runs once at start-up: after a downtime every overdue call is closed at once.
         scheduler.add_job(func, id=job_id, replace_existing=True, next_run_time=now, **trigger)
     return scheduler
 
 
+def _sleep(seconds: float, stop_requested: list[int]) -> None:
+    end = time.monotonic() + seconds
+    while not stop_requested and time.monotonic() < end:
+        time.sleep(min(0.2, max(0.0, end - time.monotonic())))
+
+
 def run(app: Flask) -> None:
     """Run until SIGTERM or Ctrl-C. The signal handler only raises a flag (nothing else is safe to do in a
-    handler); the main thread sees it and shuts the scheduler down, letting jobs under way finish."""
-    scheduler = build_scheduler(app)
+    handler); the main thread sees it and shuts the scheduler down, letting jobs under way finish.
+
+    Jobs run only while this process holds the scheduler lock; without it, the process waits in standby and
+    tries again every SCHEDULER_STANDBY_SECONDS. A lock lost (the database connection broke) stops the jobs and
+    goes back to standby."""
     stop_requested: list[int] = []
 
     def _request_stop(signum, frame):
@@ -63,10 +87,34 @@ def run(app: Flask) -> None:
 
     signal.signal(signal.SIGTERM, _request_stop)
     signal.signal(signal.SIGINT, _request_stop)
-    scheduler.start()
-    log.info("scheduler started with %d job(s)", len(scheduler.get_jobs()))
-    while not stop_requested:
-        time.sleep(0.5)
-    log.info("scheduler stopping")
-    scheduler.shutdown(wait=True)
+    standby_every = float(app.config.get("SCHEDULER_STANDBY_SECONDS") or 5)
+    lock = lock_for(_database_url(app))
+    in_standby = False
+    try:
+        while not stop_requested:
+            if not lock.try_acquire():
+                if not in_standby:
+                    log.info("scheduler %s in standby: another scheduler is active on this database", process_name())
+                    in_standby = True
+                _sleep(standby_every, stop_requested)
+                continue
+            in_standby = False
+            _run_jobs(app, lock, standby_every, stop_requested)
+    finally:
+        lock.release()
     log.info("scheduler stopped")
+
+
+def _run_jobs(app: Flask, lock, check_every: float, stop_requested: list[int]) -> None:
+    scheduler = build_scheduler(app)
+    scheduler.start()
+    log.info("scheduler started with %d job(s), active as %s", len(scheduler.get_jobs()), process_name())
+    try:
+        while not stop_requested:
+            _sleep(check_every, stop_requested)
+            if not stop_requested and not lock.still_held():
+                log.error("scheduler %s lost its lock (database connection): back to standby", process_name())
+                break
+    finally:
+        log.info("scheduler stopping")
+        scheduler.shutdown(wait=True)

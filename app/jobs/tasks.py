@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from app.jobs.scheduler import job_app
+from app.jobs.scheduler import job_app, process_name
 
 log = logging.getLogger("mutualis.jobs")
 
@@ -39,7 +39,7 @@ def _run(name: str, service) -> int:
 def close_due_calls():
     from app.calls.services import close_due_calls as close
 
-    return _run("close-due-calls", close)
+    return _run("close-due-calls", lambda session: close(session, process=process_name()))
 
 
 def send_bid_reminders() -> int:

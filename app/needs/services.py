@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app.audit.services import record
 from app.clock import utcnow
 from app.domain import cpv as cpv_domain
 from app.domain.need_import import AMOUNT_MAX, DESCRIPTION_MAX, TITLE_MAX, UNIT_MAX, parse_needs
@@ -391,6 +393,8 @@ def import_needs(
     ]
     session.add_all(needs)
     session.flush()
+    sha = hashlib.sha256(data).hexdigest()
+    record(session, actor, "needs.imported", organization, needs=len(needs), status=status, sha256=sha)
     return needs
 
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, selectinload
 
+from app.audit.services import record
 from app.calls.models import Bid, Call
 from app.calls.services.access import require_supplier, visible_calls
 from app.calls.services.deadlines import ensure_closed
@@ -79,6 +80,11 @@ def _replay(earlier: Bid, call: Call, values: BidValues, now: datetime) -> Bid:
     return earlier
 
 
+def _audit_bid(session: Session, actor, kind: str, bid: Bid, lot) -> None:
+    """Ids, the lot and the receipt's hash: never the amount, sealed until the deadline."""
+    record(session, actor, kind, bid, call_id=bid.call_id, lot_id=lot.id, lot=lot.number, receipt=bid.receipt_sha256)
+
+
 def submit_bid(
     session: Session, actor, call: Call, values: BidValues, *, idempotency_key: str | None = None
 ) -> tuple[Bid, bool]:
@@ -111,11 +117,11 @@ def submit_bid(
             reasons[name] = [str(_l("At most %(n)d characters.", n=20000))]
     if reasons:
         raise ValidationFailed(reasons)
-    session.execute(
+    replaced = session.execute(
         sa.update(Bid)
         .where(Bid.supplier_id == company.id, Bid.lot_id == lot.id, Bid.status == "active")
         .values(status="replaced")
-    )
+    ).rowcount
     content = receipt_content(
         call_id=call.id,
         lot_id=lot.id,
@@ -142,6 +148,7 @@ def submit_bid(
     )
     session.add(bid)
     session.flush()
+    _audit_bid(session, actor, "bid.replaced" if replaced else "bid.submitted", bid, lot)
     notify(
         session,
         [actor],
@@ -193,6 +200,7 @@ def withdraw_bid(session: Session, actor, bid_id: int) -> Bid:
         raise Conflict("bid_not_active", str(_l("This bid was already replaced or withdrawn.")))
     bid.status, bid.withdrawn_at = "withdrawn", utcnow()
     session.flush()
+    _audit_bid(session, actor, "bid.withdrawn", bid, bid.lot)
     return bid
 
 

@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app import effects
+from app.audit.services import record
 from app.calls.models import CRITERIA, Call, CallDocument, CallLot, Criterion
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.deadlines import effective_status
@@ -144,6 +145,15 @@ def create_call(session: Session, actor, group: PurchaseGroup, values: CallValue
         call.criteria.append(Criterion(name=name, weight=weight))
     session.add(call)
     session.flush()
+    record(
+        session,
+        actor,
+        "call.created",
+        call,
+        group_id=group.id,
+        questions_deadline=call.questions_deadline,
+        bid_deadline=call.bid_deadline,
+    )
     return call
 
 
@@ -162,6 +172,7 @@ def publish_call(session: Session, actor, call: Call) -> list[SupplierCompany]:
         raise ValidationFailed(past)
     call.status, call.published_at = "published", now
     session.flush()
+    record(session, actor, "call.published", call, bid_deadline=call.bid_deadline)
     suppliers = matching_suppliers(session, call)
     params = {"call": call.title, "deadline": call.bid_deadline.strftime("%Y-%m-%d %H:%M")}
     for company in suppliers:
@@ -178,6 +189,7 @@ def cancel_call(session: Session, actor, call: Call, reason: str) -> None:
         raise ValidationFailed({"reason": [str(_l("Say why the call is cancelled."))]})
     call.status = "cancelled"
     session.flush()
+    record(session, actor, "call.cancelled", call)
 
 
 def add_document(session: Session, actor, call: Call, filename: str, data: bytes, folder: str) -> CallDocument:

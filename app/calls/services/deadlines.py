@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app.audit.services import record
 from app.calls.models import Bid, Call, Question
 from app.calls.services.access import supplier_users
 from app.calls.services.matching import matching_suppliers
@@ -58,8 +59,8 @@ def deadline_warnings(call: Call, procedure_code: str | None, now: datetime | No
     return []
 
 
-def _close(session: Session, call_id: int, now: datetime) -> bool:
-    """Conditional update: the call closes exactly once, whoever (scheduler or request) gets there first."""
+def _close(session: Session, call_id: int, now: datetime, by: str, process: str | None = None) -> bool:
+    """Conditional update: the call closes exactly once, whoever (`by`: scheduler or request) gets there first."""
     result = session.execute(
         sa.update(Call)
         .where(Call.id == call_id, Call.status == "published", Call.bid_deadline <= now)
@@ -70,6 +71,8 @@ def _close(session: Session, call_id: int, now: datetime) -> bool:
         return False
     call = session.get(Call, call_id)
     session.refresh(call)
+    where = {"process": process} if process else {}
+    record(session, None, "call.closed", call, by=by, deadline=call.bid_deadline, **where)
     _flag_abnormally_low(session, call)
     notify(
         session,
@@ -89,14 +92,15 @@ def closing_due(call: Call, now: datetime | None = None) -> bool:
 
 def ensure_closed(session: Session, call: Call) -> None:
     if closing_due(call):
-        _close(session, call.id, utcnow())
+        _close(session, call.id, utcnow(), by="request")
 
 
-def close_due_calls(session: Session, now: datetime | None = None) -> list[int]:
-    """Close every published call whose deadline has passed (all overdue ones at once after a downtime)."""
+def close_due_calls(session: Session, now: datetime | None = None, *, process: str | None = None) -> list[int]:
+    """Close every published call whose deadline has passed (all overdue ones at once after a downtime); `process`:
+    the scheduler process that does it, named in the audit trail."""
     now = now or utcnow()
     due = list(session.scalars(sa.select(Call.id).where(Call.status == "published", Call.bid_deadline <= now)))
-    return [call_id for call_id in due if _close(session, call_id, now)]
+    return [call_id for call_id in due if _close(session, call_id, now, by="scheduler", process=process)]
 
 
 def _flag_abnormally_low(session: Session, call: Call) -> None:

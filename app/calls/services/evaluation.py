@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.actors import SEE_ALL, require_role
+from app.audit.services import record
 from app.calls.models import Award, Bid, BidScore, Call, CallLot, Contract
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.bids import list_bids, require_unsealed
@@ -63,6 +64,7 @@ def score_bid(session: Session, actor, call: Call, bid_id: int, scores: dict) ->
         else:
             bid.scores.append(BidScore(criterion=name, score=Decimal(value), scored_by_id=actor.id))
     session.flush()
+    record(session, actor, "bid.scored", bid, call_id=call.id, lot_id=bid.lot_id, criteria=sorted(scores))
     if all(r.complete for rows in ranking(session, actor, call).values() for r, _ in rows):
         call.status = "evaluated"
         session.flush()
@@ -160,6 +162,7 @@ def award_lot(session: Session, actor, call: Call, lot_id: int, bid_id: int) -> 
     if all(lot.status != "open" for lot in call.lots):
         call.status = "awarded"
     session.flush()
+    record(session, actor, "lot.awarded", award, call_id=call.id, lot_id=lot.id, lot=lot.number, bid_id=bid_id)
     return award
 
 
@@ -200,6 +203,7 @@ def declare_unsuccessful(session: Session, actor, call: Call, lot_id: int) -> No
     elif all(lot.status != "open" for lot in call.lots):
         call.status = "awarded"
     session.flush()
+    record(session, actor, "lot.unsuccessful", lot, call_id=call.id, lot=lot.number)
 
 
 def contracts_of(session: Session, call: Call) -> list[Contract]:

@@ -8,6 +8,7 @@ from datetime import date
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app.audit.services import record
 from app.clock import paris_today, utcnow
 from app.domain.text import N_
 from app.errors import Conflict, ValidationFailed
@@ -53,6 +54,7 @@ def sign_convention(
     membership.signed_by_id = actor.id
     touch(group)
     session.flush()
+    record(session, actor, "convention.signed", group, organization=membership.organization.code, signed_on=signed_on)
     record_event(
         session,
         group,

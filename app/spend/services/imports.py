@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.actors import ADMINS, SEE_ALL, require_role
+from app.audit.services import record as audit
 from app.clock import utcnow
 from app.domain.spend_import import FORMATS, parse_spend
 from app.domain.tabular import Message
@@ -242,6 +243,7 @@ def import_spend(
         [{"import_id": record.id, "organization_id": organization_id, **cell} for cell in sum_cells(rows)],
     )
     session.flush()
+    audit(session, actor, "spend.imported", record, organization_id=organization_id, lines=len(rows), sha=record.sha256)
     return record
 
 
@@ -275,4 +277,5 @@ def rollback_import(session: Session, actor, import_id: int) -> SpendImport:
     record.rolled_back_by_id = actor.id
     record.active_sha256 = None
     session.flush()
+    audit(session, actor, "spend.rolled_back", record, organization_id=record.organization_id)
     return record
