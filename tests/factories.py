@@ -260,12 +260,23 @@ def raw_xlsx(rows: bytes, dimension: str | None = None, level: int = 9) -> bytes
 # --------------------------------------------------------------------------- bulk rows (query-count tests)
 
 
-def bulk_needs(orgs, count: int, *, cpvs=("09310000",), status: str = "submitted", start: date = date(2027, 6, 1)):
-    """`count` needs spread over `orgs` and `cpvs`, inserted in one statement; returns their ids."""
+def bulk_needs(
+    orgs,
+    count: int,
+    *,
+    cpvs=("09310000",),
+    status: str = "submitted",
+    start: date = date(2027, 6, 1),
+    rng: random.Random | None = None,
+) -> list[int]:
+    """`count` needs spread over `orgs` and `cpvs`, inserted in one statement; returns their ids. With `rng`, the
+    organizations, codes, amounts (with cents), durations, start dates over three years, current contract ends
+    and statuses are drawn at random (a seeded generator gives the same rows every run)."""
     from app.db import random_id
 
-    rows = [
-        {
+    rows = []
+    for n in range(count):
+        row = {
             "id": random_id(),
             "organization_id": orgs[n % len(orgs)].id,
             "title": f"Besoin {n}",
@@ -276,8 +287,17 @@ def bulk_needs(orgs, count: int, *, cpvs=("09310000",), status: str = "submitted
             "status": status,
             "delivery_postcode": "21000",
         }
-        for n in range(count)
-    ]
+        if rng is not None:
+            row.update(
+                organization_id=rng.choice(orgs).id,
+                cpv_code=rng.choice(cpvs),
+                annual_amount=Decimal(rng.randint(100, 50_000_000)).scaleb(-2),
+                start_date=start + timedelta(days=rng.randint(0, 3 * 365)),
+                duration_months=rng.randint(1, 60),
+                current_contract_end=start + timedelta(days=rng.randint(0, 3 * 365)) if rng.random() < 0.4 else None,
+                status=rng.choice(("submitted", "submitted", "submitted", "draft", "withdrawn")),
+            )
+        rows.append(row)
     db.session.execute(sa.insert(Need), rows)
     return [row["id"] for row in rows]
 
