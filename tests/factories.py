@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from app.accounts.models import User
 from app.extensions import db
 from app.needs.models import Need
@@ -253,3 +255,94 @@ def raw_xlsx(rows: bytes, dimension: str | None = None, level: int = 9) -> bytes
         for name, content in parts.items():
             archive.writestr(name, content)
     return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- bulk rows (query-count tests)
+
+
+def bulk_needs(
+    orgs,
+    count: int,
+    *,
+    cpvs=("09310000",),
+    status: str = "submitted",
+    start: date = date(2027, 6, 1),
+    rng: random.Random | None = None,
+) -> list[int]:
+    """`count` needs spread over `orgs` and `cpvs`, inserted in one statement; returns their ids. With `rng`, the
+    organizations, codes, amounts (with cents), durations, start dates over three years, current contract ends
+    and statuses are drawn at random (a seeded generator gives the same rows every run)."""
+    from app.db import random_id
+
+    rows = []
+    for n in range(count):
+        row = {
+            "id": random_id(),
+            "organization_id": orgs[n % len(orgs)].id,
+            "title": f"Besoin {n}",
+            "cpv_code": cpvs[n % len(cpvs)],
+            "annual_amount": Decimal(20000 + 100 * n),
+            "start_date": start + timedelta(days=n % 300),
+            "duration_months": 12 + n % 36,
+            "status": status,
+            "delivery_postcode": "21000",
+        }
+        if rng is not None:
+            row.update(
+                organization_id=rng.choice(orgs).id,
+                cpv_code=rng.choice(cpvs),
+                annual_amount=Decimal(rng.randint(100, 50_000_000)).scaleb(-2),
+                start_date=start + timedelta(days=rng.randint(0, 3 * 365)),
+                duration_months=rng.randint(1, 60),
+                current_contract_end=start + timedelta(days=rng.randint(0, 3 * 365)) if rng.random() < 0.4 else None,
+                status=rng.choice(("submitted", "submitted", "submitted", "draft", "withdrawn")),
+            )
+        rows.append(row)
+    db.session.execute(sa.insert(Need), rows)
+    return [row["id"] for row in rows]
+
+
+def bulk_groups(orgs, count: int, *, cpv: str = "09310000", status: str = "forming") -> list[int]:
+    """`count` groups coordinated by orgs[0], each with every org as an invited member bringing one need of its own,
+    and one lot shared by all: every related row a group page or list shows, inserted in a few statements."""
+    from app.db import random_id
+    from app.groups.models import GroupNeed, Lot, LotShare, Membership, PurchaseGroup
+
+    need_ids = bulk_needs(
+        orgs, count * len(orgs), cpvs=(cpv,), status="grouped" if status != "forming" else "submitted"
+    )
+    groups, memberships, group_needs, lots, shares = [], [], [], [], []
+    for n in range(count):
+        group_id, lot_id = random_id(), random_id()
+        groups.append(
+            {
+                "id": group_id,
+                "name": f"Groupement {n}",
+                "coordinator_organization_id": orgs[0].id,
+                "status": status,
+                "created_at": CALLS_NOW + timedelta(seconds=n),
+                "updated_at": CALLS_NOW,
+            }
+        )
+        lots.append({"id": lot_id, "group_id": group_id, "number": 1, "title": f"Lot {n}", "cpv_code": cpv})
+        for k, org in enumerate(orgs):
+            memberships.append({"id": random_id(), "group_id": group_id, "organization_id": org.id})
+            group_needs.append(
+                {
+                    "id": random_id(),
+                    "group_id": group_id,
+                    "need_id": need_ids[n * len(orgs) + k],
+                    "organization_id": org.id,
+                    "annual_amount": Decimal("10000.00"),
+                }
+            )
+            shares.append({"lot_id": lot_id, "organization_id": org.id, "annual_amount": Decimal("10000.00")})
+    for model, rows in (
+        (PurchaseGroup, groups),
+        (Membership, memberships),
+        (GroupNeed, group_needs),
+        (Lot, lots),
+        (LotShare, shares),
+    ):
+        db.session.execute(sa.insert(model), rows)
+    return [row["id"] for row in groups]

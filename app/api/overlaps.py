@@ -2,11 +2,12 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from app.api.auth import require
+from app.api.pagination import next_path
 from app.api.schemas import OverlapList, OverlapQuerySchema
 from app.clock import paris_today
 from app.extensions import db
 from app.i18n import current_language
-from app.overlaps.services import OverlapQuery, overlap_report
+from app.overlaps.services import OverlapQuery, find_overlaps, with_details
 
 blp = Blueprint("api_overlaps", __name__, description="Overlaps of needs across organizations")
 
@@ -19,8 +20,12 @@ def overlaps(args):
     """CPV prefixes where submitted needs of two or more organizations meet in the window.
 
     Buyers see the overlaps that include their organization. `procedure` is what the combined total over the
-    contracts' durations requires; `procedure_alone` what each member's own share would require.
+    contracts' durations requires; `procedure_alone` what each member's own share would require. Largest total
+    first, `per_page` (1 to 200, default 50) a page, `next` the path of the following page.
     """
     query = OverlapQuery(level=args["level"], window_months=args["window_months"], window_start=args["from_"])
-    report = overlap_report(db.session, current_user, query, today=paris_today(), lang=current_language(), detail=False)
-    return {"items": report.overlaps, "next": None}
+    query, overlaps = find_overlaps(db.session, current_user, query, today=paris_today())
+    first = (args["page"] - 1) * args["per_page"]
+    shown = overlaps[first : first + args["per_page"]]
+    report = with_details(db.session, current_user, query, shown, lang=current_language(), needs=False)
+    return {"items": report.overlaps, "next": next_path(args, len(overlaps) > first + len(shown))}

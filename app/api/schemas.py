@@ -10,6 +10,7 @@ from flask_babel import gettext
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate
 
+from app.api.pagination import PageQuery
 from app.domain.bounds import FIRST_DAY, LAST_DAY, MAX_AMOUNT, MAX_ID, MAX_INT, MAX_TEXT, amount_in_range, day_in_range
 
 # --- bounded input fields ------------------------------------------------------------------------------------
@@ -249,7 +250,7 @@ class OverlapOut(Schema):
     procedure_alone = fields.Dict(keys=fields.String(), values=fields.Nested(ProcedureOut))
 
 
-class OverlapQuerySchema(Schema):
+class OverlapQuerySchema(PageQuery):
     level = fields.String(load_default="class", validate=validate.OneOf(("division", "group", "class", "category")))
     window_months = fields.Integer(load_default=12, validate=validate.Range(min=1, max=60))
     from_ = Day(data_key="from", load_default=None, metadata={"description": "window start, default today"})

@@ -55,8 +55,10 @@ from app.errors import NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
 from app.forms import apply_errors, posted_int
 from app.groups import services as group_services
-from app.groups.models import PurchaseGroup
+from app.groups.models import Lot, PurchaseGroup
 from app.i18n import current_language
+from app.organizations.models import Organization
+from app.pagination import page_number, paginate
 from app.reference.services import labels as cpv_labels
 from app.uploads import file_bytes
 
@@ -329,13 +331,31 @@ def new_call(group_id: int):
 # --- the list -------------------------------------------------------------------------------------------------------
 
 
-def _places(call: Call) -> set[str]:
-    """The départements of a call: its coordinating organization's and its lots' delivery areas."""
-    places = {(call.group.coordinator_organization.postcode or "")[:2]}
-    for lot in call.lots:
-        area = (lot.group_lot.delivery_area if lot.group_lot else "")[:2]
-        places.add(area)
-    return {p for p in places if len(p) == 2 and p.isalnum()}
+def _call_places(calls: sa.Select) -> list[str]:
+    """The départements of the calls of `calls`: their coordinating organizations' and their lots' delivery areas,
+    in one statement for all."""
+    ids = calls.with_only_columns(Call.id).order_by(None)
+    coordinators = (
+        sa.select(sa.func.substr(Organization.postcode, 1, 2))
+        .join(PurchaseGroup, PurchaseGroup.coordinator_organization_id == Organization.id)
+        .join(Call, Call.group_id == PurchaseGroup.id)
+        .where(Call.id.in_(ids))
+    )
+    areas = (
+        sa.select(sa.func.substr(Lot.delivery_area, 1, 2))
+        .join(CallLot, CallLot.group_lot_id == Lot.id)
+        .where(CallLot.call_id.in_(ids))
+    )
+    found = db.session.scalars(sa.union(coordinators, areas))
+    return sorted({p for p in found if p and len(p) == 2 and p.isalnum()})
+
+
+def _in_place(place: str):
+    """The calls whose coordinating organization or one of whose lots' delivery areas is in the département."""
+    return sa.or_(
+        Call.group.has(PurchaseGroup.coordinator_organization.has(Organization.postcode.startswith(place))),
+        Call.lots.any(CallLot.group_lot.has(Lot.delivery_area.startswith(place))),
+    )
 
 
 @bp.get("/calls")
@@ -357,24 +377,34 @@ def list_calls():
             cpv_problem = _("A CPV code or prefix has 2 to 8 digits.")
         else:
             stmt = stmt.where(Call.lots.any(CallLot.cpv_code.startswith(prefix)))
-    stmt = stmt.options(selectinload(Call.lots).selectinload(CallLot.group_lot)).order_by(
-        Call.bid_deadline.desc(), Call.id.desc()
-    )
     now = utcnow()
-    rows = [(call, services.effective_status(call, now)) for call in db.session.scalars(stmt)]
-    places = sorted(set().union(*(_places(call) for call, _state in rows))) if rows else []
+    state = services.effective_status_column(now)
     statuses = [s for s in CALL_STATUSES if not (supplier and s == "draft")]
-    form.set_choices(places, statuses)
+    form.set_choices(_call_places(stmt), statuses)
     if form.place.data:
-        rows = [(call, state) for call, state in rows if form.place.data in _places(call)]
+        stmt = stmt.where(_in_place(form.place.data))
     if form.status.data:
-        rows = [(call, state) for call, state in rows if state == form.status.data]
-    rows.sort(key=lambda row: (row[1] != "published", row[0].bid_deadline if row[1] == "published" else now))
+        stmt = stmt.where(state == form.status.data)
+    # Open calls first, the nearest deadline first; then the others, the latest deadline first.
+    stmt = stmt.options(selectinload(Call.lots).selectinload(CallLot.group_lot)).order_by(
+        sa.case((state == "published", 0), else_=1),
+        sa.case((state == "published", Call.bid_deadline)),
+        Call.bid_deadline.desc(),
+        Call.id.desc(),
+    )
+    pagination = paginate(stmt, page_number())
+    rows = [(call, services.effective_status(call, now)) for call in pagination.items]
     codes = {lot.cpv_code for call, _state in rows for lot in call.lots}
+
+    def page_url(page: int) -> str:
+        return url_for(".list_calls", **{**request.args.to_dict(), "page": page})
+
     return render_template(
         "calls/list.html",
         form=form,
         rows=rows,
+        pagination=pagination,
+        page_url=page_url,
         now=now,
         labels=cpv_labels(db.session, codes, current_language()),
         cpv_problem=cpv_problem,

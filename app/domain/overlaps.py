@@ -251,15 +251,75 @@ def find_overlaps(
             "works": works,
         }
     )
-    per_org = rows.groupby(["prefix", "org"], sort=True).agg(
-        annual=("annual", "sum"), total=("total", "sum"), central=("central", "any"), works=("works", "all")
+    per_org = (
+        rows.groupby(["prefix", "org"], sort=True)
+        .agg(annual=("annual", "sum"), total=("total", "sum"), central=("central", "any"), works=("works", "all"))
+        .reset_index()
     )
-    org_counts = per_org.groupby(level="prefix").size()
+    shares = pd.DataFrame(
+        {
+            "prefix": prefixes[per_org["prefix"].to_numpy()],
+            "organization": organizations[per_org["org"].to_numpy()],
+            "annual_cents": per_org["annual"].to_numpy(),
+            "total_cents": per_org["total"].to_numpy(),
+            "central": per_org["central"].to_numpy(),
+            "works": per_org["works"].to_numpy(),
+        }
+    )
+    ids = rows.sort_values(["prefix", "id"], kind="stable")
+    id_slices = _slices(ids["prefix"].to_numpy())
+    id_values = ids["id"].tolist()
+    need_ids = {str(prefixes[key]): tuple(id_values[slice(*bounds)]) for key, bounds in id_slices.items()}
+    return overlaps_from_shares(
+        shares, level=level, window_start=on, labels=labels, thresholds=table, need_ids=need_ids
+    )
+
+
+SHARE_COLUMNS = ("prefix", "organization", "annual_cents", "total_cents", "central", "works")
+
+
+def overlaps_from_shares(
+    shares: pd.DataFrame,
+    *,
+    level: str,
+    window_start: date,
+    labels: Mapping[str, str] | None = None,
+    thresholds: ThresholdTable | None = None,
+    need_ids: Mapping[str, tuple[int, ...]] | None = None,
+) -> list[Overlap]:
+    """The overlaps, from each organisation's share of each CPV prefix among the needs in the window.
+
+    `shares` has one row per prefix and organisation (SHARE_COLUMNS): the prefix at `level`, the organisation's
+    code, the sums of its needs' yearly amounts and totals in cents, whether it is a central buyer and whether
+    all its needs under the prefix are works -- what one SQL GROUP BY over the needs gives. The rules are those
+    of find_overlaps; `need_ids` gives each overlap's needs (prefix -> ids), empty when left out.
+    """
+    _prefix_length(level, allowed=OVERLAP_LEVELS)
+    table = load_thresholds() if thresholds is None else thresholds
+    labels = labels or {}
+    need_ids = need_ids or {}
+    on = _as_day(window_start)
+    for nature in NATURES:  # fail on a date before the table, whatever the needs are
+        for buyer_class in BUYER_CLASSES:
+            table.applicable(on, nature=nature, buyer_class=buyer_class)
+    if shares.empty:
+        return []
+    per_org = pd.DataFrame(
+        {
+            "prefix": shares["prefix"].astype(str).to_numpy(dtype=object),
+            "org": shares["organization"].astype(str).to_numpy(dtype=object),
+            "annual": shares["annual_cents"].astype("int64").to_numpy(),
+            "total": shares["total_cents"].astype("int64").to_numpy(),
+            "central": shares["central"].astype(bool).to_numpy(),
+            "works": shares["works"].astype(bool).to_numpy(),
+        }
+    ).sort_values(["prefix", "org"], kind="stable")
+    org_counts = per_org.groupby("prefix", sort=True).size()
     shared = org_counts.index[org_counts >= 2]
     if shared.empty:
         return []
 
-    per_org = per_org.loc[per_org.index.get_level_values("prefix").isin(shared)].reset_index()
+    per_org = per_org.loc[per_org["prefix"].isin(shared)].reset_index(drop=True)
     per_prefix = per_org.groupby("prefix", sort=True).agg(
         annual=("annual", "sum"), total=("total", "sum"), central=("central", "any"), works=("works", "all")
     )
@@ -279,13 +339,10 @@ def find_overlaps(
     per_prefix["neg_total"] = -per_prefix["total"]
     per_prefix = per_prefix.sort_values(["neg_total", "prefix"], kind="stable")
 
-    ids = rows.loc[rows["prefix"].isin(shared), ["prefix", "id"]].sort_values(["prefix", "id"], kind="stable")
-    id_slices = _slices(ids["prefix"].to_numpy())
-    id_values = ids["id"].tolist()
     org_slices = _slices(per_org["prefix"].to_numpy())
     org_rows = list(
         zip(
-            organizations[per_org["org"].to_numpy()].tolist(),
+            per_org["org"].tolist(),
             per_org["annual"].tolist(),
             per_org["total"].tolist(),
             per_org["procedure"].tolist(),
@@ -294,22 +351,21 @@ def find_overlaps(
     )
 
     overlaps = []
-    for key, annual, total, procedure in zip(
+    for prefix, annual, total, procedure in zip(
         per_prefix["prefix"].tolist(),
         per_prefix["annual"].tolist(),
         per_prefix["total"].tolist(),
         per_prefix["procedure"].tolist(),
         strict=True,
     ):
-        prefix = str(prefixes[key])
-        members = org_rows[slice(*org_slices[key])]
+        members = org_rows[slice(*org_slices[prefix])]
         overlaps.append(
             Overlap(
                 cpv_prefix=prefix,
                 level=level,
                 label=labels.get(code_of_prefix(prefix), ""),
                 organizations=tuple(org for org, *_ in members),
-                need_ids=tuple(id_values[slice(*id_slices[key])]),
+                need_ids=need_ids.get(prefix, ()),
                 annual_amount=_euros(annual),
                 total_amount=_euros(total),
                 procedure=procedure,

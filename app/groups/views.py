@@ -48,16 +48,18 @@ from app.groups.forms import (
     need_choices,
     organization_choices,
 )
-from app.groups.models import Lot, Membership, PurchaseGroup
+from app.groups.models import Membership, PurchaseGroup
 from app.i18n import current_language
 from app.needs import services as need_services
 from app.needs.models import Need
 from app.organizations.services import list_buyer_organizations
 from app.overlaps.presenters import PROCEDURE_BADGES, PROCEDURE_SHORT
+from app.pagination import page_number, paginate, paginate_list
 from app.reference.models import CpvCode
 
 NEEDS_SHOWN = 300  # the need picker of the "new group" page; a CPV filter narrows it
 RECENT_EVENTS = 8  # shown next to a refused (stale) edit
+HOME_SHOWN = 10  # forming groups listed on the coordinator's home page
 
 
 @bp.app_context_processor
@@ -88,13 +90,7 @@ def _load_group(group_id: int) -> PurchaseGroup:
     """The group as the service scopes it, then its collections in one statement each (no query per row)."""
     group = services.get_group(db.session, current_user, group_id)
     db.session.execute(
-        sa.select(PurchaseGroup)
-        .where(PurchaseGroup.id == group.id)
-        .options(
-            selectinload(PurchaseGroup.memberships),
-            selectinload(PurchaseGroup.group_needs),
-            selectinload(PurchaseGroup.lots).selectinload(Lot.shares),
-        )
+        sa.select(PurchaseGroup).where(PurchaseGroup.id == group.id).options(*services.GROUP_DETAILS)
     ).all()
     return group
 
@@ -124,17 +120,18 @@ def _group_invitations() -> list[Membership]:
     return list(db.session.scalars(stmt))
 
 
-def _forming_groups() -> list[PurchaseGroup]:
-    """Forming groups, with their memberships (for the pending members), for the coordinator's home page."""
+def _forming_groups():
+    """The latest forming groups with their memberships (for the pending members) and how many there are, for the
+    coordinator's home page (the groups list pages through all of them)."""
     if not current_user.is_authenticated or current_user.role != "coordinator":
-        return []
+        return paginate_list([], 1)
     stmt = (
         services.visible_groups(current_user)
         .where(PurchaseGroup.status == "forming")
         .options(selectinload(PurchaseGroup.memberships))
         .order_by(PurchaseGroup.created_at.desc(), PurchaseGroup.id.desc())
     )
-    return list(db.session.scalars(stmt))
+    return paginate(stmt, 1, per_page=HOME_SHOWN)
 
 
 # --- list ----------------------------------------------------------------------------------------------------------
@@ -144,9 +141,7 @@ def _forming_groups() -> list[PurchaseGroup]:
 @roles_required("buyer", "coordinator", "admin")
 def list_groups():
     status = request.args.get("status") or None
-    stmt = services.visible_groups(current_user).options(
-        selectinload(PurchaseGroup.memberships), selectinload(PurchaseGroup.group_needs)
-    )
+    stmt = services.visible_groups(current_user).options(*services.GROUP_DETAILS)
     if status in GROUP_STATUS_LABELS:
         stmt = stmt.where(PurchaseGroup.status == status)
     else:
@@ -157,8 +152,20 @@ def list_groups():
         PurchaseGroup.id.desc(),
     )
     today = paris_today()
-    rows = [(group, services.summarize(group, today=today)) for group in db.session.scalars(stmt)]
-    return render_template("groups/list.html", rows=rows, status=status, statuses=GROUP_STATUS_LABELS)
+    pagination = paginate(stmt, page_number())
+    rows = [(group, services.summarize(group, today=today)) for group in pagination.items]
+
+    def page_url(page: int) -> str:
+        return url_for(".list_groups", status=status, page=page)
+
+    return render_template(
+        "groups/list.html",
+        rows=rows,
+        status=status,
+        statuses=GROUP_STATUS_LABELS,
+        pagination=pagination,
+        page_url=page_url,
+    )
 
 
 # --- forming a group -----------------------------------------------------------------------------------------------

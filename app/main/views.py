@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 import sqlalchemy as sa
 from flask import current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
@@ -33,22 +31,12 @@ def _home_context() -> dict:
 
 
 def _current_overlaps() -> dict:
-    """The overlap map's default view (CPV classes, 12 months from today) in figures, for the home panel."""
+    """The overlap map's default view (CPV classes, 12 months from today) in figures, for the home panel: SQL
+    aggregates per CPV class and organization, never the needs themselves."""
     from app.clock import paris_today
-    from app.i18n import current_language
-    from app.overlaps.services import OverlapQuery, overlap_report
+    from app.overlaps.services import overlap_figures
 
-    today = paris_today()
-    report = overlap_report(db.session, current_user, OverlapQuery("class", 12), today=today, lang=current_language())
-    return {
-        "count": len(report.overlaps),
-        "total": sum((o.total_amount for o in report.overlaps), Decimal("0.00")),
-        "formal_together": sum(
-            1
-            for o in report.overlaps
-            if o.procedure.code == "formal" and any(p.code != "formal" for p in o.procedure_alone.values())
-        ),
-    }
+    return overlap_figures(db.session, current_user, today=paris_today())
 
 
 def _need_counts() -> dict[str, int]:

@@ -1,7 +1,8 @@
 import sqlalchemy as sa
-from flask import abort, current_app, redirect, render_template, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy.orm import joinedload, selectinload
 from wtforms import SelectChoice
 
 from app import actions
@@ -13,6 +14,7 @@ from app.mail import queue_mail
 from app.organizations import bp, services
 from app.organizations.forms import InvitationForm, OrganizationForm
 from app.organizations.models import Organization, SupplierCompany
+from app.pagination import page_number, paginate
 
 
 @bp.get("/organizations")
@@ -62,11 +64,32 @@ def edit_organization(organization_id: int):
 
 
 def _users_page(status: int = 200):
-    people = db.session.scalars(sa.select(User).order_by(User.role, User.email)).all()
-    pending = db.session.scalars(
-        sa.select(Invitation).where(Invitation.accepted_at.is_(None)).order_by(Invitation.created_at.desc())
-    ).all()
-    return render_template("organizations/users.html", users=people, invitations=pending), status
+    """The accounts and the pending invitations, a page of each (`page`, `invitations_page`)."""
+    people = paginate(sa.select(User).order_by(User.role, User.email, User.id), page_number())
+    pending = paginate(
+        sa.select(Invitation)
+        .where(Invitation.accepted_at.is_(None))
+        .options(joinedload(Invitation.organization))
+        .order_by(Invitation.created_at.desc(), Invitation.id),
+        page_number("invitations_page"),
+    )
+
+    def page_url(**pages) -> str:
+        return url_for(".users", **{**request.args.to_dict(), **pages})
+
+    def invitations_url(page: int) -> str:
+        return page_url(invitations_page=page)
+
+    return (
+        render_template(
+            "organizations/users.html",
+            users=people,
+            invitations=pending,
+            page_url=page_url,
+            invitations_url=invitations_url,
+        ),
+        status,
+    )
 
 
 @bp.get("/users")
@@ -99,8 +122,13 @@ def set_user_active(user_id: int, active: bool):
 @bp.get("/suppliers")
 @roles_required("admin", "coordinator")
 def suppliers():
-    companies = db.session.scalars(sa.select(SupplierCompany).order_by(SupplierCompany.name)).all()
-    return render_template("organizations/suppliers.html", companies=companies)
+    stmt = sa.select(SupplierCompany).options(selectinload(SupplierCompany.trades))
+    companies = paginate(stmt.order_by(SupplierCompany.name, SupplierCompany.id), page_number())
+
+    def page_url(page: int) -> str:
+        return url_for(".suppliers", page=page)
+
+    return render_template("organizations/suppliers.html", companies=companies, page_url=page_url)
 
 
 @bp.route("/invitations/new", methods=["GET", "POST"])

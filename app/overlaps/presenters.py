@@ -108,7 +108,7 @@ def cpv_labels(session: Session, report: OverlapReport, lang: str) -> dict[str, 
     wanted = {o.cpv_prefix for o in report.overlaps}
     wanted |= {str(p) for p in report.heatmap.columns}
     wanted |= {w.cpv_prefix for w in report.warnings}
-    missing = sorted(p for p in wanted if not labels.get(p))
+    missing = sorted(p for p in wanted if p not in labels)  # a prefix the report looked up stays as found
     if missing:
         column = CpvCode.label_en if lang == "en" else CpvCode.label_fr
         codes = {code_of_prefix(p) for p in missing}

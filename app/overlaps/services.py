@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.domain import overlaps as engine
-from app.domain.cpv import OVERLAP_LEVELS, PREFIX_LENGTH
+from app.domain.cpv import OVERLAP_LEVELS, PREFIX_LENGTH, WORKS_DIVISION, code_of_prefix
 from app.domain.procedures import BEFORE_THRESHOLDS
 from app.errors import NotPermitted, ValidationFailed
 from app.i18n import day as format_day
@@ -53,6 +54,8 @@ class OverlapQuery:
 
 @dataclass
 class OverlapReport:
+    """The overlaps shown (a page of them, or all for an export) with what a page shows around them."""
+
     query: OverlapQuery
     overlaps: list[engine.Overlap]
     needs: pd.DataFrame  # id-indexed rows of the needs shown (title, organization, amounts, dates)
@@ -66,8 +69,9 @@ def _check_reader(actor) -> None:
         raise NotPermitted(str(_l("Overlaps are for buyers and coordinators.")))
 
 
-def submitted_needs_frame(session: Session) -> pd.DataFrame:
-    """Every submitted need in one query, amounts in integer cents (exact on SQLite and PostgreSQL).
+def submitted_needs_frame(session: Session, organization_id: int | None = None) -> pd.DataFrame:
+    """Every submitted need (of one organization when given) in one query, amounts in integer cents (exact on
+    SQLite and PostgreSQL).
 
     The rows are read straight from the database cursor as plain tuples (no ORM rows): at 100,000 needs the
     per-row overhead of result objects would cost more than the whole overlap computation.
@@ -81,6 +85,8 @@ def submitted_needs_frame(session: Session) -> pd.DataFrame:
         Need.start_date,
         Need.current_contract_end,
     ).where(Need.status == "submitted")
+    if organization_id is not None:
+        stmt = stmt.where(Need.organization_id == organization_id)
     connection = session.connection()
     compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     cursor = connection.connection.dbapi_connection.cursor()
@@ -109,63 +115,203 @@ def submitted_needs_frame(session: Session) -> pd.DataFrame:
     return frame
 
 
-def _titles(session: Session, need_ids) -> dict[int, str]:
-    ids = [int(i) for i in need_ids]
-    if not ids:
+def _labels(session: Session, prefixes: list[str], lang: str) -> dict[str, str]:
+    """prefix → label of the code that names it (a prefix padded with zeros: class 1510 → 15100000, which the
+    CPV files as a group because its fourth digit is zero), in one query for the prefixes given."""
+    if not prefixes:
         return {}
-    return dict(session.execute(sa.select(Need.id, Need.title).where(Need.id.in_(ids))).all())
-
-
-def _labels(session: Session, level: str, lang: str) -> dict[str, str]:
-    """Labels of the codes that name a prefix of `level` (a prefix padded with zeros: class 1510 → 15100000,
-    which the CPV files as a group because its fourth digit is zero)."""
     column = CpvCode.label_en if lang == "en" else CpvCode.label_fr
-    length = PREFIX_LENGTH[level]
-    padded = sa.func.substr(CpvCode.code, length + 1) == "0" * (8 - length)
-    rows = session.execute(sa.select(CpvCode.code, column).where(padded)).all()
-    return dict(rows)
+    codes = {code_of_prefix(p) for p in prefixes}
+    found = dict(session.execute(sa.select(CpvCode.code, column).where(CpvCode.code.in_(codes))).all())
+    return {p: found.get(code_of_prefix(p), "") for p in prefixes}
+
+
+ANNUAL_CENTS = sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger)
+# Each need's total over its duration in cents, rounded half-up in integers as engine.total_cents does.
+TOTAL_CENTS = (ANNUAL_CENTS * Need.duration_months * 2 + 12) // 24
+
+
+def _prefix(level: str):
+    return sa.func.substr(Need.cpv_code, 1, PREFIX_LENGTH[level])
+
+
+def _in_window(query: OverlapQuery):
+    """Submitted needs whose start or current contract end falls in the window (as engine.in_window)."""
+    start = query.window_start
+    end = start + relativedelta(months=query.window_months)
+    return sa.and_(
+        Need.status == "submitted",
+        sa.or_(
+            sa.and_(Need.start_date >= start, Need.start_date < end),
+            sa.and_(Need.current_contract_end >= start, Need.current_contract_end < end),
+        ),
+    )
+
+
+def overlap_shares(session: Session, query: OverlapQuery) -> pd.DataFrame:
+    """Each organization's share of each CPV prefix among the needs in the window: one GROUP BY, one row per
+    prefix and organization (engine.SHARE_COLUMNS), however many needs there are."""
+    prefix = _prefix(query.level).label("prefix")
+    works = sa.func.min(sa.case((Need.cpv_code.startswith(WORKS_DIVISION), 1), else_=0))
+    stmt = (
+        sa.select(
+            prefix,
+            Organization.code,
+            sa.func.sum(ANNUAL_CENTS),
+            sa.func.sum(TOTAL_CENTS),
+            Organization.is_central_government,
+            works,
+        )
+        .join(Organization, Organization.id == Need.organization_id)
+        .where(_in_window(query))
+        .group_by(prefix, Organization.code, Organization.is_central_government)
+    )
+    rows = [
+        (str(p), str(org), int(annual), int(total), bool(central), bool(all_works))
+        for p, org, annual, total, central, all_works in session.execute(stmt)
+    ]
+    return pd.DataFrame(rows, columns=list(engine.SHARE_COLUMNS))
+
+
+def _own_code(session: Session, actor) -> str | None:
+    return session.scalar(sa.select(Organization.code).where(Organization.id == actor.organization_id))
+
+
+def find_overlaps(session: Session, actor, query: OverlapQuery, *, today: date) -> tuple[OverlapQuery, list]:
+    """Every overlap of the query (the query validated and completed), from SQL aggregates: amounts, members
+    and procedures, without need ids or labels (see with_details). Buyers get the overlaps that include their
+    own organization. The work grows with the number of prefixes and organizations, not of needs."""
+    _check_reader(actor)
+    query = query.validated(today)
+    overlaps = engine.overlaps_from_shares(
+        overlap_shares(session, query), level=query.level, window_start=query.window_start
+    )
+    if actor.role == "buyer":
+        own = _own_code(session, actor)
+        overlaps = [o for o in overlaps if own in o.organizations]
+    return query, overlaps
+
+
+def overlap_figures(session: Session, actor, *, today: date) -> dict:
+    """The default map (CPV classes, 12 months from today) in three figures, for a home page."""
+    _, overlaps = find_overlaps(session, actor, OverlapQuery("class", 12), today=today)
+    return {
+        "count": len(overlaps),
+        "total": sum((o.total_amount for o in overlaps), Decimal("0.00")),
+        "formal_together": sum(1 for o in overlaps if pooling_effect(o)),
+    }
+
+
+def pooling_effect(overlap: engine.Overlap) -> bool:
+    """Together the members need a formal procedure, while at least one of them alone would not."""
+    return overlap.procedure.code == "formal" and any(p.code != "formal" for p in overlap.procedure_alone.values())
+
+
+def _need_rows(session: Session, condition) -> pd.DataFrame:
+    """The needs matching `condition` as id-indexed rows with amounts in cents (one query)."""
+    stmt = (
+        sa.select(
+            Need.id,
+            Need.title,
+            Organization.code,
+            Need.cpv_code,
+            ANNUAL_CENTS,
+            Need.duration_months,
+            Need.start_date,
+            Need.current_contract_end,
+        )
+        .join(Organization, Organization.id == Need.organization_id)
+        .where(condition)
+        .order_by(Need.id)
+    )
+    columns = [
+        "id",
+        "title",
+        "organization",
+        "cpv_code",
+        "annual_cents",
+        "duration_months",
+        "start_date",
+        "current_contract_end",
+    ]
+    frame = pd.DataFrame([tuple(row) for row in session.execute(stmt)], columns=columns)
+    frame["annual_cents"] = frame["annual_cents"].astype("int64")
+    frame["duration_months"] = frame["duration_months"].astype("int64")
+    frame["start_date"] = pd.to_datetime(frame["start_date"])
+    frame["current_contract_end"] = pd.to_datetime(frame["current_contract_end"])
+    frame["total_cents"] = engine.total_cents(frame["annual_cents"], frame["duration_months"])
+    return frame.set_index("id")
+
+
+def with_details(
+    session: Session,
+    actor,
+    query: OverlapQuery,
+    overlaps: list[engine.Overlap],
+    *,
+    lang: str = "fr",
+    needs: bool = True,
+    warnings: bool = False,
+) -> OverlapReport:
+    """The given overlaps (a page, or all of them) with their labels and need ids; with `needs` also the needs'
+    rows and the organizations × prefixes heatmap of their yearly amounts; with `warnings` the splitting warnings
+    (of their own organization for a buyer). A fixed number of queries, each bounded by the overlaps given."""
+    prefixes = [o.cpv_prefix for o in overlaps]
+    length = PREFIX_LENGTH[query.level]
+    warning_list = engine.find_splitting_warnings(_splitting_frame(session, actor)) if warnings else []
+    labels = _labels(session, sorted({*prefixes, *(w.cpv_prefix for w in warning_list)}), lang)
+    warned = [need_id for w in warning_list for need_id in w.need_ids]
+    in_overlaps = sa.and_(_in_window(query), _prefix(query.level).in_(prefixes))
+    frame = pd.DataFrame()
+    if needs:
+        frame = _need_rows(session, sa.or_(in_overlaps, Need.id.in_(warned)) if warned else in_overlaps)
+        shown = frame.loc[_window_mask(frame, query) & frame["cpv_code"].str[:length].isin(prefixes)]
+        pairs = zip(shown["cpv_code"].str[:length].tolist(), shown.index.tolist(), strict=True)
+    else:
+        pairs = session.execute(sa.select(_prefix(query.level), Need.id).where(in_overlaps).order_by(Need.id)).all()
+    need_ids: dict[str, list[int]] = {}
+    for prefix, need_id in pairs:
+        need_ids.setdefault(prefix, []).append(int(need_id))
+    overlaps = [
+        replace(o, label=labels.get(o.cpv_prefix, ""), need_ids=tuple(need_ids.get(o.cpv_prefix, ()))) for o in overlaps
+    ]
+    return OverlapReport(
+        query=query,
+        overlaps=overlaps,
+        needs=frame,
+        warnings=warning_list,
+        heatmap=_heatmap(overlaps) if needs and overlaps else pd.DataFrame(),
+        labels=labels,
+    )
+
+
+def _window_mask(frame: pd.DataFrame, query: OverlapQuery) -> pd.Series:
+    start = pd.Timestamp(query.window_start)
+    end = pd.Timestamp(query.window_start + relativedelta(months=query.window_months))
+    starts, ends = frame["start_date"], frame["current_contract_end"]
+    return ((starts >= start) & (starts < end)) | ((ends >= start) & (ends < end))
+
+
+def _heatmap(overlaps: list[engine.Overlap]) -> pd.DataFrame:
+    """Organizations × prefixes of the yearly amounts in cents, from the overlaps' own aggregates."""
+    cells = {
+        (org, o.cpv_prefix): int(annual.scaleb(2)) for o in overlaps for org, (annual, _) in o.per_organization.items()
+    }
+    series = pd.Series(cells, dtype="int64")
+    series.index.names = ["organization", "prefix"]
+    table = series.unstack("prefix", fill_value=0).astype("int64").sort_index().sort_index(axis=1)
+    return table
+
+
+def _splitting_frame(session: Session, actor) -> pd.DataFrame:
+    """The submitted needs the splitting check reads (a buyer's own organization's only)."""
+    return submitted_needs_frame(session, actor.organization_id if actor.role == "buyer" else None)
 
 
 def overlap_report(
     session: Session, actor, query: OverlapQuery, *, today: date, lang: str = "fr", detail: bool = True
 ) -> OverlapReport:
-    """Overlaps at one CPV level in a window, with the procedures, splitting warnings and a heatmap.
-
-    Buyers see only the overlaps (and warnings) that include their own organization. With `detail`, the
-    report also carries the shown needs with their titles, the splitting warnings and the heatmap (pages);
-    without, only the overlaps (the API list).
-    """
-    _check_reader(actor)
-    query = query.validated(today)
-    frame = submitted_needs_frame(session)
-    labels = _labels(session, query.level, lang)
-    if frame.empty:
-        return OverlapReport(query=query, overlaps=[], needs=frame.set_index("id"))
-    overlaps = engine.find_overlaps(
-        frame, level=query.level, window_start=query.window_start, window_months=query.window_months, labels=labels
-    )
-    if actor.role == "buyer":
-        own = session.scalar(sa.select(Organization.code).where(Organization.id == actor.organization_id))
-        overlaps = [o for o in overlaps if own in o.organizations]
-    if not detail:
-        return OverlapReport(query=query, overlaps=overlaps, needs=frame.iloc[0:0].set_index("id"))
-    warnings = engine.find_splitting_warnings(frame)
-    in_window = engine.in_window(frame, query.window_start, query.window_months)
-    if actor.role == "buyer":
-        warnings = [w for w in warnings if w.organization == own]
-        in_window = in_window.loc[
-            in_window["cpv_code"].str[: PREFIX_LENGTH[query.level]].isin({o.cpv_prefix for o in overlaps})
-        ]
-    shown = {need_id for overlap in overlaps for need_id in overlap.need_ids}
-    shown |= {need_id for warning in warnings for need_id in warning.need_ids}
-    needs = engine.normalise_needs(frame.loc[frame["id"].isin(shown)]).set_index("id")
-    needs = needs.assign(
-        total_cents=engine.total_cents(needs["annual_cents"], needs["duration_months"]),
-        title=needs.index.map(_titles(session, needs.index)),
-    )
-    heat = engine.heatmap(in_window, query.level) if not in_window.empty else pd.DataFrame()
-    prefix_labels = {prefix: labels.get(prefix.ljust(8, "0"), "") for prefix in heat.columns}
-    prefix_labels.update({o.cpv_prefix: o.label for o in overlaps})
-    return OverlapReport(
-        query=query, overlaps=overlaps, needs=needs, warnings=warnings, heatmap=heat, labels=prefix_labels
-    )
+    """Every overlap of the query with its labels and need ids; with `detail`, also the needs' rows, the heatmap
+    and the splitting warnings (the exports). Pages show a page of find_overlaps through with_details instead."""
+    query, overlaps = find_overlaps(session, actor, query, today=today)
+    return with_details(session, actor, query, overlaps, lang=lang, needs=detail, warnings=detail)

@@ -17,7 +17,8 @@ from app.forms import LEVEL_NAMES
 from app.i18n import current_language
 from app.overlaps import bp, exports, presenters
 from app.overlaps.forms import OverlapQueryForm
-from app.overlaps.services import OverlapQuery, OverlapReport, overlap_report
+from app.overlaps.services import OverlapQuery, OverlapReport, find_overlaps, overlap_report, with_details
+from app.pagination import page_number, paginate_list
 
 READERS = ("coordinator", "admin", "buyer")
 
@@ -38,8 +39,9 @@ def _query_args(query: OverlapQuery) -> dict:
 @roles_required(*READERS)
 def overlap_map():
     form = OverlapQueryForm(formdata=request.args)
+    today = paris_today()
     try:
-        query, report = _report(form)
+        query, overlaps = find_overlaps(db.session, current_user, form.overlap_query(today), today=today)
     except ValidationFailed as error:
         db.session.rollback()
         problems = form.show_errors(error)
@@ -50,11 +52,17 @@ def overlap_map():
     form.start.data = query.window_start
 
     lang = current_language()
+    sort = presenters.sort_key(request.args.get("sort"))
+    direction = presenters.sort_direction(sort, request.args.get("dir"))
+    # The summary and the order come from every overlap's aggregates; needs, labels and the heatmap are read for
+    # the page shown only.
+    every = presenters.overlap_rows(overlaps, {}, {})
+    pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page_number())
+    shown = [row.overlap for row in pagination.items]
+    report = with_details(db.session, current_user, query, shown, lang=lang, warnings=True)
     labels = presenters.cpv_labels(db.session, report, lang)
     needs = presenters.need_rows(report.needs)
     rows = presenters.overlap_rows(report.overlaps, needs, labels)
-    sort = presenters.sort_key(request.args.get("sort"))
-    direction = presenters.sort_direction(sort, request.args.get("dir"))
     thresholds = presenters.thresholds_in_force(query.window_start)
     args = _query_args(query)
 
@@ -65,6 +73,9 @@ def overlap_map():
             return url_for(".overlap_map", **args, sort=column, dir=flipped)
         return url_for(".overlap_map", **args, sort=column)
 
+    def page_url(page: int) -> str:
+        return url_for(".overlap_map", **args, sort=sort, dir=direction, page=page, _anchor="overlaps")
+
     return render_template(
         "overlaps/map.html",
         form=form,
@@ -72,8 +83,10 @@ def overlap_map():
         query=query,
         query_args=args,
         level_name=LEVEL_NAMES[query.level],
-        rows=presenters.sorted_rows(rows, sort, direction),
-        summary=presenters.summary(rows),
+        rows=rows,
+        pagination=pagination,
+        page_url=page_url,
+        summary=presenters.summary(every),
         heatmap=presenters.heatmap(report.heatmap, [r.overlap.cpv_prefix for r in rows], labels),
         warnings=presenters.warning_rows(report.warnings, needs, labels),
         thresholds=thresholds,

@@ -238,3 +238,38 @@ def test_lots_crud_with_versions(client, world):
     assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version"
     assert client.delete(f"/api/v1/groups/{gid}/lots/{lot['id']}", headers=t["coord"]).status_code == 204
     assert client.get(f"/api/v1/groups/{gid}", headers=t["coord"]).get_json()["lots"] == []
+
+
+def test_the_group_list_is_paginated_with_a_query_count_that_does_not_grow(client, db, world, query_counter):
+    orgs = [factories.organization(f"G{n}") for n in range(3)]
+    factories.bulk_groups(orgs, 10)
+    db.session.commit()
+    t = tokens(client, "coord")
+
+    def listing(path="/api/v1/groups"):
+        with query_counter() as count:
+            response = client.get(path, headers=t["coord"])
+        assert response.status_code == 200, response.get_json()
+        return count.value, response.get_json()
+
+    few, body = listing()
+    assert len(body["items"]) == 10 and body["next"] is None
+    assert {m["organization"] for m in body["items"][0]["members"]} == {"G0", "G1", "G2"}
+    assert body["items"][0]["lots"][0]["shares"]
+    factories.bulk_groups(orgs, 990)
+    db.session.commit()
+    many, body = listing()
+    assert many == few, (few, many)
+    assert len(body["items"]) == 50 and body["next"] == "/api/v1/groups?page=2&per_page=50"
+    seen = {g["id"] for g in body["items"]}
+    _, second = listing(body["next"])
+    assert len(second["items"]) == 50 and not seen & {g["id"] for g in second["items"]}
+    _, last = listing("/api/v1/groups?page=5&per_page=200")
+    assert len(last["items"]) == 200 and last["next"] is None
+
+
+@pytest.mark.parametrize("query", ["page=0", "per_page=0", "per_page=201", "page=x"])
+def test_the_group_list_refuses_pages_out_of_bounds(client, world, query):
+    response = client.get(f"/api/v1/groups?{query}", headers=tokens(client, "coord")["coord"])
+    assert response.status_code == 400
+    assert set(response.get_json()["error"]["details"]["fields"]) & {"page", "per_page"}

@@ -76,3 +76,95 @@ def test_a_class_named_by_a_group_code_still_gets_its_label(client, db):
         "/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "coord@x.fr")
     ).get_json()["items"][0]
     assert item["cpv_prefix"] == "1510" and item["label"].startswith("Produits de l'élevage")
+
+
+def _codes(db, count):
+    import sqlalchemy as sa
+
+    from app.reference.models import CpvCode
+
+    every = db.session.scalars(sa.select(CpvCode.code).order_by(CpvCode.code)).all()
+    return every[:: len(every) // count][:count]  # spread over the whole CPV: distinct categories
+
+
+WIDE = "/api/v1/overlaps?level=category&window_months=60&from=2027-01-01"
+
+
+def test_overlaps_are_paginated_with_a_query_count_that_does_not_grow(client, db, setup, query_counter):
+    orgs = [factories.organization(code) for code in ("A1", "A2", "A3")]
+    codes = _codes(db, 250)  # not a multiple of 3: each code gets needs of several organizations
+    factories.bulk_needs(orgs, 10, cpvs=codes[:5])
+    db.session.commit()
+    headers = api_token(client, "coord@x.fr")
+
+    def listing(path):
+        with query_counter() as count:
+            response = client.get(path, headers=headers)
+        assert response.status_code == 200, response.get_json()
+        return count.value, response.get_json()
+
+    few, small = listing(WIDE)
+    assert small["next"] is None and small["items"] and all(i["need_ids"] for i in small["items"])
+    factories.bulk_needs(orgs, 990, cpvs=codes)
+    db.session.commit()
+    many, body = listing(WIDE)
+    assert many == few, (few, many)
+    assert len(body["items"]) == 50 and body["next"].endswith("&page=2&per_page=50")
+    totals = [float(i["total_amount_eur"]) for i in body["items"]]
+    assert totals == sorted(totals, reverse=True)
+    _, second = listing(body["next"])
+    assert second["items"] and not {i["cpv_prefix"] for i in body["items"]} & {i["cpv_prefix"] for i in second["items"]}
+    assert float(second["items"][0]["total_amount_eur"]) <= totals[-1]
+    _, everything = listing(WIDE + "&per_page=200&page=1")
+    _, rest = listing(WIDE + "&per_page=200&page=2")
+    assert len(everything["items"]) + len(rest["items"]) == len(
+        {i["cpv_prefix"] for i in everything["items"] + rest["items"]}
+    )
+
+
+@pytest.mark.parametrize("query", ["page=0", "per_page=0", "per_page=201", "page=99999999999"])
+def test_overlap_pages_out_of_bounds_are_refused(client, setup, query):
+    response = client.get(f"/api/v1/overlaps?{query}", headers=api_token(client, "coord@x.fr"))
+    assert response.status_code == 400
+    assert set(response.get_json()["error"]["details"]["fields"]) & {"page", "per_page"}
+
+
+def test_the_overlaps_follow_every_change_of_the_needs(client, db, setup):
+    """No cached answer: a new need, a changed one and a withdrawn one show in the next answer."""
+    headers = api_token(client, "coord@x.fr")
+    chu_headers = api_token(client, "chu@x.fr")
+
+    def waste():
+        items = client.get("/api/v1/overlaps?level=class&from=2027-01-01", headers=headers).get_json()["items"]
+        return next((i for i in items if i["cpv_prefix"] == "9091"), None)
+
+    assert waste()["organizations"] == ["GDH", "UB"]
+    created = client.post(
+        "/api/v1/needs",
+        headers=chu_headers,
+        json={
+            "title": "Nettoyage CHU",
+            "cpv_code": "90911200",
+            "annual_amount_eur": "10000.00",
+            "start_date": "2027-04-01",
+            "duration_months": 12,
+            "status": "submitted",
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    need = created.get_json()
+    assert waste()["organizations"] == ["CHU", "GDH", "UB"] and waste()["total_amount_eur"] == "150000.00"
+    changed = client.patch(
+        f"/api/v1/needs/{need['id']}",
+        headers=chu_headers,
+        json={"annual_amount_eur": "20000.00", "version": need["version"]},
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert waste()["total_amount_eur"] == "160000.00"
+    withdrawn = client.patch(
+        f"/api/v1/needs/{need['id']}",
+        headers=chu_headers,
+        json={"status": "withdrawn", "version": changed.get_json()["version"]},
+    )
+    assert withdrawn.status_code == 200, withdrawn.get_json()
+    assert waste()["organizations"] == ["GDH", "UB"] and waste()["total_amount_eur"] == "140000.00"

@@ -476,3 +476,45 @@ def test_the_map_query_count_does_not_grow_with_the_number_of_needs(client, db, 
     assert links_many > links_few > 0
     assert many == few
     assert few <= 6, few
+
+
+def _spread_codes(db, count: int) -> list[str]:
+    from app.reference.models import CpvCode
+
+    every = db.session.scalars(sa.select(CpvCode.code).order_by(CpvCode.code)).all()
+    return every[:: len(every) // count][:count]  # spread over the whole CPV: distinct categories
+
+
+WIDE = "level=category&window_months=60&from=2027-01-01"
+
+
+def test_the_map_and_home_read_aggregates_a_page_at_a_time_at_10_and_1000_needs(client, db, world, query_counter):
+    codes = _spread_codes(db, 250)  # not a multiple of 3: each code gets needs of several organizations
+    organizations = [world.chu, world.ub, world.gdh]
+    factories.bulk_needs(organizations, 10, cpvs=codes[:4])
+    db.session.commit()
+    english(client, "coord@dm.example.fr")
+    client.get(f"/overlaps?{WIDE}")  # warm-up
+
+    def counted(path: str) -> tuple[int, str]:
+        with query_counter() as count:
+            response = client.get(path)
+        assert response.status_code == 200
+        return count.value, text_of(response)
+
+    few, page = counted(f"/overlaps?{WIDE}")
+    home_few, _ = counted("/")
+    assert 'aria-label="Pages of overlaps"' not in page
+    factories.bulk_needs(organizations, 990, cpvs=codes)
+    db.session.commit()
+    many, page = counted(f"/overlaps?{WIDE}")
+    home_many, home = counted("/")
+    assert (many, home_many) == (few, home_few)
+    rows = re.findall(r'id="overlap-(\d+)"', page)
+    assert len(rows) == 50
+    total = int(re.search(r'data-summary="count">([\d,]+)<', page).group(1).replace(",", ""))
+    assert total > 50 and f"Overlaps 1–50 of {total}" in page
+    assert 'aria-label="Pages of overlaps"' in page and 'aria-current="page"><span class="page-link">1<' in page
+    _, second = counted(f"/overlaps?{WIDE}&page=2")
+    assert not set(rows) & set(re.findall(r'id="overlap-(\d+)"', second))
+    assert "Overlaps 51–" in second and "per year" in second

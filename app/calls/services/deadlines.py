@@ -38,6 +38,11 @@ def effective_status(call: Call, now: datetime | None = None) -> str:
     return call.status
 
 
+def effective_status_column(now: datetime):
+    """effective_status as an SQL expression, to filter and sort lists of calls in the database."""
+    return sa.case((sa.and_(Call.status == "published", Call.bid_deadline <= now), "closed"), else_=Call.status)
+
+
 def deadline_warnings(call: Call, procedure_code: str | None, now: datetime | None = None) -> list[str]:
     """Warnings (not refusals) when the bid period is shorter than the usual minimum for the procedure."""
     now = now or utcnow()

@@ -14,7 +14,7 @@ One module per part of a group's life; each public name is re-exported here, so 
 - lots: suggested lots, and creating, changing and deleting lots with the members' shares.
 """
 
-from app.groups.services.access import STATUS_LABELS, get_group, visible_groups
+from app.groups.services.access import GROUP_DETAILS, STATUS_LABELS, get_group, visible_groups
 from app.groups.services.convention import abandon_group, constitute_group, request_signatures, sign_convention
 from app.groups.services.events import events, record_event
 from app.groups.services.forming import (
@@ -33,6 +33,7 @@ from app.groups.services.summary import GroupSummary, MemberFigures, procedure_u
 
 __all__ = [
     "COST_SHARING",
+    "GROUP_DETAILS",
     "EDITABLE_FIELDS",
     "STATUS_LABELS",
     "GroupSummary",

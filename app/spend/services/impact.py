@@ -138,10 +138,11 @@ def overlap_savings(
     session: Session, actor, *, level: str = "class", today: date, lang: str = "fr"
 ) -> list[OverlapSavings]:
     """Savings ranges for the current overlaps of submitted needs (the overlap map's own computation)."""
-    from app.overlaps.services import OverlapQuery, overlap_report
+    from app.overlaps.services import OverlapQuery, find_overlaps, with_details
 
     check_reader(actor)
-    report = overlap_report(session, actor, OverlapQuery(level=level), today=today, lang=lang, detail=False)
+    query, overlaps = find_overlaps(session, actor, OverlapQuery(level=level), today=today)
+    report = with_details(session, actor, query, overlaps, lang=lang, needs=False)
     assumptions = savings_assumptions()
     result = []
     for overlap in report.overlaps:
