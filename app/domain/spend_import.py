@@ -502,6 +502,9 @@ def _generic_chunks(stream: SpendStream, source, filename: str, known_cpv, looku
 _FAST_DATE = r"\d{2}/\d{2}/\d{4}|\d{4}-\d{2}-\d{2}"
 _FAST_CPV = r"\d{8}(?:-\d)?"
 _FAST_AMOUNT = r"\d{1,12}(?:[.,]\d{1,2})?"
+# Spacing the cell checks would change (`_text` collapses every run of whitespace into one space): two spaces, or any
+# whitespace character but the space, as Python's `\s` knows them.
+_SPACING = "  |[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 _FAST_POSTCODE = r"(?:0[1-9]|[1-8]\d|9[0-5]|97|98)\d{3}"
 
 
@@ -536,7 +539,8 @@ def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> pd.Series:
     settled &= (sirets == "") | luhn_ok
     settled &= (frame["supplier_postcode"] == "") | frame["supplier_postcode"].str.fullmatch(_FAST_POSTCODE)
     for name, maximum in (("supplier_name", NAME_MAX), ("description", DESCRIPTION_MAX), ("supplier_city", CITY_MAX)):
-        settled &= _collapsed(frame[name]).str.len() <= maximum
+        text = frame[name]
+        settled &= ~text.str.contains(_SPACING) & (text.str.len() <= maximum)
     return settled.astype(bool)
 
 
@@ -544,10 +548,6 @@ def _fast_dates(texts: pd.Series) -> pd.Series:
     french = pd.to_datetime(texts.where(texts.str.contains("/"), None), format="%d/%m/%Y", errors="coerce")
     iso = pd.to_datetime(texts.where(texts.str.contains("-"), None), format="%Y-%m-%d", errors="coerce")
     return french.fillna(iso)
-
-
-def _collapsed(texts: pd.Series) -> pd.Series:
-    return texts.str.replace(r"\s+", " ", regex=True).str.strip()
 
 
 def _or_none(texts: pd.Series) -> list[str | None]:
@@ -561,14 +561,12 @@ def _generic_fast_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     dates = _fast_dates(frame["spend_date"])
     iso = dates.dt.strftime("%Y-%m-%d")
     codes = frame["cpv_code"].str[:8]
-    whole, _, fraction = (
-        (frame["amount_eur"].str.replace(",", ".", regex=False) + ".").str.partition(".")[[0, 1, 2]].T.values
-    )
-    whole = pd.Series(whole, index=frame.index).str.lstrip("0").replace("", "0")
-    fraction = pd.Series(fraction, index=frame.index).str.rstrip(".").str.pad(2, side="right", fillchar="0")
+    pointed = frame["amount_eur"].str.replace(",", ".", regex=False)
+    whole = pointed.str.replace(r"\..*$", "", regex=True).str.lstrip("0").replace("", "0")
+    fraction = pointed.str.replace(r"^\d+\.?", "", regex=True).str.pad(2, side="right", fillchar="0")
     amounts = whole + "." + fraction
-    names = _collapsed(frame["supplier_name"])
-    descriptions = _collapsed(frame["description"])
+    names = frame["supplier_name"]
+    descriptions = frame["description"]
     sirets = frame["supplier_siret"]
     keys = sirets.where(sirets != "", names.str.upper())
     joined = iso + "\x1f" + codes + "\x1f" + amounts + "\x1f" + keys + "\x1f\x1f" + descriptions
@@ -581,7 +579,7 @@ def _generic_fast_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
         _or_none(sirets),
         _or_none(names),
         _or_none(frame["supplier_postcode"]),
-        _or_none(_collapsed(frame["supplier_city"])),
+        _or_none(frame["supplier_city"]),
         descriptions.tolist(),
         fingerprints,
         strict=True,

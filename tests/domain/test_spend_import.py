@@ -319,7 +319,11 @@ def test_the_fingerprint_is_stable_and_tells_lines_apart():
 
 def _generic_file(rows):
     header = "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur;Ville"
-    return ("\r\n".join([header, *(";".join(r) for r in rows)]) + "\r\n").encode("utf-8")
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header.split(";"))
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
 
 
 MIXED_ROWS = [
@@ -385,3 +389,15 @@ def test_a_large_file_streams_from_disk_without_a_row_limit(check_digits, tmp_pa
     sizes = [len(chunk) for chunk in stream.chunks]
     assert stream.errors == []
     assert sum(sizes) == MAX_ROWS + 1 and max(sizes) == 20_000
+
+
+def test_every_whitespace_the_cell_checks_collapse_sends_a_row_to_them(check_digits):
+    import re
+
+    spaces = [chr(c) for c in range(0x3001) if re.match(r"\s", chr(c)) and chr(c) != " "]
+    rows = [("15/03/2025", f"Papeterie{space}des Ducs", "", "30192000", "10", "", "", "") for space in spaces]
+    result = parse(
+        _generic_file(rows + [("15/03/2025", "Papeterie  des Ducs", "", "30192000", "10", "", "", "")]), check_digits
+    )
+    assert result.ok, messages(result)
+    assert {row["supplier_name"] for row in result.rows} == {"Papeterie des Ducs"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.actors import ADMINS, SEE_ALL, require_role
@@ -237,24 +237,67 @@ def _cells_query(import_id: int):
     )
 
 
+_WRITTEN = ("id", "import_id", "organization_id", "occurrence", *_LINE_FIELDS)
+# The same columns, those SQLite is given as text first.
+_SQLITE_WRITTEN = (*_WRITTEN[:4], "spend_date", "year", "amount", "cpv_code", *_LINE_FIELDS[4:])
+_UNIQUE_LINE = "organization_id, fingerprint, occurrence"
+
+
 def _insert_lines(session: Session, rows: list[dict], import_id: int, organization_id: int) -> None:
     """Write a slice of lines; those already imported (same organization, fingerprint, occurrence) are skipped by
-    the unique index, in the same statement."""
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SpendLine)
-    insert = insert.on_conflict_do_nothing(index_elements=["organization_id", "fingerprint", "occurrence"])
+    the unique index (ON CONFLICT DO NOTHING), never looked up one by one.
+
+    The slice goes straight to the driver: PostgreSQL COPYs it into a temporary table and moves it with one
+    INSERT ... SELECT; SQLite takes one prepared INSERT for all its rows. Values are those SQLAlchemy's column
+    types would bind (SQLite keeps dates as ISO text and amounts as decimal text)."""
+    connection = session.connection()
+    columns = ", ".join(_WRITTEN)
+    if connection.dialect.name == "postgresql":
+        _ensure_load_table(connection)
+        values = (
+            (random_id(), import_id, organization_id, r["occurrence"], *(r[f] for f in _LINE_FIELDS)) for r in rows
+        )
+        cursor = connection.connection.cursor()
+        try:
+            with cursor.copy(f"COPY spend_line_load ({columns}) FROM STDIN") as copy:  # noqa: S608 - fixed names
+                for value in values:
+                    copy.write_row(value)
+        finally:
+            cursor.close()
+        connection.exec_driver_sql(
+            f"INSERT INTO spend_line ({columns}) SELECT {columns} FROM spend_line_load "  # noqa: S608
+            f"ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING"
+        )
+        connection.exec_driver_sql("TRUNCATE spend_line_load")
+        return
+    # SQLite binds neither Decimal nor (without a deprecated adapter) date: text, as SQLAlchemy's types write them.
+    rest = operator.itemgetter(*_SQLITE_WRITTEN[7:])
     values = [
-        {
-            "id": random_id(),
-            "import_id": import_id,
-            "organization_id": organization_id,
-            "occurrence": r["occurrence"],
-            **{f: r[f] for f in _LINE_FIELDS},
-        }
+        (
+            random_id(),
+            import_id,
+            organization_id,
+            r["occurrence"],
+            r["spend_date"].isoformat(),
+            r["year"],
+            str(r["amount"]),
+            *rest(r),
+        )
         for r in rows
     ]
-    for start in range(0, len(values), WRITE_BATCH):
-        session.execute(insert, values[start : start + WRITE_BATCH])
+    columns = ", ".join(_SQLITE_WRITTEN)
+    marks = ", ".join("?" for _ in _WRITTEN)
+    connection.exec_driver_sql(
+        f"INSERT INTO spend_line ({columns}) VALUES ({marks}) ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING",  # noqa: S608
+        values,
+    )
+
+
+def _ensure_load_table(connection) -> None:
+    """A temporary table shaped like spend_line, private to this transaction (dropped at its end)."""
+    connection.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS spend_line_load (LIKE spend_line INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
 
 
 def _hash_source(source: bytes | str | Path) -> str:
@@ -348,7 +391,7 @@ def import_spend(
         for cell in session.execute(_cells_query(record.id))
     ]
     for start in range(0, len(cells), WRITE_BATCH):
-        session.execute(sa.insert(SpendCell), cells[start : start + WRITE_BATCH])
+        session.connection().execute(sa.insert(SpendCell.__table__), cells[start : start + WRITE_BATCH])
     record.format = stream.format
     record.line_count = count
     record.skipped_count = valid - count
