@@ -78,6 +78,8 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint, safe from corruption
+    cursor.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: imports write into indexes larger than 2 MiB
     cursor.close()
 
 

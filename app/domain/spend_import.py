@@ -25,14 +25,18 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from stdnum import luhn
 
 from app.domain.cells import (
@@ -49,7 +53,16 @@ from app.domain.cells import (
     repair_note,
     unknown_cpv,
 )
-from app.domain.tabular import CellError, Message, TableError, parse_date, parse_decimal, parse_int, read_table
+from app.domain.tabular import (
+    MAX_YEAR,
+    CellError,
+    Message,
+    TableError,
+    parse_date,
+    parse_decimal,
+    parse_int,
+    read_table_chunks,
+)
 from app.domain.text import N_
 
 __all__ = [
@@ -58,14 +71,18 @@ __all__ = [
     "GENERIC_COLUMNS",
     "MAX_ROWS",
     "SpendImportResult",
+    "SpendStream",
     "detect_format",
     "fingerprint",
     "generic_column_labels",
     "parse_spend",
+    "stream_spend",
     "template_csv_bytes",
 ]
 
-MAX_ROWS = 100_000
+MAX_ROWS = 100_000  # what a web upload may hold; the command line has no row limit
+MAX_ERRORS = 10_000  # problems reported in detail; beyond, a count
+CHUNK_ROWS = 50_000
 FORMATS = ("csv", "xlsx", "decp")
 DESCRIPTION_MAX = 5_000
 NAME_MAX = 200
@@ -198,28 +215,76 @@ def parse_spend(
     data: bytes,
     filename: str,
     *,
-    known_cpv: Callable[[str], str | None],
+    known_cpv: Callable[[str], str | None] | Mapping[str, str],
     requested_format: str | None = None,
     buyer_siret: str | None = None,
 ) -> SpendImportResult:
-    """Read and validate a spend file. `known_cpv(code)` returns the check digit of an existing code, else None.
+    """Read and validate a whole spend file. `known_cpv` gives the check digit of an existing code (a mapping, or a
+    function returning None for an unknown code).
 
     `buyer_siret` is the importing organization's SIRET: DECP records naming another buyer are a warning.
     """
+    stream = stream_spend(
+        data, filename, known_cpv=known_cpv, requested_format=requested_format, buyer_siret=buyer_siret
+    )
+    rows = [row for chunk in stream.chunks for row in chunk]
+    return SpendImportResult(
+        format=stream.format, rows=rows, errors=stream.errors, notes=stream.notes, sheet=stream.sheet
+    )
+
+
+@dataclass
+class SpendStream:
+    """A spend file read a slice at a time. `chunks` yields lists of valid rows (as `SpendImportResult.rows`);
+    `errors` fills while they are read (no row of a refused file is worth writing, but every problem is reported,
+    up to MAX_ERRORS); `notes` is complete once `chunks` is exhausted; `rows_read` counts the data rows seen."""
+
+    format: str
+    errors: list[Message]
+    notes: list[Message]
+    sheet: str | None
+    chunks: Iterator[list[dict[str, Any]]]
+    rows_read: int = 0
+    more_errors: int = 0
+
+    def add_errors(self, errors: list[Message]) -> None:
+        room = MAX_ERRORS - len(self.errors)
+        self.errors.extend(errors[:room])
+        self.more_errors += max(0, len(errors) - room)
+
+
+def stream_spend(
+    source: bytes | str | Path,
+    filename: str,
+    *,
+    known_cpv: Callable[[str], str | None] | Mapping[str, str],
+    requested_format: str | None = None,
+    buyer_siret: str | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> SpendStream:
+    """Read and validate a spend file (bytes or a path) `chunk_rows` rows at a time: memory stays bounded by the
+    slice, whatever the file's length. A generic CSV is checked with vectorised pandas operations; the rows they
+    cannot settle (a repair to note, an error to report) go through the same cell checks one by one."""
+    with _open(source) as handle:
+        head = handle.read(4096)
     try:
-        fmt = detect_format(data, filename, requested_format)
+        fmt = detect_format(head, filename, requested_format)
     except ValueError:
-        return SpendImportResult(
-            format="csv",
-            errors=[
-                Message(
-                    None, None, N_("Unknown format “%(format)s”: use csv, xlsx or decp."), {"format": requested_format}
-                )
-            ],
+        message = Message(
+            None, None, N_("Unknown format “%(format)s”: use csv, xlsx or decp."), {"format": requested_format}
         )
+        return SpendStream(format="csv", errors=[message], notes=[], sheet=None, chunks=iter(()))
+    stream = SpendStream(format=fmt, errors=[], notes=[], sheet=None, chunks=iter(()))
+    lookup = known_cpv.get if isinstance(known_cpv, Mapping) else known_cpv
     if fmt == "decp":
-        return _parse_decp(data, filename, known_cpv, buyer_siret)
-    return _parse_generic(data, filename, fmt, known_cpv)
+        stream.chunks = _decp_chunks(stream, source, filename, lookup, buyer_siret, chunk_rows)
+    else:
+        stream.chunks = _generic_chunks(stream, source, filename, known_cpv, lookup, chunk_rows)
+    return stream
+
+
+def _open(source: bytes | str | Path):
+    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
 
 
 # --------------------------------------------------------------------------- shared cell checks
@@ -378,36 +443,167 @@ def _finish(clean: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- generic table
 
 
-def _parse_generic(data: bytes, filename: str, fmt: str, known_cpv: Callable[[str], str | None]) -> SpendImportResult:
+def _generic_row(row: int, cells: Mapping[str, str], known_cpv, fixes: _Fixes) -> tuple[dict | None, list]:
+    check = RowChecker(row, cells)
+    clean: dict[str, Any] = {"row": row}
+    clean["spend_date"] = check("spend_date", _date, required=True)
+    clean["cpv_code"] = check("cpv_code", lambda text: _cpv(text, row, known_cpv, fixes), required=True)
+    clean["amount_eur"] = check("amount_eur", lambda text: _amount(parse_decimal(text), text), required=True)
+    clean["supplier_name"] = check("supplier_name", lambda text: _text(text, NAME_MAX))
+    clean["supplier_siret"] = check("supplier_siret", lambda text: _siret(text, row, fixes))
+    clean["description"] = check("description", lambda text: _text(text, DESCRIPTION_MAX))
+    clean["supplier_postcode"] = check("supplier_postcode", lambda text: _postcode(text, row, fixes))
+    clean["supplier_city"] = check("supplier_city", lambda text: _text(text, CITY_MAX))
+    if check.errors:
+        return None, check.errors
+    clean["amount"] = clean.pop("amount_eur")
+    clean["description"] = clean["description"] or ""
+    clean.update(co_contractors=None, source_ref=None, procedure=None, duration_months=None)
+    return _finish(clean), []
+
+
+def _generic_chunks(stream: SpendStream, source, filename: str, known_cpv, lookup, chunk_rows: int):
     aliases = {c.name: c.accepted for c in GENERIC_COLUMNS}
     required = [c.name for c in GENERIC_COLUMNS if c.required]
     try:
-        table = read_table(data, filename, required=required, aliases=aliases, max_rows=MAX_ROWS)
+        table = read_table_chunks(source, filename, required=required, aliases=aliases, chunk_rows=chunk_rows)
     except TableError as exc:
-        return SpendImportResult(format=fmt, errors=list(exc.messages))
-    fmt = "csv" if table.sheet is None else "xlsx"
-    result = SpendImportResult(format=fmt, notes=list(table.notes), sheet=table.sheet)
+        stream.add_errors(list(exc.messages))
+        return
+    stream.format = "csv" if table.sheet is None else "xlsx"
+    stream.sheet = table.sheet
+    stream.notes.extend(table.notes)
     fixes = _Fixes()
-    for row, cells in table.records():
-        check = RowChecker(row, cells)
-        clean: dict[str, Any] = {"row": row}
-        clean["spend_date"] = check("spend_date", _date, required=True)
-        clean["cpv_code"] = check("cpv_code", lambda text, row=row: _cpv(text, row, known_cpv, fixes), required=True)
-        clean["amount_eur"] = check("amount_eur", lambda text: _amount(parse_decimal(text), text), required=True)
-        clean["supplier_name"] = check("supplier_name", lambda text: _text(text, NAME_MAX))
-        clean["supplier_siret"] = check("supplier_siret", lambda text, row=row: _siret(text, row, fixes))
-        clean["description"] = check("description", lambda text: _text(text, DESCRIPTION_MAX))
-        clean["supplier_postcode"] = check("supplier_postcode", lambda text, row=row: _postcode(text, row, fixes))
-        clean["supplier_city"] = check("supplier_city", lambda text: _text(text, CITY_MAX))
-        if check.errors:
-            result.errors.extend(check.errors)
-            continue
-        clean["amount"] = clean.pop("amount_eur")
-        clean["description"] = clean["description"] or ""
-        clean.update(co_contractors=None, source_ref=None, procedure=None, duration_months=None)
-        result.rows.append(_finish(clean))
-    result.notes.extend(fixes.notes(None))
-    return result
+    try:
+        for frame in table.chunks:
+            stream.rows_read += len(frame)
+            for column in GENERIC_COLUMNS:
+                if column.name not in frame.columns:
+                    frame[column.name] = ""
+            settled = _settled_generic_rows(frame, known_cpv)
+            rows = _generic_fast_rows(frame[settled])
+            errors: list[Message] = []
+            for row, cells in frame[~settled].to_dict("index").items():
+                clean, problems = _generic_row(int(row), cells, lookup, fixes)
+                errors.extend(problems)
+                if clean is not None:
+                    rows.append(clean)
+            stream.add_errors(errors)
+            if not stream.errors:
+                rows.sort(key=lambda r: r["row"])
+                yield rows
+    except TableError as exc:
+        stream.add_errors(list(exc.messages))
+    stream.notes.extend(fixes.notes(None))
+
+
+# A cell in one of these exact shapes is read the same way by the cell checks, without repair or remark: the
+# vectorised path accepts it as is, every other row goes through the checks one by one.
+_FAST_DATE = r"\d{2}/\d{2}/\d{4}|\d{4}-\d{2}-\d{2}"
+_FAST_CPV = r"\d{8}(?:-\d)?"
+_FAST_AMOUNT = r"\d{1,12}(?:[.,]\d{1,2})?"
+# Spacing the cell checks would change (`_text` collapses every run of whitespace into one space): two spaces, or any
+# whitespace character but the space, as Python's `\s` knows them.
+_SPACING = "  |[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_FAST_POSTCODE = r"(?:0[1-9]|[1-8]\d|9[0-5]|97|98)\d{3}"
+
+
+def _luhn_valid(sirets: pd.Series) -> np.ndarray:
+    """Luhn check of 14-digit strings, vectorised."""
+    if sirets.empty:
+        return np.zeros(0, dtype=bool)
+    digits = np.frombuffer("".join(sirets.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 14) - 48
+    doubled = digits[:, 0::2].astype(np.int64) * 2
+    doubled = np.where(doubled > 9, doubled - 9, doubled)
+    return (doubled.sum(axis=1) + digits[:, 1::2].sum(axis=1)) % 10 == 0
+
+
+def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> pd.Series:
+    """Which rows of a generic slice the vectorised path reads: every cell in a plain shape, the code known with a
+    matching check digit, the SIRET passing its checksum, the texts within their lengths."""
+    dates = frame["spend_date"]
+    settled = dates.str.fullmatch(_FAST_DATE)
+    parsed = _fast_dates(dates.where(settled, ""))
+    settled &= parsed.notna() & (parsed >= pd.Timestamp(MIN_DATE)) & (parsed.dt.year <= MAX_YEAR)
+    codes = frame["cpv_code"]
+    settled &= codes.str.fullmatch(_FAST_CPV)
+    expected = codes.str[:8].map(known_cpv)
+    given = codes.str[9:]
+    settled &= expected.notna() & ((given == "") | (given == expected))
+    amounts = frame["amount_eur"]
+    settled &= amounts.str.fullmatch(_FAST_AMOUNT) & amounts.str.contains(r"[1-9]")
+    sirets = frame["supplier_siret"]
+    plain = sirets.str.fullmatch(r"\d{14}")
+    luhn_ok = pd.Series(False, index=frame.index)
+    luhn_ok[plain] = _luhn_valid(sirets[plain])
+    settled &= (sirets == "") | luhn_ok
+    settled &= (frame["supplier_postcode"] == "") | frame["supplier_postcode"].str.fullmatch(_FAST_POSTCODE)
+    for name, maximum in (("supplier_name", NAME_MAX), ("description", DESCRIPTION_MAX), ("supplier_city", CITY_MAX)):
+        text = frame[name]
+        settled &= ~text.str.contains(_SPACING) & (text.str.len() <= maximum)
+    return settled.astype(bool)
+
+
+def _fast_dates(texts: pd.Series) -> pd.Series:
+    french = pd.to_datetime(texts.where(texts.str.contains("/"), None), format="%d/%m/%Y", errors="coerce")
+    iso = pd.to_datetime(texts.where(texts.str.contains("-"), None), format="%Y-%m-%d", errors="coerce")
+    return french.fillna(iso)
+
+
+def _or_none(texts: pd.Series) -> list[str | None]:
+    return [text or None for text in texts.tolist()]
+
+
+def _generic_fast_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The clean rows of a slice that `_settled_generic_rows` accepted, fingerprints computed on whole columns."""
+    if frame.empty:
+        return []
+    dates = _fast_dates(frame["spend_date"])
+    iso = dates.dt.strftime("%Y-%m-%d")
+    codes = frame["cpv_code"].str[:8]
+    pointed = frame["amount_eur"].str.replace(",", ".", regex=False)
+    whole = pointed.str.replace(r"\..*$", "", regex=True).str.lstrip("0").replace("", "0")
+    fraction = pointed.str.replace(r"^\d+\.?", "", regex=True).str.pad(2, side="right", fillchar="0")
+    amounts = whole + "." + fraction
+    names = frame["supplier_name"]
+    descriptions = frame["description"]
+    sirets = frame["supplier_siret"]
+    keys = sirets.where(sirets != "", names.str.upper())
+    joined = iso + "\x1f" + codes + "\x1f" + amounts + "\x1f" + keys + "\x1f\x1f" + descriptions
+    fingerprints = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in joined.tolist()]
+    columns = zip(
+        frame.index.tolist(),
+        dates.dt.date.tolist(),
+        codes.tolist(),
+        amounts.tolist(),
+        _or_none(sirets),
+        _or_none(names),
+        _or_none(frame["supplier_postcode"]),
+        _or_none(frame["supplier_city"]),
+        descriptions.tolist(),
+        fingerprints,
+        strict=True,
+    )
+    return [
+        {
+            "row": int(row),
+            "spend_date": day,
+            "cpv_code": code,
+            "amount": Decimal(amount),
+            "supplier_name": name,
+            "supplier_siret": siret,
+            "description": description,
+            "supplier_postcode": postcode,
+            "supplier_city": city,
+            "co_contractors": None,
+            "source_ref": None,
+            "procedure": None,
+            "duration_months": None,
+            "year": day.year,
+            "fingerprint": digest,
+        }
+        for row, day, code, amount, siret, name, postcode, city, description, digest in columns
+    ]
 
 
 # --------------------------------------------------------------------------- DECP
@@ -452,29 +648,40 @@ def _decp_amount(text: str, row: int, fixes: _Fixes) -> Decimal:
     return _amount(rounded, text)
 
 
-def _decp_records(data: bytes, filename: str) -> tuple[list[tuple[int, dict[str, str]]], list[Message]]:
-    """(row number, {field: text}) for every record, from CSV or JSON; JSON values become strings."""
-    if _looks_like_json(data):
+def _decp_records(source, filename: str, chunk_rows: int):
+    """(slices of (row number, {field: text}), notes) from CSV (streamed) or JSON (read whole); TableError when the
+    file cannot be read."""
+    data = source if isinstance(source, bytes) else None
+    with _open(source) as handle:
+        head = handle.read(64)
+    if _looks_like_json(head):
+        if data is None:
+            data = Path(source).read_bytes()
         try:
             payload = json.loads(data.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError):
-            return [], [Message(None, None, N_("The file “%(filename)s” is not valid JSON."), {"filename": filename})]
+            raise TableError(
+                [Message(None, None, N_("The file “%(filename)s” is not valid JSON."), {"filename": filename})]
+            ) from None
         records = _json_records(payload)
         if records is None:
-            return [], [
-                Message(
-                    None,
-                    None,
-                    N_("The JSON file “%(filename)s” holds no list of DECP records (expected a list or “marches”)."),
-                    {"filename": filename},
-                )
-            ]
-        return [(number, _flatten(record)) for number, record in enumerate(records, start=2)], []
+            raise TableError(
+                [
+                    Message(
+                        None,
+                        None,
+                        N_(
+                            "The JSON file “%(filename)s” holds no list of DECP records (expected a list or “marches”)."
+                        ),
+                        {"filename": filename},
+                    )
+                ]
+            )
+        numbered = [(number, _flatten(record)) for number, record in enumerate(records, start=2)]
+        slices = (numbered[start : start + chunk_rows] for start in range(0, len(numbered), chunk_rows))
+        return slices, []
     aliases = {name: (name,) for name in DECP_FIELDS}
-    try:
-        table = read_table(data, filename, required=DECP_REQUIRED, aliases=aliases, max_rows=MAX_ROWS)
-    except TableError as exc:
-        return [], list(exc.messages)
+    table = read_table_chunks(source, filename, required=DECP_REQUIRED, aliases=aliases, chunk_rows=chunk_rows)
     # The dataset has about sixty fields; the ones Mutualis does not use are not worth a remark each.
     notes = [n for n in table.notes if n.message != _UNRECOGNISED]
     ignored = len(table.notes) - len(notes)
@@ -482,7 +689,8 @@ def _decp_records(data: bytes, filename: str) -> tuple[list[tuple[int, dict[str,
         notes.append(
             Message(None, None, N_("%(count)s other DECP field(s) are not used by Mutualis."), {"count": ignored})
         )
-    return list(table.records()), notes
+    slices = ([(int(row), cells) for row, cells in frame.to_dict("index").items()] for frame in table.chunks)
+    return slices, notes
 
 
 def _json_records(payload: Any) -> list | None:
@@ -491,8 +699,6 @@ def _json_records(payload: Any) -> list | None:
         if isinstance(payload, dict):  # the 2022 format: {"marches": {"marche": [...]}}
             payload = payload.get("marche")
     if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
-        return None
-    if len(payload) > MAX_ROWS:
         return None
     return payload
 
@@ -526,63 +732,73 @@ def _flatten(record: dict) -> dict[str, str]:
     return flat
 
 
-def _parse_decp(
-    data: bytes, filename: str, known_cpv: Callable[[str], str | None], buyer_siret: str | None
-) -> SpendImportResult:
-    result = SpendImportResult(format="decp")
-    records, messages = _decp_records(data, filename)
-    if not records and messages:
-        result.errors.extend(messages)
-        return result
-    result.notes.extend(messages)
+def _decp_chunks(stream: SpendStream, source, filename: str, known_cpv, buyer_siret, chunk_rows: int):
     fixes = _Fixes()
-    for row, raw in records:
-        cells = {}
-        for name in DECP_FIELDS:
-            text = raw.get(name, "")
-            if text and _is_placeholder(text):
-                fixes.placeholders += 1
-                text = ""
-            cells[name] = text.strip()
-        check = RowChecker(row, cells, missing=lambda column, raw=raw: _missing(raw, column))
-        clean: dict[str, Any] = {"row": row}
-        clean["spend_date"] = check("datenotification", _date, required=True)
-        clean["cpv_code"] = check("codecpv", lambda text, row=row: _cpv(text, row, known_cpv, fixes), required=True)
-        clean["amount"] = check("montant", lambda text, row=row: _decp_amount(text, row, fixes), required=True)
-        clean["description"] = check("objet", lambda text, row=row: _objet(text, row, fixes)) or ""
-        clean["procedure"] = check("procedure", lambda text: _text(text, 120))
-        clean["source_ref"] = check("id", lambda text: _text(text, 100))
-        clean["duration_months"] = check("dureemois", _duration)
-        suppliers = []
-        for index in (1, 2, 3):
-            identifier = cells[f"titulaire_id_{index}"]
-            if not identifier:
-                if index == 1:
-                    check("titulaire_id_1", str, required=True)
-                continue
-            kind = cells[f"titulaire_typeidentifiant_{index}"].upper() or "SIRET"
-            if kind == "SIRET":
-                siret = check(f"titulaire_id_{index}", lambda text, row=row: _siret(text, row, fixes))
-                suppliers.append(("SIRET", siret))
-            else:
-                suppliers.append((kind, _text(identifier, 60)))
-        if check.errors:
-            result.errors.extend(check.errors)
+    try:
+        slices, notes = _decp_records(source, filename, chunk_rows)
+        stream.notes.extend(notes)
+        seen = False
+        for records in slices:
+            seen = seen or bool(records)
+            stream.rows_read += len(records)
+            rows, errors = [], []
+            for row, raw in records:
+                clean, problems = _decp_row(row, raw, known_cpv, buyer_siret, fixes)
+                errors.extend(problems)
+                if clean is not None:
+                    rows.append(clean)
+            stream.add_errors(errors)
+            if not stream.errors:
+                yield rows
+    except TableError as exc:
+        stream.add_errors(list(exc.messages))
+    stream.notes.extend(fixes.notes(buyer_siret))
+
+
+def _decp_row(row: int, raw: Mapping[str, str], known_cpv, buyer_siret, fixes: _Fixes) -> tuple[dict | None, list]:
+    cells = {}
+    for name in DECP_FIELDS:
+        text = raw.get(name, "")
+        if text and _is_placeholder(text):
+            fixes.placeholders += 1
+            text = ""
+        cells[name] = text.strip()
+    check = RowChecker(row, cells, missing=lambda column: _missing(raw, column))
+    clean: dict[str, Any] = {"row": row}
+    clean["spend_date"] = check("datenotification", _date, required=True)
+    clean["cpv_code"] = check("codecpv", lambda text: _cpv(text, row, known_cpv, fixes), required=True)
+    clean["amount"] = check("montant", lambda text: _decp_amount(text, row, fixes), required=True)
+    clean["description"] = check("objet", lambda text: _objet(text, row, fixes)) or ""
+    clean["procedure"] = check("procedure", lambda text: _text(text, 120))
+    clean["source_ref"] = check("id", lambda text: _text(text, 100))
+    clean["duration_months"] = check("dureemois", _duration)
+    suppliers = []
+    for index in (1, 2, 3):
+        identifier = cells[f"titulaire_id_{index}"]
+        if not identifier:
+            if index == 1:
+                check("titulaire_id_1", str, required=True)
             continue
-        main_kind, main_id = suppliers[0]
-        clean["supplier_siret"] = main_id if main_kind == "SIRET" else None
-        clean["supplier_name"] = None if main_kind == "SIRET" else f"{main_kind} {main_id}"
-        clean["supplier_postcode"] = clean["supplier_city"] = None
-        others = [identifier for _, identifier in suppliers[1:]]
-        clean["co_contractors"] = " ".join(others)[:200] or None
-        if others:
-            fixes.several_suppliers.append(row)
-        buyer = re.sub(r"\s", "", cells["acheteur_id"])
-        if buyer and buyer_siret and buyer != buyer_siret:
-            fixes.other_buyers.setdefault(buyer, []).append(row)
-        result.rows.append(_finish(clean))
-    result.notes.extend(fixes.notes(buyer_siret))
-    return result
+        kind = cells[f"titulaire_typeidentifiant_{index}"].upper() or "SIRET"
+        if kind == "SIRET":
+            siret = check(f"titulaire_id_{index}", lambda text: _siret(text, row, fixes))
+            suppliers.append(("SIRET", siret))
+        else:
+            suppliers.append((kind, _text(identifier, 60)))
+    if check.errors:
+        return None, check.errors
+    main_kind, main_id = suppliers[0]
+    clean["supplier_siret"] = main_id if main_kind == "SIRET" else None
+    clean["supplier_name"] = None if main_kind == "SIRET" else f"{main_kind} {main_id}"
+    clean["supplier_postcode"] = clean["supplier_city"] = None
+    others = [identifier for _, identifier in suppliers[1:]]
+    clean["co_contractors"] = " ".join(others)[:200] or None
+    if others:
+        fixes.several_suppliers.append(row)
+    buyer = re.sub(r"\s", "", cells["acheteur_id"])
+    if buyer and buyer_siret and buyer != buyer_siret:
+        fixes.other_buyers.setdefault(buyer, []).append(row)
+    return _finish(clean), []
 
 
 def _duration(text: str) -> int:

@@ -23,7 +23,8 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import pandas as pd
 
@@ -43,6 +44,7 @@ __all__ = [
     "parse_decimal",
     "parse_int",
     "read_table",
+    "read_table_chunks",
 ]
 
 ROW_INDEX_NAME = "row"
@@ -264,21 +266,22 @@ def _column_letter(position: int) -> str:
     return letters
 
 
-def _build_table(
-    grid: _Grid,
+def _map_header(
+    header: list[str],
+    has_data: Callable[[int], bool],
     required: list[str],
     index: Mapping[str, str],
     aliases: Mapping[str, Iterable[str]],
-    filename: str,
-    max_rows: int | None,
-) -> Table:
+) -> tuple[list[tuple[int, str]], dict[str, str], list[Message]]:
+    """(kept (position, canonical name), canonical -> header found, notes) of a header row; TableError for a
+    column given twice or a required column missing. `has_data(position)` says whether a column has any cell."""
     notes: list[Message] = []
     errors: list[Message] = []
     kept: list[tuple[int, str]] = []  # (position in the row, canonical name)
     headers: dict[str, str] = {}
-    for position, header in enumerate(grid.header):
-        if not header:
-            if any(position < len(cells) and cells[position] for _, cells in grid.rows):
+    for position, header_text in enumerate(header):
+        if not header_text:
+            if has_data(position):
                 notes.append(
                     Message(
                         None,
@@ -288,14 +291,14 @@ def _build_table(
                     )
                 )
             continue
-        canonical = index.get(normalise_header(header))
+        canonical = index.get(normalise_header(header_text))
         if canonical is None:
             notes.append(
                 Message(
                     None,
                     None,
                     N_("Column “%(header)s” is not recognised and was ignored."),
-                    {"header": header},
+                    {"header": header_text},
                 )
             )
             continue
@@ -305,11 +308,11 @@ def _build_table(
                     None,
                     canonical,
                     N_("Columns “%(first)s” and “%(second)s” both give “%(label)s”; keep only one."),
-                    {"first": headers[canonical], "second": header, "label": _label(canonical, aliases)},
+                    {"first": headers[canonical], "second": header_text, "label": _label(canonical, aliases)},
                 )
             )
             continue
-        headers[canonical] = header
+        headers[canonical] = header_text
         kept.append((position, canonical))
 
     for name in required:
@@ -323,12 +326,30 @@ def _build_table(
                     {
                         "label": _label(name, aliases),
                         "accepted": _quoted_list(accepted),
-                        "found": _quoted_list(grid.header),
+                        "found": _quoted_list(header),
                     },
                 )
             )
     if errors:
         raise TableError(errors)
+    return kept, headers, notes
+
+
+def _build_table(
+    grid: _Grid,
+    required: list[str],
+    index: Mapping[str, str],
+    aliases: Mapping[str, Iterable[str]],
+    filename: str,
+    max_rows: int | None,
+) -> Table:
+    kept, headers, notes = _map_header(
+        grid.header,
+        lambda position: any(position < len(cells) and cells[position] for _, cells in grid.rows),
+        required,
+        index,
+        aliases,
+    )
     if not grid.rows:
         raise TableError(
             [_file_error(N_("The file “%(filename)s” has a header row but no data rows."), filename=filename)]
@@ -697,28 +718,160 @@ def _detect_separator(text: str) -> str:
     return best
 
 
-def _csv_grid(data: bytes, filename: str, max_rows: int | None) -> _Grid:
-    text = _decode(data, filename)
+def _separator(text: str) -> tuple[str, str, int]:
+    """(separator, the text after Excel's "sep=;" first line if any, how many lines that line takes: 0 or 1)."""
     hint = _SEP_HINT.match(text)
     if hint:  # Excel's "sep=;" first line: not shown as a row by Excel, so it does not count
-        separator = hint.group(1)
-        text = text[hint.end() :]
-    else:
-        separator = _detect_separator(text)
+        return hint.group(1), text[hint.end() :], 1
+    return _detect_separator(text), text, 0
+
+
+def _unreadable_csv(filename: str, exc: Exception) -> TableError:
+    return TableError(
+        [
+            _file_error(
+                N_("The CSV file “%(filename)s” cannot be read: %(reason)s."),
+                filename=filename,
+                reason=str(exc),
+            )
+        ]
+    )
+
+
+def _csv_grid(data: bytes, filename: str, max_rows: int | None) -> _Grid:
+    text = _decode(data, filename)
+    separator, text, _ = _separator(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     rows = ((number, [cell.strip() for cell in cells]) for number, cells in enumerate(reader, start=1))
     try:
         return _grid_from_rows(None, rows, max_rows)
     except csv.Error as exc:
-        raise TableError(
-            [
-                _file_error(
-                    N_("The CSV file “%(filename)s” cannot be read: %(reason)s."),
-                    filename=filename,
-                    reason=str(exc),
-                )
-            ]
-        ) from exc
+        raise _unreadable_csv(filename, exc) from exc
+
+
+# --------------------------------------------------------------------------- streaming
+
+HEAD_BYTES = 1024 * 1024  # enough to find the header row of any genuine file
+_SCAN_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class ChunkedTable:
+    """A table read a slice at a time: `chunks` yields DataFrames shaped like `Table.frame` (canonical columns,
+    stripped strings, index of spreadsheet row numbers) of at most `chunk_rows` rows, blank rows left out.
+    Iterating may raise TableError when the file turns out unreadable further down."""
+
+    sheet: str | None
+    notes: list[Message]
+    headers: dict[str, str]
+    chunks: Iterator[pd.DataFrame]
+
+
+def _open_source(source: bytes | str | Path) -> BinaryIO:
+    return io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")  # noqa: SIM115
+
+
+def _stream_encoding(source: bytes | str | Path, filename: str) -> str | None:
+    """utf-8-sig or cp1252 for a CSV text read as a stream; None when it must be read whole (UTF-16, a binary)."""
+    with _open_source(source) as handle:
+        head = handle.read(8)
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or _looks_like_xlsx(head):
+            return None
+        handle.seek(0)
+        for encoding in ("utf-8", "cp1252"):
+            decoder = codecs.getincrementaldecoder(encoding)()
+            try:
+                while block := handle.read(_SCAN_BYTES):
+                    if b"\x00" in block:
+                        return None  # a binary file: the whole-file reader says why it is refused
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                handle.seek(0)
+                continue
+            return "utf-8-sig" if encoding == "utf-8" else encoding
+    return None
+
+
+def read_table_chunks(
+    source: bytes | str | Path,
+    filename: str,
+    *,
+    required: Iterable[str] = (),
+    aliases: Mapping[str, Iterable[str]],
+    chunk_rows: int = 50_000,
+) -> ChunkedTable:
+    """Read a CSV file (a path or bytes) in slices of `chunk_rows` rows with pandas, memory bounded by the slice.
+
+    Same rules as `read_table` (encodings, separators, Excel's `sep=` line, header = first non-empty row, row
+    numbers as the spreadsheet shows them); an XLSX workbook or a UTF-16 text is read whole by `read_table` and
+    then sliced. No row limit: the caller bounds what it accepts.
+    """
+    required = list(required)
+    aliases = {name: tuple(accepted) for name, accepted in aliases.items()}
+    encoding = _stream_encoding(source, filename)
+    if encoding is None:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        table = read_table(data, filename, required=required, aliases=aliases)
+        frame = table.frame
+        slices = (frame.iloc[start : start + chunk_rows] for start in range(0, len(frame), chunk_rows))
+        return ChunkedTable(table.sheet, table.notes, table.headers, slices)
+
+    with _open_source(source) as handle:
+        head = handle.read(HEAD_BYTES).decode(encoding, errors="replace")
+    if not head.strip():
+        raise TableError([_file_error(N_("The file “%(filename)s” is empty."), filename=filename)])
+    separator, text, skipped_lines = _separator(head.removeprefix("\ufeff"))
+    header: list[str] = []
+    header_row = 0
+    for number, cells in enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=separator), start=1):
+        cells = [cell.strip() for cell in cells]
+        if any(cells):
+            header, header_row = _trim_trailing(cells), number
+            break
+    if not header:
+        raise TableError([_file_error(N_("The file “%(filename)s” is empty."), filename=filename)])
+    index = _alias_index(aliases)
+    kept, headers, notes = _map_header(header, lambda position: False, required, index, aliases)
+    names = [name for _, name in kept]
+
+    def slices() -> Iterator[pd.DataFrame]:
+        rows = 0
+        handle = _open_source(source)
+        reader = pd.read_csv(
+            handle,
+            sep=separator,
+            header=None,
+            names=list(range(len(header))),
+            usecols=[position for position, _ in kept],
+            skiprows=skipped_lines + header_row,
+            skip_blank_lines=False,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            index_col=False,
+            encoding=encoding,
+            chunksize=chunk_rows,
+        )
+        try:
+            with handle, reader:
+                for chunk in reader:
+                    chunk = chunk[[position for position, _ in kept]]
+                    chunk.columns = names
+                    chunk = chunk.apply(lambda column: column.str.strip())
+                    chunk.index = pd.Index(chunk.index + header_row + 1, name=ROW_INDEX_NAME)
+                    chunk = chunk[(chunk != "").any(axis=1)]
+                    rows += len(chunk)
+                    if len(chunk):
+                        yield chunk
+        except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
+            raise _unreadable_csv(filename, exc) from exc
+        if not rows:
+            raise TableError(
+                [_file_error(N_("The file “%(filename)s” has a header row but no data rows."), filename=filename)]
+            )
+
+    return ChunkedTable(None, notes, headers, slices())
 
 
 # --------------------------------------------------------------------------- cell parsers

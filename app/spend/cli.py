@@ -7,7 +7,7 @@ import click
 from flask import Flask
 
 from app.actors import SYSTEM
-from app.cli_support import organization_by_code, read_file, run_service
+from app.cli_support import organization_by_code, run_service
 from app.extensions import db
 from app.spend.services import import_notes, import_spend, rollback_import
 
@@ -28,10 +28,13 @@ def register(app: Flask) -> None:
         help="Layout of the file; detected from its content when absent.",
     )
     def import_command(file, org_code, fmt):
-        """Import past spend from FILE (CSV, XLSX, or DECP open data as CSV or JSON), all or nothing."""
+        """Import past spend from FILE (CSV, XLSX, or DECP open data as CSV or JSON), all or nothing, of any
+        length (read a slice at a time)."""
         organization = organization_by_code(org_code)
-        data = read_file(file)
-        record = run_service(lambda: import_spend(db.session, SYSTEM, data, file, organization=organization, fmt=fmt))
+        # The file is read from disk a slice at a time: no row limit on the command line.
+        record = run_service(
+            lambda: import_spend(db.session, SYSTEM, file, file, organization=organization, fmt=fmt, max_rows=None)
+        )
         for note in import_notes(record):
             click.echo(f"  note: {note.render()}")
         click.echo(

@@ -78,11 +78,21 @@ class SpendLine(db.Model):
     procedure: Mapped[str | None] = mapped_column(sa.String(120))
     duration_months: Mapped[int | None] = mapped_column(sa.Integer)
     fingerprint: Mapped[str] = mapped_column(sa.String(32))
+    # 0 for the first line of a file with this fingerprint, 1 for its twin in the same file, ...: a later file
+    # holding the same line again conflicts with (organization, fingerprint, occurrence) and is skipped by the
+    # database itself (INSERT ... ON CONFLICT DO NOTHING), whatever the number of lines already imported.
+    occurrence: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
     __table_args__ = (
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.Index("ix_spend_line_organization_cpv", "organization_id", "cpv_code"),
-        sa.Index("ix_spend_line_organization_fingerprint", "organization_id", "fingerprint"),
+        sa.Index(
+            "uq_spend_line_organization_fingerprint_occurrence",
+            "organization_id",
+            "fingerprint",
+            "occurrence",
+            unique=True,
+        ),
     )
 
     @property

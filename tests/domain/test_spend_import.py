@@ -312,3 +312,92 @@ def test_the_fingerprint_is_stable_and_tells_lines_apart():
     }
     assert fingerprint(row) == fingerprint(dict(row)) and len(fingerprint(row)) == 32
     assert fingerprint({**row, "amount": Decimal("10.01")}) != fingerprint(row)
+
+
+# --- streaming: slices, the vectorised path and the cell checks agree ----------------------------------------------
+
+
+def _generic_file(rows):
+    header = "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur;Ville"
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header.split(";"))
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+MIXED_ROWS = [
+    # plain shapes, read by the vectorised path
+    ("15/03/2025", "Papeterie des Ducs", "64285249500018", "30192000", "1250,5", "Ramettes  A4", "21000", "Dijon"),
+    ("2024-01-02", "Garage Central", "", "50112000-3", "0012.50", "", "", ""),
+    ("31/12/2023", "", "64285249500018", "09310000", "3", "Électricité", "97400", "Saint-Denis"),
+    # shapes only the cell checks read (a repair, a grouping, another date form, a bad checksum)
+    ("1/2/2025", "Papeterie des Ducs", "642 852 495 00018", "9310000", "1 250,00", "x", "1000", "Bourg"),
+    ("15.03.2025", "Garage Central", "64285249500019", "30192000-1", "€ 40,00", "y", "21000", "Dijon"),
+]
+
+
+def test_the_vectorised_path_reads_rows_exactly_as_the_cell_checks_do(check_digits):
+    from app.domain.spend_import import _Fixes, _generic_row
+
+    result = parse(_generic_file(MIXED_ROWS), check_digits)
+    assert result.ok, messages(result)
+    assert [r["row"] for r in result.rows] == [2, 3, 4, 5, 6]
+    labels = ("spend_date", "supplier_name", "supplier_siret", "cpv_code", "amount_eur", "description")
+    for row, cells in zip(result.rows, MIXED_ROWS, strict=True):
+        named = dict(zip((*labels, "supplier_postcode", "supplier_city"), cells, strict=True))
+        expected, problems = _generic_row(row["row"], named, check_digits.get, _Fixes())
+        assert problems == []
+        assert row == expected
+        assert row["fingerprint"] == fingerprint(row)
+    assert result.rows[0]["amount"] == Decimal("1250.50") and result.rows[0]["description"] == "Ramettes A4"
+    assert result.rows[1]["amount"] == Decimal("12.50") and result.rows[1]["supplier_siret"] is None
+
+
+def test_a_file_read_in_small_slices_gives_the_same_rows_errors_and_notes(check_digits):
+    from app.domain.spend_import import stream_spend
+
+    bad = ("32/01/2025", "X", "", "30192000", "-5", "", "", "")
+    data = _generic_file(MIXED_ROWS * 3 + [bad])
+    whole = parse(data, check_digits)
+    stream = stream_spend(data, "depenses.csv", known_cpv=check_digits, chunk_rows=4)
+    rows = [row for chunk in stream.chunks for row in chunk]
+    # Slices are handed out until the first error; from then on the file is only checked (the importer rolls
+    # back what it wrote), so the slice holding the bad row is never handed out.
+    assert [r["row"] for r in rows] == list(range(2, 14))
+    assert [(m.row, m.column) for m in stream.errors] == [(m.row, m.column) for m in whole.errors]
+    assert [(m.row, m.column) for m in stream.errors] == [(17, "spend_date"), (17, "amount_eur")]
+    assert stream.rows_read == 16
+
+    good = _generic_file(MIXED_ROWS * 3)
+    stream = stream_spend(good, "depenses.csv", known_cpv=check_digits, chunk_rows=4)
+    sliced = [row for chunk in stream.chunks for row in chunk]
+    assert sliced == parse(good, check_digits).rows
+    assert [n.render() for n in stream.notes] == [n.render() for n in parse(good, check_digits).notes]
+
+
+def test_a_large_file_streams_from_disk_without_a_row_limit(check_digits, tmp_path):
+    from app.domain.spend_import import MAX_ROWS, stream_spend
+
+    path = tmp_path / "depenses.csv"
+    rows = [
+        ("15/03/2025", "Papeterie des Ducs", "64285249500018", "30192000", f"{n},00", "", "", "")
+        for n in range(1, MAX_ROWS + 2)
+    ]
+    path.write_bytes(_generic_file(rows))
+    stream = stream_spend(path, path.name, known_cpv=check_digits, chunk_rows=20_000)
+    sizes = [len(chunk) for chunk in stream.chunks]
+    assert stream.errors == []
+    assert sum(sizes) == MAX_ROWS + 1 and max(sizes) == 20_000
+
+
+def test_every_whitespace_the_cell_checks_collapse_sends_a_row_to_them(check_digits):
+    import re
+
+    spaces = [chr(c) for c in range(0x3001) if re.match(r"\s", chr(c)) and chr(c) != " "]
+    rows = [("15/03/2025", f"Papeterie{space}des Ducs", "", "30192000", "10", "", "", "") for space in spaces]
+    result = parse(
+        _generic_file(rows + [("15/03/2025", "Papeterie  des Ducs", "", "30192000", "10", "", "", "")]), check_digits
+    )
+    assert result.ok, messages(result)
+    assert {row["supplier_name"] for row in result.rows} == {"Papeterie des Ducs"}

@@ -114,6 +114,80 @@ def test_one_bad_row_means_nothing_is_written(session, orgs):
     assert _count(session, SpendLine) == _count(session, SpendImport) == _count(session, SpendCell) == 0
 
 
+def test_twin_lines_of_one_file_both_count_and_a_later_file_skips_only_what_it_repeats(session, orgs):
+    twin = "01/02/2025;A;;30192000;100,00;;"
+    first = services.import_spend(session, orgs["dm"], ledger(twin, twin), "twins.csv")
+    assert first.line_count == 2 and first.skipped_count == 0
+    occurrences = session.scalars(sa.select(SpendLine.occurrence).order_by(SpendLine.occurrence)).all()
+    assert occurrences == [0, 1]
+    third = services.import_spend(session, orgs["dm"], ledger(twin, twin, twin), "three.csv")
+    assert third.line_count == 1 and third.skipped_count == 2
+    assert sum(i.amount for i in services.spend_cube(session, orgs["dm"])) == Decimal("300")
+    other = services.import_spend(session, orgs["chu"], ledger(twin), "chu.csv")  # another organization's line
+    assert other.line_count == 1
+
+
+def test_a_bad_row_after_slices_already_written_leaves_nothing(session, orgs):
+    good = [f"01/02/2025;A;;30192000;{n},00;;" for n in range(1, 8)]
+    data = ledger(*good, "01/02/2025;A;;30192000;-3;;")
+    with pytest.raises(ValidationFailed) as failed:
+        services.import_spend(session, orgs["dm"], data, "late.csv", chunk_rows=2)
+    assert [(r["row"], r["column"]) for r in failed.value.rows] == [(9, "amount_eur")]
+    session.rollback()
+    assert _count(session, SpendLine) == _count(session, SpendImport) == _count(session, SpendCell) == 0
+
+
+def test_the_cells_summed_in_sql_equal_those_summed_in_python(session, orgs):
+    record = services.import_spend(session, orgs["chu"], DECP.read_bytes(), DECP.name, fmt="decp", chunk_rows=50)
+    lines = session.execute(sa.select(SpendLine).where(SpendLine.import_id == record.id)).scalars().all()
+    expected = services.sum_cells(
+        [
+            {
+                c: getattr(line, c)
+                for c in (
+                    "year",
+                    "cpv_code",
+                    "supplier_siret",
+                    "supplier_name",
+                    "supplier_postcode",
+                    "supplier_city",
+                    "amount",
+                )
+            }
+            for line in lines
+        ]
+    )
+    cells = session.execute(
+        sa.select(SpendCell.year, SpendCell.cpv_prefix, SpendCell.supplier_key, SpendCell.amount, SpendCell.lines)
+    ).all()
+    key = lambda c: (c["year"], c["cpv_prefix"], c["supplier_key"])  # noqa: E731
+    assert sorted(tuple(c) for c in cells) == sorted((*key(c), c["amount"], c["lines"]) for c in expected)
+    assert record.line_count == 273 and record.total_amount == sum(line.amount for line in lines)
+
+
+def test_an_import_sends_as_many_statements_after_many_lines_as_after_none(session, orgs, query_counter):
+    def one_file(month):
+        return ledger(*(f"{day:02d}/{month:02d}/2025;A;;30192000;{day},00;;" for day in range(1, 21)))
+
+    services.import_spend(session, orgs["dm"], one_file(1), "1.csv", chunk_rows=5)
+    with query_counter() as early:
+        services.import_spend(session, orgs["dm"], one_file(2), "2.csv", chunk_rows=5)
+    for month in range(3, 10):
+        services.import_spend(session, orgs["dm"], one_file(month), f"{month}.csv", chunk_rows=5)
+    with query_counter() as late:
+        services.import_spend(session, orgs["dm"], one_file(10), "10.csv", chunk_rows=5)
+    assert late.value == early.value
+
+
+def test_web_and_api_uploads_keep_a_row_limit(session, orgs):
+    data = ledger(*(f"{day:02d}/02/2025;A;;30192000;{day},00;;" for day in range(1, 13)))
+    with pytest.raises(ValidationFailed) as failed:
+        services.import_spend(session, orgs["dm"], data, "big.csv", max_rows=10, chunk_rows=4)
+    assert "more than 10 data rows" in str(failed.value.details)
+    session.rollback()
+    assert services.import_spend(session, orgs["dm"], data, "big.csv", max_rows=None).line_count == 12
+
+
 def test_who_imports_for_which_organization(session, orgs):
     data = ledger("01/02/2025;A;;30192000;100,00;;")
     with pytest.raises(NotPermitted):

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -15,7 +19,8 @@ from sqlalchemy.orm import Session
 from app.actors import ADMINS, SEE_ALL, require_role
 from app.audit.services import record as audit
 from app.clock import utcnow
-from app.domain.spend_import import FORMATS, parse_spend
+from app.db import random_id
+from app.domain.spend_import import CHUNK_ROWS, FORMATS, MAX_ROWS, parse_spend, stream_spend
 from app.domain.tabular import Message
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
@@ -84,18 +89,37 @@ def _duplicate(existing: SpendImport) -> Conflict:
     )
 
 
-def _known_fingerprints(session: Session, organization_id: int, fingerprints: list[str]) -> set[str]:
-    found: set[str] = set()
+def _number_twins(rows: list[dict], seen: dict[str, int]) -> None:
+    """Give each row its occurrence: how many rows with its fingerprint came before it in the same file."""
+    for row in rows:
+        digest = row["fingerprint"]
+        row["occurrence"] = seen.get(digest, 0)
+        seen[digest] = row["occurrence"] + 1
+
+
+def _known_lines(session: Session, organization_id: int, fingerprints: list[str]) -> set[tuple[str, int]]:
+    found: set[tuple[str, int]] = set()
     for start in range(0, len(fingerprints), IN_BATCH):
         batch = fingerprints[start : start + IN_BATCH]
         found.update(
-            session.scalars(
-                sa.select(SpendLine.fingerprint).where(
+            (digest, occurrence)
+            for digest, occurrence in session.execute(
+                sa.select(SpendLine.fingerprint, SpendLine.occurrence).where(
                     SpendLine.organization_id == organization_id, SpendLine.fingerprint.in_(batch)
                 )
             )
         )
     return found
+
+
+def _skipped_note(count: int) -> Message:
+    return Message(
+        None,
+        None,
+        "%(count)s line(s) of this file were already imported from another file for this organization: "
+        "they are skipped so that nothing is counted twice.",
+        {"count": count},
+    )
 
 
 def check_spend_import(
@@ -120,21 +144,14 @@ def check_spend_import(
     result = parse_spend(
         data, filename, known_cpv=check_digits.get, requested_format=fmt, buyer_siret=organization.siret
     )
+    _check_row_limit(len(result.rows) + len({m.row for m in result.errors}), MAX_ROWS)
     refuse_bad_rows(result.errors, result.rows)
-    known = _known_fingerprints(session, organization.id, [r["fingerprint"] for r in result.rows])
-    new_rows = [r for r in result.rows if r["fingerprint"] not in known]
+    _number_twins(result.rows, {})
+    known = _known_lines(session, organization.id, sorted({r["fingerprint"] for r in result.rows}))
+    new_rows = [r for r in result.rows if (r["fingerprint"], r["occurrence"]) not in known]
     notes = list(result.notes)
-    if known:
-        skipped = len(result.rows) - len(new_rows)
-        notes.append(
-            Message(
-                None,
-                None,
-                "%(count)s line(s) of this file were already imported from another file for this organization: "
-                "they are skipped so that nothing is counted twice.",
-                {"count": skipped},
-            )
-        )
+    if len(new_rows) < len(result.rows):
+        notes.append(_skipped_note(len(result.rows) - len(new_rows)))
     return SpendPreview(
         organization=organization,
         format=result.format,
@@ -145,6 +162,8 @@ def check_spend_import(
         sheet=result.sheet,
     )
 
+
+WRITE_BATCH = 5_000  # rows per INSERT statement of a slice
 
 _LINE_FIELDS = (
     "spend_date",
@@ -169,7 +188,8 @@ def supplier_key(siret: str | None, name: str | None) -> str:
 
 
 def sum_cells(rows: list[dict]) -> list[dict]:
-    """The import's rows summed per year × CPV category × supplier × supplier location (exact Decimal sums)."""
+    """Rows summed per year × CPV category × supplier × supplier location (exact Decimal sums): the cells an import
+    writes, computed in Python for data built outside an import (the benchmarks' own lines)."""
     sums: dict[tuple, list] = {}
     for row in rows:
         key = (
@@ -196,55 +216,213 @@ def sum_cells(rows: list[dict]) -> list[dict]:
     ]
 
 
+def _cells_query(import_id: int):
+    """The cells of an import from its lines, in one GROUP BY (the supplier key as `supplier_key` computes it)."""
+    key = sa.func.coalesce(
+        SpendLine.supplier_siret, sa.func.upper(sa.func.trim(sa.func.coalesce(SpendLine.supplier_name, "")))
+    )
+    key = sa.func.substr(key, 1, 200)
+    prefix = sa.func.substr(SpendLine.cpv_code, 1, CELL_PREFIX)
+    return (
+        sa.select(
+            SpendLine.year,
+            prefix.label("cpv_prefix"),
+            key.label("supplier_key"),
+            SpendLine.supplier_postcode,
+            SpendLine.supplier_city,
+            sa.func.sum(SpendLine.amount).label("amount"),
+            sa.func.count().label("lines"),
+        )
+        .where(SpendLine.import_id == import_id)
+        .group_by(SpendLine.year, prefix, key, SpendLine.supplier_postcode, SpendLine.supplier_city)
+    )
+
+
+_WRITTEN = ("id", "import_id", "organization_id", "occurrence", *_LINE_FIELDS)
+# The same columns, those SQLite is given as text first.
+_SQLITE_WRITTEN = (*_WRITTEN[:4], "spend_date", "year", "amount", "cpv_code", *_LINE_FIELDS[4:])
+_UNIQUE_LINE = "organization_id, fingerprint, occurrence"
+
+
+def _insert_lines(session: Session, rows: list[dict], import_id: int, organization_id: int) -> None:
+    """Write a slice of lines; those already imported (same organization, fingerprint, occurrence) are skipped by
+    the unique index (ON CONFLICT DO NOTHING), never looked up one by one.
+
+    The slice goes straight to the driver: PostgreSQL COPYs it into a temporary table and moves it with one
+    INSERT ... SELECT; SQLite takes one prepared INSERT for all its rows. Values are those SQLAlchemy's column
+    types would bind (SQLite keeps dates as ISO text and amounts as decimal text)."""
+    connection = session.connection()
+    columns = ", ".join(_WRITTEN)
+    if connection.dialect.name == "postgresql":
+        _ensure_load_table(connection)
+        values = (
+            (random_id(), import_id, organization_id, r["occurrence"], *(r[f] for f in _LINE_FIELDS)) for r in rows
+        )
+        cursor = connection.connection.cursor()
+        try:
+            with cursor.copy(f"COPY spend_line_load ({columns}) FROM STDIN") as copy:  # noqa: S608 - fixed names
+                for value in values:
+                    copy.write_row(value)
+        finally:
+            cursor.close()
+        connection.exec_driver_sql(
+            f"INSERT INTO spend_line ({columns}) SELECT {columns} FROM spend_line_load "  # noqa: S608
+            f"ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING"
+        )
+        connection.exec_driver_sql("TRUNCATE spend_line_load")
+        return
+    # SQLite binds neither Decimal nor (without a deprecated adapter) date: text, as SQLAlchemy's types write them.
+    rest = operator.itemgetter(*_SQLITE_WRITTEN[7:])
+    values = [
+        (
+            random_id(),
+            import_id,
+            organization_id,
+            r["occurrence"],
+            r["spend_date"].isoformat(),
+            r["year"],
+            str(r["amount"]),
+            *rest(r),
+        )
+        for r in rows
+    ]
+    columns = ", ".join(_SQLITE_WRITTEN)
+    marks = ", ".join("?" for _ in _WRITTEN)
+    connection.exec_driver_sql(
+        f"INSERT INTO spend_line ({columns}) VALUES ({marks}) ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING",  # noqa: S608
+        values,
+    )
+
+
+def _ensure_load_table(connection) -> None:
+    """A temporary table shaped like spend_line, private to this transaction (dropped at its end)."""
+    connection.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS spend_line_load (LIKE spend_line INCLUDING DEFAULTS) ON COMMIT DROP"
+    )
+
+
+def _hash_source(source: bytes | str | Path) -> str:
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    with open(source, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
 def import_spend(
     session: Session,
     actor,
-    data: bytes,
+    source: bytes | str | Path,
     filename: str,
     *,
     organization: Organization | str | None = None,
     fmt: str | None = None,
     is_synthetic: bool = False,
+    progress: Callable[[int], None] | None = None,
+    max_rows: int | None = MAX_ROWS,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> SpendImport:
-    """All or nothing: the whole file is checked first; then its new lines and their cells are written."""
-    preview = check_spend_import(session, actor, data, filename, organization=organization, fmt=fmt)
-    if not preview.new_rows:
-        raise Conflict(
-            "duplicate_import",
-            str(_l("Every line of this file was already imported for this organization: nothing to import.")),
-        )
-    rows = preview.new_rows
+    """All or nothing, memory bounded: the file (bytes, or a path for a file of any length) is read a slice at a
+    time; each slice of a valid file is written at once, lines already imported skipped by the database; the first
+    bad row stops the writing and the rest of the file is only checked, to report every problem, then the whole
+    transaction is refused. The cells are summed from the lines in one GROUP BY. `progress(rows_read)` is told after
+    each slice. `max_rows` bounds what a web or API upload may hold (None: no limit, for the command line)."""
+    organization = _import_organization(session, actor, organization)
+    if fmt is not None and fmt not in FORMATS:
+        raise ValidationFailed({"format": [str(_l("The format is csv, xlsx or decp."))]})
+    sha256 = _hash_source(source)
+    existing = _active_import_with(session, organization.id, sha256)
+    if existing is not None:
+        raise _duplicate(existing)
+    check_digits = dict(session.execute(sa.select(CpvCode.code, CpvCode.check_digit)).all())
+    stream = stream_spend(
+        source,
+        filename,
+        known_cpv=check_digits,
+        requested_format=fmt,
+        buyer_siret=organization.siret,
+        chunk_rows=chunk_rows,
+    )
     record = SpendImport(
-        organization_id=preview.organization.id,
+        organization_id=organization.id,
         imported_by_id=actor.id,
-        format=preview.format,
+        format=stream.format,
         filename=filename[-200:],
-        sha256=preview.sha256,
-        active_sha256=preview.sha256,
-        line_count=len(rows),
-        skipped_count=preview.skipped,
-        total_amount=preview.total_amount,
-        first_date=min(r["spend_date"] for r in rows),
-        last_date=max(r["spend_date"] for r in rows),
+        sha256=sha256,
+        active_sha256=sha256,
         is_synthetic=is_synthetic,
-        notes=json.dumps([{"message": n.message, "params": n.params, "row": n.row} for n in preview.notes]),
     )
     session.add(record)
     # The same file imported meanwhile by another request breaks the unique (organization, active_sha256): the
     # caller's transaction rolls back and app.actions runs the import again, which then finds that import.
     session.flush()
-    organization_id = preview.organization.id
-    session.execute(
-        sa.insert(SpendLine),
-        [{"import_id": record.id, "organization_id": organization_id, **{f: r[f] for f in _LINE_FIELDS}} for r in rows],
-    )
-    session.execute(
-        sa.insert(SpendCell),
-        [{"import_id": record.id, "organization_id": organization_id, **cell} for cell in sum_cells(rows)],
-    )
+    twins: dict[str, int] = {}
+    valid = 0
+    for rows in stream.chunks:
+        _check_row_limit(stream.rows_read, max_rows)
+        valid += len(rows)
+        _number_twins(rows, twins)
+        _insert_lines(session, rows, record.id, organization.id)
+        if progress is not None:
+            progress(stream.rows_read)
+    del twins
+    _check_row_limit(stream.rows_read, max_rows)
+    if stream.more_errors:
+        stream.errors.append(
+            Message(None, None, "… and %(count)s more problem(s) in the rows below.", {"count": stream.more_errors})
+        )
+    refuse_bad_rows(stream.errors, [True] if valid else [])
+    count, total, first, last = session.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.sum(SpendLine.amount),
+            sa.func.min(SpendLine.spend_date),
+            sa.func.max(SpendLine.spend_date),
+        ).where(SpendLine.import_id == record.id)
+    ).one()
+    if not count:
+        raise Conflict(
+            "duplicate_import",
+            str(_l("Every line of this file was already imported for this organization: nothing to import.")),
+        )
+    notes = list(stream.notes)
+    if count < valid:
+        notes.append(_skipped_note(valid - count))
+    cells = [
+        {"id": random_id(), "import_id": record.id, "organization_id": organization.id, **cell._asdict()}
+        for cell in session.execute(_cells_query(record.id))
+    ]
+    for start in range(0, len(cells), WRITE_BATCH):
+        session.connection().execute(sa.insert(SpendCell.__table__), cells[start : start + WRITE_BATCH])
+    record.format = stream.format
+    record.line_count = count
+    record.skipped_count = valid - count
+    record.total_amount = Decimal(total).quantize(Decimal("0.01"))
+    record.first_date, record.last_date = _as_date(first), _as_date(last)
+    record.notes = json.dumps([{"message": n.message, "params": n.params, "row": n.row} for n in notes])
     session.flush()
     audit(session, actor, "spend.imported", record, organization_id=organization_id, lines=len(rows), sha=record.sha256)
     return record
+
+
+def _check_row_limit(rows: int, max_rows: int | None) -> None:
+    if max_rows is not None and rows > max_rows:
+        raise ValidationFailed(
+            {
+                "file": [
+                    str(
+                        _l(
+                            "The file has more than %(max)s data rows; split it into several files, or ask an "
+                            "administrator to import it from the command line.",
+                            max=f"{max_rows:,}".replace(",", "\u202f"),
+                        )
+                    )
+                ]
+            }
+        )
+
+
+def _as_date(value) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def import_notes(record: SpendImport) -> list[Message]:
