@@ -6,7 +6,7 @@ took longer than the last. A line now carries its occurrence (0 for the first li
 (INSERT ... ON CONFLICT DO NOTHING). Existing lines are numbered in the order they were written.
 
 Revision ID: b7d2f4a91c3e
-Revises: 9c3e51d07a42
+Revises: b7d2e4a91c53
 Create Date: 2026-11-29 15:40:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'b7d2f4a91c3e'
-down_revision = '9c3e51d07a42'
+down_revision = 'b7d2e4a91c53'
 branch_labels = None
 depends_on = None
 
