@@ -400,7 +400,7 @@ def import_spend(
     record.first_date, record.last_date = _as_date(first), _as_date(last)
     record.notes = json.dumps([{"message": n.message, "params": n.params, "row": n.row} for n in notes])
     session.flush()
-    audit(session, actor, "spend.imported", record, organization_id=organization_id, lines=len(rows), sha=record.sha256)
+    audit(session, actor, "spend.imported", record, organization_id=organization.id, lines=count, sha=record.sha256)
     return record
 
 
