@@ -145,3 +145,23 @@ def test_a_bids_amount_never_appears_in_the_audit_trail_before_the_deadline(clie
     for text in shown:
         for amount in ("987654", "987 654", "987\u202f654", "876543", "876 543", "876\u202f543", "654,32", "654.32"):
             assert amount not in text
+
+
+def test_audit_page_query_count_does_not_grow_with_the_events_shown(client, db, query_counter):
+    _admin(db)
+    login(client, ADMIN)
+
+    def add_events(count: int) -> None:
+        for _ in range(count):
+            record(db.session, factories.user("buyer"), "logout")
+        db.session.commit()
+
+    def queries() -> int:
+        with query_counter() as count:
+            assert client.get("/admin/audit").status_code == 200
+        return count.value
+
+    add_events(3)
+    few = queries()
+    add_events(40)
+    assert queries() == few
