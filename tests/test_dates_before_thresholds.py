@@ -42,7 +42,7 @@ def test_a_stored_2019_date_gives_a_null_procedure_in_the_api(client, new_client
     group_id, emails = group_of_2019
     for email in emails:
         api = new_client()
-        headers = api_token(api, email)
+        headers = {**api_token(api, email), "Accept-Language": "en"}
         listed = api.get("/api/v1/groups", headers=headers)
         assert listed.status_code == 200, email
         one = api.get(f"/api/v1/groups/{group_id}", headers=headers)
