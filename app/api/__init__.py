@@ -45,7 +45,7 @@ def _document_errors() -> None:
 
 def init_api(app: Flask) -> None:
     from app.api import calls, groups, needs, overlaps, reference, spend, tokens
-    from app.api.schemas import ErrorEnvelope
+    from app.api.schemas import DecimalString, ErrorEnvelope
 
     # The error responses flask-smorest documents (and its "default" one) carry the envelope the API answers with.
     api.ERROR_SCHEMA = ErrorEnvelope
@@ -59,6 +59,7 @@ def init_api(app: Flask) -> None:
             "security": [{"bearerAuth": []}],
         },
     )
+    api.register_field(DecimalString, "string", "decimal")
     for module in (tokens, reference, needs, overlaps, groups, calls, spend):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")

@@ -108,6 +108,14 @@ class OrganizationList(Schema):
     next = fields.String(allow_none=True)
 
 
+class DecimalString(fields.Decimal):
+    """A decimal written as a string ("12.5"), so that no client reads it as a binary float; the OpenAPI document
+    says string (see app.api.init_api)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(as_string=True, **kwargs)
+
+
 # --- money ------------------------------------------------------------------------------------------------------
 
 
@@ -527,7 +535,7 @@ class BidOut(Schema):
     amount_eur = Money(attribute="amount")
     technical_note = fields.String()
     environmental_note = fields.String()
-    delivery_distance_km = fields.Decimal(as_string=True, allow_none=True)
+    delivery_distance_km = DecimalString(allow_none=True)
     status = fields.String()
     submitted_at = fields.DateTime(format="iso")
     receipt_sha256 = fields.String()
@@ -544,7 +552,9 @@ class ScoreIn(Schema):
     bid_id = Id(required=True)
     scores = fields.Dict(
         keys=Text(20),
-        values=fields.Decimal(validate=validate.Range(min=0, max=100)),
+        values=fields.Decimal(
+            validate=validate.Range(min=Decimal(0), max=Decimal(100)), metadata={"minimum": 0, "maximum": 100}
+        ),
         required=True,
         metadata={"description": "criterion → score from 0 to 100"},
     )
@@ -583,7 +593,7 @@ class ContractOut(Schema):
     organization = fields.Function(lambda c: c.organization.code)
     supplier = fields.Function(lambda c: c.supplier.name)
     amount_eur = Money(attribute="amount")
-    share = fields.Decimal(as_string=True)
+    share = DecimalString()
 
 
 class AwardOut(Schema):
