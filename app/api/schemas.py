@@ -17,18 +17,17 @@ from app.domain.bounds import FIRST_DAY, LAST_DAY, MAX_AMOUNT, MAX_ID, MAX_INT, 
 
 def Id(**kwargs):  # noqa: N802 - a field factory, named like the fields it stands for
     """An id sent in a body: a BIGINT."""
-    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 def Version(**kwargs):  # noqa: N802
     """The version a client read (optimistic locking)."""
-    return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_INT), **kwargs)
+    return fields.Integer(validate=validate.Range(min=0, max=MAX_INT), **kwargs)
 
 
 def Text(max_length: int = MAX_TEXT, **kwargs):  # noqa: N802
     """A free text, at most as long as its column."""
-    validators = [validate.Length(max=max_length), *kwargs.pop("extra_validate", [])]
-    return fields.String(validate=validators, **kwargs)
+    return fields.String(validate=validate.Length(max=max_length), **kwargs)
 
 
 _DAYS = f"between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
@@ -420,7 +419,7 @@ class CriterionIO(Schema):
     name = fields.String(
         required=True, validate=validate.OneOf(("price", "technical", "environmental", "delivery", "social"))
     )
-    weight = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
+    weight = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
 
 
 class CallCreate(Schema):

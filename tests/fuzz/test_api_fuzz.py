@@ -6,6 +6,7 @@ suite, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ ROLES = {
 # Generated requests per operation and per kind (10 to 15 per operation): valid data on random ids, valid data on the
 # demo's own rows (so that handlers run past their lookups), and data that breaks the document (wrong types, missing
 # fields).
-EXAMPLES = 5
+# FUZZ_EXAMPLES=25 ./scripts/test tests/fuzz -s explores further (a few minutes).
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "5"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 REVOKE = "DELETE /api/v1/tokens/current"
 ANSWERED_AT_LEAST = {"buyer": 10, "coordinator": 10, "supplier": 5}
