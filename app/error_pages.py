@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.errors import DomainError
+from app.errors import DomainError, database_unavailable
 
 log = logging.getLogger("mutualis.errors")
 
@@ -26,7 +28,10 @@ _CODES = {
     422: "validation_error",
     429: "rate_limited",
     500: "internal_error",
+    503: "service_unavailable",
 }
+# Seconds a client should wait before trying again while the database is unavailable.
+RETRY_AFTER_SECONDS = 30
 
 
 def _messages() -> dict[int, str]:
@@ -40,6 +45,7 @@ def _messages() -> dict[int, str]:
         415: _("This content type is not supported."),
         429: _("Too many attempts. Please wait a minute and try again."),
         500: _("Something went wrong on our side. The team has been told."),
+        503: _("The service is temporarily unavailable. Please try again in a moment."),
     }
 
 
@@ -95,11 +101,40 @@ def handle_domain(error: DomainError):
     return _page(error.status, str(error.message))
 
 
-def handle_unexpected(error: Exception):
+def rollback_quietly() -> None:
     from app.extensions import db
 
+    try:
+        db.session.rollback()
+    except SQLAlchemyError:  # the connection is gone with the database: nothing left to undo
+        log.warning("rollback failed", exc_info=True)
+
+
+def service_unavailable():
+    """503 while the database cannot serve: the envelope on the API, a page that needs no database elsewhere (its
+    layout shows no account, which would be read from the database)."""
+    message = _messages()[503]
+    if wants_json():
+        response = envelope(503, "service_unavailable", message)
+    else:
+        # Straight from the template: Flask's context processors would load the account from the database.
+        page = current_app.jinja_env.get_template("errors/503.html").render(message=message)
+        response = current_app.make_response((page, 503))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def handle_database(error: Exception):
+    if not database_unavailable(error):
+        return handle_unexpected(error)
+    log.error("database unavailable on %s %s: %s", request.method, request.path, error)
+    rollback_quietly()
+    return service_unavailable()
+
+
+def handle_unexpected(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    db.session.rollback()
+    rollback_quietly()
     if wants_json():
         return envelope(500, "internal_error", _messages()[500])
     return _page(500, _messages()[500])
@@ -109,4 +144,6 @@ def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http)
     app.register_error_handler(DomainError, handle_domain)
     app.register_error_handler(InternalServerError, handle_unexpected)
+    app.register_error_handler(DBAPIError, handle_database)
+    app.register_error_handler(PoolTimeout, handle_database)
     app.register_error_handler(Exception, handle_unexpected)

@@ -10,7 +10,8 @@ re-render the form with the errors on its fields. Database-level conflicts becom
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 
 # Codes whose status is not their class's: a reused Idempotency-Key with another body cannot be processed (422).
@@ -86,6 +87,22 @@ def _unique_violation(error: IntegrityError) -> bool:
     if getattr(original, "sqlstate", None) == "23505":  # PostgreSQL: unique_violation
         return True
     return getattr(original, "sqlite_errorname", "") in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+
+
+# PostgreSQL SQLSTATEs of a database that refuses this application as a whole (not a request's own mistake):
+# insufficient_privilege (access revoked), invalid_catalog_name (database missing), invalid_authorization_specification,
+# cannot_connect_now (starting or shutting down), admin_shutdown, crash_shutdown.
+UNAVAILABLE_SQLSTATES = frozenset({"42501", "3D000", "28000", "57P03", "57P01", "57P02"})
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True when `error` says the database cannot serve us right now (down, missing, access revoked, pool
+    exhausted, SQLite file unreadable): the answer is then 503 with Retry-After, not a server bug."""
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or getattr(error.orig, "sqlstate", None) in UNAVAILABLE_SQLSTATES
+    return False
 
 
 def from_database(error: Exception) -> DomainError | None:

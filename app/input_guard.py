@@ -32,7 +32,11 @@ def check_request_text() -> None:
     fields: list[str] = []
     for source in (request.args, request.form):
         for key in source:
-            fields += [key] if unstorable_text(key) else _unstorable_fields(source.getlist(key), key)
+            name = key or ""  # a multipart part may have no name
+            fields += [name] if unstorable_text(name) else _unstorable_fields(source.getlist(key), name)
+    for key, upload in request.files.items(multi=True):
+        name = key or ""
+        fields += [name] if unstorable_text(name) or unstorable_text(upload.filename or "") else []
     if request.is_json:
         fields += _unstorable_fields(request.get_json(silent=True), "")
     if fields:

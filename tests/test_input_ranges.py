@@ -131,3 +131,19 @@ def test_a_nul_character_is_refused_naming_the_field(buyer_client, db):
     text = response.get_data(as_text=True)
     assert "title" in text and "cannot be stored" in text
     assert db.session.scalar(sa.select(sa.func.count(Need.id))) == 0
+
+
+def test_multipart_parts_without_a_name_or_with_a_nul_in_a_file_name_are_handled(client, buyer):
+    unnamed = (
+        b"--b\r\nContent-Disposition: form-data\r\n\r\n-1\r\n"
+        b'--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b--\r\n'
+    )
+    response = client.post(
+        "/api/v1/needs/import", data=unnamed, content_type="multipart/form-data; boundary=b", headers=buyer
+    )
+    assert response.status_code == 400, response.get_data(as_text=True)
+    nul_name = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a\x00.csv"\r\n\r\nx\r\n--b--\r\n'
+    response = client.post(
+        "/api/v1/needs/import", data=nul_name, content_type="multipart/form-data; boundary=b", headers=buyer
+    )
+    _refused(response, "file")

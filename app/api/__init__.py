@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from flask import Flask, g, request
 from flask_login import current_user
 from werkzeug.exceptions import NotFound
 
 from app.extensions import api, csrf
 
+# The error answers every operation may give, each with the error envelope (API.md): invalid input, no or a bad
+# token, not allowed, not found (also what the caller may not know exists), a conflict, a body too large or of another
+# type, an Idempotency-Key reused with another body, too many attempts, the database unavailable (with Retry-After).
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+
+
+def _document_errors() -> None:
+    """Every operation of the OpenAPI document lists the error answers above, described by the envelope."""
+    from app.error_pages import RETRY_AFTER_SECONDS
+
+    api.spec.components.response(
+        "ServiceUnavailable",
+        {
+            "description": "service_unavailable: the database cannot serve right now; try again after Retry-After",
+            "headers": {
+                "Retry-After": {
+                    "description": f"seconds to wait before trying again ({RETRY_AFTER_SECONDS})",
+                    "schema": {"type": "integer"},
+                }
+            },
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+        },
+    )
+    for operations in api.spec._paths.values():
+        for method, operation in operations.items():
+            if method in ("parameters", "summary", "description", "servers"):
+                continue
+            responses = operation.setdefault("responses", {})
+            for status in ERROR_STATUSES:
+                name = "ServiceUnavailable" if status == 503 else HTTPStatus(status).name
+                responses.setdefault(str(status), api.spec.components.get_ref("response", name))
+
 
 def init_api(app: Flask) -> None:
     from app.api import audit, calls, groups, needs, overlaps, reference, spend, tokens
+    from app.api.schemas import DecimalString, ErrorEnvelope
 
+    # The error responses flask-smorest documents (and its "default" one) carry the envelope the API answers with.
+    api.ERROR_SCHEMA = ErrorEnvelope
     api.init_app(
         app,
         spec_kwargs={
@@ -22,9 +59,11 @@ def init_api(app: Flask) -> None:
             "security": [{"bearerAuth": []}],
         },
     )
+    api.register_field(DecimalString, "string", "decimal")
     for module in (tokens, reference, needs, overlaps, groups, calls, spend, audit):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")
+    _document_errors()
 
     @app.before_request
     def _api_csrf_for_cookie_sessions():

@@ -18,18 +18,17 @@ from app.domain.bounds import FIRST_DAY, LAST_DAY, MAX_AMOUNT, MAX_ID, MAX_INT, 
 
 def Id(**kwargs):  # noqa: N802 - a field factory, named like the fields it stands for
     """An id sent in a body: a BIGINT."""
-    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
 def Version(**kwargs):  # noqa: N802
     """The version a client read (optimistic locking)."""
-    return fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_INT), **kwargs)
+    return fields.Integer(validate=validate.Range(min=0, max=MAX_INT), **kwargs)
 
 
 def Text(max_length: int = MAX_TEXT, **kwargs):  # noqa: N802
     """A free text, at most as long as its column."""
-    validators = [validate.Length(max=max_length), *kwargs.pop("extra_validate", [])]
-    return fields.String(validate=validators, **kwargs)
+    return fields.String(validate=validate.Length(max=max_length), **kwargs)
 
 
 _DAYS = f"between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}"
@@ -107,6 +106,14 @@ class OrganizationItem(Schema):
 class OrganizationList(Schema):
     items = fields.List(fields.Nested(OrganizationItem))
     next = fields.String(allow_none=True)
+
+
+class DecimalString(fields.Decimal):
+    """A decimal written as a string ("12.5"), so that no client reads it as a binary float; the OpenAPI document
+    says string (see app.api.init_api)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(as_string=True, **kwargs)
 
 
 # --- money ------------------------------------------------------------------------------------------------------
@@ -413,7 +420,7 @@ class CriterionIO(Schema):
     name = fields.String(
         required=True, validate=validate.OneOf(("price", "technical", "environmental", "delivery", "social"))
     )
-    weight = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100))
+    weight = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
 
 
 class CallCreate(Schema):
@@ -528,7 +535,7 @@ class BidOut(Schema):
     amount_eur = Money(attribute="amount")
     technical_note = fields.String()
     environmental_note = fields.String()
-    delivery_distance_km = fields.Decimal(as_string=True, allow_none=True)
+    delivery_distance_km = DecimalString(allow_none=True)
     status = fields.String()
     submitted_at = fields.DateTime(format="iso")
     receipt_sha256 = fields.String()
@@ -545,7 +552,9 @@ class ScoreIn(Schema):
     bid_id = Id(required=True)
     scores = fields.Dict(
         keys=Text(20),
-        values=fields.Decimal(validate=validate.Range(min=0, max=100)),
+        values=fields.Decimal(
+            validate=validate.Range(min=Decimal(0), max=Decimal(100)), metadata={"minimum": 0, "maximum": 100}
+        ),
         required=True,
         metadata={"description": "criterion → score from 0 to 100"},
     )
@@ -584,7 +593,7 @@ class ContractOut(Schema):
     organization = fields.Function(lambda c: c.organization.code)
     supplier = fields.Function(lambda c: c.supplier.name)
     amount_eur = Money(attribute="amount")
-    share = fields.Decimal(as_string=True)
+    share = DecimalString()
 
 
 class AwardOut(Schema):

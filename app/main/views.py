@@ -62,8 +62,37 @@ def set_language(code: str):
     return redirect(safe_next(request.args.get("next"), url_for("main.home")))
 
 
+def _database_answers() -> bool:
+    """One cheap query on the migrated schema; False when the database cannot serve (down, missing, access
+    revoked, not migrated), the failure logged."""
+    from app.error_pages import log as error_log
+    from app.error_pages import rollback_quietly
+    from app.errors import database_unavailable
+
+    try:
+        db.session.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+        return True
+    except sa.exc.SQLAlchemyError as error:
+        if not database_unavailable(error):
+            raise
+        error_log.warning("database check failed: %s", error)
+        rollback_quietly()
+        return False
+
+
 @bp.get("/health")
 @public
 def health():
-    db.session.execute(sa.text("SELECT 1"))
-    return {"status": "ok"}
+    """Liveness: 200 while the process runs, whatever the database says (it is reported, not acted on)."""
+    return {"status": "ok", "database": "ok" if _database_answers() else "unavailable"}
+
+
+@bp.get("/ready")
+@public
+def ready():
+    """Readiness for a load balancer: 200 when the database answers, 503 with Retry-After otherwise."""
+    from app.error_pages import RETRY_AFTER_SECONDS
+
+    if _database_answers():
+        return {"status": "ready", "database": "ok"}
+    return {"status": "unavailable", "database": "unavailable"}, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}

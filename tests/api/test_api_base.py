@@ -146,3 +146,24 @@ def test_only_a_valid_bearer_token_skips_the_csrf_check(client, db):
     forged = client.post("/api/v1/needs", json=need, headers={"Authorization": "Bearer forged"})
     assert forged.status_code == 400 and forged.get_json()["error"]["code"] == "csrf_failed"
     assert db.session.scalar(sa.select(sa.func.count(Need.id))) == 1
+
+
+def test_every_operation_documents_its_error_answers_with_the_envelope(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    responses = spec["components"]["responses"]
+    checked = 0
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            for status in ("400", "401", "403", "404", "409", "422", "429", "503"):
+                response = operation["responses"][status]
+                if "$ref" in response:
+                    response = responses[response["$ref"].rsplit("/", 1)[1]]
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}, (path, method, status)
+            checked += 1
+    assert checked >= 40
+    assert "Retry-After" in responses["ServiceUnavailable"]["headers"]
+    envelope = spec["components"]["schemas"]["ErrorEnvelope"]
+    assert envelope["required"] == ["error"]

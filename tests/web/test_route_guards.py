@@ -11,6 +11,7 @@ PUBLIC_ENDPOINTS = {
     "main.home",
     "main.set_language",
     "main.health",
+    "main.ready",
     "accounts.login",
     "accounts.register",
     "accounts.registration_sent",
