@@ -161,16 +161,14 @@ def _supplier_open_calls() -> list[Call]:
     """Open calls matching the supplier's trades and subscriptions, the nearest deadline first (home page)."""
     if not current_user.is_authenticated or current_user.role != "supplier":
         return []
-    now = utcnow()
     stmt = (
         services.matching_calls(current_user)
-        .where(Call.status == "published")
+        .where(services.effective_status_column(utcnow()) == "published")
         .options(selectinload(Call.lots))
         .order_by(Call.bid_deadline, Call.id)
+        .limit(HOME_CALLS)
     )
-    return [call for call in db.session.scalars(stmt) if services.effective_status(call, now) == "published"][
-        :HOME_CALLS
-    ]
+    return list(db.session.scalars(stmt))
 
 
 def _load_call(call_id: int) -> Call:
