@@ -37,3 +37,10 @@ def page_of(stmt: sa.Select, args: dict, *, entities: bool = True) -> tuple[list
     paged = stmt.limit(size + 1).offset((args["page"] - 1) * size)
     rows = db.session.scalars(paged).unique().all() if entities else db.session.execute(paged).all()
     return list(rows[:size]), next_path(args, len(rows) > size)
+
+
+def list_page(items: list, args: dict) -> tuple[list, str | None]:
+    """One page of a list already computed (aggregates) and the path of the next page."""
+    first = (args["page"] - 1) * args["per_page"]
+    shown = items[first : first + args["per_page"]]
+    return shown, next_path(args, len(items) > first + len(shown))
