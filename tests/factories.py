@@ -346,3 +346,102 @@ def bulk_groups(orgs, count: int, *, cpv: str = "09310000", status: str = "formi
     ):
         db.session.execute(sa.insert(model), rows)
     return [row["id"] for row in groups]
+
+
+def bulk_calls(group_ids, count: int, *, status: str = "published", cpv: str = "09310000") -> list[int]:
+    """`count` calls spread over the groups, each with one lot and the usual criteria, inserted in a few statements;
+    published ones are open for bids until after CALLS_DEADLINE (plus a day per call)."""
+    from app.calls.models import Call, CallLot, Criterion
+    from app.db import random_id
+
+    calls, lots, criteria = [], [], []
+    for n in range(count):
+        call_id = random_id()
+        deadline = CALLS_DEADLINE + timedelta(days=n % 200, minutes=n)
+        calls.append(
+            {
+                "id": call_id,
+                "group_id": group_ids[n % len(group_ids)],
+                "title": f"Consultation {n}",
+                "questions_deadline": deadline - timedelta(days=5),
+                "bid_deadline": deadline,
+                "status": status,
+                "created_at": CALLS_NOW,
+                "published_at": CALLS_NOW if status != "draft" else None,
+            }
+        )
+        lots.append(
+            {
+                "id": random_id(),
+                "call_id": call_id,
+                "number": 1,
+                "title": f"Lot {n}",
+                "cpv_code": cpv,
+                "estimated_amount": Decimal("50000.00"),
+            }
+        )
+        criteria += [{"id": random_id(), "call_id": call_id, "name": name, "weight": w} for name, w in CRITERIA]
+    for model, rows in ((Call, calls), (CallLot, lots), (Criterion, criteria)):
+        db.session.execute(sa.insert(model), rows)
+    return [row["id"] for row in calls]
+
+
+def bulk_suppliers(count: int, *, trades=("09310000", "90910000")) -> list[int]:
+    """`count` supplier companies with their trades, and a user for each, inserted in a few statements."""
+    from app.db import random_id
+    from app.organizations.models import SupplierCompany, SupplierTrade
+
+    password_hash = user("admin").password_hash  # one hash for all: hashing is the slow part
+    companies, rows, users = [], [], []
+    for n in range(count):
+        company_id = random_id()
+        siret = fake_siret(_rng)
+        companies.append({"id": company_id, "name": f"Entreprise {n}", "siret": siret, "postcode": "21000"})
+        rows += [{"company_id": company_id, "cpv_code": code} for code in trades]
+        users.append(
+            {
+                "id": random_id(),
+                "email": f"bulk-supplier{next(_seq)}@example.fr",
+                "full_name": f"Fournisseur {n}",
+                "role": "supplier",
+                "supplier_id": company_id,
+                "password_hash": password_hash,
+            }
+        )
+    for model, values in ((SupplierCompany, companies), (SupplierTrade, rows), (User, users)):
+        db.session.execute(sa.insert(model), values)
+    return [row["id"] for row in companies]
+
+
+def bulk_spend_cells(orgs, count: int, *, cpvs=("09310", "90911", "45210", "30192"), years=(2024, 2025)) -> None:
+    """`count` spend cells (the pre-aggregated spend cube) of one import per organization, in a few statements."""
+    from app.db import random_id
+    from app.spend.models import SpendCell, SpendImport
+
+    imports = {}
+    for org in orgs:
+        digest = f"{random_id():064x}"  # a new file each time
+        imports[org.id] = {
+            "id": random_id(),
+            "organization_id": org.id,
+            "format": "csv",
+            "filename": f"depenses-{org.code}.csv",
+            "sha256": digest,
+            "active_sha256": digest,
+        }
+    cells = [
+        {
+            "id": random_id(),
+            "import_id": imports[orgs[n % len(orgs)].id]["id"],
+            "organization_id": orgs[n % len(orgs)].id,
+            "year": years[n % len(years)],
+            "cpv_prefix": cpvs[n % len(cpvs)],
+            "supplier_key": f"{21000000000000 + n % 97:014d}" if n % 5 else "",
+            "supplier_postcode": ("21000", "71100", "75001", "")[n % 4],
+            "amount": Decimal(1000 + 7 * n).scaleb(-1),
+            "lines": 1 + n % 4,
+        }
+        for n in range(count)
+    ]
+    db.session.execute(sa.insert(SpendImport), list(imports.values()))
+    db.session.execute(sa.insert(SpendCell), cells)

@@ -2,7 +2,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from app.api.auth import require
-from app.api.pagination import next_path
+from app.api.pagination import list_page
 from app.api.schemas import OverlapList, OverlapQuerySchema
 from app.clock import paris_today
 from app.extensions import db
@@ -25,7 +25,6 @@ def overlaps(args):
     """
     query = OverlapQuery(level=args["level"], window_months=args["window_months"], window_start=args["from_"])
     query, overlaps = find_overlaps(db.session, current_user, query, today=paris_today())
-    first = (args["page"] - 1) * args["per_page"]
-    shown = overlaps[first : first + args["per_page"]]
+    shown, next_page = list_page(overlaps, args)
     report = with_details(db.session, current_user, query, shown, lang=current_language(), needs=False)
-    return {"items": report.overlaps, "next": next_path(args, len(overlaps) > first + len(shown))}
+    return {"items": report.overlaps, "next": next_page}

@@ -29,9 +29,18 @@ def next_path(args: dict, more: bool) -> str | None:
     return f"{request.path}?{urlencode(query)}"
 
 
-def page_of(stmt: sa.Select, args: dict) -> tuple[list, str | None]:
-    """One page of the rows of `stmt` (which must have a total order) and the path of the next page. One row more
-    than the page is read to know whether another page follows, so no count query is needed."""
+def page_of(stmt: sa.Select, args: dict, *, entities: bool = True) -> tuple[list, str | None]:
+    """One page of the rows of `stmt` (which must have a total order) and the path of the next page: ORM entities,
+    or with `entities=False` plain rows (aggregates). One row more than the page is read to know whether another
+    page follows, so no count query is needed."""
     size = args["per_page"]
-    rows = db.session.scalars(stmt.limit(size + 1).offset((args["page"] - 1) * size)).unique().all()
+    paged = stmt.limit(size + 1).offset((args["page"] - 1) * size)
+    rows = db.session.scalars(paged).unique().all() if entities else db.session.execute(paged).all()
     return list(rows[:size]), next_path(args, len(rows) > size)
+
+
+def list_page(items: list, args: dict) -> tuple[list, str | None]:
+    """One page of a list already computed (aggregates) and the path of the next page."""
+    first = (args["page"] - 1) * args["per_page"]
+    shown = items[first : first + args["per_page"]]
+    return shown, next_path(args, len(items) > first + len(shown))

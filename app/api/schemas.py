@@ -491,7 +491,7 @@ class CallList(Schema):
     next = fields.String(allow_none=True)
 
 
-class CallQuery(Schema):
+class CallQuery(PageQuery):
     status = fields.String(
         validate=validate.OneOf(("draft", "published", "closed", "evaluated", "awarded", "cancelled", "unsuccessful"))
     )

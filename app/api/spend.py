@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from app import actions
 from app.api.auth import require
+from app.api.pagination import PageQuery, list_page, page_of
 from app.api.schemas import ErrorEnvelope, Money
 from app.clock import paris_today
 from app.domain import impact
@@ -70,7 +71,7 @@ class SpendImportList(Schema):
     next = fields.String(allow_none=True)
 
 
-class CubeQuery(Schema):
+class CubeQuery(PageQuery):
     level = fields.String(load_default="division", validate=validate.OneOf(LEVELS))
     organization = fields.String(load_default=None)
     year = fields.Integer(load_default=None, validate=validate.Range(min=1990, max=2200))
@@ -160,7 +161,7 @@ class SavingsResult(Schema):
     source = fields.String()
 
 
-class PoolingQuery(Schema):
+class PoolingQuery(PageQuery):
     level = fields.String(load_default="class", validate=validate.OneOf(LEVELS))
     year = fields.Integer(load_default=None, validate=validate.Range(min=1990, max=2200))
 
@@ -184,6 +185,7 @@ class PoolingResult(Schema):
     year = fields.Integer(allow_none=True)
     pooling_potential_eur = Money()
     items = fields.List(fields.Nested(PoolingItemOut))
+    next = fields.String(allow_none=True)
 
 
 # --- handlers ------------------------------------------------------------------------------------------------
@@ -236,16 +238,13 @@ def rollback_import(import_id):
 @blp.arguments(CubeQuery, location="query")
 @blp.response(200, CubeList)
 def spend_cube(args):
-    """Organizations × CPV prefix at a level × year: amount, lines and distinct suppliers."""
-    items = services.spend_cube(
-        db.session,
-        current_user,
-        level=args["level"],
-        organization=args["organization"],
-        year=args["year"],
-        lang=current_language(),
+    """Organizations × CPV prefix at a level × year: amount, lines and distinct suppliers, from one SQL GROUP BY.
+    Ordered by prefix, organization and year; `per_page` (1 to 200, default 50) a page, `next` the following."""
+    stmt = services.cube_query(
+        db.session, current_user, level=args["level"], organization=args["organization"], year=args["year"]
     )
-    return {"items": items, "next": None}
+    rows, next_page = page_of(stmt, args, entities=False)
+    return {"items": services.cube_items(db.session, rows, current_language()), "next": next_page}
 
 
 @blp.get("/spend/pooling")
@@ -253,15 +252,19 @@ def spend_cube(args):
 @blp.arguments(PoolingQuery, location="query")
 @blp.response(200, PoolingResult)
 def pooling(args):
-    """Categories where two organizations or more spend: amounts, supplier concentration, yearly savings range."""
+    """Categories where two organizations or more spend: amounts, supplier concentration, yearly savings range.
+    The largest first, `per_page` (1 to 200, default 50) a page; `pooling_potential_eur` is over all of them."""
     result = services.spend_map(
         db.session, current_user, level=args["level"], year=args["year"], lang=current_language()
     )
+    shared = [row for row in result.rows if row.shared]
+    items, next_page = list_page(shared, args)
     return {
         "level": result.level,
         "year": result.year,
         "pooling_potential_eur": result.pooling_potential,
-        "items": [row for row in result.rows if row.shared],
+        "items": items,
+        "next": next_page,
     }
 
 

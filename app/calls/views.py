@@ -80,6 +80,7 @@ LOCALITY_BADGES = {"departement": "text-bg-success", "region": "text-bg-info", "
 CALL_FIELDS = ("title", "description", "questions_deadline", "bid_deadline")
 LOT_FIELDS = {"title": "title", "cpv_code": "cpv_code", "estimated_amount_eur": "estimated_amount"}
 BID_FIELDS = {"amount_eur": "amount"}
+MATCHED_SHOWN = 20  # matching suppliers listed on a call page, local ones first
 
 
 # --- helpers shared by the templates --------------------------------------------------------------------------------
@@ -161,16 +162,14 @@ def _supplier_open_calls() -> list[Call]:
     """Open calls matching the supplier's trades and subscriptions, the nearest deadline first (home page)."""
     if not current_user.is_authenticated or current_user.role != "supplier":
         return []
-    now = utcnow()
     stmt = (
         services.matching_calls(current_user)
-        .where(Call.status == "published")
+        .where(services.effective_status_column(utcnow()) == "published")
         .options(selectinload(Call.lots))
         .order_by(Call.bid_deadline, Call.id)
+        .limit(HOME_CALLS)
     )
-    return [call for call in db.session.scalars(stmt) if services.effective_status(call, now) == "published"][
-        :HOME_CALLS
-    ]
+    return list(db.session.scalars(stmt))
 
 
 def _load_call(call_id: int) -> Call:
@@ -477,11 +476,9 @@ def _render_detail(call: Call, status: int = 200, **forms):
     }
     if coordinator:
         context["warnings"] = services.deadline_warnings(call, _procedure_code(call.group), now) if editable else []
-        context["matched"] = (
-            [(c, services.locality_label(call, c)) for c in services.matching_suppliers(db.session, call)]
-            if editable
-            else []
-        )
+        matched = paginate(services.matching_suppliers_query(call), 1, MATCHED_SHOWN) if editable else None
+        context["matched"] = [(c, services.locality_label(call, c)) for c in matched.items] if matched else []
+        context["matched_count"] = matched.total if matched else 0
         context["upload_form"] = forms.get("upload_form") or UploadForm(prefix="upload", formdata=None)
         context["cancel_form"] = forms.get("cancel_form") or CancelForm(prefix="cancel", formdata=None)
         bound = forms.get("answer_forms", {})

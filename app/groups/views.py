@@ -59,7 +59,7 @@ from app.reference.models import CpvCode
 
 NEEDS_SHOWN = 300  # the need picker of the "new group" page; a CPV filter narrows it
 RECENT_EVENTS = 8  # shown next to a refused (stale) edit
-HOME_SHOWN = 10  # forming groups listed on the coordinator's home page
+HOME_SHOWN = 10  # groups listed on a home page (forming ones, invitations), with their count
 
 
 @bp.app_context_processor
@@ -102,10 +102,11 @@ def _back(group_id: int, anchor: str | None = None):
 # --- home panels -------------------------------------------------------------------------------------------------
 
 
-def _group_invitations() -> list[Membership]:
-    """The buyer's organization's memberships of forming groups that wait for its answer or signature."""
+def _group_invitations():
+    """The buyer's organization's memberships of forming groups that wait for its answer or signature: the first
+    ten and how many there are."""
     if not current_user.is_authenticated or current_user.role != "buyer":
-        return []
+        return paginate_list([], 1)
     stmt = (
         sa.select(Membership)
         .join(Membership.group)
@@ -117,7 +118,7 @@ def _group_invitations() -> list[Membership]:
         .options(contains_eager(Membership.group))
         .order_by(PurchaseGroup.planned_publication_on.is_(None), PurchaseGroup.planned_publication_on, Membership.id)
     )
-    return list(db.session.scalars(stmt))
+    return paginate(stmt, 1, per_page=HOME_SHOWN)
 
 
 def _forming_groups():

@@ -41,6 +41,7 @@ from app.needs.forms import (
 )
 from app.needs.models import Need
 from app.organizations.services import list_buyer_organizations
+from app.pagination import page_number, paginate
 from app.reference.models import CpvCode
 from app.reference.services import labels as cpv_labels
 from app.uploads import PendingUploads, file_bytes
@@ -112,7 +113,7 @@ def list_needs():
         del form.organization
     sort = request.args.get("sort", "start_date")
     descending = request.args.get("dir") == "desc"
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_number()
 
     pagination = None
     if form.validate():
@@ -131,7 +132,7 @@ def list_needs():
         except ValidationFailed as error:
             apply_errors(form, error)
         else:
-            pagination = db.paginate(stmt, page=page, per_page=PER_PAGE, max_per_page=PER_PAGE, error_out=False)
+            pagination = paginate(stmt, page, PER_PAGE)
     filtered = any(request.args.get(name) for name in ("organization", "cpv", "status", "start_from", "start_to", "q"))
     return render_template(
         "needs/list.html",

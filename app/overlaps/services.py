@@ -76,15 +76,21 @@ def submitted_needs_frame(session: Session, organization_id: int | None = None) 
     The rows are read straight from the database cursor as plain tuples (no ORM rows): at 100,000 needs the
     per-row overhead of result objects would cost more than the whole overlap computation.
     """
-    stmt = sa.select(
-        Need.id,
-        Need.organization_id,
-        Need.cpv_code,
-        sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger).label("annual_cents"),
-        Need.duration_months,
-        Need.start_date,
-        Need.current_contract_end,
-    ).where(Need.status == "submitted")
+    stmt = (
+        sa.select(
+            Need.id,
+            Need.organization_id,
+            Need.cpv_code,
+            sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger).label("annual_cents"),
+            Need.duration_months,
+            Need.start_date,
+            Need.current_contract_end,
+            Organization.code,
+            sa.case((Organization.is_central_government, "central"), else_="other"),
+        )
+        .join(Organization, Organization.id == Need.organization_id)
+        .where(Need.status == "submitted")
+    )
     if organization_id is not None:
         stmt = stmt.where(Need.organization_id == organization_id)
     connection = session.connection()
@@ -103,16 +109,10 @@ def submitted_needs_frame(session: Session, organization_id: int | None = None) 
         "duration_months",
         "start_date",
         "current_contract_end",
+        "organization",
+        "buyer_class",
     ]
-    frame = pd.DataFrame(rows, columns=columns)
-    organizations = session.execute(
-        sa.select(Organization.id, Organization.code, Organization.is_central_government)
-    ).all()
-    codes = {org_id: code for org_id, code, _ in organizations}
-    classes = {org_id: ("central" if central else "other") for org_id, _, central in organizations}
-    frame["organization"] = frame["organization_id"].map(codes)
-    frame["buyer_class"] = frame["organization_id"].map(classes)
-    return frame
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _labels(session: Session, prefixes: list[str], lang: str) -> dict[str, str]:
@@ -252,29 +252,30 @@ def with_details(
     lang: str = "fr",
     needs: bool = True,
     warnings: bool = False,
+    limit: int | None = None,
 ) -> OverlapReport:
     """The given overlaps (a page, or all of them) with their labels and need ids; with `needs` also the needs'
     rows and the organizations × prefixes heatmap of their yearly amounts; with `warnings` the splitting warnings
-    (of their own organization for a buyer). A fixed number of queries, each bounded by the overlaps given."""
+    (of their own organization for a buyer). With `limit`, the rows read are those of the first `limit` needs of
+    each overlap and of each of the first `limit` warnings (a page shows no more). A fixed number of queries."""
     prefixes = [o.cpv_prefix for o in overlaps]
-    length = PREFIX_LENGTH[query.level]
     warning_list = engine.find_splitting_warnings(_splitting_frame(session, actor)) if warnings else []
     labels = _labels(session, sorted({*prefixes, *(w.cpv_prefix for w in warning_list)}), lang)
-    warned = [need_id for w in warning_list for need_id in w.need_ids]
     in_overlaps = sa.and_(_in_window(query), _prefix(query.level).in_(prefixes))
-    frame = pd.DataFrame()
-    if needs:
-        frame = _need_rows(session, sa.or_(in_overlaps, Need.id.in_(warned)) if warned else in_overlaps)
-        shown = frame.loc[_window_mask(frame, query) & frame["cpv_code"].str[:length].isin(prefixes)]
-        pairs = zip(shown["cpv_code"].str[:length].tolist(), shown.index.tolist(), strict=True)
-    else:
-        pairs = session.execute(sa.select(_prefix(query.level), Need.id).where(in_overlaps).order_by(Need.id)).all()
     need_ids: dict[str, list[int]] = {}
-    for prefix, need_id in pairs:
+    for prefix, need_id in session.execute(sa.select(_prefix(query.level), Need.id).where(in_overlaps)):
         need_ids.setdefault(prefix, []).append(int(need_id))
     overlaps = [
-        replace(o, label=labels.get(o.cpv_prefix, ""), need_ids=tuple(need_ids.get(o.cpv_prefix, ()))) for o in overlaps
+        replace(o, label=labels.get(o.cpv_prefix, ""), need_ids=tuple(sorted(need_ids.get(o.cpv_prefix, ()))))
+        for o in overlaps
     ]
+    frame = pd.DataFrame()
+    if needs:
+        warned = Need.id.in_([i for w in warning_list[:limit] for i in w.need_ids[:limit]])
+        if limit is None:
+            frame = _need_rows(session, sa.or_(in_overlaps, warned))
+        else:
+            frame = _need_rows(session, sa.or_(Need.id.in_([i for o in overlaps for i in o.need_ids[:limit]]), warned))
     return OverlapReport(
         query=query,
         overlaps=overlaps,
@@ -283,13 +284,6 @@ def with_details(
         heatmap=_heatmap(overlaps) if needs and overlaps else pd.DataFrame(),
         labels=labels,
     )
-
-
-def _window_mask(frame: pd.DataFrame, query: OverlapQuery) -> pd.Series:
-    start = pd.Timestamp(query.window_start)
-    end = pd.Timestamp(query.window_start + relativedelta(months=query.window_months))
-    starts, ends = frame["start_date"], frame["current_contract_end"]
-    return ((starts >= start) & (starts < end)) | ((ends >= start) & (ends < end))
 
 
 def _heatmap(overlaps: list[engine.Overlap]) -> pd.DataFrame:

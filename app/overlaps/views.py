@@ -21,6 +21,7 @@ from app.overlaps.services import OverlapQuery, OverlapReport, find_overlaps, ov
 from app.pagination import page_number, paginate_list
 
 READERS = ("coordinator", "admin", "buyer")
+NEEDS_SHOWN = 20  # needs listed under each overlap, and splitting warnings listed (the needs list has them all)
 
 
 def _report(form: OverlapQueryForm) -> tuple[OverlapQuery, OverlapReport]:
@@ -59,7 +60,7 @@ def overlap_map():
     every = presenters.overlap_rows(overlaps, {}, {})
     pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page_number())
     shown = [row.overlap for row in pagination.items]
-    report = with_details(db.session, current_user, query, shown, lang=lang, warnings=True)
+    report = with_details(db.session, current_user, query, shown, lang=lang, warnings=True, limit=NEEDS_SHOWN)
     labels = presenters.cpv_labels(db.session, report, lang)
     needs = presenters.need_rows(report.needs)
     rows = presenters.overlap_rows(report.overlaps, needs, labels)
@@ -88,7 +89,9 @@ def overlap_map():
         page_url=page_url,
         summary=presenters.summary(every),
         heatmap=presenters.heatmap(report.heatmap, [r.overlap.cpv_prefix for r in rows], labels),
-        warnings=presenters.warning_rows(report.warnings, needs, labels),
+        warnings=presenters.warning_rows(report.warnings[:NEEDS_SHOWN], needs, labels),
+        warning_count=len(report.warnings),
+        needs_shown=NEEDS_SHOWN,
         thresholds=thresholds,
         rules_date=presenters.latest_rule_date(thresholds),
         sort=sort,

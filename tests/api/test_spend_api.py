@@ -1,4 +1,5 @@
 import io
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -169,3 +170,25 @@ def test_the_openapi_document_describes_the_spend_endpoints(client):
     assert {"201", "400", "409"} <= set(responses)
     content = spec["paths"]["/api/v1/spend/import"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in content
+
+
+def test_the_pooling_list_and_the_cube_are_paginated(client, db):
+    orgs = [factories.organization(code) for code in ("DM", "CHU", "UB")]
+    factories.bulk_spend_cells(
+        orgs, 600, cpvs=tuple(f"{n:05d}" for n in range(3000, 3605, 5))
+    )  # 121: not a multiple of 3
+    factories.user("coordinator", email="pool@x.fr", organization_=orgs[0])
+    db.session.commit()
+    headers = api_token(client, "pool@x.fr")
+    pooling = client.get("/api/v1/spend/pooling?level=category&per_page=40", headers=headers).get_json()
+    assert len(pooling["items"]) == 40 and pooling["next"].endswith("page=2&per_page=40")
+    everything, page = list(pooling["items"]), pooling
+    while page["next"]:
+        page = client.get(page["next"], headers=headers).get_json()
+        everything += page["items"]
+    assert len({i["cpv_prefix"] for i in everything}) == 121 == len(everything)
+    assert sum(Decimal(i["amount_eur"]) for i in everything) == Decimal(pooling["pooling_potential_eur"])
+    cube = client.get("/api/v1/spend/cube?level=category&per_page=200", headers=headers).get_json()
+    assert len(cube["items"]) == 200 and cube["next"].endswith("page=2&per_page=200")
+    keys = [(i["cpv_prefix"], i["organization"], i["year"]) for i in cube["items"]]
+    assert keys == sorted(keys)

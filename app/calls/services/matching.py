@@ -21,10 +21,10 @@ def _home_departement(call: Call) -> str:
     return postcode[:2]
 
 
-def matching_suppliers(session: Session, call: Call) -> list[SupplierCompany]:
+def matching_suppliers_query(call: Call) -> sa.Select:
     """Suppliers with a trade in the class of a lot's CPV (class level or finer), or a subscription covering it.
 
-    Ordered local first: the coordinating organization's département, then the region, then elsewhere.
+    Ordered local first: the coordinating organization's département, then the region, then elsewhere; then by name.
     """
     classes = {lot.cpv_code[:4] for lot in call.lots}
     codes = [lot.cpv_code for lot in call.lots]
@@ -34,21 +34,18 @@ def matching_suppliers(session: Session, call: Call) -> list[SupplierCompany]:
     )
     subscription_match = sa.or_(*[sa.literal(code).startswith(Subscription.cpv_prefix) for code in codes])
     by_subscription = sa.select(Subscription.supplier_id).where(subscription_match)
-    companies = list(
-        session.scalars(
-            sa.select(SupplierCompany).where(
-                sa.or_(SupplierCompany.id.in_(by_trade), SupplierCompany.id.in_(by_subscription))
-            )
-        )
+    departement = sa.func.substr(SupplierCompany.postcode, 1, 2)
+    locality = sa.case((departement == _home_departement(call), 0), (departement.in_(REGION_DEPARTEMENTS), 1), else_=2)
+    return (
+        sa.select(SupplierCompany)
+        .where(sa.or_(SupplierCompany.id.in_(by_trade), SupplierCompany.id.in_(by_subscription)))
+        .order_by(locality, SupplierCompany.name, SupplierCompany.id)
     )
-    home = _home_departement(call)
 
-    def locality(company: SupplierCompany) -> int:
-        if company.postcode[:2] == home:
-            return 0
-        return 1 if company.postcode[:2] in REGION_DEPARTEMENTS else 2
 
-    return sorted(companies, key=lambda c: (locality(c), c.name))
+def matching_suppliers(session: Session, call: Call) -> list[SupplierCompany]:
+    """Every matching supplier, local ones first (see matching_suppliers_query)."""
+    return list(session.scalars(matching_suppliers_query(call)))
 
 
 def locality_label(call: Call, company: SupplierCompany) -> str:

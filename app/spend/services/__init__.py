@@ -25,6 +25,8 @@ from app.spend.services.cube import (
     CubeItem,
     cells_frame,
     cpv_labels,
+    cube_items,
+    cube_query,
     organization_codes,
     spend_cube,
 )
@@ -66,6 +68,8 @@ __all__ = [
     "SpendPreview",
     "carbon_report",
     "cells_frame",
+    "cube_items",
+    "cube_query",
     "check_reader",
     "check_spend_import",
     "child_level",

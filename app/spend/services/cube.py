@@ -119,19 +119,54 @@ def grouped_sums(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return sums.reset_index()
 
 
-def spend_cube(
-    session: Session, actor, *, level: str = "division", organization: str | None = None, year=None, lang: str = "fr"
-) -> list[CubeItem]:
-    """Organizations × CPV prefix at `level` × year: amount, lines and distinct suppliers."""
+CELL_CENTS = sa.cast(sa.func.round(SpendCell.amount * 100), sa.BigInteger)
+
+
+def in_scope(stmt: sa.Select, scope: list[int] | None, year: int | None) -> sa.Select:
+    """The cells of the organizations in scope (None: all) and of the year (None: all)."""
+    if scope is not None:
+        stmt = stmt.where(SpendCell.organization_id.in_([int(i) for i in scope]))
+    if year is not None:
+        stmt = stmt.where(SpendCell.year == int(year))
+    return stmt
+
+
+def cube_query(session: Session, actor, *, level: str = "division", organization: str | None = None, year=None):
+    """Organizations × CPV prefix at `level` × year as one SQL GROUP BY over the cells, ordered by prefix,
+    organization and year: (prefix, organization, year, cents, lines, distinct known suppliers) rows."""
     level = check_level(level)
     year = check_year(year)
     scope = reader_scope(session, actor, organization)
-    frame = cells_frame(session, scope, year)
-    frame["prefix"] = frame["cpv_prefix"].str[: PREFIX_LENGTH[level]]
-    grouped = grouped_sums(frame, ["prefix", "organization", "year"])
-    labels = cpv_labels(session, grouped["prefix"].unique(), lang)
-    columns = [grouped[c].tolist() for c in ("prefix", "organization", "year", "cents", "lines", "suppliers")]
+    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level])
+    stmt = (
+        sa.select(
+            prefix,
+            Organization.code,
+            SpendCell.year,
+            sa.func.sum(CELL_CENTS),
+            sa.func.sum(SpendCell.lines),
+            sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))),
+        )
+        .join(Organization, Organization.id == SpendCell.organization_id)
+        .group_by(prefix, Organization.code, SpendCell.year)
+        .order_by(prefix, Organization.code, SpendCell.year)
+    )
+    return in_scope(stmt, scope, year)
+
+
+def cube_items(session: Session, rows, lang: str = "fr") -> list[CubeItem]:
+    """CubeItems of cube_query rows (a page of them), with the prefixes' labels in one query."""
+    rows = list(rows)
+    labels = cpv_labels(session, {row[0] for row in rows}, lang)
     return [
         CubeItem(prefix, labels.get(prefix, ""), org, int(yr), euros(cents), int(lines), int(sups))
-        for prefix, org, yr, cents, lines, sups in zip(*columns, strict=True)
+        for prefix, org, yr, cents, lines, sups in rows
     ]
+
+
+def spend_cube(
+    session: Session, actor, *, level: str = "division", organization: str | None = None, year=None, lang: str = "fr"
+) -> list[CubeItem]:
+    """Organizations × CPV prefix at `level` × year: amount, lines and distinct suppliers (every row)."""
+    stmt = cube_query(session, actor, level=level, organization=organization, year=year)
+    return cube_items(session, session.execute(stmt), lang)

@@ -17,10 +17,10 @@ from app.actors import ADMINS, require_role
 from app.clock import utcnow
 from app.domain import impact
 from app.errors import NotFound, ValidationFailed
-from app.organizations.models import SupplierCompany
-from app.spend.models import EmissionMapping
+from app.organizations.models import Organization, SupplierCompany
+from app.spend.models import EmissionMapping, SpendCell
 from app.spend.services.access import check_reader, reader_scope
-from app.spend.services.cube import cells_frame, check_year, euros
+from app.spend.services.cube import CELL_CENTS, check_year, euros, in_scope
 
 
 @lru_cache(maxsize=1)
@@ -45,23 +45,38 @@ class LocalShareReport:
     year: int | None
 
 
-def _located(session: Session, frame: pd.DataFrame) -> pd.DataFrame:
-    """Each cell's location: its own postcode (from the file), else the supplier registry's by SIRET."""
-    registry = pd.DataFrame(
-        session.execute(sa.select(SupplierCompany.siret, SupplierCompany.postcode, SupplierCompany.city)).all(),
-        columns=["supplier_key", "registry_postcode", "registry_city"],
-    )
-    located = frame.merge(registry, on="supplier_key", how="left")
-    from_file = located["supplier_postcode"].notna() & (located["supplier_postcode"] != "")
-    located["postcode"] = located["supplier_postcode"].where(from_file, located["registry_postcode"])
-    located["city"] = located["supplier_city"].where(from_file, located["registry_city"])
-    located["bucket"] = impact.classify_locations(located["postcode"], located["city"], metropole_area())
-    return located
-
-
 def local_share_report(session: Session, actor, *, organization: str | None = None, year=None) -> LocalShareReport:
+    """Spend per supplier location bucket, overall and per organization. One SQL GROUP BY per organization and
+    location (the cell's own postcode and city from the file, else the supplier registry's by SIRET); only the
+    distinct locations are classified."""
     year = check_year(year)
-    frame = _located(session, cells_frame(session, reader_scope(session, actor, organization), year, location=True))
+    stmt = (
+        sa.select(
+            Organization.code,
+            SpendCell.supplier_postcode,
+            SpendCell.supplier_city,
+            SupplierCompany.postcode,
+            SupplierCompany.city,
+            sa.func.sum(CELL_CENTS),
+        )
+        .join(Organization, Organization.id == SpendCell.organization_id)
+        .outerjoin(SupplierCompany, SupplierCompany.siret == SpendCell.supplier_key)
+        .group_by(
+            Organization.code,
+            SpendCell.supplier_postcode,
+            SpendCell.supplier_city,
+            SupplierCompany.postcode,
+            SupplierCompany.city,
+        )
+    )
+    stmt = in_scope(stmt, reader_scope(session, actor, organization), year)
+    columns = ["organization", "supplier_postcode", "supplier_city", "registry_postcode", "registry_city", "cents"]
+    frame = pd.DataFrame([tuple(row) for row in session.execute(stmt)], columns=columns)
+    frame["cents"] = frame["cents"].astype("int64")
+    from_file = frame["supplier_postcode"].notna() & (frame["supplier_postcode"] != "")
+    postcodes = frame["supplier_postcode"].where(from_file, frame["registry_postcode"])
+    cities = frame["supplier_city"].where(from_file, frame["registry_city"])
+    frame["bucket"] = impact.classify_locations(postcodes, cities, metropole_area())
     per_org = {org: impact.local_share(group["bucket"], group["cents"]) for org, group in frame.groupby("organization")}
     return LocalShareReport(impact.local_share(frame["bucket"], frame["cents"]), per_org, year)
 
@@ -90,9 +105,10 @@ def emission_mapping(session: Session) -> dict[str, MappingRow]:
 
 def carbon_report(session: Session, actor, *, organization: str | None = None, year=None) -> impact.CarbonEstimate:
     year = check_year(year)
-    frame = cells_frame(session, reader_scope(session, actor, organization), year)
-    by_division = frame.groupby(frame["cpv_prefix"].str[:2])["cents"].sum()
-    amounts = {division: euros(cents) for division, cents in by_division.items()}
+    division = sa.func.substr(SpendCell.cpv_prefix, 1, 2)
+    stmt = sa.select(division, sa.func.sum(CELL_CENTS)).group_by(division).order_by(division)
+    stmt = in_scope(stmt, reader_scope(session, actor, organization), year)
+    amounts = {str(code): euros(cents) for code, cents in session.execute(stmt)}
     mapping = {division: m.category_key for division, m in emission_mapping(session).items()}
     return impact.carbon_estimate(amounts, mapping, emission_factors())
 
