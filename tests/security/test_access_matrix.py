@@ -143,6 +143,7 @@ TABLE = {
     ("GET", "/groups/new"): "login 403 ok 403 403",
     ("POST", "/groups/new"): "login 403 ok 403 403",
     ("GET", "/health"): "ok ok ok ok ok",
+    ("GET", "/ready"): "ok ok ok ok ok",
     ("GET", "/invitations/<token>"): "404 404 404 404 404",
     ("POST", "/invitations/<token>"): "404 404 404 404 404",
     ("GET", "/lang/<code>"): "ok ok ok ok ok",
