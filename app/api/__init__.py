@@ -9,7 +9,7 @@ from app.extensions import api, csrf
 
 
 def init_api(app: Flask) -> None:
-    from app.api import calls, groups, needs, overlaps, reference, spend, tokens
+    from app.api import calls, groups, needs, opendata, overlaps, reference, spend, tokens
 
     api.init_app(
         app,
@@ -21,7 +21,7 @@ def init_api(app: Flask) -> None:
             "security": [{"bearerAuth": []}],
         },
     )
-    for module in (tokens, reference, needs, overlaps, groups, calls, spend):
+    for module in (tokens, reference, needs, overlaps, groups, calls, spend, opendata):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")
 
