@@ -331,3 +331,27 @@ def test_the_call_and_spend_pages_offer_the_decp_file_to_those_allowed(client, n
     login(supplier, "beta@x.fr")
     assert supplier.get(f"/open-data/decp.json?call={market.call.id}").status_code == 403
     assert 'id="decp-link"' not in supplier.get(f"/calls/{market.call.id}").get_data(as_text=True)
+
+
+def test_the_decp_export_query_count_does_not_grow_with_the_awards(market, db, clock, query_counter):
+    from app.calls.decp import decp_export
+
+    publish(db, market)
+    place_bids(db, market)
+    second = factories.call(market.coordinator, market.group, title="Gaz 2028", lots=LOTS, publish=True)
+    for lot in second.lots:
+        for name, amount in (("alpha", "200000.00"), ("beta", "210000.00")):
+            factories.bid(market.suppliers[name], second, amount, lot_id=lot.id)
+    db.session.commit()
+    award_all(db, market, clock)
+    db.session.expire_all()
+    with query_counter() as one_call:
+        small = decp_export(db.session, market.coordinator, year=2026)
+    factories.award_every_lot(market.coordinator, second)
+    db.session.commit()
+    db.session.expire_all()
+    with query_counter() as two_calls:
+        large = decp_export(db.session, market.coordinator, year=2026)
+    assert len(small.document["marches"]["marche"]) == 2 and len(large.document["marches"]["marche"]) == 4
+    assert decp_errors(large.document) == []
+    assert two_calls.value == one_call.value
