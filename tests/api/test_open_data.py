@@ -138,6 +138,7 @@ def test_a_published_call_its_documents_and_its_ocds_package_need_no_account(cli
     assert "électricité 2027-2029" in page and f'href="/api/v1/calls/{call_id}/ocds"' in page
     assert 'id="decp-link"' not in page and "Submit a bid" not in page and "Soumettre" not in page
     assert "électricité 2027-2029" in client.get("/calls").get_data(as_text=True)
+    assert 'href="/calls" id="public-calls"' in client.get("/").get_data(as_text=True)  # from the landing page
 
 
 def test_parties_carry_their_siret_under_the_org_id_scheme_for_france(db, market):
