@@ -356,3 +356,17 @@ def test_the_decp_export_query_count_does_not_grow_with_the_awards(market, db, c
     assert len(small.document["marches"]["marche"]) == 2 and len(large.document["marches"]["marche"]) == 4
     assert decp_errors(large.document) == []
     assert two_calls.value == one_call.value
+
+
+def test_the_schema_checks_catch_what_they_are_for():
+    """The validators are not vacuous: the official DECP example passes; the same record without its buyer, or with a
+    buyer id that is not a SIRET, fails; an OCDS package without its publisher fails."""
+    from tests.schemas import DATA
+
+    example = json.loads((DATA / "decp-2.0.3" / "exemple_marches_avec_modifications.json").read_text(encoding="utf-8"))
+    assert decp_errors(example) == []
+    record = example["marches"]["marche"][0]
+    assert decp_errors({"marches": {"marche": [{k: v for k, v in record.items() if k != "acheteur"}]}})
+    assert decp_errors({"marches": {"marche": [{**record, "acheteur": {"id": "2121023130001"}}]}})
+    package = {"uri": "https://x/ocds", "version": "1.1", "publishedDate": "2026-12-10T11:00:00+00:00", "releases": []}
+    assert any("publisher" in message for message in ocds_errors(package))
