@@ -85,6 +85,10 @@ class Config:
     MAIL_USE_TLS = _bool("MAIL_USE_TLS", True)
     MAIL_SENDER = os.environ.get("MAIL_SENDER", "Mutualis <no-reply@mutualis.local>")
 
+    # The OCID prefix of the OCDS releases: the one the Open Contracting Partnership registers for the publisher
+    # ("ocds-" and six characters); the default is a placeholder for development.
+    OCDS_OCID_PREFIX = os.environ.get("OCDS_OCID_PREFIX", "ocds-mutualis")
+
     SCHEDULER_DATABASE_URL = os.environ.get("SCHEDULER_DATABASE_URL", "")
     # Seconds between two runs of the job that closes calls whose deadline passed (also enforced at request time).
     SCHEDULER_CLOSE_CALLS_SECONDS = int(os.environ.get("SCHEDULER_CLOSE_CALLS_SECONDS", "30"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_login import AnonymousUserMixin
+
 from app.errors import NotPermitted
 
 COORDINATORS = ("coordinator", "system")  # who manages groups and calls
@@ -23,6 +25,17 @@ class SystemActor:
 
 
 SYSTEM = SystemActor()
+
+
+class AnonymousActor(AnonymousUserMixin):
+    """A visitor without an account: reads what is public (published calls and their open data), nothing else."""
+
+    role = "anonymous"
+    id = None
+    organization_id = None
+    organization = None
+    supplier_id = None
+    supplier = None
 
 
 def require_role(actor, roles: tuple[str, ...], message) -> None:

@@ -181,6 +181,22 @@ def bid(supplier: User, call_, amount: str, *, lot_id: int | None = None, idempo
     return call_services.submit_bid(db.session, supplier, call_, values, idempotency_key=idempotency_key)[0]
 
 
+def award_every_lot(coordinator: User, call_) -> list:
+    """After the deadline: score every active bid 50 on each scored criterion (price decides) and award each lot with
+    bids to its best-ranked one, through the services. Returns the awards, lot by lot."""
+    from app.calls import services as call_services
+
+    scored = [c.name for c in call_.criteria if c.name != "price"]
+    for placed in call_services.list_bids(db.session, coordinator, call_):
+        call_services.score_bid(db.session, coordinator, call_, placed.id, dict.fromkeys(scored, 50))
+    ranked = call_services.ranking(db.session, coordinator, call_)
+    return [
+        call_services.award_lot(db.session, coordinator, call_, lot.id, ranked[lot.id][0][1].id)
+        for lot in call_.lots
+        if ranked[lot.id]
+    ]
+
+
 def ledger(*rows: str) -> bytes:
     """A spend ledger in the French accounting layout, one `;`-separated row per argument."""
     return (LEDGER_HEADER + "\n".join(rows) + "\n").encode("utf-8")

@@ -13,8 +13,10 @@ from app.extensions import db
 
 def init_login(app: Flask, login_manager: LoginManager) -> None:
     from app.accounts import services
+    from app.actors import AnonymousActor
 
     login_manager.init_app(app)
+    login_manager.anonymous_user = AnonymousActor
     login_manager.login_view = "accounts.login"
     login_manager.login_message = _l("Please log in to see this page.")
     login_manager.login_message_category = "info"

@@ -7,6 +7,8 @@ from functools import wraps
 from flask import abort
 from flask_login import current_user
 
+PUBLIC: list = []  # the OpenAPI security of an operation open to anonymous callers (`@blp.doc(security=PUBLIC)`)
+
 
 def require(*roles: str):
     def decorator(view):

@@ -5,7 +5,8 @@ from flask_smorest import Blueprint
 from sqlalchemy.orm import defaultload, selectinload
 
 from app import actions
-from app.api.auth import require
+from app.accounts.auth import public
+from app.api.auth import PUBLIC, require
 from app.api.pagination import page_of
 from app.api.schemas import (
     AnswerIn,
@@ -127,12 +128,14 @@ def create_call(body, group_id):
 
 
 @blp.get("/calls")
-@require()
+@public
+@blp.doc(security=PUBLIC)
 @blp.arguments(CallQuery, location="query")
 @blp.response(200, CallList)
 def list_calls(args):
-    """Calls the caller may see: suppliers the published ones; buyers their groups'; coordinators all. The latest
-    deadline first, `per_page` (1 to 200, default 50) a page, `next` the path of the following page."""
+    """Calls the caller may see: anonymous visitors and suppliers the published ones; buyers their groups';
+    coordinators all. No token needed. The latest deadline first, `per_page` (1 to 200, default 50) a page, `next`
+    the path of the following page."""
     stmt = services.visible_calls(current_user).order_by(Call.bid_deadline.desc(), Call.id)
     if args.get("cpv"):
         prefix = search_prefix(args["cpv"])
@@ -146,10 +149,13 @@ def list_calls(args):
 
 
 @blp.get("/calls/<int:call_id>")
-@require()
+@public
+@blp.doc(security=PUBLIC)
 @blp.response(200, CallOut)
+@blp.alt_response(404, schema=ErrorEnvelope, description="not_found: no such call, or a draft the caller may not see")
 def get_call(call_id):
-    """The call with its lots, criteria, deadlines, documents and public answers. Nothing about bids."""
+    """The call with its lots, criteria, deadlines, documents and public answers. Nothing about bids. Published
+    calls need no token."""
     return call_payload(services.get_call(db.session, current_user, call_id))
 
 
@@ -180,9 +186,11 @@ def add_document(files, call_id):
 
 
 @blp.get("/calls/<int:call_id>/documents/<int:document_id>")
-@require()
+@public
+@blp.doc(security=PUBLIC)
 @blp.response(200, description="the file, as a download")
 def download_document(call_id, document_id):
+    """A consultation document: free and open to all once the call is published (R2132-2)."""
     call = services.get_call(db.session, current_user, call_id)
     document, path = services.document_file(
         db.session, current_user, call, document_id, current_app.config["UPLOAD_FOLDER"]
@@ -358,11 +366,20 @@ def award(body, call_id):
 
 
 @blp.get("/calls/<int:call_id>/ocds")
-@require()
-@blp.response(200, description="an OCDS 1.1 release package (bids and tenderers only after the deadline)")
+@public
+@blp.doc(security=PUBLIC)
+@blp.response(
+    200,
+    description="an OCDS 1.1 release package: the tender, its lots, documents and answered questions; bids and "
+    "tenderers only once every lot is decided; awards and one contracts[] entry per member organization once made",
+)
+@blp.alt_response(404, schema=ErrorEnvelope, description="not_found: no such call, or a draft the caller may not see")
 def ocds_package(call_id):
-    """The call as an OCDS 1.1 release package, for open-data portals."""
+    """The call as an OCDS 1.1 release package, for open-data portals. Published calls need no token."""
     call = services.get_call(db.session, current_user, call_id)
     return ocds.release_package(
-        db.session, call, uri=url_for("api_calls.ocds_package", call_id=call.id, _external=True)
+        db.session,
+        call,
+        uri=url_for("api_calls.ocds_package", call_id=call.id, _external=True),
+        ocid_prefix=current_app.config["OCDS_OCID_PREFIX"],
     )

@@ -1,24 +1,33 @@
-"""The OCDS 1.1 release package of a call (Open Contracting Data Standard), for open-data portals.
+"""The OCDS 1.1 release package of a call (Open Contracting Data Standard), public once the call is published.
 
-Bids and tenderers appear only after the bid deadline; awards once made. OCDS amounts are JSON numbers.
+Before the award the release has the tender: its lots, items, documents and the answered questions. Bids (amounts,
+tenderers, their number) appear only once every lot is decided, never before; awards as they are made, with one
+`contracts[]` entry per member organization and its share. Parties are identified by their SIRET under the
+org-id.guide scheme for France, FR-RCS (the register that lists FR-INSEE as deprecated in its favour and gives SIRETs
+as its example identifiers). The OCID prefix is configuration (OCDS_OCID_PREFIX). OCDS amounts are JSON numbers.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.calls.models import Award, Bid, Call, CallLot
-from app.clock import utcnow
+from app.calls.services.evaluation import contracts_of
+from app.calls.values import awarded_total_value, call_procedure, call_total_value, lot_total_value
+from app.clock import PARIS, utcnow
 from app.organizations.models import Organization, SupplierCompany
 from app.reference.models import CpvCode
 
-OCID_PREFIX = "ocds-mutualis"
+DEFAULT_OCID_PREFIX = "ocds-mutualis"
+IDENTIFIER_SCHEME = "FR-RCS"  # org-id.guide, France: the SIRET of the establishment
 EXTENSIONS = [
     "https://raw.githubusercontent.com/open-contracting-extensions/ocds_lots_extension/v1.1.5/extension.json",
     "https://raw.githubusercontent.com/open-contracting-extensions/ocds_bid_extension/v1.1.5/extension.json",
+    "https://raw.githubusercontent.com/open-contracting-extensions/ocds_enquiry_extension/v1.1.5/extension.json",
 ]
 TENDER_STATUS = {
     "draft": "planning",
@@ -29,144 +38,108 @@ TENDER_STATUS = {
     "cancelled": "cancelled",
     "unsuccessful": "unsuccessful",
 }
+LOT_STATUS = {"open": "active", "awarded": "complete", "unsuccessful": "unsuccessful"}
+# Every Mutualis call is published to all suppliers: an open method whatever the procedure; the details name it.
+PROCUREMENT_METHOD = {
+    "formal": ("open", "Appel d'offres ouvert (procédure formalisée, art. R2124-2 du code de la commande publique)"),
+    "adapted": ("open", "Procédure adaptée ouverte (MAPA, art. R2123-1 du code de la commande publique)"),
+    "none": (
+        "open",
+        "Procédure adaptée ouverte, sous le seuil de dispense de publicité et de mise en concurrence "
+        "(art. R2122-8 du code de la commande publique)",
+    ),
+}
+DECIDED = ("awarded", "unsuccessful")  # every lot decided: the bids may be published
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def _org_id(organization: Organization) -> str:
-    return f"FR-SIRET-{organization.siret}" if organization.siret else f"MUTUALIS-ORG-{organization.code}"
-
-
-def _supplier_id(company: SupplierCompany) -> str:
-    return f"FR-SIRET-{company.siret}"
-
-
 def _money(amount) -> dict:
     return {"amount": float(amount), "currency": "EUR"}
 
 
-def release_package(session: Session, call: Call, *, uri: str, now: datetime | None = None) -> dict:
-    now = now or utcnow()
-    unsealed = call.deadline_passed(now) and call.status not in ("draft", "cancelled")
-    group = call.group
-    coordinator = group.coordinator_organization
-    parties: dict[str, dict] = {}
+def party_id(siret: str | None, fallback: str) -> str:
+    return f"{IDENTIFIER_SCHEME}-{siret}" if siret else f"MUTUALIS-ORG-{fallback}"
 
-    def party(identifier: str, name: str, role: str, **extra) -> dict:
-        entry = parties.setdefault(identifier, {"id": identifier, "name": name, "roles": [], **extra})
+
+class _Parties:
+    """The parties of a release, each once, with every role it plays."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict] = {}
+
+    def add(self, siret: str | None, fallback: str, name: str, postcode: str | None, role: str) -> dict:
+        identifier = party_id(siret, fallback)
+        entry = self.entries.get(identifier)
+        if entry is None:
+            entry = {"id": identifier, "name": name, "roles": []}
+            if siret:
+                entry["identifier"] = {"scheme": IDENTIFIER_SCHEME, "id": siret, "legalName": name}
+            if postcode:
+                entry["address"] = {"postalCode": postcode, "countryName": "France"}
+            self.entries[identifier] = entry
         if role not in entry["roles"]:
             entry["roles"].append(role)
         return {"id": identifier, "name": name}
 
-    buyer_ref = party(_org_id(coordinator), coordinator.name, "buyer")
-    party(_org_id(coordinator), coordinator.name, "procuringEntity")
+    def organization(self, organization: Organization, role: str) -> dict:
+        return self.add(organization.siret, organization.code, organization.name, organization.postcode, role)
+
+    def supplier(self, company: SupplierCompany, role: str) -> dict:
+        return self.add(company.siret, f"supplier-{company.id}", company.name, company.postcode, role)
+
+
+def ocid(call: Call, prefix: str = DEFAULT_OCID_PREFIX) -> str:
+    return f"{prefix}-call-{call.id}"
+
+
+def release_package(
+    session: Session, call: Call, *, uri: str, ocid_prefix: str = DEFAULT_OCID_PREFIX, now: datetime | None = None
+) -> dict:
+    now = now or utcnow()
+    group = call.group
+    parties = _Parties()
+    buyer_ref = parties.organization(group.coordinator_organization, "buyer")
+    parties.organization(group.coordinator_organization, "procuringEntity")
     for membership in group.memberships:
         if membership.status == "signed":
-            party(_org_id(membership.organization), membership.organization.name, "buyer")
+            parties.organization(membership.organization, "buyer")
 
-    labels = dict(
-        session.execute(
-            sa.select(CpvCode.code, CpvCode.label_fr).where(CpvCode.code.in_([lot.cpv_code for lot in call.lots]))
-        ).all()
-    )
-    lots = [
-        {
-            "id": str(lot.id),
-            "title": lot.title,
-            "description": lot.description or lot.title,
-            "value": _money(lot.estimated_amount),
-            "status": {"open": "active", "awarded": "complete", "unsuccessful": "unsuccessful"}[lot.status],
-        }
-        for lot in call.lots
-    ]
-    items = [
-        {
-            "id": f"item-{lot.id}",
-            "description": lot.title,
-            "relatedLot": str(lot.id),
-            "classification": {"scheme": "CPV", "id": lot.cpv_code, "description": labels.get(lot.cpv_code, "")},
-        }
-        for lot in call.lots
-    ]
-    total = sum((lot.estimated_amount for lot in call.lots), 0)
-    divisions = {lot.cpv_code[:2] for lot in call.lots}
-    category = "works" if divisions == {"45"} else ("goods" if all(d < "45" for d in divisions) else "services")
-    tender = {
-        "id": f"call-{call.id}",
-        "title": call.title,
-        "description": call.description or call.title,
-        "status": TENDER_STATUS[call.status if call.status != "published" or not unsealed else "closed"],
-        "procuringEntity": buyer_ref,
-        "value": _money(total),
-        "procurementMethod": "open",
-        "mainProcurementCategory": category,
-        "awardCriteria": "ratedCriteria",
-        "awardCriteriaDetails": ", ".join(f"{c.name} {c.weight} %" for c in call.criteria),
-        "items": items,
-        "lots": lots,
-        "tenderPeriod": {"startDate": _iso(call.published_at), "endDate": _iso(call.bid_deadline)},
-        "enquiryPeriod": {"startDate": _iso(call.published_at), "endDate": _iso(call.questions_deadline)},
-        "documents": [
-            {"id": f"doc-{d.id}", "title": d.filename, "format": d.content_type, "datePublished": _iso(d.uploaded_at)}
-            for d in call.documents
-        ],
-    }
     release = {
-        "ocid": f"{OCID_PREFIX}-call-{call.id}",
+        "ocid": ocid(call, ocid_prefix),
         "id": f"call-{call.id}-{call.status}-{call.version}",
         "date": _iso(now),
         "tag": ["tender"],
         "initiationType": "tender",
         "language": "fr",
         "buyer": buyer_ref,
-        "tender": tender,
+        "tender": _tender(session, call, buyer_ref, uri, now),
     }
-    if unsealed:
-        bids = list(
-            session.scalars(
-                sa.select(Bid).where(Bid.call_id == call.id, Bid.status == "active").order_by(Bid.submitted_at, Bid.id)
-            )
-        )
-        tenderers = {}
-        details = []
-        for bid in bids:
-            ref = party(_supplier_id(bid.supplier), bid.supplier.name, "tenderer")
-            tenderers[ref["id"]] = ref
-            details.append(
-                {
-                    "id": f"bid-{bid.id}",
-                    "date": _iso(bid.submitted_at),
-                    "status": "valid",
-                    "tenderers": [ref],
-                    "value": _money(bid.amount),
-                    "relatedLots": [str(bid.lot_id)],
-                }
-            )
-        tender["tenderers"] = list(tenderers.values())
-        tender["numberOfTenderers"] = len(tenderers)
-        release["bids"] = {"details": details}
-        awards = list(
-            session.scalars(sa.select(Award).join(Award.lot).where(CallLot.call_id == call.id).order_by(CallLot.number))
-        )
-        if awards:
-            release["tag"] = ["award"]
-            release["awards"] = [
-                {
-                    "id": f"award-{award.id}",
-                    "title": award.lot.title,
-                    "status": "active",
-                    "date": _iso(award.awarded_at),
-                    "value": _money(award.bid.amount),
-                    "suppliers": [party(_supplier_id(award.bid.supplier), award.bid.supplier.name, "supplier")],
-                    "relatedLots": [str(award.lot_id)],
-                }
-                for award in awards
-            ]
+    awards = list(
+        session.scalars(sa.select(Award).join(Award.lot).where(CallLot.call_id == call.id).order_by(CallLot.number))
+    )
+    if call.status in DECIDED:
+        _add_bids(session, call, release, parties)
+    if awards:
+        release["tag"] = ["award", "contract"]
+        release["awards"] = [
+            {
+                "id": f"award-{award.id}",
+                "title": award.lot.title,
+                "status": "active",
+                "date": _iso(award.awarded_at),
+                "value": _money(awarded_total_value(award)),
+                "suppliers": [parties.supplier(award.bid.supplier, "supplier")],
+                "relatedLots": [str(award.lot_id)],
+            }
+            for award in awards
+        ]
+        release["contracts"] = _contracts(session, call, parties)
     if call.status == "cancelled":
         release["tag"] = ["tenderCancellation"]
-    release["parties"] = list(parties.values())
+    release["parties"] = list(parties.entries.values())
     return {
         "uri": uri,
         "version": "1.1",
@@ -175,3 +148,118 @@ def release_package(session: Session, call: Call, *, uri: str, now: datetime | N
         "publisher": {"name": "Mutualis"},
         "releases": [release],
     }
+
+
+def _tender(session: Session, call: Call, buyer_ref: dict, uri: str, now: datetime) -> dict:
+    labels = dict(
+        session.execute(
+            sa.select(CpvCode.code, CpvCode.label_fr).where(CpvCode.code.in_([lot.cpv_code for lot in call.lots]))
+        ).all()
+    )
+    divisions = {lot.cpv_code[:2] for lot in call.lots}
+    category = "works" if divisions == {"45"} else ("goods" if all(d < "45" for d in divisions) else "services")
+    procedure = call_procedure(call, now.astimezone(PARIS).date())
+    tender = {
+        "id": f"call-{call.id}",
+        "title": call.title,
+        "description": call.description or call.title,
+        "status": TENDER_STATUS[call.status],
+        "procuringEntity": buyer_ref,
+        "value": _money(call_total_value(call)),
+        "mainProcurementCategory": category,
+        "awardCriteria": "ratedCriteria",
+        "awardCriteriaDetails": ", ".join(f"{c.name} {c.weight} %" for c in call.criteria),
+        "items": [
+            {
+                "id": f"item-{lot.id}",
+                "description": lot.title,
+                "relatedLot": str(lot.id),
+                "classification": {"scheme": "CPV", "id": lot.cpv_code, "description": labels.get(lot.cpv_code, "")},
+            }
+            for lot in call.lots
+        ],
+        "lots": [
+            {
+                "id": str(lot.id),
+                "title": lot.title,
+                "description": lot.description or lot.title,
+                "value": _money(lot_total_value(lot)),
+                "status": LOT_STATUS[lot.status],
+            }
+            for lot in call.lots
+        ],
+        "tenderPeriod": {"startDate": _iso(call.published_at), "endDate": _iso(call.bid_deadline)},
+        "enquiryPeriod": {"startDate": _iso(call.published_at), "endDate": _iso(call.questions_deadline)},
+        "hasEnquiries": any(q.answer for q in call.questions),
+        "enquiries": [
+            {
+                "id": f"enquiry-{q.id}",
+                "description": q.text,
+                "answer": q.answer,
+                "dateAnswered": _iso(q.answered_at),
+            }
+            for q in call.questions
+            if q.answer
+        ],
+        "documents": [
+            {
+                "id": f"doc-{d.id}",
+                "documentType": "biddingDocuments",
+                "title": d.filename,
+                "url": uri.rsplit("/ocds", 1)[0] + f"/documents/{d.id}",
+                "format": d.content_type,
+                "datePublished": _iso(d.uploaded_at),
+            }
+            for d in call.documents
+        ],
+    }
+    if procedure is not None:
+        tender["procurementMethod"], tender["procurementMethodDetails"] = PROCUREMENT_METHOD[procedure.code]
+    return tender
+
+
+def _add_bids(session: Session, call: Call, release: dict, parties: _Parties) -> None:
+    bids = list(
+        session.scalars(
+            sa.select(Bid).where(Bid.call_id == call.id, Bid.status == "active").order_by(Bid.submitted_at, Bid.id)
+        )
+    )
+    tenderers: dict[str, dict] = {}
+    details = []
+    for bid in bids:
+        ref = parties.supplier(bid.supplier, "tenderer")
+        tenderers[ref["id"]] = ref
+        details.append(
+            {
+                "id": f"bid-{bid.id}",
+                "date": _iso(bid.submitted_at),
+                "status": "valid",
+                "tenderers": [ref],
+                "value": _money(bid.amount),
+                "relatedLots": [str(bid.lot_id)],
+            }
+        )
+    release["tender"]["tenderers"] = list(tenderers.values())
+    release["tender"]["numberOfTenderers"] = len(tenderers)
+    release["bids"] = {"details": details}
+
+
+def _contracts(session: Session, call: Call, parties: _Parties) -> list[dict]:
+    """One contract per member organization and awarded lot, with the member's share of the award."""
+    entries = []
+    for contract in contracts_of(session, call):
+        organization = contract.organization
+        parties.organization(organization, "buyer")
+        share = (contract.share * 100).quantize(Decimal("0.01"))
+        entries.append(
+            {
+                "id": f"contract-{contract.id}",
+                "awardID": f"award-{contract.award_id}",
+                "title": f"{contract.award.lot.title} — {organization.name}",
+                "description": f"Part de {organization.name} ({party_id(organization.siret, organization.code)}) : "
+                f"{share} % du lot, valeur totale estimée HT.",
+                "status": "pending",
+                "value": _money(contract.amount),
+            }
+        )
+    return entries

@@ -12,9 +12,9 @@ never on whether anything was submitted.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import Response, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -24,9 +24,10 @@ from flask_login import current_user, login_fresh
 from sqlalchemy.orm import selectinload
 
 from app import actions
-from app.accounts.auth import roles_required
+from app.accounts.auth import public, roles_required
 from app.calls import (
     bp,
+    decp,
     models,  # noqa: F401
     services,
 )
@@ -48,6 +49,7 @@ from app.calls.forms import (
     score_form,
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
+from app.calls.values import call_total_value, lot_total_value
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
@@ -99,6 +101,8 @@ def _call_helpers():
         "time_left": time_left,
         "group_calls": _group_calls,
         "supplier_open_calls": _supplier_open_calls,
+        "call_total_value": call_total_value,
+        "lot_total_value": lot_total_value,
     }
 
 
@@ -358,12 +362,14 @@ def _in_place(place: str):
 
 
 @bp.get("/calls")
-@roles_required("supplier", "buyer", "coordinator", "admin")
+@public
 def list_calls():
+    """The calls the visitor may see: anonymous visitors and suppliers the published ones (never a draft)."""
     supplier = current_user.role == "supplier"
+    outside = current_user.role in ("supplier", "anonymous")  # sees published calls only
     form = CallFilterForm(formdata=request.args)
     args = request.args
-    if supplier and "status" not in args:
+    if outside and "status" not in args:
         form.status.data = "published"  # suppliers first see the calls open for bids
     if supplier and form.matching.data:
         stmt = services.matching_calls(current_user)
@@ -378,7 +384,7 @@ def list_calls():
             stmt = stmt.where(Call.lots.any(CallLot.cpv_code.startswith(prefix)))
     now = utcnow()
     state = services.effective_status_column(now)
-    statuses = [s for s in CALL_STATUSES if not (supplier and s == "draft")]
+    statuses = [s for s in CALL_STATUSES if not (outside and s == "draft")]
     form.set_choices(_call_places(stmt), statuses)
     if form.place.data:
         stmt = stmt.where(_in_place(form.place.data))
@@ -469,10 +475,11 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "editable": editable,
         "open_for_bids": call.is_open_for_bids(now),
         "questions_open": state == "published" and now < call.questions_deadline,
-        "estimated_total": sum((lot.estimated_amount for lot in call.lots), Decimal("0.00")),
+        "estimated_total": call_total_value(call),
         "locality_labels": LOCALITY_LABELS,
         "locality_badges": LOCALITY_BADGES,
         "evaluation": _evaluation(call),
+        "decp_allowed": role in decp.READERS,
     }
     if coordinator:
         context["warnings"] = services.deadline_warnings(call, _procedure_code(call.group), now) if editable else []
@@ -524,8 +531,10 @@ def _render_detail(call: Call, status: int = 200, **forms):
 
 
 @bp.get("/calls/<int:call_id>")
-@roles_required("supplier", "buyer", "coordinator", "admin")
+@public
 def call_detail(call_id: int):
+    """The call page: public once published (without any bid information); drafts are 404 to whoever may not see
+    them."""
     call = _load_call(call_id)
     if services.closing_due(call):
         # The first reader after the deadline closes the call, exactly once (a conditional update; the scheduler
@@ -596,8 +605,9 @@ def upload_document(call_id: int):
 
 
 @bp.get("/calls/<int:call_id>/documents/<int:document_id>")
-@roles_required("supplier", "buyer", "coordinator", "admin")
+@public
 def download_document(call_id: int, document_id: int):
+    """A consultation document: free and open to all once the call is published (R2132-2)."""
     call = services.get_call(db.session, current_user, call_id)
     document, path = services.document_file(
         db.session, current_user, call, document_id, current_app.config["UPLOAD_FOLDER"]
@@ -820,3 +830,35 @@ def subscriptions():
         trades=current_user.supplier.trades,
         lang=lang,
     ), status
+
+
+# --- open data ------------------------------------------------------------------------------------------------------
+
+
+def _optional_int(name: str) -> int | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 16:
+        raise ValidationFailed({name: [_("Expected a whole number.")]})
+    return int(raw)
+
+
+@bp.get("/open-data/decp.json")
+@roles_required(*decp.READERS)
+def decp_download():
+    """The essential data (DECP 2.0.3 JSON) of the awarded lots, as a file: of one call (`call`), of a year (`year`),
+    of an organization (`organization`); buyers get their own organization's."""
+    year, call_id = _optional_int("year"), _optional_int("call")
+    if year is not None and not 2000 <= year <= 2200:
+        raise ValidationFailed({"year": [_("Choose a year between 2000 and 2200.")]})
+    organization = (request.args.get("organization") or "").strip() or None
+    export = decp.decp_export(db.session, current_user, year=year, organization=organization, call_id=call_id)
+    name = "-".join(["decp", *(f"{k}-{v}" for k, v in (("call", call_id), ("year", year)) if v is not None)])
+    response = Response(
+        json.dumps(export.document, ensure_ascii=False, indent=2),
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{name}.json"', "X-Omitted-Lots": str(export.omitted)},
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

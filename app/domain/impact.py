@@ -39,8 +39,9 @@ class MetropoleArea:
     """The 23 communes of Dijon Métropole by postcode.
 
     `shared` holds the postcodes that also serve communes outside the metropole (21110 is Bretenière and
-    Magny-sur-Tille but also Genlis): for those, a known city decides; without a city the postcode counts as
-    the metropole's (an approximation documented in app/data/SOURCES.md).
+    Magny-sur-Tille but also Genlis; 21121 is Fontaine-lès-Dijon but also Darois): for those, a known city decides;
+    without a city the location is only known to be in the département, and counts there — never as inside the
+    metropole (see app/data/SOURCES.md).
     """
 
     communes: dict[str, frozenset[str]]  # postcode -> folded commune names
@@ -76,9 +77,9 @@ def classify_location(postcode: str | None, city: str | None, area: MetropoleAre
     if len(code) != 5 or not code.isdigit():
         return "unknown"
     if code in area.communes:
-        if code not in area.shared or not (city or "").strip():
+        if code not in area.shared:
             return "metropole"
-        if _commune_key(city) in area.communes[code]:
+        if (city or "").strip() and _commune_key(city) in area.communes[code]:
             return "metropole"
     departement = code[:2]
     if departement == DEPARTEMENT:

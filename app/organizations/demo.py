@@ -82,9 +82,14 @@ def seed_demo_organizations(session: Session) -> dict[str, int]:
     """The demo organizations, suppliers and accounts; returns how many of each were created (existing ones kept)."""
     counts = {"organizations": 0, "suppliers": 0, "users": 0}
     organizations = {o.code: o for o in session.scalars(sa.select(Organization))}
+    # Fictitious SIRETs (checksum-valid, not the real ones): open data identifies buyers by SIRET.
+    org_rng = random.Random(21100)  # noqa: S311 - deterministic fictitious identifiers, not secrets
     for code, name, kind, postcode in ORGANIZATIONS:
+        siret = fake_siret(org_rng)
         if code not in organizations:
-            organizations[code] = Organization(code=code, name=name, kind=kind, postcode=postcode, is_demo=True)
+            organizations[code] = Organization(
+                code=code, name=name, kind=kind, postcode=postcode, siret=siret, is_demo=True
+            )
             session.add(organizations[code])
             counts["organizations"] += 1
     session.flush()

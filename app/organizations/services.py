@@ -86,3 +86,18 @@ def update_organization(session: Session, actor: User, organization: Organizatio
 
 def list_buyer_organizations(session: Session) -> list[Organization]:
     return list(session.scalars(sa.select(Organization).order_by(Organization.name)))
+
+
+def organization_scope(session: Session, actor, organization: str | None, refused) -> list[int] | None:
+    """The organization ids an actor reads, from an optional organization code (None: all). Buyers read their own
+    organization's only: naming another one is refused with `refused`; an unknown code is invalid input."""
+    wanted = None
+    if organization:
+        wanted = session.scalar(sa.select(Organization.id).where(Organization.code == organization.strip().upper()))
+        if wanted is None:
+            raise ValidationFailed({"organization": [str(_l("Unknown organization code."))]})
+    if actor.role == "buyer":
+        if wanted is not None and wanted != actor.organization_id:
+            raise NotPermitted(str(refused))
+        return [actor.organization_id]
+    return None if wanted is None else [wanted]

@@ -37,7 +37,12 @@ def test_the_metropole_has_its_23_communes_and_their_postcodes(area):
         ("21121", "Fontaine-lès-Dijon", "metropole"),
         ("21850", "St Apollinaire", "metropole"),
         ("21110", "Bretenière", "metropole"),
-        ("21110", None, "metropole"),  # a shared postcode without a city counts as the metropole's
+        ("21110", None, "departement"),  # a shared postcode without a city is only known to be in Côte-d'Or
+        ("21121", "Darois", "departement"),  # 21121 also serves Darois, outside the metropole
+        ("21121", None, "departement"),  # 21121 without its commune: not counted as inside
+        ("21121", "", "departement"),
+        ("21121", "FONTAINE LES DIJON", "metropole"),
+        ("21121", "Ahuy", "metropole"),
         ("21110", "Genlis", "departement"),  # same postcode, commune outside the metropole
         ("21560", "Arc-sur-Tille", "departement"),
         ("21200", "Beaune", "departement"),
@@ -65,17 +70,17 @@ def test_classification_is_vectorised_and_sums_cents_per_bucket(area):
         }
     )
     buckets = impact.classify_locations(frame["postcode"], frame["city"], area)
-    assert list(buckets) == ["metropole", "departement", "metropole", "region", "elsewhere", "unknown"]
+    assert list(buckets) == ["metropole", "departement", "departement", "region", "elsewhere", "unknown"]
     share = impact.local_share(buckets, frame["cents"])
     assert share.total == Decimal("400")
     assert share.amounts == {
-        "metropole": Decimal("125"),
-        "departement": Decimal("50"),
+        "metropole": Decimal("100"),
+        "departement": Decimal("75"),
         "region": Decimal("10"),
         "elsewhere": Decimal("200"),
         "unknown": Decimal("15"),
     }
-    assert share.share("metropole") == Decimal("0.3125")
+    assert share.share("metropole") == Decimal("0.2500")
     assert share.cumulative("departement") == Decimal("175") and share.cumulative("region") == Decimal("185")
     assert share.known_total == Decimal("385")
 

@@ -71,3 +71,23 @@ def test_seed_creates_groups_and_calls_through_the_services(session):
     assert calls["published"].bid_deadline > calls["published"].published_at
     assert session.scalar(sa.select(sa.func.count(Award.id))) >= 1
     assert session.scalar(sa.select(sa.func.count(BidScore.bid_id))) >= 2
+
+
+def test_the_demo_organizations_have_sirets_and_the_awarded_demo_call_publishes_valid_open_data(session):
+    from app.actors import SYSTEM
+    from app.calls.decp import decp_export
+    from app.calls.models import Call
+    from app.calls.ocds import release_package
+    from tests.schemas import decp_errors, ocds_errors
+
+    seed_demo(session)
+    session.commit()
+    organizations = session.scalars(sa.select(Organization).where(Organization.is_demo)).all()
+    assert len(organizations) == 4 and all(siret.is_valid(o.siret) for o in organizations)
+    export = decp_export(session, SYSTEM)
+    assert export.omitted == 0 and export.document["marches"]["marche"]
+    assert decp_errors(export.document) == []
+    for call in session.scalars(sa.select(Call).where(Call.published_at.is_not(None))):
+        assert (
+            ocds_errors(release_package(session, call, uri=f"https://demo.example/api/v1/calls/{call.id}/ocds")) == []
+        )

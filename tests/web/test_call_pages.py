@@ -323,7 +323,8 @@ def test_sealed_bid_matrix_every_role_every_page_before_and_after_the_deadline(n
     assert before[("beta", "receipt")][0] == 404 and before[("beta", "receipt_json")][0] == 404
     for role in ("coord", "admin", "member", "outsider"):
         assert before[(role, "receipt")][0] == 403 and before[(role, "receipt_json")][0] == 403
-    assert before[("anonymous", "call")][0] == 302 and before[("anonymous", "document")][0] == 302
+    # a published call and its documents are public (R2132-2); the page says nothing of the bids
+    assert before[("anonymous", "call")][0] == 200 and before[("anonymous", "document")][0] == 200
     assert before[("outsider", "call")][0] == 404 and before[("outsider", "document")][0] == 404
     for role in ("coord", "admin", "member"):
         assert "Bids are sealed until Dec 10, 2026, 12:00:00 PM (Paris time)." in before[(role, "call")][1]
@@ -343,6 +344,7 @@ def test_sealed_bid_matrix_every_role_every_page_before_and_after_the_deadline(n
     assert after[("outsider", "call")][0] == 404
     for name in pages | bid_pages:
         assert says_nothing_of_the_bid(after[("beta", name)][1]), name
+        assert says_nothing_of_the_bid(after[("anonymous", name)][1]), name
     assert after[("beta", "receipt")][0] == 404
     assert db.session.scalar(sa.select(sa.func.count(Bid.id))) == 1
     # the page closed the call once the deadline passed (the scheduler may be stopped)

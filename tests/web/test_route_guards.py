@@ -22,6 +22,14 @@ PUBLIC_ENDPOINTS = {
     "bootstrap.static",
     "api-docs.openapi_json",
     "api_tokens.create_token",
+    # Published calls and their open data are public; drafts answer 404 (tests/api/test_open_data.py).
+    "calls.list_calls",
+    "calls.call_detail",
+    "calls.download_document",
+    "api_calls.list_calls",
+    "api_calls.get_call",
+    "api_calls.download_document",
+    "api_calls.ocds_package",
 }
 
 

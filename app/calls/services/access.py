@@ -19,7 +19,7 @@ def visible_calls(actor) -> sa.Select:
         return stmt
     if actor.role == "buyer":
         return stmt.where(Call.group_id.in_(member_group_ids(actor)))
-    if actor.role == "supplier":
+    if actor.role in ("supplier", "anonymous"):  # published calls are public; drafts stay unseen
         return stmt.where(Call.published_at.is_not(None))
     raise NotPermitted("")
 

@@ -3,13 +3,11 @@ suppliers none."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.actors import SEE_ALL, require_role
-from app.errors import NotPermitted, ValidationFailed
-from app.organizations.models import Organization
+from app.organizations.services import organization_scope
 
 READER_ROLES = ("buyer", *SEE_ALL)
 
@@ -21,13 +19,4 @@ def check_reader(actor) -> None:
 def reader_scope(session: Session, actor, organization: str | None) -> list[int] | None:
     """The organization ids the actor reads (None: all). A buyer naming another organization is refused."""
     check_reader(actor)
-    wanted = None
-    if organization:
-        wanted = session.scalar(sa.select(Organization.id).where(Organization.code == organization.strip().upper()))
-        if wanted is None:
-            raise ValidationFailed({"organization": [str(_l("Unknown organization code."))]})
-    if actor.role == "buyer":
-        if wanted is not None and wanted != actor.organization_id:
-            raise NotPermitted(str(_l("Buyers see their own organization's spend only.")))
-        return [actor.organization_id]
-    return None if wanted is None else [wanted]
+    return organization_scope(session, actor, organization, _l("Buyers see their own organization's spend only."))

@@ -1,0 +1,66 @@
+"""The amounts and the procedure a call publishes: one place that says what a lot's or a call's total estimated value
+is, what an award is worth, and which award procedure the call follows. Open data (OCDS, DECP) and the call pages
+read them from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from app.calls.models import Award, Call, CallLot
+from app.clock import PARIS
+from app.domain.procedures import ProcedureRequirement, procedure_for_codes
+
+
+def lot_total_value(lot: CallLot) -> Decimal:
+    """The lot's total estimated value, excl. VAT, over the whole contract (renewals and options included)."""
+    return lot.estimated_amount
+
+
+def call_total_value(call: Call) -> Decimal:
+    """The call's total estimated value, excl. VAT: the sum of its lots' (the value the thresholds apply to)."""
+    return sum((lot_total_value(lot) for lot in call.lots), Decimal("0.00"))
+
+
+def awarded_total_value(award: Award) -> Decimal:
+    """The awarded value of a lot, excl. VAT, over the whole contract: the amount of the bid chosen."""
+    return award.bid.amount
+
+
+def contract_months(call: Call) -> int:
+    """The duration of the call's contracts, in months: the longest of the needs the group brought (the convention's
+    duration when no need is counted)."""
+    months = [gn.need.duration_months for gn in call.group.group_needs if gn.included]
+    return max(months) if months else call.group.convention_duration_months
+
+
+def launch_date(call: Call, today: date) -> date:
+    """The day the consultation is launched (its publication, in Paris), or `today` for a draft: the thresholds in
+    force that day decide the procedure."""
+    if call.published_at is not None:
+        return call.published_at.astimezone(PARIS).date()
+    return today
+
+
+@dataclass(frozen=True)
+class CallProcedure:
+    requirement: ProcedureRequirement
+    on: date
+
+    @property
+    def code(self) -> str:
+        return self.requirement.code
+
+
+def call_procedure(call: Call, today: date) -> CallProcedure | None:
+    """The award procedure of the call: from its total estimated value and its lots' CPV codes, under the thresholds
+    in force on its launch date, for the group's buyer class (central government if one member is)."""
+    codes = [lot.cpv_code for lot in call.lots]
+    if not codes:
+        return None
+    on = launch_date(call, today)
+    central = any(m.organization.is_central_government for m in call.group.memberships if m.status != "declined")
+    requirement = procedure_for_codes(call_total_value(call), on, codes, "central" if central else "other")
+    return CallProcedure(requirement, on)
