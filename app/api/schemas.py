@@ -87,6 +87,13 @@ class NeedFields(Schema):
     annual_amount_eur = Money(metadata={"description": "yearly amount in euros excluding VAT"})
     start_date = fields.Date(metadata={"description": "when the contract must start"})
     duration_months = fields.Integer(validate=validate.Range(min=1, max=120))
+    renewal_count = fields.Integer(validate=validate.Range(min=0, max=10), metadata={"description": "0 to 10"})
+    renewal_months = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=120),
+        metadata={"description": "months per renewal; default: duration_months"},
+    )
+    options_amount_eur = Money(metadata={"description": "total of the options in euros excluding VAT; default 0.00"})
     description = fields.String(validate=validate.Length(max=5000))
     quantity = Money(allow_none=True)
     unit = fields.String(allow_none=True, validate=validate.Length(max=50))
@@ -120,9 +127,15 @@ class NeedOut(Schema):
     cpv_code = fields.String()
     cpv_label = fields.Method("_cpv_label")
     annual_amount_eur = Money(attribute="annual_amount")
-    total_amount_eur = Money(attribute="total_amount", metadata={"description": "annual × duration / 12"})
+    total_amount_eur = Money(
+        attribute="total_amount",
+        metadata={"description": "annual × (duration + renewals × renewal months) / 12 + options, excluding VAT"},
+    )
     start_date = fields.Date()
     duration_months = fields.Integer()
+    renewal_count = fields.Integer()
+    renewal_months = fields.Function(lambda need: need.renewal_months or need.duration_months)
+    options_amount_eur = Money(attribute="options_amount")
     quantity = Money()
     unit = fields.String(allow_none=True)
     current_contract_end = fields.Date(allow_none=True)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from app.clock import utcnow
 from app.db import Id, Money, UTCDateTime, id_column
 from app.extensions import db
-from app.needs.models import Need, total_over_duration
+from app.needs.models import Need, total_of
 from app.organizations.models import Organization
 
 GROUP_STATUSES = ("forming", "constituted", "closed", "abandoned")
@@ -119,7 +119,7 @@ class GroupNeed(db.Model):
 
     @property
     def total_amount(self) -> Decimal:
-        return total_over_duration(self.annual_amount, self.need.duration_months)
+        return total_of(self.need, self.annual_amount)
 
 
 class Lot(db.Model):
