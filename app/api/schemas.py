@@ -276,7 +276,10 @@ class MemberOut(Schema):
 
 class LotShareInOut(Schema):
     organization = fields.String(required=True)
-    annual_amount_eur = Money(required=True)
+    annual_amount_eur = Money(required=True, metadata={"description": "yearly amount excluding VAT"})
+    total_amount_eur = Money(
+        dump_only=True, metadata={"description": "total estimated value excluding VAT, renewals and options included"}
+    )
     quantity = Money(allow_none=True)
 
 
@@ -300,7 +303,9 @@ class LotOut(Schema):
     description = fields.String()
     delivery_area = fields.String()
     version = fields.Integer()
-    estimated_amount_eur = Money()
+    estimated_amount_eur = Money(metadata={"description": "total estimated value excluding VAT (= total_amount_eur)"})
+    annual_amount_eur = Money(metadata={"description": "per year, excluding VAT"})
+    total_amount_eur = Money(metadata={"description": "total excluding VAT, renewals and options included"})
     shares = fields.List(fields.Nested(LotShareInOut))
 
 
@@ -375,7 +380,11 @@ class CallLotOut(Schema):
     number = fields.Integer()
     title = fields.String()
     cpv_code = fields.String()
-    estimated_amount_eur = Money(attribute="estimated_amount")
+    estimated_amount_eur = Money(
+        attribute="estimated_amount", metadata={"description": "total estimated value excluding VAT"}
+    )
+    annual_amount_eur = Money(attribute="annual_amount", allow_none=True, metadata={"description": "per year"})
+    total_amount_eur = Money(attribute="total_amount", metadata={"description": "total excluding VAT"})
     description = fields.String()
     status = fields.String()
 
@@ -408,6 +417,8 @@ class CallOut(Schema):
     bid_deadline = fields.DateTime(format="iso")
     published_at = fields.DateTime(format="iso", allow_none=True)
     lots = fields.List(fields.Nested(CallLotOut))
+    annual_amount_eur = Money(allow_none=True, metadata={"description": "sum of the lots per year, excluding VAT"})
+    total_amount_eur = Money(metadata={"description": "sum of the lots' total estimated values, excluding VAT"})
     criteria = fields.List(fields.Nested(CriterionIO))
     documents = fields.List(fields.Nested(DocumentOut))
     answers = fields.List(fields.Nested(AnswerOut))

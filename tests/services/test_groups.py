@@ -343,7 +343,10 @@ def test_lots_suggested_by_class_and_area_and_single_lot_needs_a_reason(session,
             },
         ),
     )
-    assert lot.number == 1 and lot.estimated_amount == Decimal("180000")
+    # Totals with each member's electricity needs: CHU 100 000 × 36/12 + UB 80 000 × 12/12 (UB's 36-month gas need
+    # is in another lot and does not change the electricity share's duration)
+    assert lot.number == 1 and lot.annual_amount == Decimal("180000")
+    assert lot.estimated_amount == lot.total_amount == Decimal("380000.00")
     with pytest.raises(ValidationFailed):
         services.create_lot(
             session,

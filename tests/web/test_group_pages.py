@@ -641,7 +641,9 @@ def test_coordinator_creates_a_lot_with_shares_in_french_notation(client, db, wo
     }
     text = page(client.get(f"/groups/{group.id}"))
     lots = text.split('class="table align-middle lots-table"')[1].split("</table>")[0]
-    assert "Électricité — sites de Dijon" in lots and "€180,000.00" in lots and "version 1" in lots
+    assert "Électricité — sites de Dijon" in lots and "version 1" in lots
+    # per year 100 000 + 80 000; total CHU 100 000 × 36/12 + UB 80 000 × 12/12
+    assert "€180,000.00" in lots and "€380,000.00" in lots and "Total excl. VAT" in lots
     assert "A single lot: record why" in text
 
 
@@ -714,7 +716,9 @@ def test_edit_lot_saves_and_a_stale_edit_shows_what_changed(client, db, world):
     }
     assert post(client, f"/groups/{group.id}/lots/{lot.id}/edit", data).status_code == 302
     saved = fresh(db, Lot, lot.id)
-    assert saved.title == "Électricité verte" and saved.estimated_amount == Decimal("175000.00")
+    # CHU 95 000 × 36/12 + UB 80 000 × 12/12 = 365 000 in total, 175 000 per year
+    assert saved.title == "Électricité verte" and saved.estimated_amount == Decimal("365000.00")
+    assert saved.annual_amount == Decimal("175000.00")
     # A second edit from the page opened before the first one was saved
     response = post(client, f"/groups/{group.id}/lots/{lot.id}/edit", {**data, "lot-title": "Mon titre"})
     assert response.status_code == 409
