@@ -4,7 +4,9 @@ Everything works on a pandas DataFrame of submitted needs, one row per need, wit
 
     id (int), organization (str code), buyer_class ("central" | "other"), cpv_code (8-digit str),
     annual_cents (int, yearly amount in euro cents, excluding VAT), duration_months (int >= 1),
-    start_date (date), current_contract_end (date or missing)
+    start_date (date), current_contract_end (date or missing),
+    total_cents (int, optional: the estimated value over the whole life, renewals and options included, as
+    stored on the need; without it, annual × duration / 12)
 
 Aggregations are vectorised (groupby on whole columns); Python loops only walk the resulting
 groups to build the dataclasses. Money stays in integer cents until it becomes a Decimal.
@@ -123,6 +125,10 @@ def normalise_needs(needs: pd.DataFrame) -> pd.DataFrame:
     frame = needs.copy()
     if "current_contract_end" not in frame.columns:
         frame["current_contract_end"] = pd.NaT
+    if "total_cents" in frame.columns:
+        frame["total_cents"] = _int_column(frame["total_cents"], "total_cents")
+        if (frame["total_cents"] < 0).any():
+            raise ValueError("total_cents must not be negative")
     missing = [name for name in NEED_COLUMNS if name not in frame.columns]
     if missing:
         raise ValueError(f"needs lack column(s): {', '.join(missing)}")
@@ -150,6 +156,14 @@ def normalise_needs(needs: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("start_date is required for every need")
     frame["current_contract_end"] = _date_column(frame["current_contract_end"], "current_contract_end")
     return frame
+
+
+def need_totals(frame: pd.DataFrame) -> pd.Series:
+    """Each need's total estimated value in cents: the stored total_cents column when the frame has one
+    (renewals and options included), else annual × duration / 12."""
+    if "total_cents" in frame.columns:
+        return frame["total_cents"].astype("int64")
+    return total_cents(frame["annual_cents"], frame["duration_months"])
 
 
 def total_cents(annual_cents: pd.Series, duration_months: pd.Series) -> pd.Series:
@@ -246,7 +260,7 @@ def find_overlaps(
             "org": org_id,
             "id": frame["id"].to_numpy(),
             "annual": frame["annual_cents"].to_numpy(),
-            "total": total_cents(frame["annual_cents"], frame["duration_months"]).to_numpy(),
+            "total": need_totals(frame).to_numpy(),
             "central": (frame["buyer_class"] == "central").to_numpy(),
             "works": works,
         }
@@ -373,7 +387,7 @@ def find_splitting_warnings(needs: pd.DataFrame, *, thresholds: ThresholdTable |
             "year": frame["start_date"].dt.year.to_numpy(dtype="int64"),
             "id": frame["id"].to_numpy(),
             "start_date": frame["start_date"].to_numpy(),
-            "total": total_cents(frame["annual_cents"], frame["duration_months"]).to_numpy(),
+            "total": need_totals(frame).to_numpy(),
             "central": (frame["buyer_class"] == "central").to_numpy(),
             "works": works,
         }

@@ -74,6 +74,7 @@ def submitted_needs_frame(session: Session) -> pd.DataFrame:
         Need.organization_id,
         Need.cpv_code,
         sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger).label("annual_cents"),
+        sa.cast(sa.func.round(Need.total_amount * 100), sa.BigInteger).label("total_cents"),
         Need.duration_months,
         Need.start_date,
         Need.current_contract_end,
@@ -91,6 +92,7 @@ def submitted_needs_frame(session: Session) -> pd.DataFrame:
         "organization_id",
         "cpv_code",
         "annual_cents",
+        "total_cents",
         "duration_months",
         "start_date",
         "current_contract_end",
@@ -157,7 +159,7 @@ def overlap_report(
     shown |= {need_id for warning in warnings for need_id in warning.need_ids}
     needs = engine.normalise_needs(frame.loc[frame["id"].isin(shown)]).set_index("id")
     needs = needs.assign(
-        total_cents=engine.total_cents(needs["annual_cents"], needs["duration_months"]),
+        total_cents=engine.need_totals(needs),
         title=needs.index.map(_titles(session, needs.index)),
     )
     heat = engine.heatmap(in_window, query.level) if not in_window.empty else pd.DataFrame()

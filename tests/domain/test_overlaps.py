@@ -212,6 +212,19 @@ def test_procedures_compare_the_total_over_the_duration_not_the_yearly_amount():
     assert overlap.procedure_alone["CHU"].code == "adapted"
 
 
+def test_a_stored_total_with_renewals_and_options_is_the_amount_summed():
+    # CHU 50 000 a year for 12 months renewable 3 times = 200 000 (stored total); UB 60 000 for 12 months, no total
+    # column value of its own: 60 000 + 10 000 of options = 70 000 as stored
+    records = [
+        {**need(1, "CHU", "09310000", 50000), "total_cents": cents(200000)},
+        {**need(2, "UB", "09310000", 60000), "total_cents": cents(70000)},
+    ]
+    (overlap,) = overlaps_of(records, window_start=date(2026, 6, 1))
+    assert overlap.annual_amount == Decimal("110000.00") and overlap.total_amount == Decimal("270000.00")
+    assert overlap.per_organization["CHU"] == (Decimal("50000.00"), Decimal("200000.00"))
+    assert overlap.procedure_alone["CHU"].code == "adapted" and overlap.procedure.code == "formal"
+
+
 def test_one_central_member_makes_the_group_use_the_central_threshold():
     records = [need(1, "CHU", "09310000", 80000), need(2, "ETAT", "09310000", 70000, buyer_class="central")]
     (overlap,) = overlaps_of(records, window_start=date(2026, 6, 1))

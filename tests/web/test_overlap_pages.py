@@ -360,6 +360,7 @@ def test_csv_export_in_french_uses_semicolons_decimal_commas_and_a_bom(client, d
     raw = response.get_data().decode("utf-8-sig")
     header = raw.splitlines()[0].split(";")
     assert len(header) == 11
+    assert header[6:8] == ["Montant cumulé par an HT (€)", "Valeur estimée cumulée, total HT (€)"]
     [row] = list(csv.reader(io.StringIO(raw), delimiter=";"))[1:]
     assert row[0] == "5552" and row[1] == "class" and row[3] == "CHU, UB" and row[4] == "2"
     assert row[6:8] == ["150000,00", "350000,00"]
