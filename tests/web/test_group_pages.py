@@ -802,7 +802,11 @@ def test_convention_in_french_names_parties_shares_coordinator_duration_and_sign
     assert "au prorata de leur part" in doc and "36 mois" in doc and "(3 ans)" in doc
     assert "Adhésion." in doc and "Retrait." in doc
     lots = doc.split('id="lots"')[1].split("</section>")[0]
-    assert "Électricité" in lots and "CHU : 100 000,00" in lots.replace("\u202f", " ").replace("\xa0", " ")
+    plain_lots = lots.replace("\u202f", " ").replace("\xa0", " ")
+    # CHU's share: 100 000 a year, × 36 months / 12 = 300 000 in total
+    assert "Électricité" in lots and "CHU : 100 000,00 € par an, 300 000,00 € au total" in plain_lots
+    assert "Par an HT" in lots and "Total HT" in lots
+    assert "reconductions et options comprises (article R2121-1" in doc
     assert "Le marché n'est pas alloti pour le motif suivant" in lots
     chu_signature = doc.split('data-signature="CHU"')[1].split("</div>")[0]
     assert "Délibération CA 2026-41" in chu_signature and "1 octobre 2026" in chu_signature
