@@ -185,6 +185,14 @@ class ProcedureOut(Schema):
     no_competition_threshold_eur = Money(attribute="no_competition_threshold")
     formal_threshold_eur = Money(attribute="formal_threshold")
     rule_valid_from = fields.Date()
+    nature = fields.String(metadata={"description": "supplies_services, works or social_services"})
+    publication = fields.String(
+        metadata={
+            "description": "the notice required: none, suited (buyer's choice), boamp_or_jal (from 90 000 € HT) or joue"
+        }
+    )
+    publication_label = fields.Function(lambda procedure: gettext(procedure.publication_label))
+    publicity_threshold_eur = Money(attribute="publicity_threshold", allow_none=True)
 
 
 class OverlapOut(Schema):

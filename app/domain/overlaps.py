@@ -351,9 +351,16 @@ def _procedures(
                 buyer_class="central" if is_central else "other",
             )
             low, high = _cents(applicable.no_competition.amount), _cents(applicable.formal.amount)
-            choices = np.array([applicable.requirement(code) for code in PROCEDURE_CODES], dtype=object)
+            choices = np.array(
+                [applicable.requirement(code) for code in PROCEDURE_CODES]
+                + [applicable.requirement("adapted", publicity_reached=True)],
+                dtype=object,
+            )
             amounts = amounts_cents[mask]
-            result[mask] = choices[(amounts >= low).astype(int) + (amounts >= high).astype(int)]
+            index = (amounts >= low).astype(int) + (amounts >= high).astype(int)
+            if applicable.publicity is not None:  # an adapted procedure from 90 000 € HT needs a published notice
+                index[(index == 1) & (amounts >= _cents(applicable.publicity.amount))] = len(PROCEDURE_CODES)
+            result[mask] = choices[index]
     return result
 
 

@@ -418,3 +418,19 @@ def test_abandoning_tells_the_members(session, world):
     services.abandon_group(session, people["coord"], group, "Besoins trop différents")
     told = set(session.scalars(sa.select(Notification.user_id).where(Notification.kind == "group_abandoned")))
     assert told == {people[k].id for k in ("dm", "chu", "ub", "gdh")} and group.status == "abandoned"
+
+
+@pytest.mark.parametrize(("launch", "code"), [(date(2026, 3, 31), "adapted"), (date(2026, 4, 1), "none")])
+def test_the_group_s_procedure_uses_the_thresholds_in_force_on_the_day_the_consultation_is_launched(
+    session, world, launch, code
+):
+    orgs, people, _ = world
+    # 2 × 12 000 a year for 12 months, renewable once for 12 months: 48 000 in total (24 000 each)
+    small = [factories.need(orgs[c], annual="12000.00", months=12, renewal_count=1) for c in ("CHU", "UB")]
+    group = services.form_group(
+        session, people["coord"], name="Petits achats", need_ids=[n.id for n in small], planned_publication_on=launch
+    )
+    summary = services.summarize(group, today=date(2026, 3, 1))
+    assert summary.total_amount == Decimal("48000.00") and summary.rule_date == launch
+    # 40 000 (décret n° 2019-1344) until 31 March 2026; 60 000 (décret n° 2025-1386) from 1 April 2026
+    assert summary.procedure.code == code
