@@ -23,4 +23,4 @@ def overlaps(args):
     """
     query = OverlapQuery(level=args["level"], window_months=args["window_months"], window_start=args["from_"])
     report = overlap_report(db.session, current_user, query, today=paris_today(), lang=current_language(), detail=False)
-    return {"items": report.overlaps, "next": None}
+    return {"items": report.overlaps, "possible": report.possible, "next": None}

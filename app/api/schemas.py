@@ -213,8 +213,25 @@ class OverlapQuerySchema(Schema):
     from_ = fields.Date(data_key="from", load_default=None, metadata={"description": "window start, default today"})
 
 
+class PossibleOverlapOut(Schema):
+    cpv_prefix = fields.String()
+    level = fields.String()
+    label = fields.String()
+    generic_code = fields.String(metadata={"description": "the generic code (e.g. 30000000) covering cpv_prefix"})
+    organizations = fields.List(fields.String())
+    need_ids = fields.List(fields.Integer(), metadata={"description": "needs with specific codes under it"})
+    generic_need_ids = fields.List(fields.Integer(), metadata={"description": "needs filed under the generic code"})
+    annual_amount_eur = Money(attribute="annual_amount", metadata={"description": "per year, excluding VAT"})
+    total_amount_eur = Money(attribute="total_amount", metadata={"description": "total excluding VAT"})
+    possible = fields.Boolean(metadata={"description": "always true: to be checked by a coordinator"})
+
+
 class OverlapList(Schema):
     items = fields.List(fields.Nested(OverlapOut))
+    possible = fields.List(
+        fields.Nested(PossibleOverlapOut),
+        metadata={"description": "possible overlaps: a generic code of one organization over specific codes"},
+    )
     next = fields.String(allow_none=True)
 
 

@@ -364,6 +364,78 @@ def _procedures(
     return result
 
 
+# --------------------------------------------------------------------------- generic codes
+
+
+@dataclass(frozen=True)
+class PossibleOverlap:
+    """A need filed under a generic code (e.g. 30000000, a whole division) and needs of other organisations whose
+    specific codes fall under it: they may be the same purchase, which the CPV prefixes alone cannot tell. Offered to
+    the coordinators as possible, never counted as an overlap."""
+
+    cpv_prefix: str  # the specific needs' prefix at the level asked
+    level: str
+    label: str
+    generic_code: str  # the generic code that covers the prefix
+    organizations: tuple[str, ...]
+    need_ids: tuple[int, ...]  # the specific needs under the prefix
+    generic_need_ids: tuple[int, ...]  # the generic needs of other organisations
+    annual_amount: Decimal  # euros, all the needs listed, per year
+    total_amount: Decimal  # euros, all the needs listed, total estimated value
+    possible: bool = True
+
+
+def find_possible_overlaps(
+    needs: pd.DataFrame,
+    *,
+    level: str,
+    window_start: date,
+    window_months: int = 12,
+    labels: Mapping[str, str] | None = None,
+) -> list[PossibleOverlap]:
+    """For each need whose code is coarser than `level` (its significant digits are fewer than the level's prefix),
+    the prefixes at `level` of the other organisations' needs under its code, in the window. Sorted by generic code
+    then prefix."""
+    length = _prefix_length(level, allowed=OVERLAP_LEVELS)
+    labels = labels or {}
+    frame = normalise_needs(needs)
+    frame = frame.loc[_window_mask(frame, _as_day(window_start), window_months)]
+    if frame.empty:
+        return []
+    significant = frame["cpv_code"].str.rstrip("0").str.pad(2, side="right", fillchar="0")
+    generic = significant.str.len() < length
+    if not generic.any():
+        return []
+    totals = need_totals(frame)
+    specific = frame.loc[~generic].assign(prefix=frame.loc[~generic, "cpv_code"].str[:length])
+    found = []
+    for covering, generic_rows in frame.loc[generic].groupby(significant[generic], sort=True):
+        under = specific.loc[specific["cpv_code"].str.startswith(covering)]
+        generic_orgs = set(generic_rows["organization"])
+        for prefix_digits, candidates in under.groupby("prefix", sort=True):
+            # a need meets a need of another organisation only: one's own generic and specific needs are no overlap
+            rows = candidates.loc[[generic_orgs != {org} for org in candidates["organization"]]]
+            specific_orgs = set(rows["organization"])
+            others = generic_rows.loc[[specific_orgs - {org} != set() for org in generic_rows["organization"]]]
+            if rows.empty or others.empty:
+                continue
+            listed = pd.concat([rows, others])
+            found.append(
+                PossibleOverlap(
+                    cpv_prefix=str(prefix_digits),
+                    level=level,
+                    label=labels.get(code_of_prefix(str(prefix_digits)), ""),
+                    generic_code=code_of_prefix(str(covering)),
+                    organizations=tuple(sorted(set(listed["organization"]))),
+                    need_ids=tuple(sorted(int(i) for i in rows["id"])),
+                    generic_need_ids=tuple(sorted(int(i) for i in others["id"])),
+                    annual_amount=_euros(int(listed["annual_cents"].sum())),
+                    total_amount=_euros(int(totals.loc[listed.index].sum())),
+                )
+            )
+    return found
+
+
 # --------------------------------------------------------------------------- splitting
 
 

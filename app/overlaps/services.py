@@ -56,6 +56,7 @@ class OverlapReport:
     warnings: list[engine.SplittingWarning] = field(default_factory=list)
     heatmap: pd.DataFrame = field(default_factory=pd.DataFrame)  # organizations × prefixes, cents
     labels: dict[str, str] = field(default_factory=dict)  # prefix → label
+    possible: list[engine.PossibleOverlap] = field(default_factory=list)  # generic codes over specific ones
 
 
 def _check_reader(actor) -> None:
@@ -143,11 +144,15 @@ def overlap_report(
     overlaps = engine.find_overlaps(
         frame, level=query.level, window_start=query.window_start, window_months=query.window_months, labels=labels
     )
+    possible = engine.find_possible_overlaps(
+        frame, level=query.level, window_start=query.window_start, window_months=query.window_months, labels=labels
+    )
     if actor.role == "buyer":
         own = session.scalar(sa.select(Organization.code).where(Organization.id == actor.organization_id))
         overlaps = [o for o in overlaps if own in o.organizations]
+        possible = [p for p in possible if own in p.organizations]
     if not detail:
-        return OverlapReport(query=query, overlaps=overlaps, needs=frame.iloc[0:0].set_index("id"))
+        return OverlapReport(query=query, overlaps=overlaps, needs=frame.iloc[0:0].set_index("id"), possible=possible)
     warnings = engine.find_splitting_warnings(frame)
     in_window = engine.in_window(frame, query.window_start, query.window_months)
     if actor.role == "buyer":
@@ -166,5 +171,11 @@ def overlap_report(
     prefix_labels = {prefix: labels.get(prefix.ljust(8, "0"), "") for prefix in heat.columns}
     prefix_labels.update({o.cpv_prefix: o.label for o in overlaps})
     return OverlapReport(
-        query=query, overlaps=overlaps, needs=needs, warnings=warnings, heatmap=heat, labels=prefix_labels
+        query=query,
+        overlaps=overlaps,
+        needs=needs,
+        warnings=warnings,
+        heatmap=heat,
+        labels=prefix_labels,
+        possible=possible,
     )

@@ -76,6 +76,7 @@ def overlap_map():
         summary=presenters.summary(rows),
         heatmap=presenters.heatmap(report.heatmap, [r.overlap.cpv_prefix for r in rows], labels),
         warnings=presenters.warning_rows(report.warnings, needs, labels),
+        possible=report.possible,
         thresholds=thresholds,
         rules_date=presenters.latest_rule_date(thresholds),
         sort=sort,

@@ -91,3 +91,26 @@ def test_a_class_named_by_a_group_code_still_gets_its_label(client, db):
         "/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "coord@x.fr")
     ).get_json()["items"][0]
     assert item["cpv_prefix"] == "1510" and item["label"].startswith("Produits de l'élevage")
+
+
+def test_a_generic_code_is_listed_as_a_possible_overlap_beside_the_items(client, db):
+    chu, ub = factories.organization("CHU"), factories.organization("UB")
+    generic = factories.need(chu, cpv="30000000", annual="10000.00", months=12, start=date(2027, 2, 1))
+    specific = factories.need(ub, cpv="30192000", annual="4000.00", months=24, start=date(2027, 3, 1))
+    factories.user("coordinator", email="coord@x.fr")
+    factories.user("buyer", email="ub@x.fr", organization_=ub)
+    factories.user("buyer", email="other@x.fr", organization_=factories.organization("GDH"))
+    db.session.commit()
+    body = client.get("/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "coord@x.fr"))
+    body = body.get_json()
+    assert body["items"] == []  # no certain overlap: the prefixes differ
+    (possible,) = body["possible"]
+    assert possible["possible"] is True and possible["generic_code"] == "30000000"
+    assert (possible["cpv_prefix"], possible["organizations"]) == ("3019", ["CHU", "UB"])
+    assert (possible["need_ids"], possible["generic_need_ids"]) == ([specific.id], [generic.id])
+    # 10 000 + 4 000 per year; 10 000 + 4 000 × 24/12 in total
+    assert (possible["annual_amount_eur"], possible["total_amount_eur"]) == ("14000.00", "18000.00")
+    ub_view = client.get("/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "ub@x.fr"))
+    assert len(ub_view.get_json()["possible"]) == 1
+    other = client.get("/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "other@x.fr"))
+    assert other.get_json()["possible"] == []

@@ -477,3 +477,15 @@ def test_the_map_query_count_does_not_grow_with_the_number_of_needs(client, db, 
     assert links_many > links_few > 0
     assert many == few
     assert few <= 6, few
+
+
+def test_the_page_offers_a_generic_code_as_a_possible_overlap(client, db, world):
+    make_need(world.chu, "30000000", "10000", date(2026, 2, 1), title="Fournitures diverses")
+    make_need(world.ub, "30192000", "4000", date(2026, 3, 1), 24, title="Fournitures de bureau")
+    db.session.commit()
+    english(client, "coord@dm.example.fr")
+    text = text_of(client.get(f"/overlaps?{JAN_2026}&level=class"))
+    row = text.split('class="possible-overlap" data-prefix="3019"')[1].split("</tr>")[0]
+    # 10 000 + 4 000 a year; 10 000 + 4 000 × 24/12 in total
+    assert "30000000" in row and "possible" in row and "CHU, UB" in row
+    assert "€14,000.00" in row and "€18,000.00" in row
