@@ -171,9 +171,12 @@ def _all_answer(session, world, group, decline=("GDH",)):
             services.confirm_membership(session, people[buyer], group, [dm_need.id])
         else:
             services.confirm_membership(session, people[buyer], group)
-        services.sign_convention(
-            session, people[buyer], group, signed_on=date(2026, 11, 2), deliberation_reference=f"DEL-{code}"
-        )
+    # Everyone has answered: the terms are settled, the members sign them.
+    for code, buyer in (("DM", "dm"), ("CHU", "chu"), ("UB", "ub"), ("GDH", "gdh")):
+        if code not in decline:
+            services.sign_convention(
+                session, people[buyer], group, signed_on=date(2026, 11, 2), deliberation_reference=f"DEL-{code}"
+            )
 
 
 def test_constitute_is_refused_while_members_are_pending(session, world):
@@ -434,3 +437,76 @@ def test_the_group_s_procedure_uses_the_thresholds_in_force_on_the_day_the_consu
     assert summary.total_amount == Decimal("48000.00") and summary.rule_date == launch
     # 40 000 (décret n° 2019-1344) until 31 March 2026; 60 000 (décret n° 2025-1386) from 1 April 2026
     assert summary.procedure.code == code
+
+
+def _signed_by_all(session, world):
+    """Every member has answered (GDH declined) and signed: ready to be constituted."""
+    orgs, people, needs = world
+    group = formed(session, world)
+    _all_answer(session, world, group)
+    assert {m.organization.code: m.status for m in group.memberships} == {
+        "DM": "signed",
+        "CHU": "signed",
+        "UB": "signed",
+        "GDH": "declined",
+    }
+    return group
+
+
+def _voided(session, group):
+    events = session.scalars(
+        sa.select(GroupEvent).where(GroupEvent.group_id == group.id, GroupEvent.action == "signatures_voided")
+    ).all()
+    return [event.after for event in events]
+
+
+@pytest.mark.parametrize(
+    ("change", "changed"),
+    [
+        ({"convention_duration_months": 24}, ["duration"]),
+        ({"cost_sharing": "equal"}, ["cost_sharing"]),
+    ],
+)
+def test_a_change_of_the_terms_after_signing_voids_every_signature(session, world, change, changed):
+    orgs, people, needs = world
+    group = _signed_by_all(session, world)
+    services.update_group(session, people["coord"], group, change, expected_version=group.version)
+    assert {m.status for m in group.memberships if m.status != "declined"} == {"confirmed"}
+    assert all(m.signed_on is None and m.deliberation_reference == "" for m in group.memberships)
+    assert _voided(session, group) == [{"changed": changed, "to_sign_again": ["CHU", "DM", "UB"]}]
+    with pytest.raises(Conflict) as refused:
+        services.constitute_group(session, people["coord"], group)
+    assert refused.value.code == "members_pending"
+    asked = session.scalars(sa.select(Notification.user_id).where(Notification.kind == "group_signature_request")).all()
+    assert asked.count(people["chu"].id) == 2  # asked when it confirmed, and again to sign the new terms
+    for code in ("dm", "chu", "ub"):
+        services.sign_convention(session, people[code], group)
+    services.constitute_group(session, people["coord"], group)
+    assert group.status == "constituted"
+
+
+def test_a_change_of_members_or_lots_voids_the_signatures_and_the_log_says_which(session, world):
+    orgs, people, needs = world
+    group = _signed_by_all(session, world)
+    services.invite_organization(session, people["coord"], group, "GDH")
+    assert _voided(session, group) == [{"changed": ["members", "needs"], "to_sign_again": ["CHU", "DM", "UB"]}]
+    services.decline_membership(session, people["gdh"], group, "Toujours pas")
+    for code in ("dm", "chu", "ub"):
+        services.sign_convention(session, people[code], group)
+    services.create_lot(
+        session,
+        people["coord"],
+        group,
+        services.LotValues(title="Électricité", cpv_code="09310000", shares={"CHU": {"annual_amount": Decimal("1")}}),
+    )
+    assert sorted(event["changed"] for event in _voided(session, group)) == [["lots"], ["members", "needs"]]
+
+
+def test_changes_outside_the_terms_keep_the_signatures(session, world):
+    orgs, people, needs = world
+    group = _signed_by_all(session, world)
+    services.update_group(
+        session, people["coord"], group, {"name": "Électricité 2027-2030"}, expected_version=group.version
+    )
+    assert _voided(session, group) == []
+    assert {m.status for m in group.memberships if m.status != "declined"} == {"signed"}

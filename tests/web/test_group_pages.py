@@ -362,14 +362,16 @@ def test_the_whole_flow_from_ticked_needs_to_a_constituted_group(client, db, wor
     assert "Grand Dijon Habitat (has not answered yet)" in message
     assert fresh(db, PurchaseGroup, group_id).status == "forming"
 
-    # Everyone answers and signs through the forms.
-    for email, org in (
+    # Everyone answers through the forms, then signs the settled terms (a later change would void the signatures).
+    people = (
         ("lea@gdh.example.fr", world.gdh),
         ("paul@ub.example.fr", world.ub),
         ("achat@dm.example.fr", world.dm),
         ("anne@chu.example.fr", world.chu),
-    ):
-        member = chu if org is world.chu else english(new_client(), email)
+    )
+    members = {org.code: (chu if org is world.chu else english(new_client(), email)) for email, org in people}
+    for email, org in people:
+        member = members[org.code]
         if membership(db, group_id, org).status == "invited":
             own = [gn.need_id for gn in fresh(db, PurchaseGroup, group_id).group_needs if gn.organization_id == org.id]
             if org is world.dm:  # the coordinating organization proposes its own need first
@@ -379,6 +381,8 @@ def test_the_whole_flow_from_ticked_needs_to_a_constituted_group(client, db, wor
             for need_id in own:
                 data[f"confirm-amount_{need_id}"] = str(fresh(db, Need, need_id).annual_amount)
             assert post(member, f"{group_url}/confirm", data).status_code == 302, email
+    for email, org in people:
+        member = members[org.code]
         response = post(
             member,
             f"{group_url}/sign",
@@ -768,6 +772,9 @@ def signed_group(db, world):
         expected_version=group.version,
     )
     services.confirm_membership(db.session, world.chu_buyer, group)
+    services.decline_membership(db.session, world.gdh_buyer, group, "Contrat en cours")
+    _lot(db, world, group)
+    # the terms are settled (members, needs, lots) before CHU signs: a later change would void its signature
     services.sign_convention(
         db.session,
         world.chu_buyer,
@@ -775,8 +782,6 @@ def signed_group(db, world):
         signed_on=date(2026, 10, 1),
         deliberation_reference="Délibération CA 2026-41",
     )
-    services.decline_membership(db.session, world.gdh_buyer, group, "Contrat en cours")
-    _lot(db, world, group)
     db.session.commit()
     return group
 
@@ -1011,3 +1016,15 @@ def test_coordinator_home_lists_the_forming_groups_and_their_pending_members(cli
     panel = page(client.get("/")).split('class="card mt-3 home-groups"')[1].split("</section>")[0]
     assert "Groups forming" in panel and f'href="/groups/{group.id}"' in panel
     assert "CHU · signature" in panel and "UB · answer" in panel and "DM · answer" in panel
+
+
+def test_the_log_says_which_change_voided_the_signatures(client, db, world, signed_group):
+    services.update_group(
+        db.session, world.coord, signed_group, {"convention_duration_months": 48}, expected_version=signed_group.version
+    )
+    db.session.commit()
+    english(client, "coord@dm.example.fr")
+    text = page(client.get(f"/groups/{signed_group.id}"))
+    assert "Signatures voided: the terms of the convention changed" in text
+    assert "Terms changed" in text and "duration" in text and "To sign again" in text
+    assert membership(db, signed_group.id, world.chu).status == "confirmed"
