@@ -115,16 +115,20 @@ def need(
     return item
 
 
-def constituted_group(codes=("DM", "CHU", "UB"), cpv="09310000", amounts=("20000.00", "100000.00", "80000.00")):
-    """A constituted group: each organization brings one need and signs. Returns (group, orgs, coordinator)."""
+def constituted_group(
+    codes=("DM", "CHU", "UB"), cpv="09310000", amounts=("20000.00", "100000.00", "80000.00"), need_columns=None
+):
+    """A constituted group: each organization brings one need (36 months, plus `need_columns[i]` if given: renewals,
+    options…) and signs. Returns (group, orgs, coordinator)."""
     from app.groups import services as group_services
 
     orgs = [organization(code) for code in codes]
     coordinator = user("coordinator", organization_=orgs[0])
     buyers = [user("buyer", organization_=org) for org in orgs]
+    columns = need_columns or [{} for _ in codes]
     needs = [
-        need(org, title=f"Besoin {org.code}", cpv=cpv, annual=amount, start=date(2027, 9, 1))
-        for org, amount in zip(orgs, amounts, strict=True)
+        need(org, title=f"Besoin {org.code}", cpv=cpv, annual=amount, start=date(2027, 9, 1), **extra)
+        for org, amount, extra in zip(orgs, amounts, columns, strict=True)
     ]
     group = group_services.form_group(db.session, coordinator, name="Groupement test", need_ids=[n.id for n in needs])
     for buyer in buyers:

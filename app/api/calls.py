@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from flask import current_app, g, request, send_file, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_fresh
@@ -52,6 +54,11 @@ CALL_DETAILS = (
 )
 
 
+def _sum_or_none(amounts) -> Decimal | None:
+    amounts = list(amounts)
+    return None if any(a is None for a in amounts) else sum(amounts, Decimal("0.00"))
+
+
 def call_payload(call: Call) -> dict:
     procedure = group_services.summarize(call.group, today=paris_today()).procedure
     return {
@@ -64,6 +71,8 @@ def call_payload(call: Call) -> dict:
         "bid_deadline": call.bid_deadline,
         "published_at": call.published_at,
         "lots": call.lots,
+        "annual_amount_eur": _sum_or_none(lot.annual_amount for lot in call.lots),
+        "total_amount_eur": sum((lot.total_amount for lot in call.lots), Decimal("0.00")),
         "criteria": [{"name": c.name, "weight": c.weight} for c in call.criteria],
         "documents": [document_payload(d) for d in call.documents],
         "answers": services.public_answers(call),

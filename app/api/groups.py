@@ -83,8 +83,15 @@ def lot_payload(lot: Lot) -> dict:
         "delivery_area": lot.delivery_area,
         "version": lot.version,
         "estimated_amount_eur": lot.estimated_amount,
+        "annual_amount_eur": lot.annual_amount,
+        "total_amount_eur": lot.total_amount,
         "shares": [
-            {"organization": s.organization.code, "annual_amount_eur": s.annual_amount, "quantity": s.quantity}
+            {
+                "organization": s.organization.code,
+                "annual_amount_eur": s.annual_amount,
+                "total_amount_eur": s.total_amount,
+                "quantity": s.quantity,
+            }
             for s in lot.shares
         ],
     }

@@ -11,7 +11,7 @@ from app.uploads import file_bytes
 
 blp = Blueprint("api_needs", __name__, description="Procurement needs")
 
-_RENAMES = {"annual_amount_eur": "annual_amount"}
+_RENAMES = {"annual_amount_eur": "annual_amount", "options_amount_eur": "options_amount"}
 
 
 def _values(body: dict) -> dict:

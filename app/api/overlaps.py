@@ -7,7 +7,7 @@ from app.api.schemas import OverlapList, OverlapQuerySchema
 from app.clock import paris_today
 from app.extensions import db
 from app.i18n import current_language
-from app.overlaps.services import OverlapQuery, find_overlaps, with_details
+from app.overlaps.services import OverlapQuery, find_overlaps, possible_overlaps, with_details
 
 blp = Blueprint("api_overlaps", __name__, description="Overlaps of needs across organizations")
 
@@ -27,4 +27,5 @@ def overlaps(args):
     query, overlaps = find_overlaps(db.session, current_user, query, today=paris_today())
     shown, next_page = list_page(overlaps, args)
     report = with_details(db.session, current_user, query, shown, lang=current_language(), needs=False)
-    return {"items": report.overlaps, "next": next_page}
+    possible = possible_overlaps(db.session, current_user, query, lang=current_language())
+    return {"items": report.overlaps, "possible": possible, "next": next_page}

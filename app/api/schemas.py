@@ -158,6 +158,13 @@ class NeedFields(Schema):
     annual_amount_eur = Money(metadata={"description": "yearly amount in euros excluding VAT"})
     start_date = Day(metadata={"description": "when the contract must start"})
     duration_months = fields.Integer(validate=validate.Range(min=1, max=120))
+    renewal_count = fields.Integer(validate=validate.Range(min=0, max=10), metadata={"description": "0 to 10"})
+    renewal_months = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=120),
+        metadata={"description": "months per renewal; default: duration_months"},
+    )
+    options_amount_eur = Money(metadata={"description": "total of the options in euros excluding VAT; default 0.00"})
     description = fields.String(validate=validate.Length(max=5000))
     quantity = Money(allow_none=True)
     unit = fields.String(allow_none=True, validate=validate.Length(max=50))
@@ -191,9 +198,15 @@ class NeedOut(Schema):
     cpv_code = fields.String()
     cpv_label = fields.Method("_cpv_label")
     annual_amount_eur = Money(attribute="annual_amount")
-    total_amount_eur = Money(attribute="total_amount", metadata={"description": "annual × duration / 12"})
+    total_amount_eur = Money(
+        attribute="total_amount",
+        metadata={"description": "annual × (duration + renewals × renewal months) / 12 + options, excluding VAT"},
+    )
     start_date = fields.Date()
     duration_months = fields.Integer()
+    renewal_count = fields.Integer()
+    renewal_months = fields.Function(lambda need: need.renewal_months or need.duration_months)
+    options_amount_eur = Money(attribute="options_amount")
     quantity = Money()
     unit = fields.String(allow_none=True)
     current_contract_end = fields.Date(allow_none=True)
@@ -243,6 +256,14 @@ class ProcedureOut(Schema):
     no_competition_threshold_eur = Money(attribute="no_competition_threshold")
     formal_threshold_eur = Money(attribute="formal_threshold")
     rule_valid_from = fields.Date()
+    nature = fields.String(metadata={"description": "supplies_services, works or social_services"})
+    publication = fields.String(
+        metadata={
+            "description": "the notice required: none, suited (buyer's choice), boamp_or_jal (from 90 000 € HT) or joue"
+        }
+    )
+    publication_label = fields.Function(lambda procedure: gettext(procedure.publication_label))
+    publicity_threshold_eur = Money(attribute="publicity_threshold", allow_none=True)
 
 
 class OverlapOut(Schema):
@@ -263,8 +284,25 @@ class OverlapQuerySchema(PageQuery):
     from_ = Day(data_key="from", load_default=None, metadata={"description": "window start, default today"})
 
 
+class PossibleOverlapOut(Schema):
+    cpv_prefix = fields.String()
+    level = fields.String()
+    label = fields.String()
+    generic_code = fields.String(metadata={"description": "the generic code (e.g. 30000000) covering cpv_prefix"})
+    organizations = fields.List(fields.String())
+    need_ids = fields.List(fields.Integer(), metadata={"description": "needs with specific codes under it"})
+    generic_need_ids = fields.List(fields.Integer(), metadata={"description": "needs filed under the generic code"})
+    annual_amount_eur = Money(attribute="annual_amount", metadata={"description": "per year, excluding VAT"})
+    total_amount_eur = Money(attribute="total_amount", metadata={"description": "total excluding VAT"})
+    possible = fields.Boolean(metadata={"description": "always true: to be checked by a coordinator"})
+
+
 class OverlapList(Schema):
     items = fields.List(fields.Nested(OverlapOut))
+    possible = fields.List(
+        fields.Nested(PossibleOverlapOut),
+        metadata={"description": "possible overlaps: a generic code of one organization over specific codes"},
+    )
     next = fields.String(allow_none=True)
 
 
@@ -336,7 +374,10 @@ class MemberOut(Schema):
 
 class LotShareInOut(Schema):
     organization = Text(20, required=True)
-    annual_amount_eur = Money(required=True)
+    annual_amount_eur = Money(required=True, metadata={"description": "yearly amount excluding VAT"})
+    total_amount_eur = Money(
+        dump_only=True, metadata={"description": "total estimated value excluding VAT, renewals and options included"}
+    )
     quantity = Money(allow_none=True)
 
 
@@ -360,7 +401,9 @@ class LotOut(Schema):
     description = fields.String()
     delivery_area = fields.String()
     version = fields.Integer()
-    estimated_amount_eur = Money()
+    estimated_amount_eur = Money(metadata={"description": "total estimated value excluding VAT (= total_amount_eur)"})
+    annual_amount_eur = Money(metadata={"description": "per year, excluding VAT"})
+    total_amount_eur = Money(metadata={"description": "total excluding VAT, renewals and options included"})
     shares = fields.List(fields.Nested(LotShareInOut))
 
 
@@ -447,7 +490,11 @@ class CallLotOut(Schema):
     number = fields.Integer()
     title = fields.String()
     cpv_code = fields.String()
-    estimated_amount_eur = Money(attribute="estimated_amount")
+    estimated_amount_eur = Money(
+        attribute="estimated_amount", metadata={"description": "total estimated value excluding VAT"}
+    )
+    annual_amount_eur = Money(attribute="annual_amount", allow_none=True, metadata={"description": "per year"})
+    total_amount_eur = Money(attribute="total_amount", metadata={"description": "total excluding VAT"})
     description = fields.String()
     status = fields.String()
 
@@ -480,6 +527,8 @@ class CallOut(Schema):
     bid_deadline = fields.DateTime(format="iso")
     published_at = fields.DateTime(format="iso", allow_none=True)
     lots = fields.List(fields.Nested(CallLotOut))
+    annual_amount_eur = Money(allow_none=True, metadata={"description": "sum of the lots per year, excluding VAT"})
+    total_amount_eur = Money(metadata={"description": "sum of the lots' total estimated values, excluding VAT"})
     criteria = fields.List(fields.Nested(CriterionIO))
     documents = fields.List(fields.Nested(DocumentOut))
     answers = fields.List(fields.Nested(AnswerOut))

@@ -63,13 +63,6 @@ def _constitute(session: Session, people: dict[str, User], name: str, needs: lis
             extra = _needs(session, needs[0].cpv_code[:4], (buyer.organization.code,))
             own = [extra[0].id] if extra else []
         groups.confirm_membership(session, buyer, group, own)
-        groups.sign_convention(
-            session,
-            buyer,
-            group,
-            signed_on=paris_today() - timedelta(days=20),
-            deliberation_reference=f"Délibération {buyer.organization.code}-{paris_today().year}-12",
-        )
     for suggestion in groups.suggest_lots(session, group):
         shares = {
             m.organization.code: {
@@ -92,6 +85,16 @@ def _constitute(session: Session, people: dict[str, User], name: str, needs: lis
         )
     if len(group.lots) == 1:
         group.single_lot_reason = "Un seul réseau de distribution : le lot unique permet un seul contrat d'accès."
+    # The members sign once the terms are settled (members, needs, lots): a later change would void the signatures.
+    for membership in [m for m in group.memberships if m.status == "confirmed"]:
+        buyer = next(people[key] for key in buyers if people[key].organization_id == membership.organization_id)
+        groups.sign_convention(
+            session,
+            buyer,
+            group,
+            signed_on=paris_today() - timedelta(days=20),
+            deliberation_reference=f"Délibération {buyer.organization.code}-{paris_today().year}-12",
+        )
     groups.constitute_group(session, coordinator, group)
     return group
 

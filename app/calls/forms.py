@@ -68,7 +68,9 @@ class LotRowForm(Form):
     group_lot_id = HiddenField()
     title = StringField(_l("Title of the lot"), render_kw={"maxlength": 200})
     cpv_code = HiddenField(_l("CPV code"))
-    estimated_amount = FrenchDecimalField(_l("Estimated excl. VAT (€)"))
+    estimated_amount = FrenchDecimalField(
+        _l("Total estimated value excl. VAT (€)"), description=_l("Renewals and options included, not per year.")
+    )
     remove = BooleanField(_l("Remove this lot"))
 
     def is_blank(self) -> bool:

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
-from app.db import Id, Money, UTCDateTime, id_column
+from app.db import CENT, Id, Money, UTCDateTime, id_column
 from app.extensions import db
 from app.groups.models import Lot, PurchaseGroup
 from app.organizations.models import Organization, SupplierCompany
@@ -91,6 +91,24 @@ class CallLot(db.Model):
         sa.CheckConstraint("estimated_amount > 0", name="estimated_amount_positive"),
         sa.CheckConstraint("status IN ('open', 'awarded', 'unsuccessful')", name="status"),
     )
+
+    @property
+    def total_amount(self) -> Decimal:
+        """The lot's total estimated value (renewals and options included): what the call publishes."""
+        return self.estimated_amount
+
+    @property
+    def annual_amount(self) -> Decimal | None:
+        """The yearly amount behind the total: the group lot's, or the total scaled by the group's ratio yearly /
+        total (None when the group counts no need)."""
+        if self.group_lot is not None:
+            return self.group_lot.annual_amount
+        rows = self.call.group.counted_needs()
+        total = sum((gn.total_amount for gn in rows), Decimal("0.00"))
+        if not total:
+            return None
+        yearly = sum((gn.annual_amount for gn in rows), Decimal("0.00"))
+        return (self.estimated_amount * yearly / total).quantize(CENT, ROUND_HALF_UP)
 
 
 class Criterion(db.Model):

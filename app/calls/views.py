@@ -214,7 +214,7 @@ def _initial_call_data(group: PurchaseGroup, procedure_code: str | None) -> dict
             {
                 "title": group.name,
                 "cpv_code": scope or (codes[0] if codes else ""),
-                "estimated_amount": summary.annual_amount or None,
+                "estimated_amount": summary.total_amount or None,
             }
         ]
     days = max(services.MINIMUM_BID_DAYS.get(procedure_code or "adapted", 0), 15) + 1

@@ -27,6 +27,7 @@ from app.domain.cells import (
     repair_note,
     unknown_cpv,
 )
+from app.domain.estimate import RENEWAL_COUNT_MAX, estimated_value
 from app.domain.tabular import (
     CellError,
     Message,
@@ -58,6 +59,7 @@ DESCRIPTION_MAX = 5_000
 SUSTAINABILITY_NOTES_MAX = 2_000
 DURATION_MIN, DURATION_MAX = 1, 120
 QUANTITY_MAX = AMOUNT_MAX
+TOTAL_TOO_LARGE = N_("The total estimated value (renewals and options included) is too large.")
 NeedColumn = ImportColumn
 
 
@@ -78,6 +80,24 @@ NEED_COLUMNS: tuple[NeedColumn, ...] = (
         "Duration (months)",
         ("duree mois", "durée", "duration", "duration_months"),
         True,
+    ),
+    NeedColumn(
+        "renewal_count",
+        "Nombre de reconductions",
+        "Renewals",
+        ("reconductions", "nombre de reconductions", "renewal count", "renewal_count"),
+    ),
+    NeedColumn(
+        "renewal_months",
+        "Durée d'une reconduction (mois)",
+        "Renewal period (months)",
+        ("durée de reconduction", "duree reconduction", "renewal months", "renewal_months"),
+    ),
+    NeedColumn(
+        "options_amount_eur",
+        "Montant total des options HT (€)",
+        "Options total excl. VAT (EUR)",
+        ("options", "montant des options", "options amount", "options_amount_eur"),
     ),
     NeedColumn("description", "Description", "Description"),
     NeedColumn("quantity", "Quantité", "Quantity"),
@@ -180,6 +200,20 @@ def _check_row(
     clean["annual_amount_eur"] = check("annual_amount_eur", _amount, required=True)
     clean["start_date"] = check("start_date", parse_date, required=True)
     clean["duration_months"] = check("duration_months", _duration, required=True)
+    clean["renewal_count"] = check("renewal_count", _renewal_count) or 0
+    clean["renewal_months"] = check("renewal_months", _duration) if clean["renewal_count"] else None
+    clean["options_amount_eur"] = check("options_amount_eur", _options) or Decimal("0.00")
+    if not check.errors and (
+        estimated_value(
+            clean["annual_amount_eur"],
+            clean["duration_months"],
+            clean["renewal_count"],
+            clean["renewal_months"],
+            clean["options_amount_eur"],
+        )
+        > AMOUNT_MAX
+    ):
+        check.errors.append(Message(row, "annual_amount_eur", TOTAL_TOO_LARGE, {}))
     clean["description"] = check("description", lambda text: checked_length(text, DESCRIPTION_MAX))
     clean["quantity"] = check("quantity", _quantity)
     clean["unit"] = check("unit", lambda text: checked_length(text, UNIT_MAX))
@@ -212,36 +246,51 @@ def _cpv(text: str, row: int, known_cpv: Callable[[str], bool], fixes: _Fixes) -
     return code.code, code.check_digit
 
 
-def _amount(text: str) -> Decimal:
-    return checked_range(
-        parse_decimal(text),
-        text,
-        zero_allowed=False,
-        maximum=AMOUNT_MAX,
-        too_small=N_("The annual amount must be greater than zero (found %(value)s)."),
-        too_large=N_("The annual amount %(value)s is too large."),
-    )
-
-
-def _quantity(text: str) -> Decimal:
-    return checked_range(
-        parse_decimal(text),
-        text,
-        zero_allowed=True,
-        maximum=QUANTITY_MAX,
-        too_small=N_("The quantity cannot be negative (found %(value)s)."),
-        too_large=N_("The quantity %(value)s is too large."),
-    )
-
-
-def _duration(text: str) -> int:
-    months = parse_int(text)
-    if not DURATION_MIN <= months <= DURATION_MAX:
-        raise CellError(
-            N_("The duration must be between %(min)s and %(max)s months (found %(value)s)."),
-            {"min": DURATION_MIN, "max": DURATION_MAX, "value": months},
+def _decimal_cell(*, zero_allowed: bool, too_small: str, too_large: str) -> Callable[[str], Decimal]:
+    def parse(text: str) -> Decimal:
+        return checked_range(
+            parse_decimal(text),
+            text,
+            zero_allowed=zero_allowed,
+            maximum=AMOUNT_MAX,
+            too_small=too_small,
+            too_large=too_large,
         )
-    return months
+
+    return parse
+
+
+def _int_cell(low: int, high: int, message: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = parse_int(text)
+        if not low <= value <= high:
+            raise CellError(message, {"min": low, "max": high, "value": value})
+        return value
+
+    return parse
+
+
+_amount = _decimal_cell(
+    zero_allowed=False,
+    too_small=N_("The annual amount must be greater than zero (found %(value)s)."),
+    too_large=N_("The annual amount %(value)s is too large."),
+)
+_options = _decimal_cell(
+    zero_allowed=True,
+    too_small=N_("The options amount cannot be negative (found %(value)s)."),
+    too_large=N_("The options amount %(value)s is too large."),
+)
+_quantity = _decimal_cell(
+    zero_allowed=True,
+    too_small=N_("The quantity cannot be negative (found %(value)s)."),
+    too_large=N_("The quantity %(value)s is too large."),
+)
+_renewal_count = _int_cell(
+    0, RENEWAL_COUNT_MAX, N_("The number of renewals must be between 0 and %(max)s (found %(value)s).")
+)
+_duration = _int_cell(
+    DURATION_MIN, DURATION_MAX, N_("The duration must be between %(min)s and %(max)s months (found %(value)s).")
+)
 
 
 def _postcode(text: str, row: int, fixes: _Fixes) -> str:
@@ -259,7 +308,10 @@ _EXAMPLE = {
         "cpv_code": "30197630",
         "annual_amount_eur": "12500,00",
         "start_date": "01/01/2027",
-        "duration_months": "36",
+        "duration_months": "12",
+        "renewal_count": "3",
+        "renewal_months": "12",
+        "options_amount_eur": "2500,00",
         "description": "Ramettes A4 80 g, livraison mensuelle",
         "quantity": "2500",
         "unit": "ramette",
@@ -275,7 +327,10 @@ _EXAMPLE = {
         "cpv_code": "30197630",
         "annual_amount_eur": "12500.00",
         "start_date": "2027-01-01",
-        "duration_months": "36",
+        "duration_months": "12",
+        "renewal_count": "3",
+        "renewal_months": "12",
+        "options_amount_eur": "2500.00",
         "description": "A4 80 g reams, monthly delivery",
         "quantity": "2500",
         "unit": "ream",

@@ -4,7 +4,9 @@ Everything works on a pandas DataFrame of submitted needs, one row per need, wit
 
     id (int), organization (str code), buyer_class ("central" | "other"), cpv_code (8-digit str),
     annual_cents (int, yearly amount in euro cents, excluding VAT), duration_months (int >= 1),
-    start_date (date), current_contract_end (date or missing)
+    start_date (date), current_contract_end (date or missing),
+    total_cents (int, optional: the estimated value over the whole life, renewals and options included, as
+    stored on the need; without it, annual × duration / 12)
 
 Aggregations are vectorised (groupby on whole columns); Python loops only walk the resulting
 groups to build the dataclasses. Money stays in integer cents until it becomes a Decimal.
@@ -123,6 +125,10 @@ def normalise_needs(needs: pd.DataFrame) -> pd.DataFrame:
     frame = needs.copy()
     if "current_contract_end" not in frame.columns:
         frame["current_contract_end"] = pd.NaT
+    if "total_cents" in frame.columns:
+        frame["total_cents"] = _int_column(frame["total_cents"], "total_cents")
+        if (frame["total_cents"] < 0).any():
+            raise ValueError("total_cents must not be negative")
     missing = [name for name in NEED_COLUMNS if name not in frame.columns]
     if missing:
         raise ValueError(f"needs lack column(s): {', '.join(missing)}")
@@ -150,6 +156,14 @@ def normalise_needs(needs: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("start_date is required for every need")
     frame["current_contract_end"] = _date_column(frame["current_contract_end"], "current_contract_end")
     return frame
+
+
+def need_totals(frame: pd.DataFrame) -> pd.Series:
+    """Each need's total estimated value in cents: the stored total_cents column when the frame has one
+    (renewals and options included), else annual × duration / 12."""
+    if "total_cents" in frame.columns:
+        return frame["total_cents"].astype("int64")
+    return total_cents(frame["annual_cents"], frame["duration_months"])
 
 
 def total_cents(annual_cents: pd.Series, duration_months: pd.Series) -> pd.Series:
@@ -246,7 +260,7 @@ def find_overlaps(
             "org": org_id,
             "id": frame["id"].to_numpy(),
             "annual": frame["annual_cents"].to_numpy(),
-            "total": total_cents(frame["annual_cents"], frame["duration_months"]).to_numpy(),
+            "total": need_totals(frame).to_numpy(),
             "central": (frame["buyer_class"] == "central").to_numpy(),
             "works": works,
         }
@@ -393,10 +407,89 @@ def _procedures(
                 buyer_class="central" if is_central else "other",
             )
             low, high = _cents(applicable.no_competition.amount), _cents(applicable.formal.amount)
-            choices = np.array([applicable.requirement(code) for code in PROCEDURE_CODES], dtype=object)
+            choices = np.array(
+                [applicable.requirement(code) for code in PROCEDURE_CODES]
+                + [applicable.requirement("adapted", publicity_reached=True)],
+                dtype=object,
+            )
             amounts = amounts_cents[mask]
-            result[mask] = choices[(amounts >= low).astype(int) + (amounts >= high).astype(int)]
+            index = (amounts >= low).astype(int) + (amounts >= high).astype(int)
+            if applicable.publicity is not None:  # an adapted procedure from 90 000 € HT needs a published notice
+                index[(index == 1) & (amounts >= _cents(applicable.publicity.amount))] = len(PROCEDURE_CODES)
+            result[mask] = choices[index]
     return result
+
+
+# --------------------------------------------------------------------------- generic codes
+
+
+@dataclass(frozen=True)
+class PossibleOverlap:
+    """A need filed under a generic code (e.g. 30000000, a whole division) and needs of other organisations whose
+    specific codes fall under it: they may be the same purchase, which the CPV prefixes alone cannot tell. Offered to
+    the coordinators as possible, never counted as an overlap."""
+
+    cpv_prefix: str  # the specific needs' prefix at the level asked
+    level: str
+    label: str
+    generic_code: str  # the generic code that covers the prefix
+    organizations: tuple[str, ...]
+    need_ids: tuple[int, ...]  # the specific needs under the prefix
+    generic_need_ids: tuple[int, ...]  # the generic needs of other organisations
+    annual_amount: Decimal  # euros, all the needs listed, per year
+    total_amount: Decimal  # euros, all the needs listed, total estimated value
+    possible: bool = True
+
+
+def find_possible_overlaps(
+    needs: pd.DataFrame,
+    *,
+    level: str,
+    window_start: date,
+    window_months: int = 12,
+    labels: Mapping[str, str] | None = None,
+) -> list[PossibleOverlap]:
+    """For each need whose code is coarser than `level` (its significant digits are fewer than the level's prefix),
+    the prefixes at `level` of the other organisations' needs under its code, in the window. Sorted by generic code
+    then prefix."""
+    length = _prefix_length(level, allowed=OVERLAP_LEVELS)
+    labels = labels or {}
+    frame = normalise_needs(needs)
+    frame = frame.loc[_window_mask(frame, _as_day(window_start), window_months)]
+    if frame.empty:
+        return []
+    significant = frame["cpv_code"].str.rstrip("0").str.pad(2, side="right", fillchar="0")
+    generic = significant.str.len() < length
+    if not generic.any():
+        return []
+    totals = need_totals(frame)
+    specific = frame.loc[~generic].assign(prefix=frame.loc[~generic, "cpv_code"].str[:length])
+    found = []
+    for covering, generic_rows in frame.loc[generic].groupby(significant[generic], sort=True):
+        under = specific.loc[specific["cpv_code"].str.startswith(covering)]
+        generic_orgs = set(generic_rows["organization"])
+        for prefix_digits, candidates in under.groupby("prefix", sort=True):
+            # a need meets a need of another organisation only: one's own generic and specific needs are no overlap
+            rows = candidates.loc[[generic_orgs != {org} for org in candidates["organization"]]]
+            specific_orgs = set(rows["organization"])
+            others = generic_rows.loc[[specific_orgs - {org} != set() for org in generic_rows["organization"]]]
+            if rows.empty or others.empty:
+                continue
+            listed = pd.concat([rows, others])
+            found.append(
+                PossibleOverlap(
+                    cpv_prefix=str(prefix_digits),
+                    level=level,
+                    label=labels.get(code_of_prefix(str(prefix_digits)), ""),
+                    generic_code=code_of_prefix(str(covering)),
+                    organizations=tuple(sorted(set(listed["organization"]))),
+                    need_ids=tuple(sorted(int(i) for i in rows["id"])),
+                    generic_need_ids=tuple(sorted(int(i) for i in others["id"])),
+                    annual_amount=_euros(int(listed["annual_cents"].sum())),
+                    total_amount=_euros(int(totals.loc[listed.index].sum())),
+                )
+            )
+    return found
 
 
 # --------------------------------------------------------------------------- splitting
@@ -429,7 +522,7 @@ def find_splitting_warnings(needs: pd.DataFrame, *, thresholds: ThresholdTable |
             "year": frame["start_date"].dt.year.to_numpy(dtype="int64"),
             "id": frame["id"].to_numpy(),
             "start_date": frame["start_date"].to_numpy(),
-            "total": total_cents(frame["annual_cents"], frame["duration_months"]).to_numpy(),
+            "total": need_totals(frame).to_numpy(),
             "central": (frame["buyer_class"] == "central").to_numpy(),
             "works": works,
         }

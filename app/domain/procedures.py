@@ -1,15 +1,22 @@
 """Which award procedure French public-procurement law requires for an estimated amount.
 
-The thresholds are data (app/data/procedure_thresholds.csv), each row dated: a row applies from
-its `valid_from` until a later row of the same nature, buyer class and kind supersedes it. Two
-kinds of threshold frame three procedures:
+The thresholds are data (app/data/procedure_thresholds.csv), each row dated and naming its legal
+source: a row applies from its `valid_from` until a later row of the same nature, buyer class and
+kind supersedes it. The date asked is the day the consultation is launched (the decrees apply to
+consultations engaged from their date). Two kinds of threshold frame three procedures:
 
-* below the `no_competition` threshold, neither publicity nor competition is required;
-* from it up to (excluding) the `formal` (European) threshold, an adapted procedure (MAPA);
-* at or above the `formal` threshold, a formal procedure.
+* below the `no_competition` threshold, neither publicity nor competition is required (R2122-8);
+* from it up to (excluding) the `formal` (European) threshold, an adapted procedure (MAPA),
+  with a notice in the BOAMP or a legal-announcements journal from the `publicity` threshold
+  (R2131-12) and publicity suited to the purchase below it;
+* at or above the `formal` threshold, a formal procedure (notice in the JOUE).
 
-The amount compared is always the estimated total, excluding VAT, over the whole contract
-duration (not a yearly amount).
+Social and other specific services (Annex XIV of directive 2014/24/EU, app/data/social_services_cpv.csv) are the
+nature `social_services`: an adapted procedure whatever their value (R2123-1 3°), with a notice in the JOUE from
+their own European threshold (750 000 € HT). `small_lot` thresholds serve `small_lots` (R2123-1 2°).
+
+The amount compared is always the estimated value, excluding VAT, over the whole life of the contract, renewals and
+options included (R2121-1; app/domain/estimate.py), never a yearly amount.
 """
 
 from __future__ import annotations
@@ -28,16 +35,27 @@ from app.domain.text import N_
 
 DEFAULT_THRESHOLDS_PATH = Path(__file__).resolve().parent.parent / "data" / "procedure_thresholds.csv"
 
-NATURES = ("supplies_services", "works")
+SOCIAL_SERVICES_PATH = Path(__file__).resolve().parent.parent / "data" / "social_services_cpv.csv"
+
+NATURES = ("supplies_services", "works", "social_services")
 BUYER_CLASSES = ("central", "other")
 RULE_BUYER_CLASSES = (*BUYER_CLASSES, "any")
-KINDS = ("no_competition", "formal")
+KINDS = ("no_competition", "formal", "publicity", "small_lot")
 PROCEDURE_CODES = ("none", "adapted", "formal")
+PUBLICATIONS = ("none", "suited", "boamp_or_jal", "joue")
+SMALL_LOTS_SHARE = Decimal("0.20")  # R2123-1 2°: small lots make up at most 20 % of the value of all lots
 
 PROCEDURE_LABELS = {
     "none": N_("No publicity or competition required"),
     "adapted": N_("Adapted procedure (MAPA)"),
     "formal": N_("Formal procedure (European threshold)"),
+}
+
+PUBLICATION_LABELS = {
+    "none": N_("No notice required"),
+    "suited": N_("Publicity suited to the purchase, chosen by the buyer"),
+    "boamp_or_jal": N_("Notice in the BOAMP or a legal-announcements journal"),
+    "joue": N_("Notice in the BOAMP and the Official Journal of the EU"),
 }
 
 _CSV_COLUMNS = ("valid_from", "nature", "buyer_class", "kind", "amount_eur", "source")
@@ -89,6 +107,12 @@ class ProcedureRequirement:
     rule_valid_from: date
     nature: str
     buyer_class: str
+    publication: str = "none"  # one of PUBLICATIONS: the notice the procedure calls for
+    publicity_threshold: Decimal | None = None  # R2131-12 (None where it does not apply)
+
+    @property
+    def publication_label(self) -> str:
+        return PUBLICATION_LABELS[self.publication]
 
 
 @dataclass(frozen=True)
@@ -99,20 +123,35 @@ class ApplicableThresholds:
     buyer_class: str
     no_competition: ThresholdRule
     formal: ThresholdRule
+    publicity: ThresholdRule | None = None
+    small_lot: ThresholdRule | None = None
 
     def classify(self, total_amount: Decimal | int) -> ProcedureRequirement:
         amount = _as_amount(total_amount)
         if amount < self.no_competition.amount:
             return self.requirement("none")
         if amount < self.formal.amount:
-            return self.requirement("adapted")
+            return self.requirement("adapted", publicity_reached=self._publicity_reached(amount))
+        if self.nature == "social_services":  # R2123-1 3°: adapted whatever the value, JOUE notice from 750 k€
+            return self.requirement("adapted", eu_notice=True)
         return self.requirement("formal")
 
-    def requirement(self, code: str) -> ProcedureRequirement:
+    def _publicity_reached(self, amount: Decimal) -> bool:
+        return self.publicity is not None and amount >= self.publicity.amount
+
+    def requirement(
+        self, code: str, *, publicity_reached: bool = False, eu_notice: bool = False
+    ) -> ProcedureRequirement:
         """The requirement of procedure `code` under these thresholds (for callers that
         compared amounts themselves, e.g. vectorised over many amounts)."""
         if code not in PROCEDURE_CODES:
             raise ValueError(f"unknown procedure code {code!r}; expected one of {PROCEDURE_CODES}")
+        if code == "formal" or eu_notice:
+            publication = "joue"
+        elif code == "adapted":
+            publication = "boamp_or_jal" if publicity_reached else "suited"
+        else:
+            publication = "none"
         return ProcedureRequirement(
             code=code,
             label=PROCEDURE_LABELS[code],
@@ -121,6 +160,8 @@ class ApplicableThresholds:
             rule_valid_from=max(self.no_competition.valid_from, self.formal.valid_from),
             nature=self.nature,
             buyer_class=self.buyer_class,
+            publication=publication,
+            publicity_threshold=self.publicity.amount if self.publicity is not None else None,
         )
 
 
@@ -184,7 +225,16 @@ class ThresholdTable:
             buyer_class=buyer_class,
             no_competition=self.rule_in_force("no_competition", on, nature=nature, buyer_class=buyer_class),
             formal=self.rule_in_force("formal", on, nature=nature, buyer_class=buyer_class),
+            publicity=self.optional_rule("publicity", on, nature=nature, buyer_class=buyer_class),
+            small_lot=self.optional_rule("small_lot", on, nature=nature, buyer_class=buyer_class),
         )
+
+    def optional_rule(self, kind: str, on: date, *, nature: str, buyer_class: str) -> ThresholdRule | None:
+        """The rule of an optional kind in force on `on`, or None when the table has none for it yet."""
+        try:
+            return self.rule_in_force(kind, on, nature=nature, buyer_class=buyer_class)
+        except NoRuleInForceError:
+            return None
 
 
 def load_thresholds(path: str | Path | None = None) -> ThresholdTable:
@@ -246,22 +296,66 @@ def required_procedure(
     return table.applicable(on, nature=nature, buyer_class=buyer_class).classify(amount)
 
 
+@lru_cache(maxsize=1)
+def _social_service_ranges() -> tuple[tuple[str, str], ...]:
+    with SOCIAL_SERVICES_PATH.open(newline="", encoding="utf-8") as handle:
+        return tuple(sorted((row["code_from"], row["code_to"]) for row in csv.DictReader(handle)))
+
+
+def is_social_service(code: str) -> bool:
+    """Whether a CPV code is among the social and other specific services of Annex XIV of directive 2014/24/EU."""
+    digits = parse_code(code).code
+    return any(low <= digits <= high for low, high in _social_service_ranges())
+
+
 def nature_of_cpv(code: str) -> str:
-    """'works' for CPV division 45 (construction work), 'supplies_services' otherwise."""
-    return "works" if is_works(parse_code(code).code) else "supplies_services"
+    """'works' for CPV division 45 (construction work), 'social_services' for the codes of Annex XIV,
+    'supplies_services' otherwise."""
+    digits = parse_code(code).code
+    if is_works(digits):
+        return "works"
+    return "social_services" if is_social_service(digits) else "supplies_services"
 
 
 def nature_of_codes(cpv_codes: Iterable[str]) -> str:
-    """The nature of a set of needs: 'works' only when every code is works.
+    """The nature of a set of needs: 'works' (or 'social_services') only when every code is.
 
-    A set mixing works with supplies or services is treated as supplies_services: its
-    thresholds are far lower than the works ones, so this choice never under-states the
-    procedure required. An empty set is refused.
+    A mixed set is treated as supplies_services: its thresholds are the lowest, so this choice
+    never under-states the procedure required. An empty set is refused.
     """
     natures = {nature_of_cpv(code) for code in cpv_codes}
     if not natures:
         raise ValueError("at least one CPV code is needed to tell the nature of a purchase")
-    return "works" if natures == {"works"} else "supplies_services"
+    return natures.pop() if len(natures) == 1 else "supplies_services"
+
+
+def small_lots(
+    lot_amounts: Iterable[Decimal | int],
+    on: date,
+    *,
+    nature: str,
+    buyer_class: str,
+    table: ThresholdTable | None = None,
+) -> list[bool]:
+    """Which lots of a purchase may follow an adapted procedure although the whole reaches the formal threshold
+    (R2123-1 2°): lots below the `small_lot` threshold (80 000 € HT supplies and services, 1 000 000 € HT works),
+    as long as together they make up at most 20 % of the estimated value of all the lots. The smallest lots are
+    taken first; the answer is one flag per lot, in the order given."""
+    amounts = [_as_amount(amount) for amount in lot_amounts]
+    table = load_thresholds() if table is None else table
+    rule = table.applicable(on, nature=nature, buyer_class=buyer_class).small_lot
+    flags = [False] * len(amounts)
+    if rule is None:
+        return flags
+    allowance = sum(amounts, Decimal("0")) * SMALL_LOTS_SHARE
+    used = Decimal("0")
+    for index in sorted(range(len(amounts)), key=lambda i: (amounts[i], i)):
+        amount = amounts[index]
+        if amount >= rule.amount or used + amount > allowance:
+            break
+        flags[index] = True
+        used += amount
+    return flags
 
 
 def procedure_for_codes(

@@ -1,16 +1,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.clock import utcnow
-from app.db import Id, Money, UTCDateTime, id_column
+from app.db import CENT, Id, Money, UTCDateTime, id_column
 from app.extensions import db
-from app.needs.models import Need, total_over_duration
+from app.needs.models import Need, total_of
 from app.organizations.models import Organization
 
 GROUP_STATUSES = ("forming", "constituted", "closed", "abandoned")
@@ -69,6 +69,31 @@ class PurchaseGroup(db.Model):
     def membership_of(self, organization_id: int) -> Membership | None:
         return next((m for m in self.memberships if m.organization_id == organization_id), None)
 
+    def counted_needs(self) -> list[GroupNeed]:
+        """The needs that count in the group's figures and lots: those brought, and, while a member has not
+        answered, those still proposed to it."""
+
+        def still_proposed(gn: GroupNeed) -> bool:
+            membership = self.membership_of(gn.organization_id)
+            return self.status == "forming" and membership is not None and membership.status == "invited"
+
+        return [gn for gn in self.group_needs if gn.included or still_proposed(gn)]
+
+    def total_for(self, organization_id: int, annual: Decimal, cpv_code: str | None = None) -> Decimal:
+        """The total estimated value (renewals and options included) of a member's yearly amount in this group: the
+        yearly amount times the ratio total / yearly of the member's counted needs under `cpv_code` (a lot's code),
+        else of all its counted needs, else of all the group's; the yearly amount itself when the group counts
+        none. A member's whole yearly amount for a lot gives exactly its needs' total."""
+        rows = self.counted_needs()
+        own = [gn for gn in rows if gn.organization_id == organization_id]
+        prefix = (cpv_code or "").rstrip("0").ljust(2, "0")
+        own = [gn for gn in own if cpv_code and gn.need.cpv_code.startswith(prefix)] or own or rows
+        yearly = sum((gn.annual_amount for gn in own), Decimal("0.00"))
+        if not yearly:
+            return Decimal(annual).quantize(CENT)
+        total = sum((gn.total_amount for gn in own), Decimal("0.00"))
+        return (Decimal(annual) * total / yearly).quantize(CENT, ROUND_HALF_UP)
+
 
 class Membership(db.Model):
     """An organization invited to a group: it confirms (with its needs) or declines, then signs the convention."""
@@ -119,7 +144,7 @@ class GroupNeed(db.Model):
 
     @property
     def total_amount(self) -> Decimal:
-        return total_over_duration(self.annual_amount, self.need.duration_months)
+        return total_of(self.need, self.annual_amount)
 
 
 class Lot(db.Model):
@@ -143,8 +168,15 @@ class Lot(db.Model):
     __table_args__ = (sa.UniqueConstraint("group_id", "number", name="uq_lot_group_number"),)
 
     @property
-    def estimated_amount(self) -> Decimal:
+    def annual_amount(self) -> Decimal:
         return sum((share.annual_amount for share in self.shares), Decimal("0.00"))
+
+    @property
+    def estimated_amount(self) -> Decimal:
+        """The lot's total estimated value, renewals and options included (what the call publishes)."""
+        return sum((share.total_amount for share in self.shares), Decimal("0.00"))
+
+    total_amount = estimated_amount
 
 
 class LotShare(db.Model):
@@ -161,6 +193,10 @@ class LotShare(db.Model):
     organization: Mapped[Organization] = relationship(lazy="joined")
 
     __table_args__ = (sa.CheckConstraint("annual_amount >= 0", name="annual_amount_not_negative"),)
+
+    @property
+    def total_amount(self) -> Decimal:
+        return self.lot.group.total_for(self.organization_id, self.annual_amount, self.lot.cpv_code)
 
 
 class GroupEvent(db.Model):

@@ -44,13 +44,24 @@ EVENT_LABELS = {
     "declined": _l("Invitation declined"),
     "signed": _l("Convention signed"),
     "signatures_requested": _l("Signatures requested"),
+    "signatures_voided": _l("Signatures voided: the terms of the convention changed"),
     "constituted": _l("Group constituted"),
     "abandoned": _l("Group abandoned"),
     "lot_created": _l("Lot created"),
     "lot_updated": _l("Lot changed"),
     "lot_deleted": _l("Lot deleted"),
 }
+TERM_LABELS = {
+    "duration": _l("duration"),
+    "cost_sharing": _l("cost sharing"),
+    "members": _l("members"),
+    "needs": _l("needs and their amounts"),
+    "lots": _l("lots"),
+}
 FIELD_LABELS = {
+    "changed": _l("Terms changed"),
+    "to_sign_again": _l("To sign again"),
+    "signed": _l("Had signed"),
     "name": _l("Name"),
     "scope": _l("Scope (CPV prefix)"),
     "scope_cpv_prefix": _l("Scope (CPV prefix)"),
@@ -184,6 +195,8 @@ def value_text(key: str, value, orgs: dict[int, str], titles: dict[int, str]) ->
         return str(GROUP_STATUS_LABELS.get(value) or MEMBER_STATUS_LABELS.get(value) or value)
     if key == "cost_sharing":
         return str(COST_SHARING_LABELS.get(value, value))
+    if key == "changed" and isinstance(value, list):
+        return ", ".join(str(TERM_LABELS.get(v, v)) for v in value)
     if key in ("planned_publication_on", "signed_on") and isinstance(value, str):
         try:
             return day(date.fromisoformat(value))

@@ -40,6 +40,20 @@ class NeedForm(FlaskForm):
     duration_months = WholeNumberField(
         _l("Duration (months)"), validators=[Optional()], description=_l("From 1 to 120 months.")
     )
+    renewal_count = WholeNumberField(
+        _l("Number of renewals"),
+        validators=[Optional()],
+        description=_l("How many times the contract may be renewed, from 0 to 10."),
+    )
+    renewal_months = WholeNumberField(
+        _l("Length of each renewal (months)"),
+        validators=[Optional()],
+        description=_l("Leave empty when each renewal lasts as long as the initial duration."),
+    )
+    options_amount = FrenchDecimalField(
+        _l("Options, total excl. VAT (€)"),
+        description=_l("All the options over the whole contract, in euros excluding VAT (not per year)."),
+    )
     quantity = FrenchDecimalField(_l("Quantity"))
     unit = StringField(_l("Unit"), render_kw={"maxlength": 50}, description=_l("For example: ream, MWh, meal."))
     current_contract_end = DayField(_l("End of the current contract"), validators=[Optional()])

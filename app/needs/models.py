@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, synonym
 
 from app.clock import utcnow
-from app.db import CENT, Id, Money, UTCDateTime, id_column
+from app.db import Id, Money, UTCDateTime, id_column
+from app.domain.estimate import RENEWAL_COUNT_MAX, estimated_value, months_in_force
 from app.extensions import db
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
@@ -15,9 +17,16 @@ from app.reference.models import CpvCode
 NEED_STATUSES = ("draft", "submitted", "withdrawn", "grouped")
 
 
-def total_over_duration(annual: Decimal, months: int) -> Decimal:
-    """The estimated value over the whole duration: yearly amount × months / 12, to the cent (half up)."""
-    return (Decimal(annual) * months / 12).quantize(CENT, rounding=ROUND_HALF_UP)
+def total_of(need: Need, annual: Decimal | None = None) -> Decimal:
+    """The need's estimated value (renewals and options included) for its yearly amount, or for another yearly
+    amount (a group's adjusted one)."""
+    return estimated_value(
+        need.annual_amount if annual is None else annual,
+        need.duration_months,
+        need.renewal_count or 0,
+        need.renewal_months,
+        need.options_amount or Decimal("0.00"),
+    )
 
 
 class Need(db.Model):
@@ -34,6 +43,12 @@ class Need(db.Model):
     annual_amount: Mapped[Decimal] = mapped_column(Money)
     start_date: Mapped[date] = mapped_column(sa.Date)
     duration_months: Mapped[int] = mapped_column(sa.Integer)
+    renewal_count: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    renewal_months: Mapped[int | None] = mapped_column(sa.Integer)  # None: each renewal lasts duration_months
+    options_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    # The estimated value over the whole life (R2121-1): stored so that SQL aggregates can sum it; kept by
+    # _keep_total below whenever a need is flushed.
+    total_amount: Mapped[Decimal] = mapped_column("total_amount_eur", Money)
     quantity: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
     unit: Mapped[str | None] = mapped_column(sa.String(50))
     current_contract_end: Mapped[date | None] = mapped_column(sa.Date)
@@ -56,10 +71,25 @@ class Need(db.Model):
         sa.CheckConstraint(f"status IN {NEED_STATUSES!r}", name="status"),
         sa.CheckConstraint("annual_amount > 0", name="annual_amount_positive"),
         sa.CheckConstraint("duration_months BETWEEN 1 AND 120", name="duration_range"),
+        sa.CheckConstraint(f"renewal_count BETWEEN 0 AND {RENEWAL_COUNT_MAX}", name="renewal_count_range"),
+        sa.CheckConstraint("renewal_months IS NULL OR renewal_months BETWEEN 1 AND 120", name="renewal_months_range"),
+        sa.CheckConstraint("options_amount >= 0", name="options_amount_not_negative"),
         sa.Index("ix_need_status_start", "status", "start_date"),
         sa.Index("ix_need_organization_status", "organization_id", "status"),
     )
 
+    total_amount_eur = synonym("total_amount")
+
     @property
-    def total_amount(self) -> Decimal:
-        return total_over_duration(self.annual_amount, self.duration_months)
+    def months_in_force(self) -> int:
+        return months_in_force(self.duration_months, self.renewal_count or 0, self.renewal_months)
+
+
+@event.listens_for(Session, "before_flush")
+def _keep_total(session, flush_context, instances):
+    """The stored total follows the amounts it is computed from, whoever changed them."""
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Need) and obj.annual_amount is not None and obj.duration_months is not None:
+            total = total_of(obj)
+            if obj.total_amount != total:
+                obj.total_amount = total

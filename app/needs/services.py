@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.audit.services import record
 from app.clock import utcnow
 from app.domain import cpv as cpv_domain
+from app.domain.estimate import RENEWAL_COUNT_MAX, estimated_value
 from app.domain.need_import import AMOUNT_MAX, DESCRIPTION_MAX, TITLE_MAX, UNIT_MAX, parse_needs
 from app.domain.tabular import Message
 from app.domain.text import N_
@@ -37,6 +38,7 @@ STATUS_CHANGES = {
 SORTS = {
     "start_date": Need.start_date,
     "annual_amount": Need.annual_amount,
+    "total_amount": Need.total_amount,
     "title": Need.title,
     "created_at": Need.created_at,
     "status": Need.status,
@@ -51,6 +53,9 @@ class NeedValues:
     start_date: date
     duration_months: int
     description: str = ""
+    renewal_count: int = 0
+    renewal_months: int | None = None  # None: each renewal lasts duration_months
+    options_amount: Decimal = Decimal("0.00")
     quantity: Decimal | None = None
     unit: str | None = None
     current_contract_end: date | None = None
@@ -137,6 +142,25 @@ def _validate(session: Session, values: NeedValues) -> NeedValues:
     months = values.duration_months
     if months is None or not isinstance(months, int) or not 1 <= months <= 120:
         problem("duration_months", _l("The duration is a whole number of months from 1 to 120."))
+    renewals = 0 if values.renewal_count is None else values.renewal_count
+    if not isinstance(renewals, int) or isinstance(renewals, bool) or not 0 <= renewals <= RENEWAL_COUNT_MAX:
+        problem("renewal_count", _l("The number of renewals is a whole number from 0 to %(n)d.", n=RENEWAL_COUNT_MAX))
+    renewal_months = values.renewal_months
+    if renewal_months is not None and (
+        not isinstance(renewal_months, int) or isinstance(renewal_months, bool) or not 1 <= renewal_months <= 120
+    ):
+        problem("renewal_months", _l("A renewal lasts a whole number of months from 1 to 120."))
+    options = Decimal("0.00") if values.options_amount is None else values.options_amount
+    if not isinstance(options, Decimal) or not options.is_finite():
+        problem("options_amount", _l("The options amount must be a number."))
+    elif options < 0:
+        problem("options_amount", _l("The options amount cannot be negative."))
+    elif options > AMOUNT_MAX:
+        problem("options_amount", _l("The options amount is too large."))
+    elif options != options.quantize(Decimal("0.01")):
+        problem("options_amount", _l("Amounts have at most two decimals (cents)."))
+    if not reasons and estimated_value(amount, months, renewals, renewal_months, options) > AMOUNT_MAX:
+        problem("annual_amount", _l("The total estimated value (renewals and options included) is too large."))
     if values.quantity is not None and (not isinstance(values.quantity, Decimal) or values.quantity < 0):
         problem("quantity", _l("The quantity cannot be negative."))
     if values.unit and len(values.unit) > UNIT_MAX:
@@ -157,6 +181,9 @@ def _validate(session: Session, values: NeedValues) -> NeedValues:
         start_date=values.start_date,
         duration_months=months,
         description=(values.description or "").strip(),
+        renewal_count=renewals,
+        renewal_months=renewal_months if renewals else None,
+        options_amount=options,
         quantity=values.quantity,
         unit=(values.unit or "").strip() or None,
         current_contract_end=values.current_contract_end,
@@ -404,6 +431,9 @@ _IMPORT_FIELDS = {
     "annual_amount": "annual_amount_eur",
     "start_date": "start_date",
     "duration_months": "duration_months",
+    "renewal_count": "renewal_count",
+    "renewal_months": "renewal_months",
+    "options_amount": "options_amount_eur",
     "description": "description",
     "quantity": "quantity",
     "unit": "unit",

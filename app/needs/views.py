@@ -7,6 +7,7 @@ form, with the status of the refusal).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -48,7 +49,7 @@ from app.uploads import PendingUploads, file_bytes
 
 PER_PAGE = 25
 PREVIEW_ROWS = 50
-SORTABLE = ("title", "annual_amount", "start_date", "status")
+SORTABLE = ("title", "annual_amount", "total_amount", "start_date", "status")
 UPLOADS = PendingUploads("need_import", "imports")
 
 # What the detail page offers for each status. The service (change_status) is the authority and refuses anything
@@ -157,6 +158,9 @@ def _values(form: NeedForm) -> services.NeedValues:
         annual_amount=form.annual_amount.data,
         start_date=form.start_date.data,
         duration_months=form.duration_months.data,
+        renewal_count=form.renewal_count.data or 0,
+        renewal_months=form.renewal_months.data,
+        options_amount=form.options_amount.data if form.options_amount.data is not None else Decimal("0.00"),
         description=form.description.data or "",
         quantity=form.quantity.data,
         unit=form.unit.data or None,
@@ -290,6 +294,9 @@ COLUMN_HELP = {
     "annual_amount_eur": _l("Euros excluding VAT per year: 12500,00 or 12 500 or 12500.00."),
     "start_date": _l("DD/MM/YYYY or YYYY-MM-DD."),
     "duration_months": _l("Whole number of months, from 1 to 120."),
+    "renewal_count": _l("Optional: how many times the contract may be renewed, 0 to 10 (empty: 0)."),
+    "renewal_months": _l("Optional: months per renewal (empty: the initial duration)."),
+    "options_amount_eur": _l("Optional: total of the options over the whole contract, euros excluding VAT."),
     "description": _l("Free text."),
     "quantity": _l("A number, with its unit in the next column."),
     "unit": _l("For example: ream, MWh, meal."),

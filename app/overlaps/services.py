@@ -62,6 +62,7 @@ class OverlapReport:
     warnings: list[engine.SplittingWarning] = field(default_factory=list)
     heatmap: pd.DataFrame = field(default_factory=pd.DataFrame)  # organizations × prefixes, cents
     labels: dict[str, str] = field(default_factory=dict)  # prefix → label
+    possible: list[engine.PossibleOverlap] = field(default_factory=list)  # generic codes over specific ones
 
 
 def _check_reader(actor) -> None:
@@ -69,9 +70,9 @@ def _check_reader(actor) -> None:
         raise NotPermitted(str(_l("Overlaps are for buyers and coordinators.")))
 
 
-def submitted_needs_frame(session: Session, organization_id: int | None = None) -> pd.DataFrame:
-    """Every submitted need (of one organization when given) in one query, amounts in integer cents (exact on
-    SQLite and PostgreSQL).
+def submitted_needs_frame(session: Session, organization_id: int | None = None, condition=None) -> pd.DataFrame:
+    """Every submitted need (of one organization when given, matching `condition` when given) in one query,
+    amounts in integer cents (exact on SQLite and PostgreSQL).
 
     The rows are read straight from the database cursor as plain tuples (no ORM rows): at 100,000 needs the
     per-row overhead of result objects would cost more than the whole overlap computation.
@@ -81,7 +82,8 @@ def submitted_needs_frame(session: Session, organization_id: int | None = None) 
             Need.id,
             Need.organization_id,
             Need.cpv_code,
-            sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger).label("annual_cents"),
+            ANNUAL_CENTS.label("annual_cents"),
+            TOTAL_CENTS.label("total_cents"),
             Need.duration_months,
             Need.start_date,
             Need.current_contract_end,
@@ -93,6 +95,8 @@ def submitted_needs_frame(session: Session, organization_id: int | None = None) 
     )
     if organization_id is not None:
         stmt = stmt.where(Need.organization_id == organization_id)
+    if condition is not None:
+        stmt = stmt.where(condition)
     connection = session.connection()
     compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
     cursor = connection.connection.dbapi_connection.cursor()
@@ -106,6 +110,7 @@ def submitted_needs_frame(session: Session, organization_id: int | None = None) 
         "organization_id",
         "cpv_code",
         "annual_cents",
+        "total_cents",
         "duration_months",
         "start_date",
         "current_contract_end",
@@ -127,8 +132,8 @@ def _labels(session: Session, prefixes: list[str], lang: str) -> dict[str, str]:
 
 
 ANNUAL_CENTS = sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger)
-# Each need's total over its duration in cents, rounded half-up in integers as engine.total_cents does.
-TOTAL_CENTS = (ANNUAL_CENTS * Need.duration_months * 2 + 12) // 24
+# Each need's stored total estimated value (renewals and options included, R2121-1) in cents.
+TOTAL_CENTS = sa.cast(sa.func.round(Need.total_amount * 100), sa.BigInteger)
 
 
 def _prefix(level: str):
@@ -216,6 +221,7 @@ def _need_rows(session: Session, condition) -> pd.DataFrame:
             Organization.code,
             Need.cpv_code,
             ANNUAL_CENTS,
+            TOTAL_CENTS,
             Need.duration_months,
             Need.start_date,
             Need.current_contract_end,
@@ -230,16 +236,17 @@ def _need_rows(session: Session, condition) -> pd.DataFrame:
         "organization",
         "cpv_code",
         "annual_cents",
+        "total_cents",
         "duration_months",
         "start_date",
         "current_contract_end",
     ]
     frame = pd.DataFrame([tuple(row) for row in session.execute(stmt)], columns=columns)
     frame["annual_cents"] = frame["annual_cents"].astype("int64")
+    frame["total_cents"] = frame["total_cents"].astype("int64")
     frame["duration_months"] = frame["duration_months"].astype("int64")
     frame["start_date"] = pd.to_datetime(frame["start_date"])
     frame["current_contract_end"] = pd.to_datetime(frame["current_contract_end"])
-    frame["total_cents"] = engine.total_cents(frame["annual_cents"], frame["duration_months"])
     return frame.set_index("id")
 
 
@@ -286,6 +293,29 @@ def with_details(
     )
 
 
+def possible_overlaps(session: Session, actor, query: OverlapQuery, *, lang: str = "fr") -> list:
+    """Needs filed under a generic code (e.g. 30000000, coarser than the query's level) beside other organizations'
+    needs with specific codes under it, in the window: possible overlaps for a coordinator to check. Only the needs
+    of the divisions that hold such a generic code are read."""
+    length = PREFIX_LENGTH[query.level]
+    generic = sa.func.substr(Need.cpv_code, length, 9 - length) == "0" * (9 - length)
+    divisions = sa.select(sa.func.substr(Need.cpv_code, 1, 2)).where(_in_window(query), generic).distinct()
+    frame = submitted_needs_frame(
+        session, condition=sa.and_(_in_window(query), sa.func.substr(Need.cpv_code, 1, 2).in_(divisions))
+    )
+    if frame.empty:
+        return []
+    found = engine.find_possible_overlaps(
+        frame, level=query.level, window_start=query.window_start, window_months=query.window_months
+    )
+    labels = _labels(session, sorted({p.cpv_prefix for p in found}), lang)
+    found = [replace(p, label=labels.get(p.cpv_prefix, "")) for p in found]
+    if actor.role == "buyer":
+        own = _own_code(session, actor)
+        found = [p for p in found if own in p.organizations]
+    return found
+
+
 def _heatmap(overlaps: list[engine.Overlap]) -> pd.DataFrame:
     """Organizations × prefixes of the yearly amounts in cents, from the overlaps' own aggregates."""
     cells = {
@@ -308,4 +338,5 @@ def overlap_report(
     """Every overlap of the query with its labels and need ids; with `detail`, also the needs' rows, the heatmap
     and the splitting warnings (the exports). Pages show a page of find_overlaps through with_details instead."""
     query, overlaps = find_overlaps(session, actor, query, today=today)
-    return with_details(session, actor, query, overlaps, lang=lang, needs=detail, warnings=detail)
+    report = with_details(session, actor, query, overlaps, lang=lang, needs=detail, warnings=detail)
+    return replace(report, possible=possible_overlaps(session, actor, query, lang=lang))

@@ -17,7 +17,14 @@ from app.forms import LEVEL_NAMES
 from app.i18n import current_language
 from app.overlaps import bp, exports, presenters
 from app.overlaps.forms import OverlapQueryForm
-from app.overlaps.services import OverlapQuery, OverlapReport, find_overlaps, overlap_report, with_details
+from app.overlaps.services import (
+    OverlapQuery,
+    OverlapReport,
+    find_overlaps,
+    overlap_report,
+    possible_overlaps,
+    with_details,
+)
 from app.pagination import page_number, paginate_list
 
 READERS = ("coordinator", "admin", "buyer")
@@ -92,6 +99,7 @@ def overlap_map():
         warnings=presenters.warning_rows(report.warnings[:NEEDS_SHOWN], needs, labels),
         warning_count=len(report.warnings),
         needs_shown=NEEDS_SHOWN,
+        possible=possible_overlaps(db.session, current_user, query, lang=lang),
         thresholds=thresholds,
         rules_date=presenters.latest_rule_date(thresholds),
         sort=sort,

@@ -225,7 +225,10 @@ def test_lots_crud_with_versions(client, world):
     lot = client.post(f"/api/v1/groups/{gid}/lots", json=body, headers=t["coord"])
     assert lot.status_code == 201
     lot = lot.get_json()
-    assert lot["number"] == 1 and lot["estimated_amount_eur"] == "180000.00"
+    # total: CHU 100 000 × 36/12 + UB 80 000 × 12/12 = 380 000; per year 180 000
+    assert lot["number"] == 1 and lot["estimated_amount_eur"] == lot["total_amount_eur"] == "380000.00"
+    assert lot["annual_amount_eur"] == "180000.00"
+    assert [s["total_amount_eur"] for s in lot["shares"]] == ["300000.00", "80000.00"]
     ok = client.patch(
         f"/api/v1/groups/{gid}/lots/{lot['id']}",
         json={**body, "title": "Lot 1", "version": lot["version"]},

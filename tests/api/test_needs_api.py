@@ -44,6 +44,24 @@ def test_buyer_creates_a_need_and_gets_it_back(client, people):
     assert again["title"] == "Électricité" and again["version"] == body["version"]
 
 
+def test_renewals_and_options_are_optional_and_count_in_the_total(client, people):
+    headers = api_token(client, "chu@x.fr")
+    plain = client.post("/api/v1/needs", json=NEED, headers=headers).get_json()
+    assert (plain["renewal_count"], plain["renewal_months"], plain["options_amount_eur"]) == (0, 36, "0.00")
+    assert plain["total_amount_eur"] == "360001.50"  # 120 000.50 × 36 / 12
+    body = {
+        **NEED,
+        "annual_amount_eur": "10000.00",
+        "duration_months": 12,
+        "renewal_count": 3,
+        "options_amount_eur": "2500.00",
+    }
+    renewed = client.post("/api/v1/needs", json=body, headers=headers).get_json()
+    assert renewed["renewal_months"] == 12 and renewed["total_amount_eur"] == "42500.00"
+    bad = client.post("/api/v1/needs", json={**NEED, "renewal_count": 11}, headers=headers)
+    assert bad.status_code == 400 and "renewal_count" in bad.get_json()["error"]["details"]["fields"]
+
+
 def test_status_defaults_to_draft(client, people):
     body = client.post("/api/v1/needs", json=NEED, headers=api_token(client, "chu@x.fr")).get_json()
     assert body["status"] == "draft"

@@ -1,4 +1,5 @@
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -34,6 +35,20 @@ def test_coordinator_sees_overlaps_with_amounts_and_procedures(client, setup):
     assert electricity["procedure_alone"]["UB"]["code"] == "adapted"
     assert electricity["label"] == "Électricité" and electricity["level"] == "class"
     assert by_prefix["9091"]["total_amount_eur"] == "140000.00"
+
+
+def test_overlap_totals_count_renewals_and_options_of_the_needs(client, db):
+    chu, ub = factories.organization("CHU"), factories.organization("UB")
+    factories.need(chu, annual="40000.00", months=12, renewal_count=3, start=date(2027, 2, 1))
+    factories.need(ub, annual="30000.00", months=12, options_amount=Decimal("5000.00"), start=date(2027, 5, 1))
+    factories.user("coordinator", email="coord@x.fr")
+    db.session.commit()
+    (item,) = client.get(
+        "/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "coord@x.fr")
+    ).get_json()["items"]
+    # CHU 40 000 × (12 + 3 × 12) / 12 = 160 000; UB 30 000 × 12 / 12 + 5 000 = 35 000
+    assert item["annual_amount_eur"] == "70000.00" and item["total_amount_eur"] == "195000.00"
+    assert item["procedure_alone"]["CHU"]["code"] == "adapted"  # 160 000 ≥ 40 000 / 60 000, below 216 000
 
 
 def test_level_and_window_change_the_result(client, setup):
@@ -168,3 +183,26 @@ def test_the_overlaps_follow_every_change_of_the_needs(client, db, setup):
     )
     assert withdrawn.status_code == 200, withdrawn.get_json()
     assert waste()["organizations"] == ["GDH", "UB"] and waste()["total_amount_eur"] == "140000.00"
+
+
+def test_a_generic_code_is_listed_as_a_possible_overlap_beside_the_items(client, db):
+    chu, ub = factories.organization("CHU"), factories.organization("UB")
+    generic = factories.need(chu, cpv="30000000", annual="10000.00", months=12, start=date(2027, 2, 1))
+    specific = factories.need(ub, cpv="30192000", annual="4000.00", months=24, start=date(2027, 3, 1))
+    factories.user("coordinator", email="coord@x.fr")
+    factories.user("buyer", email="ub@x.fr", organization_=ub)
+    factories.user("buyer", email="other@x.fr", organization_=factories.organization("GDH"))
+    db.session.commit()
+    body = client.get("/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "coord@x.fr"))
+    body = body.get_json()
+    assert body["items"] == []  # no certain overlap: the prefixes differ
+    (possible,) = body["possible"]
+    assert possible["possible"] is True and possible["generic_code"] == "30000000"
+    assert (possible["cpv_prefix"], possible["organizations"]) == ("3019", ["CHU", "UB"])
+    assert (possible["need_ids"], possible["generic_need_ids"]) == ([specific.id], [generic.id])
+    # 10 000 + 4 000 per year; 10 000 + 4 000 × 24/12 in total
+    assert (possible["annual_amount_eur"], possible["total_amount_eur"]) == ("14000.00", "18000.00")
+    ub_view = client.get("/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "ub@x.fr"))
+    assert len(ub_view.get_json()["possible"]) == 1
+    other = client.get("/api/v1/overlaps?level=class&from=2027-01-01", headers=api_token(client, "other@x.fr"))
+    assert other.get_json()["possible"] == []

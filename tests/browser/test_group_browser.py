@@ -28,7 +28,7 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
     ub = factories.organization("UB", name="Université de Bourgogne", siret="19211237300019", kind="university")
     factories.user("coordinator", email="coord@dm.example.fr", organization_=dm)
     dm_buyer = factories.user("buyer", email="achat@dm.example.fr", organization_=dm)
-    factories.user("buyer", email="anne@chu.example.fr", organization_=chu)
+    chu_buyer = factories.user("buyer", email="anne@chu.example.fr", organization_=chu)
     ub_buyer = factories.user("buyer", email="paul@ub.example.fr", organization_=ub)
     sept = date(2027, 9, 1)
     chu_need = factories.need(
@@ -100,22 +100,30 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
     chu_row = db.session.scalar(sa.select(GroupNeed).where(GroupNeed.need_id == chu_need.id))
     assert chu_row.annual_amount == Decimal("400000.00") and chu_row.quantity == Decimal("2650")
 
-    # The two other members answer (their own pages are covered by the web tests).
+    # The two other members answer (their own pages are covered by the web tests): DM brings a need of its own,
+    # which changes the terms CHU signed.
     group = db.session.get(PurchaseGroup, group.id)
     services.confirm_membership(db.session, ub_buyer, group)
-    services.sign_convention(
-        db.session, ub_buyer, group, signed_on=SIGNED_ON, deliberation_reference="Décision du président n° 2026-118"
-    )
     services.confirm_membership(db.session, dm_buyer, group, [dm_need.id])
-    services.sign_convention(
-        db.session, dm_buyer, group, signed_on=SIGNED_ON, deliberation_reference="Délibération du conseil n° 26-0412"
-    )
     db.session.commit()
 
-    # The coordinator creates the suggested lots and constitutes the group.
+    # The coordinator creates the suggested lots; the log says CHU's signature was voided by the change.
     page.reload()
+    expect(page.locator("body")).to_contain_text("Signatures voided: the terms of the convention changed")
     page.get_by_role("button", name="Create these 2 lots").click()
     expect(page.locator(".lots-table tbody tr")).to_have_count(2)
+    expect(page.locator('tr[data-member="CHU"] .member-status')).not_to_contain_text("Signed")
+
+    # The members sign the settled terms, and the coordinator constitutes the group.
+    group = db.session.get(PurchaseGroup, group.id)
+    for member, reference in (
+        (chu_buyer, "Délibération du conseil de surveillance n° 2026-41"),
+        (ub_buyer, "Décision du président n° 2026-118"),
+        (dm_buyer, "Délibération du conseil n° 26-0412"),
+    ):
+        services.sign_convention(db.session, member, group, signed_on=SIGNED_ON, deliberation_reference=reference)
+    db.session.commit()
+    page.reload()
     page.get_by_role("button", name="Constitute the group").click()
     expect(page.locator("#group-status")).to_have_text("Constituted")
     expect(page.locator(".alert-success").first).to_contain_text("The group is constituted")

@@ -38,6 +38,31 @@ def errors_by_row(result):
 # ----------------------------------------------------------------------------- happy paths
 
 
+def test_renewals_and_options_read_from_french_and_english_headers():
+    french = parse(
+        fr_csv(
+            "Papier;30197630;10 000,00;15/01/2027;12;3;12;2 500,00",
+            header=FR_HEADER
+            + ";Nombre de reconductions;Durée d'une reconduction (mois);Montant total des options HT (€)",
+        )
+    )
+    english = parse(
+        "Title,CPV code,Annual amount excl. VAT (EUR),Start date,Duration (months),Renewals,Renewal period (months),"
+        "Options total excl. VAT (EUR)\nPaper,30197630,10000.00,2027-01-15,12,3,,2500.00\n"
+    )
+    assert french.errors == [] and english.errors == []
+    row = french.rows[0]
+    assert (row["renewal_count"], row["renewal_months"], row["options_amount_eur"]) == (3, 12, Decimal("2500.00"))
+    row = english.rows[0]
+    assert (row["renewal_count"], row["renewal_months"], row["options_amount_eur"]) == (3, None, Decimal("2500.00"))
+
+
+def test_bad_renewals_and_options_are_named_by_row_and_column():
+    header = FR_HEADER + ";Nombre de reconductions;Montant total des options HT (€)"
+    result = parse(fr_csv("A;30197630;1000;15/01/2027;12;11;0", "B;30197630;1000;15/01/2027;12;1;-5", header=header))
+    assert errors_by_row(result) == [(2, "renewal_count"), (3, "options_amount_eur")]
+
+
 def test_french_semicolon_file_gives_typed_clean_rows():
     result = parse(fr_csv("Papier d'impression;30197630;12 500,50;15/01/2027;36"))
     assert result.errors == []
@@ -50,6 +75,9 @@ def test_french_semicolon_file_gives_typed_clean_rows():
             "annual_amount_eur": Decimal("12500.50"),
             "start_date": dt.date(2027, 1, 15),
             "duration_months": 36,
+            "renewal_count": 0,
+            "renewal_months": None,
+            "options_amount_eur": Decimal("0.00"),
             "description": "",
             "quantity": None,
             "unit": None,

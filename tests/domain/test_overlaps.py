@@ -9,6 +9,7 @@ from app.domain.cpv import OVERLAP_LEVELS, PREFIX_LENGTH
 from app.domain.overlaps import (
     SPLITTING_MESSAGES,
     find_overlaps,
+    find_possible_overlaps,
     find_splitting_warnings,
     heatmap,
     in_window,
@@ -210,6 +211,19 @@ def test_procedures_compare_the_total_over_the_duration_not_the_yearly_amount():
     (overlap,) = overlaps_of(records, window_start=date(2026, 6, 1))
     assert overlap.per_organization["CHU"] == (Decimal("50000.00"), Decimal("150000.00"))
     assert overlap.procedure_alone["CHU"].code == "adapted"
+
+
+def test_a_stored_total_with_renewals_and_options_is_the_amount_summed():
+    # CHU 50 000 a year for 12 months renewable 3 times = 200 000 (stored total); UB 60 000 for 12 months, no total
+    # column value of its own: 60 000 + 10 000 of options = 70 000 as stored
+    records = [
+        {**need(1, "CHU", "09310000", 50000), "total_cents": cents(200000)},
+        {**need(2, "UB", "09310000", 60000), "total_cents": cents(70000)},
+    ]
+    (overlap,) = overlaps_of(records, window_start=date(2026, 6, 1))
+    assert overlap.annual_amount == Decimal("110000.00") and overlap.total_amount == Decimal("270000.00")
+    assert overlap.per_organization["CHU"] == (Decimal("50000.00"), Decimal("200000.00"))
+    assert overlap.procedure_alone["CHU"].code == "adapted" and overlap.procedure.code == "formal"
 
 
 def test_one_central_member_makes_the_group_use_the_central_threshold():
@@ -589,3 +603,35 @@ def test_an_organization_with_one_central_row_is_treated_as_central_alone():
     (overlap,) = overlaps_of(records, window_start=date(2026, 6, 1))
     assert overlap.procedure_alone["ETAT"].buyer_class == "central"
     assert overlap.procedure_alone["ETAT"].code == "formal"
+
+
+# --------------------------------------------------------------------------- generic codes: possible overlaps
+
+
+def test_a_generic_division_code_is_offered_as_a_possible_overlap_with_specific_codes_under_it():
+    records = [
+        need(1, "CHU", "30000000", 10000),  # "office and computing machinery": the whole division
+        need(2, "UB", "30192000", 4000, months=36),  # office supplies
+        need(3, "UB", "30192100", 1000),  # erasers, same class 3019
+        need(4, "GDH", "30213000", 6000),  # personal computers, class 3021
+        need(5, "CHU", "30197000", 500),  # the generic need's own organisation: never its own possible overlap
+        need(6, "DM", "09310000", 99000),  # another division: not under 30000000
+    ]
+    found = find_possible_overlaps(needs_frame(records), level="class", window_start=date(2026, 6, 1))
+    assert [(p.generic_code, p.cpv_prefix, p.organizations) for p in found] == [
+        ("30000000", "3019", ("CHU", "UB")),
+        ("30000000", "3021", ("CHU", "GDH")),
+    ]
+    office = found[0]
+    assert (office.need_ids, office.generic_need_ids, office.possible) == ((2, 3), (1,), True)
+    # per year 4 000 + 1 000 + 10 000; total 4 000 × 36/12 + 1 000 + 10 000
+    assert (office.annual_amount, office.total_amount) == (Decimal("15000.00"), Decimal("23000.00"))
+    # the certain overlaps do not change: class 3019 holds UB and CHU's specific 30197000 need only
+    assert {o.cpv_prefix for o in overlaps_of(records, window_start=date(2026, 6, 1))} == {"3019"}
+
+
+def test_a_code_as_fine_as_the_level_is_not_generic():
+    records = [need(1, "CHU", "30190000", 10000), need(2, "UB", "30192000", 4000)]
+    assert find_possible_overlaps(needs_frame(records), level="class", window_start=date(2026, 6, 1)) == []
+    (finer,) = find_possible_overlaps(needs_frame(records), level="category", window_start=date(2026, 6, 1))
+    assert (finer.generic_code, finer.cpv_prefix) == ("30190000", "30192")

@@ -4,15 +4,18 @@ from decimal import Decimal
 import pytest
 
 from app.domain.procedures import (
+    is_social_service,
     load_thresholds,
     nature_of_codes,
     nature_of_cpv,
     procedure_for_codes,
     required_procedure,
+    small_lots,
 )
 
 SUPPLIES = "supplies_services"
 WORKS = "works"
+SOCIAL = "social_services"
 
 
 def code_for(amount, on, *, nature=SUPPLIES, buyer_class="other"):
@@ -206,7 +209,7 @@ def test_default_table_is_read_once_and_cached():
 
 def test_shipped_table_parses_amounts_as_decimals_and_names_a_source_for_each_row():
     rules = load_thresholds().rules
-    assert len(rules) == 9
+    assert len(rules) == 18
     assert all(isinstance(rule.amount, Decimal) for rule in rules)
     assert all(rule.source for rule in rules)
     assert {(r.valid_from, r.nature, r.buyer_class, r.kind, r.amount) for r in rules} >= {
@@ -283,3 +286,107 @@ def test_a_malformed_row_is_refused_with_its_line_number(tmp_path, row):
 def test_two_rules_of_the_same_kind_starting_the_same_day_are_refused(tmp_path):
     with pytest.raises(ValueError, match="both start"):
         load_thresholds(write_table(tmp_path, BASE_ROWS + "2024-01-01,supplies_services,central,formal,1,x\n"))
+
+
+# --------------------------------------------------------------------------- décret n° 2025-1386, dated sources
+
+
+@pytest.mark.parametrize(
+    ("on", "nature", "amount", "decree"),
+    [
+        (date(2025, 12, 31), WORKS, Decimal("100000"), "2022-1683"),
+        (date(2026, 1, 1), WORKS, Decimal("100000"), "2025-1386"),
+        (date(2026, 3, 31), SUPPLIES, Decimal("40000"), "2019-1344"),
+        (date(2026, 4, 1), SUPPLIES, Decimal("60000"), "2025-1386"),
+    ],
+)
+def test_each_dispensation_threshold_names_the_decree_in_force_on_the_launch_day(on, nature, amount, decree):
+    rule = load_thresholds().rule_in_force("no_competition", on, nature=nature, buyer_class="other")
+    assert rule.amount == amount and f"n° {decree}" in rule.source
+
+
+def test_the_2026_2027_european_thresholds_cite_the_commission_s_delegated_regulation():
+    table = load_thresholds()
+    new = table.rule_in_force("formal", date(2026, 1, 1), nature=SUPPLIES, buyer_class="other")
+    old = table.rule_in_force("formal", date(2025, 12, 31), nature=SUPPLIES, buyer_class="other")
+    assert "(UE) 2025/2152" in new.source and "(UE) 2023/2495" in old.source
+
+
+# --------------------------------------------------------------------------- publicity of an adapted procedure
+
+
+@pytest.mark.parametrize(
+    ("amount", "code", "publication"),
+    [
+        ("59999.99", "none", "none"),
+        ("60000", "adapted", "suited"),
+        ("89999.99", "adapted", "suited"),
+        ("90000", "adapted", "boamp_or_jal"),
+        ("215999.99", "adapted", "boamp_or_jal"),
+        ("216000", "formal", "joue"),
+    ],
+)
+def test_an_adapted_procedure_needs_a_boamp_or_jal_notice_from_90000(amount, code, publication):
+    requirement = required_procedure(Decimal(amount), date(2026, 6, 1), nature=SUPPLIES, buyer_class="other")
+    assert (requirement.code, requirement.publication) == (code, publication)
+    assert requirement.publicity_threshold == Decimal("90000")
+
+
+def test_works_also_publish_from_90000():
+    requirement = required_procedure(Decimal("100000"), date(2026, 6, 1), nature=WORKS, buyer_class="other")
+    assert (requirement.code, requirement.publication) == ("adapted", "boamp_or_jal")
+
+
+# --------------------------------------------------------------------------- social and other specific services
+
+
+@pytest.mark.parametrize(
+    ("code", "nature"),
+    [("85311000", SOCIAL), ("80100000", SOCIAL), ("55520000", SOCIAL), ("79710000", SOCIAL), ("09310000", SUPPLIES)],
+)
+def test_annex_xiv_codes_are_social_and_other_specific_services(code, nature):
+    assert nature_of_cpv(code) == nature
+    assert is_social_service(code) == (nature == SOCIAL)
+
+
+@pytest.mark.parametrize(
+    ("amount", "code", "publication"),
+    [
+        ("59999.99", "none", "none"),
+        ("216000", "adapted", "suited"),  # formal for other services, adapted for these
+        ("749999.99", "adapted", "suited"),  # publicity left to the buyer below 750 000 (no 90 000 tier)
+        ("750000", "adapted", "joue"),  # still adapted (R2123-1 3°), with a notice in the JOUE
+    ],
+)
+def test_social_services_stay_adapted_whatever_the_value_with_a_jo_ue_notice_from_750000(amount, code, publication):
+    requirement = required_procedure(Decimal(amount), date(2026, 6, 1), nature=SOCIAL, buyer_class="other")
+    assert (requirement.code, requirement.publication) == (code, publication)
+    assert requirement.formal_threshold == Decimal("750000")
+
+
+def test_social_services_mixed_with_other_services_use_the_general_thresholds():
+    assert nature_of_codes(["85311000", "85312000"]) == SOCIAL
+    assert nature_of_codes(["85311000", "09310000"]) == SUPPLIES
+    assert procedure_for_codes(Decimal("300000"), date(2026, 6, 1), ["85311000"], "other").code == "adapted"
+    assert procedure_for_codes(Decimal("300000"), date(2026, 6, 1), ["85311000", "09310000"], "other").code == "formal"
+
+
+# --------------------------------------------------------------------------- small lots (R2123-1 2°)
+
+
+@pytest.mark.parametrize(
+    ("nature", "amounts", "expected"),
+    [
+        # 1 020 000 in all: 20 % = 204 000; 50 000 + 70 000 = 120 000 fits
+        (SUPPLIES, ("50000", "70000", "900000"), [True, True, False]),
+        # 80 000 is not below 80 000
+        (SUPPLIES, ("79999.99", "80000", "300000"), [True, False, False]),
+        # 520 000 in all: 20 % = 104 000; the second 60 000 would bring 120 000
+        (SUPPLIES, ("60000", "60000", "400000"), [True, False, False]),
+        # works: below 1 000 000, within 20 % of 6 999 999.99
+        (WORKS, ("999999.99", "1000000", "5000000"), [True, False, False]),
+    ],
+)
+def test_small_lots_below_80000_or_1000000_within_20_percent_may_be_adapted(nature, amounts, expected):
+    flags = small_lots([Decimal(a) for a in amounts], date(2026, 6, 1), nature=nature, buyer_class="other")
+    assert flags == expected

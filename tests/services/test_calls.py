@@ -11,6 +11,7 @@ from app.calls.ocds import release_package
 from app.calls.services import CallValues, LotInput
 from app.domain.receipts import verify
 from app.errors import Conflict, DomainError, NotFound, NotPermitted, ValidationFailed
+from app.groups import services as group_services
 from app.notifications.models import Notification
 from tests import factories
 from tests.factories import CALLS_DEADLINE as DEADLINE
@@ -296,3 +297,24 @@ def test_a_bid_leaves_no_trace_in_the_logs(session, setup, caplog):
         placed = submit(session, setup, amount="476543.21")
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "476543" not in text and placed.receipt_sha256 not in text and setup["users"]["Local"].email not in text
+
+
+def test_member_contracts_split_the_award_by_each_member_s_total_like_the_convention(session, clock):
+    group, orgs, coordinator = factories.constituted_group(
+        need_columns=[{}, {"renewal_count": 1, "renewal_months": 12}, {"options_amount": Decimal("40000.00")}]
+    )
+    # DM 20 000 × 36/12 = 60 000; CHU 100 000 × (36 + 12)/12 = 400 000; UB 80 000 × 36/12 + 40 000 = 280 000
+    summary = group_services.summarize(group, today=NOW.date())
+    assert summary.total_amount == Decimal("740000.00") and summary.annual_amount == Decimal("200000.00")
+    shares = {m.organization.code: m.share for m in summary.members}
+    assert shares == {"DM": Decimal("0.0811"), "CHU": Decimal("0.5405"), "UB": Decimal("0.3784")}
+    supplier = factories.supplier_company(trades=("09310000",), postcode="21000", name="Local")
+    bidder = factories.user("supplier", supplier=supplier)
+    call = factories.call(coordinator, group, publish=True)
+    bid = factories.bid(bidder, call, "500000.00")
+    clock.move_to(DEADLINE)
+    services.score_bid(session, coordinator, call, bid.id, {"technical": 50, "environmental": 50})
+    services.award_lot(session, coordinator, call, call.lots[0].id, bid.id)
+    contracts = {c.organization.code: c.amount for c in session.scalars(sa.select(Contract))}
+    # 500 000 × 60/740, × 400/740, × 280/740 — the shares of the total, not of the yearly amounts (10/50/40 %)
+    assert contracts == {"DM": Decimal("40540.54"), "CHU": Decimal("270270.27"), "UB": Decimal("189189.19")}

@@ -171,9 +171,12 @@ def _all_answer(session, world, group, decline=("GDH",)):
             services.confirm_membership(session, people[buyer], group, [dm_need.id])
         else:
             services.confirm_membership(session, people[buyer], group)
-        services.sign_convention(
-            session, people[buyer], group, signed_on=date(2026, 11, 2), deliberation_reference=f"DEL-{code}"
-        )
+    # Everyone has answered: the terms are settled, the members sign them.
+    for code, buyer in (("DM", "dm"), ("CHU", "chu"), ("UB", "ub"), ("GDH", "gdh")):
+        if code not in decline:
+            services.sign_convention(
+                session, people[buyer], group, signed_on=date(2026, 11, 2), deliberation_reference=f"DEL-{code}"
+            )
 
 
 def test_constitute_is_refused_while_members_are_pending(session, world):
@@ -343,7 +346,10 @@ def test_lots_suggested_by_class_and_area_and_single_lot_needs_a_reason(session,
             },
         ),
     )
-    assert lot.number == 1 and lot.estimated_amount == Decimal("180000")
+    # Totals with each member's electricity needs: CHU 100 000 × 36/12 + UB 80 000 × 12/12 (UB's 36-month gas need
+    # is in another lot and does not change the electricity share's duration)
+    assert lot.number == 1 and lot.annual_amount == Decimal("180000")
+    assert lot.estimated_amount == lot.total_amount == Decimal("380000.00")
     with pytest.raises(ValidationFailed):
         services.create_lot(
             session,
@@ -415,3 +421,92 @@ def test_abandoning_tells_the_members(session, world):
     services.abandon_group(session, people["coord"], group, "Besoins trop différents")
     told = set(session.scalars(sa.select(Notification.user_id).where(Notification.kind == "group_abandoned")))
     assert told == {people[k].id for k in ("dm", "chu", "ub", "gdh")} and group.status == "abandoned"
+
+
+@pytest.mark.parametrize(("launch", "code"), [(date(2026, 3, 31), "adapted"), (date(2026, 4, 1), "none")])
+def test_the_group_s_procedure_uses_the_thresholds_in_force_on_the_day_the_consultation_is_launched(
+    session, world, launch, code
+):
+    orgs, people, _ = world
+    # 2 × 12 000 a year for 12 months, renewable once for 12 months: 48 000 in total (24 000 each)
+    small = [factories.need(orgs[c], annual="12000.00", months=12, renewal_count=1) for c in ("CHU", "UB")]
+    group = services.form_group(
+        session, people["coord"], name="Petits achats", need_ids=[n.id for n in small], planned_publication_on=launch
+    )
+    summary = services.summarize(group, today=date(2026, 3, 1))
+    assert summary.total_amount == Decimal("48000.00") and summary.rule_date == launch
+    # 40 000 (décret n° 2019-1344) until 31 March 2026; 60 000 (décret n° 2025-1386) from 1 April 2026
+    assert summary.procedure.code == code
+
+
+def _signed_by_all(session, world):
+    """Every member has answered (GDH declined) and signed: ready to be constituted."""
+    orgs, people, needs = world
+    group = formed(session, world)
+    _all_answer(session, world, group)
+    assert {m.organization.code: m.status for m in group.memberships} == {
+        "DM": "signed",
+        "CHU": "signed",
+        "UB": "signed",
+        "GDH": "declined",
+    }
+    return group
+
+
+def _voided(session, group):
+    events = session.scalars(
+        sa.select(GroupEvent).where(GroupEvent.group_id == group.id, GroupEvent.action == "signatures_voided")
+    ).all()
+    return [event.after for event in events]
+
+
+@pytest.mark.parametrize(
+    ("change", "changed"),
+    [
+        ({"convention_duration_months": 24}, ["duration"]),
+        ({"cost_sharing": "equal"}, ["cost_sharing"]),
+    ],
+)
+def test_a_change_of_the_terms_after_signing_voids_every_signature(session, world, change, changed):
+    orgs, people, needs = world
+    group = _signed_by_all(session, world)
+    services.update_group(session, people["coord"], group, change, expected_version=group.version)
+    assert {m.status for m in group.memberships if m.status != "declined"} == {"confirmed"}
+    assert all(m.signed_on is None and m.deliberation_reference == "" for m in group.memberships)
+    assert _voided(session, group) == [{"changed": changed, "to_sign_again": ["CHU", "DM", "UB"]}]
+    with pytest.raises(Conflict) as refused:
+        services.constitute_group(session, people["coord"], group)
+    assert refused.value.code == "members_pending"
+    asked = session.scalars(sa.select(Notification.user_id).where(Notification.kind == "group_signature_request")).all()
+    assert asked.count(people["chu"].id) == 2  # asked when it confirmed, and again to sign the new terms
+    for code in ("dm", "chu", "ub"):
+        services.sign_convention(session, people[code], group)
+    services.constitute_group(session, people["coord"], group)
+    assert group.status == "constituted"
+
+
+def test_a_change_of_members_or_lots_voids_the_signatures_and_the_log_says_which(session, world):
+    orgs, people, needs = world
+    group = _signed_by_all(session, world)
+    services.invite_organization(session, people["coord"], group, "GDH")
+    assert _voided(session, group) == [{"changed": ["members", "needs"], "to_sign_again": ["CHU", "DM", "UB"]}]
+    services.decline_membership(session, people["gdh"], group, "Toujours pas")
+    for code in ("dm", "chu", "ub"):
+        services.sign_convention(session, people[code], group)
+    services.create_lot(
+        session,
+        people["coord"],
+        group,
+        services.LotValues(title="Électricité", cpv_code="09310000", shares={"CHU": {"annual_amount": Decimal("1")}}),
+    )
+    assert sorted(event["changed"] for event in _voided(session, group)) == [["lots"], ["members", "needs"]]
+
+
+def test_changes_outside_the_terms_keep_the_signatures(session, world):
+    orgs, people, needs = world
+    group = _signed_by_all(session, world)
+    services.update_group(
+        session, people["coord"], group, {"name": "Électricité 2027-2030"}, expected_version=group.version
+    )
+    assert _voided(session, group) == []
+    assert {m.status for m in group.memberships if m.status != "declined"} == {"signed"}

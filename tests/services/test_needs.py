@@ -40,6 +40,66 @@ def test_total_over_duration_is_exact_to_the_cent(session, chu_buyer):
     assert need.total_amount == Decimal("583.34")  # 7000.07 / 12 = 583.339… → 583.34
 
 
+def test_total_counts_every_renewal_and_the_options(session, chu_buyer):
+    need = services.create_need(
+        session,
+        chu_buyer,
+        values(
+            annual_amount=Decimal("10000.00"),
+            duration_months=12,
+            renewal_count=3,
+            renewal_months=12,
+            options_amount=Decimal("2500.00"),
+        ),
+    )
+    # 10 000 × (12 + 3 × 12) / 12 + 2 500 = 42 500.00: four times the first year, plus the options
+    assert need.total_amount == Decimal("42500.00")
+    stored = session.execute(sa.text("SELECT total_amount_eur FROM need WHERE id = :id"), {"id": need.id}).scalar()
+    assert Decimal(str(stored)) == Decimal("42500.00")
+
+
+def test_renewals_last_the_initial_duration_unless_told_and_round_to_the_cent(session, chu_buyer):
+    default = services.create_need(session, chu_buyer, values(duration_months=24, renewal_count=1))
+    assert default.total_amount == Decimal("480000.00")  # 120 000 × (24 + 24) / 12
+    odd = services.create_need(
+        session,
+        chu_buyer,
+        values(
+            annual_amount=Decimal("1000.01"),
+            duration_months=7,
+            renewal_count=2,
+            renewal_months=5,
+            options_amount=Decimal("0.10"),
+        ),
+    )
+    assert odd.total_amount == Decimal("1416.78")  # 1000.01 × 17 / 12 = 1416.6808… + 0.10 → 1416.78
+
+
+def test_the_stored_total_follows_an_update(session, chu_buyer):
+    need = services.create_need(session, chu_buyer, values())
+    services.update_need(session, chu_buyer, need, {"renewal_count": 2, "renewal_months": 12})
+    assert need.total_amount == Decimal("600000.00")  # 120 000 × (36 + 24) / 12
+    services.update_need(session, chu_buyer, need, {"options_amount": Decimal("999.99")})
+    assert need.total_amount == Decimal("600999.99")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"renewal_count": 11}, "renewal_count"),
+        ({"renewal_count": -1}, "renewal_count"),
+        ({"renewal_count": 1, "renewal_months": 0}, "renewal_months"),
+        ({"renewal_count": 1, "renewal_months": 121}, "renewal_months"),
+        ({"options_amount": Decimal("-1.00")}, "options_amount"),
+        ({"options_amount": Decimal("1.001")}, "options_amount"),
+    ],
+)
+def test_renewals_and_options_out_of_range_are_refused(session, chu_buyer, change, field):
+    with pytest.raises(ValidationFailed) as error:
+        services.create_need(session, chu_buyer, values(**change))
+    assert field in error.value.reasons
+
+
 @pytest.mark.parametrize("role", ["coordinator", "admin", "supplier"])
 def test_only_buyers_record_needs(session, role):
     with pytest.raises(NotPermitted):

@@ -100,7 +100,8 @@ def test_coordinator_prepares_a_call_from_the_group_lots_in_paris_time(client, d
     assert "Prepare a call" in group_page and f"/groups/{group.id}/calls/new" in group_page
 
     form = text(client.get(f"/groups/{group.id}/calls/new"))
-    assert 'value="Électricité verte"' in form and 'value="09310000"' in form and 'value="100000.00"' in form
+    # the lot's total estimated value: 100 000 a year × 36 months / 12
+    assert 'value="Électricité verte"' in form and 'value="09310000"' in form and 'value="300000.00"' in form
     assert "Paris time" in form and 'type="datetime-local"' in form
     assert "Price points = lowest amount ÷ amount × weight" in form
     lot_id = group.lots[0].id

@@ -362,14 +362,16 @@ def test_the_whole_flow_from_ticked_needs_to_a_constituted_group(client, db, wor
     assert "Grand Dijon Habitat (has not answered yet)" in message
     assert fresh(db, PurchaseGroup, group_id).status == "forming"
 
-    # Everyone answers and signs through the forms.
-    for email, org in (
+    # Everyone answers through the forms, then signs the settled terms (a later change would void the signatures).
+    people = (
         ("lea@gdh.example.fr", world.gdh),
         ("paul@ub.example.fr", world.ub),
         ("achat@dm.example.fr", world.dm),
         ("anne@chu.example.fr", world.chu),
-    ):
-        member = chu if org is world.chu else english(new_client(), email)
+    )
+    members = {org.code: (chu if org is world.chu else english(new_client(), email)) for email, org in people}
+    for email, org in people:
+        member = members[org.code]
         if membership(db, group_id, org).status == "invited":
             own = [gn.need_id for gn in fresh(db, PurchaseGroup, group_id).group_needs if gn.organization_id == org.id]
             if org is world.dm:  # the coordinating organization proposes its own need first
@@ -379,6 +381,8 @@ def test_the_whole_flow_from_ticked_needs_to_a_constituted_group(client, db, wor
             for need_id in own:
                 data[f"confirm-amount_{need_id}"] = str(fresh(db, Need, need_id).annual_amount)
             assert post(member, f"{group_url}/confirm", data).status_code == 302, email
+    for email, org in people:
+        member = members[org.code]
         response = post(
             member,
             f"{group_url}/sign",
@@ -641,7 +645,9 @@ def test_coordinator_creates_a_lot_with_shares_in_french_notation(client, db, wo
     }
     text = page(client.get(f"/groups/{group.id}"))
     lots = text.split('class="table align-middle lots-table"')[1].split("</table>")[0]
-    assert "Électricité — sites de Dijon" in lots and "€180,000.00" in lots and "version 1" in lots
+    assert "Électricité — sites de Dijon" in lots and "version 1" in lots
+    # per year 100 000 + 80 000; total CHU 100 000 × 36/12 + UB 80 000 × 12/12
+    assert "€180,000.00" in lots and "€380,000.00" in lots and "Total excl. VAT" in lots
     assert "A single lot: record why" in text
 
 
@@ -714,7 +720,9 @@ def test_edit_lot_saves_and_a_stale_edit_shows_what_changed(client, db, world):
     }
     assert post(client, f"/groups/{group.id}/lots/{lot.id}/edit", data).status_code == 302
     saved = fresh(db, Lot, lot.id)
-    assert saved.title == "Électricité verte" and saved.estimated_amount == Decimal("175000.00")
+    # CHU 95 000 × 36/12 + UB 80 000 × 12/12 = 365 000 in total, 175 000 per year
+    assert saved.title == "Électricité verte" and saved.estimated_amount == Decimal("365000.00")
+    assert saved.annual_amount == Decimal("175000.00")
     # A second edit from the page opened before the first one was saved
     response = post(client, f"/groups/{group.id}/lots/{lot.id}/edit", {**data, "lot-title": "Mon titre"})
     assert response.status_code == 409
@@ -764,6 +772,9 @@ def signed_group(db, world):
         expected_version=group.version,
     )
     services.confirm_membership(db.session, world.chu_buyer, group)
+    services.decline_membership(db.session, world.gdh_buyer, group, "Contrat en cours")
+    _lot(db, world, group)
+    # the terms are settled (members, needs, lots) before CHU signs: a later change would void its signature
     services.sign_convention(
         db.session,
         world.chu_buyer,
@@ -771,8 +782,6 @@ def signed_group(db, world):
         signed_on=date(2026, 10, 1),
         deliberation_reference="Délibération CA 2026-41",
     )
-    services.decline_membership(db.session, world.gdh_buyer, group, "Contrat en cours")
-    _lot(db, world, group)
     db.session.commit()
     return group
 
@@ -798,7 +807,11 @@ def test_convention_in_french_names_parties_shares_coordinator_duration_and_sign
     assert "au prorata de leur part" in doc and "36 mois" in doc and "(3 ans)" in doc
     assert "Adhésion." in doc and "Retrait." in doc
     lots = doc.split('id="lots"')[1].split("</section>")[0]
-    assert "Électricité" in lots and "CHU : 100 000,00" in lots.replace("\u202f", " ").replace("\xa0", " ")
+    plain_lots = lots.replace("\u202f", " ").replace("\xa0", " ")
+    # CHU's share: 100 000 a year, × 36 months / 12 = 300 000 in total
+    assert "Électricité" in lots and "CHU : 100 000,00 € par an, 300 000,00 € au total" in plain_lots
+    assert "Par an HT" in lots and "Total HT" in lots
+    assert "reconductions et options comprises (article R2121-1" in doc
     assert "Le marché n'est pas alloti pour le motif suivant" in lots
     chu_signature = doc.split('data-signature="CHU"')[1].split("</div>")[0]
     assert "Délibération CA 2026-41" in chu_signature and "1 octobre 2026" in chu_signature
@@ -1003,3 +1016,15 @@ def test_coordinator_home_lists_the_forming_groups_and_their_pending_members(cli
     panel = page(client.get("/")).split('class="card mt-3 home-groups"')[1].split("</section>")[0]
     assert "Groups forming" in panel and f'href="/groups/{group.id}"' in panel
     assert "CHU · signature" in panel and "UB · answer" in panel and "DM · answer" in panel
+
+
+def test_the_log_says_which_change_voided_the_signatures(client, db, world, signed_group):
+    services.update_group(
+        db.session, world.coord, signed_group, {"convention_duration_months": 48}, expected_version=signed_group.version
+    )
+    db.session.commit()
+    english(client, "coord@dm.example.fr")
+    text = page(client.get(f"/groups/{signed_group.id}"))
+    assert "Signatures voided: the terms of the convention changed" in text
+    assert "Terms changed" in text and "duration" in text and "To sign again" in text
+    assert membership(db, signed_group.id, world.chu).status == "confirmed"

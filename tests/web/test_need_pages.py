@@ -209,6 +209,26 @@ def test_buyer_records_and_submits_a_need_for_the_organization(client, db, world
     assert "€150,000.00" in detail and "€450,000.00" in detail  # yearly, and over 36 months
 
 
+def test_the_form_records_renewals_and_options_and_the_page_shows_the_total(client, db, world):
+    english(client, "anne@chu.example.fr")
+    form = page(client.get("/needs/new"))
+    assert "Number of renewals" in form and "Options, total excl. VAT (€)" in form
+    response = post_form(
+        client,
+        "/needs/new",
+        need_form(duration_months="12", renewal_count="3", renewal_months="", options_amount="2 500,00"),
+    )
+    assert response.status_code == 302
+    need = db.session.scalar(sa.select(Need))
+    assert (need.renewal_count, need.renewal_months, need.options_amount) == (3, None, Decimal("2500.00"))
+    detail = page(client.get(response.headers["Location"]))
+    # 150 000 × (12 + 3 × 12) / 12 + 2 500 = 602 500
+    assert "Total estimated value excl. VAT" in detail and "€602,500.00" in detail
+    assert "renewable 3 times" in detail and "€2,500.00" in detail
+    refused = page(post_form(client, "/needs/new", need_form(renewal_count="12")))
+    assert "The number of renewals is a whole number from 0 to 10." in refused
+
+
 def test_save_as_draft_keeps_the_need_to_the_organization(client, db, world):
     english(client, "anne@chu.example.fr")
     response = post_form(client, "/needs/new", need_form(submit=None, save_draft="y"))

@@ -360,6 +360,7 @@ def test_csv_export_in_french_uses_semicolons_decimal_commas_and_a_bom(client, d
     raw = response.get_data().decode("utf-8-sig")
     header = raw.splitlines()[0].split(";")
     assert len(header) == 11
+    assert header[6:8] == ["Montant cumulé par an HT (€)", "Valeur estimée cumulée, total HT (€)"]
     [row] = list(csv.reader(io.StringIO(raw), delimiter=";"))[1:]
     assert row[0] == "5552" and row[1] == "class" and row[3] == "CHU, UB" and row[4] == "2"
     assert row[6:8] == ["150000,00", "350000,00"]
@@ -518,3 +519,15 @@ def test_the_map_and_home_read_aggregates_a_page_at_a_time_at_10_and_1000_needs(
     _, second = counted(f"/overlaps?{WIDE}&page=2")
     assert not set(rows) & set(re.findall(r'id="overlap-(\d+)"', second))
     assert "Overlaps 51–" in second and "per year" in second
+
+
+def test_the_page_offers_a_generic_code_as_a_possible_overlap(client, db, world):
+    make_need(world.chu, "30000000", "10000", date(2026, 2, 1), title="Fournitures diverses")
+    make_need(world.ub, "30192000", "4000", date(2026, 3, 1), 24, title="Fournitures de bureau")
+    db.session.commit()
+    english(client, "coord@dm.example.fr")
+    text = text_of(client.get(f"/overlaps?{JAN_2026}&level=class"))
+    row = text.split('class="possible-overlap" data-prefix="3019"')[1].split("</tr>")[0]
+    # 10 000 + 4 000 a year; 10 000 + 4 000 × 24/12 in total
+    assert "30000000" in row and "possible" in row and "CHU, UB" in row
+    assert "€14,000.00" in row and "€18,000.00" in row

@@ -171,11 +171,11 @@ def _member_shares(call: Call, lot: CallLot, amount: Decimal) -> list[tuple[int,
     weights: dict[int, Decimal] = {}
     if lot.group_lot is not None and lot.group_lot.shares:
         for share in lot.group_lot.shares:
-            weights[share.organization_id] = weights.get(share.organization_id, Decimal(0)) + share.annual_amount
+            weights[share.organization_id] = weights.get(share.organization_id, Decimal(0)) + share.total_amount
     else:
         for gn in call.group.group_needs:
             if gn.included:
-                weights[gn.organization_id] = weights.get(gn.organization_id, Decimal(0)) + gn.annual_amount
+                weights[gn.organization_id] = weights.get(gn.organization_id, Decimal(0)) + gn.total_amount
     total = sum(weights.values(), Decimal(0))
     if not total:
         return []

@@ -3,6 +3,9 @@ abandonment."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from flask_babel import lazy_gettext as _l
@@ -70,6 +73,76 @@ def sign_convention(
     )
     notify_about(session, coordinators_of(session, None), "group_signed", MSG_SIGNED, group, membership.organization)
     return membership
+
+
+def convention_terms(group: PurchaseGroup) -> dict[str, list]:
+    """What the members sign: the duration, the cost sharing, the members, the needs they bring (with the amounts
+    and quantities adjusted for the group) and the lots."""
+    return {
+        "duration": [group.convention_duration_months],
+        "cost_sharing": [group.cost_sharing],
+        "members": sorted(m.organization.code for m in group.memberships if m.status != "declined"),
+        "needs": sorted([gn.need_id, str(gn.annual_amount), str(gn.quantity)] for gn in group.counted_needs()),
+        "lots": sorted(
+            [
+                lot.number,
+                lot.title,
+                lot.cpv_code,
+                sorted([s.organization_id, str(s.annual_amount), str(s.quantity)] for s in lot.shares),
+            ]
+            for lot in group.lots
+        ),
+    }
+
+
+def changes_terms(func):
+    """Decorate a service `(session, actor, group or lot, ...)` that may change the convention's terms."""
+
+    @functools.wraps(func)
+    def watched(session: Session, actor, target, *args, **kwargs):
+        group = target if isinstance(target, PurchaseGroup) else target.group
+        with terms_watched(session, actor, group):
+            return func(session, actor, target, *args, **kwargs)
+
+    return watched
+
+
+@contextmanager
+def terms_watched(session: Session, actor, group: PurchaseGroup) -> Iterator[None]:
+    """Around a change of a forming group: when the convention's terms differ afterwards, the signatures already
+    given are void (the members signed other terms) and the log says which change voided them."""
+    before = convention_terms(group) if group.status == "forming" else None
+    yield
+    if before is None:
+        return
+    session.flush()
+    after = convention_terms(group)
+    changed = [name for name in after if after[name] != before[name]]
+    if changed:
+        void_signatures(session, actor, group, changed)
+
+
+def void_signatures(session: Session, actor, group: PurchaseGroup, changed: list[str]) -> list[Membership]:
+    """The members that signed sign again: their signature is withdrawn (kept in the log) and they are asked anew."""
+    signed = [m for m in group.memberships if m.status == "signed"]
+    if not signed:
+        return []
+    for membership in signed:
+        membership.status, membership.signed_at, membership.signed_on = "confirmed", None, None
+        membership.deliberation_reference, membership.signed_by_id = "", None
+    session.flush()
+    codes = sorted(m.organization.code for m in signed)
+    record_event(
+        session,
+        group,
+        actor,
+        "signatures_voided",
+        before={"signed": codes},
+        after={"changed": changed, "to_sign_again": codes},
+    )
+    for membership in signed:
+        ask_to_sign(session, group, membership)
+    return signed
 
 
 def ask_to_sign(session: Session, group: PurchaseGroup, membership: Membership) -> None:

@@ -16,7 +16,7 @@ from app.domain.text import N_
 from app.errors import Conflict, NotPermitted, ValidationFailed
 from app.groups.models import GroupNeed, Membership, PurchaseGroup
 from app.groups.services.access import STATUS_LABELS, member_of, require_coordinator, require_forming
-from app.groups.services.convention import ask_to_sign
+from app.groups.services.convention import ask_to_sign, changes_terms
 from app.groups.services.events import jsonable, notify_about, record_event, touch
 from app.groups.services.summary import before_thresholds
 from app.needs.models import Need
@@ -148,6 +148,7 @@ def _clean_prefix(raw: str | None, reasons: dict) -> str | None:
     return prefix
 
 
+@changes_terms
 def update_group(session: Session, actor, group: PurchaseGroup, changes: dict, *, expected_version: int) -> None:
     """Change the group's own fields; an edit based on an outdated version is refused (409 stale_version)."""
     require_coordinator(actor)
@@ -201,6 +202,7 @@ def _group_fields(group: PurchaseGroup) -> dict:
     return {name: getattr(group, name) for name in EDITABLE_FIELDS}
 
 
+@changes_terms
 def invite_organization(session: Session, actor, group: PurchaseGroup, organization_code: str) -> Membership:
     """Invite a new organization, or re-invite one that declined."""
     require_coordinator(actor)
@@ -226,6 +228,7 @@ def invite_organization(session: Session, actor, group: PurchaseGroup, organizat
     return membership
 
 
+@changes_terms
 def propose_need(session: Session, actor, group: PurchaseGroup, need_id: int) -> GroupNeed:
     """A member's buyer brings one more of its organization's submitted needs to a forming group."""
     membership = member_of(actor, group)
@@ -257,6 +260,7 @@ def propose_need(session: Session, actor, group: PurchaseGroup, need_id: int) ->
     return group_need
 
 
+@changes_terms
 def confirm_membership(
     session: Session, actor, group: PurchaseGroup, need_ids=None, adjustments: dict | None = None
 ) -> Membership:
@@ -336,6 +340,7 @@ def confirm_membership(
     return membership
 
 
+@changes_terms
 def decline_membership(session: Session, actor, group: PurchaseGroup, reason: str) -> Membership:
     membership = member_of(actor, group)
     require_forming(group)

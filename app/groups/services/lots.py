@@ -15,6 +15,7 @@ from app.domain import cpv as cpv_domain
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.groups.models import GroupNeed, Lot, LotShare, PurchaseGroup
 from app.groups.services.access import STATUS_LABELS, require_coordinator
+from app.groups.services.convention import changes_terms
 from app.groups.services.events import record_event, touch
 from app.groups.services.summary import counted_needs
 from app.reference.models import CpvCode
@@ -101,6 +102,7 @@ def _validate_lot(session: Session, group: PurchaseGroup, values: LotValues) -> 
     }
 
 
+@changes_terms
 def create_lot(session: Session, actor, group: PurchaseGroup, values: LotValues) -> Lot:
     require_coordinator(actor)
     if group.status not in ("forming", "constituted"):
@@ -122,6 +124,7 @@ def create_lot(session: Session, actor, group: PurchaseGroup, values: LotValues)
     return lot
 
 
+@changes_terms
 def update_lot(session: Session, actor, lot: Lot, values: LotValues, *, expected_version: int) -> Lot:
     require_coordinator(actor)
     group = lot.group
@@ -144,6 +147,7 @@ def update_lot(session: Session, actor, lot: Lot, values: LotValues, *, expected
     return lot
 
 
+@changes_terms
 def delete_lot(session: Session, actor, lot: Lot) -> None:
     require_coordinator(actor)
     group = lot.group

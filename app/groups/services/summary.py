@@ -108,12 +108,6 @@ def summarize(group: PurchaseGroup, *, today: date) -> GroupSummary:
     )
 
 
-def _still_proposed(group: PurchaseGroup, gn: GroupNeed) -> bool:
-    """While a member has not answered, its proposed needs count in the estimate."""
-    membership = group.membership_of(gn.organization_id)
-    return group.status == "forming" and membership is not None and membership.status == "invited"
-
-
 def counted_needs(group: PurchaseGroup) -> list[GroupNeed]:
     """The needs that count in the group's figures and lots: those brought, and those still proposed."""
-    return [gn for gn in group.group_needs if gn.included or _still_proposed(group, gn)]
+    return group.counted_needs()
