@@ -66,8 +66,16 @@ def test_out_of_range_values_are_refused_naming_the_field(client, db, buyer, fie
 
 
 def test_the_largest_amount_is_accepted(client, buyer):
-    response = client.post("/api/v1/needs", json={**NEED, "annual_amount_eur": "999999999999.99"}, headers=buyer)
+    """The largest total estimated value: a yearly amount over one year, without renewals or options."""
+    largest = {**NEED, "annual_amount_eur": "999999999999.99", "duration_months": 12}
+    response = client.post("/api/v1/needs", json=largest, headers=buyer)
     assert response.status_code == 201, response.get_json()
+    assert response.get_json()["total_amount_eur"] == "999999999999.99"
+
+
+def test_a_total_estimated_value_beyond_the_largest_amount_is_refused_naming_the_yearly_amount(client, buyer):
+    too_large = {**NEED, "annual_amount_eur": "999999999999.99", "duration_months": 24}
+    _refused(client.post("/api/v1/needs", json=too_large, headers=buyer), "annual_amount_eur")
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])

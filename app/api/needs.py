@@ -4,7 +4,9 @@ from flask_smorest import Blueprint
 from app import actions
 from app.api.auth import require
 from app.api.schemas import ErrorEnvelope, ImportFile, ImportResult, NeedCreate, NeedList, NeedOut, NeedPatch, NeedQuery
+from app.errors import ValidationFailed
 from app.extensions import db
+from app.forms import renamed_reasons
 from app.needs import services
 from app.needs.services import NeedFilters, NeedValues
 from app.uploads import file_bytes
@@ -14,8 +16,19 @@ blp = Blueprint("api_needs", __name__, description="Procurement needs")
 _RENAMES = {"annual_amount_eur": "annual_amount", "options_amount_eur": "options_amount"}
 
 
+_API_NAMES = {service: api for api, service in _RENAMES.items()}
+
+
 def _values(body: dict) -> dict:
     return {_RENAMES.get(key, key): value for key, value in body.items()}
+
+
+def _api_fields(change):
+    """Run a need service, its refusals naming the API's fields ('annual_amount' → 'annual_amount_eur')."""
+    try:
+        return change()
+    except ValidationFailed as error:
+        raise renamed_reasons(error, _API_NAMES) from error
 
 
 @blp.get("/needs")
@@ -51,8 +64,9 @@ def list_needs(args):
 def create_need(body):
     """Record a need for the caller's organization (status draft by default, or submitted)."""
     status = body.pop("status")
-    need = services.create_need(db.session, current_user, NeedValues(**_values(body)), status=status)
-    return need
+    return _api_fields(
+        lambda: services.create_need(db.session, current_user, NeedValues(**_values(body)), status=status)
+    )
 
 
 @blp.post("/needs/import")
@@ -86,7 +100,7 @@ def patch_need(body, need_id):
     """Change fields or the status of one of the caller's organization's needs."""
     need = services.get_need(db.session, current_user, need_id)
     version = body.pop("version", None)
-    services.update_need(db.session, current_user, need, _values(body), expected_version=version)
+    _api_fields(lambda: services.update_need(db.session, current_user, need, _values(body), expected_version=version))
     return need
 
 

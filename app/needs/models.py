@@ -48,7 +48,7 @@ class Need(db.Model):
     options_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
     # The estimated value over the whole life (R2121-1): stored so that SQL aggregates can sum it; kept by
     # _keep_total below whenever a need is flushed.
-    total_amount: Mapped[Decimal] = mapped_column("total_amount_eur", Money)
+    total_amount: Mapped[Decimal] = mapped_column("total_amount_eur", Money, default=lambda ctx: _inserted_total(ctx))
     quantity: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
     unit: Mapped[str | None] = mapped_column(sa.String(50))
     current_contract_end: Mapped[date | None] = mapped_column(sa.Date)
@@ -83,6 +83,18 @@ class Need(db.Model):
     @property
     def months_in_force(self) -> int:
         return months_in_force(self.duration_months, self.renewal_count or 0, self.renewal_months)
+
+
+def _inserted_total(context) -> Decimal:
+    """The total of a row inserted without one (bulk inserts through SQLAlchemy Core: the data generator, tests)."""
+    row = context.get_current_parameters()
+    return estimated_value(
+        row["annual_amount"],
+        row["duration_months"],
+        row.get("renewal_count") or 0,
+        row.get("renewal_months"),
+        row.get("options_amount") or Decimal("0.00"),
+    )
 
 
 @event.listens_for(Session, "before_flush")
