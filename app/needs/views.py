@@ -22,7 +22,7 @@ from app.domain.need_import import NEED_COLUMNS, column_labels, parse_needs, tem
 from app.domain.tabular import RowReport
 from app.errors import ValidationFailed
 from app.extensions import db
-from app.forms import apply_errors, form_version
+from app.forms import apply_errors, form_version, page_number
 from app.i18n import current_language
 from app.needs import (
     bp,
@@ -112,7 +112,7 @@ def list_needs():
         del form.organization
     sort = request.args.get("sort", "start_date")
     descending = request.args.get("dir") == "desc"
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_number(request.args.get("page"))
 
     pagination = None
     if form.validate():

@@ -24,7 +24,7 @@ from app.domain.spend_import import GENERIC_COLUMNS, generic_column_labels, temp
 from app.domain.tabular import RowReport
 from app.errors import DomainError, ValidationFailed
 from app.extensions import db
-from app.forms import LEVEL_NAMES, apply_errors
+from app.forms import LEVEL_NAMES, apply_errors, page_number
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
 from app.spend import bp, exports, models, services  # noqa: F401
@@ -121,7 +121,7 @@ def spend_map():
         stmt = services.lines_query(
             db.session, current_user, prefix=prefix, organization=args["organization"], year=args["year"]
         )
-        page = max(request.args.get("page", 1, type=int) or 1, 1)
+        page = page_number(request.args.get("page"))
         lines = db.paginate(stmt, page=page, per_page=LINES_PER_PAGE, max_per_page=LINES_PER_PAGE, error_out=False)
     query_args = {k: v for k, v in {**args, "level": result.level}.items() if v not in (None, "")}
     colors = _chart_colors(result.organizations)
