@@ -177,3 +177,29 @@ def test_an_id_beyond_a_bigint_in_a_form_is_refused_on_its_field(client, db):
     text = response.get_data(as_text=True)
     errors = re.findall(r"invalid-feedback[^>]*>([^<]+)", text)
     assert errors == ["Invalid choice(s): one or more data inputs could not be coerced."], errors
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500():
+    """The net under the input checks: PostgreSQL's value errors (too long, out of range, unstorable character)."""
+    from sqlalchemy.exc import DataError
+
+    from app.errors import ValidationFailed, from_database
+
+    class Refusal(Exception):
+        def __init__(self, sqlstate):
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    for sqlstate in ("22001", "22003", "22008", "22021"):
+        assert isinstance(from_database(DataError("INSERT ...", {}, Refusal(sqlstate))), ValidationFailed), sqlstate
+    assert from_database(DataError("INSERT ...", {}, Refusal("22012"))) is None  # division by zero: our bug, a 500
+
+
+def test_a_group_name_longer_than_its_column_is_refused_on_its_field(client, db):
+    factories.user("coordinator", email="coord@x.fr")
+    db.session.commit()
+    english(client, "coord@x.fr")
+    response = post_form(client, "/groups/new", {"name": "x" * 201, "need_ids": "1"})
+    assert response.status_code == 400
+    errors = re.findall(r"invalid-feedback[^>]*>([^<]+)", response.get_data(as_text=True))
+    assert "At most 200 characters." in errors, errors
