@@ -28,7 +28,7 @@ from flask import flash
 from flask_wtf import FlaskForm
 
 from app.audit.hooks import record_refusal
-from app.errors import DomainError, ValidationFailed, from_database
+from app.errors import Conflict, DomainError, ValidationFailed, from_database
 from app.extensions import db
 from app.forms import apply_errors
 
@@ -51,7 +51,7 @@ def run(action: Callable[[], T], *, attempts: int = 2) -> T:
             mapped = None if isinstance(error, DomainError) else from_database(error)
             if mapped is None:
                 raise
-            if attempt < attempts:
+            if attempt < attempts and isinstance(mapped, Conflict):  # a concurrent change: try on the current data
                 continue
             raise mapped from error
         return result

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from app.errors import DomainError, database_unavailable
+from app.errors import DomainError, database_unavailable, from_database
 
 log = logging.getLogger("mutualis.errors")
 
@@ -125,6 +125,10 @@ def service_unavailable():
 
 
 def handle_database(error: Exception):
+    mapped = from_database(error)
+    if mapped is not None:
+        log.warning("database refused a value on %s %s: %s", request.method, request.path, error)
+        return handle_domain(mapped)
     if not database_unavailable(error):
         return handle_unexpected(error)
     log.error("database unavailable on %s %s: %s", request.method, request.path, error)

@@ -10,7 +10,7 @@ re-render the form with the errors on its fields. Database-level conflicts becom
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -105,17 +105,28 @@ def database_unavailable(error: BaseException) -> bool:
     return False
 
 
+# PostgreSQL SQLSTATEs of a value the column cannot hold: too long (22001), a number out of range (22003), a date or
+# time out of range or malformed (22008, 22007), a character it cannot store (22021, 22P05). Input checks refuse
+# these first, naming the field; this is the net under them.
+VALUE_SQLSTATES = frozenset({"22001", "22003", "22007", "22008", "22021", "22P05"})
+
+
 def from_database(error: Exception) -> DomainError | None:
     """The domain error a database-level conflict stands for, or None for anything else.
 
     - An UPDATE that found its row at another `version` (StaleDataError: someone else saved first) → 409
       stale_version.
     - A unique constraint broken by a concurrent insert of the same thing → 409 concurrent_change.
+    - A value the column cannot hold (too long, out of range) that no input check caught → 400 validation_error.
     """
     if isinstance(error, StaleDataError):
         return Conflict(
             "stale_version",
             str(_l("This was changed by someone else meanwhile. Reload it and make your change again.")),
+        )
+    if isinstance(error, DataError) and getattr(error.orig, "sqlstate", None) in VALUE_SQLSTATES:
+        return ValidationFailed(
+            message=str(_l("A value is too long or out of range for what can be stored. Shorten or correct it."))
         )
     if isinstance(error, IntegrityError) and _unique_violation(error):
         return Conflict(

@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, DateTimeLocalField, DecimalField, IntegerField, SelectChoice
 from wtforms.widgets import TextInput
 
-from app.domain.bounds import FIRST_DAY, LAST_DAY, MAX_AMOUNT, MAX_INT, day_in_range
+from app.domain.bounds import FIRST_DAY, LAST_DAY, MAX_AMOUNT, MAX_ID, MAX_INT, day_in_range
 from app.errors import DomainError, ValidationFailed
 from app.i18n import current_language
 
@@ -122,9 +122,22 @@ class WholeNumberField(IntegerField):
 
 
 def posted_int(raw) -> int | None:
-    """A whole number posted in a form field or a hidden input ('12'); None for anything else."""
+    """A whole number posted in a form field, a hidden input or a query argument ('12'), at most an id's largest
+    value (a BIGINT); None for anything else."""
     text = str(raw or "").strip()
-    return int(text) if text.isascii() and text.isdigit() else None
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_ID)):
+        return None
+    value = int(text)
+    return value if value <= MAX_ID else None
+
+
+def form_id(value) -> int:
+    """`coerce` for choice fields holding ids: 0 (none chosen) to a BIGINT's largest, else ValueError (shown on the
+    field), never a number the database cannot compare."""
+    parsed = value if isinstance(value, int) and 0 <= value <= MAX_ID else posted_int(value)
+    if parsed is None:
+        raise ValueError("not an id")  # WTForms shows its own message for a choice it cannot read
+    return parsed
 
 
 def form_version(raw) -> int:

@@ -2,6 +2,7 @@
 form with the error on the field), nothing written, never a 500."""
 
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -155,3 +156,58 @@ def test_multipart_parts_without_a_name_or_with_a_nul_in_a_file_name_are_handled
         "/api/v1/needs/import", data=nul_name, content_type="multipart/form-data; boundary=b", headers=buyer
     )
     _refused(response, "file")
+
+
+BEYOND_BIGINT = "99999999999999999999"
+
+
+def test_numbers_in_page_query_strings_beyond_a_bigint_never_reach_the_database(client, db):
+    factories.user("coordinator", email="coord@x.fr")
+    db.session.commit()
+    english(client, "coord@x.fr")
+    for url in (
+        f"/needs?page={BEYOND_BIGINT}",
+        f"/spend?prefix=09&page={BEYOND_BIGINT}",
+        f"/groups/new?need_ids={BEYOND_BIGINT}",
+    ):
+        assert client.get(url).status_code == 200, url
+    overlaps = client.get("/overlaps?from=9999-12-31")
+    assert overlaps.status_code == 200  # the query form again, with the error on its date
+    assert "Give a date from 2000 to 2100." in overlaps.get_data(as_text=True)
+
+
+def test_an_id_beyond_a_bigint_in_a_form_is_refused_on_its_field(client, db):
+    factories.user("coordinator", email="coord@x.fr")
+    db.session.commit()
+    english(client, "coord@x.fr")
+    response = post_form(client, "/groups/new", {"name": "G", "need_ids": BEYOND_BIGINT})
+    assert response.status_code == 400
+    text = response.get_data(as_text=True)
+    errors = re.findall(r"invalid-feedback[^>]*>([^<]+)", text)
+    assert errors == ["Invalid choice(s): one or more data inputs could not be coerced."], errors
+
+
+def test_a_value_the_database_refuses_is_a_400_not_a_500():
+    """The net under the input checks: PostgreSQL's value errors (too long, out of range, unstorable character)."""
+    from sqlalchemy.exc import DataError
+
+    from app.errors import ValidationFailed, from_database
+
+    class Refusal(Exception):
+        def __init__(self, sqlstate):
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    for sqlstate in ("22001", "22003", "22008", "22021"):
+        assert isinstance(from_database(DataError("INSERT ...", {}, Refusal(sqlstate))), ValidationFailed), sqlstate
+    assert from_database(DataError("INSERT ...", {}, Refusal("22012"))) is None  # division by zero: our bug, a 500
+
+
+def test_a_group_name_longer_than_its_column_is_refused_on_its_field(client, db):
+    factories.user("coordinator", email="coord@x.fr")
+    db.session.commit()
+    english(client, "coord@x.fr")
+    response = post_form(client, "/groups/new", {"name": "x" * 201, "need_ids": "1"})
+    assert response.status_code == 400
+    errors = re.findall(r"invalid-feedback[^>]*>([^<]+)", response.get_data(as_text=True))
+    assert "At most 200 characters." in errors, errors

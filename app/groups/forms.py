@@ -18,7 +18,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Optional
 
-from app.forms import DayField, FrenchDecimalField, WholeNumberField
+from app.forms import DayField, FrenchDecimalField, WholeNumberField, form_id
 from app.i18n import money
 
 GROUP_STATUS_LABELS = {
@@ -63,7 +63,7 @@ class NewGroupForm(FlaskForm):
     )
     coordinator_organization = SelectField(_l("Coordinating organization"), validate_choice=False)
     planned_publication_on = DayField(_l("Planned publication of the call"), validators=[Optional()])
-    need_ids = SelectMultipleField(_l("Needs to pool"), coerce=int, validate_choice=False)
+    need_ids = SelectMultipleField(_l("Needs to pool"), coerce=form_id, validate_choice=False)
 
 
 class EditGroupForm(FlaskForm):
@@ -103,7 +103,7 @@ class EditGroupForm(FlaskForm):
 class ConfirmForm(FlaskForm):
     """The member's needs to bring; one amount and one quantity field per need are added by `confirm_form`."""
 
-    need_ids = SelectMultipleField(_l("Needs brought"), coerce=int, validate_choice=False)
+    need_ids = SelectMultipleField(_l("Needs brought"), coerce=form_id, validate_choice=False)
 
 
 def confirm_form(group_needs, *, formdata=None, chosen=None) -> ConfirmForm:
@@ -128,7 +128,7 @@ class DeclineForm(FlaskForm):
 
 
 class ProposeNeedForm(FlaskForm):
-    need_id = SelectField(_l("Another submitted need of your organization"), coerce=int, validate_choice=False)
+    need_id = SelectField(_l("Another submitted need of your organization"), coerce=form_id, validate_choice=False)
 
 
 class SignForm(FlaskForm):

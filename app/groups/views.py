@@ -27,7 +27,7 @@ from app.clock import paris_today
 from app.domain.cpv import code_of_prefix
 from app.errors import ValidationFailed
 from app.extensions import db
-from app.forms import form_version
+from app.forms import form_version, posted_int
 from app.groups import (
     bp,
     models,  # noqa: F401
@@ -177,9 +177,9 @@ def _ids(values) -> list[int]:
     ids: list[int] = []
     for value in values:
         for part in str(value).split(","):
-            part = part.strip()
-            if part.isdigit() and int(part) not in ids:
-                ids.append(int(part))
+            need_id = posted_int(part)
+            if need_id is not None and need_id not in ids:
+                ids.append(need_id)
     return ids
 
 

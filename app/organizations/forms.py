@@ -3,6 +3,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
 
+from app.forms import form_id
+
 KIND_CHOICES = [
     SelectChoice("hospital", _l("Hospital")),
     SelectChoice("university", _l("University")),
@@ -30,5 +32,5 @@ class InvitationForm(FlaskForm):
         _l("Role"),
         choices=[SelectChoice("buyer", _l("Buyer")), SelectChoice("coordinator", _l("Purchasing coordinator"))],
     )
-    organization_id = SelectField(_l("Organization"), coerce=int, validate_choice=False)
+    organization_id = SelectField(_l("Organization"), coerce=form_id, validate_choice=False)
     submit = SubmitField(_l("Send the invitation"))

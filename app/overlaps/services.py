@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.domain import overlaps as engine
+from app.domain.bounds import FIRST_DAY, LAST_DAY
 from app.domain.cpv import OVERLAP_LEVELS, PREFIX_LENGTH, WORKS_DIVISION, code_of_prefix
 from app.domain.procedures import BEFORE_THRESHOLDS
 from app.errors import NotPermitted, ValidationFailed
@@ -42,6 +43,9 @@ class OverlapQuery:
         first = engine.load_thresholds().first_covered_day()
         if start < first:
             reasons["from"] = [str(_l(BEFORE_THRESHOLDS, day=format_day(first)))]
+        elif start > LAST_DAY:
+            years = {"first": FIRST_DAY.year, "last": LAST_DAY.year}
+            reasons["from"] = [str(_l("Give a date from %(first)s to %(last)s.", **years))]
         if reasons:
             raise ValidationFailed(reasons)
         return OverlapQuery(self.level, self.window_months, start)

@@ -75,8 +75,7 @@ def form_group(
     """A coordinator forms a group from needs (for example an overlap): their organizations are invited."""
     require_coordinator(actor)
     reasons: dict[str, list[str]] = {}
-    if not (name or "").strip():
-        reasons["name"] = [str(_l("The name is required."))]
+    _check_name(name, reasons)
     if not need_ids:
         reasons["need_ids"] = [str(_l("Choose at least one need."))]
     code = (coordinator_organization_code or "").strip().upper()
@@ -138,6 +137,17 @@ def form_group(
     return group
 
 
+NAME_MAX = 200  # PurchaseGroup.name
+
+
+def _check_name(name: str | None, reasons: dict) -> None:
+    text = (name or "").strip()
+    if not text:
+        reasons["name"] = [str(_l("The name is required."))]
+    elif len(text) > NAME_MAX:
+        reasons["name"] = [str(_l("At most %(n)d characters.", n=NAME_MAX))]
+
+
 def _clean_prefix(raw: str | None, reasons: dict) -> str | None:
     prefix = (raw or "").strip()
     if not prefix:
@@ -172,8 +182,7 @@ def update_group(session: Session, actor, group: PurchaseGroup, changes: dict, *
     clean = dict(changes)
     if "name" in clean:
         clean["name"] = (clean["name"] or "").strip()
-        if not clean["name"]:
-            reasons["name"] = [str(_l("The name is required."))]
+        _check_name(clean["name"], reasons)
     if "scope_cpv_prefix" in clean:
         clean["scope_cpv_prefix"] = _clean_prefix(clean["scope_cpv_prefix"], reasons)
     if "convention_duration_months" in clean:
