@@ -47,7 +47,6 @@ from app.spend.services.imports import (
     import_notes,
     import_spend,
     rollback_import,
-    sum_cells,
     supplier_key,
     visible_imports,
 )
@@ -84,7 +83,6 @@ __all__ = [
     "savings_assumptions",
     "spend_cube",
     "spend_map",
-    "sum_cells",
     "supplier_key",
     "update_emission_mapping",
     "visible_imports",

@@ -186,35 +186,6 @@ def supplier_key(siret: str | None, name: str | None) -> str:
     return siret or (name or "").strip().upper()[:200]
 
 
-def sum_cells(rows: list[dict]) -> list[dict]:
-    """Rows summed per year × CPV category × supplier × supplier location (exact Decimal sums): the cells an import
-    writes, computed in Python for data built outside an import (the benchmarks' own lines)."""
-    sums: dict[tuple, list] = {}
-    for row in rows:
-        key = (
-            row["year"],
-            row["cpv_code"][:CELL_PREFIX],
-            supplier_key(row["supplier_siret"], row["supplier_name"]),
-            row["supplier_postcode"],
-            row["supplier_city"],
-        )
-        cell = sums.setdefault(key, [Decimal(0), 0])
-        cell[0] += row["amount"]
-        cell[1] += 1
-    return [
-        {
-            "year": year,
-            "cpv_prefix": prefix,
-            "supplier_key": key,
-            "supplier_postcode": postcode,
-            "supplier_city": city,
-            "amount": amount,
-            "lines": lines,
-        }
-        for (year, prefix, key, postcode, city), (amount, lines) in sums.items()
-    ]
-
-
 def _cells_query(import_id: int):
     """The cells of an import from its lines, in one GROUP BY (the supplier key as `supplier_key` computes it)."""
     key = sa.func.coalesce(
