@@ -483,8 +483,17 @@ def measure_pages(url: str, kind: str, base: str, workdir: Path, seconds: int) -
     for name, path in pages[:-1]:
         # One page at a time under 8 clients, so each figure is that page's own, not a mix.
         stats = locust_run(base, workdir, [(name, path)], seconds, "coordinator@bench.invalid").get(name)
-        if stats is None or stats["requests"] == 0:
-            raise RuntimeError(f"locust made no request to {path}")
+        if stats is None or stats["requests"] == 0:  # a page too slow to answer once in the period: a result too
+            figures.append(
+                Figure(
+                    f"{name} (8 clients, p95)",
+                    kind,
+                    [],
+                    target="p95 < 150 ms",
+                    note=f"no answer completed within the {seconds} s of load",
+                )
+            )
+            continue
         figures.append(
             Figure(
                 f"{name} (8 clients, p95)",

@@ -21,6 +21,7 @@ from app.clock import utcnow
 from app.db import random_id
 from app.domain.spend_import import CHUNK_ROWS, FORMATS, MAX_ROWS, parse_spend, stream_spend
 from app.domain.tabular import Message
+from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
@@ -338,7 +339,9 @@ def import_spend(
     _check_row_limit(stream.rows_read, max_rows)
     if stream.more_errors:
         stream.errors.append(
-            Message(None, None, "… and %(count)s more problem(s) in the rows below.", {"count": stream.more_errors})
+            Message(
+                None, None, N_("… and %(count)s more problem(s) further down the file."), {"count": stream.more_errors}
+            )
         )
     refuse_bad_rows(stream.errors, [True] if valid else [])
     count, total, first, last = session.execute(
