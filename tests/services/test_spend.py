@@ -171,7 +171,8 @@ def test_web_and_api_uploads_keep_a_row_limit(session, orgs):
     data = ledger(*(f"{day:02d}/02/2025;A;;30192000;{day},00;;" for day in range(1, 13)))
     with pytest.raises(ValidationFailed) as failed:
         services.import_spend(session, orgs["dm"], data, "big.csv", max_rows=10, chunk_rows=4)
-    assert "more than 10 data rows" in str(failed.value.details)
+    (reason,) = failed.value.reasons["file"]  # in the application's language, French
+    assert "plus de 10 lignes" in reason
     session.rollback()
     assert services.import_spend(session, orgs["dm"], data, "big.csv", max_rows=None).line_count == 12
 
