@@ -468,22 +468,34 @@ def locust_run(base: str, workdir: Path, pages: list[tuple[str, str]], seconds: 
             rows[row["Name"]] = {
                 "requests": int(row["Request Count"]),
                 "failures": int(row["Failure Count"]),
-                "p50_ms": float(row["50%"]),
-                "p95_ms": float(row["95%"]),
-                "p99_ms": float(row["99%"]),
-                "average_bytes": float(row["Average Content Size"]),
+                "p50_ms": _number(row["50%"]),
+                "p95_ms": _number(row["95%"]),
+                "p99_ms": _number(row["99%"]),
+                "average_bytes": _number(row["Average Content Size"]),
             }
     return rows
 
 
+def _number(text: str) -> float | None:
+    """A locust statistic; "N/A" when no request completed."""
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
 def measure_pages(url: str, kind: str, base: str, workdir: Path, seconds: int) -> list[Figure]:
     pages = page_paths(url)
-    floor = locust_run(base, workdir, [pages[-1]], seconds, None)[pages[-1][0]]
+    floor = locust_run(base, workdir, [pages[-1]], seconds, None).get(pages[-1][0])
+    if floor is None or floor["p95_ms"] is None:
+        raise RuntimeError("the static file answered no request under load")
     figures = []
     for name, path in pages[:-1]:
         # One page at a time under 8 clients, so each figure is that page's own, not a mix.
         stats = locust_run(base, workdir, [(name, path)], seconds, "coordinator@bench.invalid").get(name)
-        if stats is None or stats["requests"] == 0:  # a page too slow to answer once in the period: a result too
+        if (
+            stats is None or stats["requests"] == 0 or stats["p95_ms"] is None
+        ):  # a page too slow to answer once in the period: a result too
             figures.append(
                 Figure(
                     f"{name} (8 clients, p95)",
@@ -563,8 +575,12 @@ def rush(url: str, workdir: Path, suppliers: int, bids: int, seconds: int, burst
                     "SELECT email FROM user_account WHERE role = 'supplier' ORDER BY email"
                 )
             ][:suppliers]
+        tokens = {}
+        with ThreadPoolExecutor(8) as pool:
+            for email, token in zip(emails, pool.map(lambda e: api_token(base, e), emails), strict=True):
+                tokens[email] = token
         lots = max(1, bids // max(1, len(emails)))
-        deadline = datetime.now(UTC) + timedelta(seconds=seconds + 15)
+        deadline = datetime.now(UTC) + timedelta(seconds=seconds + 10)  # the suppliers' tokens are issued first
         status, body = http(
             "POST",
             f"{base}/api/v1/groups/{group}/calls",
@@ -587,10 +603,6 @@ def rush(url: str, workdir: Path, suppliers: int, bids: int, seconds: int, burst
         status, body = http("POST", f"{base}/api/v1/calls/{call['id']}/publish", coordinator)
         if status != 200:
             raise RuntimeError(f"rush call not published: {status} {body[:300]!r}")
-        tokens = {}
-        with ThreadPoolExecutor(8) as pool:
-            for email, token in zip(emails, pool.map(lambda e: api_token(base, e), emails), strict=True):
-                tokens[email] = token
         start = time.monotonic() + (deadline - datetime.now(UTC)).total_seconds() - seconds
         plan = []
         for index, (email, lot) in enumerate((e, lot) for lot in call["lots"] for e in emails):
