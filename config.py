@@ -57,6 +57,8 @@ class Config:
     HSTS_SECONDS = 0
 
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+    # A spend file larger than this is imported in the background by the scheduler, the page showing its progress.
+    SPEND_SYNC_IMPORT_BYTES = int(os.environ.get("SPEND_SYNC_IMPORT_BYTES", 2 * 1024 * 1024))
 
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host headers are trusted (0: none). Behind
     # one proxy, 1: otherwise every client has the proxy's address, and shares its login rate limit.

@@ -244,7 +244,7 @@ def load(dataset: Dataset, url: str) -> dict[str, int]:
     from app import create_app
     from app.accounts.models import User
     from app.actors import SYSTEM
-    from app.calls.models import Bid, Call, CallLot
+    from app.calls.models import Bid, Call, CallLot, Criterion
     from app.db import random_id
     from app.extensions import db
     from app.groups.models import Lot, Membership, PurchaseGroup
@@ -345,7 +345,7 @@ def load(dataset: Dataset, url: str) -> dict[str, int]:
         for batch in _chunks(need_rows):
             session.execute(sa.insert(Need), batch)
 
-        groups, members, lots, calls, call_lots = [], [], [], [], []
+        groups, members, lots, calls, call_lots, criteria = [], [], [], [], [], []
         for position, call in enumerate(dataset.calls.itertuples()):
             group_id, lot_id, call_id, call_lot_id = random_id(), random_id(), random_id(), random_id()
             groups.append(
@@ -385,6 +385,10 @@ def load(dataset: Dataset, url: str) -> dict[str, int]:
                     "closed_at": now - timedelta(days=10),
                 }
             )
+            criteria += [
+                {"id": random_id(), "call_id": call_id, "name": name, "weight": weight}
+                for name, weight in (("price", 60), ("technical", 30), ("environmental", 10))
+            ]
             call_lots.append(
                 {
                     "id": call_lot_id,
@@ -402,6 +406,7 @@ def load(dataset: Dataset, url: str) -> dict[str, int]:
             (Lot, lots),
             (Call, calls),
             (CallLot, call_lots),
+            (Criterion, criteria),
         ):
             for batch in _chunks(rows):
                 session.execute(sa.insert(model), batch)
@@ -426,7 +431,18 @@ def load(dataset: Dataset, url: str) -> dict[str, int]:
         session.commit()
         from app.spend.models import SpendCell, SpendLine
 
-        for model in (Organization, User, SupplierCompany, SpendLine, SpendCell, Need, PurchaseGroup, Call, Bid):
+        for model in (
+            Organization,
+            User,
+            SupplierCompany,
+            SpendLine,
+            SpendCell,
+            Need,
+            PurchaseGroup,
+            Call,
+            Criterion,
+            Bid,
+        ):
             counts[model.__tablename__] = session.scalar(sa.select(sa.func.count()).select_from(model))
     return counts
 

@@ -52,3 +52,32 @@ def send_question_reminders() -> int:
     from app.calls.services import send_question_reminders as remind
 
     return _run("unanswered-question-reminders", remind)
+
+
+def run_spend_imports() -> int:
+    """Import the large spend files queued by web uploads, one after the other."""
+    from pathlib import Path
+
+    from sqlalchemy.orm import Session
+
+    from app.accounts.models import User
+    from app.actors import SYSTEM
+    from app.extensions import db
+    from app.spend.services.jobs import run_spend_import_jobs
+
+    app = job_app()
+    with app.app_context():
+        engine = db.engine
+
+        def session_factory() -> Session:
+            return Session(engine, expire_on_commit=False)
+
+        def actor_of(user_id):
+            user = db.session.get(User, user_id) if user_id is not None else None
+            return user or SYSTEM
+
+        done = run_spend_import_jobs(session_factory, Path(app.config["UPLOAD_FOLDER"]), actor_of)
+        db.session.remove()
+    if done:
+        log.info("spend imports: %s file(s)", done)
+    return done

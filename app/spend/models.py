@@ -132,3 +132,46 @@ class EmissionMapping(db.Model):
     note: Mapped[str] = mapped_column(sa.Text, default="")
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+
+
+JOB_STATUSES = ("queued", "running", "done", "failed")
+
+
+class SpendImportJob(db.Model):
+    """A large uploaded spend file imported in the background by the scheduler process.
+
+    The file waits in UPLOAD_FOLDER under `storage_key`; the job row says where the import stands (`status`, and
+    `rows_read` of about `rows_estimate` while it runs) and how it ended: the import made, or the problems found
+    (`problems`, JSON: row, column, message) with `message`. Only the person who asked, and administrators, see it.
+    """
+
+    __tablename__ = "spend_import_job"
+
+    id: Mapped[int] = id_column()
+    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
+    requested_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(sa.String(200))
+    format: Mapped[str | None] = mapped_column(sa.String(8))
+    storage_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    size: Mapped[int] = mapped_column(sa.Integer)
+    rows_estimate: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rows_read: Mapped[int] = mapped_column(sa.Integer, default=0)
+    status: Mapped[str] = mapped_column(sa.String(10), default="queued", index=True)
+    import_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("spend_import.id", ondelete="SET NULL"))
+    message: Mapped[str] = mapped_column(sa.Text, default="")
+    problems: Mapped[str] = mapped_column(sa.Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship(lazy="joined")
+    spend_import: Mapped[SpendImport | None] = relationship()
+
+    __table_args__ = (sa.CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),)
+
+    def percent(self, rows_read: int) -> int:
+        if self.status == "done":
+            return 100
+        if not self.rows_estimate:
+            return 0
+        return min(99, int(100 * rows_read / self.rows_estimate))

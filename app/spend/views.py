@@ -490,6 +490,16 @@ def imports():
         upload = form.file.data
         filename = Path(upload.filename or "").name[-200:]
         data = file_bytes(upload)
+        if len(data) > current_app.config["SPEND_SYNC_IMPORT_BYTES"]:  # too long to check while the page waits
+            return services.queue_spend_import(
+                db.session,
+                current_user,
+                data,
+                filename,
+                folder=Path(current_app.config["UPLOAD_FOLDER"]),
+                organization=form.organization.data or None,
+                fmt=form.format.data or None,
+            )
         staged.update(
             UPLOADS.stage(
                 data, filename=filename, organization=form.organization.data or "", format=form.format.data or ""
@@ -523,6 +533,8 @@ def imports():
                 flash(error.message, "warning")
             UPLOADS.discard()
         return _render_imports(form), done.status
+    if isinstance(done.value, models.SpendImportJob):
+        return redirect(url_for(".import_job", job_id=done.value.id))
     preview = done.value
     rows = preview.new_rows[:PREVIEW_ROWS]
     return _render_imports(
@@ -535,6 +547,40 @@ def imports():
         cpv=services.cpv_labels(db.session, {row["cpv_code"] for row in rows}, current_language()),
         confirm_form=ConfirmForm(formdata=None),
     )
+
+
+@bp.get("/spend/imports/jobs/<int:job_id>")
+@roles_required(*IMPORTERS)
+def import_job(job_id: int):
+    """A large file imported in the background: its progress (the page reloads itself while it runs), then its
+    outcome."""
+    job = services.spend_import_job(db.session, current_user, job_id)
+    rows_read = services.job_progress(job, Path(current_app.config["UPLOAD_FOLDER"]))
+    lang = current_language()
+    return render_template(
+        "spend/import_job.html",
+        job=job,
+        rows_read=rows_read,
+        percent=job.percent(rows_read),
+        problems=services.job_problems(job),
+        labels=generic_column_labels(lang),
+        refresh=job.status in ("queued", "running"),
+    )
+
+
+@bp.get("/spend/imports/jobs/<int:job_id>.json")
+@roles_required(*IMPORTERS)
+def import_job_status(job_id: int):
+    job = services.spend_import_job(db.session, current_user, job_id)
+    rows_read = services.job_progress(job, Path(current_app.config["UPLOAD_FOLDER"]))
+    return {
+        "status": job.status,
+        "rows_read": rows_read,
+        "rows_estimate": job.rows_estimate,
+        "percent": job.percent(rows_read),
+        "import_id": job.import_id,
+        "message": job.message,
+    }
 
 
 @bp.get("/spend/imports/<token>/report.csv")

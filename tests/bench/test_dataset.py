@@ -71,4 +71,5 @@ def test_load_fills_a_migrated_database(tmp_path):
     assert counts["need"] == 60
     assert counts["call"] == counts["purchase_group"] == 2
     assert counts["bid"] == 10
+    assert counts["criterion"] == 3 * TINY.calls  # price, technical, environmental: the call pages rank bids
     assert counts["user_account"] == 2 + 3 + 12

@@ -188,3 +188,75 @@ def test_buyers_cannot_roll_back(client, people, db):
     record = _import(db.session, people["dm"], EVIL.encode())
     login(client, "dm@x.fr")
     assert post_form(client, f"/spend/imports/{record.id}/rollback", {}, page="/spend/imports").status_code == 403
+
+
+# --- large files: imported in the background by the scheduler's job --------------------------------------------
+
+
+def _ledger_rows(count: int, amount: str = "10,00") -> bytes:
+    rows = "".join(f"{1 + n % 28:02d}/02/2025;Papeterie {n};;30192000;{amount};Lot {n};21000\n" for n in range(count))
+    return (HEADER + rows).encode("utf-8")
+
+
+@pytest.fixture
+def background(web_app, monkeypatch):
+    """Files above 500 bytes go to the background; the scheduler's job function runs in the web app."""
+    from app.jobs import scheduler
+
+    monkeypatch.setitem(web_app.config, "SPEND_SYNC_IMPORT_BYTES", 500)
+    monkeypatch.setattr(scheduler, "_app", web_app)
+
+
+def test_a_large_upload_is_imported_by_the_scheduler_job_while_the_page_shows_its_progress(
+    client, people, db, background
+):
+    from app.jobs import tasks
+
+    login(client, "dm@x.fr")
+    queued = _upload(client, _ledger_rows(40))
+    assert queued.status_code == 302 and "/spend/imports/jobs/" in queued.location
+    page = client.get(queued.location)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and '<meta http-equiv="refresh" content="2">' in html
+    assert "<progress" in html and "Waiting for its turn" in html and "<script" not in html.split("</head>")[0]
+    status = client.get(queued.location + ".json").get_json()
+    assert status["status"] == "queued" and status["rows_estimate"] == 40 and status["percent"] == 0
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+
+    assert tasks.run_spend_imports() == 1
+    status = client.get(queued.location + ".json").get_json()
+    assert status["status"] == "done" and status["percent"] == 100 and status["rows_read"] == 40
+    done = client.get(queued.location).get_data(as_text=True)
+    assert "40 spend lines imported for DM" in done and 'http-equiv="refresh"' not in done
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 40
+    assert tasks.run_spend_imports() == 0  # a job runs once
+
+
+def test_a_large_file_with_a_bad_row_imports_nothing_and_the_page_lists_the_row(client, people, db, background):
+    from app.jobs import tasks
+
+    login(client, "dm@x.fr")
+    data = _ledger_rows(40) + b"03/02/2025;X;;30192000;-5;;21000\n"
+    queued = _upload(client, data)
+    assert tasks.run_spend_imports() == 1
+    status = client.get(queued.location + ".json").get_json()
+    assert status["status"] == "failed" and status["import_id"] is None
+    html = client.get(queued.location).get_data(as_text=True)
+    # The job runs outside any request: its report is written in the application's language, French.
+    assert "Le fichier contient des erreurs" in html and '<td class="text-end">42</td>' in html
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+
+
+def test_only_who_queued_the_import_and_administrators_follow_it(client, new_client, people, background):
+    login(client, "dm@x.fr")
+    queued = _upload(client, _ledger_rows(40))
+    other = new_client()
+    other.get("/lang/en")
+    login(other, "chu@x.fr")
+    assert other.get(queued.location).status_code == 404
+    assert other.get(queued.location + ".json").status_code == 404
+    admin = new_client()
+    login(admin, "admin@x.fr")
+    assert admin.get(queued.location + ".json").status_code == 200

@@ -13,6 +13,7 @@ One module per part; each public name is re-exported here, so callers write
 
 - access: who reads which organization's spend;
 - imports: checking and importing a file, the imports list, rolling an import back;
+- jobs: large files imported in the background by the scheduler, and their progress;
 - cube: the cells as a DataFrame, CPV labels, the organizations × prefix × year cube;
 - maps: the category map and the drill-down to the lines;
 - impact: local share, carbon estimate and its emission mapping, savings ranges of the overlaps.
@@ -49,10 +50,10 @@ from app.spend.services.imports import (
     import_notes,
     import_spend,
     rollback_import,
-    sum_cells,
     supplier_key,
     visible_imports,
 )
+from app.spend.services.jobs import job_problems, job_progress, queue_spend_import, spend_import_job
 from app.spend.services.maps import CategoryRow, SpendMap, child_level, level_of_prefix, lines_query, spend_map
 
 __all__ = [
@@ -77,6 +78,8 @@ __all__ = [
     "emission_factors",
     "emission_mapping",
     "import_notes",
+    "job_problems",
+    "job_progress",
     "import_spend",
     "level_of_prefix",
     "lines_query",
@@ -84,11 +87,12 @@ __all__ = [
     "metropole_area",
     "organization_codes",
     "overlap_savings",
+    "queue_spend_import",
     "rollback_import",
     "savings_assumptions",
     "spend_cube",
+    "spend_import_job",
     "spend_map",
-    "sum_cells",
     "supplier_key",
     "update_emission_mapping",
     "visible_imports",

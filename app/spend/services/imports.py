@@ -22,6 +22,7 @@ from app.clock import utcnow
 from app.db import random_id
 from app.domain.spend_import import CHUNK_ROWS, FORMATS, MAX_ROWS, parse_spend, stream_spend
 from app.domain.tabular import Message
+from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
@@ -187,35 +188,6 @@ def supplier_key(siret: str | None, name: str | None) -> str:
     return siret or (name or "").strip().upper()[:200]
 
 
-def sum_cells(rows: list[dict]) -> list[dict]:
-    """Rows summed per year × CPV category × supplier × supplier location (exact Decimal sums): the cells an import
-    writes, computed in Python for data built outside an import (the benchmarks' own lines)."""
-    sums: dict[tuple, list] = {}
-    for row in rows:
-        key = (
-            row["year"],
-            row["cpv_code"][:CELL_PREFIX],
-            supplier_key(row["supplier_siret"], row["supplier_name"]),
-            row["supplier_postcode"],
-            row["supplier_city"],
-        )
-        cell = sums.setdefault(key, [Decimal(0), 0])
-        cell[0] += row["amount"]
-        cell[1] += 1
-    return [
-        {
-            "year": year,
-            "cpv_prefix": prefix,
-            "supplier_key": key,
-            "supplier_postcode": postcode,
-            "supplier_city": city,
-            "amount": amount,
-            "lines": lines,
-        }
-        for (year, prefix, key, postcode, city), (amount, lines) in sums.items()
-    ]
-
-
 def _cells_query(import_id: int):
     """The cells of an import from its lines, in one GROUP BY (the supplier key as `supplier_key` computes it)."""
     key = sa.func.coalesce(
@@ -368,7 +340,9 @@ def import_spend(
     _check_row_limit(stream.rows_read, max_rows)
     if stream.more_errors:
         stream.errors.append(
-            Message(None, None, "… and %(count)s more problem(s) in the rows below.", {"count": stream.more_errors})
+            Message(
+                None, None, N_("… and %(count)s more problem(s) further down the file."), {"count": stream.more_errors}
+            )
         )
     refuse_bad_rows(stream.errors, [True] if valid else [])
     count, total, first, last = session.execute(

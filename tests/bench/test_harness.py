@@ -1,0 +1,77 @@
+"""The benchmark harness's pieces at a tiny scale, through the same real paths (the command line, gunicorn over
+HTTP, the SQL floors): they run and report what they measured. Timings themselves are never asserted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import dataset, harness
+from tests.bench.test_dataset import TINY
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("bench")
+    generated = dataset.generate(TINY, seed=3)
+    dataset.write_files(generated, workdir / "files")
+    url = f"sqlite:///{workdir / 'bench.sqlite'}"
+    dataset.load(generated, url)
+    return url, workdir
+
+
+def test_imports_through_the_command_line_and_the_service_beside_read_csv(loaded):
+    url, workdir = loaded
+    harness.add_organizations(url, ["CLI", "SRV"])
+    whole = workdir / "files" / "spend" / "all.csv"
+    assert harness.cli_import(url, workdir, whole, "CLI") > 0
+    assert harness.service_import(url, whole, "SRV") > 0
+    floor = harness.timed(lambda: harness.read_csv_floor(whole), 2)
+    assert len(floor) == 2 and all(t > 0 for t in floor)
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        counts = dict(
+            connection.exec_driver_sql(
+                "SELECT o.code, count(*) FROM spend_line l JOIN organization o ON o.id = l.organization_id "
+                "WHERE o.code IN ('CLI', 'SRV') GROUP BY o.code"
+            ).all()
+        )
+    engine.dispose()
+    assert counts == {"CLI": TINY.spend_lines, "SRV": TINY.spend_lines}
+    with pytest.raises(RuntimeError, match="failed"):  # the same file again: the harness says the import failed
+        harness.cli_import(url, workdir, whole, "CLI")
+
+
+def test_the_apis_answer_over_http_beside_their_group_by_floor(loaded):
+    url, workdir = loaded
+    with harness.server(url, workdir) as base:
+        figures = harness.measure_apis(url, "sqlite", base, runs=1)
+    assert [f.name for f in figures] == [name for name, _, _ in harness.APIS]
+    for figure in figures:
+        assert len(figure.runs) == 1 and len(figure.floor_runs) == 1
+        assert figure.ratio is not None and figure.extra["bytes"] > 0
+
+
+def test_the_groups_statements_are_counted_and_the_report_is_written(loaded):
+    url, workdir = loaded
+    figure = harness.measure_groups_statements(url, "sqlite", workdir)
+    assert figure.extra["groups"] == TINY.calls and figure.extra["statements"] > 0
+    assert figure.extra["items"] == TINY.calls
+    report = {
+        "started_at": "2026-11-29T00:00:00+00:00",
+        "scale": "tiny",
+        "counts": "",
+        "runs": 1,
+        "load_seconds": 0,
+        "machine": harness.machine(),
+        "figures": [figure.as_dict(), harness.Figure("x", "sqlite", [0.2, 0.1, 0.3], "f", [0.1]).as_dict()],
+        "errors": [],
+    }
+    json.dumps(report, default=str)
+    text = harness.markdown(report)
+    assert "| sqlite | GET /api/v1/groups, SQL statements |" in text
+    assert "| sqlite | x | 200 ms (100 ms–300 ms) | f | 100 ms | 2.0× |" in text
+    assert report["machine"]["cores"] >= 1 and report["machine"]["sqlite"]
