@@ -186,6 +186,8 @@ TABLE = {
     ("POST", "/spend/imports/<token>/confirm"): "login 404 404 404 403",
     ("GET", "/spend/imports/<token>/report.csv"): "login 404 404 404 403",
     ("GET", "/spend/imports/template.csv"): "login ok ok ok 403",
+    ("GET", "/spend/imports/jobs/<int:job_id>"): "login ok 404 ok/404 403",
+    ("GET", "/spend/imports/jobs/<int:job_id>.json"): "login ok 404 ok/404 403",
 }
 
 

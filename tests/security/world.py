@@ -132,6 +132,21 @@ def build_world(session) -> World:
     def import_of(org):
         return _one(session, sa.select(SpendImport.id).where(SpendImport.organization_id == org.id).limit(1))
 
+    def job_of(user):
+        """A background spend import asked for by `user` (queued: its file is never read by the walk)."""
+        from app.spend.models import SpendImportJob
+
+        job = SpendImportJob(
+            organization_id=user.organization_id,
+            requested_by_id=user.id,
+            filename="grand-fichier.csv",
+            storage_key=f"walk-{user.id}",
+            size=1,
+        )
+        session.add(job)
+        session.flush()
+        return job.id
+
     def spare_lot(group):
         from app.groups import services as groups
 
@@ -157,6 +172,7 @@ def build_world(session) -> World:
         "document_id": {"own": documents["own"].id, "other": documents["other"].id},
         "question_id": {"own": questions[supplier_1.supplier_id].id, "other": questions[supplier_2.supplier_id].id},
         "import_id": {"own": import_of(buyer_a.organization), "other": import_of(buyer_b.organization)},
+        "job_id": {"own": job_of(buyer_a), "other": job_of(buyer_b)},
         "organization_id": {"own": buyer_a.organization_id, "other": buyer_b.organization_id},
         "user_id": {"own": colleague.id, "other": buyer_b.id},
         "notification_id": {"own": None, "other": notification_of(buyer_b)},  # "own": the logged-in user's
