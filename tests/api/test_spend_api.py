@@ -39,7 +39,8 @@ def test_a_coordinator_imports_decp_records_for_the_metropole(client, people, db
     response = upload(client, api_token(client, "coord@x.fr"), DECP.read_bytes(), DECP.name, organization="DM")
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    assert body["imported"] == 273 and isinstance(body["import_id"], int) and body["skipped"] == 0
+    assert body["imported"] == 272 and isinstance(body["import_id"], int) and body["skipped"] == 0
+    assert body["quarantined"] == 0
     assert any("plusieurs fournisseurs" in note for note in body["notes"])  # French by default
     owners = set(db.session.scalars(sa.select(SpendLine.organization_id).distinct()))
     assert owners == {people["dm"].id}
