@@ -16,12 +16,6 @@ DECP = DATA / "decp_ville_de_dijon_2024_2025.csv"
 VILLE_DE_DIJON = "21210231300013"
 
 
-@pytest.fixture(scope="module")
-def check_digits():
-    with open(DATA / "cpv_2008.csv", encoding="utf-8", newline="") as handle:
-        return {row["code"]: row["check_digit"] for row in csv.DictReader(handle)}
-
-
 def parse(data, check_digits, filename="depenses.csv", **kw):
     if isinstance(data, str):
         data = data.encode("utf-8")
