@@ -28,6 +28,7 @@ CRITERIA = (("price", 60), ("technical", 30), ("environmental", 10))
 
 # Spend: the real DECP sample shipped with the app, and the columns of a French accounting ledger.
 DECP_SAMPLE = Path(__file__).resolve().parents[1] / "app" / "data" / "decp_ville_de_dijon_2024_2025.csv"
+DECP_FILES = Path(__file__).resolve().parent / "data" / "decp"  # DECP files of each vintage written for the tests
 DECP_SAMPLE_BUYER = "21210231300013"  # Ville de Dijon, the acheteur of every record of the sample
 
 

@@ -164,8 +164,9 @@ def _flatten_json(record: Any) -> dict[str, str]:
         return dict.fromkeys(FIELDS, "")
     lower = {str(key).lower(): value for key, value in record.items()}
     flat = {name: _text_of(lower.get(name)) if not isinstance(lower.get(name), dict | list) else "" for name in FIELDS}
-    if not flat["acheteur_id"] and isinstance(lower.get("acheteur"), dict):
-        flat["acheteur_id"] = _text_of(lower["acheteur"].get("id"))
+    for buyer in ("acheteur", "autoriteconcedante"):  # a 1.x concession names its buyer "autoriteConcedante"
+        if not flat["acheteur_id"] and isinstance(lower.get(buyer), dict):
+            flat["acheteur_id"] = _text_of(lower[buyer].get("id"))
     holders = lower.get("titulaires")
     if isinstance(holders, list):
         for n, holder in enumerate(holders[:SUPPLIERS], start=1):

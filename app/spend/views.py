@@ -596,6 +596,52 @@ def confirm_import(token: str):
     return redirect(url_for(".imports"))
 
 
+def _quarantine_rows(entries) -> list[list]:
+    return [
+        [
+            entry.row,
+            entry.field or "",
+            services.quarantine_reason(entry, _),
+            entry.source_ref,
+            entry.buyer,
+            entry.amount,
+        ]
+        for entry in entries
+    ]
+
+
+def _quarantine_headers() -> list[str]:
+    return [
+        _("Row"),
+        _("Field"),
+        _("Reason"),
+        _("Record id"),
+        _("Buyer"),
+        _("Amount as published (total, excl. VAT)"),
+    ]
+
+
+@bp.get("/spend/imports/<int:import_id>/quarantine")
+@roles_required(*IMPORTERS)
+def import_quarantine(import_id: int):
+    """The records an open-data import left out, with row, field and reason; the counts reconcile with the file."""
+    record, entries = services.import_quarantine(db.session, current_user, import_id)
+    return render_template(
+        "spend/quarantine.html",
+        record=record,
+        headers=_quarantine_headers(),
+        rows=_quarantine_rows(entries),
+    )
+
+
+@bp.get("/spend/imports/<int:import_id>/quarantine.csv")
+@roles_required(*IMPORTERS)
+def import_quarantine_csv(import_id: int):
+    record, entries = services.import_quarantine(db.session, current_user, import_id)
+    name = f"quarantaine-import-{record.id}" if current_language() == "fr" else f"import-{record.id}-quarantine"
+    return _send(exports.table_csv(_quarantine_headers(), _quarantine_rows(entries), current_language()), "csv", name)
+
+
 @bp.post("/spend/imports/<int:import_id>/rollback")
 @roles_required("admin")
 def rollback_import(import_id: int):

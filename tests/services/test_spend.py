@@ -7,9 +7,9 @@ import sqlalchemy as sa
 
 from app.actors import SYSTEM
 from app.demo import seed_demo
-from app.errors import Conflict, NotPermitted, ValidationFailed
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.spend import services
-from app.spend.models import SpendCell, SpendImport, SpendLine
+from app.spend.models import SpendCell, SpendImport, SpendLine, SpendQuarantine
 from tests import factories
 from tests.factories import DECP_SAMPLE as DECP
 from tests.factories import ledger
@@ -425,3 +425,37 @@ def test_the_spend_import_command(web_app, db, tmp_path):
     rolled = runner.invoke(args=["spend", "rollback", str(record_id)])
     assert rolled.exit_code == 0 and "rolled back" in rolled.output
     assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+
+
+def test_the_spend_import_command_reads_open_data_leniently_and_lists_the_quarantine(web_app, db):
+    factories.organization("DM")
+    db.session.commit()
+    runner = web_app.test_cli_runner()
+    path = factories.DECP_FILES / "decp_dotted.csv"
+    result = runner.invoke(args=["spend", "import", str(path), "--org", "DM", "--format", "decp"])
+    assert result.exit_code == 0, result.output
+    assert "2 spend line(s) imported" in result.output and "total 205000.50 €" in result.output
+    assert "2 record(s) quarantined (2 imported + 0 skipped + 2 quarantined = 4 records in the file)" in result.output
+    record = db.session.scalar(sa.select(SpendImport))
+    listed = runner.invoke(args=["spend", "quarantine", str(record.id)])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[0].startswith("row 5\tcodecpv\t2024-003\t5000\t") and "00000000" in lines[0]
+    assert lines[1].startswith("row 6\tmontant\t2024-004\t-250.5\t")
+    assert lines[2] == f"Import #{record.id}: 2 record(s) quarantined."
+    assert runner.invoke(args=["spend", "quarantine", "12345"]).exit_code == 1
+
+
+def test_quarantined_records_are_kept_with_the_import_and_go_with_its_rollback(session, orgs):
+    data = (factories.DECP_FILES / "decp_underscore.csv").read_bytes()
+    record = services.import_spend(session, orgs["coord"], data, "decp_underscore.csv", organization="DM", chunk_rows=2)
+    session.commit()
+    assert (record.line_count, record.skipped_count, record.quarantined_count) == (3, 0, 1)
+    assert record.total_amount == Decimal("366500.60")  # 15,000 + 250,000.10 (two suppliers, once) + 101,500.50
+    _, entries = services.import_quarantine(session, orgs["dm"], record.id)
+    assert [(e.row, e.field, e.source_ref, e.amount) for e in entries] == [(5, "datenotification", "2025-012", "99000")]
+    with pytest.raises(NotFound):
+        services.import_quarantine(session, orgs["chu"], record.id)
+    services.rollback_import(session, orgs["admin"], record.id)
+    session.commit()
+    assert _count(session, SpendQuarantine) == 0 and _count(session, SpendLine) == 0
