@@ -52,6 +52,24 @@ class SpendImportResult(Schema):
     notes = fields.List(fields.String(), metadata={"description": "warnings that did not prevent the import"})
 
 
+class QuarantineItemOut(Schema):
+    row = fields.Integer(metadata={"description": "the record's row in the file (header = row 1; JSON: record + 1)"})
+    field = fields.String(allow_none=True, metadata={"description": "the DECP field at fault"})
+    reason = fields.String(metadata={"description": "every problem of the record, in the caller's language"})
+    source_ref = fields.String(metadata={"description": "the record's id as published"})
+    buyer = fields.String(metadata={"description": "the acheteur.id of the record"})
+    amount = fields.String(metadata={"description": "the amount as published (the latest one), excl. VAT, total"})
+
+
+class QuarantineOut(Schema):
+    import_id = fields.Integer()
+    imported = fields.Integer()
+    skipped = fields.Integer()
+    quarantined = fields.Integer()
+    items = fields.List(fields.Nested(QuarantineItemOut))
+    next = fields.String(allow_none=True)
+
+
 class SpendImportOut(Schema):
     id = fields.Integer()
     organization = fields.Function(lambda record: record.organization.code)
@@ -71,24 +89,6 @@ class SpendImportOut(Schema):
 
 class SpendImportList(Schema):
     items = fields.List(fields.Nested(SpendImportOut))
-    next = fields.String(allow_none=True)
-
-
-class QuarantineItemOut(Schema):
-    row = fields.Integer(metadata={"description": "the record's row in the file (header = row 1; JSON: record + 1)"})
-    field = fields.String(allow_none=True, metadata={"description": "the DECP field at fault"})
-    reason = fields.String(metadata={"description": "every problem of the record, in the caller's language"})
-    source_ref = fields.String(metadata={"description": "the record's id as published"})
-    buyer = fields.String(metadata={"description": "the acheteur.id of the record"})
-    amount = fields.String(metadata={"description": "the amount as published (the latest one), excl. VAT, total"})
-
-
-class QuarantineOut(Schema):
-    import_id = fields.Integer()
-    imported = fields.Integer()
-    skipped = fields.Integer()
-    quarantined = fields.Integer()
-    items = fields.List(fields.Nested(QuarantineItemOut))
     next = fields.String(allow_none=True)
 
 
