@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from app import actions
 from app.api.auth import require
+from app.api.pagination import PageQuery, page_of
 from app.api.schemas import ErrorEnvelope, Money
 from app.clock import paris_today
 from app.domain import impact
@@ -250,12 +251,16 @@ def list_imports():
 
 @blp.get("/spend/imports/<int:import_id>/quarantine")
 @require(*READERS)
+@blp.arguments(PageQuery, location="query")
 @blp.response(200, QuarantineOut)
 @blp.alt_response(404, schema=ErrorEnvelope, description="not_found: no such import, or another organization's")
-def import_quarantine(import_id):
-    """The DECP records an open-data import left out, with their row, field and reason (same access as the
-    import: buyers their own organization's, coordinators and admins all)."""
-    record, entries = services.import_quarantine(db.session, current_user, import_id)
+def import_quarantine(args, import_id):
+    """The DECP records an open-data import left out, with their row, field and reason, in file order (same access
+    as the import: buyers their own organization's, coordinators and admins all); `per_page` (1 to 200, default
+    50) a page, `next` the following."""
+    record, stmt = services.quarantine_query(db.session, current_user, import_id)
+    items, next_page = page_of(stmt, args)
+    entries = [services.quarantine_entry(item) for item in items]
     return {
         "import_id": record.id,
         "imported": record.line_count,
@@ -272,7 +277,7 @@ def import_quarantine(import_id):
             }
             for entry in entries
         ],
-        "next": None,
+        "next": next_page,
     }
 
 

@@ -33,6 +33,7 @@ from app.uploads import PendingUploads, file_bytes
 
 READERS = ("buyer", "coordinator", "admin")
 IMPORTERS = ("buyer", "coordinator", "admin")
+QUARANTINE_SHOWN = 500  # records listed on the quarantine page; the CSV has them all
 LINES_PER_PAGE = 50
 CHART_CATEGORIES = 12
 PREVIEW_ROWS = 50
@@ -625,12 +626,13 @@ def _quarantine_headers() -> list[str]:
 @roles_required(*IMPORTERS)
 def import_quarantine(import_id: int):
     """The records an open-data import left out, with row, field and reason; the counts reconcile with the file."""
-    record, entries = services.import_quarantine(db.session, current_user, import_id)
+    record, entries = services.import_quarantine(db.session, current_user, import_id, limit=QUARANTINE_SHOWN + 1)
     return render_template(
         "spend/quarantine.html",
         record=record,
         headers=_quarantine_headers(),
-        rows=_quarantine_rows(entries),
+        rows=_quarantine_rows(entries[:QUARANTINE_SHOWN]),
+        more=len(entries) > QUARANTINE_SHOWN,
     )
 
 

@@ -228,3 +228,15 @@ def test_the_openapi_document_describes_the_spend_endpoints(client):
     assert {"201", "400", "409"} <= set(responses)
     content = spec["paths"]["/api/v1/spend/import"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in content
+
+
+def test_the_quarantine_is_listed_a_page_at_a_time_in_file_order(client, people):
+    coord = api_token(client, "coord@x.fr")
+    data = (factories.DECP_FILES / "decp_1x.json").read_bytes()
+    body = upload(client, coord, data, "decp_1x.json", organization="CHU").get_json()
+    assert (body["imported"], body["quarantined"]) == (2, 4)
+    first = client.get(f"/api/v1/spend/imports/{body['import_id']}/quarantine?per_page=3", headers=coord).get_json()
+    assert [item["row"] for item in first["items"]] == [4, 5, 6] and first["next"]
+    second = client.get(first["next"], headers=coord).get_json()
+    assert [(item["row"], item["source_ref"]) for item in second["items"]] == [(7, "20190014")]
+    assert second["next"] is None

@@ -546,25 +546,28 @@ class QuarantineEntry:
     amount: str
 
 
-def import_quarantine(session: Session, actor, import_id: int) -> tuple[SpendImport, list[QuarantineEntry]]:
-    """The records an import left out, in file order (same access as the import)."""
+def quarantine_query(session: Session, actor, import_id: int) -> tuple[SpendImport, sa.Select]:
+    """The import (same access as `visible_import`) and the query of the records it left out, in file order."""
     record = visible_import(session, actor, import_id)
-    entries = [
-        QuarantineEntry(
-            row=item.row,
-            field=item.field,
-            problems=[Message(item.row, p.get("column"), p["message"], p["params"]) for p in json.loads(item.problems)],
-            source_ref=item.source_ref,
-            buyer=item.buyer,
-            amount=item.amount,
-        )
-        for item in session.scalars(
-            sa.select(SpendQuarantine)
-            .where(SpendQuarantine.import_id == record.id)
-            .order_by(SpendQuarantine.row, SpendQuarantine.id)
-        )
-    ]
-    return record, entries
+    stmt = (
+        sa.select(SpendQuarantine)
+        .where(SpendQuarantine.import_id == record.id)
+        .order_by(SpendQuarantine.row, SpendQuarantine.id)
+    )
+    return record, stmt
+
+
+def quarantine_entry(item: SpendQuarantine) -> QuarantineEntry:
+    problems = [Message(item.row, p.get("column"), p["message"], p["params"]) for p in json.loads(item.problems)]
+    return QuarantineEntry(item.row, item.field, problems, item.source_ref, item.buyer, item.amount)
+
+
+def import_quarantine(
+    session: Session, actor, import_id: int, limit: int | None = None
+) -> tuple[SpendImport, list[QuarantineEntry]]:
+    """The records an import left out, in file order (the first `limit` of them when given)."""
+    record, stmt = quarantine_query(session, actor, import_id)
+    return record, [quarantine_entry(item) for item in session.scalars(stmt.limit(limit))]
 
 
 def quarantine_reason(entry: QuarantineEntry, translate: Callable[[str], str]) -> str:
