@@ -4,21 +4,24 @@ Two layouts are understood.
 
 * A generic table (CSV or XLSX, French or English headers) with one spend line per row: date, supplier name,
   supplier SIRET, CPV code, amount excluding VAT, description, optionally the supplier's postcode and city.
-* DECP records ("données essentielles de la commande publique") with the dataset's own flattened field names
-  (`id`, `acheteur_id`, `codecpv` as XXXXXXXX-D, `montant`, `datenotification`, `dureemois`, `titulaire_id_1..3`,
-  `objet`, `procedure`, ...), as a semicolon CSV or as JSON (a list of flattened records, or the nested
-  `{"marches": [...]}` layout). The dataset's placeholder `CDL` ("ne s'applique pas") means an empty field.
-  A record becomes one line dated on its notification date with its full declared amount (a contract value,
-  not a payment); a record with several suppliers stays one line, counted once, attributed to the first
-  supplier, the others kept as co-contractors.
+* DECP records ("données essentielles de la commande publique") of every published vintage, read into the
+  dataset's flattened field names by app/domain/decp.py (1.x and 2.0 JSON, underscore or dotted CSV, one column
+  or one row per supplier; each contract once, at its latest amount). The dataset's placeholder `CDL` ("ne
+  s'applique pas") means an empty field. A record becomes one line dated on its notification date with its full
+  declared amount (a contract value, not a payment); a record with several suppliers stays one line, counted
+  once, attributed to the first supplier, the others kept as co-contractors. Open data is read leniently: a
+  record with a problem is quarantined (`Quarantined`: row, field, reasons) and the others go in; with
+  `own_only`, a record of another buyer than the organization's SIRET is quarantined too. Only a file that
+  cannot be read at all is an error.
 
 HTML in DECP `objet`: the portal republishes the buyers' text HTML-escaped (`&euro;`, `&amp;`, `<br />`).
 Mutualis stores the text a reader means: entities are unescaped and line-break tags become a space; every
 other character is kept. Pages escape it again when they show it, so nothing from a file is ever rendered as
 HTML.
 
-`parse_spend` validates every row and reports every problem with the row number the user sees (header = row
-1; JSON records are numbered the same way, the first record being row 2). It never raises for bad content.
+`parse_spend` validates every row and reports every problem (a generic table's as errors, refusing the file; DECP
+records' as quarantined records) with the row number the user sees (header = row 1; JSON records are numbered the
+same way, the first record being row 2). It never raises for bad content.
 """
 
 from __future__ import annotations
