@@ -13,6 +13,7 @@ from app.demo import seed_demo
 from app.groups.models import Lot, PurchaseGroup
 from app.needs.models import Need
 from app.organizations.models import Organization
+from app.spend.models import SpendImport
 from tests.conftest import login, make_app
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -38,6 +39,7 @@ ARGUMENT_TABLES = {
     "bid_id": Bid.id,
     "organization_id": Organization.id,
     "document_id": CallDocument.id,
+    "import_id": SpendImport.id,
 }
 FIXED_ARGUMENTS = {"code": "fr", "fmt": "csv", "kind": "categories", "token": "x", "filename": "css/mutualis.css"}
 
