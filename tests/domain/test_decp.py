@@ -13,7 +13,7 @@ import pytest
 from app.domain.spend_import import detect_format, parse_spend
 
 FILES = Path(__file__).resolve().parents[1] / "data" / "decp"
-OFFICIAL_EXAMPLE = Path("/work/shared/data/decp-2.0.3/exemple_marches_avec_modifications.json")
+OFFICIAL_EXAMPLE = FILES / "exemple_marches_avec_modifications.json"  # the official 2.0.3 example
 VILLE_DE_DIJON = "21210231300013"
 
 
