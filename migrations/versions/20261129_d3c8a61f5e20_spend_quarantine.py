@@ -27,7 +27,7 @@ def upgrade():
         batch_op.add_column(sa.Column('quarantined_count', sa.Integer(), server_default='0', nullable=False))
     op.create_table(
         'spend_quarantine',
-        sa.Column('id', ID, nullable=False),
+        sa.Column('id', ID, autoincrement=False, nullable=False),
         sa.Column('import_id', ID, nullable=False),
         sa.Column('row', sa.Integer(), nullable=False),
         sa.Column('field', sa.String(length=40), nullable=True),
