@@ -28,6 +28,22 @@ CRITERIA = (("price", 60), ("technical", 30), ("environmental", 10))
 
 # Spend: the real DECP sample shipped with the app, and the columns of a French accounting ledger.
 DECP_SAMPLE = Path(__file__).resolve().parents[1] / "app" / "data" / "decp_ville_de_dijon_2024_2025.csv"
+DECP_FILES = Path(__file__).resolve().parent / "data" / "decp"  # DECP files of each vintage written for the tests
+DECP_SAMPLE_BUYER = "21210231300013"  # Ville de Dijon, the acheteur of every record of the sample
+
+
+def decp_sample_records():
+    """The sample's contracts computed with pandas over the raw file, independently of the import: rows equal in
+    every field but the supplier's are one contract (one row per supplier), each at its latest amount
+    (`montantmodification` when given, else `montant`), as a column `amount` of Decimals."""
+    import pandas as pd
+
+    frame = pd.read_csv(DECP_SAMPLE, sep=";", dtype=str, keep_default_na=False)
+    frame = frame.drop_duplicates(subset=[c for c in frame.columns if not c.startswith("titulaire_")])
+    latest = frame["montantmodification"].where(frame["montantmodification"] != "CDL", frame["montant"])
+    return frame.assign(amount=latest.map(Decimal))
+
+
 LEDGER_HEADER = "Date;Fournisseur;SIRET du fournisseur;Code CPV;Montant HT (€);Objet;Code postal du fournisseur\n"
 
 

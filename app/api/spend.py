@@ -47,7 +47,28 @@ class SpendImportResult(Schema):
     imported = fields.Integer(metadata={"description": "lines imported"})
     import_id = fields.Integer()
     skipped = fields.Integer(metadata={"description": "lines already imported from another file, not counted again"})
+    quarantined = fields.Integer(
+        metadata={"description": "DECP records left out (imported + skipped + quarantined = records in the file)"}
+    )
     notes = fields.List(fields.String(), metadata={"description": "warnings that did not prevent the import"})
+
+
+class QuarantineItemOut(Schema):
+    row = fields.Integer(metadata={"description": "the record's row in the file (header = row 1; JSON: record + 1)"})
+    field = fields.String(allow_none=True, metadata={"description": "the DECP field at fault"})
+    reason = fields.String(metadata={"description": "every problem of the record, in the caller's language"})
+    source_ref = fields.String(metadata={"description": "the record's id as published"})
+    buyer = fields.String(metadata={"description": "the acheteur.id of the record"})
+    amount = fields.String(metadata={"description": "the amount as published (the latest one), excl. VAT, total"})
+
+
+class QuarantineOut(Schema):
+    import_id = fields.Integer()
+    imported = fields.Integer()
+    skipped = fields.Integer()
+    quarantined = fields.Integer()
+    items = fields.List(fields.Nested(QuarantineItemOut))
+    next = fields.String(allow_none=True)
 
 
 class SpendImportOut(Schema):
@@ -58,6 +79,7 @@ class SpendImportOut(Schema):
     sha256 = fields.String()
     lines = fields.Integer(attribute="line_count")
     skipped = fields.Integer(attribute="skipped_count")
+    quarantined = fields.Integer(attribute="quarantined_count")
     total_amount_eur = Money(attribute="total_amount")
     first_date = fields.Date(allow_none=True)
     last_date = fields.Date(allow_none=True)
@@ -211,7 +233,13 @@ def import_spend(form, files):
         fmt=form.get("format"),
     )
     notes = [gettext(note.message) % note.params for note in services.import_notes(record)]
-    return {"imported": record.line_count, "import_id": record.id, "skipped": record.skipped_count, "notes": notes}
+    return {
+        "imported": record.line_count,
+        "import_id": record.id,
+        "skipped": record.skipped_count,
+        "quarantined": record.quarantined_count,
+        "notes": notes,
+    }
 
 
 @blp.get("/spend/imports")
@@ -220,6 +248,38 @@ def import_spend(form, files):
 def list_imports():
     """The imports the caller may see, newest first (rolled-back ones included, marked)."""
     return {"items": services.visible_imports(db.session, current_user), "next": None}
+
+
+@blp.get("/spend/imports/<int:import_id>/quarantine")
+@require(*READERS)
+@blp.arguments(PageQuery, location="query")
+@blp.response(200, QuarantineOut)
+@blp.alt_response(404, schema=ErrorEnvelope, description="not_found: no such import, or another organization's")
+def import_quarantine(args, import_id):
+    """The DECP records an open-data import left out, with their row, field and reason, in file order (same access
+    as the import: buyers their own organization's, coordinators and admins all); `per_page` (1 to 200, default
+    50) a page, `next` the following."""
+    record, stmt = services.quarantine_query(db.session, current_user, import_id)
+    items, next_page = page_of(stmt, args)
+    entries = [services.quarantine_entry(item) for item in items]
+    return {
+        "import_id": record.id,
+        "imported": record.line_count,
+        "skipped": record.skipped_count,
+        "quarantined": record.quarantined_count,
+        "items": [
+            {
+                "row": entry.row,
+                "field": entry.field,
+                "reason": services.quarantine_reason(entry, gettext),
+                "source_ref": entry.source_ref,
+                "buyer": entry.buyer,
+                "amount": entry.amount,
+            }
+            for entry in entries
+        ],
+        "next": next_page,
+    }
 
 
 @blp.post("/spend/imports/<int:import_id>/rollback")

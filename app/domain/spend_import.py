@@ -4,21 +4,24 @@ Two layouts are understood.
 
 * A generic table (CSV or XLSX, French or English headers) with one spend line per row: date, supplier name,
   supplier SIRET, CPV code, amount excluding VAT, description, optionally the supplier's postcode and city.
-* DECP records ("données essentielles de la commande publique") with the dataset's own flattened field names
-  (`id`, `acheteur_id`, `codecpv` as XXXXXXXX-D, `montant`, `datenotification`, `dureemois`, `titulaire_id_1..3`,
-  `objet`, `procedure`, ...), as a semicolon CSV or as JSON (a list of flattened records, or the nested
-  `{"marches": [...]}` layout). The dataset's placeholder `CDL` ("ne s'applique pas") means an empty field.
-  A record becomes one line dated on its notification date with its full declared amount (a contract value,
-  not a payment); a record with several suppliers stays one line, counted once, attributed to the first
-  supplier, the others kept as co-contractors.
+* DECP records ("données essentielles de la commande publique") of every published vintage, read into the
+  dataset's flattened field names by app/domain/decp.py (1.x and 2.0 JSON, underscore or dotted CSV, one column
+  or one row per supplier; each contract once, at its latest amount). The dataset's placeholder `CDL` ("ne
+  s'applique pas") means an empty field. A record becomes one line dated on its notification date with its full
+  declared amount (a contract value, not a payment); a record with several suppliers stays one line, counted
+  once, attributed to the first supplier, the others kept as co-contractors. Open data is read leniently: a
+  record with a problem is quarantined (`Quarantined`: row, field, reasons) and the others go in; with
+  `own_only`, a record of another buyer than the organization's SIRET is quarantined too. Only a file that
+  cannot be read at all is an error.
 
 HTML in DECP `objet`: the portal republishes the buyers' text HTML-escaped (`&euro;`, `&amp;`, `<br />`).
 Mutualis stores the text a reader means: entities are unescaped and line-break tags become a space; every
 other character is kept. Pages escape it again when they show it, so nothing from a file is ever rendered as
 HTML.
 
-`parse_spend` validates every row and reports every problem with the row number the user sees (header = row
-1; JSON records are numbered the same way, the first record being row 2). It never raises for bad content.
+`parse_spend` validates every row and reports every problem (a generic table's as errors, refusing the file; DECP
+records' as quarantined records) with the row number the user sees (header = row 1; JSON records are numbered the
+same way, the first record being row 2). It never raises for bad content.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import html
 import io
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ import numpy as np
 import pandas as pd
 from stdnum import luhn
 
+from app.domain import decp
 from app.domain.cells import (
     AMOUNT_MAX,
     CPV_ZERO_RESTORED,
@@ -71,6 +74,7 @@ __all__ = [
     "GENERIC_COLUMNS",
     "MAX_ROWS",
     "SpendImportResult",
+    "Quarantined",
     "SpendStream",
     "detect_format",
     "fingerprint",
@@ -133,25 +137,8 @@ GENERIC_COLUMNS: tuple[SpendColumn, ...] = (
     ),
 )
 
-# DECP flattened fields read (others are ignored). Canonical name = the dataset's field name.
-DECP_FIELDS = (
-    "id",
-    "acheteur_id",
-    "nature",
-    "objet",
-    "codecpv",
-    "procedure",
-    "titulaire_id_1",
-    "titulaire_typeidentifiant_1",
-    "titulaire_id_2",
-    "titulaire_typeidentifiant_2",
-    "titulaire_id_3",
-    "titulaire_typeidentifiant_3",
-    "dureemois",
-    "datenotification",
-    "montant",
-)
-DECP_REQUIRED = ("codecpv", "montant", "datenotification", "titulaire_id_1")
+# DECP fields read (others are ignored), as app.domain.decp flattens every vintage.
+DECP_FIELDS = decp.FIELDS
 
 
 def generic_column_labels(lang: str = "fr") -> dict[str, str]:
@@ -168,6 +155,7 @@ class SpendImportResult:
     errors: list[Message] = field(default_factory=list)
     notes: list[Message] = field(default_factory=list)
     sheet: str | None = None
+    quarantined: list[Quarantined] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -177,18 +165,13 @@ class SpendImportResult:
 # --------------------------------------------------------------------------- format
 
 
-def _looks_like_json(data: bytes) -> bool:
-    head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return head[:1] in (b"[", b"{")
-
-
 def detect_format(data: bytes, filename: str, requested: str | None = None) -> str:
     """csv | xlsx | decp: the requested one, else DECP when the file is JSON or its header has DECP fields."""
     if requested:
         if requested not in FORMATS:
             raise ValueError(requested)
         return requested
-    if filename.lower().endswith(".json") or _looks_like_json(data):
+    if filename.lower().endswith(".json") or decp.looks_like_json(data):
         return "decp"
     if data[:2] == b"PK":
         return "xlsx"
@@ -218,18 +201,30 @@ def parse_spend(
     known_cpv: Callable[[str], str | None] | Mapping[str, str],
     requested_format: str | None = None,
     buyer_siret: str | None = None,
+    own_only: bool = False,
 ) -> SpendImportResult:
     """Read and validate a whole spend file. `known_cpv` gives the check digit of an existing code (a mapping, or a
     function returning None for an unknown code).
 
-    `buyer_siret` is the importing organization's SIRET: DECP records naming another buyer are a warning.
+    `buyer_siret` is the importing organization's SIRET: DECP records naming another buyer are quarantined with
+    `own_only`, else a warning.
     """
     stream = stream_spend(
-        data, filename, known_cpv=known_cpv, requested_format=requested_format, buyer_siret=buyer_siret
+        data,
+        filename,
+        known_cpv=known_cpv,
+        requested_format=requested_format,
+        buyer_siret=buyer_siret,
+        own_only=own_only,
     )
     rows = [row for chunk in stream.chunks for row in chunk]
     return SpendImportResult(
-        format=stream.format, rows=rows, errors=stream.errors, notes=stream.notes, sheet=stream.sheet
+        format=stream.format,
+        rows=rows,
+        errors=stream.errors,
+        notes=stream.notes,
+        sheet=stream.sheet,
+        quarantined=stream.quarantined,
     )
 
 
@@ -237,7 +232,9 @@ def parse_spend(
 class SpendStream:
     """A spend file read a slice at a time. `chunks` yields lists of valid rows (as `SpendImportResult.rows`);
     `errors` fills while they are read (no row of a refused file is worth writing, but every problem is reported,
-    up to MAX_ERRORS); `notes` is complete once `chunks` is exhausted; `rows_read` counts the data rows seen."""
+    up to MAX_ERRORS); `notes` is complete once `chunks` is exhausted; `rows_read` counts the data rows seen.
+    DECP open data is lenient: its bad records fill `quarantined` (the reader takes them after each slice) instead
+    of `errors`, and every slice is yielded."""
 
     format: str
     errors: list[Message]
@@ -246,6 +243,7 @@ class SpendStream:
     chunks: Iterator[list[dict[str, Any]]]
     rows_read: int = 0
     more_errors: int = 0
+    quarantined: list[Quarantined] = field(default_factory=list)
 
     def add_errors(self, errors: list[Message]) -> None:
         room = MAX_ERRORS - len(self.errors)
@@ -260,6 +258,7 @@ def stream_spend(
     known_cpv: Callable[[str], str | None] | Mapping[str, str],
     requested_format: str | None = None,
     buyer_siret: str | None = None,
+    own_only: bool = False,
     chunk_rows: int = CHUNK_ROWS,
 ) -> SpendStream:
     """Read and validate a spend file (bytes or a path) `chunk_rows` rows at a time: memory stays bounded by the
@@ -277,7 +276,7 @@ def stream_spend(
     stream = SpendStream(format=fmt, errors=[], notes=[], sheet=None, chunks=iter(()))
     lookup = known_cpv.get if isinstance(known_cpv, Mapping) else known_cpv
     if fmt == "decp":
-        stream.chunks = _decp_chunks(stream, source, filename, lookup, buyer_siret, chunk_rows)
+        stream.chunks = _decp_chunks(stream, source, filename, lookup, buyer_siret, own_only, chunk_rows)
     else:
         stream.chunks = _generic_chunks(stream, source, filename, known_cpv, lookup, chunk_rows)
     return stream
@@ -621,7 +620,6 @@ def _missing(raw: Mapping[str, str], column: str) -> str:
     return MISSING
 
 
-_UNRECOGNISED = "Column “%(header)s” is not recognised and was ignored."
 _BR = re.compile(r"<\s*br\s*/?\s*>", re.IGNORECASE)
 
 
@@ -648,111 +646,71 @@ def _decp_amount(text: str, row: int, fixes: _Fixes) -> Decimal:
     return _amount(rounded, text)
 
 
-def _decp_records(source, filename: str, chunk_rows: int):
-    """(slices of (row number, {field: text}), notes) from CSV (streamed) or JSON (read whole); TableError when the
-    file cannot be read."""
-    data = source if isinstance(source, bytes) else None
-    with _open(source) as handle:
-        head = handle.read(64)
-    if _looks_like_json(head):
-        if data is None:
-            data = Path(source).read_bytes()
-        try:
-            payload = json.loads(data.decode("utf-8-sig"))
-        except (UnicodeDecodeError, ValueError):
-            raise TableError(
-                [Message(None, None, N_("The file “%(filename)s” is not valid JSON."), {"filename": filename})]
-            ) from None
-        records = _json_records(payload)
-        if records is None:
-            raise TableError(
-                [
-                    Message(
-                        None,
-                        None,
-                        N_(
-                            "The JSON file “%(filename)s” holds no list of DECP records (expected a list or “marches”)."
-                        ),
-                        {"filename": filename},
-                    )
-                ]
-            )
-        numbered = [(number, _flatten(record)) for number, record in enumerate(records, start=2)]
-        slices = (numbered[start : start + chunk_rows] for start in range(0, len(numbered), chunk_rows))
-        return slices, []
-    aliases = {name: (name,) for name in DECP_FIELDS}
-    table = read_table_chunks(source, filename, required=DECP_REQUIRED, aliases=aliases, chunk_rows=chunk_rows)
-    # The dataset has about sixty fields; the ones Mutualis does not use are not worth a remark each.
-    notes = [n for n in table.notes if n.message != _UNRECOGNISED]
-    ignored = len(table.notes) - len(notes)
-    if ignored:
-        notes.append(
-            Message(None, None, N_("%(count)s other DECP field(s) are not used by Mutualis."), {"count": ignored})
-        )
-    slices = ([(int(row), cells) for row, cells in frame.to_dict("index").items()] for frame in table.chunks)
-    return slices, notes
+@dataclass(frozen=True)
+class Quarantined:
+    """A DECP record left out of a lenient import: its row, the problems found (the first one's column is the
+    field shown), the record's id, buyer and amount as published (the latest one), to reconcile with the file."""
+
+    row: int
+    problems: tuple[Message, ...]
+    source_ref: str
+    buyer: str
+    amount: str
+
+    @property
+    def field(self) -> str | None:
+        return self.problems[0].column
 
 
-def _json_records(payload: Any) -> list | None:
-    if isinstance(payload, dict):
-        payload = payload.get("marches", payload.get("records"))
-        if isinstance(payload, dict):  # the 2022 format: {"marches": {"marche": [...]}}
-            payload = payload.get("marche")
-    if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
-        return None
-    return payload
-
-
-def _text_of(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    return str(value).strip()
-
-
-def _flatten(record: dict) -> dict[str, str]:
-    """A flattened DECP record from either the flattened or the nested (acheteur.id, titulaires[]) layout."""
-    lower = {str(k).lower(): v for k, v in record.items()}
-    flat = {name: _text_of(lower.get(name)) for name in DECP_FIELDS}
-    if not flat["acheteur_id"] and isinstance(lower.get("acheteur"), dict):
-        flat["acheteur_id"] = _text_of(lower["acheteur"].get("id"))
-    flat["codecpv"] = flat["codecpv"] or _text_of(lower.get("codecpv"))
-    flat["datenotification"] = flat["datenotification"] or _text_of(lower.get("datenotification"))
-    titulaires = lower.get("titulaires")
-    if isinstance(titulaires, list):
-        for index, holder in enumerate(titulaires[:3], start=1):
-            if isinstance(holder, dict) and isinstance(holder.get("titulaire"), dict):
-                holder = holder["titulaire"]
-            if isinstance(holder, dict) and not flat[f"titulaire_id_{index}"]:
-                flat[f"titulaire_id_{index}"] = _text_of(holder.get("id"))
-                flat[f"titulaire_typeidentifiant_{index}"] = _text_of(holder.get("typeIdentifiant"))
-    return flat
-
-
-def _decp_chunks(stream: SpendStream, source, filename: str, known_cpv, buyer_siret, chunk_rows: int):
+def _decp_chunks(stream: SpendStream, source, filename: str, known_cpv, buyer_siret, own_only: bool, chunk_rows: int):
+    """Open data is read leniently: a record with a problem is quarantined (`stream.quarantined`), the others are
+    yielded; only a file that cannot be read at all is an error. With `own_only`, a record naming a buyer other
+    than `buyer_siret` (or any buyer when the organization has no SIRET) is quarantined as another buyer's."""
     fixes = _Fixes()
     try:
-        slices, notes = _decp_records(source, filename, chunk_rows)
+        slices, notes = decp.read_records(source, filename, chunk_rows)
         stream.notes.extend(notes)
-        seen = False
         for records in slices:
-            seen = seen or bool(records)
             stream.rows_read += len(records)
-            rows, errors = [], []
+            rows = []
             for row, raw in records:
-                clean, problems = _decp_row(row, raw, known_cpv, buyer_siret, fixes)
-                errors.extend(problems)
-                if clean is not None:
+                problems = _other_buyer(row, raw, buyer_siret) if own_only else []
+                clean = None
+                if not problems:
+                    try:
+                        clean, problems = _decp_row(row, raw, known_cpv, buyer_siret, fixes)
+                    except (CellError, ValueError, ArithmeticError):
+                        problems = [Message(row, None, N_("This record cannot be read."), {})]
+                if clean is None:
+                    stream.quarantined.append(
+                        Quarantined(
+                            row,
+                            tuple(problems),
+                            raw.get("id", "")[:100],
+                            raw.get("acheteur_id", "")[:20],
+                            raw.get("montant", "")[:40],
+                        )
+                    )
+                else:
                     rows.append(clean)
-            stream.add_errors(errors)
-            if not stream.errors:
-                yield rows
+            yield rows
     except TableError as exc:
         stream.add_errors(list(exc.messages))
     stream.notes.extend(fixes.notes(buyer_siret))
+
+
+def _other_buyer(row: int, raw: Mapping[str, str], buyer_siret: str | None) -> list[Message]:
+    buyer = re.sub(r"\s", "", raw.get("acheteur_id", ""))
+    if buyer_siret and buyer == buyer_siret:
+        return []
+    return [
+        Message(
+            row,
+            "acheteur_id",
+            N_("Another buyer: this record names the buyer %(buyer)s, not the organization's SIRET %(own)s."),
+            {"buyer": buyer or "—", "own": buyer_siret or "—"},
+        )
+    ]
 
 
 def _decp_row(row: int, raw: Mapping[str, str], known_cpv, buyer_siret, fixes: _Fixes) -> tuple[dict | None, list]:
@@ -784,7 +742,7 @@ def _decp_row(row: int, raw: Mapping[str, str], known_cpv, buyer_siret, fixes: _
             siret = check(f"titulaire_id_{index}", lambda text: _siret(text, row, fixes))
             suppliers.append(("SIRET", siret))
         else:
-            suppliers.append((kind, _text(identifier, 60)))
+            suppliers.append((kind, check(f"titulaire_id_{index}", lambda text: _text(text, 60))))
     if check.errors:
         return None, check.errors
     main_kind, main_id = suppliers[0]

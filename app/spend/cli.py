@@ -1,15 +1,16 @@
 """Command-line commands of the spend map: `flask spend import FILE --org CODE [--format csv|xlsx|decp]`,
-`flask spend rollback IMPORT_ID`."""
+`flask spend quarantine IMPORT_ID` (the DECP records an import left out), `flask spend rollback IMPORT_ID`."""
 
 from __future__ import annotations
 
 import click
 from flask import Flask
+from flask_babel import gettext
 
 from app.actors import SYSTEM
 from app.cli_support import organization_by_code, run_service
 from app.extensions import db
-from app.spend.services import import_notes, import_spend, rollback_import
+from app.spend.services import import_notes, import_quarantine, import_spend, quarantine_reason, rollback_import
 
 
 def register(app: Flask) -> None:
@@ -41,6 +42,23 @@ def register(app: Flask) -> None:
             f"{record.line_count} spend line(s) imported for {organization.name} ({organization.code}), "
             f"total {record.total_amount:.2f} € excl. VAT, import #{record.id} ({record.format})."
         )
+        if record.quarantined_count:
+            click.echo(
+                f"{record.quarantined_count} record(s) quarantined ({record.line_count} imported + "
+                f"{record.skipped_count} skipped + {record.quarantined_count} quarantined = "
+                f"{record.line_count + record.skipped_count + record.quarantined_count} records in the file); "
+                f"list them with: flask spend quarantine {record.id}"
+            )
+
+    @group.command("quarantine")
+    @click.argument("import_id", type=int)
+    def quarantine_command(import_id):
+        """List the DECP records an import left out: row, field, record id, amount as published, reason."""
+        record, entries = run_service(lambda: import_quarantine(db.session, SYSTEM, import_id))
+        for entry in entries:
+            reason = quarantine_reason(entry, gettext)
+            click.echo(f"row {entry.row}\t{entry.field or '-'}\t{entry.source_ref}\t{entry.amount}\t{reason}")
+        click.echo(f"Import #{record.id}: {len(entries)} record(s) quarantined.")
 
     @group.command("rollback")
     @click.argument("import_id", type=int)

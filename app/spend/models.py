@@ -35,6 +35,8 @@ class SpendImport(db.Model):
     active_sha256: Mapped[str | None] = mapped_column(sa.String(64))
     line_count: Mapped[int] = mapped_column(sa.Integer, default=0)
     skipped_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # DECP open data: records left out (listed in spend_quarantine); lines + skipped + quarantined = records read.
+    quarantined_count: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     total_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0"))
     first_date: Mapped[date | None] = mapped_column(sa.Date)
     last_date: Mapped[date | None] = mapped_column(sa.Date)
@@ -98,6 +100,23 @@ class SpendLine(db.Model):
     @property
     def supplier_label(self) -> str:
         return self.supplier_name or self.supplier_siret or ""
+
+
+class SpendQuarantine(db.Model):
+    """A DECP record an open-data import left out, with its row in the file, the field at fault and why
+    (`problems`: JSON list of {"column", "message", "params"}, English msgids translated when shown), and the
+    record's id, buyer and amount as published (the latest amount), to reconcile the import with its file."""
+
+    __tablename__ = "spend_quarantine"
+
+    id: Mapped[int] = id_column()
+    import_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("spend_import.id", ondelete="CASCADE"), index=True)
+    row: Mapped[int] = mapped_column(sa.Integer)
+    field: Mapped[str | None] = mapped_column(sa.String(40))
+    problems: Mapped[str] = mapped_column(sa.Text)
+    source_ref: Mapped[str] = mapped_column(sa.String(100), default="")
+    buyer: Mapped[str] = mapped_column(sa.String(20), default="")
+    amount: Mapped[str] = mapped_column(sa.String(40), default="")
 
 
 class SpendCell(db.Model):

@@ -34,6 +34,7 @@ from app.uploads import PendingUploads, file_bytes
 
 READERS = ("buyer", "coordinator", "admin")
 IMPORTERS = ("buyer", "coordinator", "admin")
+QUARANTINE_SHOWN = 500  # records listed on the quarantine page; the CSV has them all
 LINES_PER_PAGE = 50
 CHART_CATEGORIES = 12
 PREVIEW_ROWS = 50
@@ -641,6 +642,53 @@ def confirm_import(token: str):
         return _render_imports(_upload_form()), done.status
     UPLOADS.discard()
     return redirect(url_for(".imports"))
+
+
+def _quarantine_rows(entries) -> list[list]:
+    return [
+        [
+            entry.row,
+            entry.field or "",
+            services.quarantine_reason(entry, _),
+            entry.source_ref,
+            entry.buyer,
+            entry.amount,
+        ]
+        for entry in entries
+    ]
+
+
+def _quarantine_headers() -> list[str]:
+    return [
+        _("Row"),
+        _("Field"),
+        _("Reason"),
+        _("Record id"),
+        _("Buyer"),
+        _("Amount as published (total, excl. VAT)"),
+    ]
+
+
+@bp.get("/spend/imports/<int:import_id>/quarantine")
+@roles_required(*IMPORTERS)
+def import_quarantine(import_id: int):
+    """The records an open-data import left out, with row, field and reason; the counts reconcile with the file."""
+    record, entries = services.import_quarantine(db.session, current_user, import_id, limit=QUARANTINE_SHOWN + 1)
+    return render_template(
+        "spend/quarantine.html",
+        record=record,
+        headers=_quarantine_headers(),
+        rows=_quarantine_rows(entries[:QUARANTINE_SHOWN]),
+        more=len(entries) > QUARANTINE_SHOWN,
+    )
+
+
+@bp.get("/spend/imports/<int:import_id>/quarantine.csv")
+@roles_required(*IMPORTERS)
+def import_quarantine_csv(import_id: int):
+    record, entries = services.import_quarantine(db.session, current_user, import_id)
+    name = f"quarantaine-import-{record.id}" if current_language() == "fr" else f"import-{record.id}-quarantine"
+    return _send(exports.table_csv(_quarantine_headers(), _quarantine_rows(entries), current_language()), "csv", name)
 
 
 @bp.post("/spend/imports/<int:import_id>/rollback")

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from app.spend.models import SpendLine
+from app.spend.models import SpendLine, SpendQuarantine
 from tests import factories
 from tests.conftest import api_token
 from tests.factories import DECP_SAMPLE as DECP
@@ -40,7 +40,8 @@ def test_a_coordinator_imports_decp_records_for_the_metropole(client, people, db
     response = upload(client, api_token(client, "coord@x.fr"), DECP.read_bytes(), DECP.name, organization="DM")
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    assert body["imported"] == 273 and isinstance(body["import_id"], int) and body["skipped"] == 0
+    assert body["imported"] == 272 and isinstance(body["import_id"], int) and body["skipped"] == 0
+    assert body["quarantined"] == 0
     assert any("plusieurs fournisseurs" in note for note in body["notes"])  # French by default
     owners = set(db.session.scalars(sa.select(SpendLine.organization_id).distinct()))
     assert owners == {people["dm"].id}
@@ -154,6 +155,64 @@ def test_rollback_by_api_is_for_admins(client, people):
     assert upload(client, api_token(client, "dm@x.fr"), LEDGER.encode()).status_code == 201
 
 
+def test_a_decp_import_answers_its_counts_and_lists_its_quarantine_to_those_who_see_the_import(client, db):
+    # DM holds the SIRET of the buyer of these records.
+    dm = factories.organization("DM", siret=factories.DECP_SAMPLE_BUYER)
+    factories.user("buyer", email="dm@x.fr", organization_=dm)
+    factories.user("buyer", email="chu@x.fr", organization_=factories.organization("CHU"))
+    factories.user("coordinator", email="coord@x.fr")
+    factories.user("admin", email="admin@x.fr")
+    db.session.commit()
+    data = (factories.DECP_FILES / "decp_2_0.json").read_bytes()
+    response = upload(client, api_token(client, "dm@x.fr"), data, "decp_2_0.json", format="decp")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert (body["imported"], body["skipped"], body["quarantined"]) == (2, 0, 1)
+    import_id = body["import_id"]
+
+    listed = client.get(f"/api/v1/spend/imports/{import_id}/quarantine", headers=api_token(client, "dm@x.fr"))
+    assert listed.status_code == 200
+    page = listed.get_json()
+    assert (page["imported"], page["quarantined"]) == (2, 1)
+    assert page["items"] == [
+        {
+            "row": 4,
+            "field": "acheteur_id",
+            "reason": "Autre acheteur : cet enregistrement nomme l'acheteur 24210041000010, et non le SIRET de "
+            "l'organisation 21210231300013.",
+            "source_ref": "2024MET003",
+            "buyer": "24210041000010",
+            "amount": "70000",
+        }
+    ]
+    assert (
+        client.get(f"/api/v1/spend/imports/{import_id}/quarantine", headers=api_token(client, "coord@x.fr")).status_code
+        == 200
+    )
+    other = client.get(f"/api/v1/spend/imports/{import_id}/quarantine", headers=api_token(client, "chu@x.fr"))
+    assert other.status_code == 404
+    assert client.get("/api/v1/spend/imports/1/quarantine", headers=api_token(client, "admin@x.fr")).status_code == 404
+    items = client.get("/api/v1/spend/imports", headers=api_token(client, "dm@x.fr")).get_json()["items"]
+    assert items[0]["quarantined"] == 1
+
+    # Rolling the import back removes its quarantine too.
+    assert (
+        client.post(f"/api/v1/spend/imports/{import_id}/rollback", headers=api_token(client, "admin@x.fr")).status_code
+        == 200
+    )
+    after = client.get(f"/api/v1/spend/imports/{import_id}/quarantine", headers=api_token(client, "dm@x.fr")).get_json()
+    assert after["items"] == [] and db.session.scalar(sa.select(sa.func.count(SpendQuarantine.id))) == 0
+
+
+def test_a_buyer_importing_another_buyers_decp_file_is_refused_naming_the_buyer(client, people, db):
+    response = upload(client, api_token(client, "dm@x.fr"), DECP.read_bytes(), DECP.name)
+    assert response.status_code == 400
+    error = response.get_json()["error"]
+    assert "272" in str(error) and "21210231300013" in str(error)
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+    assert db.session.scalar(sa.select(sa.func.count(SpendQuarantine.id))) == 0
+
+
 def test_the_openapi_document_describes_the_spend_endpoints(client):
     spec = client.get("/api/v1/openapi.json").get_json()
     for path in (
@@ -192,3 +251,15 @@ def test_the_pooling_list_and_the_cube_are_paginated(client, db):
     assert len(cube["items"]) == 200 and cube["next"].endswith("page=2&per_page=200")
     keys = [(i["cpv_prefix"], i["organization"], i["year"]) for i in cube["items"]]
     assert keys == sorted(keys)
+
+
+def test_the_quarantine_is_listed_a_page_at_a_time_in_file_order(client, people):
+    coord = api_token(client, "coord@x.fr")
+    data = (factories.DECP_FILES / "decp_1x.json").read_bytes()
+    body = upload(client, coord, data, "decp_1x.json", organization="CHU").get_json()
+    assert (body["imported"], body["quarantined"]) == (2, 4)
+    first = client.get(f"/api/v1/spend/imports/{body['import_id']}/quarantine?per_page=3", headers=coord).get_json()
+    assert [item["row"] for item in first["items"]] == [4, 5, 6] and first["next"]
+    second = client.get(first["next"], headers=coord).get_json()
+    assert [(item["row"], item["source_ref"]) for item in second["items"]] == [(7, "20190014")]
+    assert second["next"] is None

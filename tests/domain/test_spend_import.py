@@ -9,17 +9,11 @@ from pathlib import Path
 import pytest
 
 from app.domain.spend_import import detect_format, fingerprint, parse_spend, template_csv_bytes
-from tests.factories import xlsx
+from tests.factories import decp_sample_records, xlsx
 
 DATA = Path(__file__).resolve().parents[2] / "app" / "data"
 DECP = DATA / "decp_ville_de_dijon_2024_2025.csv"
 VILLE_DE_DIJON = "21210231300013"
-
-
-@pytest.fixture(scope="module")
-def check_digits():
-    with open(DATA / "cpv_2008.csv", encoding="utf-8", newline="") as handle:
-        return {row["code"]: row["check_digit"] for row in csv.DictReader(handle)}
 
 
 def parse(data, check_digits, filename="depenses.csv", **kw):
@@ -49,25 +43,27 @@ def messages(result):
 
 
 def test_the_real_decp_sample_gives_totals_per_division_and_year_equal_to_an_independent_sum(check_digits):
-    result = parse(DECP.read_bytes(), check_digits, filename=DECP.name, buyer_siret=VILLE_DE_DIJON)
-    assert result.ok, messages(result)[:5]
+    result = parse(DECP.read_bytes(), check_digits, filename=DECP.name, buyer_siret=VILLE_DE_DIJON, own_only=True)
+    assert result.ok and not result.quarantined, messages(result)[:5]
 
-    expected_division, expected_year, count = defaultdict(Decimal), defaultdict(Decimal), 0
-    with open(DECP, encoding="utf-8", newline="") as handle:
-        for record in csv.DictReader(handle, delimiter=";"):
-            amount = Decimal(record["montant"])
-            expected_division[record["codecpv"][:2]] += amount
-            expected_year[int(record["datenotification"][:4])] += amount
-            count += 1
+    records = decp_sample_records()
+    expected_division = defaultdict(Decimal)
+    expected_year = defaultdict(Decimal)
+    for cpv, day, amount in zip(records["codecpv"], records["datenotification"], records["amount"], strict=True):
+        expected_division[cpv[:2]] += amount
+        expected_year[int(day[:4])] += amount
 
     got_division, got_year = defaultdict(Decimal), defaultdict(Decimal)
     for row in result.rows:
         got_division[row["cpv_code"][:2]] += row["amount"]
         got_year[row["spend_date"].year] += row["amount"]
-    assert len(result.rows) == count == 273
+    # 273 rows: 272 contracts (one of them published as one row per supplier), one at its modified amount:
+    # 88,266,733.47 summed over the rows, less the repeated row (419,009.74) and the modification (-0.01).
+    assert len(result.rows) == len(records) == 272
     assert dict(got_division) == dict(expected_division)
     assert dict(got_year) == dict(expected_year)
     assert set(got_year) == {2024, 2025}
+    assert sum(got_year.values()) == sum(records["amount"]) == Decimal("87847723.72")
 
 
 def test_a_decp_record_is_one_line_dated_on_its_notification_at_its_declared_amount(check_digits):
@@ -87,7 +83,8 @@ def test_several_suppliers_stay_one_line_counted_once_with_the_others_as_co_cont
     assert joint[0]["supplier_siret"] == "49504606200016"
     assert joint[0]["co_contractors"] == "77877008100082 81864507900026"
     assert joint[0]["amount"] == Decimal("420957.76")
-    assert sum(1 for r in result.rows if r["co_contractors"]) == 7
+    # Seven contracts list their suppliers in columns, one as one row per supplier.
+    assert sum(1 for r in result.rows if r["co_contractors"]) == 8
     assert any("several suppliers" in n.render() for n in result.notes)
 
 
@@ -105,13 +102,17 @@ def test_other_html_is_kept_as_text_never_interpreted(check_digits):
     assert result.rows[0]["description"] == "Achat <b>urgent</b> & divers"
 
 
-def test_a_buyer_siret_other_than_the_organizations_is_a_warning_not_an_error(check_digits):
+def test_a_buyer_siret_other_than_the_organizations_is_a_warning_unless_only_its_own_records_go_in(check_digits):
     result = parse(DECP.read_bytes(), check_digits, filename=DECP.name, buyer_siret="24210041000010")
-    assert result.ok and len(result.rows) == 273
+    assert result.ok and len(result.rows) == 272
     warning = [n for n in result.notes if n.column == "acheteur_id"]
-    assert len(warning) == 1 and "273" in warning[0].render() and VILLE_DE_DIJON in warning[0].render()
+    assert len(warning) == 1 and "272" in warning[0].render() and VILLE_DE_DIJON in warning[0].render()
     same = parse(DECP.read_bytes(), check_digits, filename=DECP.name, buyer_siret=VILLE_DE_DIJON)
     assert not [n for n in same.notes if n.column == "acheteur_id"]
+    own = parse(DECP.read_bytes(), check_digits, filename=DECP.name, buyer_siret="24210041000010", own_only=True)
+    assert not own.rows and len(own.quarantined) == 272
+    assert {(q.field, q.buyer) for q in own.quarantined} == {("acheteur_id", VILLE_DE_DIJON)}
+    assert own.quarantined[0].problems[0].render().startswith("Another buyer")
 
 
 def test_the_decp_layout_is_detected_from_the_header(check_digits):
@@ -125,12 +126,17 @@ def test_the_decp_layout_is_detected_from_the_header(check_digits):
 # --- DECP bad input ------------------------------------------------------------------------------------------
 
 
-def test_cdl_in_a_required_field_is_an_error_naming_the_placeholder(check_digits):
+def quarantined(result):
+    return [(q.row, q.field) for q in result.quarantined]
+
+
+def test_cdl_in_a_required_field_quarantines_the_record_naming_the_placeholder(check_digits):
     result = parse(decp_rows(codecpv="CDL", montant="CDL"), check_digits)
-    assert not result.ok and not result.rows
-    found = {(m.row, m.column) for m in result.errors}
-    assert found == {(2, "codecpv"), (2, "montant")}
-    assert all("CDL" in m.render() for m in result.errors)
+    assert result.ok and not result.rows
+    assert quarantined(result) == [(2, "codecpv")]
+    problems = result.quarantined[0].problems
+    assert {(m.row, m.column) for m in problems} == {(2, "codecpv"), (2, "montant")}
+    assert all("CDL" in m.render() for m in problems)
 
 
 def test_cdl_in_optional_fields_reads_as_empty(check_digits):
@@ -142,16 +148,18 @@ def test_cdl_in_optional_fields_reads_as_empty(check_digits):
 
 
 @pytest.mark.parametrize("amount", ["0", "0.0", "-1250.5", "-0.01"])
-def test_a_negative_or_zero_decp_amount_is_refused(check_digits, amount):
+def test_a_negative_or_zero_decp_amount_is_quarantined(check_digits, amount):
     result = parse(decp_rows(montant=amount), check_digits)
-    assert [(m.row, m.column) for m in result.errors] == [(2, "montant")]
-    assert "greater than zero" in result.errors[0].render()
+    assert result.ok and quarantined(result) == [(2, "montant")]
+    assert "greater than zero" in result.quarantined[0].problems[0].render()
+    assert result.quarantined[0].amount == amount
 
 
-def test_an_unknown_cpv_code_is_refused(check_digits):
-    result = parse(decp_rows(codecpv="99999999-9"), check_digits)
-    assert [(m.row, m.column) for m in result.errors] == [(2, "codecpv")]
-    assert "99999999" in result.errors[0].render()
+@pytest.mark.parametrize("code", ["99999999-9", "00000000"])
+def test_an_unknown_cpv_code_is_quarantined(check_digits, code):
+    result = parse(decp_rows(codecpv=code), check_digits)
+    assert result.ok and quarantined(result) == [(2, "codecpv")]
+    assert code[:8] in result.quarantined[0].problems[0].render()
 
 
 def test_a_wrong_check_digit_is_a_warning(check_digits):
@@ -160,11 +168,11 @@ def test_a_wrong_check_digit_is_a_warning(check_digits):
     assert any("check digit 1" in n.render() for n in result.notes)
 
 
-def test_a_record_without_supplier_or_with_a_malformed_siret_is_refused(check_digits):
+def test_a_record_without_supplier_or_with_a_malformed_siret_is_quarantined(check_digits):
     missing = parse(decp_rows(titulaire_id_1="CDL"), check_digits)
-    assert [(m.row, m.column) for m in missing.errors] == [(2, "titulaire_id_1")]
+    assert quarantined(missing) == [(2, "titulaire_id_1")]
     short = parse(decp_rows(titulaire_id_1="4904729660"), check_digits)
-    assert [(m.row, m.column) for m in short.errors] == [(2, "titulaire_id_1")]
+    assert quarantined(short) == [(2, "titulaire_id_1")]
 
 
 def test_a_non_siret_supplier_identifier_is_kept_as_its_name(check_digits):
@@ -173,12 +181,13 @@ def test_a_non_siret_supplier_identifier_is_kept_as_its_name(check_digits):
     assert result.rows[0]["supplier_siret"] is None and result.rows[0]["supplier_name"] == "TVA DE123456789"
 
 
-def test_every_bad_decp_row_is_reported_at_once_with_spreadsheet_row_numbers(check_digits):
+def test_every_bad_decp_record_is_quarantined_with_its_spreadsheet_row_the_others_go_in(check_digits):
     text = DECP.read_text(encoding="utf-8").splitlines()
     bad = text[5].replace("2024-02-19", "2024-02-31")
     data = "\n".join([*text[:5], bad, *text[6:]]).replace(";12976.0;", ";-12976.0;")
     result = parse(data, check_digits)
-    assert {(m.row, m.column) for m in result.errors} == {(5, "montant"), (6, "datenotification")}
+    assert result.ok and quarantined(result) == [(5, "montant"), (6, "datenotification")]
+    assert len(result.rows) == 270
 
 
 def test_decp_json_flattened_and_nested_layouts(check_digits):
@@ -213,7 +222,7 @@ def test_decp_json_flattened_and_nested_layouts(check_digits):
         ]
     }
     bad = parse(json.dumps(nested), check_digits, filename="decp.json")
-    assert [(m.row, m.column) for m in bad.errors] == [(2, "montant")]
+    assert bad.ok and quarantined(bad) == [(2, "montant")]
 
 
 def test_a_json_file_without_records_is_one_file_error(check_digits):

@@ -1,4 +1,3 @@
-import csv
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -8,9 +7,9 @@ import sqlalchemy as sa
 
 from app.actors import SYSTEM
 from app.demo import seed_demo
-from app.errors import Conflict, NotPermitted, ValidationFailed
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.spend import services
-from app.spend.models import SpendCell, SpendImport, SpendLine
+from app.spend.models import SpendCell, SpendImport, SpendLine, SpendQuarantine
 from tests import factories
 from tests.factories import DECP_SAMPLE as DECP
 from tests.factories import ledger
@@ -38,20 +37,21 @@ def _count(session, model):
 
 
 def test_decp_import_writes_one_line_per_record_and_cells_with_the_same_totals(session, orgs):
-    record = services.import_spend(session, orgs["dm"], DECP.read_bytes(), DECP.name)
+    record = services.import_spend(session, orgs["coord"], DECP.read_bytes(), DECP.name, organization="DM")
     session.commit()
-    assert record.format == "decp" and record.line_count == 273 and record.organization.code == "DM"
+    assert record.format == "decp" and record.line_count == 272 and record.organization.code == "DM"
+    assert record.quarantined_count == 0 and record.total_amount == Decimal("87847723.72")
     assert record.first_date == date(2024, 1, 3) and record.last_date.year == 2025
 
     expected = defaultdict(Decimal)
-    with open(DECP, encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle, delimiter=";"):
-            expected[(row["codecpv"][:2], int(row["datenotification"][:4]))] += Decimal(row["montant"])
+    records = factories.decp_sample_records()
+    for cpv, day, amount in zip(records["codecpv"], records["datenotification"], records["amount"], strict=True):
+        expected[(cpv[:2], int(day[:4]))] += amount
 
     cube = services.spend_cube(session, orgs["coord"], level="division")
     assert {(i.cpv_prefix, i.year): i.amount for i in cube} == dict(expected)
     assert {i.organization for i in cube} == {"DM"}
-    assert sum(i.lines for i in cube) == 273
+    assert sum(i.lines for i in cube) == 272
     assert record.total_amount == sum(expected.values())
     line_total = session.scalar(sa.select(sa.func.sum(SpendLine.amount)))
     assert Decimal(str(line_total)).quantize(Decimal("0.01")) == record.total_amount
@@ -138,7 +138,9 @@ def test_a_bad_row_after_slices_already_written_leaves_nothing(session, orgs):
 
 
 def test_the_cells_summed_in_sql_equal_those_summed_in_python(session, orgs):
-    record = services.import_spend(session, orgs["chu"], DECP.read_bytes(), DECP.name, fmt="decp", chunk_rows=50)
+    record = services.import_spend(
+        session, orgs["coord"], DECP.read_bytes(), DECP.name, organization="CHU", fmt="decp", chunk_rows=50
+    )
     lines = session.execute(sa.select(SpendLine).where(SpendLine.import_id == record.id)).scalars().all()
     expected = defaultdict(lambda: [Decimal(0), 0])
     for line in lines:
@@ -150,7 +152,7 @@ def test_the_cells_summed_in_sql_equal_those_summed_in_python(session, orgs):
         sa.select(SpendCell.year, SpendCell.cpv_prefix, SpendCell.supplier_key, SpendCell.amount, SpendCell.lines)
     ).all()
     assert sorted(tuple(c) for c in cells) == sorted((*k, amount, n) for k, (amount, n) in expected.items())
-    assert record.line_count == 273 and record.total_amount == sum(line.amount for line in lines)
+    assert record.line_count == 272 and record.total_amount == sum(line.amount for line in lines)
 
 
 def test_an_import_sends_as_many_statements_after_many_lines_as_after_none(session, orgs, query_counter):
@@ -274,7 +276,7 @@ def test_the_map_query_count_does_not_grow_with_the_data(session, orgs, query_co
     session.commit()
     with query_counter() as small:
         services.spend_map(session, orgs["coord"], level="class")
-    services.import_spend(session, orgs["chu"], DECP.read_bytes(), DECP.name, fmt="decp")
+    services.import_spend(session, orgs["coord"], DECP.read_bytes(), DECP.name, organization="CHU", fmt="decp")
     session.commit()
     with query_counter() as large:
         services.spend_map(session, orgs["coord"], level="class")
@@ -381,7 +383,7 @@ def test_the_demo_loads_the_decp_sample_and_marked_synthetic_spend_once(session)
     session.commit()
     imports = {r.organization.code: r for r in session.scalars(sa.select(SpendImport))}
     assert set(imports) == {"DM", "CHU", "UB", "GDH"}
-    assert imports["DM"].format == "decp" and imports["DM"].line_count == 273 and not imports["DM"].is_synthetic
+    assert imports["DM"].format == "decp" and imports["DM"].line_count == 272 and not imports["DM"].is_synthetic
     assert all(imports[c].is_synthetic and "synthetiques" in imports[c].filename for c in ("CHU", "UB", "GDH"))
     assert report.spend_lines == sum(r.line_count for r in imports.values())
     synthetic = session.scalars(
@@ -399,7 +401,7 @@ def test_the_spend_import_command(web_app, db, tmp_path):
     runner = web_app.test_cli_runner()
     result = runner.invoke(args=["spend", "import", str(DECP), "--org", "dm", "--format", "decp"])
     assert result.exit_code == 0, result.output
-    assert "273 spend line(s) imported" in result.output and "several suppliers" in result.output
+    assert "272 spend line(s) imported" in result.output and "several suppliers" in result.output
     again = runner.invoke(args=["spend", "import", str(DECP), "--org", "DM"])
     assert again.exit_code == 1 and "déjà été importé" in again.output  # the command speaks French
     bad = tmp_path / "bad.csv"
@@ -412,3 +414,37 @@ def test_the_spend_import_command(web_app, db, tmp_path):
     rolled = runner.invoke(args=["spend", "rollback", str(record_id)])
     assert rolled.exit_code == 0 and "rolled back" in rolled.output
     assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+
+
+def test_the_spend_import_command_reads_open_data_leniently_and_lists_the_quarantine(web_app, db):
+    factories.organization("DM")
+    db.session.commit()
+    runner = web_app.test_cli_runner()
+    path = factories.DECP_FILES / "decp_dotted.csv"
+    result = runner.invoke(args=["spend", "import", str(path), "--org", "DM", "--format", "decp"])
+    assert result.exit_code == 0, result.output
+    assert "2 spend line(s) imported" in result.output and "total 205000.50 €" in result.output
+    assert "2 record(s) quarantined (2 imported + 0 skipped + 2 quarantined = 4 records in the file)" in result.output
+    record = db.session.scalar(sa.select(SpendImport))
+    listed = runner.invoke(args=["spend", "quarantine", str(record.id)])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert lines[0].startswith("row 5\tcodecpv\t2024-003\t5000\t") and "00000000" in lines[0]
+    assert lines[1].startswith("row 6\tmontant\t2024-004\t-250.5\t")
+    assert lines[2] == f"Import #{record.id}: 2 record(s) quarantined."
+    assert runner.invoke(args=["spend", "quarantine", "12345"]).exit_code == 1
+
+
+def test_quarantined_records_are_kept_with_the_import_and_go_with_its_rollback(session, orgs):
+    data = (factories.DECP_FILES / "decp_underscore.csv").read_bytes()
+    record = services.import_spend(session, orgs["coord"], data, "decp_underscore.csv", organization="DM", chunk_rows=2)
+    session.commit()
+    assert (record.line_count, record.skipped_count, record.quarantined_count) == (3, 0, 1)
+    assert record.total_amount == Decimal("366500.60")  # 15,000 + 250,000.10 (two suppliers, once) + 101,500.50
+    _, entries = services.import_quarantine(session, orgs["dm"], record.id)
+    assert [(e.row, e.field, e.source_ref, e.amount) for e in entries] == [(5, "datenotification", "2025-012", "99000")]
+    with pytest.raises(NotFound):
+        services.import_quarantine(session, orgs["chu"], record.id)
+    services.rollback_import(session, orgs["admin"], record.id)
+    session.commit()
+    assert _count(session, SpendQuarantine) == 0 and _count(session, SpendLine) == 0

@@ -13,7 +13,7 @@ from app.demo import seed_demo
 from app.groups.models import Lot, PurchaseGroup
 from app.needs.models import Need
 from app.organizations.models import Organization
-from app.spend.models import SpendImportJob
+from app.spend.models import SpendImport, SpendImportJob
 from tests.conftest import login, make_app
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -40,6 +40,7 @@ ARGUMENT_TABLES = {
     "organization_id": Organization.id,
     "document_id": CallDocument.id,
     "job_id": SpendImportJob.id,
+    "import_id": SpendImport.id,
 }
 FIXED_ARGUMENTS = {"code": "fr", "fmt": "csv", "kind": "categories", "token": "x", "filename": "css/mutualis.css"}
 

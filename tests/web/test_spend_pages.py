@@ -1,5 +1,6 @@
 import csv
 import io
+import json
 import re
 
 import openpyxl
@@ -21,7 +22,9 @@ EVIL = HEADER + (
 
 @pytest.fixture
 def people(db):
-    dm, chu = factories.organization("DM", name="Dijon Métropole"), factories.organization("CHU")
+    # DM holds the SIRET of the buyer of the DECP sample, whose records its buyer imports.
+    dm = factories.organization("DM", name="Dijon Métropole", siret=factories.DECP_SAMPLE_BUYER)
+    chu = factories.organization("CHU")
     users = {
         "dm": factories.user("buyer", email="dm@x.fr", organization_=dm),
         "chu": factories.user("buyer", email="chu@x.fr", organization_=chu),
@@ -80,16 +83,76 @@ def test_upload_preview_then_confirm_imports_the_lines(client, people, db):
     response = _upload(client, DECP.read_bytes(), DECP.name)
     page = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "273 lines are ready to import for DM" in page and "several suppliers" in page
+    assert "272 lines are ready to import for DM" in page and "several suppliers" in page
     assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0  # nothing before confirming
     token = re.search(r"/spend/imports/([\w-]+)/confirm", page).group(1)
     confirmed = post_form(client, f"/spend/imports/{token}/confirm", {}, page="/spend/imports")
     assert confirmed.status_code == 302
-    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 273
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 272
     history = client.get("/spend/imports").get_data(as_text=True)
     assert DECP.name in history and "DECP" in history
     duplicate = _upload(client, DECP.read_bytes(), "again.csv")
     assert "already imported" in duplicate.get_data(as_text=True)
+
+
+def test_open_data_goes_in_leniently_and_its_quarantine_is_listed_and_downloadable(client, new_client, people, db):
+    login(client, "dm@x.fr")
+    data = (factories.DECP_FILES / "decp_1x.json").read_bytes()
+    page = _upload(client, data, "decp_1x.json").get_data(as_text=True)
+    assert "2 lines are ready to import for DM" in page
+    assert "2 record(s) are valid, 4 are quarantined" in page and "6 records in the file" in page
+    token = re.search(r"/spend/imports/([\w-]+)/confirm", page).group(1)
+    assert post_form(client, f"/spend/imports/{token}/confirm", {}, page="/spend/imports").status_code == 302
+    record = db.session.scalar(sa.select(SpendImport))
+    assert (record.line_count, record.quarantined_count) == (2, 4)
+    history = client.get("/spend/imports").get_data(as_text=True)
+    assert f"/spend/imports/{record.id}/quarantine" in history and "4 quarantined" in history
+
+    listing = client.get(f"/spend/imports/{record.id}/quarantine").get_data(as_text=True)
+    assert "2 record(s) imported, 0 already imported from another file, 4 quarantined: 6 records in the file" in listing
+    assert "00000000" in listing and "20190012" in listing and "excl. VAT" in listing
+    body = client.get(f"/spend/imports/{record.id}/quarantine.csv").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff")), delimiter=";"))
+    assert rows[0][:3] == ["Row", "Field", "Reason"]
+    assert [(r[0], r[1], r[3]) for r in rows[1:]] == [
+        ("4", "codecpv", "20190011"),
+        ("5", "montant", "20190012"),
+        ("6", "datenotification", "20190013"),
+        ("7", "datenotification", "20190014"),
+    ]
+    # Another organization's quarantine is not found.
+    other = new_client()
+    login(other, "chu@x.fr")
+    assert other.get(f"/spend/imports/{record.id}/quarantine").status_code == 404
+    assert other.get(f"/spend/imports/{record.id}/quarantine.csv").status_code == 404
+
+
+def test_a_quarantine_download_neutralises_formulas(client, people, db):
+    evil = {
+        "marches": [
+            {
+                "id": '=HYPERLINK("http://evil.example","x")',
+                "acheteur": {"id": factories.DECP_SAMPLE_BUYER},
+                "codeCPV": "00000000",
+                "montant": "+1+2",
+                "dateNotification": "2024-01-02",
+                "titulaires": [{"id": "49047296600012", "typeIdentifiant": "SIRET"}],
+            },
+            {
+                "id": "ok",
+                "acheteur": {"id": factories.DECP_SAMPLE_BUYER},
+                "codeCPV": "30192000-1",
+                "montant": 10,
+                "dateNotification": "2024-01-02",
+                "titulaires": [{"id": "49047296600012", "typeIdentifiant": "SIRET"}],
+            },
+        ]
+    }
+    record = _import(db.session, people["dm"], json.dumps(evil).encode(), "evil.json")
+    login(client, "dm@x.fr")
+    body = client.get(f"/spend/imports/{record.id}/quarantine.csv").get_data(as_text=True)
+    row = list(csv.reader(io.StringIO(body.lstrip("\ufeff")), delimiter=";"))[1]
+    assert row[3] == '\'=HYPERLINK("http://evil.example","x")' and row[5] == "'+1+2"
 
 
 def test_a_bad_file_shows_every_problem_and_a_report(client, people, db):

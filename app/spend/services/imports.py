@@ -20,13 +20,13 @@ from app.actors import ADMINS, SEE_ALL, require_role
 from app.audit.services import record as audit
 from app.clock import utcnow
 from app.db import random_id
-from app.domain.spend_import import CHUNK_ROWS, FORMATS, MAX_ROWS, parse_spend, stream_spend
+from app.domain.spend_import import CHUNK_ROWS, FORMATS, MAX_ROWS, Quarantined, parse_spend, stream_spend
 from app.domain.tabular import Message
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
-from app.spend.models import SpendCell, SpendImport, SpendLine
+from app.spend.models import SpendCell, SpendImport, SpendLine, SpendQuarantine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import CELL_PREFIX, IN_BATCH
 from app.validation import refuse_bad_rows
@@ -117,9 +117,50 @@ def _skipped_note(count: int) -> Message:
     return Message(
         None,
         None,
-        "%(count)s line(s) of this file were already imported from another file for this organization: "
-        "they are skipped so that nothing is counted twice.",
+        N_(
+            "%(count)s line(s) of this file were already imported from another file for this organization: "
+            "they are skipped so that nothing is counted twice."
+        ),
         {"count": count},
+    )
+
+
+def _own_records_only(actor) -> bool:
+    """DECP files may hold other buyers' records (the national consolidated files). A buyer imports its own
+    organization's records only (the others are quarantined as another buyer's); a coordinator or an
+    administrator names the organization and may load the records of a buyer it stands for (a metropole loading
+    its city's records), with a warning naming that buyer."""
+    return actor.role == "buyer"
+
+
+def _quarantine_note(valid: int, quarantined: int) -> Message:
+    return Message(
+        None,
+        None,
+        N_(
+            "Open data is imported leniently: %(valid)s record(s) are valid, %(count)s are quarantined (listed with "
+            "their row, field and reason on the import's page), %(total)s records in the file."
+        ),
+        {"valid": valid, "count": quarantined, "total": valid + quarantined},
+    )
+
+
+def _all_quarantined(first: Quarantined, count: int) -> ValidationFailed:
+    problem = first.problems[0]
+    return ValidationFailed(
+        {
+            "file": [
+                str(
+                    _l(
+                        "No record of this file can be imported: its %(count)s record(s) would all be quarantined. "
+                        "First at row %(row)s: %(reason)s",
+                        count=count,
+                        row=first.row,
+                        reason=_l(problem.message, **problem.params),
+                    )
+                )
+            ]
+        }
     )
 
 
@@ -143,9 +184,16 @@ def check_spend_import(
         raise _duplicate(existing)
     check_digits = dict(session.execute(sa.select(CpvCode.code, CpvCode.check_digit)).all())
     result = parse_spend(
-        data, filename, known_cpv=check_digits.get, requested_format=fmt, buyer_siret=organization.siret
+        data,
+        filename,
+        known_cpv=check_digits.get,
+        requested_format=fmt,
+        buyer_siret=organization.siret,
+        own_only=_own_records_only(actor),
     )
-    _check_row_limit(len(result.rows) + len({m.row for m in result.errors}), MAX_ROWS)
+    _check_row_limit(len(result.rows) + len({m.row for m in result.errors}) + len(result.quarantined), MAX_ROWS)
+    if not result.rows and result.quarantined:
+        raise _all_quarantined(result.quarantined[0], len(result.quarantined))
     refuse_bad_rows(result.errors, result.rows)
     _number_twins(result.rows, {})
     known = _known_lines(session, organization.id, sorted({r["fingerprint"] for r in result.rows}))
@@ -153,6 +201,8 @@ def check_spend_import(
     notes = list(result.notes)
     if len(new_rows) < len(result.rows):
         notes.append(_skipped_note(len(result.rows) - len(new_rows)))
+    if result.quarantined:
+        notes.append(_quarantine_note(len(result.rows), len(result.quarantined)))
     return SpendPreview(
         organization=organization,
         format=result.format,
@@ -312,6 +362,7 @@ def import_spend(
         known_cpv=check_digits,
         requested_format=fmt,
         buyer_siret=organization.siret,
+        own_only=_own_records_only(actor),
         chunk_rows=chunk_rows,
     )
     record = SpendImport(
@@ -328,16 +379,23 @@ def import_spend(
     # caller's transaction rolls back and app.actions runs the import again, which then finds that import.
     session.flush()
     twins: dict[str, int] = {}
-    valid = 0
+    valid = quarantined = 0
+    first_quarantined: Quarantined | None = None
     for rows in stream.chunks:
         _check_row_limit(stream.rows_read, max_rows)
         valid += len(rows)
         _number_twins(rows, twins)
-        _insert_lines(session, rows, record.id, organization.id)
+        if rows:
+            _insert_lines(session, rows, record.id, organization.id)
+        quarantined += _write_quarantine(session, record.id, stream.quarantined)
+        first_quarantined = first_quarantined or next(iter(stream.quarantined), None)
+        stream.quarantined.clear()
         if progress is not None:
             progress(stream.rows_read)
     del twins
     _check_row_limit(stream.rows_read, max_rows)
+    if not valid and first_quarantined is not None and not stream.errors:
+        raise _all_quarantined(first_quarantined, quarantined)
     if stream.more_errors:
         stream.errors.append(
             Message(
@@ -361,6 +419,8 @@ def import_spend(
     notes = list(stream.notes)
     if count < valid:
         notes.append(_skipped_note(valid - count))
+    if quarantined:
+        notes.append(_quarantine_note(valid, quarantined))
     cells = [
         {"id": random_id(), "import_id": record.id, "organization_id": organization.id, **cell._asdict()}
         for cell in session.execute(_cells_query(record.id))
@@ -370,12 +430,36 @@ def import_spend(
     record.format = stream.format
     record.line_count = count
     record.skipped_count = valid - count
+    record.quarantined_count = quarantined
     record.total_amount = Decimal(total).quantize(Decimal("0.01"))
     record.first_date, record.last_date = _as_date(first), _as_date(last)
     record.notes = json.dumps([{"message": n.message, "params": n.params, "row": n.row} for n in notes])
     session.flush()
     audit(session, actor, "spend.imported", record, organization_id=organization.id, lines=count, sha=record.sha256)
     return record
+
+
+def _write_quarantine(session: Session, import_id: int, records: list[Quarantined]) -> int:
+    """Keep the records a lenient import left out, a slice at a time; how many."""
+    values = [
+        {
+            "id": random_id(),
+            "import_id": import_id,
+            "row": item.row,
+            "field": (item.field or "")[:40] or None,
+            "problems": json.dumps(
+                [{"column": m.column, "message": m.message, "params": m.params} for m in item.problems],
+                default=str,
+            ),
+            "source_ref": item.source_ref,
+            "buyer": item.buyer,
+            "amount": item.amount,
+        }
+        for item in records
+    ]
+    for start in range(0, len(values), WRITE_BATCH):
+        session.connection().execute(sa.insert(SpendQuarantine.__table__), values[start : start + WRITE_BATCH])
+    return len(values)
 
 
 def _check_row_limit(rows: int, max_rows: int | None) -> None:
@@ -415,6 +499,55 @@ def visible_imports(session: Session, actor) -> list[SpendImport]:
     return list(session.scalars(stmt))
 
 
+def visible_import(session: Session, actor, import_id: int) -> SpendImport:
+    """One import, for those who may see it (as `visible_imports`); NotFound otherwise, so that another
+    organization's import is not told apart from a missing one."""
+    scope = reader_scope(session, actor, None)
+    record = session.get(SpendImport, import_id)
+    if record is None or (scope is not None and record.organization_id not in scope):
+        raise NotFound(str(_l("This import does not exist.")))
+    return record
+
+
+@dataclass(frozen=True)
+class QuarantineEntry:
+    row: int
+    field: str | None
+    problems: list[Message]
+    source_ref: str
+    buyer: str
+    amount: str
+
+
+def quarantine_query(session: Session, actor, import_id: int) -> tuple[SpendImport, sa.Select]:
+    """The import (same access as `visible_import`) and the query of the records it left out, in file order."""
+    record = visible_import(session, actor, import_id)
+    stmt = (
+        sa.select(SpendQuarantine)
+        .where(SpendQuarantine.import_id == record.id)
+        .order_by(SpendQuarantine.row, SpendQuarantine.id)
+    )
+    return record, stmt
+
+
+def quarantine_entry(item: SpendQuarantine) -> QuarantineEntry:
+    problems = [Message(item.row, p.get("column"), p["message"], p["params"]) for p in json.loads(item.problems)]
+    return QuarantineEntry(item.row, item.field, problems, item.source_ref, item.buyer, item.amount)
+
+
+def import_quarantine(
+    session: Session, actor, import_id: int, limit: int | None = None
+) -> tuple[SpendImport, list[QuarantineEntry]]:
+    """The records an import left out, in file order (the first `limit` of them when given)."""
+    record, stmt = quarantine_query(session, actor, import_id)
+    return record, [quarantine_entry(item) for item in session.scalars(stmt.limit(limit))]
+
+
+def quarantine_reason(entry: QuarantineEntry, translate: Callable[[str], str]) -> str:
+    """Every problem of a quarantined record, in the reader's language."""
+    return " ".join(problem.render(translate) for problem in entry.problems)
+
+
 def rollback_import(session: Session, actor, import_id: int) -> SpendImport:
     """An admin removes every line of an import; the import stays listed as rolled back."""
     require_role(actor, ADMINS, _l("Only administrators roll imports back."))
@@ -424,6 +557,7 @@ def rollback_import(session: Session, actor, import_id: int) -> SpendImport:
     if record.rolled_back_at is not None:
         raise Conflict("already_rolled_back", str(_l("This import was already rolled back.")))
     session.execute(sa.delete(SpendCell).where(SpendCell.import_id == record.id))
+    session.execute(sa.delete(SpendQuarantine).where(SpendQuarantine.import_id == record.id))
     session.execute(sa.delete(SpendLine).where(SpendLine.import_id == record.id))
     record.rolled_back_at = utcnow()
     record.rolled_back_by_id = actor.id
