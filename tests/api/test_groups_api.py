@@ -241,3 +241,21 @@ def test_lots_crud_with_versions(client, world):
     assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "stale_version"
     assert client.delete(f"/api/v1/groups/{gid}/lots/{lot['id']}", headers=t["coord"]).status_code == 204
     assert client.get(f"/api/v1/groups/{gid}", headers=t["coord"]).get_json()["lots"] == []
+
+
+def test_the_execution_mode_is_read_and_changed_through_the_api(client, world):
+    t = {key: api_token(client, f"{key}@x.fr") for key in ("coord",)}
+    group = client.post(
+        "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
+    ).get_json()
+    assert group["execution_mode"] == "coordinator_signs"
+    bad = client.patch(
+        f"/api/v1/groups/{group['id']}", json={"version": group["version"], "execution_mode": "x"}, headers=t["coord"]
+    )
+    assert bad.status_code == 400
+    changed = client.patch(
+        f"/api/v1/groups/{group['id']}",
+        json={"version": group["version"], "execution_mode": "coordinator_for_all"},
+        headers=t["coord"],
+    )
+    assert changed.status_code == 200 and changed.get_json()["execution_mode"] == "coordinator_for_all"
