@@ -63,6 +63,7 @@ def group_payload(group: PurchaseGroup) -> dict:
         "planned_publication_on": group.planned_publication_on,
         "convention_duration_months": group.convention_duration_months,
         "cost_sharing": group.cost_sharing,
+        "execution_mode": group.execution_mode,
         "single_lot_reason": group.single_lot_reason,
         "members": members,
         "annual_amount_eur": summary.annual_amount,

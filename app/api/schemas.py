@@ -324,6 +324,10 @@ class GroupPatch(Schema):
     planned_publication_on = Day(allow_none=True)
     convention_duration_months = fields.Integer(validate=validate.Range(min=1, max=120))
     cost_sharing = fields.String(validate=validate.OneOf(("pro_rata", "equal", "coordinator")))
+    execution_mode = fields.String(
+        validate=validate.OneOf(("coordinator_signs", "each_member", "coordinator_for_all")),
+        metadata={"description": "who signs and runs the contracts; a change voids the signatures"},
+    )
     single_lot_reason = Text()
 
 
@@ -417,6 +421,7 @@ class GroupOut(Schema):
     planned_publication_on = fields.Date(allow_none=True)
     convention_duration_months = fields.Integer()
     cost_sharing = fields.String()
+    execution_mode = fields.String()
     single_lot_reason = fields.String()
     members = fields.List(fields.Nested(MemberOut))
     annual_amount_eur = Money()

@@ -43,6 +43,11 @@ COST_SHARING_LABELS = {
     "equal": _l("In equal parts"),
     "coordinator": _l("Borne by the coordinating organization"),
 }
+EXECUTION_MODE_LABELS = {
+    "coordinator_signs": _l("The coordinator signs and notifies for all; each member runs its own part"),
+    "each_member": _l("Each member signs and runs its own contract"),
+    "coordinator_for_all": _l("The coordinator signs and runs the contracts for all the members"),
+}
 
 
 def organization_choices(organizations, placeholder=None) -> list[SelectChoice]:
@@ -83,6 +88,11 @@ class EditGroupForm(FlaskForm):
         choices=[SelectChoice(code, label) for code, label in COST_SHARING_LABELS.items()],
         validate_choice=False,
     )
+    execution_mode = SelectField(
+        _l("Who signs and runs the contracts"),
+        choices=[SelectChoice(code, label) for code, label in EXECUTION_MODE_LABELS.items()],
+        validate_choice=False,
+    )
     single_lot_reason = TextAreaField(
         _l("Why a single lot"),
         render_kw={"rows": 3},
@@ -90,7 +100,7 @@ class EditGroupForm(FlaskForm):
     )
 
     def changes(self) -> dict:
-        return {
+        changes = {
             "name": self.name.data or "",
             "scope_cpv_prefix": self.scope_cpv_prefix.data or "",
             "planned_publication_on": self.planned_publication_on.data,
@@ -98,6 +108,9 @@ class EditGroupForm(FlaskForm):
             "cost_sharing": self.cost_sharing.data or "",
             "single_lot_reason": self.single_lot_reason.data or "",
         }
+        if self.execution_mode.data:  # an empty choice keeps the mode chosen before
+            changes["execution_mode"] = self.execution_mode.data
+        return changes
 
 
 class ConfirmForm(FlaskForm):

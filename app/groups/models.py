@@ -14,6 +14,9 @@ from app.needs.models import Need, total_of
 from app.organizations.models import Organization
 
 GROUP_STATUSES = ("forming", "constituted", "closed", "abandoned")
+# Who signs and runs the contracts (chosen in the convention): the coordinator signs and notifies for all and each
+# member runs its part; each member signs and runs its own contract; or the coordinator signs and runs them for all.
+EXECUTION_MODES = ("coordinator_signs", "each_member", "coordinator_for_all")
 MEMBER_STATUSES = ("invited", "confirmed", "declined", "signed")
 
 
@@ -35,6 +38,9 @@ class PurchaseGroup(db.Model):
     status: Mapped[str] = mapped_column(sa.String(12), default="forming")
     convention_duration_months: Mapped[int] = mapped_column(sa.Integer, default=48)
     cost_sharing: Mapped[str] = mapped_column(sa.String(20), default="pro_rata")
+    execution_mode: Mapped[str] = mapped_column(
+        sa.String(24), default="coordinator_signs", server_default="coordinator_signs"
+    )
     single_lot_reason: Mapped[str] = mapped_column(sa.Text, default="")
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -64,6 +70,7 @@ class PurchaseGroup(db.Model):
         sa.CheckConstraint(f"status IN {GROUP_STATUSES!r}", name="status"),
         sa.CheckConstraint("cost_sharing IN ('pro_rata', 'equal', 'coordinator')", name="cost_sharing"),
         sa.CheckConstraint("convention_duration_months BETWEEN 1 AND 120", name="convention_duration"),
+        sa.CheckConstraint(f"execution_mode IN {EXECUTION_MODES!r}", name="execution_mode"),
     )
 
     def membership_of(self, organization_id: int) -> Membership | None:

@@ -17,7 +17,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.domain.cpv import code_of_prefix
-from app.groups.forms import COST_SHARING_LABELS, GROUP_STATUS_LABELS, MEMBER_PENDING_LABELS, MEMBER_STATUS_LABELS
+from app.groups.forms import (
+    COST_SHARING_LABELS,
+    EXECUTION_MODE_LABELS,
+    GROUP_STATUS_LABELS,
+    MEMBER_PENDING_LABELS,
+    MEMBER_STATUS_LABELS,
+)
 from app.groups.models import GroupEvent, GroupNeed, Membership, PurchaseGroup
 from app.i18n import current_language, day, money
 from app.reference.models import CpvCode
@@ -54,6 +60,7 @@ EVENT_LABELS = {
 TERM_LABELS = {
     "duration": _l("duration"),
     "cost_sharing": _l("cost sharing"),
+    "execution_mode": _l("who signs and runs the contracts"),
     "members": _l("members"),
     "needs": _l("needs and their amounts"),
     "lots": _l("lots"),
@@ -68,6 +75,7 @@ FIELD_LABELS = {
     "planned_publication_on": _l("Planned publication"),
     "convention_duration_months": _l("Duration of the convention (months)"),
     "cost_sharing": _l("Cost sharing"),
+    "execution_mode": _l("Who signs and runs the contracts"),
     "single_lot_reason": _l("Why a single lot"),
     "coordinator": _l("Coordinating organization"),
     "members": _l("Members"),
@@ -195,6 +203,8 @@ def value_text(key: str, value, orgs: dict[int, str], titles: dict[int, str]) ->
         return str(GROUP_STATUS_LABELS.get(value) or MEMBER_STATUS_LABELS.get(value) or value)
     if key == "cost_sharing":
         return str(COST_SHARING_LABELS.get(value, value))
+    if key == "execution_mode":
+        return str(EXECUTION_MODE_LABELS.get(value, value))
     if key == "changed" and isinstance(value, list):
         return ", ".join(str(TERM_LABELS.get(v, v)) for v in value)
     if key in ("planned_publication_on", "signed_on") and isinstance(value, str):

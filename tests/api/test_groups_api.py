@@ -276,3 +276,21 @@ def test_the_group_list_refuses_pages_out_of_bounds(client, world, query):
     response = client.get(f"/api/v1/groups?{query}", headers=tokens(client, "coord")["coord"])
     assert response.status_code == 400
     assert set(response.get_json()["error"]["details"]["fields"]) & {"page", "per_page"}
+
+
+def test_the_execution_mode_is_read_and_changed_through_the_api(client, world):
+    t = {key: api_token(client, f"{key}@x.fr") for key in ("coord",)}
+    group = client.post(
+        "/api/v1/groups", json={"name": "G", "need_ids": [world["CHU"], world["UB"]]}, headers=t["coord"]
+    ).get_json()
+    assert group["execution_mode"] == "coordinator_signs"
+    bad = client.patch(
+        f"/api/v1/groups/{group['id']}", json={"version": group["version"], "execution_mode": "x"}, headers=t["coord"]
+    )
+    assert bad.status_code == 400
+    changed = client.patch(
+        f"/api/v1/groups/{group['id']}",
+        json={"version": group["version"], "execution_mode": "coordinator_for_all"},
+        headers=t["coord"],
+    )
+    assert changed.status_code == 200 and changed.get_json()["execution_mode"] == "coordinator_for_all"

@@ -1028,3 +1028,36 @@ def test_the_log_says_which_change_voided_the_signatures(client, db, world, sign
     assert "Signatures voided: the terms of the convention changed" in text
     assert "Terms changed" in text and "duration" in text and "To sign again" in text
     assert membership(db, signed_group.id, world.chu).status == "confirmed"
+
+
+def test_the_convention_states_liability_representation_withdrawal_amendments_and_essential_data(
+    client, db, world, signed_group
+):
+    english(client, "coord@dm.example.fr")
+    text = page(client.get(f"/groups/{signed_group.id}/convention"))
+    doc = re.sub(r"\s+", " ", text.split('class="convention-doc" lang="fr"')[1].split("</article>")[0])
+    clauses = doc.split('id="responsabilite"')[1].split("</section>")[0]
+    for heading in ("Responsabilité.", "Représentation en justice.", "Avenants.", "Données essentielles."):
+        assert heading in clauses
+    assert "Le coordonnateur représente l'ensemble des membres" in clauses
+    assert "Le coordonnateur publie les données essentielles" in clauses
+    assert "Conséquences financières du retrait." in doc
+    assert "chaque membre reste responsable de l'exécution des marchés" in doc  # the default execution mode
+
+
+def test_the_execution_mode_chosen_is_in_the_convention_and_changing_it_voids_the_signatures(
+    client, db, world, signed_group
+):
+    services.update_group(
+        db.session, world.coord, signed_group, {"execution_mode": "each_member"}, expected_version=signed_group.version
+    )
+    db.session.commit()
+    assert membership(db, signed_group.id, world.chu).status == "confirmed"
+    english(client, "coord@dm.example.fr")
+    text = page(client.get(f"/groups/{signed_group.id}/convention"))
+    doc = re.sub(r"\s+", " ", text.split('class="convention-doc" lang="fr"')[1].split("</article>")[0])
+    assert "chaque membre signe, notifie et exécute son propre marché" in doc
+    assert "Chaque membre publie les données essentielles du marché qu'il a signé" in doc
+    assert "de signer et de notifier les marchés au nom et pour le compte" not in doc
+    log = page(client.get(f"/groups/{signed_group.id}"))
+    assert "who signs and runs the contracts" in log

@@ -81,6 +81,7 @@ def convention_terms(group: PurchaseGroup) -> dict[str, list]:
     return {
         "duration": [group.convention_duration_months],
         "cost_sharing": [group.cost_sharing],
+        "execution_mode": [group.execution_mode],
         "members": sorted(m.organization.code for m in group.memberships if m.status != "declined"),
         "needs": sorted([gn.need_id, str(gn.annual_amount), str(gn.quantity)] for gn in group.counted_needs()),
         "lots": sorted(

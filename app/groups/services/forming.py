@@ -14,7 +14,7 @@ from app.clock import utcnow
 from app.db import CENT
 from app.domain.text import N_
 from app.errors import Conflict, NotPermitted, ValidationFailed
-from app.groups.models import GroupNeed, Membership, PurchaseGroup
+from app.groups.models import EXECUTION_MODES, GroupNeed, Membership, PurchaseGroup
 from app.groups.services.access import STATUS_LABELS, member_of, require_coordinator, require_forming
 from app.groups.services.convention import ask_to_sign, changes_terms
 from app.groups.services.events import jsonable, notify_about, record_event, touch
@@ -29,6 +29,7 @@ EDITABLE_FIELDS = (
     "planned_publication_on",
     "convention_duration_months",
     "cost_sharing",
+    "execution_mode",
     "single_lot_reason",
 )
 COST_SHARING = ("pro_rata", "equal", "coordinator")
@@ -191,6 +192,8 @@ def update_group(session: Session, actor, group: PurchaseGroup, changes: dict, *
             reasons["convention_duration_months"] = [str(_l("A whole number of months from 1 to 120."))]
     if "cost_sharing" in clean and clean["cost_sharing"] not in COST_SHARING:
         reasons["cost_sharing"] = [str(_l("Unknown way of sharing costs."))]
+    if "execution_mode" in clean and clean["execution_mode"] not in EXECUTION_MODES:
+        reasons["execution_mode"] = [str(_l("Unknown way of signing and running the contracts."))]
     if "single_lot_reason" in clean:
         clean["single_lot_reason"] = (clean["single_lot_reason"] or "").strip()
     if "planned_publication_on" in clean:
