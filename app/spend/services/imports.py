@@ -164,6 +164,18 @@ def _all_quarantined(first: Quarantined, count: int) -> ValidationFailed:
     )
 
 
+def _import_target(session: Session, actor, organization, fmt: str | None, sha256: str) -> tuple:
+    """The organization a file is imported for (checked against the actor), once the format is known and no active
+    import holds the same file; with the CPV check digits the rows are checked against."""
+    organization = _import_organization(session, actor, organization)
+    if fmt is not None and fmt not in FORMATS:
+        raise ValidationFailed({"format": [str(_l("The format is csv, xlsx or decp."))]})
+    existing = _active_import_with(session, organization.id, sha256)
+    if existing is not None:
+        raise _duplicate(existing)
+    return organization, dict(session.execute(sa.select(CpvCode.code, CpvCode.check_digit)).all())
+
+
 def check_spend_import(
     session: Session,
     actor,
@@ -175,14 +187,8 @@ def check_spend_import(
 ) -> SpendPreview:
     """Validate a whole file for an organization; raise ValidationFailed listing every bad row, Conflict
     duplicate_import for a file already imported, or return the preview of what would be imported."""
-    organization = _import_organization(session, actor, organization)
-    if fmt is not None and fmt not in FORMATS:
-        raise ValidationFailed({"format": [str(_l("The format is csv, xlsx or decp."))]})
     sha256 = hashlib.sha256(data).hexdigest()
-    existing = _active_import_with(session, organization.id, sha256)
-    if existing is not None:
-        raise _duplicate(existing)
-    check_digits = dict(session.execute(sa.select(CpvCode.code, CpvCode.check_digit)).all())
+    organization, check_digits = _import_target(session, actor, organization, fmt, sha256)
     result = parse_spend(
         data,
         filename,
@@ -348,14 +354,8 @@ def import_spend(
     bad row stops the writing and the rest of the file is only checked, to report every problem, then the whole
     transaction is refused. The cells are summed from the lines in one GROUP BY. `progress(rows_read)` is told after
     each slice. `max_rows` bounds what a web or API upload may hold (None: no limit, for the command line)."""
-    organization = _import_organization(session, actor, organization)
-    if fmt is not None and fmt not in FORMATS:
-        raise ValidationFailed({"format": [str(_l("The format is csv, xlsx or decp."))]})
     sha256 = _hash_source(source)
-    existing = _active_import_with(session, organization.id, sha256)
-    if existing is not None:
-        raise _duplicate(existing)
-    check_digits = dict(session.execute(sa.select(CpvCode.code, CpvCode.check_digit)).all())
+    organization, check_digits = _import_target(session, actor, organization, fmt, sha256)
     stream = stream_spend(
         source,
         filename,
