@@ -236,3 +236,22 @@ def test_a_buyer_s_map_is_its_own_organization_s(session, needs):
     result = services.spend_map(session, buyer, level="class")
     assert _figures(result) == _reference_map(session, {"CHU"}, level="class", year=None, parent=None)
     assert result.organizations == ["CHU"] and result.pooling_categories == 0
+
+
+@pytest.mark.parametrize("level", ["division", "class", "category"])
+@pytest.mark.parametrize("year", [None, 2024])
+def test_the_pooling_pages_from_sql_are_the_map_s_shared_categories(session, needs, level, year):
+    coordinator, _ = needs
+    expected = [r for r in services.spend_map(session, coordinator, level=level, year=year).rows if r.shared]
+    pooling = services.pooling_query(session, coordinator, level=level, year=year)
+    pages = [pooling.query.limit(3).offset(start) for start in range(0, len(expected) + 3, 3)]
+    rows = [row for page in pages for row in services.pooling_items(session, pooling, session.execute(page))]
+    assert rows == expected and len(expected) >= 2
+    assert any(r.savings_low for r in rows) and any(r.needs_annual for r in rows) and all(r.hhi for r in rows)
+    assert pooling.potential == sum((r.amount for r in expected), Decimal(0)) and pooling.categories == len(expected)
+
+
+def test_a_buyer_pools_nothing(session, needs):
+    _, buyer = needs
+    pooling = services.pooling_query(session, buyer, level="class")
+    assert session.execute(pooling.query).all() == [] and pooling.potential == 0 and pooling.categories == 0

@@ -58,7 +58,17 @@ from app.spend.services.imports import (
     visible_imports,
 )
 from app.spend.services.jobs import job_problems, job_progress, queue_spend_import, spend_import_job
-from app.spend.services.maps import CategoryRow, SpendMap, child_level, level_of_prefix, lines_query, spend_map
+from app.spend.services.maps import (
+    CategoryRow,
+    Pooling,
+    SpendMap,
+    child_level,
+    level_of_prefix,
+    lines_query,
+    pooling_items,
+    pooling_query,
+    spend_map,
+)
 
 __all__ = [
     "CELL_PREFIX",
@@ -101,6 +111,9 @@ __all__ = [
     "spend_cube",
     "spend_import_job",
     "spend_map",
+    "Pooling",
+    "pooling_items",
+    "pooling_query",
     "supplier_key",
     "update_emission_mapping",
     "visible_imports",

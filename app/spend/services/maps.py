@@ -166,6 +166,60 @@ def _concentration(session: Session, prefix, cells: sa.Select) -> dict[str, tupl
     }
 
 
+def _by_organization() -> sa.Select:
+    return sa.select().select_from(SpendCell).join(Organization, Organization.id == SpendCell.organization_id)
+
+
+def _years(session: Session, scope: list[int] | None) -> list[int]:
+    return sorted(int(y) for y in session.scalars(in_scope(sa.select(SpendCell.year).distinct(), scope, None)))
+
+
+def _spend_sums() -> tuple:
+    """cents, lines and distinct known suppliers of a group of cells."""
+    return (
+        sa.func.sum(CELL_CENTS).label("cents"),
+        sa.func.sum(SpendCell.lines).label("lines"),
+        sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))).label("suppliers"),
+    )
+
+
+def _per_organization(session: Session, prefix, cells: sa.Select) -> dict[str, dict[str, Decimal]]:
+    """prefix -> organization code -> euros."""
+    result: dict[str, dict[str, Decimal]] = {}
+    query = cells.add_columns(prefix, Organization.code, sa.func.sum(CELL_CENTS)).group_by(prefix, Organization.code)
+    for p, org, cents in session.execute(query.order_by(Organization.code)):
+        result.setdefault(str(p), {})[org] = euros(cents)
+    return result
+
+
+def _category_row(
+    p: str, spend: tuple[int, int, int], needs_cents: int, orgs: dict[str, Decimal], concentration, label: str
+) -> CategoryRow:
+    cents, lines, suppliers = spend
+    top_supplier, top_share, hhi = concentration or (None, None, None)
+    return CategoryRow(
+        prefix=p,
+        label=label,
+        amount=euros(cents),
+        lines=int(lines),
+        suppliers=int(suppliers),
+        organizations=tuple(sorted(orgs)),
+        per_organization=orgs,
+        needs_annual=euros(needs_cents),
+        top_supplier=top_supplier,
+        top_share=top_share,
+        hhi=hhi,
+    )
+
+
+def _with_savings(row: CategoryRow, years: int, year: int | None, assumptions: impact.SavingsAssumptions) -> None:
+    """A shared category's yearly savings range (the total spread over the years when no year is chosen)."""
+    if row.shared:
+        row.savings_low, row.savings_high, row.savings_assumption = impact.savings_range(
+            row.amount / max(years, 1) if year is None else row.amount, row.prefix, assumptions
+        )
+
+
 def spend_map(
     session: Session,
     actor,
@@ -192,9 +246,8 @@ def spend_map(
     prefix = sa.func.substr(SpendCell.cpv_prefix, 1, length)
     org_code = Organization.code
 
-    years = [int(y) for y in session.scalars(in_scope(sa.select(SpendCell.year).distinct(), scope, None))]
-    years.sort()
-    by_org = sa.select().select_from(SpendCell).join(Organization, Organization.id == SpendCell.organization_id)
+    years = _years(session, scope)
+    by_org = _by_organization()
     by_year = _pivot(
         session.execute(
             _cell_filter(
@@ -206,19 +259,10 @@ def spend_map(
     spend_of = {
         str(p): (int(cents), int(lines), int(suppliers))
         for p, cents, lines, suppliers in session.execute(
-            cells.with_only_columns(
-                prefix,
-                sa.func.sum(CELL_CENTS),
-                sa.func.sum(SpendCell.lines),
-                sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))),
-            ).group_by(prefix)
+            cells.with_only_columns(prefix, *_spend_sums()).group_by(prefix)
         )
     }
-    orgs_of: dict[str, dict[str, Decimal]] = {}
-    for p, org, cents in session.execute(
-        cells.add_columns(prefix, org_code, sa.func.sum(CELL_CENTS)).group_by(prefix, org_code).order_by(org_code)
-    ):
-        orgs_of.setdefault(str(p), {})[org] = euros(cents)
+    orgs_of = _per_organization(session, prefix, cells)
     suppliers = session.scalar(
         cells.with_only_columns(sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))))
     )
@@ -245,25 +289,15 @@ def spend_map(
     labels = cpv_labels(session, prefixes, lang)
     rows = []
     for p in prefixes:
-        cents, lines, supplier_count = spend_of.get(p, (0, 0, 0))
-        top_supplier, top_share, hhi = concentration_of.get(p, (None, None, None))
-        row = CategoryRow(
-            prefix=p,
-            label=labels.get(p, ""),
-            amount=euros(cents),
-            lines=lines,
-            suppliers=supplier_count,
-            organizations=tuple(sorted(orgs_of.get(p, {}))),
-            per_organization=orgs_of.get(p, {}),
-            needs_annual=euros(needs_of.get(p, 0)),
-            top_supplier=top_supplier,
-            top_share=top_share,
-            hhi=hhi,
+        row = _category_row(
+            p,
+            spend_of.get(p, (0, 0, 0)),
+            needs_of.get(p, 0),
+            orgs_of.get(p, {}),
+            concentration_of.get(p),
+            labels.get(p, ""),
         )
-        if row.shared:
-            row.savings_low, row.savings_high, row.savings_assumption = impact.savings_range(
-                row.amount / max(len(years), 1) if year is None else row.amount, p, assumptions
-            )
+        _with_savings(row, len(years), year, assumptions)
         rows.append(row)
     rows.sort(key=lambda r: (-r.amount, -r.needs_annual, r.prefix))
     shared = [r for r in rows if r.shared]
@@ -285,6 +319,71 @@ def spend_map(
         heatmap={r.prefix: r.per_organization for r in rows if r.amount},
         supplier_names=_supplier_names(session, [r.top_supplier for r in rows if r.top_supplier]),
     )
+
+
+@dataclass
+class Pooling:
+    """The categories where two organizations or more spend, as an ordered SQL query to page through."""
+
+    level: str
+    year: int | None
+    scope: list[int] | None
+    query: sa.Select  # (prefix, cents, lines, suppliers, needs cents), the largest first
+    potential: Decimal
+    categories: int
+
+
+def pooling_query(session: Session, actor, *, level: str = "class", year=None) -> Pooling:
+    """The pooling categories at `level` as one SQL GROUP BY (HAVING two organizations or more) beside the submitted
+    needs of the same prefixes, ordered as the map orders them; and their total, one aggregate more."""
+    level = check_level(level)
+    year = check_year(year)
+    scope = reader_scope(session, actor, None)
+    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level])
+    need_prefix = sa.func.substr(Need.cpv_code, 1, PREFIX_LENGTH[level])
+    needs = (
+        _need_filter(sa.select(need_prefix.label("prefix"), sa.func.sum(NEED_CENTS).label("cents")), scope, year, None)
+        .group_by(need_prefix)
+        .subquery()
+    )
+    spend = (
+        _cell_filter(sa.select(prefix.label("prefix"), *_spend_sums()), scope, year, None)
+        .group_by(prefix)
+        .having(sa.func.count(sa.distinct(SpendCell.organization_id)) >= 2)
+        .subquery()
+    )
+    needs_cents = sa.func.coalesce(needs.c.cents, 0)
+    query = (
+        sa.select(spend.c.prefix, spend.c.cents, spend.c.lines, spend.c.suppliers, needs_cents)
+        .outerjoin(needs, needs.c.prefix == spend.c.prefix)
+        .order_by(spend.c.cents.desc(), needs_cents.desc(), spend.c.prefix)
+    )
+    potential, categories = session.execute(sa.select(sa.func.sum(spend.c.cents), sa.func.count())).one()
+    return Pooling(level, year, scope, query, euros(potential or 0), int(categories))
+
+
+def pooling_items(
+    session: Session, pooling: Pooling, rows, lang: str = "fr", assumptions: impact.SavingsAssumptions | None = None
+) -> list[CategoryRow]:
+    """CategoryRows of a page of pooling_query rows: their organizations and supplier concentration read for the
+    page's prefixes only (a fixed number of queries)."""
+    rows = [(str(p), (int(c), int(n), int(s)), int(needs)) for p, c, n, s, needs in rows]
+    if not rows:
+        return []
+    page = [p for p, _, _ in rows]
+    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[pooling.level])
+    cells = _cell_filter(_by_organization(), pooling.scope, pooling.year, None).where(prefix.in_(page))
+    orgs_of = _per_organization(session, prefix, cells)
+    concentration_of = _concentration(session, prefix, cells)
+    labels = cpv_labels(session, page, lang)
+    years = len(_years(session, pooling.scope))
+    assumptions = assumptions or savings_assumptions()
+    result = []
+    for p, spend, needs_cents in rows:
+        row = _category_row(p, spend, needs_cents, orgs_of.get(p, {}), concentration_of.get(p), labels.get(p, ""))
+        _with_savings(row, years, pooling.year, assumptions)
+        result.append(row)
+    return result
 
 
 def lines_query(session: Session, actor, *, prefix: str, organization: str | None = None, year=None) -> sa.Select:
