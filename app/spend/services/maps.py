@@ -328,17 +328,20 @@ class Pooling:
     level: str
     year: int | None
     scope: list[int] | None
+    years: list[int]  # the years of spend in scope (savings spread the total over them when no year is chosen)
     query: sa.Select  # (prefix, cents, lines, suppliers, needs cents), the largest first
     potential: Decimal
     categories: int
 
 
-def pooling_query(session: Session, actor, *, level: str = "class", year=None) -> Pooling:
+def pooling_query(
+    session: Session, actor, *, level: str = "class", organization: str | None = None, year=None
+) -> Pooling:
     """The pooling categories at `level` as one SQL GROUP BY (HAVING two organizations or more) beside the submitted
     needs of the same prefixes, ordered as the map orders them; and their total, one aggregate more."""
     level = check_level(level)
     year = check_year(year)
-    scope = reader_scope(session, actor, None)
+    scope = reader_scope(session, actor, organization)
     prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level])
     need_prefix = sa.func.substr(Need.cpv_code, 1, PREFIX_LENGTH[level])
     needs = (
@@ -359,7 +362,7 @@ def pooling_query(session: Session, actor, *, level: str = "class", year=None) -
         .order_by(spend.c.cents.desc(), needs_cents.desc(), spend.c.prefix)
     )
     potential, categories = session.execute(sa.select(sa.func.sum(spend.c.cents), sa.func.count())).one()
-    return Pooling(level, year, scope, query, euros(potential or 0), int(categories))
+    return Pooling(level, year, scope, _years(session, scope), query, euros(potential or 0), int(categories))
 
 
 def pooling_items(
@@ -376,12 +379,11 @@ def pooling_items(
     orgs_of = _per_organization(session, prefix, cells)
     concentration_of = _concentration(session, prefix, cells)
     labels = cpv_labels(session, page, lang)
-    years = len(_years(session, pooling.scope))
     assumptions = assumptions or savings_assumptions()
     result = []
     for p, spend, needs_cents in rows:
         row = _category_row(p, spend, needs_cents, orgs_of.get(p, {}), concentration_of.get(p), labels.get(p, ""))
-        _with_savings(row, years, pooling.year, assumptions)
+        _with_savings(row, len(pooling.years), pooling.year, assumptions)
         result.append(row)
     return result
 
