@@ -316,10 +316,11 @@ def pooling(args):
     The largest first, `per_page` (1 to 200, default 50) a page; `pooling_potential_eur` is over all of them."""
     pooling = services.pooling_query(db.session, current_user, level=args["level"], year=args["year"])
     rows, next_page = page_of(pooling.query, args, entities=False)
+    potential, _categories = services.pooling_totals(db.session, pooling, rows)
     return {
         "level": pooling.level,
         "year": pooling.year,
-        "pooling_potential_eur": pooling.potential,
+        "pooling_potential_eur": potential,
         "items": services.pooling_items(db.session, pooling, rows, current_language()),
         "next": next_page,
     }

@@ -399,7 +399,7 @@ def impact_page():
     factors = services.emission_factors()
     mapping = services.emission_mapping(db.session)
     division_labels = services.cpv_labels(db.session, mapping.keys(), lang)
-    shown = db.session.execute(pooling.query.limit(POOLING_SHOWN))
+    shown = db.session.execute(pooling.query.limit(POOLING_SHOWN)).all()
     shared = services.pooling_items(db.session, pooling, shown, lang)
     form = _query_form(pooling.years)
     form.level.data = level

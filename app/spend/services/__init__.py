@@ -67,6 +67,7 @@ from app.spend.services.maps import (
     lines_query,
     pooling_items,
     pooling_query,
+    pooling_totals,
     spend_map,
 )
 
@@ -114,6 +115,7 @@ __all__ = [
     "Pooling",
     "pooling_items",
     "pooling_query",
+    "pooling_totals",
     "supplier_key",
     "update_emission_mapping",
     "visible_imports",

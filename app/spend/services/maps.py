@@ -329,9 +329,8 @@ class Pooling:
     year: int | None
     scope: list[int] | None
     years: list[int]  # the years of spend in scope (savings spread the total over them when no year is chosen)
-    query: sa.Select  # (prefix, cents, lines, suppliers, needs cents), the largest first
-    potential: Decimal
-    categories: int
+    query: sa.Select  # (prefix, cents, lines, suppliers, needs cents, total cents, categories), the largest first
+    spend: sa.Subquery  # the shared categories' sums, for the totals when a page is past the last one
 
 
 def pooling_query(
@@ -357,12 +356,30 @@ def pooling_query(
     )
     needs_cents = sa.func.coalesce(needs.c.cents, 0)
     query = (
-        sa.select(spend.c.prefix, spend.c.cents, spend.c.lines, spend.c.suppliers, needs_cents)
+        sa.select(
+            spend.c.prefix,
+            spend.c.cents,
+            spend.c.lines,
+            spend.c.suppliers,
+            needs_cents,
+            sa.func.sum(spend.c.cents).over(),  # over every shared category, before LIMIT
+            sa.func.count().over(),
+        )
         .outerjoin(needs, needs.c.prefix == spend.c.prefix)
         .order_by(spend.c.cents.desc(), needs_cents.desc(), spend.c.prefix)
     )
-    potential, categories = session.execute(sa.select(sa.func.sum(spend.c.cents), sa.func.count())).one()
-    return Pooling(level, year, scope, _years(session, scope), query, euros(potential or 0), int(categories))
+    return Pooling(level, year, scope, _years(session, scope), query, spend)
+
+
+def pooling_totals(session: Session, pooling: Pooling, rows) -> tuple[Decimal, int]:
+    """The pooling potential (euros) and the number of shared categories: read off a page of pooling_query rows,
+    or from one aggregate when the page is empty (past the last one)."""
+    rows = list(rows)
+    if rows:
+        cents, categories = rows[0][5:7]
+    else:
+        cents, categories = session.execute(sa.select(sa.func.sum(pooling.spend.c.cents), sa.func.count())).one()
+    return euros(cents or 0), int(categories)
 
 
 def pooling_items(
@@ -370,7 +387,7 @@ def pooling_items(
 ) -> list[CategoryRow]:
     """CategoryRows of a page of pooling_query rows: their organizations and supplier concentration read for the
     page's prefixes only (a fixed number of queries)."""
-    rows = [(str(p), (int(c), int(n), int(s)), int(needs)) for p, c, n, s, needs in rows]
+    rows = [(str(p), (int(c), int(n), int(s)), int(needs)) for p, c, n, s, needs, *_ in rows]
     if not rows:
         return []
     page = [p for p, _, _ in rows]
