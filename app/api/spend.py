@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from app import actions
 from app.api.auth import require
-from app.api.pagination import PageQuery, list_page, page_of
+from app.api.pagination import PageQuery, page_of
 from app.api.schemas import ErrorEnvelope, Money
 from app.clock import paris_today
 from app.domain import impact
@@ -314,16 +314,14 @@ def spend_cube(args):
 def pooling(args):
     """Categories where two organizations or more spend: amounts, supplier concentration, yearly savings range.
     The largest first, `per_page` (1 to 200, default 50) a page; `pooling_potential_eur` is over all of them."""
-    result = services.spend_map(
-        db.session, current_user, level=args["level"], year=args["year"], lang=current_language()
-    )
-    shared = [row for row in result.rows if row.shared]
-    items, next_page = list_page(shared, args)
+    pooling = services.pooling_query(db.session, current_user, level=args["level"], year=args["year"])
+    rows, next_page = page_of(pooling.query, args, entities=False)
+    potential, _categories = services.pooling_totals(db.session, pooling, rows)
     return {
-        "level": result.level,
-        "year": result.year,
-        "pooling_potential_eur": result.pooling_potential,
-        "items": items,
+        "level": pooling.level,
+        "year": pooling.year,
+        "pooling_potential_eur": potential,
+        "items": services.pooling_items(db.session, pooling, rows, current_language()),
         "next": next_page,
     }
 

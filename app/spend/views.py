@@ -37,6 +37,7 @@ IMPORTERS = ("buyer", "coordinator", "admin")
 QUARANTINE_SHOWN = 500  # records listed on the quarantine page; the CSV has them all
 LINES_PER_PAGE = 50
 CHART_CATEGORIES = 12
+POOLING_SHOWN = 20  # shared categories on the impact page, the largest first
 PREVIEW_ROWS = 50
 UPLOADS = PendingUploads("spend_import", "spend-imports")
 PALETTE = ["#1f4e79", "#2e8b57", "#c27c0e", "#8e3b8e", "#b02a37", "#3f72a6", "#6c757d", "#17a2b8"]
@@ -387,8 +388,8 @@ def impact_page():
             db.session, current_user, organization=args["organization"], year=args["year"]
         )
         carbon = services.carbon_report(db.session, current_user, organization=args["organization"], year=args["year"])
-        pooling = services.spend_map(
-            db.session, current_user, level=level, organization=args["organization"], year=args["year"], lang=lang
+        pooling = services.pooling_query(
+            db.session, current_user, level=level, organization=args["organization"], year=args["year"]
         )
     except ValidationFailed as error:
         db.session.rollback()
@@ -398,7 +399,8 @@ def impact_page():
     factors = services.emission_factors()
     mapping = services.emission_mapping(db.session)
     division_labels = services.cpv_labels(db.session, mapping.keys(), lang)
-    shared = [r for r in pooling.rows if r.shared]
+    shown = db.session.execute(pooling.query.limit(POOLING_SHOWN)).all()
+    shared = services.pooling_items(db.session, pooling, shown, lang)
     form = _query_form(pooling.years)
     form.level.data = level
     carbon_lines = sorted(carbon.lines, key=lambda line: -(line.kg or 0))

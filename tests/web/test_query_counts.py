@@ -52,6 +52,7 @@ PAGES = [
     ("chu@x.fr", "/needs"),
     ("coord@x.fr", "/overlaps?level=class&window_months=60&from=2027-01-01"),
     ("coord@x.fr", "/spend?level=category"),
+    ("coord@x.fr", "/spend/impact?level=category"),
     ("coord@x.fr", "/groups/{group}"),
     ("coord@x.fr", "/groups"),
     ("chu@x.fr", "/groups"),

@@ -323,3 +323,15 @@ def test_only_who_queued_the_import_and_administrators_follow_it(client, new_cli
     admin = new_client()
     login(admin, "admin@x.fr")
     assert admin.get(queued.location + ".json").status_code == 200
+
+
+def test_the_impact_page_lists_the_largest_shared_categories_only(client, db):
+    orgs = [factories.organization(code) for code in ("DM", "CHU", "UB")]
+    factories.bulk_spend_cells(orgs, 150, cpvs=tuple(f"{n:05d}" for n in range(3000, 3250, 5)))  # 50 categories
+    coordinator = factories.user("coordinator", email="pool@x.fr", organization_=orgs[0])
+    db.session.commit()
+    largest = [r.prefix for r in services.spend_map(db.session, coordinator, level="category").rows if r.shared]
+    login(client, "pool@x.fr")
+    page = client.get("/spend/impact?level=category").get_data(as_text=True)
+    shown = re.findall(r'<code class="cpv-prefix">(\d+)</code>', page.split("two organizations or more")[-1])
+    assert len(largest) == 50 and shown == largest[:20]

@@ -24,7 +24,6 @@ from app.spend.services.cube import (
     CELL_PREFIX,
     LEVELS,
     CubeItem,
-    cells_frame,
     cpv_labels,
     cube_items,
     cube_query,
@@ -59,7 +58,18 @@ from app.spend.services.imports import (
     visible_imports,
 )
 from app.spend.services.jobs import job_problems, job_progress, queue_spend_import, spend_import_job
-from app.spend.services.maps import CategoryRow, SpendMap, child_level, level_of_prefix, lines_query, spend_map
+from app.spend.services.maps import (
+    CategoryRow,
+    Pooling,
+    SpendMap,
+    child_level,
+    level_of_prefix,
+    lines_query,
+    pooling_items,
+    pooling_query,
+    pooling_totals,
+    spend_map,
+)
 
 __all__ = [
     "CELL_PREFIX",
@@ -74,7 +84,6 @@ __all__ = [
     "SpendMap",
     "SpendPreview",
     "carbon_report",
-    "cells_frame",
     "cube_items",
     "cube_query",
     "check_reader",
@@ -103,6 +112,10 @@ __all__ = [
     "spend_cube",
     "spend_import_job",
     "spend_map",
+    "Pooling",
+    "pooling_items",
+    "pooling_query",
+    "pooling_totals",
     "supplier_key",
     "update_emission_mapping",
     "visible_imports",

@@ -1,5 +1,5 @@
-"""The spend cells read straight from the database cursor into pandas (amounts in cents), and the cube built on them:
-organizations × CPV prefix × year, with amount, lines and distinct suppliers."""
+"""The spend cube as SQL GROUP BY over the cells (pre-aggregated at import, amounts in cents): organizations × CPV
+prefix × year, with amount, lines and distinct suppliers; and the helpers the other aggregates share."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-import pandas as pd
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
@@ -22,52 +21,10 @@ from app.spend.services.access import reader_scope
 LEVELS = OVERLAP_LEVELS  # division, group, class, category
 CELL_PREFIX = PREFIX_LENGTH["category"]
 IN_BATCH = 500  # values per SQL IN (...) list
-CELL_COLUMNS = ["organization_id", "year", "cpv_prefix", "supplier_key", "cents", "lines"]
-LOCATION_COLUMNS = ["supplier_postcode", "supplier_city"]
-
-
-def fetch_rows(session: Session, stmt) -> list[tuple]:
-    """Plain tuples straight from the DB-API cursor (no ORM rows: they cost more than the whole computation).
-    Only integers reach the SQL as literals (ids and years resolved beforehand)."""
-    connection = session.connection()
-    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True})
-    cursor = connection.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(str(compiled))
-        return cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def organization_codes(session: Session) -> dict[int, str]:
     return dict(session.execute(sa.select(Organization.id, Organization.code)).all())
-
-
-def cells_frame(
-    session: Session, scope: list[int] | None, year: int | None = None, *, location: bool = False
-) -> pd.DataFrame:
-    """The spend cells in scope (GROUP BY at import time; nothing here loops over rows), amounts in cents.
-    `location` adds the suppliers' postcode and city columns (only the local share needs them)."""
-    columns = [
-        SpendCell.organization_id,
-        SpendCell.year,
-        SpendCell.cpv_prefix,
-        SpendCell.supplier_key,
-        sa.cast(sa.func.round(SpendCell.amount * 100), sa.BigInteger).label("cents"),
-        SpendCell.lines,
-    ]
-    if location:
-        columns += [SpendCell.supplier_postcode, SpendCell.supplier_city]
-    stmt = sa.select(*columns)
-    if scope is not None:
-        stmt = stmt.where(SpendCell.organization_id.in_([int(i) for i in scope]))
-    if year is not None:
-        stmt = stmt.where(SpendCell.year == int(year))
-    frame = pd.DataFrame(fetch_rows(session, stmt), columns=CELL_COLUMNS + (LOCATION_COLUMNS if location else []))
-    frame["cents"] = frame["cents"].astype("int64")
-    frame["lines"] = frame["lines"].astype("int64")
-    frame["organization"] = frame["organization_id"].map(organization_codes(session)).astype("object")
-    return frame
 
 
 def euros(cents) -> Decimal:
@@ -106,17 +63,6 @@ class CubeItem:
     amount: Decimal
     lines: int
     suppliers: int
-
-
-def grouped_sums(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """cents, lines and distinct known suppliers per group (vectorised)."""
-    if frame.empty:
-        return pd.DataFrame(columns=[*keys, "cents", "lines", "suppliers"])
-    sums = frame.groupby(keys, sort=True)[["cents", "lines"]].sum()
-    known = frame.loc[frame["supplier_key"] != ""]
-    suppliers = known.groupby(keys)["supplier_key"].nunique() if not known.empty else pd.Series(dtype="int64")
-    sums["suppliers"] = suppliers.reindex(sums.index).fillna(0).astype("int64")
-    return sums.reset_index()
 
 
 CELL_CENTS = sa.cast(sa.func.round(SpendCell.amount * 100), sa.BigInteger)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-import pandas as pd
+import numpy as np
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
@@ -16,22 +16,23 @@ from app.domain import impact
 from app.domain.cpv import PREFIX_LENGTH
 from app.errors import ValidationFailed
 from app.needs.models import Need
-from app.organizations.models import SupplierCompany
-from app.spend.models import SpendLine
+from app.organizations.models import Organization, SupplierCompany
+from app.spend.models import SpendCell, SpendLine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import (
+    CELL_CENTS,
     IN_BATCH,
     LEVELS,
-    cells_frame,
     check_level,
     check_year,
     cpv_labels,
     euros,
-    fetch_rows,
-    grouped_sums,
-    organization_codes,
+    in_scope,
 )
 from app.spend.services.impact import savings_assumptions
+
+NEED_CENTS = sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger)
+NEED_YEAR = sa.extract("year", Need.start_date)
 
 
 @dataclass
@@ -75,26 +76,6 @@ class SpendMap:
     supplier_names: dict[str, str] = field(default_factory=dict)
 
 
-def _needs_frame(session: Session, scope: list[int] | None) -> pd.DataFrame:
-    """Submitted needs as (organization, start year, cpv_code, annual cents), one aggregate query."""
-    stmt = sa.select(
-        Need.organization_id,
-        Need.start_date,
-        Need.cpv_code,
-        sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger),
-    ).where(Need.status == "submitted")
-    if scope is not None:
-        stmt = stmt.where(Need.organization_id.in_([int(i) for i in scope]))
-    rows = fetch_rows(session, stmt)
-    frame = pd.DataFrame(rows, columns=["organization_id", "start_date", "cpv_code", "cents"])
-    frame = frame.assign(
-        year=pd.to_datetime(frame["start_date"]).dt.year.astype("int64") if len(frame) else pd.Series(dtype="int64"),
-        cents=frame["cents"].astype("int64"),
-        organization=frame["organization_id"].map(organization_codes(session)).astype("object"),
-    )
-    return frame
-
-
 def _supplier_names(session: Session, keys: Iterable[str]) -> dict[str, str]:
     """Display names of supplier keys: a registered company's name for a SIRET, else the key itself."""
     sirets = [k for k in set(keys) if k and k.isdigit() and len(k) == 14]
@@ -126,6 +107,119 @@ def _check_prefix(prefix: str | None) -> str | None:
     return prefix
 
 
+def _cell_filter(stmt: sa.Select, scope: list[int] | None, year: int | None, parent: str | None) -> sa.Select:
+    stmt = in_scope(stmt, scope, year)
+    return stmt.where(SpendCell.cpv_prefix.startswith(parent)) if parent else stmt
+
+
+def _need_filter(stmt: sa.Select, scope: list[int] | None, year: int | None, parent: str | None) -> sa.Select:
+    stmt = stmt.where(Need.status == "submitted")
+    if scope is not None:
+        stmt = stmt.where(Need.organization_id.in_([int(i) for i in scope]))
+    if year is not None:
+        stmt = stmt.where(sa.extract("year", Need.start_date) == year)
+    return stmt.where(Need.cpv_code.startswith(parent)) if parent else stmt
+
+
+def _pivot(rows) -> dict[int, dict[str, Decimal]]:
+    """(year, organization code, cents) rows as year -> organization -> euros, years in order."""
+    result: dict[int, dict[str, Decimal]] = {}
+    for key, org, cents in rows:
+        result.setdefault(int(key), {})[org] = euros(cents)
+    return dict(sorted(result.items()))
+
+
+def _concentration(session: Session, prefix, cells: sa.Select) -> dict[str, tuple[str, float, int]]:
+    """prefix -> (top supplier, its share of the known-supplier spend, HHI 0-10,000), from one SQL GROUP BY with
+    window functions over the per-supplier sums (cells without a known supplier cannot be attributed)."""
+    per_supplier = (
+        cells.with_only_columns(
+            prefix.label("prefix"), SpendCell.supplier_key.label("supplier"), sa.func.sum(CELL_CENTS).label("cents")
+        )
+        .where(SpendCell.supplier_key != "")
+        .group_by(prefix, SpendCell.supplier_key)
+        .subquery()
+    )
+    ranked = sa.select(
+        per_supplier.c.prefix,
+        per_supplier.c.supplier,
+        per_supplier.c.cents,
+        (
+            sa.cast(per_supplier.c.cents, sa.Float)
+            / sa.func.sum(per_supplier.c.cents).over(partition_by=per_supplier.c.prefix)
+        ).label("share"),
+        sa.func.row_number()
+        .over(
+            partition_by=per_supplier.c.prefix,
+            order_by=(per_supplier.c.cents.desc(), per_supplier.c.supplier),
+        )
+        .label("rank"),
+    ).subquery()
+    top = sa.func.max(sa.case((ranked.c.rank == 1, ranked.c.supplier)))
+    top_cents = sa.func.max(sa.case((ranked.c.rank == 1, ranked.c.cents)))
+    stmt = sa.select(
+        ranked.c.prefix, top, top_cents, sa.func.sum(ranked.c.cents), sa.func.sum(ranked.c.share * ranked.c.share)
+    ).group_by(ranked.c.prefix)
+    return {
+        str(row_prefix): (str(supplier), float(np.round(int(cents) / int(known), 4)), int(np.round(hhi * 10_000)))
+        for row_prefix, supplier, cents, known, hhi in session.execute(stmt)
+    }
+
+
+def _by_organization() -> sa.Select:
+    return sa.select().select_from(SpendCell).join(Organization, Organization.id == SpendCell.organization_id)
+
+
+def _years(session: Session, scope: list[int] | None) -> list[int]:
+    return sorted(int(y) for y in session.scalars(in_scope(sa.select(SpendCell.year).distinct(), scope, None)))
+
+
+def _spend_sums() -> tuple:
+    """cents, lines and distinct known suppliers of a group of cells."""
+    return (
+        sa.func.sum(CELL_CENTS).label("cents"),
+        sa.func.sum(SpendCell.lines).label("lines"),
+        sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))).label("suppliers"),
+    )
+
+
+def _per_organization(session: Session, prefix, cells: sa.Select) -> dict[str, dict[str, Decimal]]:
+    """prefix -> organization code -> euros."""
+    result: dict[str, dict[str, Decimal]] = {}
+    query = cells.add_columns(prefix, Organization.code, sa.func.sum(CELL_CENTS)).group_by(prefix, Organization.code)
+    for p, org, cents in session.execute(query.order_by(Organization.code)):
+        result.setdefault(str(p), {})[org] = euros(cents)
+    return result
+
+
+def _category_row(
+    p: str, spend: tuple[int, int, int], needs_cents: int, orgs: dict[str, Decimal], concentration, label: str
+) -> CategoryRow:
+    cents, lines, suppliers = spend
+    top_supplier, top_share, hhi = concentration or (None, None, None)
+    return CategoryRow(
+        prefix=p,
+        label=label,
+        amount=euros(cents),
+        lines=int(lines),
+        suppliers=int(suppliers),
+        organizations=tuple(sorted(orgs)),
+        per_organization=orgs,
+        needs_annual=euros(needs_cents),
+        top_supplier=top_supplier,
+        top_share=top_share,
+        hhi=hhi,
+    )
+
+
+def _with_savings(row: CategoryRow, years: int, year: int | None, assumptions: impact.SavingsAssumptions) -> None:
+    """A shared category's yearly savings range (the total spread over the years when no year is chosen)."""
+    if row.shared:
+        row.savings_low, row.savings_high, row.savings_assumption = impact.savings_range(
+            row.amount / max(years, 1) if year is None else row.amount, row.prefix, assumptions
+        )
+
+
 def spend_map(
     session: Session,
     actor,
@@ -138,7 +232,9 @@ def spend_map(
     assumptions: impact.SavingsAssumptions | None = None,
 ) -> SpendMap:
     """The category map at one level (optionally below a parent prefix): spend per category with its
-    organizations, suppliers and concentration, the pooling potential, and the submitted needs beside it."""
+    organizations, suppliers and concentration, the pooling potential, and the submitted needs beside it.
+    Every figure is an SQL GROUP BY over the cells or the needs at that level (a fixed number of queries); the
+    rows are one per category, never one per cell or line."""
     level = check_level(level)
     year = check_year(year)
     parent = _check_prefix(parent)
@@ -146,90 +242,167 @@ def spend_map(
         raise ValidationFailed({"level": [str(_l("Choose a level below the prefix opened."))]})
     scope = reader_scope(session, actor, organization)
     assumptions = assumptions or savings_assumptions()
-    frame = cells_frame(session, scope)
-    years = sorted(int(y) for y in frame["year"].unique())
-    by_year_frame = frame if parent is None else frame.loc[frame["cpv_prefix"].str.startswith(parent)]
-    by_year = _pivot(by_year_frame, "year")
-    if year is not None:
-        frame = frame.loc[frame["year"] == year]
-    if parent:
-        frame = frame.loc[frame["cpv_prefix"].str.startswith(parent)]
     length = PREFIX_LENGTH[level]
-    frame = frame.assign(prefix=frame["cpv_prefix"].str[:length])
+    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, length)
+    org_code = Organization.code
 
-    needs = _needs_frame(session, scope)
-    if parent:
-        needs = needs.loc[needs["cpv_code"].str.startswith(parent)]
-    needs_by_year = _pivot(needs, "year")
-    needs_in_year = needs if year is None else needs.loc[needs["year"] == year]
-    needs_per_prefix = needs_in_year.groupby(needs_in_year["cpv_code"].str[:length])["cents"].sum()
-
-    per_prefix = grouped_sums(frame, ["prefix"]).set_index("prefix") if not frame.empty else None
-    per_org = frame.groupby(["prefix", "organization"])["cents"].sum() if not frame.empty else pd.Series(dtype="int64")
-    conc = impact.concentration(frame[["prefix", "supplier_key", "cents"]]) if not frame.empty else None
-    prefixes = sorted(set(per_prefix.index if per_prefix is not None else []) | set(needs_per_prefix.index))
-    labels = cpv_labels(session, prefixes, lang)
-
-    orgs_of: dict[str, dict[str, Decimal]] = {}
-    for (prefix, org), cents in per_org.items():
-        orgs_of.setdefault(prefix, {})[org] = euros(cents)
-    spend_of = per_prefix.to_dict("index") if per_prefix is not None else {}
-    concentration_of = conc.to_dict("index") if conc is not None else {}
-    needs_of = needs_per_prefix.to_dict()
-    rows = []
-    for prefix in prefixes:
-        spend = spend_of.get(prefix, {"cents": 0, "lines": 0, "suppliers": 0})
-        concentration_row = concentration_of.get(prefix)
-        organizations = tuple(sorted(orgs_of.get(prefix, {})))
-        row = CategoryRow(
-            prefix=prefix,
-            label=labels.get(prefix, ""),
-            amount=euros(spend["cents"]),
-            lines=int(spend["lines"]),
-            suppliers=int(spend["suppliers"]),
-            organizations=organizations,
-            per_organization=orgs_of.get(prefix, {}),
-            needs_annual=euros(needs_of.get(prefix, 0)),
-            top_supplier=None if concentration_row is None else str(concentration_row["top_supplier"]),
-            top_share=None if concentration_row is None else float(concentration_row["top_share"]),
-            hhi=None if concentration_row is None else int(concentration_row["hhi"]),
+    years = _years(session, scope)
+    by_org = _by_organization()
+    by_year = _pivot(
+        session.execute(
+            _cell_filter(
+                by_org.add_columns(SpendCell.year, org_code, sa.func.sum(CELL_CENTS)), scope, None, parent
+            ).group_by(SpendCell.year, org_code)
         )
-        if row.shared:
-            row.savings_low, row.savings_high, row.savings_assumption = impact.savings_range(
-                row.amount / max(len(years), 1) if year is None else row.amount, prefix, assumptions
-            )
+    )
+    cells = _cell_filter(by_org, scope, year, parent)
+    spend_of = {
+        str(p): (int(cents), int(lines), int(suppliers))
+        for p, cents, lines, suppliers in session.execute(
+            cells.with_only_columns(prefix, *_spend_sums()).group_by(prefix)
+        )
+    }
+    orgs_of = _per_organization(session, prefix, cells)
+    suppliers = session.scalar(
+        cells.with_only_columns(sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))))
+    )
+    concentration_of = _concentration(session, prefix, cells)
+
+    need_prefix = sa.func.substr(Need.cpv_code, 1, length)
+    need_orgs = sa.select().select_from(Need).join(Organization, Organization.id == Need.organization_id)
+    needs_by_year = _pivot(
+        session.execute(
+            _need_filter(
+                need_orgs.add_columns(NEED_YEAR, org_code, sa.func.sum(NEED_CENTS)), scope, None, parent
+            ).group_by(NEED_YEAR, org_code)
+        )
+    )
+    needs_of = {
+        str(p): int(cents)
+        for p, cents in session.execute(
+            _need_filter(sa.select(need_prefix, sa.func.sum(NEED_CENTS)), scope, year, parent).group_by(need_prefix)
+        )
+    }
+    need_organizations = session.scalars(_need_filter(need_orgs.add_columns(org_code).distinct(), scope, None, parent))
+
+    prefixes = sorted(set(spend_of) | set(needs_of))
+    labels = cpv_labels(session, prefixes, lang)
+    rows = []
+    for p in prefixes:
+        row = _category_row(
+            p,
+            spend_of.get(p, (0, 0, 0)),
+            needs_of.get(p, 0),
+            orgs_of.get(p, {}),
+            concentration_of.get(p),
+            labels.get(p, ""),
+        )
+        _with_savings(row, len(years), year, assumptions)
         rows.append(row)
     rows.sort(key=lambda r: (-r.amount, -r.needs_annual, r.prefix))
     shared = [r for r in rows if r.shared]
-    heat = {r.prefix: r.per_organization for r in rows if r.amount}
-    known = frame.loc[frame["supplier_key"] != "", "supplier_key"]
+    spend_organizations = {org for per_org in orgs_of.values() for org in per_org}
     return SpendMap(
         level=level,
         year=year,
         parent=parent,
-        organizations=sorted(set(frame["organization"].dropna()) | set(needs["organization"].dropna())),
+        organizations=sorted(spend_organizations | set(need_organizations)),
         years=years,
         rows=rows,
-        total=euros(frame["cents"].sum()),
-        lines=int(frame["lines"].sum()),
-        suppliers=int(known.nunique()),
+        total=euros(sum(cents for cents, _, _ in spend_of.values())),
+        lines=sum(lines for _, lines, _ in spend_of.values()),
+        suppliers=int(suppliers or 0),
         pooling_potential=sum((r.amount for r in shared), Decimal(0)),
         pooling_categories=len(shared),
         by_year=by_year,
         needs_by_year=needs_by_year,
-        heatmap=heat,
+        heatmap={r.prefix: r.per_organization for r in rows if r.amount},
         supplier_names=_supplier_names(session, [r.top_supplier for r in rows if r.top_supplier]),
     )
 
 
-def _pivot(frame: pd.DataFrame, column: str) -> dict[int, dict[str, Decimal]]:
-    if frame.empty:
-        return {}
-    sums = frame.groupby([column, "organization"])["cents"].sum()
-    result: dict[int, dict[str, Decimal]] = {}
-    for (key, org), cents in sums.items():
-        result.setdefault(int(key), {})[org] = euros(cents)
-    return dict(sorted(result.items()))
+@dataclass
+class Pooling:
+    """The categories where two organizations or more spend, as an ordered SQL query to page through."""
+
+    level: str
+    year: int | None
+    scope: list[int] | None
+    years: list[int]  # the years of spend in scope (savings spread the total over them when no year is chosen)
+    query: sa.Select  # (prefix, cents, lines, suppliers, needs cents, total cents, categories), the largest first
+    spend: sa.Subquery  # the shared categories' sums, for the totals when a page is past the last one
+
+
+def pooling_query(
+    session: Session, actor, *, level: str = "class", organization: str | None = None, year=None
+) -> Pooling:
+    """The pooling categories at `level` as one SQL GROUP BY (HAVING two organizations or more) beside the submitted
+    needs of the same prefixes, ordered as the map orders them; and their total, one aggregate more."""
+    level = check_level(level)
+    year = check_year(year)
+    scope = reader_scope(session, actor, organization)
+    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level])
+    need_prefix = sa.func.substr(Need.cpv_code, 1, PREFIX_LENGTH[level])
+    needs = (
+        _need_filter(sa.select(need_prefix.label("prefix"), sa.func.sum(NEED_CENTS).label("cents")), scope, year, None)
+        .group_by(need_prefix)
+        .subquery()
+    )
+    spend = (
+        _cell_filter(sa.select(prefix.label("prefix"), *_spend_sums()), scope, year, None)
+        .group_by(prefix)
+        .having(sa.func.count(sa.distinct(SpendCell.organization_id)) >= 2)
+        .subquery()
+    )
+    needs_cents = sa.func.coalesce(needs.c.cents, 0)
+    query = (
+        sa.select(
+            spend.c.prefix,
+            spend.c.cents,
+            spend.c.lines,
+            spend.c.suppliers,
+            needs_cents,
+            sa.func.sum(spend.c.cents).over(),  # over every shared category, before LIMIT
+            sa.func.count().over(),
+        )
+        .outerjoin(needs, needs.c.prefix == spend.c.prefix)
+        .order_by(spend.c.cents.desc(), needs_cents.desc(), spend.c.prefix)
+    )
+    return Pooling(level, year, scope, _years(session, scope), query, spend)
+
+
+def pooling_totals(session: Session, pooling: Pooling, rows) -> tuple[Decimal, int]:
+    """The pooling potential (euros) and the number of shared categories: read off a page of pooling_query rows,
+    or from one aggregate when the page is empty (past the last one)."""
+    rows = list(rows)
+    if rows:
+        cents, categories = rows[0][5:7]
+    else:
+        cents, categories = session.execute(sa.select(sa.func.sum(pooling.spend.c.cents), sa.func.count())).one()
+    return euros(cents or 0), int(categories)
+
+
+def pooling_items(
+    session: Session, pooling: Pooling, rows, lang: str = "fr", assumptions: impact.SavingsAssumptions | None = None
+) -> list[CategoryRow]:
+    """CategoryRows of a page of pooling_query rows: their organizations and supplier concentration read for the
+    page's prefixes only (a fixed number of queries)."""
+    rows = [(str(p), (int(c), int(n), int(s)), int(needs)) for p, c, n, s, needs, *_ in rows]
+    if not rows:
+        return []
+    page = [p for p, _, _ in rows]
+    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[pooling.level])
+    cells = _cell_filter(_by_organization(), pooling.scope, pooling.year, None).where(prefix.in_(page))
+    orgs_of = _per_organization(session, prefix, cells)
+    concentration_of = _concentration(session, prefix, cells)
+    labels = cpv_labels(session, page, lang)
+    assumptions = assumptions or savings_assumptions()
+    result = []
+    for p, spend, needs_cents in rows:
+        row = _category_row(p, spend, needs_cents, orgs_of.get(p, {}), concentration_of.get(p), labels.get(p, ""))
+        _with_savings(row, len(pooling.years), pooling.year, assumptions)
+        result.append(row)
+    return result
 
 
 def lines_query(session: Session, actor, *, prefix: str, organization: str | None = None, year=None) -> sa.Select:
