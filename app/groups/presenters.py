@@ -46,6 +46,7 @@ EVENT_LABELS = {
     "updated": _l("Group details changed"),
     "invited": _l("Organization invited"),
     "need_proposed": _l("Need proposed"),
+    "need_changed": _l("Need changed by its buyer"),
     "confirmed": _l("Participation confirmed"),
     "declined": _l("Invitation declined"),
     "signed": _l("Convention signed"),
@@ -92,6 +93,12 @@ FIELD_LABELS = {
     "cpv_code": _l("CPV code"),
     "delivery_area": _l("Delivery area"),
     "shares": _l("Shares"),
+    "annual_amount": _l("Yearly amount, excl. VAT"),
+    "quantity": _l("Quantity"),
+    "duration_months": _l("Initial duration (months)"),
+    "renewal_count": _l("Renewals"),
+    "renewal_months": _l("Months per renewal"),
+    "options_amount": _l("Options, total excl. VAT"),
 }
 # The rows of the "what changed" table next to a stale edit of the group, and of a lot.
 EDIT_LABELS = {
@@ -212,6 +219,8 @@ def value_text(key: str, value, orgs: dict[int, str], titles: dict[int, str]) ->
             return day(date.fromisoformat(value))
         except ValueError:
             return value
+    if key in ("annual_amount", "options_amount") and isinstance(value, str):
+        return money(Decimal(value))
     if key == "shares" and isinstance(value, dict):
         return ", ".join(f"{orgs.get(int(k), k)}: {money(v)}" for k, v in value.items())
     if key in ("needs", "need"):
