@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from app.calls.models import Award, Call, CallLot
 from app.clock import PARIS
-from app.domain.procedures import ProcedureRequirement, procedure_for_codes
+from app.domain.procedures import ProcedureRequirement, procedure_for_codes, small_lots_under
 
 
 def lot_total_value(lot: CallLot) -> Decimal:
@@ -64,3 +64,12 @@ def call_procedure(call: Call, today: date) -> CallProcedure | None:
     central = any(m.organization.is_central_government for m in call.group.memberships if m.status != "declined")
     requirement = procedure_for_codes(call_total_value(call), on, codes, "central" if central else "other")
     return CallProcedure(requirement, on)
+
+
+def small_call_lots(call: Call, today: date) -> set[int]:
+    """The ids of the call's lots that may follow an adapted procedure although the call is formal (R2123-1 2°)."""
+    procedure = call_procedure(call, today)
+    if procedure is None:
+        return set()
+    flags = small_lots_under(procedure.requirement, [lot_total_value(lot) for lot in call.lots], procedure.on)
+    return {lot.id for lot, small in zip(call.lots, flags, strict=True) if small}

@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.domain.cpv import code_of_prefix
+from app.domain.procedures import small_lots_under
 from app.groups.forms import (
     COST_SHARING_LABELS,
     EXECUTION_MODE_LABELS,
@@ -164,6 +165,13 @@ def pending_text(group: PurchaseGroup, pending: list[dict]) -> str:
         f"{names.get(p['organization'], p['organization'])} ({MEMBER_PENDING_LABELS.get(p['status'], p['status'])})"
         for p in pending
     )
+
+
+def small_group_lots(group: PurchaseGroup, summary) -> set[int]:
+    """The ids of the group's lots that may follow an adapted procedure although the whole purchase is formal
+    (R2123-1 2°), under the thresholds of the group's rule date."""
+    flags = small_lots_under(summary.procedure, [lot.estimated_amount for lot in group.lots], summary.rule_date)
+    return {lot.id for lot, small in zip(group.lots, flags, strict=True) if small}
 
 
 # --- members and their needs ---------------------------------------------------------------------------------------
