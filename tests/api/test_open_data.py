@@ -297,6 +297,33 @@ def test_decp_has_one_valid_marche_per_awarded_lot(client, market, db, clock):
     assert empty == {"marches": {"marche": []}} and decp_errors(empty) == []
 
 
+def test_decp_duration_and_the_ocds_contract_period_include_the_renewals(client, market, db, clock):
+    # the needs (36 months from 1 September 2027): one renewable once (72 months in force), one twice for 12 months
+    # (60 months), one not renewable (36 months); the longest in force is what the contracts may last
+    needs = {gn.organization_id: gn.need for gn in market.group.group_needs}
+    needs[market.orgs[0].id].renewal_count = 1
+    needs[market.orgs[1].id].renewal_count, needs[market.orgs[1].id].renewal_months = 2, 12
+    db.session.commit()
+    publish(db, market)
+    place_bids(db, market)
+    award_all(db, market, clock)
+    document = client.get("/api/v1/decp?year=2026", headers=api_token(client, "coord@x.fr")).get_json()
+    assert decp_errors(document) == []
+    assert {m["dureeMois"] for m in document["marches"]["marche"]} == {72}
+    package = client.get(f"/api/v1/calls/{market.call.id}/ocds").get_json()
+    assert ocds_errors(package) == []
+    periods = [c["period"] for c in package["releases"][0]["contracts"]]
+    assert len(periods) == 6 and all(
+        period
+        == {
+            "startDate": "2027-09-01T00:00:00+02:00",
+            "endDate": "2030-08-31T23:59:59+02:00",  # the initial 36 months
+            "maxExtentDate": "2033-08-31T23:59:59+02:00",  # every renewal taken: 72 months
+        }
+        for period in periods
+    )
+
+
 def test_decp_is_for_buyers_of_their_organization_and_for_coordinators(client, market, db, clock):
     publish(db, market)
     place_bids(db, market)
