@@ -9,7 +9,7 @@ as its example identifiers). The OCID prefix is configuration (OCDS_OCID_PREFIX)
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -17,7 +17,13 @@ from sqlalchemy.orm import Session
 
 from app.calls.models import Award, Bid, Call, CallLot
 from app.calls.services.evaluation import contracts_of
-from app.calls.values import awarded_total_value, call_procedure, call_total_value, lot_total_value
+from app.calls.values import (
+    awarded_total_value,
+    call_procedure,
+    call_total_value,
+    contract_period,
+    lot_total_value,
+)
 from app.clock import PARIS, utcnow
 from app.organizations.models import Organization, SupplierCompany
 from app.reference.models import CpvCode
@@ -54,6 +60,11 @@ DECIDED = ("awarded", "unsuccessful")  # every lot decided: the bids may be publ
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def _day(day: date, *, last: bool = False) -> str:
+    """A calendar day as OCDS dates are written, in Paris with the offset: its first second, or its last."""
+    return datetime.combine(day, time(23, 59, 59) if last else time(), PARIS).isoformat()
 
 
 def _money(amount) -> dict:
@@ -247,6 +258,7 @@ def _add_bids(session: Session, call: Call, release: dict, parties: _Parties) ->
 def _contracts(session: Session, call: Call, parties: _Parties) -> list[dict]:
     """One contract per member organization and awarded lot, with the member's share of the award."""
     entries = []
+    period = contract_period(call)
     for contract in contracts_of(session, call):
         organization = contract.organization
         parties.organization(organization, "buyer")
@@ -262,4 +274,10 @@ def _contracts(session: Session, call: Call, parties: _Parties) -> list[dict]:
                 "value": _money(contract.amount),
             }
         )
+        if period is not None:  # the initial duration; maxExtentDate with every renewal taken
+            entries[-1]["period"] = {
+                "startDate": _day(period.start),
+                "endDate": _day(period.end, last=True),
+                "maxExtentDate": _day(period.max_extent, last=True),
+            }
     return entries

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from dateutil.relativedelta import relativedelta
+
 from app.calls.models import Award, Call, CallLot
 from app.clock import PARIS
-from app.domain.procedures import ProcedureRequirement, procedure_for_codes
+from app.domain.estimate import months_in_force
+from app.domain.procedures import ProcedureRequirement, procedure_for_codes, small_lots_under
 
 
 def lot_total_value(lot: CallLot) -> Decimal:
@@ -29,11 +32,37 @@ def awarded_total_value(award: Award) -> Decimal:
     return award.bid.amount
 
 
+def _brought_needs(call: Call) -> list:
+    return [gn.need for gn in call.group.group_needs if gn.included]
+
+
 def contract_months(call: Call) -> int:
-    """The duration of the call's contracts, in months: the longest of the needs the group brought (the convention's
-    duration when no need is counted)."""
-    months = [gn.need.duration_months for gn in call.group.group_needs if gn.included]
+    """How long the call's contracts may be in force, in months, renewals included: the longest of the needs the
+    group brought (the convention's duration when no need is counted)."""
+    months = [months_in_force(n.duration_months, n.renewal_count or 0, n.renewal_months) for n in _brought_needs(call)]
     return max(months) if months else call.group.convention_duration_months
+
+
+@dataclass(frozen=True)
+class ContractPeriod:
+    start: date
+    end: date  # the last day of the initial duration
+    max_extent: date  # the last day once every renewal is taken
+
+
+def contract_period(call: Call) -> ContractPeriod | None:
+    """The period of the call's contracts: from the earliest start of the needs brought, for the longest initial
+    duration, and up to the longest duration in force with renewals (None when no need is counted)."""
+    needs = _brought_needs(call)
+    if not needs:
+        return None
+    start = min(n.start_date for n in needs)
+    initial = max(n.duration_months for n in needs)
+
+    def last_day(months: int) -> date:
+        return start + relativedelta(months=months) - relativedelta(days=1)
+
+    return ContractPeriod(start, last_day(initial), last_day(contract_months(call)))
 
 
 def launch_date(call: Call, today: date) -> date:
@@ -64,3 +93,12 @@ def call_procedure(call: Call, today: date) -> CallProcedure | None:
     central = any(m.organization.is_central_government for m in call.group.memberships if m.status != "declined")
     requirement = procedure_for_codes(call_total_value(call), on, codes, "central" if central else "other")
     return CallProcedure(requirement, on)
+
+
+def small_call_lots(call: Call, today: date) -> set[int]:
+    """The ids of the call's lots that may follow an adapted procedure although the call is formal (R2123-1 2°)."""
+    procedure = call_procedure(call, today)
+    if procedure is None:
+        return set()
+    flags = small_lots_under(procedure.requirement, [lot_total_value(lot) for lot in call.lots], procedure.on)
+    return {lot.id for lot, small in zip(call.lots, flags, strict=True) if small}

@@ -49,7 +49,7 @@ from app.calls.forms import (
     score_form,
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
-from app.calls.values import call_total_value, lot_total_value
+from app.calls.values import call_procedure, call_total_value, lot_total_value, small_call_lots
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
@@ -476,13 +476,18 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "open_for_bids": call.is_open_for_bids(now),
         "questions_open": state == "published" and now < call.questions_deadline,
         "estimated_total": call_total_value(call),
+        "small_lots": small_call_lots(call, paris_today()),
         "locality_labels": LOCALITY_LABELS,
         "locality_badges": LOCALITY_BADGES,
         "evaluation": _evaluation(call),
         "decp_allowed": role in decp.READERS,
     }
     if coordinator:
-        context["warnings"] = services.deadline_warnings(call, _procedure_code(call.group), now) if editable else []
+        # the procedure of the call itself: its lots, under the thresholds of the day it was (or would be) published
+        procedure = call_procedure(call, paris_today())
+        context["warnings"] = (
+            services.deadline_warnings(call, procedure.code if procedure else None, now) if editable else []
+        )
         matched = paginate(services.matching_suppliers_query(call), 1, MATCHED_SHOWN) if editable else None
         context["matched"] = [(c, services.locality_label(call, c)) for c in matched.items] if matched else []
         context["matched_count"] = matched.total if matched else 0

@@ -358,6 +358,17 @@ def small_lots(
     return flags
 
 
+def small_lots_under(
+    procedure: ProcedureRequirement | None, lot_amounts: Iterable[Decimal | int], on: date
+) -> list[bool]:
+    """small_lots for the lots of a purchase whose whole calls for `procedure` (decided under the thresholds of `on`):
+    only a purchase that reaches the formal procedure has lots that may follow an adapted one instead."""
+    amounts = list(lot_amounts)
+    if procedure is None or procedure.code != "formal":
+        return [False] * len(amounts)
+    return small_lots(amounts, on, nature=procedure.nature, buyer_class=procedure.buyer_class)
+
+
 def procedure_for_codes(
     total: Decimal | int,
     on: date,

@@ -17,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.domain.cpv import code_of_prefix
+from app.domain.procedures import small_lots_under
 from app.groups.forms import (
     COST_SHARING_LABELS,
     EXECUTION_MODE_LABELS,
@@ -46,6 +47,7 @@ EVENT_LABELS = {
     "updated": _l("Group details changed"),
     "invited": _l("Organization invited"),
     "need_proposed": _l("Need proposed"),
+    "need_changed": _l("Need changed by its buyer"),
     "confirmed": _l("Participation confirmed"),
     "declined": _l("Invitation declined"),
     "signed": _l("Convention signed"),
@@ -92,6 +94,12 @@ FIELD_LABELS = {
     "cpv_code": _l("CPV code"),
     "delivery_area": _l("Delivery area"),
     "shares": _l("Shares"),
+    "annual_amount": _l("Yearly amount, excl. VAT"),
+    "quantity": _l("Quantity"),
+    "duration_months": _l("Initial duration (months)"),
+    "renewal_count": _l("Renewals"),
+    "renewal_months": _l("Months per renewal"),
+    "options_amount": _l("Options, total excl. VAT"),
 }
 # The rows of the "what changed" table next to a stale edit of the group, and of a lot.
 EDIT_LABELS = {
@@ -159,6 +167,13 @@ def pending_text(group: PurchaseGroup, pending: list[dict]) -> str:
     )
 
 
+def small_group_lots(group: PurchaseGroup, summary) -> set[int]:
+    """The ids of the group's lots that may follow an adapted procedure although the whole purchase is formal
+    (R2123-1 2°), under the thresholds of the group's rule date."""
+    flags = small_lots_under(summary.procedure, [lot.estimated_amount for lot in group.lots], summary.rule_date)
+    return {lot.id for lot, small in zip(group.lots, flags, strict=True) if small}
+
+
 # --- members and their needs ---------------------------------------------------------------------------------------
 
 
@@ -212,6 +227,8 @@ def value_text(key: str, value, orgs: dict[int, str], titles: dict[int, str]) ->
             return day(date.fromisoformat(value))
         except ValueError:
             return value
+    if key in ("annual_amount", "options_amount") and isinstance(value, str):
+        return money(Decimal(value))
     if key == "shares" and isinstance(value, dict):
         return ", ".join(f"{orgs.get(int(k), k)}: {money(v)}" for k, v in value.items())
     if key in ("needs", "need"):

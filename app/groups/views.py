@@ -311,6 +311,7 @@ def _render_detail(group: PurchaseGroup, status: int = 200, **forms):
         "group": group,
         "summary": summary,
         "procedure_unknown": services.procedure_unknown_reason(summary),
+        "small_lots": presenters.small_group_lots(group, summary),
         "figures": {f.organization.id: f for f in summary.members},
         "needs_by_member": presenters.needs_by_member(group),
         "need_state": lambda gn: presenters.need_state(group, gn),

@@ -21,6 +21,7 @@ from app.domain.need_import import AMOUNT_MAX, DESCRIPTION_MAX, TITLE_MAX, UNIT_
 from app.domain.tabular import Message
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.groups.services.convention import need_edit_watched
 from app.needs.models import NEED_STATUSES, Need
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
@@ -243,9 +244,10 @@ def update_need(session: Session, actor, need: Need, changes: dict, *, expected_
         if name != "status":
             setattr(merged, name, value)
     clean = _validate(session, merged)
-    for name, value in vars(clean).items():
-        if getattr(need, name) != value:
-            setattr(need, name, value)
+    with need_edit_watched(session, actor, need):
+        for name, value in vars(clean).items():
+            if getattr(need, name) != value:
+                setattr(need, name, value)
     if "status" in changes and changes["status"] != need.status:
         change_status(session, actor, need, changes["status"])
     session.flush()

@@ -24,6 +24,7 @@ from app.domain.tabular import RowReport
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.forms import apply_errors, form_version
+from app.groups.services import groups_for_need
 from app.i18n import current_language
 from app.needs import (
     bp,
@@ -237,8 +238,14 @@ def edit_need(need_id: int):
     if done:
         return redirect(url_for(".need_detail", need_id=need_id))
     stale = done.error.message if done.refused("stale_version") else None  # the form keeps what the user typed
+    forming = [g for g in groups_for_need(db.session, need.id) if g.status == "forming"]
     return render_template(
-        "needs/form.html", form=form, need=need, stale=stale, cpv_label=_cpv_label(form.cpv_code.data)
+        "needs/form.html",
+        form=form,
+        need=need,
+        stale=stale,
+        cpv_label=_cpv_label(form.cpv_code.data),
+        groups_being_formed=forming,
     ), done.status
 
 

@@ -3,13 +3,14 @@ data of awarded lots for buyers and coordinators. Every document is validated ag
 
 import json
 import random
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
 
 from app.calls import services
+from app.calls.decp import decp_export
 from app.calls.ocds import release_package
 from app.calls.services import LotInput
 from app.organizations.demo import fake_siret
@@ -236,6 +237,35 @@ def test_the_procurement_method_is_the_procedure_of_the_call(session, market, am
     assert tender["procurementMethod"] == "open" and details in tender["procurementMethodDetails"]
 
 
+@pytest.mark.parametrize(
+    ("published_at", "planned", "details", "decp_procedure"),
+    [
+        # 23:30 in Paris on 31 December 2025: the 221,000 € European threshold of 2024-2025 is in force
+        (datetime(2025, 12, 31, 22, 30, tzinfo=UTC), date(2026, 2, 1), "MAPA", "Procédure adaptée"),
+        # 00:30 in Paris on 1 January 2026: the 216,000 € threshold of 2026-2027 is
+        (datetime(2025, 12, 31, 23, 30, tzinfo=UTC), date(2025, 12, 1), *["Appel d'offres ouvert"] * 2),
+    ],
+)
+def test_a_published_call_follows_the_thresholds_of_the_paris_day_it_was_published_not_the_planned_one(
+    db, market, clock, published_at, planned, details, decp_procedure
+):
+    market.group.planned_publication_on = planned  # the group's plan says the other side of the change
+    call = factories.call(
+        market.coordinator, market.group, lots=[LotInput("Électricité", "09310000", Decimal("218000.00"))], publish=True
+    )
+    call.published_at = published_at
+    db.session.commit()
+    tender = release_package(db.session, call, uri="https://x/ocds")["releases"][0]["tender"]
+    assert details in tender["procurementMethodDetails"]
+    factories.bid(market.suppliers["alpha"], call, "210000.00", lot_id=call.lots[0].id)
+    clock.move_to(DEADLINE + timedelta(hours=1))
+    factories.award_every_lot(market.coordinator, call)
+    db.session.commit()
+    document = decp_export(db.session, market.coordinator, call_id=call.id).document
+    assert decp_errors(document) == []
+    assert [m["procedure"] for m in document["marches"]["marche"]] == [decp_procedure]
+
+
 # --- DECP -----------------------------------------------------------------------------------------------------------
 
 
@@ -265,6 +295,33 @@ def test_decp_has_one_valid_marche_per_awarded_lot(client, market, db, clock):
     assert "Électricité" in electricity["objet"]
     empty = client.get("/api/v1/decp?year=2025", headers=api_token(client, "coord@x.fr")).get_json()
     assert empty == {"marches": {"marche": []}} and decp_errors(empty) == []
+
+
+def test_decp_duration_and_the_ocds_contract_period_include_the_renewals(client, market, db, clock):
+    # the needs (36 months from 1 September 2027): one renewable once (72 months in force), one twice for 12 months
+    # (60 months), one not renewable (36 months); the longest in force is what the contracts may last
+    needs = {gn.organization_id: gn.need for gn in market.group.group_needs}
+    needs[market.orgs[0].id].renewal_count = 1
+    needs[market.orgs[1].id].renewal_count, needs[market.orgs[1].id].renewal_months = 2, 12
+    db.session.commit()
+    publish(db, market)
+    place_bids(db, market)
+    award_all(db, market, clock)
+    document = client.get("/api/v1/decp?year=2026", headers=api_token(client, "coord@x.fr")).get_json()
+    assert decp_errors(document) == []
+    assert {m["dureeMois"] for m in document["marches"]["marche"]} == {72}
+    package = client.get(f"/api/v1/calls/{market.call.id}/ocds").get_json()
+    assert ocds_errors(package) == []
+    periods = [c["period"] for c in package["releases"][0]["contracts"]]
+    assert len(periods) == 6 and all(
+        period
+        == {
+            "startDate": "2027-09-01T00:00:00+02:00",
+            "endDate": "2030-08-31T23:59:59+02:00",  # the initial 36 months
+            "maxExtentDate": "2033-08-31T23:59:59+02:00",  # every renewal taken: 72 months
+        }
+        for period in periods
+    )
 
 
 def test_decp_is_for_buyers_of_their_organization_and_for_coordinators(client, market, db, clock):

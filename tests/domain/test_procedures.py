@@ -11,6 +11,7 @@ from app.domain.procedures import (
     procedure_for_codes,
     required_procedure,
     small_lots,
+    small_lots_under,
 )
 
 SUPPLIES = "supplies_services"
@@ -390,3 +391,18 @@ def test_social_services_mixed_with_other_services_use_the_general_thresholds():
 def test_small_lots_below_80000_or_1000000_within_20_percent_may_be_adapted(nature, amounts, expected):
     flags = small_lots([Decimal(a) for a in amounts], date(2026, 6, 1), nature=nature, buyer_class="other")
     assert flags == expected
+
+
+@pytest.mark.parametrize(
+    ("amounts", "expected"),
+    [
+        (("50000", "400000"), [True, False]),  # 450 000: formal, the 50 000 lot may be adapted
+        (("50000", "150000"), [False, False]),  # 200 000: adapted already, no lot to single out
+    ],
+)
+def test_small_lots_are_told_only_when_the_whole_purchase_is_formal(amounts, expected):
+    on = date(2026, 6, 1)
+    lots = [Decimal(a) for a in amounts]
+    procedure = procedure_for_codes(sum(lots), on, ["09310000"], "other")
+    assert small_lots_under(procedure, lots, on) == expected
+    assert small_lots_under(None, lots, on) == [False, False]

@@ -510,3 +510,49 @@ def test_changes_outside_the_terms_keep_the_signatures(session, world):
     )
     assert _voided(session, group) == []
     assert {m.status for m in group.memberships if m.status != "declined"} == {"signed"}
+
+
+@pytest.mark.parametrize(
+    ("change", "logged"),
+    [
+        ({"renewal_count": 2, "renewal_months": 12}, {"renewal_count": 2, "renewal_months": 12}),
+        ({"duration_months": 48}, {"duration_months": 48}),
+        ({"options_amount": Decimal("5000.00")}, {"options_amount": "5000.00"}),
+        ({"annual_amount": Decimal("120000.00")}, {"annual_amount": "120000.00"}),
+    ],
+)
+def test_a_buyer_s_edit_of_a_need_in_a_forming_group_voids_the_signatures(session, world, change, logged):
+    from app.needs.services import update_need
+
+    orgs, people, needs = world
+    group = _signed_by_all(session, world)
+    before = services.summarize(group, today=date(2026, 11, 29)).total_amount
+    update_need(session, people["chu"], needs["chu"], change)
+    assert {m.status for m in group.memberships if m.status != "declined"} == {"confirmed"}
+    assert _voided(session, group) == [
+        {"changed": ["needs"], "need": needs["chu"].id, "to_sign_again": ["CHU", "DM", "UB"]}
+    ]
+    edited = session.scalars(
+        sa.select(GroupEvent).where(GroupEvent.group_id == group.id, GroupEvent.action == "need_changed")
+    ).one()
+    assert edited.after == {"need": needs["chu"].id, **logged}
+    # the group's total follows the need's new estimated value (the group need was not adjusted)
+    assert services.summarize(group, today=date(2026, 11, 29)).total_amount > before
+    with pytest.raises(Conflict):
+        services.constitute_group(session, people["coord"], group)
+
+
+def test_a_need_adjusted_for_the_group_keeps_its_adjusted_amount_and_the_signatures(session, world):
+    from app.needs.services import update_need
+
+    orgs, people, needs = world
+    group = formed(session, world)
+    services.confirm_membership(
+        session, people["chu"], group, [needs["chu"].id], {needs["chu"].id: {"annual_amount": Decimal("50000")}}
+    )
+    _all_answer(session, world, group)
+    update_need(session, people["chu"], needs["chu"], {"annual_amount": Decimal("90000.00"), "title": "Autre titre"})
+    gn = next(gn for gn in group.group_needs if gn.need_id == needs["chu"].id)
+    assert gn.annual_amount == Decimal("50000.00")
+    assert _voided(session, group) == []
+    assert {m.status for m in group.memberships if m.status != "declined"} == {"signed"}

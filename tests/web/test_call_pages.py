@@ -853,3 +853,14 @@ def test_a_document_whose_file_is_missing_answers_404_on_the_page_and_the_api(cl
     response = api.get(f"/api/v1/calls/{call.id}/documents/{document.id}", headers=api_token(api, "beta@x.fr"))
     assert response.status_code == 404
     assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_the_call_page_marks_the_small_lots_of_a_formal_call(client, db, world):
+    lots = [LotInput("Électricité", "09310000", Decimal("600000.00")), LotInput("Gaz", "09123000", Decimal("60000.00"))]
+    call = make_call(db, world, lots=lots)  # 660,000 € excl. VAT: formal; 60,000 € is below 80,000 € and 20 %
+    english(client, "coord@x.fr")
+    body = text(client.get(f"/calls/{call.id}"))
+    table = body.split('class="table align-middle call-lots"')[1].split("</table>")[0]
+    rows = dict(re.findall(r'<tr data-lot="(\d+)">(.*?)</tr>', table, re.S))
+    assert "Small lot: adapted procedure possible" in rows["2"] and "Small lot" not in rows["1"]
+    assert "R2123-1 2°" in body

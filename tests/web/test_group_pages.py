@@ -651,6 +651,39 @@ def test_coordinator_creates_a_lot_with_shares_in_french_notation(client, db, wo
     assert "A single lot: record why" in text
 
 
+def lot_rows(text: str) -> dict[str, str]:
+    """The rows of the lots table by lot number."""
+    table = text.split('class="table align-middle lots-table"')[1].split("</table>")[0]
+    return dict(re.findall(r'<tr data-lot="(\d+)">(.*?)</tr>', table, re.S))
+
+
+def test_a_small_lot_of_a_formal_purchase_is_marked_as_open_to_an_adapted_procedure(client, db, world):
+    group = formed(db, world)  # 490,000 € in total over the contracts: a formal procedure
+    for title, code, annual in (("Hôpitaux", "CHU", "100000"), ("Résidences", "GDH", "25000")):
+        values = services.LotValues(title=title, cpv_code="09310000", shares={code: {"annual_amount": Decimal(annual)}})
+        services.create_lot(db.session, world.coord, group, values)
+    db.session.commit()
+    # lot 1: 300,000 € in total; lot 2: 50,000 € (GDH's 24 months), below 80,000 € and within 20 % of 350,000 €
+    english(client, "coord@dm.example.fr")
+    text = page(client.get(f"/groups/{group.id}"))
+    rows = lot_rows(text)
+    assert "Small lot: adapted procedure possible" in rows["2"]
+    assert "Small lot" not in rows["1"] and "R2123-1 2°" in text
+    client.get("/lang/fr")
+    rows = lot_rows(page(client.get(f"/groups/{group.id}")))
+    assert "Petit lot : procédure adaptée possible" in rows["2"] and "Petit lot" not in rows["1"]
+
+
+def test_no_small_lot_is_marked_when_the_whole_purchase_is_not_formal(client, db, world):
+    group = formed(db, world, needs=("gdh", "dm"))  # 110,000 € in total: an adapted procedure for every lot
+    values = services.LotValues(title="Résidences", cpv_code="09310000", shares={"GDH": {"annual_amount": Decimal(1)}})
+    services.create_lot(db.session, world.coord, group, values)
+    db.session.commit()
+    english(client, "coord@dm.example.fr")
+    text = page(client.get(f"/groups/{group.id}"))
+    assert "Small lot" not in text and "R2123-1 2°" not in text
+
+
 def test_lot_form_errors_are_shown_and_nothing_is_created(client, db, world):
     group = formed(db, world)
     english(client, "coord@dm.example.fr")

@@ -729,3 +729,38 @@ def test_an_upload_above_the_size_limit_is_refused_with_413(client, web_app, db,
     assert response.status_code == 413
     assert "The file or request is too large." in page(response)
     assert count_needs(db) == 0
+
+
+def test_editing_a_need_of_a_forming_group_warns_then_voids_the_signatures(client, db, world):
+    from app.groups import services as group_services
+    from app.groups.models import GroupEvent
+
+    mine, theirs = make_need(world.chu), make_need(world.ub)
+    group = group_services.form_group(
+        db.session,
+        world.coordinator,
+        name="Électricité 2027",
+        need_ids=[mine.id, theirs.id],
+        coordinator_organization_code="UB",
+    )
+    for buyer in (world.buyer, world.other_buyer):
+        group_services.confirm_membership(db.session, buyer, group)
+        group_services.sign_convention(db.session, buyer, group)
+    db.session.commit()
+    english(client, "anne@chu.example.fr")
+    text = page(client.get(f"/needs/{mine.id}/edit"))
+    assert "This need is in a group being formed (Électricité 2027)" in text
+    form = need_form(
+        title=mine.title, annual_amount="12000.00", start_date="2027-01-01", duration_months="48", version="1"
+    )
+    assert post_form(client, f"/needs/{mine.id}/edit", form).status_code == 302
+    db.session.expire_all()
+    assert {m.status for m in group.memberships} == {"confirmed"}
+    voided = db.session.scalars(
+        sa.select(GroupEvent.after).where(GroupEvent.group_id == group.id, GroupEvent.action == "signatures_voided")
+    ).one()
+    assert voided["need"] == mine.id and voided["to_sign_again"] == ["CHU", "UB"]
+    alone = make_need(world.chu, title="Hors groupement")
+    db.session.commit()
+    response = client.get(f"/needs/{alone.id}/edit")
+    assert response.status_code == 200 and "This need is in a group being formed" not in page(response)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import date
 
+import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
@@ -15,7 +16,7 @@ from app.audit.services import record
 from app.clock import paris_today, utcnow
 from app.domain.text import N_
 from app.errors import Conflict, ValidationFailed
-from app.groups.models import Membership, PurchaseGroup
+from app.groups.models import GroupNeed, Membership, PurchaseGroup
 from app.groups.services.access import member_of, require_coordinator, require_forming
 from app.groups.services.events import notify_about, record_event, touch
 from app.notifications.services import buyers_of, coordinators_of
@@ -83,7 +84,10 @@ def convention_terms(group: PurchaseGroup) -> dict[str, list]:
         "cost_sharing": [group.cost_sharing],
         "execution_mode": [group.execution_mode],
         "members": sorted(m.organization.code for m in group.memberships if m.status != "declined"),
-        "needs": sorted([gn.need_id, str(gn.annual_amount), str(gn.quantity)] for gn in group.counted_needs()),
+        "needs": sorted(
+            [gn.need_id, str(gn.annual_amount), str(gn.quantity), *need_duration_terms(gn.need)]
+            for gn in group.counted_needs()
+        ),
         "lots": sorted(
             [
                 lot.number,
@@ -94,6 +98,50 @@ def convention_terms(group: PurchaseGroup) -> dict[str, list]:
             for lot in group.lots
         ),
     }
+
+
+NEED_TERM_FIELDS = ("duration_months", "renewal_count", "renewal_months", "options_amount")
+
+
+def need_duration_terms(need) -> list[str]:
+    """What of a need, beyond the yearly amount the group takes, makes its estimated value: durations and options."""
+    return [str(getattr(need, name)) for name in NEED_TERM_FIELDS]
+
+
+@contextmanager
+def need_edit_watched(session: Session, actor, need) -> Iterator[None]:
+    """Around a buyer's edit of a need brought to forming groups: each group's need follows the new yearly amount
+    and quantity unless its member adjusted them for the group; when the convention's terms change, the group's log
+    names the need and what changed, and the signatures already given are void."""
+    group_needs = list(
+        session.scalars(
+            sa.select(GroupNeed)
+            .join(PurchaseGroup)
+            .where(GroupNeed.need_id == need.id, PurchaseGroup.status == "forming")
+        )
+    )
+    fields = ("annual_amount", "quantity", *NEED_TERM_FIELDS)
+    old = {name: getattr(need, name) for name in fields}
+    with ExitStack() as stack:
+        for gn in group_needs:
+            stack.enter_context(terms_watched(session, actor, gn.group, cause={"need": need.id}))
+        yield
+        changed = {name: getattr(need, name) for name in fields if getattr(need, name) != old[name]}
+        for gn in group_needs:
+            if "annual_amount" in changed and gn.annual_amount == old["annual_amount"]:
+                gn.annual_amount = need.annual_amount
+            if "quantity" in changed and gn.quantity == old["quantity"]:
+                gn.quantity = need.quantity
+            if changed:
+                touch(gn.group)
+                record_event(
+                    session,
+                    gn.group,
+                    actor,
+                    "need_changed",
+                    before={"need": need.id, **{name: old[name] for name in changed}},
+                    after={"need": need.id, **changed},
+                )
 
 
 def changes_terms(func):
@@ -109,7 +157,7 @@ def changes_terms(func):
 
 
 @contextmanager
-def terms_watched(session: Session, actor, group: PurchaseGroup) -> Iterator[None]:
+def terms_watched(session: Session, actor, group: PurchaseGroup, cause: dict | None = None) -> Iterator[None]:
     """Around a change of a forming group: when the convention's terms differ afterwards, the signatures already
     given are void (the members signed other terms) and the log says which change voided them."""
     before = convention_terms(group) if group.status == "forming" else None
@@ -120,10 +168,12 @@ def terms_watched(session: Session, actor, group: PurchaseGroup) -> Iterator[Non
     after = convention_terms(group)
     changed = [name for name in after if after[name] != before[name]]
     if changed:
-        void_signatures(session, actor, group, changed)
+        void_signatures(session, actor, group, changed, cause)
 
 
-def void_signatures(session: Session, actor, group: PurchaseGroup, changed: list[str]) -> list[Membership]:
+def void_signatures(
+    session: Session, actor, group: PurchaseGroup, changed: list[str], cause: dict | None = None
+) -> list[Membership]:
     """The members that signed sign again: their signature is withdrawn (kept in the log) and they are asked anew."""
     signed = [m for m in group.memberships if m.status == "signed"]
     if not signed:
@@ -139,7 +189,7 @@ def void_signatures(session: Session, actor, group: PurchaseGroup, changed: list
         actor,
         "signatures_voided",
         before={"signed": codes},
-        after={"changed": changed, "to_sign_again": codes},
+        after={"changed": changed, **(cause or {}), "to_sign_again": codes},
     )
     for membership in signed:
         ask_to_sign(session, group, membership)
