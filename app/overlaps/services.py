@@ -20,7 +20,7 @@ from app.errors import NotPermitted, ValidationFailed
 from app.i18n import day as format_day
 from app.needs.models import Need
 from app.organizations.models import Organization
-from app.reference.models import CpvCode
+from app.reference.services import labels as cpv_labels
 
 MAX_WINDOW_MONTHS = 60
 
@@ -120,11 +120,7 @@ def submitted_needs_frame(
 def _labels(session: Session, prefixes: list[str], lang: str) -> dict[str, str]:
     """prefix → label of the code that names it (a prefix padded with zeros: class 1510 → 15100000, which the
     CPV files as a group because its fourth digit is zero), in one query for the prefixes given."""
-    if not prefixes:
-        return {}
-    column = CpvCode.label_en if lang == "en" else CpvCode.label_fr
-    codes = {code_of_prefix(p) for p in prefixes}
-    found = dict(session.execute(sa.select(CpvCode.code, column).where(CpvCode.code.in_(codes))).all())
+    found = cpv_labels(session, {code_of_prefix(p) for p in prefixes}, lang)
     return {p: found.get(code_of_prefix(p), "") for p in prefixes}
 
 
