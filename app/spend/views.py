@@ -27,7 +27,7 @@ from app.extensions import db
 from app.forms import LEVEL_NAMES, apply_errors
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
-from app.pagination import page_number
+from app.pagination import page_number, paginate
 from app.spend import bp, exports, models, services  # noqa: F401
 from app.spend.forms import ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
 from app.uploads import PendingUploads, file_bytes
@@ -124,8 +124,7 @@ def spend_map():
         stmt = services.lines_query(
             db.session, current_user, prefix=prefix, organization=args["organization"], year=args["year"]
         )
-        page = page_number()
-        lines = db.paginate(stmt, page=page, per_page=LINES_PER_PAGE, max_per_page=LINES_PER_PAGE, error_out=False)
+        lines = paginate(stmt, page_number(), LINES_PER_PAGE)
     query_args = {k: v for k, v in {**args, "level": result.level}.items() if v not in (None, "")}
     colors = _chart_colors(result.organizations)
     top = [r for r in result.rows if r.amount][:CHART_CATEGORIES]
