@@ -400,6 +400,7 @@ def impact_page():
     division_labels = services.cpv_labels(db.session, mapping.keys(), lang)
     shown = db.session.execute(pooling.query.limit(POOLING_SHOWN)).all()
     shared = services.pooling_items(db.session, pooling, shown, lang)
+    _potential, shared_count = services.pooling_totals(db.session, pooling, shown)
     form = _query_form(pooling.years)
     form.level.data = level
     carbon_lines = sorted(carbon.lines, key=lambda line: -(line.kg or 0))
@@ -442,6 +443,7 @@ def impact_page():
         savings=savings,
         savings_total=(sum((s.low for s in savings), Decimal(0)), sum((s.high for s in savings), Decimal(0))),
         shared=shared,
+        shared_count=shared_count,
         pooling=pooling,
         assumptions=services.savings_assumptions(),
         assumptions_source=impact.SAVINGS_SOURCE,

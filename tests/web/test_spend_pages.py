@@ -335,3 +335,4 @@ def test_the_impact_page_lists_the_largest_shared_categories_only(client, db):
     page = client.get("/spend/impact?level=category").get_data(as_text=True)
     shown = re.findall(r'<code class="cpv-prefix">(\d+)</code>', page.split("two organizations or more")[-1])
     assert len(largest) == 50 and shown == largest[:20]
+    assert re.search(r'data-shared-count="50">[^<]*\b20\b[^<]*\b50\b', page)
