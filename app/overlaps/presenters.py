@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from app.domain.overlaps import Overlap, SplittingWarning
 from app.domain.procedures import ProcedureRequirement, load_thresholds
 from app.i18n import number
+from app.overlaps.services import pooling_effect
 
 # Bootstrap badge classes and short names of the procedures; the full label (a msgid) goes in the tooltip.
 PROCEDURE_BADGES = {"none": "proc-none", "adapted": "proc-adapted", "formal": "proc-formal"}
@@ -111,8 +112,7 @@ class OverlapRow:
 
     @property
     def pooling_effect(self) -> bool:
-        """Together the members need a formal procedure, while at least one of them alone would not."""
-        return self.overlap.procedure.code == "formal" and any(m.procedure.code != "formal" for m in self.members)
+        return pooling_effect(self.overlap)
 
     @property
     def anchor(self) -> str:
