@@ -161,6 +161,7 @@ def spend_map():
         result=result,
         level_name=LEVEL_NAMES[result.level],
         query_args=query_args,
+        lines_url=lambda page: url_for(".spend_map", **query_args, page=page, _anchor="lines"),
         charts=charts,
         top=top,
         lines=lines,
