@@ -13,17 +13,13 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pandas as pd
-import sqlalchemy as sa
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session
 
-from app.domain.cpv import code_of_prefix
 from app.domain.overlaps import Overlap, SplittingWarning
 from app.domain.procedures import ProcedureRequirement, load_thresholds
 from app.i18n import number
-from app.overlaps.services import OverlapReport
-from app.reference.models import CpvCode
+from app.overlaps.services import pooling_effect
 
 # Bootstrap badge classes and short names of the procedures; the full label (a msgid) goes in the tooltip.
 PROCEDURE_BADGES = {"none": "proc-none", "adapted": "proc-adapted", "formal": "proc-formal"}
@@ -96,28 +92,6 @@ def need_rows(needs: pd.DataFrame) -> dict[int, NeedRow]:
     }
 
 
-def cpv_labels(session: Session, report: OverlapReport, lang: str) -> dict[str, str]:
-    """Labels of every prefix shown (overlaps, heatmap columns, splitting classes).
-
-    The report's labels come from the codes of the chosen level only; a class such as 1510 is named by the
-    group code 15100000 in the CPV, so its label is looked up here by code, in one query for all of them.
-    """
-    labels = dict(report.labels)
-    for overlap in report.overlaps:
-        labels[overlap.cpv_prefix] = overlap.label or labels.get(overlap.cpv_prefix, "")
-    wanted = {o.cpv_prefix for o in report.overlaps}
-    wanted |= {str(p) for p in report.heatmap.columns}
-    wanted |= {w.cpv_prefix for w in report.warnings}
-    missing = sorted(p for p in wanted if p not in labels)  # a prefix the report looked up stays as found
-    if missing:
-        column = CpvCode.label_en if lang == "en" else CpvCode.label_fr
-        codes = {code_of_prefix(p) for p in missing}
-        found = dict(session.execute(sa.select(CpvCode.code, column).where(CpvCode.code.in_(codes))).all())
-        for prefix in missing:
-            labels[prefix] = found.get(code_of_prefix(prefix), "")
-    return labels
-
-
 # --------------------------------------------------------------------------- overlaps
 
 
@@ -138,8 +112,7 @@ class OverlapRow:
 
     @property
     def pooling_effect(self) -> bool:
-        """Together the members need a formal procedure, while at least one of them alone would not."""
-        return self.overlap.procedure.code == "formal" and any(m.procedure.code != "formal" for m in self.members)
+        return pooling_effect(self.overlap)
 
     @property
     def anchor(self) -> str:

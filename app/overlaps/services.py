@@ -20,7 +20,7 @@ from app.errors import NotPermitted, ValidationFailed
 from app.i18n import day as format_day
 from app.needs.models import Need
 from app.organizations.models import Organization
-from app.reference.models import CpvCode
+from app.reference.services import labels as cpv_labels
 
 MAX_WINDOW_MONTHS = 60
 
@@ -74,26 +74,31 @@ def _check_reader(actor) -> None:
         raise NotPermitted(str(_l("Overlaps are for buyers and coordinators.")))
 
 
-def submitted_needs_frame(session: Session, organization_id: int | None = None, condition=None) -> pd.DataFrame:
+def submitted_needs_frame(
+    session: Session, organization_id: int | None = None, condition=None, *, titles: bool = False
+) -> pd.DataFrame:
     """Every submitted need (of one organization when given, matching `condition` when given) in one query,
-    amounts in integer cents (exact on SQLite and PostgreSQL).
+    amounts in integer cents (exact on SQLite and PostgreSQL); with `titles`, their titles too (pages).
 
     The rows are read straight from the database cursor as plain tuples (no ORM rows): at 100,000 needs the
     per-row overhead of result objects would cost more than the whole overlap computation.
     """
+    columns = {
+        "id": Need.id,
+        "organization_id": Need.organization_id,
+        "cpv_code": Need.cpv_code,
+        "annual_cents": ANNUAL_CENTS,
+        "total_cents": TOTAL_CENTS,
+        "duration_months": Need.duration_months,
+        "start_date": Need.start_date,
+        "current_contract_end": Need.current_contract_end,
+        "organization": Organization.code,
+        "buyer_class": sa.case((Organization.is_central_government, "central"), else_="other"),
+    }
+    if titles:
+        columns["title"] = Need.title
     stmt = (
-        sa.select(
-            Need.id,
-            Need.organization_id,
-            Need.cpv_code,
-            ANNUAL_CENTS.label("annual_cents"),
-            TOTAL_CENTS.label("total_cents"),
-            Need.duration_months,
-            Need.start_date,
-            Need.current_contract_end,
-            Organization.code,
-            sa.case((Organization.is_central_government, "central"), else_="other"),
-        )
+        sa.select(*columns.values())
         .join(Organization, Organization.id == Need.organization_id)
         .where(Need.status == "submitted")
     )
@@ -109,29 +114,13 @@ def submitted_needs_frame(session: Session, organization_id: int | None = None, 
         rows = cursor.fetchall()
     finally:
         cursor.close()
-    columns = [
-        "id",
-        "organization_id",
-        "cpv_code",
-        "annual_cents",
-        "total_cents",
-        "duration_months",
-        "start_date",
-        "current_contract_end",
-        "organization",
-        "buyer_class",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=list(columns))
 
 
 def _labels(session: Session, prefixes: list[str], lang: str) -> dict[str, str]:
     """prefix → label of the code that names it (a prefix padded with zeros: class 1510 → 15100000, which the
     CPV files as a group because its fourth digit is zero), in one query for the prefixes given."""
-    if not prefixes:
-        return {}
-    column = CpvCode.label_en if lang == "en" else CpvCode.label_fr
-    codes = {code_of_prefix(p) for p in prefixes}
-    found = dict(session.execute(sa.select(CpvCode.code, column).where(CpvCode.code.in_(codes))).all())
+    found = cpv_labels(session, {code_of_prefix(p) for p in prefixes}, lang)
     return {p: found.get(code_of_prefix(p), "") for p in prefixes}
 
 
@@ -217,41 +206,13 @@ def pooling_effect(overlap: engine.Overlap) -> bool:
 
 
 def _need_rows(session: Session, condition) -> pd.DataFrame:
-    """The needs matching `condition` as id-indexed rows with amounts in cents (one query)."""
-    stmt = (
-        sa.select(
-            Need.id,
-            Need.title,
-            Organization.code,
-            Need.cpv_code,
-            ANNUAL_CENTS,
-            TOTAL_CENTS,
-            Need.duration_months,
-            Need.start_date,
-            Need.current_contract_end,
-        )
-        .join(Organization, Organization.id == Need.organization_id)
-        .where(condition)
-        .order_by(Need.id)
-    )
-    columns = [
-        "id",
-        "title",
-        "organization",
-        "cpv_code",
-        "annual_cents",
-        "total_cents",
-        "duration_months",
-        "start_date",
-        "current_contract_end",
-    ]
-    frame = pd.DataFrame([tuple(row) for row in session.execute(stmt)], columns=columns)
-    frame["annual_cents"] = frame["annual_cents"].astype("int64")
-    frame["total_cents"] = frame["total_cents"].astype("int64")
-    frame["duration_months"] = frame["duration_months"].astype("int64")
+    """The submitted needs matching `condition` as id-indexed rows with their titles, amounts in cents (one
+    query)."""
+    frame = submitted_needs_frame(session, condition=condition, titles=True)
+    frame = frame.astype({"annual_cents": "int64", "total_cents": "int64", "duration_months": "int64"})
     frame["start_date"] = pd.to_datetime(frame["start_date"])
     frame["current_contract_end"] = pd.to_datetime(frame["current_contract_end"])
-    return frame.set_index("id")
+    return frame.set_index("id").sort_index()
 
 
 def with_details(

@@ -68,7 +68,7 @@ def overlap_map():
     pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page_number())
     shown = [row.overlap for row in pagination.items]
     report = with_details(db.session, current_user, query, shown, lang=lang, warnings=True, limit=NEEDS_SHOWN)
-    labels = presenters.cpv_labels(db.session, report, lang)
+    labels = report.labels
     needs = presenters.need_rows(report.needs)
     rows = presenters.overlap_rows(report.overlaps, needs, labels)
     thresholds = presenters.thresholds_in_force(query.window_start)
@@ -130,7 +130,7 @@ def export_overlaps(fmt: str):
         return render_template("errors/400.html", status=400, message=" ".join(reasons)), 400
 
     lang = current_language()
-    labels = presenters.cpv_labels(db.session, report, lang)
+    labels = report.labels
     needs = presenters.need_rows(report.needs)
     rows = presenters.overlap_rows(report.overlaps, needs, labels)  # the page's default order: total descending
     body = exports.overlaps_csv(rows, lang) if fmt == "csv" else exports.overlaps_xlsx(rows, lang)

@@ -27,7 +27,7 @@ from app.extensions import db
 from app.forms import LEVEL_NAMES, apply_errors
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
-from app.pagination import page_number
+from app.pagination import page_number, paginate
 from app.spend import bp, exports, models, services  # noqa: F401
 from app.spend.forms import ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
 from app.uploads import PendingUploads, file_bytes
@@ -124,8 +124,7 @@ def spend_map():
         stmt = services.lines_query(
             db.session, current_user, prefix=prefix, organization=args["organization"], year=args["year"]
         )
-        page = page_number()
-        lines = db.paginate(stmt, page=page, per_page=LINES_PER_PAGE, max_per_page=LINES_PER_PAGE, error_out=False)
+        lines = paginate(stmt, page_number(), LINES_PER_PAGE)
     query_args = {k: v for k, v in {**args, "level": result.level}.items() if v not in (None, "")}
     colors = _chart_colors(result.organizations)
     top = [r for r in result.rows if r.amount][:CHART_CATEGORIES]
@@ -162,6 +161,7 @@ def spend_map():
         result=result,
         level_name=LEVEL_NAMES[result.level],
         query_args=query_args,
+        lines_url=lambda page: url_for(".spend_map", **query_args, page=page, _anchor="lines"),
         charts=charts,
         top=top,
         lines=lines,
@@ -401,6 +401,7 @@ def impact_page():
     division_labels = services.cpv_labels(db.session, mapping.keys(), lang)
     shown = db.session.execute(pooling.query.limit(POOLING_SHOWN)).all()
     shared = services.pooling_items(db.session, pooling, shown, lang)
+    _potential, shared_count = services.pooling_totals(db.session, pooling, shown)
     form = _query_form(pooling.years)
     form.level.data = level
     carbon_lines = sorted(carbon.lines, key=lambda line: -(line.kg or 0))
@@ -443,6 +444,7 @@ def impact_page():
         savings=savings,
         savings_total=(sum((s.low for s in savings), Decimal(0)), sum((s.high for s in savings), Decimal(0))),
         shared=shared,
+        shared_count=shared_count,
         pooling=pooling,
         assumptions=services.savings_assumptions(),
         assumptions_source=impact.SAVINGS_SOURCE,

@@ -201,6 +201,19 @@ def test_exports_neutralise_formulas_in_csv_and_xlsx(client, people, db):
             assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment")
 
 
+def test_the_spend_lines_of_a_category_are_paged_with_the_shared_pager(client, people, db):
+    line = "{:02d}/03/2025;Fournisseur {};;30192000;{},00;Fournitures {};21000\n"
+    rows = "".join(line.format(d % 28 + 1, d, d + 1, d) for d in range(60))
+    _import(db.session, people["dm"], (HEADER + rows).encode())
+    login(client, "coord@x.fr")
+    first = client.get("/spend?prefix=30192").get_data(as_text=True)
+    assert first.count('rel="next"') == 1 and 'rel="prev"' not in first
+    next_url = re.search(r'<a class="page-link" rel="next" href="([^"]+)"', first).group(1).replace("&amp;", "&")
+    assert "page=2" in next_url and next_url.endswith("#lines") and "prefix=30192" in next_url
+    second = client.get(next_url.split("#")[0]).get_data(as_text=True)
+    assert 'rel="prev"' in second and 'aria-current="page"><span class="page-link">2<' in second
+
+
 def test_the_map_drills_down_to_the_lines_with_tables_beside_the_charts(client, new_client, people, db):
     _import(db.session, people["dm"], EVIL.encode())
     _import(db.session, people["chu"], (HEADER + "01/02/2024;Y;;45210000;900,00;Travaux;25000\n").encode())
@@ -335,3 +348,4 @@ def test_the_impact_page_lists_the_largest_shared_categories_only(client, db):
     page = client.get("/spend/impact?level=category").get_data(as_text=True)
     shown = re.findall(r'<code class="cpv-prefix">(\d+)</code>', page.split("two organizations or more")[-1])
     assert len(largest) == 50 and shown == largest[:20]
+    assert re.search(r'data-shared-count="50">[^<]*\b20\b[^<]*\b50\b', page)
