@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 from app.actors import ADMINS
 from app.clock import utcnow
 from app.effects import on_rollback
-from app.errors import DomainError, NotFound, ValidationFailed
+from app.errors import DomainError, NotFound
 from app.organizations.models import Organization
 from app.spend.models import SpendImportJob
-from app.spend.services.imports import _import_organization, import_spend
+from app.spend.services.imports import _import_organization, check_format, import_spend
 
 JOBS_FOLDER = "spend-jobs"
 
@@ -47,8 +47,7 @@ def queue_spend_import(
     """Keep the file under UPLOAD_FOLDER and queue its import for the scheduler (who may import for which
     organization is checked now, and again when the job runs)."""
     organization = _import_organization(session, actor, organization)
-    if fmt is not None and fmt not in ("csv", "xlsx", "decp"):
-        raise ValidationFailed({"format": [str(_l("The format is csv, xlsx or decp."))]})
+    check_format(fmt)
     job = SpendImportJob(
         organization_id=organization.id,
         requested_by_id=actor.id,
