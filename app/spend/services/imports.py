@@ -397,6 +397,7 @@ def import_spend(
         stream.quarantined.clear()
         if progress is not None:
             progress(stream.rows_read)
+    del twins
     _check_row_limit(stream.rows_read, max_rows)
     if not valid and first_quarantined is not None and not stream.errors:
         raise _all_quarantined(first_quarantined, quarantined)
