@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.spend import services
-from app.spend.models import SpendImport, SpendLine
+from app.spend.models import SpendImport, SpendImportJob, SpendLine
 from tests import factories
 from tests.conftest import csrf_from, login, post_form
 from tests.factories import DECP_SAMPLE as DECP
@@ -310,6 +310,20 @@ def test_a_large_file_with_a_bad_row_imports_nothing_and_the_page_lists_the_row(
     assert "Le fichier contient des erreurs" in html and '<td class="text-end">42</td>' in html
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+
+
+def test_a_large_file_already_imported_is_refused_at_once_not_queued(client, people, db, background):
+    from app.jobs import tasks
+
+    login(client, "dm@x.fr")
+    data = _ledger_rows(40)
+    _upload(client, data)
+    assert tasks.run_spend_imports() == 1
+    again = _upload(client, data)
+    assert again.status_code == 409 and "already imported for DM" in again.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(SpendImportJob.id))) == 1
+    assert tasks.run_spend_imports() == 0
 
 
 def test_only_who_queued_the_import_and_administrators_follow_it(client, new_client, people, background):
