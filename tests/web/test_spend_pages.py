@@ -312,6 +312,19 @@ def test_a_large_file_with_a_bad_row_imports_nothing_and_the_page_lists_the_row(
     assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
 
 
+def test_open_data_imported_in_the_background_links_its_quarantine(client, people, db, background):
+    from app.jobs import tasks
+
+    login(client, "dm@x.fr")
+    queued = _upload(client, (factories.DECP_FILES / "decp_1x.json").read_bytes(), "decp_1x.json")
+    assert "/spend/imports/jobs/" in queued.location
+    assert tasks.run_spend_imports() == 1
+    record = db.session.scalar(sa.select(SpendImport))
+    done = client.get(queued.location).get_data(as_text=True)
+    assert "2 spend lines imported for DM" in done
+    assert f'href="/spend/imports/{record.id}/quarantine">4 quarantined</a>' in done
+
+
 def test_a_large_file_already_imported_is_refused_at_once_not_queued(client, people, db, background):
     from app.jobs import tasks
 
