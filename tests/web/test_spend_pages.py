@@ -247,6 +247,18 @@ def test_an_admin_changes_a_division_category_and_rolls_an_import_back(client, p
     assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
 
 
+def test_the_quarantine_page_of_a_rolled_back_import_says_its_records_went_with_it(client, people, db):
+    record = services.import_spend(
+        db.session, people["dm"], (factories.DECP_FILES / "decp_1x.json").read_bytes(), "decp_1x.json"
+    )
+    services.rollback_import(db.session, people["admin"], record.id)
+    db.session.commit()
+    login(client, "dm@x.fr")
+    page = client.get(f"/spend/imports/{record.id}/quarantine").get_data(as_text=True)
+    assert "4 quarantined: 6 records in the file" in page
+    assert "removed with the rollback of this import" in page and "No record is quarantined" not in page
+
+
 def test_buyers_cannot_roll_back(client, people, db):
     record = _import(db.session, people["dm"], EVIL.encode())
     login(client, "dm@x.fr")
