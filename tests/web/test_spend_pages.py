@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.spend import services
-from app.spend.models import SpendImport, SpendLine
+from app.spend.models import SpendImport, SpendImportJob, SpendLine
 from tests import factories
 from tests.conftest import csrf_from, login, post_form
 from tests.factories import DECP_SAMPLE as DECP
@@ -260,6 +260,18 @@ def test_an_admin_changes_a_division_category_and_rolls_an_import_back(client, p
     assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
 
 
+def test_the_quarantine_page_of_a_rolled_back_import_says_its_records_went_with_it(client, people, db):
+    record = services.import_spend(
+        db.session, people["dm"], (factories.DECP_FILES / "decp_1x.json").read_bytes(), "decp_1x.json"
+    )
+    services.rollback_import(db.session, people["admin"], record.id)
+    db.session.commit()
+    login(client, "dm@x.fr")
+    page = client.get(f"/spend/imports/{record.id}/quarantine").get_data(as_text=True)
+    assert "4 quarantined: 6 records in the file" in page
+    assert "removed with the rollback of this import" in page and "No record is quarantined" not in page
+
+
 def test_buyers_cannot_roll_back(client, people, db):
     record = _import(db.session, people["dm"], EVIL.encode())
     login(client, "dm@x.fr")
@@ -323,6 +335,33 @@ def test_a_large_file_with_a_bad_row_imports_nothing_and_the_page_lists_the_row(
     assert "Le fichier contient des erreurs" in html and '<td class="text-end">42</td>' in html
     db.session.expire_all()
     assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+
+
+def test_open_data_imported_in_the_background_links_its_quarantine(client, people, db, background):
+    from app.jobs import tasks
+
+    login(client, "dm@x.fr")
+    queued = _upload(client, (factories.DECP_FILES / "decp_1x.json").read_bytes(), "decp_1x.json")
+    assert "/spend/imports/jobs/" in queued.location
+    assert tasks.run_spend_imports() == 1
+    record = db.session.scalar(sa.select(SpendImport))
+    done = client.get(queued.location).get_data(as_text=True)
+    assert "2 spend lines imported for DM" in done
+    assert f'href="/spend/imports/{record.id}/quarantine">4 quarantined</a>' in done
+
+
+def test_a_large_file_already_imported_is_refused_at_once_not_queued(client, people, db, background):
+    from app.jobs import tasks
+
+    login(client, "dm@x.fr")
+    data = _ledger_rows(40)
+    _upload(client, data)
+    assert tasks.run_spend_imports() == 1
+    again = _upload(client, data)
+    assert again.status_code == 409 and "already imported for DM" in again.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(SpendImportJob.id))) == 1
+    assert tasks.run_spend_imports() == 0
 
 
 def test_only_who_queued_the_import_and_administrators_follow_it(client, new_client, people, background):

@@ -164,12 +164,17 @@ def _all_quarantined(first: Quarantined, count: int) -> ValidationFailed:
     )
 
 
+def check_format(fmt: str | None) -> None:
+    """A requested format is one the import reads (None: detected from the file's content)."""
+    if fmt is not None and fmt not in FORMATS:
+        raise ValidationFailed({"format": [str(_l("The format is csv, xlsx or decp."))]})
+
+
 def _import_target(session: Session, actor, organization, fmt: str | None, sha256: str) -> tuple:
     """The organization a file is imported for (checked against the actor), once the format is known and no active
     import holds the same file; with the CPV check digits the rows are checked against."""
     organization = _import_organization(session, actor, organization)
-    if fmt is not None and fmt not in FORMATS:
-        raise ValidationFailed({"format": [str(_l("The format is csv, xlsx or decp."))]})
+    check_format(fmt)
     existing = _active_import_with(session, organization.id, sha256)
     if existing is not None:
         raise _duplicate(existing)

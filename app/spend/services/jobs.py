@@ -10,6 +10,7 @@ The job runs outside any request: the problems it reports are written in the app
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Callable
@@ -22,10 +23,16 @@ from sqlalchemy.orm import Session
 from app.actors import ADMINS
 from app.clock import utcnow
 from app.effects import on_rollback
-from app.errors import DomainError, NotFound, ValidationFailed
+from app.errors import DomainError, NotFound
 from app.organizations.models import Organization
 from app.spend.models import SpendImportJob
-from app.spend.services.imports import _import_organization, import_spend
+from app.spend.services.imports import (
+    _active_import_with,
+    _duplicate,
+    _import_organization,
+    check_format,
+    import_spend,
+)
 
 JOBS_FOLDER = "spend-jobs"
 
@@ -47,8 +54,11 @@ def queue_spend_import(
     """Keep the file under UPLOAD_FOLDER and queue its import for the scheduler (who may import for which
     organization is checked now, and again when the job runs)."""
     organization = _import_organization(session, actor, organization)
-    if fmt is not None and fmt not in ("csv", "xlsx", "decp"):
-        raise ValidationFailed({"format": [str(_l("The format is csv, xlsx or decp."))]})
+    check_format(fmt)
+    # A file already imported is refused now, as a smaller one would be, not after its turn in the queue.
+    existing = _active_import_with(session, organization.id, hashlib.sha256(data).hexdigest())
+    if existing is not None:
+        raise _duplicate(existing)
     job = SpendImportJob(
         organization_id=organization.id,
         requested_by_id=actor.id,
