@@ -75,6 +75,7 @@ def group_payload(group: PurchaseGroup) -> dict:
 
 
 def lot_payload(lot: Lot) -> dict:
+    total = lot.total_amount  # also its estimated amount: read once (each share's total is a ratio over the needs)
     return {
         "id": lot.id,
         "number": lot.number,
@@ -83,9 +84,9 @@ def lot_payload(lot: Lot) -> dict:
         "description": lot.description,
         "delivery_area": lot.delivery_area,
         "version": lot.version,
-        "estimated_amount_eur": lot.estimated_amount,
+        "estimated_amount_eur": total,
         "annual_amount_eur": lot.annual_amount,
-        "total_amount_eur": lot.total_amount,
+        "total_amount_eur": total,
         "shares": [
             {
                 "organization": s.organization.code,

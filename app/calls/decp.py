@@ -39,7 +39,12 @@ PROCEDURE = {
     # "sans publicité ni mise en concurrence".
     "none": "Procédure adaptée",
 }
-CCAG = {"works": "Travaux", "supplies_services": "Fournitures courantes et services"}
+# By procedures.nature_of_codes: social and other specific services (Annex XIV) are services too.
+CCAG = {
+    "works": "Travaux",
+    "supplies_services": "Fournitures courantes et services",
+    "social_services": "Fournitures courantes et services",
+}
 DECP_DEFAULTS = {
     "nature": "Marché",
     "techniques": {"technique": ["Sans objet"]},

@@ -196,7 +196,7 @@ def lot_form(memberships, *, lot=None, formdata=None, prefix="lot") -> LotForm:
             "delivery_area": lot.delivery_area,
         }
     for m in memberships:
-        setattr(Form, f"share_amount_{m.organization_id}", FrenchDecimalField(_l("Yearly amount (€)")))
+        setattr(Form, f"share_amount_{m.organization_id}", FrenchDecimalField(_l("Yearly amount excl. VAT (€)")))
         setattr(Form, f"share_quantity_{m.organization_id}", FrenchDecimalField(_l("Quantity")))
         share = shares.get(m.organization_id)
         data[f"share_amount_{m.organization_id}"] = share.annual_amount if share else None

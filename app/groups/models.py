@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.clock import utcnow
 from app.db import CENT, Id, Money, UTCDateTime, id_column
+from app.domain.cpv import search_prefix
 from app.extensions import db
 from app.needs.models import Need, total_of
 from app.organizations.models import Organization
@@ -93,8 +94,8 @@ class PurchaseGroup(db.Model):
         none. A member's whole yearly amount for a lot gives exactly its needs' total."""
         rows = self.counted_needs()
         own = [gn for gn in rows if gn.organization_id == organization_id]
-        prefix = (cpv_code or "").rstrip("0").ljust(2, "0")
-        own = [gn for gn in own if cpv_code and gn.need.cpv_code.startswith(prefix)] or own or rows
+        prefix = search_prefix(cpv_code)
+        own = [gn for gn in own if prefix and gn.need.cpv_code.startswith(prefix)] or own or rows
         yearly = sum((gn.annual_amount for gn in own), Decimal("0.00"))
         if not yearly:
             return Decimal(annual).quantize(CENT)

@@ -297,6 +297,22 @@ def test_decp_has_one_valid_marche_per_awarded_lot(client, market, db, clock):
     assert empty == {"marches": {"marche": []}} and decp_errors(empty) == []
 
 
+def test_decp_of_a_social_services_lot_refers_to_the_supplies_and_services_ccag(client, market, db, clock):
+    """A lot of social and other specific services (Annex XIV: health services, 85100000) has its own procedure
+    nature; its DECP entry still names a CCAG of the schema (no error)."""
+    market.call.lots[1].cpv_code = "85100000"
+    db.session.commit()
+    publish(db, market)
+    place_bids(db, market)
+    award_all(db, market, clock)
+    response = client.get("/api/v1/decp?year=2026", headers=api_token(client, "coord@x.fr"))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    document = response.get_json()
+    assert decp_errors(document) == []
+    health = document["marches"]["marche"][1]
+    assert (health["codeCPV"], health["ccag"]) == ("85100000", "Fournitures courantes et services")
+
+
 def test_decp_duration_and_the_ocds_contract_period_include_the_renewals(client, market, db, clock):
     # the needs (36 months from 1 September 2027): one renewable once (72 months in force), one twice for 12 months
     # (60 months), one not renewable (36 months); the longest in force is what the contracts may last

@@ -115,6 +115,14 @@ def test_coordinator_opens_every_group_page(client, db, world):
         assert client.get(url).status_code == 200, url
 
 
+def test_the_lot_share_amounts_say_they_are_yearly_and_excluding_vat(client, db, world):
+    group = formed(db, world)
+    english(client, "coord@dm.example.fr")
+    text = page(client.get(f"/groups/{group.id}"))
+    assert '<th scope="col" class="min-w-10">Yearly amount excl. VAT (€)</th>' in text
+    assert "Yearly amount (€)" not in text
+
+
 def test_member_buyer_sees_the_group_and_its_convention_but_not_the_coordinator_pages(client, db, world):
     group = formed(db, world)
     english(client, "anne@chu.example.fr")
