@@ -108,7 +108,11 @@ def run(app: Flask) -> None:
 
 
 def _run_jobs(app: Flask, lock, check_every: float, stop_requested: list[int]) -> None:
+    from app.jobs.tasks import requeue_interrupted_imports
+
     scheduler = build_scheduler(app)
+    # Holding the lock, this process is the only one running jobs: what another left running died with it.
+    requeue_interrupted_imports()
     scheduler.start()
     log.info("scheduler started with %d job(s), active as %s", len(scheduler.get_jobs()), process_name())
     try:

@@ -321,6 +321,24 @@ def test_a_large_upload_is_imported_by_the_scheduler_job_while_the_page_shows_it
     assert tasks.run_spend_imports() == 0  # a job runs once
 
 
+def test_an_import_left_running_by_a_stopped_scheduler_is_queued_again_and_then_runs(client, people, db, background):
+    from app.jobs import tasks
+    from app.spend.models import SpendImportJob
+
+    login(client, "dm@x.fr")
+    queued = _upload(client, _ledger_rows(40))
+    # The scheduler that claimed the job was killed in the middle of the import: its transaction went with it.
+    db.session.execute(sa.update(SpendImportJob).values(status="running"))
+    db.session.commit()
+    assert tasks.run_spend_imports() == 0  # a running job is never claimed twice
+    assert tasks.requeue_interrupted_imports() == 1
+    assert client.get(queued.location + ".json").get_json()["status"] == "queued"
+    assert tasks.run_spend_imports() == 1
+    assert client.get(queued.location + ".json").get_json()["status"] == "done"
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 40
+
+
 def test_a_large_file_with_a_bad_row_imports_nothing_and_the_page_lists_the_row(client, people, db, background):
     from app.jobs import tasks
 

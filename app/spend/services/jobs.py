@@ -112,6 +112,15 @@ def job_problems(job: SpendImportJob) -> list[dict]:
         return []
 
 
+def requeue_interrupted_jobs(session: Session) -> int:
+    """Jobs left "running" by a scheduler that stopped in the middle of an import go back to the queue. An import
+    runs in one transaction, so the stopped one wrote nothing; and this is called when a scheduler becomes the active
+    one, when no other can be running a job."""
+    return session.execute(
+        sa.update(SpendImportJob).where(SpendImportJob.status == "running").values(status="queued", started_at=None)
+    ).rowcount
+
+
 def run_spend_import_jobs(session_factory: Callable[[], Session], folder: Path, actor_of) -> int:
     """Run every queued job, oldest first; returns how many ran. `actor_of(user_id)` gives the acting user."""
     done = 0
