@@ -22,6 +22,7 @@ from app.api.schemas import (
 from app.clock import paris_today
 from app.errors import ValidationFailed
 from app.extensions import db
+from app.forms import posted_int
 from app.groups import services
 from app.groups.models import Lot, PurchaseGroup
 
@@ -176,11 +177,12 @@ def confirm(body, group_id):
     group = services.get_group(db.session, current_user, group_id)
     adjustments: dict[int, dict] = {}
     for key, change in (body.get("adjustments") or {}).items():
-        if not key.isdigit():
+        need_id = posted_int(key)
+        if need_id is None:
             raise ValidationFailed({"adjustments": [f"{key!r} is not a need id."]})
-        adjustments[int(key)] = {"annual_amount": change.get("annual_amount_eur")}
+        adjustments[need_id] = {"annual_amount": change.get("annual_amount_eur")}
         if "quantity" in change:
-            adjustments[int(key)]["quantity"] = change["quantity"]
+            adjustments[need_id]["quantity"] = change["quantity"]
     services.confirm_membership(db.session, current_user, group, body.get("need_ids"), adjustments)
     return group_payload(group)
 

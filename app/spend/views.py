@@ -24,7 +24,7 @@ from app.domain.spend_import import GENERIC_COLUMNS, generic_column_labels, temp
 from app.domain.tabular import RowReport
 from app.errors import DomainError, ValidationFailed
 from app.extensions import db
-from app.forms import LEVEL_NAMES, apply_errors
+from app.forms import LEVEL_NAMES, apply_errors, posted_int
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
 from app.pagination import page_number, paginate
@@ -52,7 +52,8 @@ def _int_arg(name: str):
     raw = (request.args.get(name) or "").strip()
     if not raw:
         return None
-    return int(raw) if raw.isdigit() else raw  # the service refuses what is not a year
+    number = posted_int(raw)
+    return raw if number is None else number  # the service refuses what is not a year
 
 
 def _map_args() -> dict:

@@ -294,3 +294,17 @@ def test_the_execution_mode_is_read_and_changed_through_the_api(client, world):
         headers=t["coord"],
     )
     assert changed.status_code == 200 and changed.get_json()["execution_mode"] == "coordinator_for_all"
+
+
+@pytest.mark.parametrize("key", ["²", "١٢", str(2**63), "-1"])
+def test_adjustments_keyed_by_anything_but_a_need_id_are_refused_not_a_500(client, world, key):
+    t = tokens(client, "coord", "chu")
+    group = client.post("/api/v1/groups", json={"name": "G", "need_ids": list(world.values())}, headers=t["coord"])
+    assert group.status_code == 201, group.get_json()
+    response = client.post(
+        f"/api/v1/groups/{group.get_json()['id']}/confirm",
+        headers=t["chu"],
+        json={"adjustments": {key: {"annual_amount_eur": "90000.00"}}},
+    )
+    assert response.status_code == 400, response.get_json()
+    assert "adjustments" in response.get_json()["error"]["details"]["fields"]

@@ -226,6 +226,9 @@ def test_the_map_drills_down_to_the_lines_with_tables_beside_the_charts(client, 
     leaf = client.get("/spend?prefix=30192&year=2025")
     assert leaf.status_code == 200 and "lines-table" in leaf.get_data(as_text=True)
     assert client.get("/spend?year=nineteen").status_code == 400
+    # digits int() cannot read, a year beyond any column, a prefix of superscript digits: refused, never a 500
+    for query in ("year=%C2%B2%E2%81%B0", f"year={10**30}", "prefix=%C2%B2%C2%B2"):
+        assert client.get(f"/spend?{query}").status_code == 400, query
     buyer = new_client()
     login(buyer, "dm@x.fr")
     own = buyer.get("/spend").get_data(as_text=True)

@@ -102,7 +102,7 @@ def level_of_prefix(prefix: str) -> str:
 def _check_prefix(prefix: str | None) -> str | None:
     if not prefix:
         return None
-    if not prefix.isdigit() or not 2 <= len(prefix) <= 5:
+    if not (prefix.isascii() and prefix.isdigit()) or not 2 <= len(prefix) <= 5:
         raise ValidationFailed({"prefix": [str(_l("A CPV prefix has 2 to 5 digits."))]})
     return prefix
 
