@@ -64,16 +64,6 @@ class NotFound(DomainError):
     code = "not_found"
 
 
-class Unprocessable(DomainError):
-    """A well-formed request that cannot be processed as sent (an Idempotency-Key already used for another request)."""
-
-    status = 422
-    code = "unprocessable"
-
-    def __init__(self, code: str, message: str = "", details: dict | None = None):
-        super().__init__(message, code=code, details=details)
-
-
 class Conflict(DomainError):
     status = 409
     code = "conflict"

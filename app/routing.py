@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from werkzeug.routing import IntegerConverter, Map
 
-# The largest id a path may carry: a BIGINT (ids themselves are drawn below 2**53, see app.db.random_id).
-MAX_PATH_ID = 2**63 - 1
+# The largest id a path may carry is a BIGINT's, as for any id a client sends (ids themselves are drawn below 2**53,
+# see app.db.random_id).
+from app.domain.bounds import MAX_ID as MAX_PATH_ID
 
 
 def _at_most(limit: int) -> str:

@@ -284,11 +284,6 @@ def find_api_token(session: Session, token: str) -> ApiToken | None:
     return record
 
 
-def user_for_token(session: Session, token: str) -> User | None:
-    record = find_api_token(session, token)
-    return record.user if record else None
-
-
 def revoke_api_token(session: Session, record: ApiToken) -> None:
     """Revoke one token (the caller's own): the user's other tokens and sessions go on."""
     record.revoked_at = utcnow()

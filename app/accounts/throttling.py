@@ -54,20 +54,14 @@ def login_throttled(failed: Callable) -> Callable:
     """Decorate a login view with both limits; `failed(response)` tells a failed attempt, the only kind counted."""
 
     def decorator(view):
-        view = limiter.shared_limit(
-            _config_limit("LOGIN_RATE_LIMIT"),
-            scope=ACCOUNT_SCOPE,
-            key_func=account_and_address,
-            methods=["POST"],
-            deduct_when=failed,
-        )(view)
-        return limiter.shared_limit(
-            _config_limit("LOGIN_ADDRESS_RATE_LIMIT"),
-            scope=ADDRESS_SCOPE,
-            key_func=get_remote_address,
-            methods=["POST"],
-            deduct_when=failed,
-        )(view)
+        for limit, scope, key_func in (
+            ("LOGIN_RATE_LIMIT", ACCOUNT_SCOPE, account_and_address),
+            ("LOGIN_ADDRESS_RATE_LIMIT", ADDRESS_SCOPE, get_remote_address),
+        ):
+            view = limiter.shared_limit(
+                _config_limit(limit), scope=scope, key_func=key_func, methods=["POST"], deduct_when=failed
+            )(view)
+        return view
 
     return decorator
 
@@ -87,12 +81,12 @@ def _failed_form_or_wrong_link(response) -> bool:
 def registration_throttled(view):
     """Registrations sent (each sends mail): per address, and per email address so that nobody can flood a mailbox
     from many addresses."""
-    view = limiter.limit(
-        _config_limit("REGISTRATION_EMAIL_RATE_LIMIT"), key_func=_hashed_email, methods=["POST"], deduct_when=_sent
-    )(view)
-    return limiter.limit(
-        _config_limit("REGISTRATION_RATE_LIMIT"), key_func=get_remote_address, methods=["POST"], deduct_when=_sent
-    )(view)
+    for limit, key_func in (
+        ("REGISTRATION_EMAIL_RATE_LIMIT", _hashed_email),
+        ("REGISTRATION_RATE_LIMIT", get_remote_address),
+    ):
+        view = limiter.limit(_config_limit(limit), key_func=key_func, methods=["POST"], deduct_when=_sent)(view)
+    return view
 
 
 def link_throttled(view):

@@ -126,10 +126,8 @@ def confirm_registration(token: str):
     form = ChoosePasswordForm()
 
     def create():
-        # the same link confirmed twice at once: the retry after the unique-constraint conflict finds the account
-        again = services.check_supplier_registration(db.session, check.values)
-        if again.account is not None or again.company is not None:
-            raise services.already_registered()
+        # the same link confirmed twice at once: register_supplier, run again after the unique-constraint conflict,
+        # finds the account and refuses with already_registered
         return services.register_supplier(db.session, check.values, form.password.data)
 
     done = actions.submit(form, create, success=_("Welcome to Mutualis: your company is registered."))

@@ -176,12 +176,13 @@ def filters_from(values: dict) -> AuditFilters:
     if kind is not None and kind not in KINDS:
         raise ValidationFailed({"kind": [str(_l("Unknown event kind: %(kind)s", kind=kind))]})
     actor = str(values.get("actor") or "").strip()
-    if actor.isdigit() and not 0 < int(actor) <= MAX_ID:
+    is_id = actor.isascii() and actor.isdigit()  # str.isdigit() alone also takes '²', which int() cannot read
+    if is_id and not 0 < int(actor) <= MAX_ID:
         raise ValidationFailed({"actor": [str(_l("Not a user id."))]})
     return AuditFilters(
         kind=kind,
-        actor_id=int(actor) if actor.isdigit() else None,
-        actor_email=actor if actor and not actor.isdigit() else None,
+        actor_id=int(actor) if is_id else None,
+        actor_email=actor if actor and not is_id else None,
         organization_id=values.get("organization") or None,
         since=values.get("since"),
         until=values.get("until"),

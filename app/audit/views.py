@@ -6,7 +6,7 @@ from app.audit import bp, services
 from app.audit.forms import AuditFilterForm
 from app.errors import ValidationFailed
 from app.extensions import db
-from app.forms import apply_errors
+from app.forms import apply_errors, posted_int
 from app.organizations.services import list_buyer_organizations
 
 
@@ -20,7 +20,7 @@ def audit_trail():
     page, status = None, 200
     if form.validate():
         values = {name: form[name].data for name in ("kind", "actor", "since", "until")}
-        values["organization"] = int(form.organization.data) if (form.organization.data or "").isdigit() else None
+        values["organization"] = posted_int(form.organization.data)
         try:
             filters = services.filters_from(values)
             page = services.list_events(db.session, current_user, filters, page=request.args.get("page", 1, type=int))

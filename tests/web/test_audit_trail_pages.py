@@ -165,3 +165,19 @@ def test_audit_page_query_count_does_not_grow_with_the_events_shown(client, db, 
     few = queries()
     add_events(40)
     assert queries() == few
+
+
+def test_audit_filters_with_digits_python_cannot_read_or_too_large_never_give_a_server_error(client, db):
+    """'²' and '٣' pass str.isdigit(); a 20-digit organization id is larger than a BIGINT: none may give a 5xx."""
+    _admin(db)
+    login(client, ADMIN)
+    headers = api_token(client, ADMIN)
+    for actor in ("²", "1²", "٣"):
+        page = client.get("/admin/audit", query_string={"actor": actor})
+        assert page.status_code == 200, actor
+        answer = client.get("/api/v1/audit", query_string={"actor": actor}, headers=headers)
+        assert answer.status_code == 200 and answer.get_json()["items"] == [], actor
+    for organization in ("²", "9" * 20):
+        page = client.get("/admin/audit", query_string={"organization": organization})
+        assert page.status_code == 200, organization
+        assert "Journal d’audit" in page.get_data(as_text=True)

@@ -184,3 +184,29 @@ def test_invitation_links_and_acceptances_are_throttled(behind_proxy, db):
     data["csrf_token"] = csrf_from(page.get_data(as_text=True))
     statuses = [invitee.post(f"/invitations/{token}", data=data).status_code for _ in range(6)]
     assert statuses == [400] * 5 + [429]
+
+
+def test_a_registration_confirmed_once_more_after_its_page_was_checked_is_refused_by_the_service(db):
+    """The net under two confirmations of one link at once: register_supplier itself refuses values whose email or
+    company was registered meanwhile (the page's own check ran before), with already_registered and nothing added."""
+    from app import actions
+    from app.accounts import services
+    from app.errors import Conflict
+
+    values = services.SupplierRegistration(
+        email=NEW_EMAIL,
+        full_name="Marie Curie",
+        company_name="Nettoyage Bourguignon",
+        siret=NEW_SIRET,
+        postcode="21000",
+        city="Dijon",
+        is_sme=True,
+        trades=["90910000"],
+    )
+    checked = services.check_supplier_registration(db.session, values).values
+    actions.run(lambda: services.register_supplier(db.session, checked, "a long enough passphrase"))
+    with pytest.raises(Conflict) as refused:
+        actions.run(lambda: services.register_supplier(db.session, checked, "another long passphrase"))
+    assert refused.value.code == "already_registered"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User).where(User.email == NEW_EMAIL)) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(SupplierCompany)) == 1

@@ -23,7 +23,7 @@ from app.clock import utcnow
 from app.db import CENT
 from app.domain.receipts import receipt_content, sha256_hex
 from app.domain.text import N_
-from app.errors import Conflict, NotFound, NotPermitted, Unprocessable, ValidationFailed
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.notifications.services import notify
 
 MSG_BID_RECEIVED = N_("Your bid on “%(call)s”, lot %(lot)s, was received at %(at)s (UTC). Receipt SHA-256: %(sha)s")
@@ -67,7 +67,7 @@ def _replay(earlier: Bid, call: Call, values: BidValues, now: datetime) -> Bid:
     """The first result of a retried submission: only for the same request, never after the deadline, and never
     for a bid since withdrawn (its receipt would tell of a bid that is no longer there)."""
     if not _same_request(earlier, call, values):
-        raise Unprocessable(
+        raise Conflict(  # its status is 422 (errors.CODE_STATUS)
             "idempotency_key_mismatch",
             str(_l("This Idempotency-Key was already used for another request: send this one with a new key.")),
         )
