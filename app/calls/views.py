@@ -49,7 +49,7 @@ from app.calls.forms import (
     score_form,
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
-from app.calls.values import call_procedure, call_total_value, lot_total_value, small_call_lots
+from app.calls.values import call_procedure, call_total_value, small_call_lots
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
@@ -102,7 +102,6 @@ def _call_helpers():
         "group_calls": _group_calls,
         "supplier_open_calls": _supplier_open_calls,
         "call_total_value": call_total_value,
-        "lot_total_value": lot_total_value,
     }
 
 
