@@ -840,12 +840,13 @@ def subscriptions():
 
 
 def _optional_int(name: str) -> int | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
+    raw = request.args.get(name, "")
+    if not raw.strip():
         return None
-    if not raw.isdigit() or len(raw) > 16:
+    value = posted_int(raw)  # ASCII digits only: int() refuses a superscript that isdigit() accepts
+    if value is None:
         raise ValidationFailed({name: [_("Expected a whole number.")]})
-    return int(raw)
+    return value
 
 
 @bp.get("/open-data/decp.json")

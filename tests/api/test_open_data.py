@@ -450,3 +450,13 @@ def test_the_api_warns_the_coordinator_under_the_procedure_of_the_published_call
     db.session.commit()
     warnings = client.get(f"/api/v1/calls/{call.id}", headers=api_token(client, "coord@x.fr")).get_json()["warnings"]
     assert len(warnings) == warned and all("35" in w for w in warnings)
+
+
+@pytest.mark.parametrize("query", ["call=²", "year=²⁰²⁶", "call=99999999999999999999", "year=-2026", "call=1.5"])
+def test_a_decp_download_with_an_unreadable_number_is_a_400_naming_the_argument(client, market, query):
+    from tests.conftest import login
+
+    login(client, "coord@x.fr")
+    response = client.get(f"/open-data/decp.json?{query}")
+    assert response.status_code == 400
+    assert query.split("=")[0] in response.get_data(as_text=True)
