@@ -212,7 +212,6 @@ def download_document(call_id, document_id):
         db.session, current_user, call, document_id, current_app.config["UPLOAD_FOLDER"]
     )
     response = send_file(path, mimetype=document.content_type, as_attachment=True, download_name=document.filename)
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

@@ -617,7 +617,6 @@ def download_document(call_id: int, document_id: int):
         db.session, current_user, call, document_id, current_app.config["UPLOAD_FOLDER"]
     )
     response = send_file(path, mimetype=document.content_type, as_attachment=True, download_name=document.filename)
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
@@ -792,7 +791,6 @@ def bid_receipt_download(bid_id: int):
     placed = services.get_bid(db.session, current_user, bid_id)
     response = Response(placed.receipt_content, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="mutualis-bid-{placed.id}-receipt.json"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
@@ -860,10 +858,8 @@ def decp_download():
     organization = (request.args.get("organization") or "").strip() or None
     export = decp.decp_export(db.session, current_user, year=year, organization=organization, call_id=call_id)
     name = "-".join(["decp", *(f"{k}-{v}" for k, v in (("call", call_id), ("year", year)) if v is not None)])
-    response = Response(
+    return Response(
         json.dumps(export.document, ensure_ascii=False, indent=2),
         mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="{name}.json"', "X-Omitted-Lots": str(export.omitted)},
     )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
