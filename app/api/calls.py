@@ -32,6 +32,7 @@ from app.api.schemas import (
 )
 from app.calls import ocds, services
 from app.calls.models import Call, CallDocument, CallLot
+from app.calls.values import call_procedure, call_total_value
 from app.clock import paris_today, utcnow
 from app.domain.cpv import search_prefix
 from app.errors import NotPermitted, ValidationFailed
@@ -59,8 +60,16 @@ def _sum_or_none(amounts) -> Decimal | None:
     return None if any(a is None for a in amounts) else sum(amounts, Decimal("0.00"))
 
 
+def _warnings(call: Call) -> list[str]:
+    """The coordinator's warnings, under the procedure of the call itself (its lots, the thresholds of the day it
+    was or would be published), as on its page; nobody else's."""
+    if current_user.role != "coordinator":
+        return []
+    procedure = call_procedure(call, paris_today())
+    return services.deadline_warnings(call, procedure.code if procedure else None)
+
+
 def call_payload(call: Call) -> dict:
-    procedure = group_services.summarize(call.group, today=paris_today()).procedure
     return {
         "id": call.id,
         "group_id": call.group_id,
@@ -72,13 +81,11 @@ def call_payload(call: Call) -> dict:
         "published_at": call.published_at,
         "lots": call.lots,
         "annual_amount_eur": _sum_or_none(lot.annual_amount for lot in call.lots),
-        "total_amount_eur": sum((lot.total_amount for lot in call.lots), Decimal("0.00")),
+        "total_amount_eur": call_total_value(call),
         "criteria": [{"name": c.name, "weight": c.weight} for c in call.criteria],
         "documents": [document_payload(d) for d in call.documents],
         "answers": services.public_answers(call),
-        "warnings": services.deadline_warnings(call, procedure.code if procedure else None)
-        if current_user.role == "coordinator"
-        else [],
+        "warnings": _warnings(call),
     }
 
 
@@ -205,7 +212,6 @@ def download_document(call_id, document_id):
         db.session, current_user, call, document_id, current_app.config["UPLOAD_FOLDER"]
     )
     response = send_file(path, mimetype=document.content_type, as_attachment=True, download_name=document.filename)
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 

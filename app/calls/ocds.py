@@ -22,7 +22,6 @@ from app.calls.values import (
     call_procedure,
     call_total_value,
     contract_period,
-    lot_total_value,
 )
 from app.clock import PARIS, utcnow
 from app.organizations.models import Organization, SupplierCompany
@@ -194,7 +193,7 @@ def _tender(session: Session, call: Call, buyer_ref: dict, uri: str, now: dateti
                 "id": str(lot.id),
                 "title": lot.title,
                 "description": lot.description or lot.title,
-                "value": _money(lot_total_value(lot)),
+                "value": _money(lot.total_amount),
                 "status": LOT_STATUS[lot.status],
             }
             for lot in call.lots

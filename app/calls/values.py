@@ -11,20 +11,15 @@ from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 
-from app.calls.models import Award, Call, CallLot
+from app.calls.models import Award, Call
 from app.clock import PARIS
 from app.domain.estimate import months_in_force
 from app.domain.procedures import ProcedureRequirement, procedure_for_codes, small_lots_under
 
 
-def lot_total_value(lot: CallLot) -> Decimal:
-    """The lot's total estimated value, excl. VAT, over the whole contract (renewals and options included)."""
-    return lot.estimated_amount
-
-
 def call_total_value(call: Call) -> Decimal:
     """The call's total estimated value, excl. VAT: the sum of its lots' (the value the thresholds apply to)."""
-    return sum((lot_total_value(lot) for lot in call.lots), Decimal("0.00"))
+    return sum((lot.total_amount for lot in call.lots), Decimal("0.00"))
 
 
 def awarded_total_value(award: Award) -> Decimal:
@@ -100,5 +95,5 @@ def small_call_lots(call: Call, today: date) -> set[int]:
     procedure = call_procedure(call, today)
     if procedure is None:
         return set()
-    flags = small_lots_under(procedure.requirement, [lot_total_value(lot) for lot in call.lots], procedure.on)
+    flags = small_lots_under(procedure.requirement, [lot.total_amount for lot in call.lots], procedure.on)
     return {lot.id for lot, small in zip(call.lots, flags, strict=True) if small}

@@ -49,7 +49,7 @@ from app.calls.forms import (
     score_form,
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
-from app.calls.values import call_procedure, call_total_value, lot_total_value, small_call_lots
+from app.calls.values import call_procedure, call_total_value, small_call_lots
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
@@ -102,7 +102,6 @@ def _call_helpers():
         "group_calls": _group_calls,
         "supplier_open_calls": _supplier_open_calls,
         "call_total_value": call_total_value,
-        "lot_total_value": lot_total_value,
     }
 
 
@@ -618,7 +617,6 @@ def download_document(call_id: int, document_id: int):
         db.session, current_user, call, document_id, current_app.config["UPLOAD_FOLDER"]
     )
     response = send_file(path, mimetype=document.content_type, as_attachment=True, download_name=document.filename)
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
@@ -793,7 +791,6 @@ def bid_receipt_download(bid_id: int):
     placed = services.get_bid(db.session, current_user, bid_id)
     response = Response(placed.receipt_content, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="mutualis-bid-{placed.id}-receipt.json"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
 
@@ -841,12 +838,13 @@ def subscriptions():
 
 
 def _optional_int(name: str) -> int | None:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
+    raw = request.args.get(name, "")
+    if not raw.strip():
         return None
-    if not raw.isdigit() or len(raw) > 16:
+    value = posted_int(raw)  # ASCII digits only: int() refuses a superscript that isdigit() accepts
+    if value is None:
         raise ValidationFailed({name: [_("Expected a whole number.")]})
-    return int(raw)
+    return value
 
 
 @bp.get("/open-data/decp.json")
@@ -860,10 +858,8 @@ def decp_download():
     organization = (request.args.get("organization") or "").strip() or None
     export = decp.decp_export(db.session, current_user, year=year, organization=organization, call_id=call_id)
     name = "-".join(["decp", *(f"{k}-{v}" for k, v in (("call", call_id), ("year", year)) if v is not None)])
-    response = Response(
+    return Response(
         json.dumps(export.document, ensure_ascii=False, indent=2),
         mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="{name}.json"', "X-Omitted-Lots": str(export.omitted)},
     )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response

@@ -443,3 +443,36 @@ def test_the_schema_checks_catch_what_they_are_for():
     assert decp_errors({"marches": {"marche": [{**record, "acheteur": {"id": "2121023130001"}}]}})
     package = {"uri": "https://x/ocds", "version": "1.1", "publishedDate": "2026-12-10T11:00:00+00:00", "releases": []}
     assert any("publisher" in message for message in ocds_errors(package))
+
+
+@pytest.mark.parametrize(
+    ("published_at", "planned", "warned"),
+    [
+        # 23:30 in Paris on 31 December 2025: an adapted procedure (15 days), the 20-day bid period is enough
+        (datetime(2025, 12, 31, 22, 30, tzinfo=UTC), date(2026, 2, 1), False),
+        # 00:30 in Paris on 1 January 2026: an open call for tenders (35 days), 20 days get a warning
+        (datetime(2025, 12, 31, 23, 30, tzinfo=UTC), date(2025, 12, 1), True),
+    ],
+)
+def test_the_api_warns_the_coordinator_under_the_procedure_of_the_published_call_as_its_page_does(
+    db, client, market, published_at, planned, warned
+):
+    market.group.planned_publication_on = planned
+    call = factories.call(
+        market.coordinator, market.group, lots=[LotInput("Électricité", "09310000", Decimal("218000.00"))], publish=True
+    )
+    call.published_at, call.questions_deadline = published_at, published_at + timedelta(days=10)
+    call.bid_deadline = published_at + timedelta(days=20)
+    db.session.commit()
+    warnings = client.get(f"/api/v1/calls/{call.id}", headers=api_token(client, "coord@x.fr")).get_json()["warnings"]
+    assert len(warnings) == warned and all("35" in w for w in warnings)
+
+
+@pytest.mark.parametrize("query", ["call=²", "year=²⁰²⁶", "call=99999999999999999999", "year=-2026", "call=1.5"])
+def test_a_decp_download_with_an_unreadable_number_is_a_400_naming_the_argument(client, market, query):
+    from tests.conftest import login
+
+    login(client, "coord@x.fr")
+    response = client.get(f"/open-data/decp.json?{query}")
+    assert response.status_code == 400
+    assert query.split("=")[0] in response.get_data(as_text=True)
