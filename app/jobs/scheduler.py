@@ -107,12 +107,23 @@ def run(app: Flask) -> None:
     log.info("scheduler stopped")
 
 
-def _run_jobs(app: Flask, lock, check_every: float, stop_requested: list[int]) -> None:
-    from app.jobs.tasks import requeue_interrupted_imports
+def requeue_interrupted_imports(app: Flask) -> int:
+    """On becoming the active scheduler (holding the lock, the only process running jobs): the background imports
+    a stopped scheduler left running died with it, and are queued again."""
+    from app.extensions import db
+    from app.spend.services.jobs import requeue_interrupted_jobs
 
+    with app.app_context():
+        requeued = requeue_interrupted_jobs(db.session)
+        db.session.commit()
+    if requeued:
+        log.info("%d interrupted spend import(s) queued again", requeued)
+    return requeued
+
+
+def _run_jobs(app: Flask, lock, check_every: float, stop_requested: list[int]) -> None:
     scheduler = build_scheduler(app)
-    # Holding the lock, this process is the only one running jobs: what another left running died with it.
-    requeue_interrupted_imports()
+    requeue_interrupted_imports(app)
     scheduler.start()
     log.info("scheduler started with %d job(s), active as %s", len(scheduler.get_jobs()), process_name())
     try:

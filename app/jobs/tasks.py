@@ -54,13 +54,6 @@ def send_question_reminders() -> int:
     return _run("unanswered-question-reminders", remind)
 
 
-def requeue_interrupted_imports() -> int:
-    """On becoming the active scheduler: the imports a stopped scheduler left running are queued again."""
-    from app.spend.services.jobs import requeue_interrupted_jobs
-
-    return _run("requeue-interrupted-imports", requeue_interrupted_jobs)
-
-
 def run_spend_imports() -> int:
     """Import the large spend files queued by web uploads, one after the other."""
     from pathlib import Path

@@ -325,7 +325,7 @@ def test_a_large_upload_is_imported_by_the_scheduler_job_while_the_page_shows_it
 
 
 def test_an_import_left_running_by_a_stopped_scheduler_is_queued_again_and_then_runs(client, people, db, background):
-    from app.jobs import tasks
+    from app.jobs import scheduler, tasks
     from app.spend.models import SpendImportJob
 
     login(client, "dm@x.fr")
@@ -334,7 +334,7 @@ def test_an_import_left_running_by_a_stopped_scheduler_is_queued_again_and_then_
     db.session.execute(sa.update(SpendImportJob).values(status="running"))
     db.session.commit()
     assert tasks.run_spend_imports() == 0  # a running job is never claimed twice
-    assert tasks.requeue_interrupted_imports() == 1
+    assert scheduler.requeue_interrupted_imports(scheduler.job_app()) == 1
     assert client.get(queued.location + ".json").get_json()["status"] == "queued"
     assert tasks.run_spend_imports() == 1
     assert client.get(queued.location + ".json").get_json()["status"] == "done"
