@@ -410,3 +410,13 @@ def test_every_whitespace_the_cell_checks_collapse_sends_a_row_to_them(check_dig
     )
     assert result.ok, messages(result)
     assert {row["supplier_name"] for row in result.rows} == {"Papeterie des Ducs"}
+
+
+def test_ids_drawn_in_bulk_are_distinct_and_within_the_range_clients_read_exactly():
+    from app.db import MAX_ID, random_ids
+
+    ids = random_ids(20_000)
+    assert len(ids) == len(set(ids)) == 20_000
+    assert all(type(i) is int and 1 <= i <= MAX_ID for i in ids)
+    assert random_ids(0) == []
+    assert max(ids) > MAX_ID // 2  # drawn over the whole range, not from a small counter
