@@ -280,7 +280,8 @@ _UNIQUE_LINE = "organization_id, fingerprint, occurrence"
 def _occurrences(fingerprints: pd.Series, seen: dict[str, int]) -> np.ndarray:
     """Each line's occurrence (how many lines with its fingerprint came before it in the file), counted on the
     whole slice; `seen` carries the counts from one slice to the next."""
-    before = fingerprints.map(seen).fillna(0).to_numpy(dtype=np.int64)
+    # dict.get per line: Series.map(dict) would copy the whole counter (a key per line of the file so far) each slice
+    before = np.fromiter((seen.get(digest, 0) for digest in fingerprints.tolist()), np.int64, len(fingerprints))
     occurrence = before + fingerprints.groupby(fingerprints, sort=False).cumcount().to_numpy(dtype=np.int64)
     for digest, count in fingerprints.value_counts(sort=False).items():
         seen[digest] = seen.get(digest, 0) + count
