@@ -57,6 +57,8 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 STATIC_PATH = "/static/css/mutualis.css"
+SERVICE_CPU: list[float] = []  # processor time of each `service_import`, this process only (not the database's)
+STEPS = ("imports", "apis", "pages", "groups", "rush")
 
 
 @dataclass
@@ -91,6 +93,16 @@ class Figure:
         result.update(median=self.median, floor_median=self.floor_median, ratio=self.ratio)
         result["min"], result["max"] = (min(self.runs), max(self.runs)) if self.runs else (None, None)
         return result
+
+
+def cpu_timed(action, runs: int) -> list[float]:
+    """The processor time of this process (user + system) each run takes."""
+    times = []
+    for _ in range(runs):
+        start = time.process_time()
+        action()
+        times.append(time.process_time() - start)
+    return times
 
 
 def timed(action, runs: int) -> list[float]:
@@ -177,9 +189,10 @@ def app_env(url: str, workdir: Path) -> dict:
     return env
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM (gunicorn and the scheduler finish what they are doing), then SIGKILL after 30 s."""
-    process.send_signal(signal.SIGTERM)
+def _stop(process: subprocess.Popen, stop_signal: int = signal.SIGTERM) -> None:
+    """SIGTERM (gunicorn and the scheduler finish what they are doing; SIGQUIT: gunicorn stops at once), then
+    SIGKILL after 30 s."""
+    process.send_signal(stop_signal)
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -188,8 +201,8 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def server(url: str, workdir: Path, workers: int = 2):
-    """A gunicorn serving the app on a free loopback port; yields its base URL; stopped (SIGTERM) afterwards."""
+def server(url: str, workdir: Path, workers: int = 2, stop_signal: int = signal.SIGTERM):
+    """A gunicorn serving the app on a free loopback port; yields its base URL; stopped (`stop_signal`) afterwards."""
     port = free_port()
     log = open(workdir / f"gunicorn-{port}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(  # noqa: S603
@@ -212,7 +225,7 @@ def server(url: str, workdir: Path, workers: int = 2):
             raise RuntimeError("gunicorn did not answer within 60 s")
         yield base
     finally:
-        _stop(process)
+        _stop(process, stop_signal)
         log.close()
 
 
@@ -264,18 +277,42 @@ def read_csv_floor(path: Path) -> None:
 
 
 def cli_import(url: str, workdir: Path, path: Path, org: str) -> float:
+    return cli_import_measured(url, workdir, path, org)[0]
+
+
+def cli_import_measured(url: str, workdir: Path, path: Path, org: str) -> tuple[float, int, float]:
+    """`flask spend import` in a new process: its wall time (seconds), its peak resident memory (bytes) and the
+    processor time it used (user + system, seconds: what a machine shared with other work does not inflate)."""
     start = time.perf_counter()
-    done = subprocess.run(  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603
         [str(VENV_BIN / "flask"), "spend", "import", str(path), "--org", org],
         cwd=ROOT,
         env=app_env(url, workdir),
-        capture_output=True,
-        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"flask spend import {path.name} failed: {done.stderr[-2000:]}")
-    return elapsed
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stderr.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"flask spend import {path.name} failed: {stderr.decode(errors='replace')[-2000:]}")
+    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
+
+
+def process_read_csv_floor(path: Path) -> None:
+    """read_csv of the file in a new Python process: the interpreter's start-up and pandas' import included, as
+    the command line pays them."""
+    subprocess.run(  # noqa: S603
+        [
+            sys.executable,
+            "-c",
+            "import sys, pandas; pandas.read_csv(sys.argv[1], sep=';', dtype=str, keep_default_na=False)",
+            str(path),
+        ],
+        check=True,
+    )
 
 
 def service_import(url: str, path: Path, org: str) -> float:
@@ -287,10 +324,11 @@ def service_import(url: str, path: Path, org: str) -> float:
 
     app = create_app(type("BenchConfig", (DevelopmentConfig,), {"SQLALCHEMY_DATABASE_URI": url}))
     with app.app_context():
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         import_spend(db.session, SYSTEM, path, path.name, organization=org, max_rows=None)
         db.session.commit()
         elapsed = time.perf_counter() - start
+        SERVICE_CPU.append(time.process_time() - cpu)
         db.engine.dispose()
     return elapsed
 
@@ -317,29 +355,54 @@ def measure_imports(url: str, kind: str, workdir: Path, files: Path, runs: int) 
     for label, path, count in (("one file", whole, lines), ("one file", part, part_lines)):
         codes = [f"I{len(figures)}{run:02d}" for run in range(runs)]
         add_organizations(url, codes)
-        times = [cli_import(url, workdir, path, code) for code in codes]
-        figures.append(
-            Figure(
-                f"spend import, {count:,} lines in {label} (CLI)",
-                kind,
-                times,
-                "pandas.read_csv of the same file",
-                timed(lambda path=path: read_csv_floor(path), max(runs, 3)),
-                "≤ 3× read_csv, memory bounded",
-            )
+        measured = [cli_import_measured(url, workdir, path, code) for code in codes]
+        times, peaks, cpu = [t for t, _, _ in measured], [m for _, m, _ in measured], [c for _, _, c in measured]
+        process_floor = timed(lambda path=path: process_read_csv_floor(path), max(runs, 3))
+        cpu_floor = cpu_timed(lambda path=path: read_csv_floor(path), max(runs, 3))
+        figure = Figure(
+            f"spend import, {count:,} lines in {label} (CLI)",
+            kind,
+            times,
+            "pandas.read_csv of the same file",
+            timed(lambda path=path: read_csv_floor(path), max(runs, 3)),
+            "≤ 3× read_csv, memory bounded",
+            extra={
+                "peak_rss_bytes": peaks,
+                "process_read_csv_seconds": process_floor,
+                "cpu_seconds": cpu,
+                "read_csv_cpu_seconds": cpu_floor,
+            },
         )
+        figure.note = (
+            f"peak RSS {max(peaks) / 2**20:.0f} MB; {figure.median / statistics.median(process_floor):.1f}× "
+            f"read_csv in a new Python process ({fmt_seconds(statistics.median(process_floor))}); processor time "
+            f"{fmt_seconds(statistics.median(cpu))}, {statistics.median(cpu) / statistics.median(cpu_floor):.1f}× "
+            "read_csv's"
+        )
+        figures.append(figure)
     # The same import in this process (the service alone, without the command's start-up: importing the app's
     # modules takes seconds on a loaded machine), to tell the two costs apart.
     codes = [f"S{run:02d}" for run in range(runs)]
     add_organizations(url, codes)
+    SERVICE_CPU.clear()
+    service_times = [service_import(url, whole, code) for code in codes]
+    cpu, cpu_floor = list(SERVICE_CPU), cpu_timed(lambda: read_csv_floor(whole), max(runs, 3))
     figures.append(
         Figure(
             f"spend import, {lines:,} lines in one file (service in process)",
             kind,
-            [service_import(url, whole, code) for code in codes],
+            service_times,
             "pandas.read_csv of the same file",
             timed(lambda: read_csv_floor(whole), max(runs, 3)),
             "≤ 3× read_csv",
+            note=f"processor time of this process {fmt_seconds(statistics.median(cpu))}, "
+            f"{statistics.median(cpu) / statistics.median(cpu_floor):.1f}× read_csv's"
+            + (
+                " (SQLite included: it runs in this process)"
+                if kind == "sqlite"
+                else " (the server's work not included)"
+            ),
+            extra={"cpu_seconds": cpu, "read_csv_cpu_seconds": cpu_floor},
         )
     )
     add_organizations(url, ["TEN"])
@@ -352,6 +415,7 @@ def measure_imports(url: str, kind: str, workdir: Path, files: Path, runs: int) 
             "pandas.read_csv of one file",
             timed(lambda: read_csv_floor(part), max(runs, 3)),
             "constant per file",
+            note=f"last file / first file {per_file[-1] / per_file[0]:.2f}",
             extra={"per_file_seconds": per_file, "last_over_first": per_file[-1] / per_file[0]},
         )
     )
@@ -484,15 +548,20 @@ def _number(text: str) -> float | None:
         return None
 
 
-def measure_pages(url: str, kind: str, base: str, workdir: Path, seconds: int) -> list[Figure]:
+def measure_pages(url: str, kind: str, workdir: Path, seconds: int, workers: int = 2) -> list[Figure]:
+    """Each page (and the static floor) measured on a gunicorn of its own, started once the previous one has stopped
+    and the database is idle: a slow page's requests still queued or running when its load ends (in the server or
+    as queries in PostgreSQL) cannot eat into the next page's measurement."""
     pages = page_paths(url)
-    floor = locust_run(base, workdir, [pages[-1]], seconds, None).get(pages[-1][0])
+    with isolated_server(url, workdir, workers) as base:
+        floor = locust_run(base, workdir, [pages[-1]], seconds, None).get(pages[-1][0])
     if floor is None or floor["p95_ms"] is None:
         raise RuntimeError("the static file answered no request under load")
     figures = []
     for name, path in pages[:-1]:
-        # One page at a time under 8 clients, so each figure is that page's own, not a mix.
-        stats = locust_run(base, workdir, [(name, path)], seconds, "coordinator@bench.invalid").get(name)
+        # One page at a time under 8 clients, on a fresh server, so each figure is that page's own, not a mix.
+        with isolated_server(url, workdir, workers) as base:
+            stats = locust_run(base, workdir, [(name, path)], seconds, "coordinator@bench.invalid").get(name)
         if (
             stats is None or stats["requests"] == 0 or stats["p95_ms"] is None
         ):  # a page too slow to answer once in the period: a result too
@@ -519,6 +588,41 @@ def measure_pages(url: str, kind: str, base: str, workdir: Path, seconds: int) -
             )
         )
     return figures
+
+
+@contextlib.contextmanager
+def isolated_server(url: str, workdir: Path, workers: int = 2):
+    """A fresh gunicorn for one measurement: the database is first waited idle, and once the measurement is over
+    the server is stopped at once (SIGQUIT: requests still queued are dropped, not served into the next
+    measurement) and the queries its workers left running are ended."""
+    wait_idle(url)
+    with server(url, workdir, workers, stop_signal=signal.SIGQUIT) as base:
+        yield base
+    wait_idle(url)
+
+
+def wait_idle(url: str, timeout: float = 60.0) -> None:
+    """Until no other session runs a statement on this database (PostgreSQL: those left by a stopped server are
+    cancelled, then terminated; SQLite: a stopped server's processes hold nothing once they are gone)."""
+    engine = sa.create_engine(url)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        return
+    others = (
+        "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND state <> 'idle' AND backend_type = 'client backend'"
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            while time.monotonic() < deadline:
+                if not connection.exec_driver_sql(f"SELECT count(*) {others}").scalar():  # noqa: S608
+                    return
+                connection.exec_driver_sql(f"SELECT pg_cancel_backend(pid) {others}")  # noqa: S608
+                time.sleep(0.5)
+            connection.exec_driver_sql(f"SELECT pg_terminate_backend(pid) {others}")  # noqa: S608
+    finally:
+        engine.dispose()
 
 
 def measure_groups_statements(url: str, kind: str, workdir: Path) -> Figure:
@@ -690,7 +794,8 @@ def markdown(report: dict) -> str:
         "# Mutualis benchmark",
         "",
         f"Run {report['started_at']} — scale {report['scale']} ({report['counts']}), {report['runs']} run(s) per "
-        f"figure, {report['load_seconds']} s of load per page. Targets are reported, not enforced.",
+        f"figure, {report['load_seconds']} s of load per page, steps {', '.join(report.get('steps', STEPS))}. "
+        "Targets are reported, not enforced.",
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()),
         "",
@@ -722,10 +827,12 @@ def run(args) -> dict:
         "counts": ", ".join(f"{k} {v:,}" for k, v in asdict(scale).items()),
         "runs": args.runs,
         "load_seconds": args.load_seconds,
+        "steps": args.only or list(STEPS),
         "machine": machine(),
         "figures": [],
         "errors": [],
     }
+    compile_sources()
     workdir = Path(tempfile.mkdtemp(prefix="mutualis-bench-"))
     try:
         generated = data.generate(scale, args.seed)
@@ -743,11 +850,13 @@ def run(args) -> dict:
                 report["machine"][f"{kind}_version"] = _server_version(url)
                 steps = [
                     ("imports", lambda url=url, kind=kind: measure_imports(url, kind, workdir, files, args.runs)),
-                    ("apis and pages", lambda url=url, kind=kind: _http_figures(url, kind, workdir, args)),
-                    ("groups statements", lambda url=url, kind=kind: [measure_groups_statements(url, kind, workdir)]),
+                    ("apis", lambda url=url, kind=kind: _api_figures(url, kind, workdir, args)),
+                    ("pages", lambda url=url, kind=kind: measure_pages(url, kind, workdir, args.load_seconds)),
+                    ("groups", lambda url=url, kind=kind: [measure_groups_statements(url, kind, workdir)]),
                 ]
                 if kind == "postgresql" and not args.no_rush:
                     steps.append(("rush", lambda url=url: [rush(url, workdir, *args.rush)]))
+                steps = [(name, step) for name, step in steps if not args.only or name in args.only]
                 for name, step in steps:
                     print(f"[{kind}] {name} ...", flush=True)
                     try:
@@ -761,9 +870,19 @@ def run(args) -> dict:
     return report
 
 
-def _http_figures(url: str, kind: str, workdir: Path, args) -> list[Figure]:
-    with server(url, workdir) as base:
-        return measure_apis(url, kind, base, args.runs) + measure_pages(url, kind, base, workdir, args.load_seconds)
+def compile_sources() -> None:
+    """Byte-compile the app as an installation does, so that each `flask` process measured loads compiled modules
+    (with PYTHONDONTWRITEBYTECODE set, as in some shells and containers, it would otherwise compile every module of
+    the app again at each start)."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "app", quiet=1, workers=1)
+    compileall.compile_file(ROOT / "config.py", quiet=1)
+
+
+def _api_figures(url: str, kind: str, workdir: Path, args) -> list[Figure]:
+    with isolated_server(url, workdir) as base:
+        return measure_apis(url, kind, base, args.runs)
 
 
 def _server_version(url: str) -> str:
@@ -787,14 +906,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-seconds", type=int, default=20)
     parser.add_argument("--no-rush", action="store_true")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument(
+        "--only", default="", help=f"measure only these steps, comma-separated: {', '.join(STEPS)} (default: all)"
+    )
+    parser.add_argument("--name", default=None, help="report file name (default: latest, or quick with --quick)")
     args = parser.parse_args(argv)
     args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
+    args.only = [step.strip() for step in args.only.split(",") if step.strip()]
+    unknown = set(args.only) - set(STEPS)
+    if unknown:
+        parser.error(f"unknown step(s) {', '.join(sorted(unknown))}: choose among {', '.join(STEPS)}")
     args.rush = (200, 1000, 60, 5)  # suppliers, bids, seconds, burst
     if args.quick:
         args.scale, args.runs, args.load_seconds, args.rush = "hundredth", 1, 8, (20, 40, 10, 3)
     report = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    name = "quick" if args.quick else "latest"
+    name = args.name or ("quick" if args.quick else "latest")
     (args.out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (args.out / f"{name}.md").write_text(markdown(report))
     print(markdown(report))

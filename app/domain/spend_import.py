@@ -75,10 +75,13 @@ __all__ = [
     "MAX_ROWS",
     "SpendImportResult",
     "Quarantined",
+    "LINE_COLUMNS",
     "SpendStream",
     "detect_format",
     "fingerprint",
+    "frame_rows",
     "generic_column_labels",
+    "lines_frame",
     "parse_spend",
     "stream_spend",
     "template_csv_bytes",
@@ -217,7 +220,7 @@ def parse_spend(
         buyer_siret=buyer_siret,
         own_only=own_only,
     )
-    rows = [row for chunk in stream.chunks for row in chunk]
+    rows = [row for chunk in stream.chunks for row in frame_rows(chunk)]
     return SpendImportResult(
         format=stream.format,
         rows=rows,
@@ -228,9 +231,51 @@ def parse_spend(
     )
 
 
+# The valid lines of a slice, column by column (`lines_frame`): the file's row number, then the values written.
+LINE_COLUMNS = (
+    "row",
+    "spend_date",  # ISO text, YYYY-MM-DD
+    "year",
+    "cpv_code",
+    "amount",  # plain decimal text with two decimals, "1250.00"
+    "supplier_siret",
+    "supplier_name",
+    "supplier_postcode",
+    "supplier_city",
+    "co_contractors",
+    "description",
+    "source_ref",
+    "procedure",
+    "duration_months",
+    "fingerprint",
+)
+
+
+def lines_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows as the cell checks give them (a date, a Decimal amount) in the columnar shape of `LINE_COLUMNS`, with
+    Python objects (None for an empty value) in every column."""
+    frame = pd.DataFrame(
+        {name: [row[name] for row in rows] for name in LINE_COLUMNS}, columns=LINE_COLUMNS, dtype=object
+    )
+    frame["spend_date"] = pd.Series([row["spend_date"].isoformat() for row in rows], dtype=object)
+    frame["amount"] = pd.Series([f"{row['amount']:.2f}" for row in rows], dtype=object)
+    return frame
+
+
+def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of a `lines_frame` as dicts, with a date and a Decimal amount (as the cell checks give them)."""
+    rows = frame.to_dict("records")
+    for row in rows:
+        row["spend_date"] = date.fromisoformat(row["spend_date"])
+        row["amount"] = Decimal(row["amount"])
+        row["row"] = int(row["row"])
+        row["year"] = int(row["year"])
+    return rows
+
+
 @dataclass
 class SpendStream:
-    """A spend file read a slice at a time. `chunks` yields lists of valid rows (as `SpendImportResult.rows`);
+    """A spend file read a slice at a time. `chunks` yields the valid lines of each slice as a `lines_frame`;
     `errors` fills while they are read (no row of a refused file is worth writing, but every problem is reported,
     up to MAX_ERRORS); `notes` is complete once `chunks` is exhausted; `rows_read` counts the data rows seen.
     DECP open data is lenient: its bad records fill `quarantined` (the reader takes them after each slice) instead
@@ -480,17 +525,20 @@ def _generic_chunks(stream: SpendStream, source, filename: str, known_cpv, looku
                 if column.name not in frame.columns:
                     frame[column.name] = ""
             settled = _settled_generic_rows(frame, known_cpv)
-            rows = _generic_fast_rows(frame[settled])
+            lines = _generic_fast_lines(frame[settled])
             errors: list[Message] = []
+            checked = []
             for row, cells in frame[~settled].to_dict("index").items():
                 clean, problems = _generic_row(int(row), cells, lookup, fixes)
                 errors.extend(problems)
                 if clean is not None:
-                    rows.append(clean)
+                    checked.append(clean)
             stream.add_errors(errors)
             if not stream.errors:
-                rows.sort(key=lambda r: r["row"])
-                yield rows
+                if checked:
+                    lines = pd.concat([lines, lines_frame(checked)], ignore_index=True)
+                    lines = lines.sort_values("row", kind="stable", ignore_index=True)
+                yield lines
     except TableError as exc:
         stream.add_errors(list(exc.messages))
     stream.notes.extend(fixes.notes(None))
@@ -543,22 +591,40 @@ def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> pd.Series:
     return settled.astype(bool)
 
 
+def _iso_dates(texts: pd.Series) -> pd.Series:
+    """Dates in one of the `_FAST_DATE` shapes (DD/MM/YYYY or YYYY-MM-DD) as ISO text, by moving their digits."""
+    french = texts.str.contains("/", regex=False)
+    year = texts.str[6:10].where(french, texts.str[0:4])
+    month = texts.str[3:5].where(french, texts.str[5:7])
+    day = texts.str[0:2].where(french, texts.str[8:10])
+    return year + "-" + month + "-" + day
+
+
 def _fast_dates(texts: pd.Series) -> pd.Series:
-    french = pd.to_datetime(texts.where(texts.str.contains("/"), None), format="%d/%m/%Y", errors="coerce")
-    iso = pd.to_datetime(texts.where(texts.str.contains("-"), None), format="%Y-%m-%d", errors="coerce")
-    return french.fillna(iso)
+    """The dates of texts in a `_FAST_DATE` shape (NaT for any other text, or a day the calendar lacks)."""
+    shaped = texts.str.fullmatch(_FAST_DATE)
+    iso = _iso_dates(texts.where(shaped, "1970-01-01"))
+    parts = pd.DataFrame(
+        {
+            "year": iso.str[0:4].astype("int64"),
+            "month": iso.str[5:7].astype("int64"),
+            "day": iso.str[8:10].astype("int64"),
+        }
+    )
+    return pd.to_datetime(parts, errors="coerce").where(shaped)
 
 
-def _or_none(texts: pd.Series) -> list[str | None]:
-    return [text or None for text in texts.tolist()]
+def _or_none(texts: pd.Series) -> np.ndarray:
+    values = texts.to_numpy(dtype=object)
+    return np.where(values == "", None, values)
 
 
-def _generic_fast_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The clean rows of a slice that `_settled_generic_rows` accepted, fingerprints computed on whole columns."""
+def _generic_fast_lines(frame: pd.DataFrame) -> pd.DataFrame:
+    """The clean lines of a slice that `_settled_generic_rows` accepted, computed on whole columns (a `lines_frame`,
+    with the same values as the cell checks give)."""
     if frame.empty:
-        return []
-    dates = _fast_dates(frame["spend_date"])
-    iso = dates.dt.strftime("%Y-%m-%d")
+        return lines_frame([])
+    iso = _iso_dates(frame["spend_date"])
     codes = frame["cpv_code"].str[:8]
     pointed = frame["amount_eur"].str.replace(",", ".", regex=False)
     whole = pointed.str.replace(r"\..*$", "", regex=True).str.lstrip("0").replace("", "0")
@@ -569,40 +635,30 @@ def _generic_fast_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     sirets = frame["supplier_siret"]
     keys = sirets.where(sirets != "", names.str.upper())
     joined = iso + "\x1f" + codes + "\x1f" + amounts + "\x1f" + keys + "\x1f\x1f" + descriptions
-    fingerprints = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in joined.tolist()]
-    columns = zip(
-        frame.index.tolist(),
-        dates.dt.date.tolist(),
-        codes.tolist(),
-        amounts.tolist(),
-        _or_none(sirets),
-        _or_none(names),
-        _or_none(frame["supplier_postcode"]),
-        _or_none(frame["supplier_city"]),
-        descriptions.tolist(),
-        fingerprints,
-        strict=True,
-    )
-    return [
+    digests = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in joined.tolist()]
+    count = len(frame)
+    nothing = np.full(count, None, dtype=object)
+    return pd.DataFrame(
         {
-            "row": int(row),
-            "spend_date": day,
-            "cpv_code": code,
-            "amount": Decimal(amount),
-            "supplier_name": name,
-            "supplier_siret": siret,
-            "description": description,
-            "supplier_postcode": postcode,
-            "supplier_city": city,
-            "co_contractors": None,
-            "source_ref": None,
-            "procedure": None,
-            "duration_months": None,
-            "year": day.year,
-            "fingerprint": digest,
-        }
-        for row, day, code, amount, siret, name, postcode, city, description, digest in columns
-    ]
+            "row": frame.index.to_numpy(dtype=np.int64),
+            "spend_date": iso.to_numpy(dtype=object),
+            "year": iso.str[0:4].astype("int64").to_numpy(),
+            "cpv_code": codes.to_numpy(dtype=object),
+            "amount": amounts.to_numpy(dtype=object),
+            "supplier_siret": _or_none(sirets),
+            "supplier_name": _or_none(names),
+            "supplier_postcode": _or_none(frame["supplier_postcode"]),
+            "supplier_city": _or_none(frame["supplier_city"]),
+            "co_contractors": nothing,
+            "description": descriptions.to_numpy(dtype=object),
+            "source_ref": nothing,
+            "procedure": nothing,
+            "duration_months": nothing,
+            "fingerprint": np.array(digests, dtype=object),
+        },
+        columns=LINE_COLUMNS,
+        dtype=object,  # no inference: None stays None (pandas would make text columns NaN-holding strings)
+    )
 
 
 # --------------------------------------------------------------------------- DECP
@@ -693,7 +749,7 @@ def _decp_chunks(stream: SpendStream, source, filename: str, known_cpv, buyer_si
                     )
                 else:
                     rows.append(clean)
-            yield rows
+            yield lines_frame(rows)
     except TableError as exc:
         stream.add_errors(list(exc.messages))
     stream.notes.extend(fixes.notes(buyer_siret))

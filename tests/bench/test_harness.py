@@ -75,3 +75,18 @@ def test_the_groups_statements_are_counted_and_the_report_is_written(loaded):
     assert "| sqlite | GET /api/v1/groups, SQL statements |" in text
     assert "| sqlite | x | 200 ms (100 ms–300 ms) | f | 100 ms | 2.0× |" in text
     assert report["machine"]["cores"] >= 1 and report["machine"]["sqlite"]
+
+
+def test_a_page_measurement_has_a_server_of_its_own_stopped_when_it_ends(loaded):
+    url, workdir = loaded
+    with harness.isolated_server(url, workdir, workers=1) as base:
+        status, _ = harness.http("GET", f"{base}/health")
+        assert status == 200
+    with pytest.raises(OSError):  # stopped at once: nothing left to answer (or to queue) on its port
+        harness.urllib.request.urlopen(f"{base}/health", timeout=2)  # noqa: S310
+
+
+def test_the_steps_measured_are_chosen_and_an_unknown_step_is_refused():
+    with pytest.raises(SystemExit) as refused:
+        harness.main(["--only", "imports,pagez"])
+    assert refused.value.code == 2

@@ -364,13 +364,13 @@ def test_the_vectorised_path_reads_rows_exactly_as_the_cell_checks_do(check_digi
 
 
 def test_a_file_read_in_small_slices_gives_the_same_rows_errors_and_notes(check_digits):
-    from app.domain.spend_import import stream_spend
+    from app.domain.spend_import import frame_rows, stream_spend
 
     bad = ("32/01/2025", "X", "", "30192000", "-5", "", "", "")
     data = _generic_file(MIXED_ROWS * 3 + [bad])
     whole = parse(data, check_digits)
     stream = stream_spend(data, "depenses.csv", known_cpv=check_digits, chunk_rows=4)
-    rows = [row for chunk in stream.chunks for row in chunk]
+    rows = [row for chunk in stream.chunks for row in frame_rows(chunk)]
     # Slices are handed out until the first error; from then on the file is only checked (the importer rolls
     # back what it wrote), so the slice holding the bad row is never handed out.
     assert [r["row"] for r in rows] == list(range(2, 14))
@@ -380,7 +380,7 @@ def test_a_file_read_in_small_slices_gives_the_same_rows_errors_and_notes(check_
 
     good = _generic_file(MIXED_ROWS * 3)
     stream = stream_spend(good, "depenses.csv", known_cpv=check_digits, chunk_rows=4)
-    sliced = [row for chunk in stream.chunks for row in chunk]
+    sliced = [row for chunk in stream.chunks for row in frame_rows(chunk)]
     assert sliced == parse(good, check_digits).rows
     assert [n.render() for n in stream.notes] == [n.render() for n in parse(good, check_digits).notes]
 
@@ -410,3 +410,13 @@ def test_every_whitespace_the_cell_checks_collapse_sends_a_row_to_them(check_dig
     )
     assert result.ok, messages(result)
     assert {row["supplier_name"] for row in result.rows} == {"Papeterie des Ducs"}
+
+
+def test_ids_drawn_in_bulk_are_distinct_and_within_the_range_clients_read_exactly():
+    from app.db import MAX_ID, random_ids
+
+    ids = random_ids(20_000)
+    assert len(ids) == len(set(ids)) == 20_000
+    assert all(type(i) is int and 1 <= i <= MAX_ID for i in ids)
+    assert random_ids(0) == []
+    assert max(ids) > MAX_ID // 2  # drawn over the whole range, not from a small counter

@@ -448,3 +448,16 @@ def test_quarantined_records_are_kept_with_the_import_and_go_with_its_rollback(s
     services.rollback_import(session, orgs["admin"], record.id)
     session.commit()
     assert _count(session, SpendQuarantine) == 0 and _count(session, SpendLine) == 0
+
+
+def test_twins_are_numbered_across_slices_and_a_later_file_skips_only_what_it_repeats(session, orgs):
+    twin, other = "01/02/2025;A;;30192000;100,00;;", "02/02/2025;A;;30192000;5,00;;"
+    first = services.import_spend(session, orgs["dm"], ledger(twin, other, twin, twin), "a.csv", chunk_rows=1)
+    assert first.line_count == 4
+    occurrences = session.scalars(
+        sa.select(SpendLine.occurrence).where(SpendLine.amount == Decimal("100")).order_by(SpendLine.occurrence)
+    ).all()
+    assert occurrences == [0, 1, 2]
+    again = services.import_spend(session, orgs["dm"], ledger(other, twin, twin, twin, twin), "b.csv", chunk_rows=2)
+    assert again.line_count == 1 and again.skipped_count == 4
+    assert sum(i.amount for i in services.spend_cube(session, orgs["dm"])) == Decimal("405")

@@ -4,14 +4,16 @@ twice; lines already imported from another file are skipped; an admin may roll a
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 from app.actors import ADMINS, SEE_ALL, require_role
 from app.audit.services import record as audit
 from app.clock import utcnow
-from app.db import random_id
+from app.db import random_id, random_ids
 from app.domain.spend_import import CHUNK_ROWS, FORMATS, MAX_ROWS, Quarantined, parse_spend, stream_spend
 from app.domain.tabular import Message
 from app.domain.text import N_
@@ -272,58 +274,99 @@ def _cells_query(import_id: int):
 
 
 _WRITTEN = ("id", "import_id", "organization_id", "occurrence", *_LINE_FIELDS)
-# The same columns, those SQLite is given as text first.
-_SQLITE_WRITTEN = (*_WRITTEN[:4], "spend_date", "year", "amount", "cpv_code", *_LINE_FIELDS[4:])
 _UNIQUE_LINE = "organization_id, fingerprint, occurrence"
 
 
-def _insert_lines(session: Session, rows: list[dict], import_id: int, organization_id: int) -> None:
-    """Write a slice of lines; those already imported (same organization, fingerprint, occurrence) are skipped by
-    the unique index (ON CONFLICT DO NOTHING), never looked up one by one.
+def _occurrences(fingerprints: pd.Series, seen: dict[str, int]) -> np.ndarray:
+    """Each line's occurrence (how many lines with its fingerprint came before it in the file), counted on the
+    whole slice; `seen` carries the counts from one slice to the next."""
+    # dict.get per line: Series.map(dict) would copy the whole counter (a key per line of the file so far) each slice
+    before = np.fromiter((seen.get(digest, 0) for digest in fingerprints.tolist()), np.int64, len(fingerprints))
+    occurrence = before + fingerprints.groupby(fingerprints, sort=False).cumcount().to_numpy(dtype=np.int64)
+    for digest, count in fingerprints.value_counts(sort=False).items():
+        seen[digest] = seen.get(digest, 0) + count
+    return occurrence
 
-    The slice goes straight to the driver: PostgreSQL COPYs it into a temporary table and moves it with one
-    INSERT ... SELECT; SQLite takes one prepared INSERT for all its rows. Values are those SQLAlchemy's column
-    types would bind (SQLite keeps dates as ISO text and amounts as decimal text)."""
+
+def _insert_lines(session: Session, lines: pd.DataFrame, import_id: int, organization_id: int) -> None:
+    """Write a slice of lines (a `lines_frame` with its `occurrence`); those already imported (same organization,
+    fingerprint, occurrence) are skipped by the unique index (ON CONFLICT DO NOTHING), never looked up one by one.
+
+    The slice goes to the driver column by column: PostgreSQL COPYs it into a temporary table and moves it with
+    one INSERT ... SELECT; SQLite takes one prepared INSERT for all its rows (dates as ISO text, amounts as decimal
+    text, as SQLAlchemy's types write them there)."""
+    count = len(lines)
+    columns = [
+        # Ascending ids (random, but handed out in order): SQLite's table and its import and CPV indexes then grow
+        # at a few places instead of everywhere, which keeps their pages in the cache.
+        sorted(random_ids(count)),
+        itertools.repeat(import_id, count),
+        itertools.repeat(organization_id, count),
+        lines["occurrence"].tolist(),
+        *(lines[name].tolist() for name in _LINE_FIELDS),
+    ]
     connection = session.connection()
-    columns = ", ".join(_WRITTEN)
+    names = ", ".join(_WRITTEN)
     if connection.dialect.name == "postgresql":
         _ensure_load_table(connection)
-        values = (
-            (random_id(), import_id, organization_id, r["occurrence"], *(r[f] for f in _LINE_FIELDS)) for r in rows
-        )
-        cursor = connection.connection.cursor()
-        try:
-            with cursor.copy(f"COPY spend_line_load ({columns}) FROM STDIN") as copy:  # noqa: S608 - fixed names
-                for value in values:
-                    copy.write_row(value)
-        finally:
-            cursor.close()
+        _copy_rows(connection, "spend_line_load", _WRITTEN, zip(*columns, strict=True))
         connection.exec_driver_sql(
-            f"INSERT INTO spend_line ({columns}) SELECT {columns} FROM spend_line_load "  # noqa: S608
+            f"INSERT INTO spend_line ({names}) SELECT {names} FROM spend_line_load "  # noqa: S608 - fixed names
             f"ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING"
         )
         connection.exec_driver_sql("TRUNCATE spend_line_load")
         return
-    # SQLite binds neither Decimal nor (without a deprecated adapter) date: text, as SQLAlchemy's types write them.
-    rest = operator.itemgetter(*_SQLITE_WRITTEN[7:])
-    values = [
-        (
-            random_id(),
-            import_id,
-            organization_id,
-            r["occurrence"],
-            r["spend_date"].isoformat(),
-            r["year"],
-            str(r["amount"]),
-            *rest(r),
-        )
-        for r in rows
-    ]
-    columns = ", ".join(_SQLITE_WRITTEN)
     marks = ", ".join("?" for _ in _WRITTEN)
     connection.exec_driver_sql(
-        f"INSERT INTO spend_line ({columns}) VALUES ({marks}) ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING",  # noqa: S608
-        values,
+        f"INSERT INTO spend_line ({names}) VALUES ({marks}) ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING",  # noqa: S608
+        list(zip(*columns, strict=True)),
+    )
+
+
+def _copy_rows(connection, table: str, columns: tuple[str, ...], rows) -> None:
+    """PostgreSQL: COPY rows (tuples) into a table, through the driver's own cursor."""
+    cursor = connection.connection.cursor()
+    try:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:  # noqa: S608 - fixed names
+            for row in rows:
+                copy.write_row(row)
+    finally:
+        cursor.close()
+
+
+_CELL_COLUMNS = (
+    "id",
+    "import_id",
+    "organization_id",
+    "year",
+    "cpv_prefix",
+    "supplier_key",
+    "supplier_postcode",
+    "supplier_city",
+    "amount",
+    "lines",
+)
+
+
+def _write_cells(session: Session, import_id: int, organization_id: int) -> None:
+    """The import's cells, summed from its lines in one GROUP BY, written in one statement (SQLite) or one COPY."""
+    connection = session.connection()
+    sums = connection.execute(_cells_query(import_id)).all()  # Core rows: no ORM loading of 10⁴-10⁵ tuples
+    if not sums:
+        return
+    ids = random_ids(len(sums))
+    if connection.dialect.name == "postgresql":
+        rows = ((cell_id, import_id, organization_id, *cell) for cell_id, cell in zip(ids, sums, strict=True))
+        _copy_rows(connection, "spend_cell", _CELL_COLUMNS, rows)
+        return
+    # SQLite binds no Decimal: the sums as decimal text, as SQLAlchemy's Numeric writes them there.
+    marks = ", ".join("?" for _ in _CELL_COLUMNS)
+    connection.exec_driver_sql(
+        f"INSERT INTO spend_cell ({', '.join(_CELL_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed names
+        [
+            (cell_id, import_id, organization_id, *cell[:5], str(cell.amount), cell.lines)
+            for cell_id, cell in zip(ids, sums, strict=True)
+        ],
     )
 
 
@@ -386,12 +429,13 @@ def import_spend(
     twins: dict[str, int] = {}
     valid = quarantined = 0
     first_quarantined: Quarantined | None = None
-    for rows in stream.chunks:
+    for lines in stream.chunks:
         _check_row_limit(stream.rows_read, max_rows)
-        valid += len(rows)
-        _number_twins(rows, twins)
-        if rows:
-            _insert_lines(session, rows, record.id, organization.id)
+        valid += len(lines)
+        if len(lines):
+            lines["occurrence"] = _occurrences(lines["fingerprint"], twins)
+            _insert_lines(session, lines, record.id, organization.id)
+        del lines
         quarantined += _write_quarantine(session, record.id, stream.quarantined)
         first_quarantined = first_quarantined or next(iter(stream.quarantined), None)
         stream.quarantined.clear()
@@ -426,12 +470,7 @@ def import_spend(
         notes.append(_skipped_note(valid - count))
     if quarantined:
         notes.append(_quarantine_note(valid, quarantined))
-    cells = [
-        {"id": random_id(), "import_id": record.id, "organization_id": organization.id, **cell._asdict()}
-        for cell in session.execute(_cells_query(record.id))
-    ]
-    for start in range(0, len(cells), WRITE_BATCH):
-        session.connection().execute(sa.insert(SpendCell.__table__), cells[start : start + WRITE_BATCH])
+    _write_cells(session, record.id, organization.id)
     record.format = stream.format
     record.line_count = count
     record.skipped_count = valid - count
