@@ -132,6 +132,11 @@ def overlap_rows(overlaps: Sequence[Overlap], needs: dict[int, NeedRow], labels:
     return rows
 
 
+def bare_rows(overlaps: Sequence[Overlap]) -> list[OverlapRow]:
+    """Rows to sort, count and sum every overlap by (their members, needs and labels are built for a page only)."""
+    return [OverlapRow(overlap=overlap, label="", members=[], needs=[]) for overlap in overlaps]
+
+
 def sort_key(sort: str | None) -> str:
     return sort if sort in SORTS else DEFAULT_SORT
 

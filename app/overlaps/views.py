@@ -28,7 +28,8 @@ from app.overlaps.services import (
 from app.pagination import page_number, paginate_list
 
 READERS = ("coordinator", "admin", "buyer")
-NEEDS_SHOWN = 20  # needs listed under each overlap, and splitting warnings listed (the needs list has them all)
+NEEDS_SHOWN = 10  # needs listed under each overlap, and splitting warnings listed (the needs list has them all)
+OVERLAPS_PER_PAGE = 20  # each overlap shows its members, its first needs and a heatmap column: a page stays small
 
 
 def _report(form: OverlapQueryForm) -> tuple[OverlapQuery, OverlapReport]:
@@ -64,8 +65,8 @@ def overlap_map():
     direction = presenters.sort_direction(sort, request.args.get("dir"))
     # The summary and the order come from every overlap's aggregates; needs, labels and the heatmap are read for
     # the page shown only.
-    every = presenters.overlap_rows(overlaps, {}, {})
-    pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page_number())
+    every = presenters.bare_rows(overlaps)
+    pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page_number(), OVERLAPS_PER_PAGE)
     shown = [row.overlap for row in pagination.items]
     report = with_details(db.session, current_user, query, shown, lang=lang, warnings=True, limit=NEEDS_SHOWN)
     labels = report.labels

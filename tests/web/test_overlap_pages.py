@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 
 from app.clock import paris_today
 from app.needs.models import Need
+from app.overlaps.views import OVERLAPS_PER_PAGE
 from tests import factories
 from tests.conftest import english, login
 
@@ -512,13 +513,13 @@ def test_the_map_and_home_read_aggregates_a_page_at_a_time_at_10_and_1000_needs(
     home_many, home = counted("/")
     assert (many, home_many) == (few, home_few)
     rows = re.findall(r'id="overlap-(\d+)"', page)
-    assert len(rows) == 50
+    assert len(rows) == OVERLAPS_PER_PAGE == 20
     total = int(re.search(r'data-summary="count">([\d,]+)<', page).group(1).replace(",", ""))
-    assert total > 50 and f"Overlaps 1–50 of {total}" in page
+    assert total > 20 and f"Overlaps 1–20 of {total}" in page
     assert 'aria-label="Pages of overlaps"' in page and 'aria-current="page"><span class="page-link">1<' in page
     _, second = counted(f"/overlaps?{WIDE}&page=2")
     assert not set(rows) & set(re.findall(r'id="overlap-(\d+)"', second))
-    assert "Overlaps 51–" in second and "per year" in second
+    assert "Overlaps 21–" in second and "per year" in second
 
 
 def test_the_page_offers_a_generic_code_as_a_possible_overlap(client, db, world):
