@@ -305,3 +305,15 @@ def latest_rule_date(rows: Sequence[ThresholdRow]) -> date | None:
 
 def procedure_label(requirement: ProcedureRequirement) -> str:
     return gettext(requirement.label)
+
+
+def label_once():
+    """procedure_label for one page: each label translated once, however many badges show it."""
+    translated: dict[str, str] = {}
+
+    def label(requirement: ProcedureRequirement) -> str:
+        if requirement.label not in translated:
+            translated[requirement.label] = procedure_label(requirement)
+        return translated[requirement.label]
+
+    return label

@@ -517,13 +517,13 @@ def test_the_map_and_home_read_aggregates_a_page_at_a_time_at_10_and_1000_needs(
     home_many, home = counted("/")
     assert (many, home_many) == (few, home_few)
     rows = re.findall(r'id="overlap-(\d+)"', page)
-    assert len(rows) == OVERLAPS_PER_PAGE == 20
+    assert len(rows) == OVERLAPS_PER_PAGE
     total = int(re.search(r'data-summary="count">([\d,]+)<', page).group(1).replace(",", ""))
-    assert total > 20 and f"Overlaps 1–20 of {total}" in page
+    assert total > OVERLAPS_PER_PAGE and f"Overlaps 1–{OVERLAPS_PER_PAGE} of {total}" in page
     assert 'aria-label="Pages of overlaps"' in page and 'aria-current="page"><span class="page-link">1<' in page
     _, second = counted(f"/overlaps?{WIDE}&page=2")
     assert not set(rows) & set(re.findall(r'id="overlap-(\d+)"', second))
-    assert "Overlaps 21–" in second and "per year" in second
+    assert f"Overlaps {OVERLAPS_PER_PAGE + 1}–" in second and "per year" in second
 
 
 def test_the_page_offers_a_generic_code_as_a_possible_overlap(client, db, world):
