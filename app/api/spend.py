@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_babel import gettext
 from flask_login import current_user
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from app import actions
+from app import actions, freshness
 from app.api.auth import require
 from app.api.pagination import PageQuery, page_of
 from app.api.schemas import ErrorEnvelope, Money
@@ -314,16 +315,25 @@ def spend_cube(args):
 def pooling(args):
     """Categories where two organizations or more spend: amounts, supplier concentration, yearly savings range.
     The largest first, `per_page` (1 to 200, default 50) a page; `pooling_potential_eur` is over all of them."""
-    pooling = services.pooling_query(db.session, current_user, level=args["level"], year=args["year"])
-    rows, next_page = page_of(pooling.query, args, entities=False)
-    potential, _categories = services.pooling_totals(db.session, pooling, rows)
-    return {
-        "level": pooling.level,
-        "year": pooling.year,
-        "pooling_potential_eur": potential,
-        "items": services.pooling_items(db.session, pooling, rows, current_language()),
-        "next": next_page,
-    }
+    lang = current_language()
+    reader = (current_user.role, current_user.organization_id)
+
+    def page() -> dict:
+        pooling = services.pooling_query(db.session, current_user, level=args["level"], year=args["year"])
+        rows, next_page = page_of(pooling.query, args, entities=False)
+        potential, _categories = services.pooling_totals(db.session, pooling, rows)
+        return {
+            "level": pooling.level,
+            "year": pooling.year,
+            "pooling_potential_eur": potential,
+            "items": tuple(services.pooling_items(db.session, pooling, rows, lang)),
+            "next": next_page,
+        }
+
+    # The page is remembered until the spend cells, the needs or the organizations change (app.freshness); what
+    # the reader may see is part of the key.
+    key = ("pooling", reader, request.path, tuple(sorted(request.args.items(multi=True))), lang)
+    return freshness.remembered(db.session, ("spend", "needs"), key, page)
 
 
 def _share_out(organization: str | None, share: impact.LocalShare) -> dict:

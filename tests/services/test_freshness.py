@@ -133,3 +133,25 @@ def test_the_spend_map_follows_the_needs_beside_it(session, world):
     session.commit()
     after = spend.spend_map(session, world["coordinator"], level="division").rows[0].needs_annual
     assert after == before + Decimal("10000.00")
+
+
+def test_the_pooling_api_follows_an_import_and_answers_each_reader_its_own_scope(client, session, world):
+    from tests.conftest import api_token
+
+    buyer = factories.user("buyer", email="buyer@chu.fr", organization_=world["CHU"])
+    world["coordinator"].email = "coord@dm.fr"
+    for org in ("DM", "CHU"):
+        data = ledger(f"01/02/2025;A{org};;30192000;100,00;;")
+        spend.import_spend(session, world["coordinator"], data, f"{org}.csv", organization=org)
+    session.commit()
+    coordinator, chu = api_token(client, "coord@dm.fr"), api_token(client, buyer.email)
+
+    def potential(headers) -> str:
+        return client.get("/api/v1/spend/pooling?level=division", headers=headers).get_json()["pooling_potential_eur"]
+
+    assert potential(coordinator) == potential(coordinator) == "200.00"
+    assert potential(chu) == "0.00"  # a buyer reads its own organization's spend only: nothing is shared
+    data = ledger("01/03/2025;B;;30192000;50,00;;")
+    spend.import_spend(session, world["coordinator"], data, "more.csv", organization="UB")
+    session.commit()
+    assert potential(coordinator) == "250.00"
