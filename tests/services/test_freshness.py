@@ -135,7 +135,7 @@ def test_the_spend_map_follows_the_needs_beside_it(session, world):
     assert after == before + Decimal("10000.00")
 
 
-def test_the_pooling_api_follows_an_import_and_answers_each_reader_its_own_scope(client, session, world):
+def test_the_spend_apis_follow_an_import_and_answer_each_reader_its_own_scope(client, session, world):
     from tests.conftest import api_token
 
     buyer = factories.user("buyer", email="buyer@chu.fr", organization_=world["CHU"])
@@ -149,9 +149,21 @@ def test_the_pooling_api_follows_an_import_and_answers_each_reader_its_own_scope
     def potential(headers) -> str:
         return client.get("/api/v1/spend/pooling?level=division", headers=headers).get_json()["pooling_potential_eur"]
 
+    def local(headers) -> str:
+        return client.get("/api/v1/spend/local-share", headers=headers).get_json()["overall"]["total_eur"]
+
+    def cube_organizations(headers) -> list[str]:
+        items = client.get("/api/v1/spend/cube?level=division", headers=headers).get_json()["items"]
+        return sorted(item["organization"] for item in items)
+
     assert potential(coordinator) == potential(coordinator) == "200.00"
+    assert local(coordinator) == local(coordinator) == "200.00"
+    assert cube_organizations(coordinator) == cube_organizations(coordinator) == ["CHU", "DM"]
     assert potential(chu) == "0.00"  # a buyer reads its own organization's spend only: nothing is shared
+    assert (local(chu), cube_organizations(chu)) == ("100.00", ["CHU"])
     data = ledger("01/03/2025;B;;30192000;50,00;;")
     spend.import_spend(session, world["coordinator"], data, "more.csv", organization="UB")
     session.commit()
     assert potential(coordinator) == "250.00"
+    assert local(coordinator) == "250.00"
+    assert cube_organizations(coordinator) == ["CHU", "DM", "UB"]
