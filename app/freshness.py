@@ -32,6 +32,7 @@ TOPICS = {
     "needs": ("need", "organization"),
     "spend": ("spend_cell", "organization", "supplier_company"),
 }
+TOPICS_ALL = tuple(TOPICS)
 ANSWERS_KEPT = 256  # answers remembered per process (a map page, an overlap query, ...), the least used dropped
 
 T = TypeVar("T")

@@ -167,3 +167,45 @@ def test_the_spend_apis_follow_an_import_and_answer_each_reader_its_own_scope(cl
     assert potential(coordinator) == "250.00"
     assert local(coordinator) == "250.00"
     assert cube_organizations(coordinator) == ["CHU", "DM", "UB"]
+
+
+@pytest.mark.parametrize(
+    "table,topics",
+    [
+        ("need", ("needs",)),
+        ("organization", ("needs", "spend")),
+        ("spend_cell", ("spend",)),
+        ("supplier_company", ("spend",)),
+    ],
+)
+def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(session, world, table, topics):
+    """The triggers are there (a migration rebuilding a table on SQLite would drop them) and fire on INSERT,
+    UPDATE and DELETE."""
+    factories.supplier_company()
+    factories.bulk_spend_cells([world["DM"]], 2)
+    session.commit()
+    other = tuple(t for t in freshness.TOPICS if t not in topics)
+
+    def changes(statement: str) -> None:
+        before = freshness.tokens(session, freshness.TOPICS_ALL)
+        session.execute(sa.text(statement))
+        session.commit()
+        after = freshness.tokens(session, freshness.TOPICS_ALL)
+        changed = {t for t, b, a in zip(freshness.TOPICS_ALL, before, after, strict=True) if b != a}
+        assert changed == set(topics), (statement, changed)
+        assert not changed & set(other)
+
+    changes(f"UPDATE {table} SET id = id")  # noqa: S608 - a table name of the parameters
+    if table in ("need", "spend_cell"):
+        changes(f"DELETE FROM {table}")  # noqa: S608
+    inserts = {
+        "need": lambda: factories.need(world["DM"]),
+        "organization": lambda: factories.organization("NEW"),
+        "spend_cell": lambda: factories.bulk_spend_cells([world["DM"]], 1),
+        "supplier_company": lambda: factories.supplier_company(trades=()),
+    }
+    before = freshness.tokens(session, freshness.TOPICS_ALL)
+    inserts[table]()
+    session.commit()
+    after = freshness.tokens(session, freshness.TOPICS_ALL)
+    assert {t for t, b, a in zip(freshness.TOPICS_ALL, before, after, strict=True) if b != a} == set(topics)
