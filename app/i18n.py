@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
+from babel import Locale
+from babel.numbers import NumberPattern, parse_pattern
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import format_currency as _format_currency
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 
 
@@ -30,12 +32,25 @@ def money(amount: Decimal | int | str | None, digits: bool = True) -> str:
     """'1 234 567,89 €' in French, '€1,234,567.89' in English."""
     if amount is None or amount == "":
         return "—"
-    value = Decimal(str(amount))
-    if not digits:
-        pattern = "#,##0 ¤" if current_language() == "fr" else "¤#,##0"
-        # currency_digits=False, or Babel forces the euro's two decimals back into the pattern.
-        return _format_currency(value, "EUR", format=pattern, currency_digits=False)
-    return _format_currency(value, "EUR")
+    return _money(str(get_locale() or "fr"), Decimal(str(amount)), digits)
+
+
+@lru_cache(maxsize=8)
+def _currency_pattern(locale: str, digits: bool) -> tuple[Locale, NumberPattern]:
+    """The locale's currency pattern parsed once (Babel parses it again on every call otherwise)."""
+    parsed = Locale.parse(locale)
+    if digits:
+        return parsed, parsed.currency_formats["standard"]
+    return parsed, parse_pattern("#,##0 ¤" if parsed.language == "fr" else "¤#,##0")
+
+
+@lru_cache(maxsize=32_768)
+def _money(locale: str, value: Decimal, digits: bool) -> str:
+    """Formatted once per locale and amount: the pages show the same amounts on every request (equal Decimals,
+    such as 1.5 and 1.50, format alike, so they may share an entry)."""
+    parsed, pattern = _currency_pattern(locale, digits)
+    # currency_digits=False without digits, or Babel forces the euro's two decimals back into the pattern.
+    return pattern.apply(value, parsed, currency="EUR", currency_digits=digits)
 
 
 def number(value, places: int | None = None) -> str:

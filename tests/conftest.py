@@ -158,14 +158,20 @@ def query_counter(app):
     """Counts SQL statements sent while the block runs: `with query_counter() as count: ...; count.value`.
 
     It listens on every engine, so it also counts what the `client` fixture's requests send through `web_app`.
+    The answers the maps remember (app.freshness) are forgotten first, so that the count is that of a request
+    computing them, the most it sends; `query_counter(remembered=True)` keeps them (a request answered from them).
     """
     from contextlib import contextmanager
+
+    from app import freshness
 
     class Count:
         value = 0
 
     @contextmanager
-    def counting():
+    def counting(remembered: bool = False):
+        if not remembered:
+            freshness.forget_all()
         count = Count()
 
         def before(conn, cursor, statement, parameters, context, executemany):

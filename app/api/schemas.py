@@ -4,9 +4,11 @@ Input fields carry the ranges of app.domain.bounds, so that the OpenAPI document
 reaches a service: amounts 0 to 999 999 999 999.99, dates 2000 to 2100, ids 1 to 2**63 - 1, texts as long as their
 column."""
 
+import threading
 from decimal import Decimal, InvalidOperation
 
-from flask_babel import gettext
+from cachetools import LRUCache
+from flask_babel import get_locale, gettext
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -266,6 +268,27 @@ class ProcedureOut(Schema):
     publicity_threshold_eur = Money(attribute="publicity_threshold", allow_none=True)
 
 
+class SharedNested(fields.Nested):
+    """A nested value dumped once per distinct value and language, then reused: procedures repeat on every overlap
+    (one per member), so a page of 50 overlaps has a thousand of them but a handful of distinct ones. Values must be
+    hashable and immutable (frozen dataclasses)."""
+
+    _dumped: LRUCache = LRUCache(maxsize=1024)
+    _lock = threading.Lock()
+
+    def _serialize(self, nested_obj, attr, obj, **kwargs):
+        if nested_obj is None:
+            return None
+        key = (type(self.schema).__name__, str(get_locale()), nested_obj)
+        with self._lock:
+            dumped = self._dumped.get(key)
+        if dumped is None:
+            dumped = super()._serialize(nested_obj, attr, obj, **kwargs)
+            with self._lock:
+                self._dumped[key] = dumped
+        return dumped
+
+
 class OverlapOut(Schema):
     cpv_prefix = fields.String()
     level = fields.String()
@@ -274,8 +297,8 @@ class OverlapOut(Schema):
     need_ids = fields.List(fields.Integer())
     annual_amount_eur = Money(attribute="annual_amount")
     total_amount_eur = Money(attribute="total_amount")
-    procedure = fields.Nested(ProcedureOut)
-    procedure_alone = fields.Dict(keys=fields.String(), values=fields.Nested(ProcedureOut))
+    procedure = SharedNested(ProcedureOut)
+    procedure_alone = fields.Dict(keys=fields.String(), values=SharedNested(ProcedureOut))
 
 
 class OverlapQuerySchema(PageQuery):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_babel import gettext
 from flask_login import current_user
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from app import actions
+from app import actions, freshness
 from app.api.auth import require
 from app.api.pagination import PageQuery, page_of
 from app.api.schemas import ErrorEnvelope, Money
@@ -300,11 +301,15 @@ def rollback_import(import_id):
 def spend_cube(args):
     """Organizations × CPV prefix at a level × year: amount, lines and distinct suppliers, from one SQL GROUP BY.
     Ordered by prefix, organization and year; `per_page` (1 to 200, default 50) a page, `next` the following."""
-    stmt = services.cube_query(
-        db.session, current_user, level=args["level"], organization=args["organization"], year=args["year"]
-    )
-    rows, next_page = page_of(stmt, args, entities=False)
-    return {"items": services.cube_items(db.session, rows, current_language()), "next": next_page}
+
+    def page() -> dict:
+        stmt = services.cube_query(
+            db.session, current_user, level=args["level"], organization=args["organization"], year=args["year"]
+        )
+        rows, next_page = page_of(stmt, args, entities=False)
+        return {"items": tuple(services.cube_items(db.session, rows, current_language())), "next": next_page}
+
+    return _remembered(("spend",), page)
 
 
 @blp.get("/spend/pooling")
@@ -314,16 +319,34 @@ def spend_cube(args):
 def pooling(args):
     """Categories where two organizations or more spend: amounts, supplier concentration, yearly savings range.
     The largest first, `per_page` (1 to 200, default 50) a page; `pooling_potential_eur` is over all of them."""
-    pooling = services.pooling_query(db.session, current_user, level=args["level"], year=args["year"])
-    rows, next_page = page_of(pooling.query, args, entities=False)
-    potential, _categories = services.pooling_totals(db.session, pooling, rows)
-    return {
-        "level": pooling.level,
-        "year": pooling.year,
-        "pooling_potential_eur": potential,
-        "items": services.pooling_items(db.session, pooling, rows, current_language()),
-        "next": next_page,
-    }
+    lang = current_language()
+
+    def page() -> dict:
+        pooling = services.pooling_query(db.session, current_user, level=args["level"], year=args["year"])
+        rows, next_page = page_of(pooling.query, args, entities=False)
+        potential, _categories = services.pooling_totals(db.session, pooling, rows)
+        return {
+            "level": pooling.level,
+            "year": pooling.year,
+            "pooling_potential_eur": potential,
+            "items": tuple(services.pooling_items(db.session, pooling, rows, lang)),
+            "next": next_page,
+        }
+
+    return _remembered(("spend", "needs"), page)
+
+
+def _remembered(topics: tuple[str, ...], answer):
+    """answer(), remembered until the data of `topics` changes (app.freshness): the key is the request's path and
+    query, its language and who the reader is (what a reader may see depends on its role and organization). The
+    answer must not be changed afterwards (tuples, not lists)."""
+    key = (
+        (current_user.role, current_user.organization_id),
+        request.path,
+        tuple(sorted(request.args.items(multi=True))),
+        current_language(),
+    )
+    return freshness.remembered(db.session, topics, key, answer)
 
 
 def _share_out(organization: str | None, share: impact.LocalShare) -> dict:
@@ -349,13 +372,19 @@ def _share_out(organization: str | None, share: impact.LocalShare) -> dict:
 def local_share(args):
     """Spend by supplier location: the metropole's 23 communes, the rest of the département, of the region,
     elsewhere, unknown (exclusive buckets, from the supplier's postcode)."""
-    report = services.local_share_report(db.session, current_user, organization=args["organization"], year=args["year"])
-    return {
-        "year": report.year,
-        "overall": _share_out(None, report.overall),
-        "organizations": [_share_out(org, share) for org, share in sorted(report.per_organization.items())],
-        "definition": gettext(LOCAL_DEFINITION),
-    }
+
+    def answer() -> dict:
+        report = services.local_share_report(
+            db.session, current_user, organization=args["organization"], year=args["year"]
+        )
+        return {
+            "year": report.year,
+            "overall": _share_out(None, report.overall),
+            "organizations": tuple(_share_out(org, share) for org, share in sorted(report.per_organization.items())),
+            "definition": gettext(LOCAL_DEFINITION),
+        }
+
+    return _remembered(("spend",), answer)
 
 
 LOCAL_DEFINITION = (

@@ -132,6 +132,11 @@ def overlap_rows(overlaps: Sequence[Overlap], needs: dict[int, NeedRow], labels:
     return rows
 
 
+def bare_rows(overlaps: Sequence[Overlap]) -> list[OverlapRow]:
+    """Rows to sort, count and sum every overlap by (their members, needs and labels are built for a page only)."""
+    return [OverlapRow(overlap=overlap, label="", members=[], needs=[]) for overlap in overlaps]
+
+
 def sort_key(sort: str | None) -> str:
     return sort if sort in SORTS else DEFAULT_SORT
 
@@ -300,3 +305,15 @@ def latest_rule_date(rows: Sequence[ThresholdRow]) -> date | None:
 
 def procedure_label(requirement: ProcedureRequirement) -> str:
     return gettext(requirement.label)
+
+
+def label_once():
+    """procedure_label for one page: each label translated once, however many badges show it."""
+    translated: dict[str, str] = {}
+
+    def label(requirement: ProcedureRequirement) -> str:
+        if requirement.label not in translated:
+            translated[requirement.label] = procedure_label(requirement)
+        return translated[requirement.label]
+
+    return label

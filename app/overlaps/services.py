@@ -12,6 +12,7 @@ from dateutil.relativedelta import relativedelta
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app import freshness
 from app.domain import overlaps as engine
 from app.domain.bounds import FIRST_DAY, LAST_DAY
 from app.domain.cpv import OVERLAP_LEVELS, PREFIX_LENGTH, WORKS_DIVISION, code_of_prefix
@@ -181,8 +182,17 @@ def find_overlaps(session: Session, actor, query: OverlapQuery, *, today: date) 
     own organization. The work grows with the number of prefixes and organizations, not of needs."""
     _check_reader(actor)
     query = query.validated(today)
-    overlaps = engine.overlaps_from_shares(
-        overlap_shares(session, query), level=query.level, window_start=query.window_start
+    overlaps = list(
+        freshness.remembered(
+            session,
+            ("needs",),
+            ("overlaps", query.level, query.window_start, query.window_months),
+            lambda: tuple(
+                engine.overlaps_from_shares(
+                    overlap_shares(session, query), level=query.level, window_start=query.window_start
+                )
+            ),
+        )
     )
     if actor.role == "buyer":
         own = _own_code(session, actor)
@@ -231,7 +241,7 @@ def with_details(
     (of their own organization for a buyer). With `limit`, the rows read are those of the first `limit` needs of
     each overlap and of each of the first `limit` warnings (a page shows no more). A fixed number of queries."""
     prefixes = [o.cpv_prefix for o in overlaps]
-    warning_list = engine.find_splitting_warnings(_splitting_frame(session, actor)) if warnings else []
+    warning_list = _splitting_warnings(session, actor) if warnings else []
     labels = _labels(session, sorted({*prefixes, *(w.cpv_prefix for w in warning_list)}), lang)
     in_overlaps = sa.and_(_in_window(query), _prefix(query.level).in_(prefixes))
     need_ids: dict[str, list[int]] = {}
@@ -261,7 +271,20 @@ def with_details(
 def possible_overlaps(session: Session, actor, query: OverlapQuery, *, lang: str = "fr") -> list:
     """Needs filed under a generic code (e.g. 30000000, coarser than the query's level) beside other organizations'
     needs with specific codes under it, in the window: possible overlaps for a coordinator to check. Only the needs
-    of the divisions that hold such a generic code are read."""
+    of the divisions that hold such a generic code are read; the answer is remembered until a need changes."""
+    found = freshness.remembered(
+        session,
+        ("needs",),
+        ("possible", query.level, query.window_start, query.window_months, lang),
+        lambda: tuple(_possible_overlaps(session, query, lang)),
+    )
+    if actor.role == "buyer":
+        own = _own_code(session, actor)
+        return [p for p in found if own in p.organizations]
+    return list(found)
+
+
+def _possible_overlaps(session: Session, query: OverlapQuery, lang: str) -> list:
     length = PREFIX_LENGTH[query.level]
     generic = sa.func.substr(Need.cpv_code, length, 9 - length) == "0" * (9 - length)
     divisions = sa.select(sa.func.substr(Need.cpv_code, 1, 2)).where(_in_window(query), generic).distinct()
@@ -274,11 +297,7 @@ def possible_overlaps(session: Session, actor, query: OverlapQuery, *, lang: str
         frame, level=query.level, window_start=query.window_start, window_months=query.window_months
     )
     labels = _labels(session, sorted({p.cpv_prefix for p in found}), lang)
-    found = [replace(p, label=labels.get(p.cpv_prefix, "")) for p in found]
-    if actor.role == "buyer":
-        own = _own_code(session, actor)
-        found = [p for p in found if own in p.organizations]
-    return found
+    return [replace(p, label=labels.get(p.cpv_prefix, "")) for p in found]
 
 
 def _heatmap(overlaps: list[engine.Overlap]) -> pd.DataFrame:
@@ -290,6 +309,19 @@ def _heatmap(overlaps: list[engine.Overlap]) -> pd.DataFrame:
     series.index.names = ["organization", "prefix"]
     table = series.unstack("prefix", fill_value=0).astype("int64").sort_index().sort_index(axis=1)
     return table
+
+
+def _splitting_warnings(session: Session, actor) -> list[engine.SplittingWarning]:
+    """The splitting warnings of every organization (a buyer's own), remembered until a need changes."""
+    organization_id = actor.organization_id if actor.role == "buyer" else None
+    return list(
+        freshness.remembered(
+            session,
+            ("needs",),
+            ("splitting", organization_id),
+            lambda: tuple(engine.find_splitting_warnings(_splitting_frame(session, actor))),
+        )
+    )
 
 
 def _splitting_frame(session: Session, actor) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from babel.numbers import format_compact_decimal
 from flask import Response, abort, render_template, request, url_for
 from flask_babel import get_locale
@@ -28,7 +30,8 @@ from app.overlaps.services import (
 from app.pagination import page_number, paginate_list
 
 READERS = ("coordinator", "admin", "buyer")
-NEEDS_SHOWN = 20  # needs listed under each overlap, and splitting warnings listed (the needs list has them all)
+NEEDS_SHOWN = 10  # needs listed under each overlap, and splitting warnings listed (the needs list has them all)
+OVERLAPS_PER_PAGE = 10  # each overlap shows its members (up to all organizations), its first needs, a heatmap column
 
 
 def _report(form: OverlapQueryForm) -> tuple[OverlapQuery, OverlapReport]:
@@ -64,8 +67,8 @@ def overlap_map():
     direction = presenters.sort_direction(sort, request.args.get("dir"))
     # The summary and the order come from every overlap's aggregates; needs, labels and the heatmap are read for
     # the page shown only.
-    every = presenters.overlap_rows(overlaps, {}, {})
-    pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page_number())
+    every = presenters.bare_rows(overlaps)
+    pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page_number(), OVERLAPS_PER_PAGE)
     shown = [row.overlap for row in pagination.items]
     report = with_details(db.session, current_user, query, shown, lang=lang, warnings=True, limit=NEEDS_SHOWN)
     labels = report.labels
@@ -106,8 +109,9 @@ def overlap_map():
         direction=direction,
         sort_url=sort_url,
         procedure_badges=presenters.PROCEDURE_BADGES,
-        procedure_short=presenters.PROCEDURE_SHORT,
-        procedure_label=presenters.procedure_label,
+        # translated once for the page: a page shows hundreds of badges (members × overlaps)
+        procedure_short={code: str(label) for code, label in presenters.PROCEDURE_SHORT.items()},
+        procedure_label=presenters.label_once(),
         heat_levels=presenters.HEAT_LEVELS,
         compact=_compact_amount,
         procedure_labels={code: _(label) for code, label in PROCEDURE_LABELS.items()},
@@ -155,7 +159,12 @@ def _compact_amount(amount) -> str:
     exact amount is in each cell's title)."""
     if amount is None:
         return ""
+    return _compact(str(get_locale()), amount)
+
+
+@lru_cache(maxsize=8192)
+def _compact(locale: str, amount) -> str:
     value = abs(amount)
     mantissa = value / 1_000_000 if value >= 1_000_000 else value / 1_000 if value >= 1_000 else value
     digits = 1 if mantissa < 10 else 0
-    return format_compact_decimal(amount, locale=get_locale(), fraction_digits=digits)
+    return format_compact_decimal(amount, locale=locale, fraction_digits=digits)

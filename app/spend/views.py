@@ -27,7 +27,7 @@ from app.extensions import db
 from app.forms import LEVEL_NAMES, apply_errors, posted_int
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
-from app.pagination import page_number, paginate
+from app.pagination import page_number, paginate, paginate_list
 from app.spend import bp, exports, models, services  # noqa: F401
 from app.spend.forms import ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
 from app.uploads import PendingUploads, file_bytes
@@ -36,6 +36,7 @@ READERS = ("buyer", "coordinator", "admin")
 IMPORTERS = ("buyer", "coordinator", "admin")
 QUARANTINE_SHOWN = 500  # records listed on the quarantine page; the CSV has them all
 LINES_PER_PAGE = 50
+CATEGORIES_PER_PAGE = 50  # the category table; the charts and the heatmap show the largest categories only
 CHART_CATEGORIES = 12
 POOLING_SHOWN = 20  # shared categories on the impact page, the largest first
 PREVIEW_ROWS = 50
@@ -127,6 +128,7 @@ def spend_map():
         )
         lines = paginate(stmt, page_number(), LINES_PER_PAGE)
     query_args = {k: v for k, v in {**args, "level": result.level}.items() if v not in (None, "")}
+    categories = paginate_list(result.rows, page_number("categories_page"), CATEGORIES_PER_PAGE)
     colors = _chart_colors(result.organizations)
     top = [r for r in result.rows if r.amount][:CHART_CATEGORIES]
     charts = {
@@ -163,6 +165,8 @@ def spend_map():
         level_name=LEVEL_NAMES[result.level],
         query_args=query_args,
         lines_url=lambda page: url_for(".spend_map", **query_args, page=page, _anchor="lines"),
+        categories=categories,
+        categories_url=lambda page: url_for(".spend_map", **query_args, categories_page=page, _anchor="categories"),
         charts=charts,
         top=top,
         lines=lines,

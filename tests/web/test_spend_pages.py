@@ -409,3 +409,30 @@ def test_the_impact_page_lists_the_largest_shared_categories_only(client, db):
     shown = re.findall(r'<code class="cpv-prefix">(\d+)</code>', page.split("two organizations or more")[-1])
     assert len(largest) == 50 and shown == largest[:20]
     assert re.search(r'data-shared-count="50">[^<]*\b20\b[^<]*\b50\b', page)
+
+
+def test_the_category_table_shows_a_page_of_categories(client, db, query_counter):
+    """At the category level a ledger has thousands of categories: the table lists 50 a page (the largest first),
+    with the same statements whatever the number of categories."""
+    from app.spend.views import CATEGORIES_PER_PAGE
+    from tests.conftest import english
+
+    orgs = [factories.organization(code) for code in ("DM", "CHU")]
+    factories.user("coordinator", email="coord@x.fr")
+    db.session.commit()
+    english(client, "coord@x.fr")
+    cpvs = [f"{30100 + n:05d}" for n in range(120)]
+    factories.bulk_spend_cells(orgs, 10, cpvs=cpvs[:3])
+    db.session.commit()
+    with query_counter() as few:
+        client.get("/spend?level=category")
+    factories.bulk_spend_cells(orgs, 500, cpvs=cpvs)
+    db.session.commit()
+    with query_counter() as many:
+        first = client.get("/spend?level=category").get_data(as_text=True)
+    assert many.value == few.value
+    rows = re.findall(r'<tr data-prefix="(\d+)"', first)
+    assert len(rows) == CATEGORIES_PER_PAGE and "Categories 1–50 of 120" in first
+    second = client.get("/spend?level=category&categories_page=3").get_data(as_text=True)
+    rest = re.findall(r'<tr data-prefix="(\d+)"', second)
+    assert len(rest) == 20 and not set(rows) & set(rest)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app import freshness
 from app.domain import impact
 from app.domain.cpv import PREFIX_LENGTH
 from app.errors import ValidationFailed
@@ -234,14 +235,33 @@ def spend_map(
     """The category map at one level (optionally below a parent prefix): spend per category with its
     organizations, suppliers and concentration, the pooling potential, and the submitted needs beside it.
     Every figure is an SQL GROUP BY over the cells or the needs at that level (a fixed number of queries); the
-    rows are one per category, never one per cell or line."""
+    rows are one per category, never one per cell or line. The map is remembered until the spend cells, the needs
+    or the organizations change (app.freshness): callers must not change it."""
     level = check_level(level)
     year = check_year(year)
     parent = _check_prefix(parent)
     if parent and len(parent) > PREFIX_LENGTH[level]:
         raise ValidationFailed({"level": [str(_l("Choose a level below the prefix opened."))]})
     scope = reader_scope(session, actor, organization)
-    assumptions = assumptions or savings_assumptions()
+    if assumptions is not None:
+        return _spend_map(session, scope, level, year, parent, lang, assumptions)
+    return freshness.remembered(
+        session,
+        ("spend", "needs"),
+        ("spend_map", None if scope is None else tuple(sorted(scope)), level, year, parent, lang),
+        lambda: _spend_map(session, scope, level, year, parent, lang, savings_assumptions()),
+    )
+
+
+def _spend_map(
+    session: Session,
+    scope: list[int] | None,
+    level: str,
+    year: int | None,
+    parent: str | None,
+    lang: str,
+    assumptions: impact.SavingsAssumptions,
+) -> SpendMap:
     length = PREFIX_LENGTH[level]
     prefix = sa.func.substr(SpendCell.cpv_prefix, 1, length)
     org_code = Organization.code

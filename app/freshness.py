@@ -1,0 +1,102 @@
+"""Answers computed from the needs or the spend, remembered until the data they are computed from changes.
+
+The database keeps one token per topic in `data_version`; triggers (migration e5a1c7f9b2d4) give a topic a new
+random token in the same transaction as every INSERT, UPDATE or DELETE on a table the topic reads:
+
+- `needs`: need, organization (its code and central-government flag are part of the overlaps);
+- `spend`: spend_cell, organization, supplier_company (the cube cells, the names shown beside them).
+
+An answer is remembered under the tokens read before the data it is computed from, in this process, so:
+- a write (a new or changed need, an import, its rollback, an organization renamed) gives a new token, and the
+  next request computes again: never a stale answer, whichever process or path (ORM, Core, SQL) wrote;
+- a transaction rolled back leaves the old token, and the token it had set (random) is never seen again;
+- an answer remembered under a token is at least as recent as the data that token stands for (the token is read
+  first), so a reader never gets an answer older than what it would have read itself.
+
+With no token for a topic (a database emptied by hand), nothing is remembered: the answer is computed each time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+import sqlalchemy as sa
+from cachetools import LRUCache
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from app.extensions import db
+
+TOPICS = {
+    "needs": ("need", "organization"),
+    "spend": ("spend_cell", "organization", "supplier_company"),
+}
+TOPICS_ALL = tuple(TOPICS)
+ANSWERS_KEPT = 256  # answers remembered per process (a map page, an overlap query, ...), the least used dropped
+
+T = TypeVar("T")
+_answers: LRUCache = LRUCache(maxsize=ANSWERS_KEPT)
+_lock = threading.Lock()
+_MISSING = object()
+_TOKENS = "freshness_tokens"  # connection.info key of the tokens read in the current transaction
+
+
+class DataVersion(db.Model):
+    """The current token of a topic; written by database triggers only."""
+
+    __tablename__ = "data_version"
+
+    topic: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    token: Mapped[str] = mapped_column(sa.String(36))
+
+
+def tokens(session: Session, topics: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The topics' current tokens, or None when one of them has none. Every topic's token is read in one query once
+    per transaction and kept on its connection until the transaction writes anything (see _forget_tokens)."""
+    connection = session.connection()
+    found = connection.info.get(_TOKENS)
+    if found is None:
+        found = {topic: token for topic, token in connection.execute(sa.select(DataVersion.topic, DataVersion.token))}
+        connection.info[_TOKENS] = found
+    if any(topic not in found for topic in topics):
+        return None
+    return tuple(found[topic] for topic in topics)
+
+
+def _forget_tokens(connection, *_args, **_kwargs) -> None:
+    connection.info.pop(_TOKENS, None)
+
+
+@sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
+def _after_statement(connection, _cursor, statement, _parameters, _context, _executemany) -> None:
+    """A statement other than a SELECT may have changed a token (through a trigger): read them again."""
+    if _TOKENS in connection.info and statement.lstrip()[:6].upper() != "SELECT":
+        _forget_tokens(connection)
+
+
+for _event in ("commit", "rollback", "begin"):
+    sa.event.listen(sa.engine.Engine, _event, _forget_tokens)
+
+
+def remembered(session: Session, topics: tuple[str, ...], key: Hashable, compute: Callable[[], T]) -> T:
+    """compute(), or the answer it gave under the topics' current tokens for the same key. The answer is shared:
+    callers must not change it (return tuples, frozen dataclasses)."""
+    current = tokens(session, topics)
+    if current is None:
+        return compute()
+    full_key = (session.get_bind().url.render_as_string(hide_password=True), topics, current, key)
+    with _lock:
+        answer = _answers.get(full_key, _MISSING)
+    if answer is not _MISSING:
+        return answer
+    answer = compute()
+    with _lock:
+        _answers[full_key] = answer
+    return answer
+
+
+def forget_all() -> None:
+    """Drop every remembered answer (tests measuring a cold request)."""
+    with _lock:
+        _answers.clear()

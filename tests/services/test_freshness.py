@@ -1,0 +1,211 @@
+"""The overlap and spend maps are remembered between requests, and never answered stale: every write to the data
+they come from (a new, changed or removed need, by the ORM or a bulk insert; an organization renamed; a spend
+import and its rollback; a transaction rolled back) makes the next request compute them again."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from app import freshness
+from app.needs.models import Need
+from app.overlaps.services import OverlapQuery, find_overlaps
+from app.spend import services as spend
+from tests import factories
+from tests.factories import ledger
+
+TODAY = date(2026, 11, 29)
+QUERY = OverlapQuery("class", 60, date(2027, 1, 1))
+
+
+@pytest.fixture
+def world(db):
+    dm, chu, ub = (factories.organization(code) for code in ("DM", "CHU", "UB"))
+    coordinator = factories.user("coordinator", organization_=dm)
+    admin = factories.user("admin")
+    factories.need(dm, cpv="09310000", annual="100000.00")
+    factories.need(chu, cpv="09310000", annual="50000.00")
+    db.session.commit()
+    return {"DM": dm, "CHU": chu, "UB": ub, "coordinator": coordinator, "admin": admin}
+
+
+def overlaps(session, world) -> dict[str, tuple]:
+    _, found = find_overlaps(session, world["coordinator"], QUERY, today=TODAY)
+    return {o.cpv_prefix: (o.organizations, o.annual_amount) for o in found}
+
+
+def remembered_twice(session, world) -> dict[str, tuple]:
+    """The overlaps, checked to be answered from memory the second time (no GROUP BY sent)."""
+    first = overlaps(session, world)
+    session.commit()
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        assert overlaps(session, world) == first
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert not [s for s in statements if "GROUP BY" in s], statements
+    session.commit()
+    return first
+
+
+def test_a_new_need_is_in_the_next_answer(session, world):
+    assert remembered_twice(session, world) == {"0931": (("CHU", "DM"), Decimal("150000.00"))}
+    factories.need(world["UB"], cpv="09310000", annual="10000.00")
+    session.commit()
+    assert overlaps(session, world)["0931"] == (("CHU", "DM", "UB"), Decimal("160000.00"))
+
+
+def test_a_changed_or_withdrawn_need_is_in_the_next_answer(session, world):
+    remembered_twice(session, world)
+    need = session.scalar(sa.select(Need).where(Need.organization_id == world["CHU"].id))
+    need.annual_amount = Decimal("70000.00")
+    session.commit()
+    assert remembered_twice(session, world)["0931"][1] == Decimal("170000.00")
+    need.status = "withdrawn"
+    session.commit()
+    assert overlaps(session, world) == {}
+
+
+def test_a_bulk_insert_that_skips_the_orm_is_in_the_next_answer(session, world):
+    remembered_twice(session, world)
+    factories.bulk_needs([world["UB"], world["DM"]], 2, cpvs=("55520000",), start=date(2027, 3, 1))
+    session.commit()
+    assert set(overlaps(session, world)) == {"0931", "5552"}
+
+
+def test_a_renamed_organization_is_in_the_next_answer(session, world):
+    remembered_twice(session, world)
+    world["CHU"].code = "CHUD"
+    session.commit()
+    assert overlaps(session, world)["0931"][0] == ("CHUD", "DM")
+
+
+def test_what_a_rolled_back_transaction_saw_is_never_answered(session, world):
+    remembered_twice(session, world)
+    factories.need(world["UB"], cpv="09310000", annual="10000.00")
+    assert "UB" in overlaps(session, world)["0931"][0]  # seen (and remembered) inside the transaction
+    session.rollback()
+    assert overlaps(session, world)["0931"][0] == ("CHU", "DM")
+    factories.need(world["UB"], cpv="09310000", annual="20000.00")  # another change, committed this time
+    session.commit()
+    assert overlaps(session, world)["0931"] == (("CHU", "DM", "UB"), Decimal("170000.00"))
+
+
+def test_without_a_token_nothing_is_remembered(session, world):
+    session.execute(sa.delete(freshness.DataVersion))
+    session.commit()
+    assert freshness.tokens(session, ("needs",)) is None
+    assert overlaps(session, world) == overlaps(session, world)
+    factories.need(world["UB"], cpv="09310000", annual="10000.00")  # the trigger puts a token back
+    session.commit()
+    assert freshness.tokens(session, ("needs",)) is not None
+    assert overlaps(session, world)["0931"][0] == ("CHU", "DM", "UB")
+
+
+def _spend_amounts(session, world) -> dict[str, Decimal]:
+    result = spend.spend_map(session, world["coordinator"], level="division")
+    session.commit()
+    return {row.prefix: row.amount for row in result.rows}
+
+
+def test_the_spend_map_follows_an_import_and_its_rollback(session, world):
+    assert _spend_amounts(session, world) == {"09": Decimal("0.00")}  # the needs only
+    data = ledger("01/02/2025;A;;30192000;100,00;;")
+    record = spend.import_spend(session, world["coordinator"], data, "a.csv", organization="DM")
+    session.commit()
+    assert _spend_amounts(session, world)["30"] == Decimal("100.00")
+    assert _spend_amounts(session, world)["30"] == Decimal("100.00")  # remembered
+    spend.rollback_import(session, world["admin"], record.id)
+    session.commit()
+    assert "30" not in _spend_amounts(session, world)
+
+
+def test_the_spend_map_follows_the_needs_beside_it(session, world):
+    before = spend.spend_map(session, world["coordinator"], level="division").rows[0].needs_annual
+    session.commit()
+    factories.need(world["UB"], cpv="09310000", annual="10000.00")
+    session.commit()
+    after = spend.spend_map(session, world["coordinator"], level="division").rows[0].needs_annual
+    assert after == before + Decimal("10000.00")
+
+
+def test_the_spend_apis_follow_an_import_and_answer_each_reader_its_own_scope(client, session, world):
+    from tests.conftest import api_token
+
+    buyer = factories.user("buyer", email="buyer@chu.fr", organization_=world["CHU"])
+    world["coordinator"].email = "coord@dm.fr"
+    for org in ("DM", "CHU"):
+        data = ledger(f"01/02/2025;A{org};;30192000;100,00;;")
+        spend.import_spend(session, world["coordinator"], data, f"{org}.csv", organization=org)
+    session.commit()
+    coordinator, chu = api_token(client, "coord@dm.fr"), api_token(client, buyer.email)
+
+    def potential(headers) -> str:
+        return client.get("/api/v1/spend/pooling?level=division", headers=headers).get_json()["pooling_potential_eur"]
+
+    def local(headers) -> str:
+        return client.get("/api/v1/spend/local-share", headers=headers).get_json()["overall"]["total_eur"]
+
+    def cube_organizations(headers) -> list[str]:
+        items = client.get("/api/v1/spend/cube?level=division", headers=headers).get_json()["items"]
+        return sorted(item["organization"] for item in items)
+
+    assert potential(coordinator) == potential(coordinator) == "200.00"
+    assert local(coordinator) == local(coordinator) == "200.00"
+    assert cube_organizations(coordinator) == cube_organizations(coordinator) == ["CHU", "DM"]
+    assert potential(chu) == "0.00"  # a buyer reads its own organization's spend only: nothing is shared
+    assert (local(chu), cube_organizations(chu)) == ("100.00", ["CHU"])
+    data = ledger("01/03/2025;B;;30192000;50,00;;")
+    spend.import_spend(session, world["coordinator"], data, "more.csv", organization="UB")
+    session.commit()
+    assert potential(coordinator) == "250.00"
+    assert local(coordinator) == "250.00"
+    assert cube_organizations(coordinator) == ["CHU", "DM", "UB"]
+
+
+@pytest.mark.parametrize(
+    "table,topics",
+    [
+        ("need", ("needs",)),
+        ("organization", ("needs", "spend")),
+        ("spend_cell", ("spend",)),
+        ("supplier_company", ("spend",)),
+    ],
+)
+def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(session, world, table, topics):
+    """The triggers are there (a migration rebuilding a table on SQLite would drop them) and fire on INSERT,
+    UPDATE and DELETE."""
+    factories.supplier_company()
+    factories.bulk_spend_cells([world["DM"]], 2)
+    session.commit()
+    other = tuple(t for t in freshness.TOPICS if t not in topics)
+
+    def changes(statement: str) -> None:
+        before = freshness.tokens(session, freshness.TOPICS_ALL)
+        session.execute(sa.text(statement))
+        session.commit()
+        after = freshness.tokens(session, freshness.TOPICS_ALL)
+        changed = {t for t, b, a in zip(freshness.TOPICS_ALL, before, after, strict=True) if b != a}
+        assert changed == set(topics), (statement, changed)
+        assert not changed & set(other)
+
+    changes(f"UPDATE {table} SET id = id")  # noqa: S608 - a table name of the parameters
+    if table in ("need", "spend_cell"):
+        changes(f"DELETE FROM {table}")  # noqa: S608
+    inserts = {
+        "need": lambda: factories.need(world["DM"]),
+        "organization": lambda: factories.organization("NEW"),
+        "spend_cell": lambda: factories.bulk_spend_cells([world["DM"]], 1),
+        "supplier_company": lambda: factories.supplier_company(trades=()),
+    }
+    before = freshness.tokens(session, freshness.TOPICS_ALL)
+    inserts[table]()
+    session.commit()
+    after = freshness.tokens(session, freshness.TOPICS_ALL)
+    assert {t for t, b, a in zip(freshness.TOPICS_ALL, before, after, strict=True) if b != a} == set(topics)
