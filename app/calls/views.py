@@ -49,6 +49,7 @@ from app.calls.forms import (
     score_form,
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
+from app.calls.receipt_pdf import receipt_pdf
 from app.calls.values import call_procedure, call_total_value, small_call_lots
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
@@ -77,6 +78,7 @@ CALL_STATUS_BADGES = {
     "cancelled": "text-bg-dark",
     "unsuccessful": "text-bg-danger",
 }
+OUTCOME_BADGES = {"active": "text-bg-success", "awarded": "text-bg-primary", "unsuccessful": "text-bg-secondary"}
 LOT_STATUS_BADGES = {"open": "text-bg-light border", "awarded": "text-bg-primary", "unsuccessful": "text-bg-danger"}
 LOCALITY_BADGES = {"departement": "text-bg-success", "region": "text-bg-info", "elsewhere": "text-bg-light border"}
 CALL_FIELDS = ("title", "description", "questions_deadline", "bid_deadline")
@@ -96,11 +98,14 @@ def _call_helpers():
         "lot_status_label": lambda status: LOT_STATUS_LABELS.get(status, status),
         "lot_status_badge": lambda status: LOT_STATUS_BADGES.get(status, "text-bg-light"),
         "bid_status_label": lambda status: BID_STATUS_LABELS.get(status, status),
+        "outcome_badge": lambda status: OUTCOME_BADGES.get(status, "text-bg-light border"),
+        "reason_texts": services.reason_texts,
         "criterion_label": lambda name: CRITERION_LABELS.get(name, name),
         "utc_text": utc_text,
         "time_left": time_left,
         "group_calls": _group_calls,
         "supplier_open_calls": _supplier_open_calls,
+        "supplier_recent_bids": _supplier_recent_bids,
         "call_total_value": call_total_value,
     }
 
@@ -173,6 +178,15 @@ def _supplier_open_calls() -> list[Call]:
         .limit(HOME_CALLS)
     )
     return list(db.session.scalars(stmt))
+
+
+def _supplier_recent_bids() -> tuple[list[Bid], dict]:
+    """The supplier's latest bids with their outcome (home page); the full list is on "my bids and contracts"."""
+    if not current_user.is_authenticated or current_user.role != "supplier":
+        return [], {}
+    found = services.supplier_bids(db.session, current_user)
+    recent = found.bids[:HOME_CALLS]
+    return recent, found.outcomes
 
 
 def _load_call(call_id: int) -> Call:
@@ -480,6 +494,7 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "locality_badges": LOCALITY_BADGES,
         "evaluation": _evaluation(call),
         "decp_allowed": role in decp.READERS,
+        "award_notices": services.award_notices(db.session, call),
     }
     if coordinator:
         # the procedure of the call itself: its lots, under the thresholds of the day it was (or would be) published
@@ -511,6 +526,7 @@ def _render_detail(call: Call, status: int = 200, **forms):
         own = services.list_bids(db.session, current_user, call)
         active = {b.lot_id: b for b in own if b.status == "active"}
         context["own_bids"] = own
+        context["own_outcomes"] = services.bid_outcomes(db.session, own)
         context["active_bids"] = active
         context["own_questions"] = [q for q in services.own_questions(call, current_user) if not q.answer]
         context["question_form"] = forms.get("question_form") or QuestionForm(prefix="question", formdata=None)
@@ -792,6 +808,33 @@ def bid_receipt_download(bid_id: int):
     response = Response(placed.receipt_content, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="mutualis-bid-{placed.id}-receipt.json"'
     return response
+
+
+@bp.get("/bids/<int:bid_id>/receipt.pdf")
+@roles_required("supplier")
+def bid_receipt_pdf(bid_id: int):
+    """The receipt as a PDF: a readable copy, with the SHA-256 of the JSON text that is the proof."""
+    placed = services.get_bid(db.session, current_user, bid_id)
+    call = services.get_call(db.session, current_user, placed.call_id)
+    response = Response(receipt_pdf(placed, call), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="mutualis-bid-{placed.id}-receipt.pdf"'
+    return response
+
+
+@bp.get("/bids/<int:bid_id>/letter")
+@roles_required("supplier")
+def bid_letter(bid_id: int):
+    """The letter to a supplier whose bid was not retained: the reasons, the award notice, the standstill period."""
+    letter = services.rejection_letter(db.session, current_user, bid_id)
+    return render_template("calls/letter.html", letter=letter)
+
+
+@bp.get("/account/bids")
+@roles_required("supplier")
+def my_bids():
+    """The supplier's bids on every call with their outcome, and the lots awarded to it."""
+    found = services.supplier_bids(db.session, current_user)
+    return render_template("calls/my_bids.html", found=found)
 
 
 # --- subscriptions --------------------------------------------------------------------------------------------------

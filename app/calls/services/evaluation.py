@@ -15,6 +15,7 @@ from app.calls.models import Award, Bid, BidScore, Call, CallLot, Contract
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.bids import list_bids, require_unsealed
 from app.calls.services.deadlines import ensure_closed
+from app.calls.services.outcomes import mail_letters
 from app.clock import utcnow
 from app.db import CENT
 from app.domain import scoring
@@ -148,7 +149,8 @@ def award_lot(session: Session, actor, call: Call, lot_id: int, bid_id: int) -> 
                 "award_lost",
                 MSG_AWARDED_LOSS,
                 {"lot": lot.number, "call": call.title, "rank": r.rank, "count": count},
-                f"/calls/{call.id}",
+                f"/bids/{b.id}/letter",
+                mail=False,  # the letter below is their mail
             )
     member_ids = [m.organization_id for m in call.group.memberships if m.status == "signed"]
     notify(
@@ -162,6 +164,7 @@ def award_lot(session: Session, actor, call: Call, lot_id: int, bid_id: int) -> 
     if all(lot.status != "open" for lot in call.lots):
         call.status = "awarded"
     session.flush()
+    mail_letters(session, lot)
     record(session, actor, "lot.awarded", award, call_id=call.id, lot_id=lot.id, lot=lot.number, bid_id=bid_id)
     return award
 
@@ -203,6 +206,7 @@ def declare_unsuccessful(session: Session, actor, call: Call, lot_id: int) -> No
     elif all(lot.status != "open" for lot in call.lots):
         call.status = "awarded"
     session.flush()
+    mail_letters(session, lot)
     record(session, actor, "lot.unsuccessful", lot, call_id=call.id, lot=lot.number)
 
 

@@ -1,0 +1,86 @@
+from decimal import Decimal
+
+import pytest
+
+from app.calls import services
+from app.errors import NotFound, NotPermitted
+from tests import factories
+from tests.factories import CALLS_DEADLINE as DEADLINE
+
+
+@pytest.fixture
+def awarded(session, clock, monkeypatch):
+    """A published call with three bids on its lot, scored and awarded to the best; the letters caught."""
+    letters = []
+    monkeypatch.setattr("app.mail.queue_mail", lambda session, to, subject, body: letters.append((to, subject, body)))
+    group, _orgs, coordinator = factories.constituted_group()
+    users = {
+        name: factories.user("supplier", supplier=factories.supplier_company(trades=("09310000",), name=name))
+        for name in ("Alpha", "Bêta", "Gamma")
+    }
+    call = factories.call(coordinator, group, publish=True)
+    bids = {
+        "Alpha": factories.bid(users["Alpha"], call, "400000.00"),
+        "Bêta": factories.bid(users["Bêta"], call, "450000.00"),
+        "Gamma": factories.bid(users["Gamma"], call, "500000.00"),
+    }
+    before = services.bid_outcomes(session, list(bids.values()))
+    clock.move_to(DEADLINE)
+    factories.award_every_lot(coordinator, call)
+    return {
+        "call": call,
+        "users": users,
+        "bids": bids,
+        "before": before,
+        "letters": letters,
+        "coordinator": coordinator,
+    }
+
+
+def test_each_bidder_learns_its_own_outcome_rank_and_reasons_once_the_lot_is_decided(session, awarded):
+    assert {o.status for o in awarded["before"].values()} == {"active"}
+    assert all(o.rank is None for o in awarded["before"].values())
+    found = services.bid_outcomes(session, list(awarded["bids"].values()))
+    alpha, beta = found[awarded["bids"]["Alpha"].id], found[awarded["bids"]["Bêta"].id]
+    assert (alpha.status, alpha.rank, alpha.count) == ("awarded", 1, 3)
+    assert (beta.status, beta.rank) == ("unsuccessful", 2)
+    texts = services.reason_texts(beta)
+    assert "2 sur 3" in texts[0] and any(t.startswith("Prix") for t in texts[1:])  # French, the default
+
+
+def test_unsuccessful_bidders_get_a_letter_with_the_winner_and_the_standstill_period(session, awarded):
+    letters = [mail for mail in awarded["letters"] if "/letter" in mail[2]]  # not the notifications' mails
+    assert sorted(to for to, _s, _b in letters) == sorted(awarded["users"][name].email for name in ("Bêta", "Gamma"))
+    body = next(b for to, _s, b in letters if to == awarded["users"]["Bêta"].email)
+    assert "Alpha" in body and "400000.00" in body  # the award notice: winner and amount, nothing of Gamma
+    assert "Gamma" not in body and "500000.00" not in body
+    letter = services.rejection_letter(session, awarded["users"]["Bêta"], awarded["bids"]["Bêta"].id)
+    assert letter.notice.supplier_name == "Alpha" and letter.notice.amount == Decimal("400000.00")
+    # a 600 000 € supplies call is above the European threshold: a formal procedure, 11 days
+    assert letter.standstill_days == 11
+    assert (letter.standstill_end - letter.decided_on).days == 11
+
+
+def test_a_letter_only_for_its_own_unsuccessful_bid(session, awarded):
+    users, bids = awarded["users"], awarded["bids"]
+    with pytest.raises(NotFound):
+        services.rejection_letter(session, users["Alpha"], bids["Alpha"].id)  # the winner has none
+    with pytest.raises(NotFound):
+        services.rejection_letter(session, users["Alpha"], bids["Bêta"].id)  # another supplier's
+    with pytest.raises(NotPermitted):
+        services.rejection_letter(session, awarded["coordinator"], bids["Bêta"].id)
+
+
+def test_my_bids_and_contracts(session, awarded):
+    mine = services.supplier_bids(session, awarded["users"]["Alpha"])
+    assert [b.id for b in mine.bids] == [awarded["bids"]["Alpha"].id]
+    assert mine.outcomes[awarded["bids"]["Alpha"].id].status == "awarded"
+    ((award, contracts),) = mine.contracts
+    assert award.bid_id == awarded["bids"]["Alpha"].id
+    assert sum(c.amount for c in contracts) == Decimal("400000.00")
+    assert services.supplier_bids(session, awarded["users"]["Bêta"]).contracts == []
+
+
+def test_award_notices_tell_the_winner_and_amount(session, awarded):
+    (notice,) = services.award_notices(session, awarded["call"]).values()
+    assert notice.supplier_name == "Alpha" and notice.amount == Decimal("400000.00")
