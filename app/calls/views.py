@@ -13,6 +13,7 @@ never on whether anything was submitted.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 
@@ -84,6 +85,7 @@ LOCALITY_BADGES = {"departement": "text-bg-success", "region": "text-bg-info", "
 CALL_FIELDS = ("title", "description", "questions_deadline", "bid_deadline")
 LOT_FIELDS = {"title": "title", "cpv_code": "cpv_code", "estimated_amount_eur": "estimated_amount"}
 BID_FIELDS = {"amount_eur": "amount"}
+SCORE_INPUT = re.compile(r"^score-(\d+)-\w+$", re.ASCII)  # a score input of the lot form: score-<bid id>-<criterion>
 MATCHED_SHOWN = 20  # matching suppliers listed on a call page, local ones first
 
 
@@ -671,6 +673,49 @@ def score_bid(call_id: int):
     if done:
         return _back(call_id, "evaluation")
     return _render_detail(_load_call(call_id), done.status, score_forms={bid_id: form})
+
+
+@bp.post("/calls/<int:call_id>/lots/<int:lot_id>/scores")
+@roles_required("coordinator")
+def score_lot(call_id: int, lot_id: int):
+    """Every bid of a lot scored in one form: the inputs `score-<bid id>-<criterion>` of the lot's table, all saved
+    or none."""
+    call = _load_call(call_id)
+    names = [c.name for c in call.criteria if c.name != "price"]
+    bid_ids = sorted(
+        {bid_id for key in request.form if (match := SCORE_INPUT.match(key)) and (bid_id := posted_int(match[1]))}
+    )
+    forms = {bid_id: score_form(names, prefix=f"score-{bid_id}", formdata=request.form) for bid_id in bid_ids}
+    invalid = [bid_id for bid_id, form in forms.items() if not form.validate()]
+
+    def score():
+        if invalid:  # numbers that do not parse: shown on their fields
+            raise ValidationFailed({f"scores.{bid_id}": [] for bid_id in invalid})
+        given = {
+            bid_id: {name: form[name].data for name in names if form[name].data is not None}
+            for bid_id, form in forms.items()
+        }
+        return services.score_lot(db.session, current_user, call, lot_id, given)
+
+    done = actions.submit(
+        None,
+        score,
+        success=lambda scored: ngettext(
+            "The scores of %(num)d bid are saved.", "The scores of %(num)d bids are saved.", len(scored)
+        ),
+        shown_by_page=("validation_error",),
+    )
+    if done:
+        return _back(call_id, "evaluation")
+    if isinstance(done.error, ValidationFailed):
+        for key, messages in done.error.reasons.items():
+            parts = key.split(".")
+            target = forms.get(posted_int(parts[1])) if len(parts) == 3 else None
+            if target is not None and parts[2] in names:
+                target[parts[2]].errors = [*target[parts[2]].errors, *messages]
+            elif messages:
+                flash(" ".join(messages), "danger")
+    return _render_detail(_load_call(call_id), done.status, score_forms=forms)
 
 
 @bp.post("/calls/<int:call_id>/awards")

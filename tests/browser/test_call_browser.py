@@ -143,8 +143,8 @@ def test_after_the_deadline_the_coordinator_scores_ranks_and_awards_on_the_page(
             bid_id = offers[name]
             page.locator(f"#score-{bid_id}-technical").fill(technical)
             page.locator(f"#score-{bid_id}-environmental").fill(environmental)
-            page.locator(f"#score-{bid_id}").get_by_role("button", name="Save scores").click()
-            expect(page.get_by_text("The scores are saved.")).to_be_visible()
+        page.get_by_role("button", name="Save the scores of every bid of lot 1").click()  # one form for the lot
+        expect(page.get_by_text("The scores of 3 bids are saved.")).to_be_visible()
         expect(page.locator("#call-status")).to_have_text("Evaluated")
         screenshot(page, "call-evaluation")
         winner = page.locator(f'tr[data-bid="{offers["Saône Énergie"]}"]')

@@ -120,6 +120,7 @@ TABLE = {
     ("POST", "/calls/<int:call_id>/cancel"): "login 403 ok 403 403",
     ("POST", "/calls/<int:call_id>/documents"): "login 403 ok 403 403",
     ("GET", "/calls/<int:call_id>/documents/<int:document_id>"): "ok ok ok ok/404 ok",
+    ("POST", "/calls/<int:call_id>/lots/<int:lot_id>/scores"): "login 403 ok 403 403",
     ("POST", "/calls/<int:call_id>/lots/<int:lot_id>/unsuccessful"): "login 403 ok 403 403",
     ("POST", "/calls/<int:call_id>/publish"): "login 403 ok 403 403",
     ("POST", "/calls/<int:call_id>/questions"): "login 403 403 403 ok",

@@ -340,8 +340,8 @@ def test_sealed_bid_matrix_every_role_every_page_before_and_after_the_deadline(n
         status, page = after[(role, "call")]
         assert status == 200 and BIDDER in page and "€498,765.43" in page and "Rank" in page, role
         assert "Bids are sealed" not in page
-    assert "Save scores" in after[("coord", "call")][1] and "Award" in after[("coord", "call")][1]
-    assert "Save scores" not in after[("member", "call")][1]
+    assert "Save the scores of every bid" in after[("coord", "call")][1] and "Award" in after[("coord", "call")][1]
+    assert "Save the scores of every bid" not in after[("member", "call")][1]
     assert after[("outsider", "call")][0] == 404
     for name in pages | bid_pages:
         assert says_nothing_of_the_bid(after[("beta", name)][1]), name
@@ -693,7 +693,7 @@ def test_scoring_ranking_award_and_contracts_through_the_pages(new_client, db, w
     assert db.session.get(Call, call.id).status == "awarded"
     member = text(english(new_client(), "member@x.fr").get(f"/calls/{call.id}"))
     assert "Contracts per member" in member and "Awarded to Société Beta" in member
-    assert f"/calls/{call.id}/awards" not in member and "Save scores" not in member  # read only
+    assert f"/calls/{call.id}/awards" not in member and "Save the scores" not in member  # read only
 
 
 def test_a_lot_without_a_good_offer_can_be_declared_unsuccessful(new_client, db, world, clock):

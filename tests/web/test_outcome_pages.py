@@ -97,3 +97,37 @@ def test_the_receipt_downloads_as_a_pdf_with_its_fingerprint(new_client, db, wor
     streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", response.data, re.S)
     shown = b"".join(zlib.decompress(stream) for stream in streams if stream[:1] == b"x")
     assert placed.receipt_sha256.encode() in shown and b"Bid receipt" in shown
+
+
+def test_the_coordinator_scores_every_bid_of_a_lot_in_one_form(new_client, db, world, clock):
+    call = make_call(db, world)
+    lot_id = call.lots[0].id
+    bid_form(english(new_client(), "alpha@x.fr"), call, lot_id, "450000")
+    bid_form(english(new_client(), "beta@x.fr"), call, lot_id, "500000")
+    a, b = bids(db)
+    clock.move_to(DEADLINE + timedelta(hours=1))
+    coord = english(new_client(), "coord@x.fr")
+    page = text(coord.get(f"/calls/{call.id}"))
+    assert page.count(f'form="scores-lot-{lot_id}"') == 4  # two criteria scored by hand × two bids, one form
+    url, page_url = f"/calls/{call.id}/lots/{lot_id}/scores", f"/calls/{call.id}"
+    out_of_range = post(coord, url, {f"score-{a.id}-technical": "60", f"score-{b.id}-technical": "120"}, page=page_url)
+    assert out_of_range.status_code == 400 and "A score from 0 to 100." in text(out_of_range)
+    unreadable = post(coord, url, {f"score-{a.id}-technical": "60", f"score-{b.id}-technical": "douze"}, page=page_url)
+    assert unreadable.status_code == 400 and 'value="douze"' in text(unreadable)  # kept on its field
+    assert all(not x.scores for x in bids(db))  # all or nothing: bid a's valid score was not saved either
+    scores = {
+        f"score-{a.id}-technical": "60",
+        f"score-{a.id}-environmental": "50",
+        f"score-{b.id}-technical": "90",
+        f"score-{b.id}-environmental": "50",
+    }
+    saved = post(coord, url, scores, page=page_url)
+    assert saved.status_code == 302
+    assert "The scores of 2 bids are saved." in text(coord.get(saved.headers["Location"]))
+    assert {x.id: sorted((s.criterion, s.score) for s in x.scores) for x in bids(db)} == {
+        a.id: [("environmental", 50), ("technical", 60)],
+        b.id: [("environmental", 50), ("technical", 90)],
+    }
+    assert db.session.get(type(a), a.id).lot.call.status == "evaluated"
+    member = english(new_client(), "member@x.fr")
+    assert post(member, url, scores, page=page_url).status_code == 403

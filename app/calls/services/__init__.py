@@ -49,6 +49,7 @@ from app.calls.services.evaluation import (
     declare_unsuccessful,
     ranking,
     score_bid,
+    score_lot,
 )
 from app.calls.services.matching import (
     REGION_DEPARTEMENTS,
@@ -116,6 +117,7 @@ __all__ = [
     "publish_call",
     "ranking",
     "score_bid",
+    "score_lot",
     "send_bid_reminders",
     "send_question_reminders",
     "submit_bid",
