@@ -54,6 +54,7 @@ TABLE = {
     ("GET", "/admin/users"): "login ok 403 403 403",
     ("POST", "/admin/users/<int:user_id>/deactivate"): "login ok 403 403 403",
     ("POST", "/admin/users/<int:user_id>/reactivate"): "login ok 403 403 403",
+    ("POST", "/admin/users/<int:user_id>/role"): "login ok 403 403 403",
     ("DELETE", "/api/v1/bids/<int:bid_id>"): "login 403 403 403 ok/404",
     ("GET", "/api/v1/bids/<int:bid_id>"): "login 404 404 404 ok/404",
     ("GET", "/api/v1/calls"): "ok ok ok ok ok",
