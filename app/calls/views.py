@@ -24,7 +24,7 @@ from flask_babel import ngettext
 from flask_login import current_user, login_fresh
 from sqlalchemy.orm import selectinload
 
-from app import actions
+from app import actions, confirmation
 from app.accounts.auth import public, roles_required
 from app.calls import (
     bp,
@@ -55,12 +55,12 @@ from app.calls.values import call_procedure, call_total_value, small_call_lots
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
-from app.errors import NotPermitted, ValidationFailed
+from app.errors import NotFound, NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
 from app.forms import apply_errors, posted_int
 from app.groups import services as group_services
 from app.groups.models import Lot, PurchaseGroup
-from app.i18n import current_language
+from app.i18n import current_language, money
 from app.organizations.models import Organization
 from app.pagination import page_number, paginate
 from app.reference.services import labels as cpv_labels
@@ -574,6 +574,17 @@ def call_detail(call_id: int):
 @roles_required("coordinator")
 def publish_call(call_id: int):
     call = _load_call(call_id)
+    if not confirmation.confirmed() and call.status == "draft":
+        return confirmation.ask(
+            _("Publish the call"),
+            _("Publish the call “%(title)s”?", title=call.title),
+            [
+                _("The matching suppliers are notified at once, local ones first."),
+                _("The lots, criteria and deadlines can no longer change afterwards."),
+            ],
+            _("Yes, publish the call"),
+            url_for(".call_detail", call_id=call.id),
+        )
     done = actions.submit(None, lambda: len(services.publish_call(db.session, current_user, call)))
     if not done:
         return _render_detail(_load_call(call_id), done.status)
@@ -722,14 +733,39 @@ def score_lot(call_id: int, lot_id: int):
 @roles_required("coordinator")
 def award_lot(call_id: int):
     call = _load_call(call_id)
+    lot_id, bid_id = posted_int(request.form.get("lot_id")), posted_int(request.form.get("bid_id"))
+    lot = next((lot for lot in call.lots if lot.id == lot_id), None)
+    chosen = _readable_bid(bid_id)
+    if not confirmation.confirmed() and lot is not None and chosen is not None and chosen.lot_id == lot.id:
+        # only a bid the coordinator may already read (after the deadline) is named; anything else goes on to the
+        # service, which refuses it
+        return confirmation.ask(
+            _("Award the lot"),
+            _(
+                "Award lot %(number)d to %(supplier)s for %(amount)s excl. VAT?",
+                number=lot.number,
+                supplier=chosen.supplier.name,
+                amount=money(chosen.amount),
+            ),
+            [
+                _("One contract per member organization is recorded, with its share."),
+                _(
+                    "The other bidders are told their rank and receive the letter with the reasons and the standstill "
+                    "period."
+                ),
+                _("An award cannot be undone."),
+            ],
+            _("Yes, award the lot"),
+            url_for(".call_detail", call_id=call.id, _anchor="evaluation"),
+        )
     done = actions.submit(
         None,
         lambda: services.award_lot(
             db.session,
             current_user,
             call,
-            posted_int(request.form.get("lot_id")) or 0,
-            posted_int(request.form.get("bid_id")) or 0,
+            lot_id or 0,
+            bid_id or 0,
         ),
         success=lambda award: _(
             "Lot %(number)d is awarded to %(supplier)s.", number=award.lot.number, supplier=award.bid.supplier.name
@@ -738,6 +774,15 @@ def award_lot(call_id: int):
     if done:
         return _back(call_id, "evaluation")
     return _render_detail(_load_call(call_id), done.status)
+
+
+def _readable_bid(bid_id: int | None) -> Bid | None:
+    if bid_id is None:
+        return None
+    try:
+        return services.get_bid(db.session, current_user, bid_id)
+    except NotFound:
+        return None
 
 
 @bp.post("/calls/<int:call_id>/lots/<int:lot_id>/unsuccessful")

@@ -525,7 +525,11 @@ def test_publishing_a_draft_lists_and_notifies_the_matching_suppliers_local_firs
     assert order == sorted(order)
     assert "Same département" in page and "Same region" in page and "Elsewhere" in page
     assert BIDDER not in page  # its trades do not match
-    response = post(client, f"/calls/{call.id}/publish", {}, page=f"/calls/{call.id}")
+    asked = post(client, f"/calls/{call.id}/publish", {}, page=f"/calls/{call.id}")
+    assert asked.status_code == 200 and "Yes, publish the call" in text(asked)  # the confirmation, nothing done
+    db.session.expire_all()
+    assert db.session.get(Call, call.id).status == "draft"
+    response = post(client, f"/calls/{call.id}/publish", {"confirmed": "yes"}, page=f"/calls/{call.id}")
     assert response.status_code == 302
     page = text(client.get(response.headers["Location"]))
     assert "The call is published: 3 matching suppliers are notified." in page
@@ -681,9 +685,14 @@ def test_scoring_ranking_award_and_contracts_through_the_pages(new_client, db, w
     rows = re.findall(r'<tr data-bid="(\d+)".*?class="amount fw-semibold total">([\d.]+)</td>', page, re.S)
     assert rows == [(str(b.id), "86.00"), (str(a.id), "83.00")]
 
-    refused = post(coord, f"/calls/{call.id}/awards", {"lot_id": lot_id, "bid_id": a.id}, page=f"/calls/{call.id}")
+    award = {"lot_id": lot_id, "bid_id": a.id, "confirmed": "yes"}
+    refused = post(coord, f"/calls/{call.id}/awards", award, page=f"/calls/{call.id}")
     assert refused.status_code == 409 and "The lot goes to the best-ranked offer" in text(refused)
-    awarded = post(coord, f"/calls/{call.id}/awards", {"lot_id": lot_id, "bid_id": b.id}, page=f"/calls/{call.id}")
+    asked = post(coord, f"/calls/{call.id}/awards", {"lot_id": lot_id, "bid_id": b.id}, page=f"/calls/{call.id}")
+    assert asked.status_code == 200 and "Award lot 1 to Société Beta for €500,000.00 excl. VAT?" in text(asked)
+    assert f'name="bid_id" value="{b.id}"' in text(asked) and not services.award_notices(db.session, call)
+    award = {"lot_id": lot_id, "bid_id": b.id, "confirmed": "yes"}
+    awarded = post(coord, f"/calls/{call.id}/awards", award, page=f"/calls/{call.id}")
     page = text(coord.get(awarded.headers["Location"]))
     assert "Lot 1 is awarded to Société Beta." in page
     assert "Awarded to Société Beta for €500,000.00." in page and "Contracts per member" in page

@@ -28,7 +28,8 @@ def awarded_call(new_client, db, world, clock):
     for bid_id, tech in ((a.id, "60"), (b.id, "90")):
         fields = {"bid_id": bid_id, f"score-{bid_id}-technical": tech, f"score-{bid_id}-environmental": "50"}
         assert post(coord, f"/calls/{call.id}/scores", fields, page=f"/calls/{call.id}").status_code == 302
-    awarded = post(coord, f"/calls/{call.id}/awards", {"lot_id": lot_id, "bid_id": b.id}, page=f"/calls/{call.id}")
+    award = {"lot_id": lot_id, "bid_id": b.id, "confirmed": "yes"}
+    awarded = post(coord, f"/calls/{call.id}/awards", award, page=f"/calls/{call.id}")
     assert awarded.status_code == 302
     return call, a, b
 
@@ -131,3 +132,13 @@ def test_the_coordinator_scores_every_bid_of_a_lot_in_one_form(new_client, db, w
     assert db.session.get(type(a), a.id).lot.call.status == "evaluated"
     member = english(new_client(), "member@x.fr")
     assert post(member, url, scores, page=page_url).status_code == 403
+
+
+def test_an_award_asked_before_the_deadline_names_no_bid_and_is_refused(new_client, db, world, clock):
+    call = make_call(db, world)
+    bid_form(english(new_client(), "alpha@x.fr"), call, call.lots[0].id, "450000")
+    (placed,) = bids(db)
+    coord = english(new_client(), "coord@x.fr")
+    response = post(coord, f"/calls/{call.id}/awards", {"lot_id": call.lots[0].id, "bid_id": placed.id}, page="/")
+    assert response.status_code == 409  # no confirmation page that would name the sealed bid: the service refuses
+    assert BIDDER not in text(response) and "450" not in text(response)
