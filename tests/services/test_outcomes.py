@@ -52,8 +52,10 @@ def test_unsuccessful_bidders_get_a_letter_with_the_winner_and_the_standstill_pe
     letters = [mail for mail in awarded["letters"] if "/letter" in mail[2]]  # not the notifications' mails
     assert sorted(to for to, _s, _b in letters) == sorted(awarded["users"][name].email for name in ("Bêta", "Gamma"))
     body = next(b for to, _s, b in letters if to == awarded["users"]["Bêta"].email)
-    assert "Alpha" in body and "400000.00" in body  # the award notice: winner and amount, nothing of Gamma
-    assert "Gamma" not in body and "500000.00" not in body
+    plain = body.replace("\u202f", " ").replace("\xa0", " ")
+    assert "Alpha" in body and "400 000,00 €" in plain  # the award notice: winner and amount, nothing of Gamma
+    assert "Gamma" not in body and "500 000" not in plain
+    assert "délai de suspension de 11 jours" in plain  # in French, the platform's language
     letter = services.rejection_letter(session, awarded["users"]["Bêta"], awarded["bids"]["Bêta"].id)
     assert letter.notice.supplier_name == "Alpha" and letter.notice.amount == Decimal("400000.00")
     # a 600 000 € supplies call is above the European threshold: a formal procedure, 11 days

@@ -22,6 +22,7 @@ from app.calls.values import call_procedure
 from app.clock import PARIS, paris_today
 from app.domain import outcomes, scoring
 from app.errors import NotFound
+from app.i18n import day, money, number
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,6 @@ def bid_outcomes(session: Session, bids: list[Bid]) -> dict[int, outcomes.Outcom
 def reason_texts(outcome: outcomes.Outcome) -> list[str]:
     """The reasons in the current language, criteria by their labels and points as numbers."""
     from app.calls.forms import CRITERION_LABELS
-    from app.i18n import number
 
     texts = []
     for reason in outcome.reasons:
@@ -146,7 +146,7 @@ def letter_text(letter: Letter) -> str:
         "",
         _(
             "We regret to inform you that your offer of %(amount)s excl. VAT (total) was not retained.",
-            amount=f"{letter.bid.amount} €",
+            amount=money(letter.bid.amount),
         ),
         "",
         _("Reasons:"),
@@ -158,7 +158,7 @@ def letter_text(letter: Letter) -> str:
             _(
                 "The lot is awarded to %(supplier)s for %(amount)s excl. VAT (total).",
                 supplier=letter.notice.supplier_name,
-                amount=f"{letter.notice.amount} €",
+                amount=money(letter.notice.amount),
             ),
         ]
     if letter.standstill_end:
@@ -167,7 +167,7 @@ def letter_text(letter: Letter) -> str:
             _(
                 "The contract will not be signed before the end of a standstill period of %(days)d days, on %(date)s.",
                 days=letter.standstill_days,
-                date=letter.standstill_end.isoformat(),
+                date=day(letter.standstill_end, "long"),
             ),
         ]
     return "\n".join(lines)
