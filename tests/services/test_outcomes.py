@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from app.calls import services
-from app.errors import NotFound, NotPermitted
+from app.errors import NotFound, NotPermitted, ValidationFailed
 from tests import factories
 from tests.factories import CALLS_DEADLINE as DEADLINE
 
@@ -86,3 +86,46 @@ def test_my_bids_and_contracts(session, awarded):
 def test_award_notices_tell_the_winner_and_amount(session, awarded):
     (notice,) = services.award_notices(session, awarded["call"]).values()
     assert notice.supplier_name == "Alpha" and notice.amount == Decimal("400000.00")
+
+
+def test_a_lot_declared_unsuccessful_gives_every_bidder_a_letter_without_standstill(session, clock, monkeypatch):
+    letters = []
+    monkeypatch.setattr("app.mail.queue_mail", lambda session, to, subject, body: letters.append((to, body)))
+    group, _orgs, coordinator = factories.constituted_group()
+    supplier = factories.user("supplier", supplier=factories.supplier_company(trades=("09310000",), name="Delta"))
+    call = factories.call(coordinator, group, publish=True)
+    placed = factories.bid(supplier, call, "900000.00")
+    clock.move_to(DEADLINE)
+    services.declare_unsuccessful(session, coordinator, call, call.lots[0].id)
+    letter = services.rejection_letter(session, supplier, placed.id)
+    assert letter.notice.supplier_name is None and letter.standstill_end is None
+    assert letter.outcome.status == "unsuccessful" and letter.outcome.rank == 1
+    assert [to for to, body in letters if "/letter" in body] == [supplier.email]
+
+
+def test_scores_of_a_whole_lot_are_saved_together_or_not_at_all(session, clock):
+    group, _orgs, coordinator = factories.constituted_group()
+    suppliers = [
+        factories.user("supplier", supplier=factories.supplier_company(trades=("09310000",), name=name))
+        for name in ("Un", "Deux")
+    ]
+    call = factories.call(coordinator, group, publish=True)
+    first, second = (factories.bid(s, call, "500000.00") for s in suppliers)
+    clock.move_to(DEADLINE)
+    lot_id = call.lots[0].id
+    with pytest.raises(ValidationFailed) as caught:
+        services.score_lot(session, coordinator, call, lot_id, {first.id: {"technical": 50}, 12345: {"technical": 1}})
+    assert set(caught.value.reasons) == {"scores.12345"} and not first.scores
+    with pytest.raises(ValidationFailed) as caught:
+        services.score_lot(session, coordinator, call, lot_id, {first.id: {"technical": 50}, second.id: {"price": 9}})
+    assert set(caught.value.reasons) == {f"scores.{second.id}.price"} and not first.scores
+    scored = services.score_lot(
+        session,
+        coordinator,
+        call,
+        lot_id,
+        {first.id: {"technical": 50, "environmental": 10}, second.id: {"technical": 70, "environmental": 20}},
+    )
+    assert {b.id for b in scored} == {first.id, second.id} and call.status == "evaluated"
+    with pytest.raises(NotPermitted):
+        services.score_lot(session, suppliers[0], call, lot_id, {first.id: {"technical": 100}})

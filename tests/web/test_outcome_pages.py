@@ -8,6 +8,8 @@ import re
 import zlib
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from tests.conftest import english
 from tests.factories import CALLS_DEADLINE as DEADLINE
 from tests.web import test_call_pages
@@ -142,3 +144,29 @@ def test_an_award_asked_before_the_deadline_names_no_bid_and_is_refused(new_clie
     response = post(coord, f"/calls/{call.id}/awards", {"lot_id": call.lots[0].id, "bid_id": placed.id}, page="/")
     assert response.status_code == 409  # no confirmation page that would name the sealed bid: the service refuses
     assert BIDDER not in text(response) and "450" not in text(response)
+
+
+def test_my_bids_page_does_not_query_per_bid_or_contract(new_client, db, world, clock, query_counter):
+    from app.accounts.models import User
+    from tests import factories
+
+    calls = [make_call(db, world, title=f"Appel {n}") for n in range(3)]
+    users = {u.email: u for u in db.session.scalars(sa.select(User).where(User.role == "supplier"))}
+    factories.bid(users["alpha@x.fr"], calls[0], "400000.00")
+    for call in calls:
+        factories.bid(users["beta@x.fr"], call, "450000.00")
+    db.session.commit()
+    clock.move_to(DEADLINE + timedelta(hours=1))
+    for call in calls:
+        factories.award_every_lot(world["coordinator"], call)
+    db.session.commit()
+    counts = {}
+    for email in ("alpha@x.fr", "beta@x.fr"):  # one bid, one award; three bids, two awards and one letter
+        client = english(new_client(), email)
+        client.get("/account/bids")  # warm up
+        with query_counter() as count:
+            page = client.get("/account/bids")
+        assert page.status_code == 200
+        counts[email] = count.value
+    assert 'data-bid-status="unsuccessful"' in text(page) and text(page).count('data-bid-status="awarded"') == 2
+    assert counts["beta@x.fr"] == counts["alpha@x.fr"]

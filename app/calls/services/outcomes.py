@@ -225,7 +225,7 @@ def supplier_bids(session: Session, actor) -> SupplierBids:
     bids = list(
         session.scalars(
             sa.select(Bid)
-            .options(selectinload(Bid.lot).selectinload(CallLot.call))
+            .options(selectinload(Bid.lot).selectinload(CallLot.call).selectinload(Call.criteria))
             .where(Bid.supplier_id == company.id)
             .order_by(Bid.submitted_at.desc(), Bid.id)
         )
@@ -233,6 +233,7 @@ def supplier_bids(session: Session, actor) -> SupplierBids:
     awards = list(
         session.scalars(
             sa.select(Award)
+            .options(selectinload(Award.lot).selectinload(CallLot.call))
             .join(Bid, Award.bid_id == Bid.id)
             .where(Bid.supplier_id == company.id)
             .order_by(Award.awarded_at.desc(), Award.id)
