@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from tests.conftest import english
+from tests.conftest import english, login
 from tests.factories import CALLS_DEADLINE as DEADLINE
 from tests.web import test_call_pages
 from tests.web.test_call_pages import BIDDER, bid_form, bids, make_call, post, text
@@ -59,6 +59,11 @@ def test_the_unsuccessful_bidder_sees_its_outcome_and_its_letter_and_is_mailed_i
     home = text(alpha.get("/"))
     assert f'data-bid="{a.id}" data-bid-status="unsuccessful"' in home
     assert alpha.get(f"/bids/{b.id}/letter").status_code == 404  # another supplier's bid
+    french = new_client()
+    login(french, "alpha@x.fr")
+    letter = text(french.get(f"/bids/{a.id}/letter"))
+    assert "Votre offre n'a pas été retenue" in letter and "délai de suspension de 11 jours" in letter
+    assert "Votre offre est classée 2 sur 2 avec 83,00 points sur 100" in letter
 
 
 def test_the_winner_sees_its_award_and_its_contracts_and_has_no_letter(new_client, db, world, clock):
