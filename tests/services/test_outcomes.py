@@ -3,7 +3,8 @@ from decimal import Decimal
 import pytest
 
 from app.calls import services
-from app.errors import NotFound, NotPermitted, ValidationFailed
+from app.calls.services import LotInput
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from tests import factories
 from tests.factories import CALLS_DEADLINE as DEADLINE
 
@@ -129,3 +130,22 @@ def test_scores_of_a_whole_lot_are_saved_together_or_not_at_all(session, clock):
     assert {b.id for b in scored} == {first.id, second.id} and call.status == "evaluated"
     with pytest.raises(NotPermitted):
         services.score_lot(session, suppliers[0], call, lot_id, {first.id: {"technical": 100}})
+
+
+def test_a_decided_lot_is_not_scored_again_while_the_call_goes_on(session, clock, monkeypatch):
+    monkeypatch.setattr("app.mail.queue_mail", lambda *args: None)
+    group, _orgs, coordinator = factories.constituted_group()
+    supplier = factories.user("supplier", supplier=factories.supplier_company(trades=("09310000",)))
+    lots = [LotInput(f"Lot {n}", "09310000-5", Decimal("300000.00")) for n in (1, 2)]
+    call = factories.call(coordinator, group, lots=lots, publish=True)
+    first = factories.bid(supplier, call, "250000.00", lot_id=call.lots[0].id)
+    factories.bid(supplier, call, "260000.00", lot_id=call.lots[1].id)
+    clock.move_to(DEADLINE)
+    services.score_lot(session, coordinator, call, call.lots[0].id, {first.id: {"technical": 50, "environmental": 50}})
+    services.award_lot(session, coordinator, call, call.lots[0].id, first.id)
+    assert call.status != "awarded"  # lot 2 is still open
+    with pytest.raises(Conflict) as caught:
+        services.score_bid(session, coordinator, call, first.id, {"technical": 100})
+    assert caught.value.code == "lot_already_decided"
+    with pytest.raises(Conflict):
+        services.score_lot(session, coordinator, call, call.lots[0].id, {first.id: {"technical": 100}})

@@ -75,6 +75,8 @@ def score_bid(session: Session, actor, call: Call, bid_id: int, scores: dict) ->
     bid = session.get(Bid, bid_id)
     if bid is None or bid.call_id != call.id or bid.status != "active":
         raise NotFound(str(_l("This bid does not exist.")))
+    if bid.lot.status != "open":  # the ranking the bidders were told stays as it was
+        raise Conflict("lot_already_decided", str(_l("This lot is already awarded or unsuccessful.")))
     reasons = _score_problems(call, scores, "scores.")
     if reasons:
         raise ValidationFailed(reasons)

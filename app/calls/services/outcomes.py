@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -32,7 +32,7 @@ class AwardNotice:
     lot: CallLot
     supplier_name: str | None  # None: the lot was declared unsuccessful
     amount: Decimal | None
-    awarded_at: object | None
+    awarded_at: datetime | None
 
 
 def _weights(call: Call) -> dict[str, int]:
