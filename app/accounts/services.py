@@ -90,9 +90,53 @@ def set_user_active(session: Session, actor: User, user_id: int, active: bool) -
         raise NotFound(str(_l("This account does not exist.")))
     if user.id == actor.id and not active:
         raise NotPermitted(str(_l("You cannot deactivate your own account.")))
+    if not active and user.is_active_account:
+        _keep_an_admin(session, user)
     user.is_active_account = active
     end_sessions(session, user)
     audit(session, actor, "user.reactivated" if active else "user.deactivated", user)
+    return user
+
+
+ASSIGNABLE_ROLES = ("admin", "coordinator", "buyer")  # a supplier's account belongs to its company: its role stays
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    """Refuse to leave the platform without an active administrator."""
+    if user.role != "admin" or not user.is_active_account:
+        return
+    others = session.scalar(
+        sa.select(sa.func.count(User.id)).where(User.role == "admin", User.is_active_account, User.id != user.id)
+    )
+    if not others:
+        raise Conflict("last_admin", str(_l("This is the last active administrator: appoint another one first.")))
+
+
+def set_user_role(session: Session, actor: User, user_id: int, role: str) -> User:
+    """An administrator changes an account's role (administrator, coordinator, buyer). Not their own, never the last
+    active administrator's, never a supplier's; a buyer needs an organization. The account's sessions and tokens end:
+    its next login carries the new role."""
+    if actor.role != "admin":
+        raise NotPermitted(str(_l("Only an administrator can change roles.")))
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(str(_l("This account does not exist.")))
+    if user.id == actor.id:
+        raise NotPermitted(str(_l("You cannot change your own role.")))
+    if role not in ASSIGNABLE_ROLES:
+        raise ValidationFailed({"role": [str(_l("Choose administrator, coordinator or buyer."))]})
+    if user.role == "supplier":
+        raise ValidationFailed({"role": [str(_l("A supplier's account keeps its role: it belongs to its company."))]})
+    if role == "buyer" and user.organization_id is None:
+        raise ValidationFailed({"role": [str(_l("A buyer belongs to an organization: this account has none."))]})
+    if role == user.role:
+        return user
+    if role != "admin":
+        _keep_an_admin(session, user)
+    previous, user.role = user.role, role
+    end_sessions(session, user)
+    session.flush()
+    audit(session, actor, "user.role_changed", user, previous=previous, role=role)
     return user
 
 

@@ -85,8 +85,52 @@ def call_payload(call: Call) -> dict:
         "criteria": [{"name": c.name, "weight": c.weight} for c in call.criteria],
         "documents": [document_payload(d) for d in call.documents],
         "answers": services.public_answers(call),
+        "awards": [
+            {
+                "lot_id": notice.lot.id,
+                "number": notice.lot.number,
+                "status": notice.lot.status,
+                "supplier": notice.supplier_name,
+                "amount_eur": notice.amount,
+                "awarded_at": notice.awarded_at,
+            }
+            for notice in services.award_notices(db.session, call).values()
+        ],
         "warnings": _warnings(call),
     }
+
+
+def bid_payloads(bids: list) -> list[dict]:
+    """Bids with their outcome (status, rank, points, reasons once the lot is decided): what their reader may know."""
+    found = services.bid_outcomes(db.session, bids)
+    rows = []
+    for bid in bids:
+        outcome = found[bid.id]
+        decided = outcome.status in ("awarded", "unsuccessful")
+        rows.append(
+            {
+                "id": bid.id,
+                "call_id": bid.call_id,
+                "lot_id": bid.lot_id,
+                "supplier": bid.supplier.name,
+                "amount_eur": bid.amount,
+                "technical_note": bid.technical_note,
+                "environmental_note": bid.environmental_note,
+                "delivery_distance_km": bid.delivery_distance_km,
+                "status": outcome.status,
+                "submitted_at": bid.submitted_at,
+                "receipt_sha256": bid.receipt_sha256,
+                "receipt_content": bid.receipt_content,
+                "abnormally_low": bid.abnormally_low,
+                "rank": outcome.rank,
+                "ranked_bids": outcome.count,
+                "scores": {s.criterion: str(s.score) for s in bid.scores} if decided else {},
+                "points": {k: str(v) for k, v in outcome.points.items()},
+                "total_points": str(outcome.total) if outcome.total is not None else None,
+                "reasons": services.reason_texts(outcome),
+            }
+        )
+    return rows
 
 
 def document_payload(document: CallDocument) -> dict:
@@ -294,7 +338,7 @@ def submit_bid(body, call_id):
 def list_bids(call_id):
     """A supplier sees its own bids; anyone else only after the deadline (403 bids_sealed before)."""
     call = _call_by_the_clock(call_id)
-    return {"items": services.list_bids(db.session, current_user, call), "next": None}
+    return {"items": bid_payloads(services.list_bids(db.session, current_user, call)), "next": None}
 
 
 @blp.get("/bids/<int:bid_id>")
@@ -302,7 +346,8 @@ def list_bids(call_id):
 @blp.response(200, BidOut)
 @blp.alt_response(404, schema=ErrorEnvelope, description="another supplier's bid")
 def get_bid(bid_id):
-    return services.get_bid(db.session, current_user, bid_id)
+    """The bid; once its lot is decided, its outcome (awarded or unsuccessful), rank, scores and the reasons."""
+    return bid_payloads([services.get_bid(db.session, current_user, bid_id)])[0]
 
 
 @blp.delete("/bids/<int:bid_id>")
@@ -325,7 +370,7 @@ def score(body, call_id):
     """Score a bid from 0 to 100 on each criterion but price (price = lowest amount / amount × weight)."""
     call = services.get_call(db.session, current_user, call_id)
     bid = services.score_bid(db.session, current_user, call, body["bid_id"], body["scores"])
-    return bid
+    return bid_payloads([bid])[0]
 
 
 @blp.get("/calls/<int:call_id>/ranking")

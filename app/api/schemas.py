@@ -543,6 +543,15 @@ class AnswerOut(Schema):
     answered_at = fields.DateTime(format="iso")
 
 
+class AwardNoticeOut(Schema):
+    lot_id = fields.Integer()
+    number = fields.Integer()
+    status = fields.String(metadata={"description": "awarded or unsuccessful"})
+    supplier = fields.String(allow_none=True, metadata={"description": "the successful bidder"})
+    amount_eur = Money(allow_none=True, metadata={"description": "the awarded amount, whole contract, excluding VAT"})
+    awarded_at = fields.DateTime(format="iso", allow_none=True)
+
+
 class CallOut(Schema):
     id = fields.Integer()
     group_id = fields.Integer()
@@ -560,6 +569,10 @@ class CallOut(Schema):
     criteria = fields.List(fields.Nested(CriterionIO))
     documents = fields.List(fields.Nested(DocumentOut))
     answers = fields.List(fields.Nested(AnswerOut))
+    awards = fields.List(
+        fields.Nested(AwardNoticeOut),
+        metadata={"description": "the award notice of each decided lot: the winner's name and amount, nothing else"},
+    )
     warnings = fields.List(fields.String())
 
 
@@ -608,16 +621,35 @@ class BidOut(Schema):
     id = fields.Integer()
     call_id = fields.Integer()
     lot_id = fields.Integer()
-    supplier = fields.Function(lambda bid: bid.supplier.name)
-    amount_eur = Money(attribute="amount")
+    supplier = fields.String()
+    amount_eur = Money()
     technical_note = fields.String()
     environmental_note = fields.String()
     delivery_distance_km = DecimalString(allow_none=True)
-    status = fields.String()
+    status = fields.String(
+        metadata={
+            "description": "active, replaced or withdrawn; once the lot is decided, an active bid is awarded or "
+            "unsuccessful"
+        }
+    )
     submitted_at = fields.DateTime(format="iso")
     receipt_sha256 = fields.String()
     receipt_content = fields.String()
     abnormally_low = fields.Boolean()
+    rank = fields.Integer(allow_none=True, metadata={"description": "1 = best, once the lot is decided"})
+    ranked_bids = fields.Integer(allow_none=True, metadata={"description": "how many offers were ranked on the lot"})
+    scores = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "criterion → score from 0 to 100 given by the evaluators (price is computed)"},
+    )
+    points = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={"description": "criterion → weighted points, once the lot is decided"},
+    )
+    total_points = fields.String(allow_none=True, metadata={"description": "out of 100, once the lot is decided"})
+    reasons = fields.List(fields.String(), metadata={"description": "why the bid was not retained"})
 
 
 class BidList(Schema):

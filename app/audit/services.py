@@ -47,6 +47,7 @@ KINDS = {
     "permission.refused": _l("Permission refused"),
     "user.deactivated": _l("Account deactivated"),
     "user.reactivated": _l("Account reactivated"),
+    "user.role_changed": _l("Role changed"),
     "bid.submitted": _l("Bid submitted"),
     "bid.replaced": _l("Bid replaced"),
     "bid.withdrawn": _l("Bid withdrawn"),

@@ -44,6 +44,8 @@ BID_STATUS_LABELS = {
     "active": _l("Active"),
     "replaced": _l("Replaced"),
     "withdrawn": _l("Withdrawn"),
+    "awarded": _l("Awarded"),
+    "unsuccessful": _l("Not retained"),
 }
 CRITERION_LABELS = {
     "price": _l("Price"),

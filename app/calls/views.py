@@ -13,6 +13,7 @@ never on whether anything was submitted.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 
@@ -23,7 +24,7 @@ from flask_babel import ngettext
 from flask_login import current_user, login_fresh
 from sqlalchemy.orm import selectinload
 
-from app import actions
+from app import actions, confirmation
 from app.accounts.auth import public, roles_required
 from app.calls import (
     bp,
@@ -49,16 +50,17 @@ from app.calls.forms import (
     score_form,
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
+from app.calls.receipt_pdf import receipt_pdf
 from app.calls.values import call_procedure, call_total_value, small_call_lots
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
-from app.errors import NotPermitted, ValidationFailed
+from app.errors import NotFound, NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
 from app.forms import apply_errors, posted_int
 from app.groups import services as group_services
 from app.groups.models import Lot, PurchaseGroup
-from app.i18n import current_language
+from app.i18n import current_language, money
 from app.organizations.models import Organization
 from app.pagination import page_number, paginate
 from app.reference.services import labels as cpv_labels
@@ -77,11 +79,13 @@ CALL_STATUS_BADGES = {
     "cancelled": "text-bg-dark",
     "unsuccessful": "text-bg-danger",
 }
+OUTCOME_BADGES = {"active": "text-bg-success", "awarded": "text-bg-primary", "unsuccessful": "text-bg-secondary"}
 LOT_STATUS_BADGES = {"open": "text-bg-light border", "awarded": "text-bg-primary", "unsuccessful": "text-bg-danger"}
 LOCALITY_BADGES = {"departement": "text-bg-success", "region": "text-bg-info", "elsewhere": "text-bg-light border"}
 CALL_FIELDS = ("title", "description", "questions_deadline", "bid_deadline")
 LOT_FIELDS = {"title": "title", "cpv_code": "cpv_code", "estimated_amount_eur": "estimated_amount"}
 BID_FIELDS = {"amount_eur": "amount"}
+SCORE_INPUT = re.compile(r"^score-(\d+)-\w+$", re.ASCII)  # a score input of the lot form: score-<bid id>-<criterion>
 MATCHED_SHOWN = 20  # matching suppliers listed on a call page, local ones first
 
 
@@ -96,11 +100,14 @@ def _call_helpers():
         "lot_status_label": lambda status: LOT_STATUS_LABELS.get(status, status),
         "lot_status_badge": lambda status: LOT_STATUS_BADGES.get(status, "text-bg-light"),
         "bid_status_label": lambda status: BID_STATUS_LABELS.get(status, status),
+        "outcome_badge": lambda status: OUTCOME_BADGES.get(status, "text-bg-light border"),
+        "reason_texts": services.reason_texts,
         "criterion_label": lambda name: CRITERION_LABELS.get(name, name),
         "utc_text": utc_text,
         "time_left": time_left,
         "group_calls": _group_calls,
         "supplier_open_calls": _supplier_open_calls,
+        "supplier_recent_bids": _supplier_recent_bids,
         "call_total_value": call_total_value,
     }
 
@@ -173,6 +180,15 @@ def _supplier_open_calls() -> list[Call]:
         .limit(HOME_CALLS)
     )
     return list(db.session.scalars(stmt))
+
+
+def _supplier_recent_bids() -> tuple[list[Bid], dict]:
+    """The supplier's latest bids with their outcome (home page); the full list is on "my bids and contracts"."""
+    if not current_user.is_authenticated or current_user.role != "supplier":
+        return [], {}
+    found = services.supplier_bids(db.session, current_user)
+    recent = found.bids[:HOME_CALLS]
+    return recent, found.outcomes
 
 
 def _load_call(call_id: int) -> Call:
@@ -480,6 +496,7 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "locality_badges": LOCALITY_BADGES,
         "evaluation": _evaluation(call),
         "decp_allowed": role in decp.READERS,
+        "award_notices": services.award_notices(db.session, call),
     }
     if coordinator:
         # the procedure of the call itself: its lots, under the thresholds of the day it was (or would be) published
@@ -511,6 +528,7 @@ def _render_detail(call: Call, status: int = 200, **forms):
         own = services.list_bids(db.session, current_user, call)
         active = {b.lot_id: b for b in own if b.status == "active"}
         context["own_bids"] = own
+        context["own_outcomes"] = services.bid_outcomes(db.session, own)
         context["active_bids"] = active
         context["own_questions"] = [q for q in services.own_questions(call, current_user) if not q.answer]
         context["question_form"] = forms.get("question_form") or QuestionForm(prefix="question", formdata=None)
@@ -556,6 +574,17 @@ def call_detail(call_id: int):
 @roles_required("coordinator")
 def publish_call(call_id: int):
     call = _load_call(call_id)
+    if not confirmation.confirmed() and call.status == "draft":
+        return confirmation.ask(
+            _("Publish the call"),
+            _("Publish the call “%(title)s”?", title=call.title),
+            [
+                _("The matching suppliers are notified at once, local ones first."),
+                _("The lots, criteria and deadlines can no longer change afterwards."),
+            ],
+            _("Yes, publish the call"),
+            url_for(".call_detail", call_id=call.id),
+        )
     done = actions.submit(None, lambda: len(services.publish_call(db.session, current_user, call)))
     if not done:
         return _render_detail(_load_call(call_id), done.status)
@@ -657,18 +686,86 @@ def score_bid(call_id: int):
     return _render_detail(_load_call(call_id), done.status, score_forms={bid_id: form})
 
 
+@bp.post("/calls/<int:call_id>/lots/<int:lot_id>/scores")
+@roles_required("coordinator")
+def score_lot(call_id: int, lot_id: int):
+    """Every bid of a lot scored in one form: the inputs `score-<bid id>-<criterion>` of the lot's table, all saved
+    or none."""
+    call = _load_call(call_id)
+    names = [c.name for c in call.criteria if c.name != "price"]
+    bid_ids = sorted(
+        {bid_id for key in request.form if (match := SCORE_INPUT.match(key)) and (bid_id := posted_int(match[1]))}
+    )
+    forms = {bid_id: score_form(names, prefix=f"score-{bid_id}", formdata=request.form) for bid_id in bid_ids}
+    invalid = [bid_id for bid_id, form in forms.items() if not form.validate()]
+
+    def score():
+        if invalid:  # numbers that do not parse: shown on their fields
+            raise ValidationFailed({f"scores.{bid_id}": [] for bid_id in invalid})
+        given = {
+            bid_id: {name: form[name].data for name in names if form[name].data is not None}
+            for bid_id, form in forms.items()
+        }
+        return services.score_lot(db.session, current_user, call, lot_id, given)
+
+    done = actions.submit(
+        None,
+        score,
+        success=lambda scored: ngettext(
+            "The scores of %(num)d bid are saved.", "The scores of %(num)d bids are saved.", len(scored)
+        ),
+        shown_by_page=("validation_error",),
+    )
+    if done:
+        return _back(call_id, "evaluation")
+    if isinstance(done.error, ValidationFailed):
+        for key, messages in done.error.reasons.items():
+            parts = key.split(".")
+            target = forms.get(posted_int(parts[1])) if len(parts) == 3 else None
+            if target is not None and parts[2] in names:
+                target[parts[2]].errors = [*target[parts[2]].errors, *messages]
+            elif messages:
+                flash(" ".join(messages), "danger")
+    return _render_detail(_load_call(call_id), done.status, score_forms=forms)
+
+
 @bp.post("/calls/<int:call_id>/awards")
 @roles_required("coordinator")
 def award_lot(call_id: int):
     call = _load_call(call_id)
+    lot_id, bid_id = posted_int(request.form.get("lot_id")), posted_int(request.form.get("bid_id"))
+    lot = next((lot for lot in call.lots if lot.id == lot_id), None)
+    chosen = _readable_bid(bid_id)
+    if not confirmation.confirmed() and lot is not None and chosen is not None and chosen.lot_id == lot.id:
+        # only a bid the coordinator may already read (after the deadline) is named; anything else goes on to the
+        # service, which refuses it
+        return confirmation.ask(
+            _("Award the lot"),
+            _(
+                "Award lot %(number)d to %(supplier)s for %(amount)s excl. VAT?",
+                number=lot.number,
+                supplier=chosen.supplier.name,
+                amount=money(chosen.amount),
+            ),
+            [
+                _("One contract per member organization is recorded, with its share."),
+                _(
+                    "The other bidders are told their rank and receive the letter with the reasons and the standstill "
+                    "period."
+                ),
+                _("An award cannot be undone."),
+            ],
+            _("Yes, award the lot"),
+            url_for(".call_detail", call_id=call.id, _anchor="evaluation"),
+        )
     done = actions.submit(
         None,
         lambda: services.award_lot(
             db.session,
             current_user,
             call,
-            posted_int(request.form.get("lot_id")) or 0,
-            posted_int(request.form.get("bid_id")) or 0,
+            lot_id or 0,
+            bid_id or 0,
         ),
         success=lambda award: _(
             "Lot %(number)d is awarded to %(supplier)s.", number=award.lot.number, supplier=award.bid.supplier.name
@@ -677,6 +774,15 @@ def award_lot(call_id: int):
     if done:
         return _back(call_id, "evaluation")
     return _render_detail(_load_call(call_id), done.status)
+
+
+def _readable_bid(bid_id: int | None) -> Bid | None:
+    if bid_id is None:
+        return None
+    try:
+        return services.get_bid(db.session, current_user, bid_id)
+    except NotFound:
+        return None
 
 
 @bp.post("/calls/<int:call_id>/lots/<int:lot_id>/unsuccessful")
@@ -792,6 +898,33 @@ def bid_receipt_download(bid_id: int):
     response = Response(placed.receipt_content, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="mutualis-bid-{placed.id}-receipt.json"'
     return response
+
+
+@bp.get("/bids/<int:bid_id>/receipt.pdf")
+@roles_required("supplier")
+def bid_receipt_pdf(bid_id: int):
+    """The receipt as a PDF: a readable copy, with the SHA-256 of the JSON text that is the proof."""
+    placed = services.get_bid(db.session, current_user, bid_id)
+    call = services.get_call(db.session, current_user, placed.call_id)
+    response = Response(receipt_pdf(placed, call), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="mutualis-bid-{placed.id}-receipt.pdf"'
+    return response
+
+
+@bp.get("/bids/<int:bid_id>/letter")
+@roles_required("supplier")
+def bid_letter(bid_id: int):
+    """The letter to a supplier whose bid was not retained: the reasons, the award notice, the standstill period."""
+    letter = services.rejection_letter(db.session, current_user, bid_id)
+    return render_template("calls/letter.html", letter=letter)
+
+
+@bp.get("/account/bids")
+@roles_required("supplier")
+def my_bids():
+    """The supplier's bids on every call with their outcome, and the lots awarded to it."""
+    found = services.supplier_bids(db.session, current_user)
+    return render_template("calls/my_bids.html", found=found)
 
 
 # --- subscriptions --------------------------------------------------------------------------------------------------

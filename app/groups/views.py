@@ -21,7 +21,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.orm import contains_eager, selectinload
 
-from app import actions
+from app import actions, confirmation
 from app.accounts.auth import roles_required
 from app.clock import paris_today
 from app.domain.cpv import code_of_prefix
@@ -459,6 +459,17 @@ def propose_need(group_id: int):
 @roles_required("buyer")
 def sign(group_id: int):
     group = _load_group(group_id)
+    if not confirmation.confirmed():
+        return confirmation.ask(
+            _("Sign the convention"),
+            _("Sign the convention of “%(group)s” for your organization?", group=group.name),
+            [
+                _("Your organization commits to the group's purchases for the needs it brought."),
+                _("The signature is recorded with the date and the deliberation reference given."),
+            ],
+            _("Yes, sign the convention"),
+            url_for(".group_detail", group_id=group.id),
+        )
     form = SignForm(prefix="sign")
     done = actions.submit(
         form,
@@ -521,6 +532,17 @@ def request_signatures(group_id: int):
 @roles_required("coordinator")
 def constitute(group_id: int):
     group = _load_group(group_id)
+    if not confirmation.confirmed():
+        return confirmation.ask(
+            _("Constitute the group"),
+            _("Constitute the group “%(group)s”?", group=group.name),
+            [
+                _("The members' needs are frozen: they can no longer change."),
+                _("Calls for tenders can then be prepared for the group."),
+            ],
+            _("Yes, constitute the group"),
+            url_for(".group_detail", group_id=group.id),
+        )
     done = actions.submit(
         None,
         lambda: services.constitute_group(db.session, current_user, group),
@@ -726,6 +748,14 @@ def delete_lot(group_id: int, lot_id: int):
     group = _load_group(group_id)
     lot = services.get_lot(db.session, current_user, group, lot_id)
     number = lot.number
+    if not confirmation.confirmed():
+        return confirmation.ask(
+            _("Delete the lot"),
+            _("Delete lot %(number)d — %(title)s?", number=number, title=lot.title),
+            [_("Its members' shares are deleted with it.")],
+            _("Yes, delete the lot"),
+            url_for(".group_detail", group_id=group.id, _anchor="lots"),
+        )
     done = actions.submit(
         None,
         lambda: services.delete_lot(db.session, current_user, lot),

@@ -21,6 +21,7 @@ from app.domain.need_import import AMOUNT_MAX, DESCRIPTION_MAX, TITLE_MAX, UNIT_
 from app.domain.tabular import Message
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.groups.models import GroupNeed
 from app.groups.services.convention import need_edit_watched
 from app.needs.models import NEED_STATUSES, Need
 from app.organizations.models import Organization
@@ -271,7 +272,10 @@ def change_status(session: Session, actor, need: Need, status: str) -> Need:
 
 def delete_need(session: Session, actor, need: Need) -> None:
     _check_writer(actor, need.organization_id)
-    if need.status == "grouped":
+    # A need brought to a group still forming is "submitted", but the group holds it: refused too (no 500 from the
+    # foreign key).
+    in_a_group = session.scalar(sa.select(sa.exists().where(GroupNeed.need_id == need.id)))
+    if need.status == "grouped" or in_a_group:
         raise Conflict("need_grouped", str(_l("This need is in a pooled-purchase group and cannot be deleted.")))
     session.delete(need)
     session.flush()

@@ -11,6 +11,7 @@ from app.accounts.auth import roles_required
 from app.accounts.models import Invitation, User
 from app.extensions import db
 from app.mail import queue_mail
+from app.navigation import ROLE_LABELS
 from app.organizations import bp, services
 from app.organizations.forms import InvitationForm, OrganizationForm
 from app.organizations.models import Organization, SupplierCompany
@@ -87,6 +88,7 @@ def _users_page(status: int = 200):
             invitations=pending,
             page_url=page_url,
             invitations_url=invitations_url,
+            assignable_roles=account_services.ASSIGNABLE_ROLES,
         ),
         status,
     )
@@ -113,6 +115,24 @@ def set_user_active(user_id: int, active: bool):
         None,
         lambda: account_services.set_user_active(db.session, current_user, user_id, active),
         success=_activation_done,
+    )
+    if done:
+        return redirect(url_for(".users"))
+    return _users_page(done.status)
+
+
+@bp.post("/users/<int:user_id>/role")
+@roles_required("admin")
+def set_user_role(user_id: int):
+    """Change an account's role; its sessions and tokens end, its next login carries the new role."""
+    done = actions.submit(
+        None,
+        lambda: account_services.set_user_role(db.session, current_user, user_id, request.form.get("role", "")),
+        success=lambda user: _(
+            "%(email)s is now %(role)s; their sessions and tokens have ended.",
+            email=user.email,
+            role=ROLE_LABELS.get(user.role, user.role),
+        ),
     )
     if done:
         return redirect(url_for(".users"))

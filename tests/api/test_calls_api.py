@@ -346,3 +346,50 @@ def test_a_forged_bearer_header_does_not_pass_a_remembered_session_for_a_fresh_l
     refused = client.post(f"/api/v1/calls/{call['id']}/bids", json=body, headers=headers)
     assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "fresh_login_required"
     assert db.session.scalar(sa.select(sa.func.count(Bid.id))) == 0
+
+
+def test_after_the_award_each_bidder_reads_its_outcome_and_the_public_its_award_notice(client, world, clock, db):
+    t = tokens(client, "coord", "alpha", "beta")
+    call = published_call(client, world, t)
+    lot_id = call["lots"][0]["id"]
+    ids = {
+        name: client.post(
+            f"/api/v1/calls/{call['id']}/bids", json={"lot_id": lot_id, "amount_eur": amount}, headers=t[name]
+        ).get_json()["id"]
+        for name, amount in (("alpha", "450000"), ("beta", "500000"))
+    }
+    before = client.get(f"/api/v1/bids/{ids['alpha']}", headers=t["alpha"]).get_json()
+    assert before["status"] == "active" and before["rank"] is None and before["reasons"] == []
+    clock.move_to(DEADLINE + timedelta(hours=1))
+    t = {**t, **tokens(client, "coord", "alpha", "beta")}
+    for name, tech in (("alpha", 60), ("beta", 90)):
+        client.post(
+            f"/api/v1/calls/{call['id']}/scores",
+            headers=t["coord"],
+            json={"bid_id": ids[name], "scores": {"technical": tech, "environmental": 50}},
+        )
+    award = {"lot_id": lot_id, "bid_id": ids["beta"]}
+    assert client.post(f"/api/v1/calls/{call['id']}/awards", json=award, headers=t["coord"]).status_code == 201
+    won = client.get(f"/api/v1/bids/{ids['beta']}", headers=t["beta"]).get_json()
+    assert (won["status"], won["rank"], won["total_points"]) == ("awarded", 1, "86.00")
+    lost = client.get(f"/api/v1/calls/{call['id']}/bids", headers=t["alpha"]).get_json()["items"]
+    assert [(b["id"], b["status"], b["rank"], b["ranked_bids"]) for b in lost] == [(ids["alpha"], "unsuccessful", 2, 2)]
+    assert lost[0]["scores"] == {"technical": "60.00", "environmental": "50.00"}
+    assert lost[0]["points"]["price"] == "60.00" and lost[0]["reasons"]  # French by default
+    assert "2 sur 2" in lost[0]["reasons"][0] and "Société beta" not in json.dumps(lost)
+    public = client.get(f"/api/v1/calls/{call['id']}")  # anonymous
+    assert public.status_code == 200
+    body = public.get_json()
+    assert body["awards"] == [
+        {
+            "lot_id": lot_id,
+            "number": 1,
+            "status": "awarded",
+            "supplier": "Société beta",
+            "amount_eur": "500000.00",
+            "awarded_at": body["awards"][0]["awarded_at"],
+        }
+    ]
+    assert "bids" not in json.dumps(body) and "Société alpha" not in json.dumps(body)
+    listed = client.get("/api/v1/calls?status=awarded").get_json()["items"]
+    assert [c["id"] for c in listed] == [call["id"]]

@@ -51,6 +51,7 @@ def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(p
     assert call.bid_deadline.astimezone(UTC).hour == 11  # noon in Paris, in winter
     expect(page.locator("#matched-suppliers li").first).to_contain_text("Énergies de Bourgogne")
     page.get_by_role("button", name="Publish the call").click()
+    page.get_by_role("button", name="Yes, publish the call").click()  # the confirmation step
     expect(page.locator("#call-status")).to_have_text("Open for bids")
     expect(page.locator("#sealed-notice")).to_contain_text("Bids are sealed until")
     screenshot(page, "call")
@@ -143,12 +144,13 @@ def test_after_the_deadline_the_coordinator_scores_ranks_and_awards_on_the_page(
             bid_id = offers[name]
             page.locator(f"#score-{bid_id}-technical").fill(technical)
             page.locator(f"#score-{bid_id}-environmental").fill(environmental)
-            page.locator(f"#score-{bid_id}").get_by_role("button", name="Save scores").click()
-            expect(page.get_by_text("The scores are saved.")).to_be_visible()
+        page.get_by_role("button", name="Save the scores of every bid of lot 1").click()  # one form for the lot
+        expect(page.get_by_text("The scores of 3 bids are saved.")).to_be_visible()
         expect(page.locator("#call-status")).to_have_text("Evaluated")
         screenshot(page, "call-evaluation")
         winner = page.locator(f'tr[data-bid="{offers["Saône Énergie"]}"]')
         winner.get_by_role("button", name="Award").click()
+        page.get_by_role("button", name="Yes, award the lot").click()
         expect(page.get_by_text("Lot 1 is awarded to Saône Énergie.")).to_be_visible()
         expect(page.locator("table.contracts tbody tr")).to_have_count(3)
         screenshot(page, "call-awarded")

@@ -91,6 +91,7 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
         buyer.locator("#sign-signed_on").fill(SIGNED_ON.isoformat())
         buyer.locator("#sign-deliberation_reference").fill("Délibération du conseil de surveillance n° 2026-41")
         buyer.get_by_role("button", name="Sign the convention").click()
+        buyer.get_by_role("button", name="Yes, sign the convention").click()
         expect(buyer.locator(".alert-success")).to_contain_text("signature of your organization is recorded")
         expect(buyer.locator('tr[data-member="CHU"] .member-status')).to_contain_text("Signed")
     finally:
@@ -125,6 +126,7 @@ def test_coordinator_forms_a_group_a_member_confirms_and_signs_and_the_group_is_
     db.session.commit()
     page.reload()
     page.get_by_role("button", name="Constitute the group").click()
+    page.get_by_role("button", name="Yes, constitute the group").click()
     expect(page.locator("#group-status")).to_have_text("Constituted")
     expect(page.locator(".alert-success").first).to_contain_text("The group is constituted")
     db.session.expire_all()

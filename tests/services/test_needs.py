@@ -273,3 +273,17 @@ def test_text_search_treats_wildcards_literally(session, chu_buyer):
     stmt = services.filtered_needs(chu_buyer, NeedFilters(q="50%"))
     assert [n.title for n in session.scalars(stmt)] == ["Remise 50% sur papier"]
     assert list(session.scalars(services.filtered_needs(chu_buyer, NeedFilters(q="\\")))) == []
+
+
+def test_a_need_brought_to_a_forming_group_is_not_deleted(session, clock):
+    from app.groups import services as group_services
+
+    organization = factories.organization("CHU")
+    buyer = factories.user("buyer", organization_=organization)
+    coordinator = factories.user("coordinator", organization_=organization)
+    need = factories.need(organization, cpv="09310000", annual="10000.00")
+    group_services.form_group(session, coordinator, name="G", need_ids=[need.id])
+    assert need.status == "submitted"  # frozen ("grouped") only once the group is constituted
+    with pytest.raises(Conflict) as caught:
+        services.delete_need(session, buyer, need)
+    assert caught.value.code == "need_grouped" and session.get(Need, need.id) is not None

@@ -340,8 +340,8 @@ def test_sealed_bid_matrix_every_role_every_page_before_and_after_the_deadline(n
         status, page = after[(role, "call")]
         assert status == 200 and BIDDER in page and "€498,765.43" in page and "Rank" in page, role
         assert "Bids are sealed" not in page
-    assert "Save scores" in after[("coord", "call")][1] and "Award" in after[("coord", "call")][1]
-    assert "Save scores" not in after[("member", "call")][1]
+    assert "Save the scores of every bid" in after[("coord", "call")][1] and "Award" in after[("coord", "call")][1]
+    assert "Save the scores of every bid" not in after[("member", "call")][1]
     assert after[("outsider", "call")][0] == 404
     for name in pages | bid_pages:
         assert says_nothing_of_the_bid(after[("beta", name)][1]), name
@@ -525,7 +525,11 @@ def test_publishing_a_draft_lists_and_notifies_the_matching_suppliers_local_firs
     assert order == sorted(order)
     assert "Same département" in page and "Same region" in page and "Elsewhere" in page
     assert BIDDER not in page  # its trades do not match
-    response = post(client, f"/calls/{call.id}/publish", {}, page=f"/calls/{call.id}")
+    asked = post(client, f"/calls/{call.id}/publish", {}, page=f"/calls/{call.id}")
+    assert asked.status_code == 200 and "Yes, publish the call" in text(asked)  # the confirmation, nothing done
+    db.session.expire_all()
+    assert db.session.get(Call, call.id).status == "draft"
+    response = post(client, f"/calls/{call.id}/publish", {"confirmed": "yes"}, page=f"/calls/{call.id}")
     assert response.status_code == 302
     page = text(client.get(response.headers["Location"]))
     assert "The call is published: 3 matching suppliers are notified." in page
@@ -681,9 +685,14 @@ def test_scoring_ranking_award_and_contracts_through_the_pages(new_client, db, w
     rows = re.findall(r'<tr data-bid="(\d+)".*?class="amount fw-semibold total">([\d.]+)</td>', page, re.S)
     assert rows == [(str(b.id), "86.00"), (str(a.id), "83.00")]
 
-    refused = post(coord, f"/calls/{call.id}/awards", {"lot_id": lot_id, "bid_id": a.id}, page=f"/calls/{call.id}")
+    award = {"lot_id": lot_id, "bid_id": a.id, "confirmed": "yes"}
+    refused = post(coord, f"/calls/{call.id}/awards", award, page=f"/calls/{call.id}")
     assert refused.status_code == 409 and "The lot goes to the best-ranked offer" in text(refused)
-    awarded = post(coord, f"/calls/{call.id}/awards", {"lot_id": lot_id, "bid_id": b.id}, page=f"/calls/{call.id}")
+    asked = post(coord, f"/calls/{call.id}/awards", {"lot_id": lot_id, "bid_id": b.id}, page=f"/calls/{call.id}")
+    assert asked.status_code == 200 and "Award lot 1 to Société Beta for €500,000.00 excl. VAT?" in text(asked)
+    assert f'name="bid_id" value="{b.id}"' in text(asked) and not services.award_notices(db.session, call)
+    award = {"lot_id": lot_id, "bid_id": b.id, "confirmed": "yes"}
+    awarded = post(coord, f"/calls/{call.id}/awards", award, page=f"/calls/{call.id}")
     page = text(coord.get(awarded.headers["Location"]))
     assert "Lot 1 is awarded to Société Beta." in page
     assert "Awarded to Société Beta for €500,000.00." in page and "Contracts per member" in page
@@ -693,7 +702,7 @@ def test_scoring_ranking_award_and_contracts_through_the_pages(new_client, db, w
     assert db.session.get(Call, call.id).status == "awarded"
     member = text(english(new_client(), "member@x.fr").get(f"/calls/{call.id}"))
     assert "Contracts per member" in member and "Awarded to Société Beta" in member
-    assert f"/calls/{call.id}/awards" not in member and "Save scores" not in member  # read only
+    assert f"/calls/{call.id}/awards" not in member and "Save the scores" not in member  # read only
 
 
 def test_a_lot_without_a_good_offer_can_be_declared_unsuccessful(new_client, db, world, clock):

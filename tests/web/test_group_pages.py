@@ -73,6 +73,9 @@ def page(response) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
+CONFIRMED = {"confirmed": "yes"}  # the explicit confirmation of an action that cannot be undone (app/confirmation.py)
+
+
 def post(client, url: str, data: dict | None = None):
     """POST with the session's CSRF token (one per session, read from any page)."""
     token = csrf_from(client.get("/notifications").get_data(as_text=True))
@@ -360,8 +363,10 @@ def test_the_whole_flow_from_ticked_needs_to_a_constituted_group(client, db, wor
     assert post(coordinator, f"{group_url}/invite", {"invite-organization": "GDH"}).status_code == 302
     assert membership(db, group_id, world.gdh).status == "invited"
 
-    # Constituting too early names who is pending.
-    response = post(coordinator, f"{group_url}/constitute")
+    # Constituting asks first, then, too early, names who is pending.
+    asked = post(coordinator, f"{group_url}/constitute")
+    assert asked.status_code == 200 and "Yes, constitute the group" in page(asked)
+    response = post(coordinator, f"{group_url}/constitute", CONFIRMED)
     assert response.status_code == 409  # the group page again, with who is pending
     text = page(response)
     message = next(m for m in flashes(text) if "cannot be constituted" in m)
@@ -396,12 +401,17 @@ def test_the_whole_flow_from_ticked_needs_to_a_constituted_group(client, db, wor
             f"{group_url}/sign",
             {"sign-signed_on": SIGNED_ON.isoformat(), "sign-deliberation_reference": f"Délibération {org.code}-41"},
         )
+        assert response.status_code == 200 and 'name="confirmed" value="yes"' in page(response)  # asked first
+        assert membership(db, group_id, org).status != "signed"
+        response = post(
+            member, f"{group_url}/sign", dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page(response)))
+        )
         assert response.status_code == 302, email
         assert membership(db, group_id, org).status == "signed"
     text = page(chu.get(group_url))
     assert "Your organization signed the convention on" in text and "Délibération CHU-41" in text
 
-    response = post(coordinator, f"{group_url}/constitute")
+    response = post(coordinator, f"{group_url}/constitute", CONFIRMED)
     assert response.status_code == 302
     group = fresh(db, PurchaseGroup, group_id)
     assert group.status == "constituted"
@@ -438,7 +448,9 @@ def test_sign_requires_a_date_and_a_reference(client, db, world):
     services.confirm_membership(db.session, world.chu_buyer, group)
     db.session.commit()
     english(client, "anne@chu.example.fr")
-    response = post(client, f"/groups/{group.id}/sign", {"sign-signed_on": "", "sign-deliberation_reference": ""})
+    response = post(
+        client, f"/groups/{group.id}/sign", {"sign-signed_on": "", "sign-deliberation_reference": "", **CONFIRMED}
+    )
     assert response.status_code == 400
     text = page(response)
     assert "The date of the deliberation or decision is required." in text
@@ -782,11 +794,15 @@ def test_delete_lot(client, db, world):
     group = formed(db, world)
     lot = _lot(db, world, group)
     english(client, "coord@dm.example.fr")
-    assert post(client, f"/groups/{group.id}/lots/{lot.id}/delete").status_code == 302
+    asked = post(client, f"/groups/{group.id}/lots/{lot.id}/delete")  # the button alone: the confirmation page
+    assert asked.status_code == 200 and "Yes, delete the lot" in page(asked)
+    assert f'href="/groups/{group.id}#lots"' in page(asked)  # or back to the group, nothing deleted
+    assert db.session.scalar(sa.select(sa.func.count(Lot.id))) == 1
+    assert post(client, f"/groups/{group.id}/lots/{lot.id}/delete", CONFIRMED).status_code == 302
     assert db.session.scalar(sa.select(sa.func.count(Lot.id))) == 0
     text = page(client.get(f"/groups/{group.id}"))
     assert "Lot 1 is deleted." in text and "Lot deleted" in text
-    assert post(client, f"/groups/{group.id}/lots/{lot.id}/delete").status_code == 404
+    assert post(client, f"/groups/{group.id}/lots/{lot.id}/delete", CONFIRMED).status_code == 404
 
 
 def test_lots_are_managed_by_coordinators_only(client, db, world):
@@ -794,7 +810,7 @@ def test_lots_are_managed_by_coordinators_only(client, db, world):
     lot = _lot(db, world, group)
     english(client, "anne@chu.example.fr")
     assert client.get(f"/groups/{group.id}/lots/{lot.id}/edit").status_code == 403
-    assert post(client, f"/groups/{group.id}/lots/{lot.id}/delete").status_code == 403
+    assert post(client, f"/groups/{group.id}/lots/{lot.id}/delete", CONFIRMED).status_code == 403
     assert post(client, f"/groups/{group.id}/lots", {"lot-title": "x"}).status_code == 403
     assert fresh(db, Lot, lot.id) is not None
 

@@ -13,7 +13,9 @@ One module per part of a call's life; each public name is re-exported here, so c
 - questions: suppliers' questions and the public answers;
 - bids: submitting, reading, withdrawing and listing sealed bids, and when they are unsealed;
 - deadlines: the status by the clock, closing at the deadline, reminders, short-period warnings;
-- evaluation: scores, ranking, award (one contract per member), unsuccessful lots.
+- evaluation: scores, ranking, award (one contract per member), unsuccessful lots;
+- outcomes: what each bidder learns of its own bid once its lot is decided, the letter to unsuccessful bidders, the
+  supplier's bids and contracts, the public award notices.
 """
 
 from app.calls.services.access import get_call, visible_calls
@@ -47,6 +49,7 @@ from app.calls.services.evaluation import (
     declare_unsuccessful,
     ranking,
     score_bid,
+    score_lot,
 )
 from app.calls.services.matching import (
     REGION_DEPARTEMENTS,
@@ -58,9 +61,27 @@ from app.calls.services.matching import (
     subscriptions,
     unsubscribe,
 )
+from app.calls.services.outcomes import (
+    AwardNotice,
+    Letter,
+    SupplierBids,
+    award_notices,
+    bid_outcomes,
+    reason_texts,
+    rejection_letter,
+    supplier_bids,
+)
 from app.calls.services.questions import answer_question, ask_question, own_questions, public_answers
 
 __all__ = [
+    "AwardNotice",
+    "Letter",
+    "SupplierBids",
+    "award_notices",
+    "bid_outcomes",
+    "reason_texts",
+    "rejection_letter",
+    "supplier_bids",
     "ALLOWED_DOCUMENTS",
     "MAX_DOCUMENT_BYTES",
     "MINIMUM_BID_DAYS",
@@ -96,6 +117,7 @@ __all__ = [
     "publish_call",
     "ranking",
     "score_bid",
+    "score_lot",
     "send_bid_reminders",
     "send_question_reminders",
     "submit_bid",

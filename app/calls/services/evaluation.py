@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.actors import SEE_ALL, require_role
 from app.audit.services import record
@@ -15,6 +15,7 @@ from app.calls.models import Award, Bid, BidScore, Call, CallLot, Contract
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.bids import list_bids, require_unsealed
 from app.calls.services.deadlines import ensure_closed
+from app.calls.services.outcomes import mail_letters
 from app.clock import utcnow
 from app.db import CENT
 from app.domain import scoring
@@ -36,26 +37,22 @@ def _require_closed(session: Session, call: Call) -> None:
         raise Conflict("call_not_closed", str(_l("Bids can be evaluated only after the deadline, before the award.")))
 
 
-def score_bid(session: Session, actor, call: Call, bid_id: int, scores: dict) -> Bid:
-    """The coordinator scores a bid on every criterion but price (computed by the published formula)."""
-    require_coordinator(actor)
-    _require_closed(session, call)
-    bid = session.get(Bid, bid_id)
-    if bid is None or bid.call_id != call.id or bid.status != "active":
-        raise NotFound(str(_l("This bid does not exist.")))
+def _score_problems(call: Call, scores: dict, prefix: str) -> dict[str, list[str]]:
     names = {c.name for c in call.criteria if c.name != "price"}
     reasons: dict[str, list[str]] = {}
     for name, value in scores.items():
         if name not in names:
-            reasons[f"scores.{name}"] = [str(_l("Not a scored criterion of this call (price is computed)."))]
+            reasons[f"{prefix}{name}"] = [str(_l("Not a scored criterion of this call (price is computed)."))]
         elif (
             not isinstance(value, int | Decimal)
             or not 0 <= value <= 100
             or Decimal(value) != Decimal(value).quantize(Decimal("0.01"))
         ):
-            reasons[f"scores.{name}"] = [str(_l("A score from 0 to 100."))]
-    if reasons:
-        raise ValidationFailed(reasons)
+            reasons[f"{prefix}{name}"] = [str(_l("A score from 0 to 100."))]
+    return reasons
+
+
+def _apply_scores(bid: Bid, scores: dict, actor) -> None:
     existing = {s.criterion: s for s in bid.scores}
     for name, value in scores.items():
         if name in existing:
@@ -63,12 +60,69 @@ def score_bid(session: Session, actor, call: Call, bid_id: int, scores: dict) ->
             existing[name].scored_at = utcnow()
         else:
             bid.scores.append(BidScore(criterion=name, score=Decimal(value), scored_by_id=actor.id))
-    session.flush()
-    record(session, actor, "bid.scored", bid, call_id=call.id, lot_id=bid.lot_id, criteria=sorted(scores))
+
+
+def _mark_evaluated(session: Session, actor, call: Call) -> None:
     if all(r.complete for rows in ranking(session, actor, call).values() for r, _ in rows):
         call.status = "evaluated"
         session.flush()
+
+
+def score_bid(session: Session, actor, call: Call, bid_id: int, scores: dict) -> Bid:
+    """The coordinator scores a bid on every criterion but price (computed by the published formula)."""
+    require_coordinator(actor)
+    _require_closed(session, call)
+    bid = session.get(Bid, bid_id)
+    if bid is None or bid.call_id != call.id or bid.status != "active":
+        raise NotFound(str(_l("This bid does not exist.")))
+    if bid.lot.status != "open":  # the ranking the bidders were told stays as it was
+        raise Conflict("lot_already_decided", str(_l("This lot is already awarded or unsuccessful.")))
+    reasons = _score_problems(call, scores, "scores.")
+    if reasons:
+        raise ValidationFailed(reasons)
+    _apply_scores(bid, scores, actor)
+    session.flush()
+    record(session, actor, "bid.scored", bid, call_id=call.id, lot_id=bid.lot_id, criteria=sorted(scores))
+    _mark_evaluated(session, actor, call)
     return bid
+
+
+def score_lot(session: Session, actor, call: Call, lot_id: int, scores: dict[int, dict]) -> list[Bid]:
+    """The coordinator scores every bid of a lot at once: all the scores are saved, or none (reasons keyed
+    `scores.<bid id>.<criterion>`)."""
+    require_coordinator(actor)
+    _require_closed(session, call)
+    lot = next((lot for lot in call.lots if lot.id == lot_id), None)
+    if lot is None:
+        raise NotFound(str(_l("This lot is not part of the call.")))
+    if lot.status != "open":
+        raise Conflict("lot_already_decided", str(_l("This lot is already awarded or unsuccessful.")))
+    bids = {
+        b.id: b
+        for b in session.scalars(
+            sa.select(Bid).where(Bid.lot_id == lot.id, Bid.status == "active").options(selectinload(Bid.scores))
+        )
+    }
+    reasons: dict[str, list[str]] = {}
+    for bid_id, given in scores.items():
+        if bid_id not in bids:
+            reasons[f"scores.{bid_id}"] = [str(_l("This bid is not an active bid on this lot."))]
+        else:
+            reasons.update(_score_problems(call, given, f"scores.{bid_id}."))
+    if not any(scores.values()):
+        reasons["scores"] = [str(_l("Give at least one score from 0 to 100."))]
+    if reasons:
+        raise ValidationFailed(reasons)
+    scored = []
+    for bid_id, given in scores.items():
+        if given:
+            _apply_scores(bids[bid_id], given, actor)
+            scored.append(bids[bid_id])
+    session.flush()
+    for bid in scored:
+        record(session, actor, "bid.scored", bid, call_id=call.id, lot_id=lot.id, criteria=sorted(scores[bid.id]))
+    _mark_evaluated(session, actor, call)
+    return scored
 
 
 def ranking(session: Session, actor, call: Call) -> dict[int, list[tuple[scoring.Ranked, Bid]]]:
@@ -148,7 +202,8 @@ def award_lot(session: Session, actor, call: Call, lot_id: int, bid_id: int) -> 
                 "award_lost",
                 MSG_AWARDED_LOSS,
                 {"lot": lot.number, "call": call.title, "rank": r.rank, "count": count},
-                f"/calls/{call.id}",
+                f"/bids/{b.id}/letter",
+                mail=False,  # the letter below is their mail
             )
     member_ids = [m.organization_id for m in call.group.memberships if m.status == "signed"]
     notify(
@@ -162,6 +217,7 @@ def award_lot(session: Session, actor, call: Call, lot_id: int, bid_id: int) -> 
     if all(lot.status != "open" for lot in call.lots):
         call.status = "awarded"
     session.flush()
+    mail_letters(session, lot)
     record(session, actor, "lot.awarded", award, call_id=call.id, lot_id=lot.id, lot=lot.number, bid_id=bid_id)
     return award
 
@@ -203,6 +259,7 @@ def declare_unsuccessful(session: Session, actor, call: Call, lot_id: int) -> No
     elif all(lot.status != "open" for lot in call.lots):
         call.status = "awarded"
     session.flush()
+    mail_letters(session, lot)
     record(session, actor, "lot.unsuccessful", lot, call_id=call.id, lot=lot.number)
 
 
