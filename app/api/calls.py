@@ -86,6 +86,8 @@ def call_payload(call: Call) -> dict:
         "documents": [document_payload(d) for d in call.documents],
         "answers": services.public_answers(call),
         "warnings": _warnings(call),
+        "standstill_days": call.standstill_days,
+        "contract_kind": call.contract_kind,
     }
 
 
@@ -138,6 +140,8 @@ def create_call(body, group_id):
             for lot in body["lots"]
         ],
         criteria=[(c["name"], c["weight"]) for c in body["criteria"]],
+        standstill_days=body["standstill_days"],
+        contract_kind=body["contract_kind"],
     )
     call = services.create_call(db.session, current_user, group, values)
     return call_payload(call)
