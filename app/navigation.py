@@ -27,6 +27,7 @@ MENU = [
     ("overlaps.overlap_map", _l("Overlap map"), ("buyer", "coordinator", "admin")),
     ("groups.list_groups", _l("Groups"), ("buyer", "coordinator", "admin")),
     ("calls.list_calls", _l("Calls for tenders"), ("supplier", "buyer", "coordinator", "admin")),
+    ("contracts.list_contracts", _l("Contracts"), ("supplier", "buyer", "coordinator", "admin")),
     ("spend.spend_map", _l("Spend map"), ("buyer", "coordinator", "admin")),
     ("spend.impact", _l("Impact"), ("buyer", "coordinator", "admin")),
     ("organizations.organizations", _l("Organizations"), ("admin",)),

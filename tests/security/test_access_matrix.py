@@ -22,6 +22,9 @@ Policy the table writes down:
 * upload tokens of another session and unknown invitation/registration links are 404;
 * `GET /bids/<id>` (where a notification leads) only redirects a supplier to the receipt page, which looks the bid
   up: it answers the same for every id.
+* contracts: a member's buyer reads and acts on its organization's (another's is 404), coordinators on all (they
+  sign and amend, they do not order or evaluate), admins read; a supplier reads only the ones it holds (the demo's
+  are another supplier's: 404) and has no renewal radar;
 * Anonymous visitors get the login page (API: 401) for calls today; issue 12 opens published calls to them (API.md
   "Outcome for suppliers, and public calls"): its rows change with it.
 """
@@ -69,6 +72,23 @@ TABLE = {
     ("GET", "/api/v1/calls/<int:call_id>/ranking"): "login 403 403 403/404 403",
     ("POST", "/api/v1/calls/<int:call_id>/scores"): "login 403 ok 403 403",
     ("GET", "/api/v1/cpv"): "login ok ok ok ok",
+    ("GET", "/api/v1/contracts"): "login ok ok ok ok",
+    ("GET", "/api/v1/contracts/<int:contract_id>"): "login ok ok ok/404 404",
+    ("POST", "/api/v1/contracts/<int:contract_id>/amendments"): "login 403 ok ok/404 403",
+    ("POST", "/api/v1/contracts/<int:contract_id>/evaluation"): "login 403 403 ok/404 403",
+    ("GET", "/api/v1/contracts/<int:contract_id>/orders"): "login ok ok ok/404 404",
+    ("POST", "/api/v1/contracts/<int:contract_id>/orders"): "login 403 403 ok/404 403",
+    ("POST", "/api/v1/contracts/<int:contract_id>/renewal-need"): "login 403 403 ok/404 403",
+    ("POST", "/api/v1/contracts/<int:contract_id>/sign"): "login 403 ok ok/404 403",
+    ("GET", "/api/v1/contracts/expiring"): "login ok ok ok 403",
+    ("GET", "/contracts"): "login ok ok ok ok",
+    ("GET", "/contracts/<int:contract_id>"): "login ok ok ok/404 404",
+    ("POST", "/contracts/<int:contract_id>/amendments"): "login 403 ok ok/404 403",
+    ("POST", "/contracts/<int:contract_id>/evaluation"): "login 403 403 ok/404 403",
+    ("POST", "/contracts/<int:contract_id>/orders"): "login 403 403 ok/404 403",
+    ("POST", "/contracts/<int:contract_id>/renewal-need"): "login 403 403 ok/404 403",
+    ("POST", "/contracts/<int:contract_id>/sign"): "login 403 ok ok/404 403",
+    ("GET", "/contracts/renewals"): "login ok ok ok 403",
     ("GET", "/api/v1/groups"): "login ok ok ok 403",
     ("POST", "/api/v1/groups"): "login 403 ok 403 403",
     ("GET", "/api/v1/groups/<int:group_id>"): "login ok ok ok/404 403",
