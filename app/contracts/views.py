@@ -23,7 +23,7 @@ from app.domain import contracts as rules
 from app.extensions import db
 from app.pagination import page_number, paginate, paginate_list
 
-RADAR_WINDOWS = (6, 12, 18, 24, 36)
+RADAR_WINDOWS = (6, 12, 24, 36, 60)
 
 
 @bp.get("/contracts")

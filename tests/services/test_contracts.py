@@ -323,3 +323,20 @@ def test_decp_export_publishes_amendments_as_modifications_and_stays_valid(sessi
             "dureeMois": marche["dureeMois"] + 6,
         },
     ]
+
+
+def test_the_scheduler_job_tells_the_members_of_contracts_ending_within_six_months(app, db, clock, monkeypatch):
+    import app.jobs.scheduler as scheduler_module
+    from app.jobs import tasks
+
+    world = award(db.session, clock, kind="contract")
+    signed(db.session, clock, world)
+    db.session.commit()
+    monkeypatch.setattr(scheduler_module, "_app", app)
+    assert tasks.notify_contract_milestones() == 0
+    clock.move_to(DEADLINE.replace(year=2030, month=3, day=2))
+    assert tasks.notify_contract_milestones() == 1
+    assert tasks.notify_contract_milestones() == 0
+    db.session.expire_all()
+    kinds = db.session.scalars(sa.select(Notification.kind).where(Notification.user_id == world["buyers"]["CHU"].id))
+    assert "contract_ending" in set(kinds)
