@@ -339,6 +339,11 @@ def ranking(call_id):
     """Per lot, the bids ranked by their weighted points (after the deadline)."""
     call = _call_by_the_clock(call_id)
     ranked = services.ranking(db.session, current_user, call)
+    records = {}
+    if current_user.role == "coordinator":  # the members' evaluations of each bidder, for the next award
+        from app.contracts.services import supplier_records
+
+        records = supplier_records(db.session, {bid.supplier_id for rows in ranked.values() for _, bid in rows})
     items = []
     for lot in call.lots:
         items.append(
@@ -351,6 +356,7 @@ def ranking(call_id):
                     {
                         "bid_id": bid.id,
                         "supplier": bid.supplier.name,
+                        "supplier_evaluation": records.get(bid.supplier_id),
                         "rank": r.rank,
                         "amount_eur": r.amount,
                         "points": {k: str(v) for k, v in r.points.items()},

@@ -630,9 +630,19 @@ class ScoreIn(Schema):
     )
 
 
+class SupplierRecordOut(Schema):
+    count = fields.Integer(metadata={"description": "members who evaluated the supplier after earlier contracts"})
+    quality = DecimalString()
+    delays = DecimalString()
+    environmental = DecimalString()
+
+
 class RankedOut(Schema):
     bid_id = fields.Integer()
     supplier = fields.String()
+    supplier_evaluation = fields.Nested(
+        SupplierRecordOut, allow_none=True, metadata={"description": "coordinators only: averages from 1 to 5"}
+    )
     rank = fields.Integer()
     amount_eur = Money()
     points = fields.Dict(keys=fields.String(), values=fields.String())

@@ -152,3 +152,40 @@ def test_a_call_accepts_standstill_days(client, db, clock):
     assert default["standstill_days"] is None and not any("R2182-1" in w for w in default["warnings"])
     bad = client.post(f"/api/v1/groups/{group.id}/calls", json={**CALL, "standstill_days": -1}, headers=headers)
     assert bad.status_code == 400
+
+
+def test_coordinators_see_the_members_evaluations_of_a_bidder_at_the_next_award(client, db, clock):
+    from app.calls import services as calls
+    from app.contracts import services
+    from tests import factories
+    from tests.factories import CALLS_DEADLINE
+    from tests.services.test_contracts import award, signed
+
+    world = award(db.session, clock)
+    contract = signed(db.session, clock, world)
+    services.evaluate_supplier(db.session, world["buyers"]["CHU"], contract, services.EvaluationValues(4, 2, 5))
+    now = CALLS_DEADLINE + timedelta(days=12)
+    again = calls.create_call(
+        db.session,
+        world["coordinator"],
+        world["call"].group,
+        calls.CallValues(
+            title="Électricité, lot complémentaire",
+            description="",
+            questions_deadline=now + timedelta(days=1),
+            bid_deadline=now + timedelta(days=2),
+            lots=[calls.LotInput("Électricité", "09310000-5", Decimal("100000.00"))],
+            criteria=[("price", 60), ("technical", 40)],
+        ),
+    )
+    calls.publish_call(db.session, world["coordinator"], again)
+    factories.bid(world["bidder"], again, "90000.00")
+    world["coordinator"].email = "coord@x.fr"
+    world["buyers"]["UB"].email = "ub@x.fr"
+    db.session.commit()
+    clock.move_to(now + timedelta(days=3))
+    ranking = client.get(f"/api/v1/calls/{again.id}/ranking", headers=api_token(client, "coord@x.fr")).get_json()
+    record = ranking["items"][0]["bids"][0]["supplier_evaluation"]
+    assert record == {"count": 1, "quality": "4.0", "delays": "2.0", "environmental": "5.0"}
+    member_view = client.get(f"/api/v1/calls/{again.id}/ranking", headers=api_token(client, "ub@x.fr")).get_json()
+    assert member_view["items"][0]["bids"][0]["supplier_evaluation"] is None
