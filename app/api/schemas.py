@@ -276,6 +276,9 @@ class OverlapOut(Schema):
     total_amount_eur = Money(attribute="total_amount")
     procedure = fields.Nested(ProcedureOut)
     procedure_alone = fields.Dict(keys=fields.String(), values=fields.Nested(ProcedureOut))
+    upcoming_renewals = fields.Integer(
+        metadata={"description": "contracts of these organizations under this prefix ending within the window"}
+    )
 
 
 class OverlapQuerySchema(PageQuery):

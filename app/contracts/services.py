@@ -598,24 +598,6 @@ def create_renewal_need(session: Session, actor, contract: Contract):
     return needs.create_need(session, actor, values, status="draft")
 
 
-def upcoming_renewals(session: Session, organization_ids, cpv_prefix: str, today: date, within_months: int = 24) -> int:
-    """How many contracts of these organizations under this CPV prefix end within the window: the renewals that a
-    pooled group could gather (the overlap map counts them)."""
-    stmt = (
-        sa.select(sa.func.count(Contract.id))
-        .join(Award, Contract.award_id == Award.id)
-        .join(CallLot, Award.lot_id == CallLot.id)
-        .where(
-            Contract.ends_on >= today,
-            Contract.ends_on <= today + relativedelta(months=within_months),
-            CallLot.cpv_code.startswith(cpv_prefix),
-        )
-    )
-    if organization_ids is not None:
-        stmt = stmt.where(Contract.organization_id.in_(list(organization_ids)))
-    return session.scalar(stmt) or 0
-
-
 # --- the scheduler ------------------------------------------------------------------------------------------
 
 
@@ -674,3 +656,29 @@ def call_of(contract: Contract) -> Call:
 
 def evaluation_of(session: Session, contract: Contract) -> SupplierEvaluation | None:
     return session.scalar(sa.select(SupplierEvaluation).where(SupplierEvaluation.contract_id == contract.id))
+
+
+@dataclass(frozen=True)
+class RenewalCounts:
+    """Contracts ending within a window, counted per CPV prefix and organization code: the renewals an overlap of
+    needs could gather into the next pooled group."""
+
+    counts: dict[tuple[str, str], int]
+
+    def for_overlap(self, prefix: str, organizations) -> int:
+        return sum(self.counts.get((prefix, code), 0) for code in organizations)
+
+
+def renewal_counts(session: Session, prefix_length: int, start: date, months: int) -> RenewalCounts:
+    """One GROUP BY over the contracts that end within `months` from `start` and are not ended by then."""
+    end = start + relativedelta(months=months)
+    prefix = sa.func.substr(CallLot.cpv_code, 1, prefix_length)
+    rows = session.execute(
+        sa.select(prefix, Organization.code, sa.func.count(Contract.id))
+        .join(Award, Contract.award_id == Award.id)
+        .join(CallLot, Award.lot_id == CallLot.id)
+        .join(Organization, Contract.organization_id == Organization.id)
+        .where(Contract.ends_on >= start, Contract.ends_on < end)
+        .group_by(prefix, Organization.code)
+    ).all()
+    return RenewalCounts({(p, code): n for p, code, n in rows})

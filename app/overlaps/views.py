@@ -10,6 +10,8 @@ from flask_login import current_user
 
 from app.accounts.auth import roles_required
 from app.clock import paris_today
+from app.contracts import services as contract_services
+from app.domain.cpv import PREFIX_LENGTH
 from app.domain.procedures import PROCEDURE_LABELS
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -73,6 +75,9 @@ def overlap_map():
     rows = presenters.overlap_rows(report.overlaps, needs, labels)
     thresholds = presenters.thresholds_in_force(query.window_start)
     args = _query_args(query)
+    renewals = contract_services.renewal_counts(
+        db.session, PREFIX_LENGTH[query.level], query.window_start, query.window_months
+    )
 
     def sort_url(column: str) -> str:
         """Clicking the current sort column flips its direction; another column starts in its usual one."""
@@ -106,6 +111,7 @@ def overlap_map():
         direction=direction,
         sort_url=sort_url,
         procedure_badges=presenters.PROCEDURE_BADGES,
+        renewals=renewals,
         procedure_short=presenters.PROCEDURE_SHORT,
         procedure_label=presenters.procedure_label,
         heat_levels=presenters.HEAT_LEVELS,

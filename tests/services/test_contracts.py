@@ -340,3 +340,23 @@ def test_the_scheduler_job_tells_the_members_of_contracts_ending_within_six_mont
     db.session.expire_all()
     kinds = db.session.scalars(sa.select(Notification.kind).where(Notification.user_id == world["buyers"]["CHU"].id))
     assert "contract_ending" in set(kinds)
+
+
+def test_the_overlap_map_counts_the_contracts_ending_in_its_window(session, clock, client):
+    from tests.conftest import api_token
+
+    world = award(session, clock)
+    counts = services.renewal_counts(session, 4, date(2030, 1, 1), 12)
+    assert counts.counts == {("0931", "DM"): 1, ("0931", "CHU"): 1, ("0931", "UB"): 1}
+    assert counts.for_overlap("0931", ("CHU", "UB")) == 2
+    assert services.renewal_counts(session, 4, date(2027, 1, 1), 12).counts == {}
+    orgs = {c.organization.code: c.organization for c in world["contracts"].values()}
+    for code in ("CHU", "UB"):
+        factories.need(orgs[code], cpv="09310000", start=date(2030, 9, 1))
+    world["coordinator"].email = "coord@x.fr"
+    session.commit()
+    response = client.get(
+        "/api/v1/overlaps?level=class&window_months=12&from=2030-01-01", headers=api_token(client, "coord@x.fr")
+    )
+    items = {o["cpv_prefix"]: o for o in response.get_json()["items"]}
+    assert items["0931"]["upcoming_renewals"] == 2 and items["0931"]["organizations"] == ["CHU", "UB"]
