@@ -682,3 +682,32 @@ def renewal_counts(session: Session, prefix_length: int, start: date, months: in
         .group_by(prefix, Organization.code)
     ).all()
     return RenewalCounts({(p, code): n for p, code, n in rows})
+
+
+def contract_values_by_prefix(
+    session: Session,
+    prefix_length: int,
+    organization_ids: list[int] | None,
+    *,
+    parent: str | None = None,
+    year: int | None = None,
+) -> dict[str, Decimal]:
+    """The total value (amendments included, excl. VAT) of the Mutualis contracts per CPV prefix, for the spend map:
+    of these organizations (None: all), under `parent`, in force during `year` (None: every contract not ended).
+    One GROUP BY."""
+    prefix = sa.func.substr(CallLot.cpv_code, 1, prefix_length)
+    stmt = (
+        sa.select(prefix, sa.func.sum(Contract.amount + Contract.amended_amount))
+        .join(Award, Contract.award_id == Award.id)
+        .join(CallLot, Award.lot_id == CallLot.id)
+        .group_by(prefix)
+    )
+    if organization_ids is not None:
+        stmt = stmt.where(Contract.organization_id.in_(organization_ids))
+    if parent:
+        stmt = stmt.where(CallLot.cpv_code.startswith(parent))
+    if year is not None:
+        stmt = stmt.where(Contract.starts_on <= date(year, 12, 31), Contract.ends_on >= date(year, 1, 1))
+    else:
+        stmt = stmt.where(sa.or_(Contract.ends_on.is_(None), Contract.ends_on >= paris_today()))
+    return {str(p): Decimal(total).quantize(CENT) for p, total in session.execute(stmt) if total}

@@ -1,3 +1,4 @@
+import re
 from decimal import Decimal
 
 import pytest
@@ -85,3 +86,19 @@ def test_the_holder_lists_its_contracts_and_another_supplier_none(client, db, de
     page = client.get("/contracts").get_data(as_text=True)
     assert all(f'data-contract="{cid}"' in page for cid in demo.values())
     assert client.get("/contracts/renewals").status_code == 403
+
+
+def _contracts_cell(page: str, prefix: str) -> int:
+    row = page.split(f'data-prefix="{prefix}"', 1)[1].split("</tr>", 1)[0]
+    cell = row.split('mutualis-contracts">', 1)[1].split("</td>", 1)[0]
+    return int(re.sub(r"\D", "", cell))
+
+
+def test_the_spend_map_shows_the_mutualis_contracts_beside_the_imported_spend(client, new_client, db, demo):
+    as_user(client, "coordination")
+    page = client.get("/spend?level=division").get_data(as_text=True)
+    total = sum((c.current_amount for c in db.session.scalars(sa.select(Contract))), Decimal(0))
+    assert "Mutualis contracts (total)" in page
+    assert _contracts_cell(page, "90") == round(total)
+    mine = as_user(new_client(), "achats.ub").get("/spend?level=division").get_data(as_text=True)
+    assert _contracts_cell(mine, "90") == round(db.session.get(Contract, demo["UB"]).current_amount)
