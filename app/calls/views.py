@@ -288,6 +288,8 @@ def new_call(group_id: int):
                 for row in kept
             ],
             criteria=criteria,
+            standstill_days=form.standstill_days.data,
+            contract_kind=form.contract_kind.data or "contract",
         )
         call = services.create_call(db.session, current_user, group, values)
         return call, services.deadline_warnings(call, procedure_code)

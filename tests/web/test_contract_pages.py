@@ -102,3 +102,38 @@ def test_the_spend_map_shows_the_mutualis_contracts_beside_the_imported_spend(cl
     assert _contracts_cell(page, "90") == round(total)
     mine = as_user(new_client(), "achats.ub").get("/spend?level=division").get_data(as_text=True)
     assert _contracts_cell(mine, "90") == round(db.session.get(Contract, demo["UB"]).current_amount)
+
+
+def test_the_call_page_sets_the_kind_of_contracts_and_the_standstill(client, db, clock):
+    from app.calls.models import Call
+    from tests import factories
+    from tests.conftest import english
+
+    group, orgs, coordinator = factories.constituted_group()
+    coordinator.email = "coord@x.fr"
+    db.session.commit()
+    english(client, "coord@x.fr")
+    url = f"/groups/{group.id}/calls/new"
+    assert "Standstill period after the award" in client.get(url).get_data(as_text=True)
+    response = post_form(
+        client,
+        url,
+        {
+            "title": "Électricité",
+            "questions_deadline": "2026-12-05T12:00",
+            "bid_deadline": "2026-12-10T12:00",
+            "lots-0-title": "Électricité",
+            "lots-0-cpv_code": "09310000",
+            "lots-0-estimated_amount": "600 000,00",
+            "weight_price": "60",
+            "weight_technical": "40",
+            "contract_kind": "framework",
+            "standstill_days": "5",
+            "create": "Create the draft call",
+        },
+    )
+    assert response.status_code == 302
+    call = db.session.scalar(sa.select(Call))
+    assert (call.contract_kind, call.standstill_days) == ("framework", 5)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "R2182-1" in page
