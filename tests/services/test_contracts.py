@@ -360,3 +360,18 @@ def test_the_overlap_map_counts_the_contracts_ending_in_its_window(session, cloc
     )
     items = {o["cpv_prefix"]: o for o in response.get_json()["items"]}
     assert items["0931"]["upcoming_renewals"] == 2 and items["0931"]["organizations"] == ["CHU", "UB"]
+
+
+def test_the_ocds_package_gives_each_member_contract_its_status_and_signature_date(session, clock):
+    from app.calls.ocds import release_package
+    from tests.schemas import ocds_errors
+
+    world = award(session, clock)
+    contract = signed(session, clock, world, "UB")
+    package = release_package(session, world["call"], uri="https://mutualis.example/api/v1/calls/1/ocds")
+    assert ocds_errors(package) == []
+    entries = {c["id"]: c for c in package["releases"][0]["contracts"]}
+    mine = entries[f"contract-{contract.id}"]
+    assert mine["status"] == "active" and mine["dateSigned"].startswith(contract.signed_on.isoformat())
+    other = entries[f"contract-{world['contracts']['CHU'].id}"]
+    assert other["status"] == "pending" and "dateSigned" not in other
