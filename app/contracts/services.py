@@ -347,6 +347,8 @@ def amend_contract(session: Session, actor, contract: Contract, values: Amendmen
     if not reasons.get("amount_delta_eur"):
         if new_amount <= 0:
             reasons["amount_delta_eur"] = [str(_l("The contract's value must stay above zero."))]
+        elif new_amount > MAX_AMOUNT:
+            reasons["amount_delta_eur"] = [str(_l("Give a number no larger than 999 999 999 999,99."))]
         elif new_amount < contract.ordered_amount:
             reasons["amount_delta_eur"] = [str(_l("The value cannot fall below the amount already ordered."))]
     new_end = contract.ends_on + relativedelta(months=months) if contract.ends_on else None
