@@ -110,7 +110,7 @@ def test_amendments_answer_the_cumulative_change_and_warnings(client, demo):
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert body["cumulative_change_pct"] == "12.00" and body["amount_delta_eur"] == f"-{delta}"
-    assert any("by 12 %, beyond 10 %" in w for w in body["warnings"])
+    assert any("R2194-8" in w and "12" in w and "10" in w for w in body["warnings"])
     assert body["months_delta"] == 3
     assert Decimal(body["amount_eur"]) == initial - delta
     again = client.get(f"/api/v1/contracts/{demo['CHU']}", headers=headers).get_json()
