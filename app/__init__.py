@@ -87,6 +87,7 @@ def register_blueprints(app: Flask) -> None:
     from app.api import init_api
     from app.audit import views as audit_views
     from app.calls import views as call_views
+    from app.contracts import views as contract_views
     from app.groups import views as group_views
     from app.main import views as main_views
     from app.needs import views as need_views
@@ -107,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
         notification_views,
         spend_views,
         call_views,
+        contract_views,
         audit_views,
     ):
         app.register_blueprint(module.bp)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.calls.demo import seed_demo_groups_and_calls
 from app.clock import paris_today
+from app.contracts.demo import seed_demo_contracts
 from app.needs.demo import seed_demo_needs
 from app.organizations.demo import seed_demo_organizations
 from app.spend.demo import seed_demo_spend
@@ -26,6 +27,7 @@ class SeedReport:
     needs: int = 0
     spend_lines: int = 0
     groups: int = 0
+    orders: int = 0
 
 
 def seed_demo(session: Session, today: date | None = None) -> SeedReport:
@@ -33,4 +35,5 @@ def seed_demo(session: Session, today: date | None = None) -> SeedReport:
     report.needs = seed_demo_needs(session, today or paris_today())
     report.spend_lines = seed_demo_spend(session)
     report.groups = seed_demo_groups_and_calls(session)
+    report.orders = seed_demo_contracts(session)
     return report

@@ -28,6 +28,7 @@ MENU = [
     ("groups.list_groups", _l("Groups"), ("buyer", "coordinator", "admin")),
     ("calls.list_calls", _l("Calls for tenders"), ("supplier", "buyer", "coordinator", "admin")),
     ("calls.my_bids", _l("My bids"), ("supplier",)),
+    ("contracts.list_contracts", _l("Contracts"), ("supplier", "buyer", "coordinator", "admin")),
     ("spend.spend_map", _l("Spend map"), ("buyer", "coordinator", "admin")),
     ("spend.impact", _l("Impact"), ("buyer", "coordinator", "admin")),
     ("organizations.organizations", _l("Organizations"), ("admin",)),

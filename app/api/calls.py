@@ -97,6 +97,8 @@ def call_payload(call: Call) -> dict:
             for notice in services.award_notices(db.session, call).values()
         ],
         "warnings": _warnings(call),
+        "standstill_days": call.standstill_days,
+        "contract_kind": call.contract_kind,
     }
 
 
@@ -182,6 +184,8 @@ def create_call(body, group_id):
             for lot in body["lots"]
         ],
         criteria=[(c["name"], c["weight"]) for c in body["criteria"]],
+        standstill_days=body["standstill_days"],
+        contract_kind=body["contract_kind"],
     )
     call = services.create_call(db.session, current_user, group, values)
     return call_payload(call)
@@ -380,6 +384,11 @@ def ranking(call_id):
     """Per lot, the bids ranked by their weighted points (after the deadline)."""
     call = _call_by_the_clock(call_id)
     ranked = services.ranking(db.session, current_user, call)
+    records = {}
+    if current_user.role == "coordinator":  # the members' evaluations of each bidder, for the next award
+        from app.contracts.services import supplier_records
+
+        records = supplier_records(db.session, {bid.supplier_id for rows in ranked.values() for _, bid in rows})
     items = []
     for lot in call.lots:
         items.append(
@@ -392,6 +401,7 @@ def ranking(call_id):
                     {
                         "bid_id": bid.id,
                         "supplier": bid.supplier.name,
+                        "supplier_evaluation": records.get(bid.supplier_id),
                         "rank": r.rank,
                         "amount_eur": r.amount,
                         "points": {k: str(v) for k, v in r.points.items()},

@@ -5,6 +5,8 @@ from app.api.auth import require
 from app.api.pagination import list_page
 from app.api.schemas import OverlapList, OverlapQuerySchema
 from app.clock import paris_today
+from app.contracts.services import renewal_counts
+from app.domain.cpv import PREFIX_LENGTH
 from app.extensions import db
 from app.i18n import current_language
 from app.overlaps.services import OverlapQuery, find_overlaps, possible_overlaps, with_details
@@ -28,4 +30,8 @@ def overlaps(args):
     shown, next_page = list_page(overlaps, args)
     report = with_details(db.session, current_user, query, shown, lang=current_language(), needs=False)
     possible = possible_overlaps(db.session, current_user, query, lang=current_language())
-    return {"items": report.overlaps, "possible": possible, "next": next_page}
+    renewals = renewal_counts(db.session, PREFIX_LENGTH[query.level], query.window_start, query.window_months)
+    items = [
+        {**vars(o), "upcoming_renewals": renewals.for_overlap(o.cpv_prefix, o.organizations)} for o in report.overlaps
+    ]
+    return {"items": items, "possible": possible, "next": next_page}

@@ -299,6 +299,9 @@ class OverlapOut(Schema):
     total_amount_eur = Money(attribute="total_amount")
     procedure = SharedNested(ProcedureOut)
     procedure_alone = fields.Dict(keys=fields.String(), values=SharedNested(ProcedureOut))
+    upcoming_renewals = fields.Integer(
+        metadata={"description": "contracts of these organizations under this prefix ending within the window"}
+    )
 
 
 class OverlapQuerySchema(PageQuery):
@@ -511,6 +514,20 @@ class CallCreate(Schema):
         validate=validate.Length(max=10),
         metadata={"description": "weights sum to 100 and include price"},
     )
+    standstill_days = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=0, max=365),
+        metadata={
+            "description": "days from the award before the contracts may be signed; default 11 for formal "
+            "procedures (a shorter period is a warning)"
+        },
+    )
+    contract_kind = fields.String(
+        load_default="contract",
+        validate=validate.OneOf(("contract", "framework")),
+        metadata={"description": "contract, or framework (accord-cadre à bons de commande, the award its maximum)"},
+    )
 
 
 class CallLotOut(Schema):
@@ -574,6 +591,8 @@ class CallOut(Schema):
         metadata={"description": "the award notice of each decided lot: the winner's name and amount, nothing else"},
     )
     warnings = fields.List(fields.String())
+    standstill_days = fields.Integer(allow_none=True)
+    contract_kind = fields.String()
 
 
 class CallList(Schema):
@@ -669,9 +688,19 @@ class ScoreIn(Schema):
     )
 
 
+class SupplierRecordOut(Schema):
+    count = fields.Integer(metadata={"description": "members who evaluated the supplier after earlier contracts"})
+    quality = DecimalString()
+    delays = DecimalString()
+    environmental = DecimalString()
+
+
 class RankedOut(Schema):
     bid_id = fields.Integer()
     supplier = fields.String()
+    supplier_evaluation = fields.Nested(
+        SupplierRecordOut, allow_none=True, metadata={"description": "coordinators only: averages from 1 to 5"}
+    )
     rank = fields.Integer()
     amount_eur = Money()
     points = fields.Dict(keys=fields.String(), values=fields.String())
@@ -761,3 +790,151 @@ class AuditList(Schema):
     page = fields.Integer()
     pages = fields.Integer()
     total = fields.Integer()
+
+
+# --- contracts after the award ------------------------------------------------------------------------------------
+
+CONTRACT_STATUSES = ("standstill", "to_sign", "signed", "running", "ended")
+
+
+class SignedMoney(Money):
+    """Euros as a decimal string that may be negative (a decrease), from -999 999 999 999.99 to the same above."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = str(value).strip() if isinstance(value, str | int | float) and not isinstance(value, bool) else value
+        negative = isinstance(text, str) and text.startswith("-")
+        amount = super()._deserialize(text[1:] if negative else value, attr, data, **kwargs)
+        return -amount if negative else amount
+
+
+class ContractQuery(PageQuery):
+    organization = Text(20, metadata={"description": "organization code"})
+    status = fields.String(validate=validate.OneOf(CONTRACT_STATUSES))
+
+
+class ContractItem(Schema):
+    id = fields.Integer()
+    call_id = fields.Integer()
+    lot_id = fields.Integer()
+    title = fields.String()
+    cpv_code = fields.String()
+    organization = fields.String(metadata={"description": "code of the member organization"})
+    supplier = fields.String(metadata={"description": "the holder's name"})
+    supplier_siret = fields.String()
+    amount_eur = Money(metadata={"description": "the contract's total value today (amendments included), excl. VAT"})
+    initial_amount_eur = Money(metadata={"description": "the member's share of the awarded total value, excl. VAT"})
+    share = DecimalString()
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    kind = fields.String(metadata={"description": "contract|framework"})
+    ceiling_eur = Money(allow_none=True, metadata={"description": "a framework agreement's maximum (total, HT)"})
+    ordered_eur = Money(metadata={"description": "total of the orders, excl. VAT"})
+    consumption_pct = DecimalString(allow_none=True)
+    status = fields.String(metadata={"description": "standstill|to_sign|signed|running|ended"})
+    standstill_ends_on = fields.Date(allow_none=True)
+    signed_on = fields.Date(allow_none=True)
+    cumulative_change_pct = DecimalString()
+
+
+class ContractList(Schema):
+    items = fields.List(fields.Nested(ContractItem))
+    next = fields.String(allow_none=True)
+
+
+class OrderIn(Schema):
+    amount_eur = Money(required=True)
+    description = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    ordered_on = Day(load_default=None)
+
+
+class OrderOut(Schema):
+    id = fields.Integer()
+    contract_id = fields.Integer()
+    amount_eur = Money(attribute="amount")
+    description = fields.String()
+    ordered_on = fields.Date()
+    ordered_eur = Money(metadata={"description": "the contract's orders in total after this one"})
+    ceiling_eur = Money(allow_none=True)
+
+
+class OrderList(Schema):
+    items = fields.List(fields.Nested(OrderOut))
+    next = fields.String(allow_none=True)
+
+
+class SignIn(Schema):
+    signed_on = Day(load_default=None)
+
+
+class AmendmentIn(Schema):
+    amount_delta_eur = SignedMoney(required=True)
+    months_delta = fields.Integer(load_default=0, validate=validate.Range(min=-120, max=120))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+    signed_on = Day(load_default=None)
+
+
+class AmendmentOut(Schema):
+    id = fields.Integer()
+    contract_id = fields.Integer()
+    number = fields.Integer()
+    amount_delta_eur = Money(attribute="amount_delta")
+    months_delta = fields.Integer()
+    reason = fields.String()
+    signed_on = fields.Date()
+    cumulative_change_pct = DecimalString()
+    warnings = fields.List(fields.String())
+    amount_eur = Money(metadata={"description": "the contract's value after the amendment, excl. VAT"})
+    ends_on = fields.Date()
+
+
+class EvaluationIn(Schema):
+    quality = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    delays = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    environmental = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    comment = Text(4000, load_default="")
+
+
+class EvaluationOut(Schema):
+    contract_id = fields.Integer()
+    quality = fields.Integer()
+    delays = fields.Integer()
+    environmental = fields.Integer()
+    comment = fields.String()
+    evaluated_at = fields.DateTime(format="iso")
+
+
+class ContractOutFull(ContractItem):
+    orders = fields.List(fields.Nested(OrderOut))
+    amendments = fields.List(fields.Nested(AmendmentOut))
+    evaluation = fields.Nested(EvaluationOut, allow_none=True)
+    warnings = fields.List(fields.String())
+
+
+class ExpiringQuery(PageQuery):
+    within_months = fields.Integer(load_default=12, validate=validate.Range(min=1, max=120))
+    organization = Text(20, metadata={"description": "organization code"})
+    cpv = Text(12, metadata={"description": "CPV code or prefix"})
+
+
+class RenewalNeedOut(Schema):
+    title = fields.String()
+    cpv_code = fields.String()
+    annual_amount_eur = Money(metadata={"description": "per year, excl. VAT"})
+    start_date = fields.Date()
+    duration_months = fields.Integer()
+    current_contract_end = fields.Date()
+    delivery_postcode = fields.String(allow_none=True)
+    description = fields.String()
+
+
+class ExpiringItem(ContractItem):
+    renewal_need = fields.Nested(RenewalNeedOut)
+    procedure = fields.String(metadata={"description": "none|adapted|formal, for the renewal's value"})
+    next_contract_starts_on = fields.Date()
+    procedure_start_by = fields.Date(metadata={"description": "the day the next procedure must start"})
+    late = fields.Boolean()
+
+
+class ExpiringList(Schema):
+    items = fields.List(fields.Nested(ExpiringItem))
+    next = fields.String(allow_none=True)

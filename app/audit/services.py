@@ -58,6 +58,8 @@ KINDS = {
     "bid.scored": _l("Scores set"),
     "lot.awarded": _l("Lot awarded"),
     "lot.unsuccessful": _l("Lot declared unsuccessful"),
+    "contract.signed": _l("Contract signed"),
+    "contract.amended": _l("Contract amended"),
     "convention.signed": _l("Convention signed"),
     "needs.imported": _l("Needs imported"),
     "spend.imported": _l("Spend imported"),

@@ -120,14 +120,66 @@ def decp_export(
             ).all()
         )
     )
+    modifications = _modifications(session, [a.id for a in awards])
+    signed = dict(
+        session.execute(
+            sa.select(Contract.award_id, sa.func.min(Contract.signed_on))
+            .where(Contract.award_id.in_([a.id for a in awards]), Contract.signed_on.is_not(None))
+            .group_by(Contract.award_id)
+        ).all()
+    )
     marches, omitted = [], 0
     for award in awards:
         siret = award.lot.call.group.coordinator_organization.siret
         if not siret:
             omitted += 1
             continue
-        marches.append(_marche(award, siret, received[award.lot_id]))
+        marche = _marche(award, siret, received[award.lot_id], signed.get(award.id))
+        if modifications.get(award.id):
+            marche["modifications"] = _modification_items(award, marche, modifications[award.id])
+        marches.append(marche)
     return DecpExport({"marches": {"marche": marches}}, omitted)
+
+
+def _modifications(session: Session, award_ids: list[int]) -> dict[int, list]:
+    """The amendments of the members' contracts of each award, in the order they were signed."""
+    from app.contracts.models import ContractAmendment
+
+    if not award_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Contract.award_id, ContractAmendment)
+        .join(ContractAmendment, ContractAmendment.contract_id == Contract.id)
+        .where(Contract.award_id.in_(award_ids))
+        .order_by(
+            ContractAmendment.signed_on, ContractAmendment.created_at, ContractAmendment.number, ContractAmendment.id
+        )
+    ).all()
+    found: dict[int, list] = {}
+    for award_id, amendment in rows:
+        found.setdefault(award_id, []).append(amendment)
+    return found
+
+
+def _modification_items(award: Award, marche: dict, amendments: list) -> list[dict]:
+    """DECP `modifications`: one per amendment of a member's contract, numbered from 1 in the order they were
+    signed, each with the new total value of the award (all members) and the new duration when it changed, dated by
+    its signature (the notification to the holder)."""
+    items, amount, months = [], awarded_total_value(award), marche["dureeMois"]
+    for number, amendment in enumerate(amendments, start=1):
+        amount += amendment.amount_delta
+        modification = {
+            "id": number,
+            "dateNotificationModification": amendment.signed_on.isoformat(),
+            "datePublicationDonneesModification": max(amendment.signed_on, amendment.created_at.date()).isoformat(),
+        }
+        if amendment.amount_delta:
+            modification["montant"] = float(max(amount, 1))
+        if amendment.months_delta:
+            months = max(months + amendment.months_delta, 1)
+            modification["dureeMois"] = months
+        items.append({"modification": modification})
+    return items
 
 
 def _place(lot: CallLot, call: Call) -> dict:
@@ -141,10 +193,12 @@ def _place(lot: CallLot, call: Call) -> dict:
     return {"code": "FR", "typeCode": "Code pays"}
 
 
-def _marche(award: Award, buyer_siret: str, bids_received: int) -> dict:
+def _marche(award: Award, buyer_siret: str, bids_received: int, signed_on: date | None = None) -> dict:
+    """`dateNotification` is the first signature of a member's contract (its notification to the holder), or the
+    award's date while none is signed."""
     lot = award.lot
     call = lot.call
-    awarded_on = award.awarded_at.astimezone(PARIS).date()
+    awarded_on = signed_on or award.awarded_at.astimezone(PARIS).date()
     procedure = call_procedure(call, paris_today())
     criteria = {c.name for c in call.criteria}
     return {

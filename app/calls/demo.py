@@ -147,6 +147,7 @@ def seed_demo_groups_and_calls(session: Session) -> int:
             questions_deadline=now + timedelta(minutes=5),
             bid_deadline=now + timedelta(minutes=10),
             criteria=[("price", 50), ("technical", 30), ("environmental", 20)],
+            contract_kind="framework",  # an accord-cadre à bons de commande: each member orders under its maximum
         ),
     )
     calls.publish_call(session, coordinator, done_call)

@@ -92,6 +92,19 @@ class CallForm(FlaskForm):
     weight_environmental = WholeNumberField(CRITERION_LABELS["environmental"], validators=[Optional()])
     weight_delivery = WholeNumberField(CRITERION_LABELS["delivery"], validators=[Optional()])
     weight_social = WholeNumberField(CRITERION_LABELS["social"], validators=[Optional()])
+    contract_kind = SelectField(
+        _l("Contracts awarded"),
+        choices=[
+            SelectChoice("contract", _l("One contract per member")),
+            SelectChoice("framework", _l("A framework agreement with orders per member, the award its maximum")),
+        ],
+        default="contract",
+    )
+    standstill_days = WholeNumberField(
+        _l("Standstill period after the award (days)"),
+        validators=[Optional()],
+        description=_l("Blank: 11 days for formal procedures (R2182-1), none otherwise; a shorter one is a warning."),
+    )
     add_lot = SubmitField(_l("Add a lot"))
     create = SubmitField(_l("Create the draft call"))
 

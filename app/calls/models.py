@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
@@ -33,6 +33,9 @@ class Call(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Days between the award and the first day a contract may be signed (None: 11 for formal procedures).
+    standstill_days: Mapped[int | None] = mapped_column(sa.Integer)
+    contract_kind: Mapped[str] = mapped_column(sa.String(10), default="contract", server_default="contract")
     bid_reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     questions_reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
@@ -60,6 +63,8 @@ class Call(db.Model):
     __table_args__ = (
         sa.CheckConstraint(f"status IN {CALL_STATUSES!r}", name="status"),
         sa.CheckConstraint("questions_deadline <= bid_deadline", name="questions_before_bids"),
+        sa.CheckConstraint("standstill_days BETWEEN 0 AND 365", name="standstill_days_range"),
+        sa.CheckConstraint("contract_kind IN ('contract', 'framework')", name="contract_kind"),
     )
 
     def is_open_for_bids(self, now: datetime) -> bool:
@@ -232,20 +237,54 @@ class Award(db.Model):
 
 
 class Contract(db.Model):
-    """One contract record per member organization for an awarded lot, with its share."""
+    """One contract record per member organization for an awarded lot, with its share of the awarded value.
+
+    `amount` is the initial value (the share); amendments add `amended_amount`; a framework agreement's orders add
+    up in `ordered_amount`, which a conditional update keeps at or under the maximum (`amount + amended_amount`)
+    even under concurrent orders. The stored status is standstill, to_sign or signed: running and ended follow from
+    the dates (app.domain.contracts.effective_status)."""
 
     __tablename__ = "contract"
 
     id: Mapped[int] = id_column()
     award_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("award.id", ondelete="CASCADE"), index=True)
     organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"), index=True)
-    supplier_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("supplier_company.id"))
+    supplier_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("supplier_company.id"), index=True)
     amount: Mapped[Decimal] = mapped_column(Money)
     share: Mapped[Decimal] = mapped_column(sa.Numeric(7, 6))
+    kind: Mapped[str] = mapped_column(sa.String(10), default="contract", server_default="contract")
+    status: Mapped[str] = mapped_column(sa.String(10), default="to_sign", server_default="to_sign")
+    starts_on: Mapped[date | None] = mapped_column(sa.Date)
+    ends_on: Mapped[date | None] = mapped_column(sa.Date, index=True)
+    standstill_ends_on: Mapped[date | None] = mapped_column(sa.Date)
+    signed_on: Mapped[date | None] = mapped_column(sa.Date)
+    signed_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
+    amended_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    amended_months: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    ordered_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"), server_default="0")
+    alerted_pct: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")  # 0, 80 or 100
+    ending_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     organization: Mapped[Organization] = relationship(lazy="joined")
     supplier: Mapped[SupplierCompany] = relationship(lazy="joined")
     award: Mapped[Award] = relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('contract', 'framework')", name="kind"),
+        sa.CheckConstraint("status IN ('standstill', 'to_sign', 'signed')", name="status"),
+        sa.CheckConstraint("ordered_amount >= 0", name="ordered_not_negative"),
+        sa.CheckConstraint("ordered_amount <= amount + amended_amount", name="ordered_within_ceiling"),
+    )
+
+    @property
+    def current_amount(self) -> Decimal:
+        """The value today: the initial value plus the amendments."""
+        return self.amount + (self.amended_amount or Decimal("0.00"))
+
+    @property
+    def ceiling(self) -> Decimal | None:
+        """A framework agreement's maximum amount (amendments included); None for a contract."""
+        return self.current_amount if self.kind == "framework" else None
 
 
 class Subscription(db.Model):

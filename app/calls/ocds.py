@@ -254,6 +254,22 @@ def _add_bids(session: Session, call: Call, release: dict, parties: _Parties) ->
     release["bids"] = {"details": details}
 
 
+# The contract's status by the calendar (app.domain.contracts) in the OCDS contractStatus codelist.
+OCDS_CONTRACT_STATUS = {
+    "standstill": "pending",
+    "to_sign": "pending",
+    "signed": "active",
+    "running": "active",
+    "ended": "terminated",
+}
+
+
+def status_of(contract) -> str:
+    from app.contracts.services import status_of as contract_status
+
+    return contract_status(contract)
+
+
 def _contracts(session: Session, call: Call, parties: _Parties) -> list[dict]:
     """One contract per member organization and awarded lot, with the member's share of the award."""
     entries = []
@@ -269,10 +285,12 @@ def _contracts(session: Session, call: Call, parties: _Parties) -> list[dict]:
                 "title": f"{contract.award.lot.title} — {organization.name}",
                 "description": f"Part de {organization.name} ({party_id(organization.siret, organization.code)}) : "
                 f"{share} % du lot, valeur totale estimée HT.",
-                "status": "pending",
+                "status": OCDS_CONTRACT_STATUS[status_of(contract)],
                 "value": _money(contract.amount),
             }
         )
+        if contract.signed_on is not None:
+            entries[-1]["dateSigned"] = _day(contract.signed_on)
         if period is not None:  # the initial duration; maxExtentDate with every renewal taken
             entries[-1]["period"] = {
                 "startDate": _day(period.start),

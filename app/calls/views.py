@@ -304,6 +304,8 @@ def new_call(group_id: int):
                 for row in kept
             ],
             criteria=criteria,
+            standstill_days=form.standstill_days.data,
+            contract_kind=form.contract_kind.data or "contract",
         )
         call = services.create_call(db.session, current_user, group, values)
         return call, services.deadline_warnings(call, procedure_code)
@@ -461,7 +463,13 @@ def _evaluation(call: Call) -> dict | None:
     if awards:
         for contract in services.contracts_of(db.session, call):
             contracts[lot_of_award.get(contract.award_id)].append(contract)
-    return {"ranked": ranked, "awards": awards, "contracts": contracts}
+    # Coordinators see how the members rated each bidder after earlier contracts, when they award next time.
+    records = {}
+    if current_user.role == "coordinator":
+        from app.contracts.services import supplier_records
+
+        records = supplier_records(db.session, {b.supplier_id for b in bids})
+    return {"ranked": ranked, "awards": awards, "contracts": contracts, "records": records}
 
 
 def _render_detail(call: Call, status: int = 200, **forms):

@@ -33,9 +33,11 @@ REASON_SET_ASIDE = N_(
 REASON_LOT_UNSUCCESSFUL = N_("No offer was retained: the lot was declared unsuccessful.")
 
 
-def standstill_days(procedure_code: str | None) -> int:
-    """Days between the letter to unsuccessful bidders and the signature: 11 for a formal procedure, none for an
-    adapted one (the one place this number lives; a call's own setting may later be read here)."""
+def standstill_days(procedure_code: str | None, call_setting: int | None = None) -> int:
+    """Days between the letter to unsuccessful bidders and the signature: the call's own setting when it has one,
+    else 11 for a formal procedure and none for an adapted one (the one place this rule lives)."""
+    if call_setting is not None:
+        return call_setting
     return FORMAL_STANDSTILL_DAYS if procedure_code == "formal" else 0
 
 

@@ -27,6 +27,8 @@ RECURRING_JOBS = [
     ("close-due-calls", "app.jobs.tasks:close_due_calls", {"trigger": "interval", "seconds": 30}),
     ("bid-deadline-reminders", "app.jobs.tasks:send_bid_reminders", {"trigger": "interval", "minutes": 10}),
     ("unanswered-question-reminders", "app.jobs.tasks:send_question_reminders", {"trigger": "interval", "hours": 1}),
+    # Contracts ending within six months, framework agreements past 80 % of their maximum: told once each.
+    ("contract-milestones", "app.jobs.tasks:notify_contract_milestones", {"trigger": "interval", "hours": 1}),
     # Large spend files uploaded on the web, imported in the background.
     ("spend-imports", "app.jobs.tasks:run_spend_imports", {"trigger": "interval", "seconds": 3}),
 ]

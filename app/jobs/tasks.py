@@ -54,6 +54,12 @@ def send_question_reminders() -> int:
     return _run("unanswered-question-reminders", remind)
 
 
+def notify_contract_milestones() -> int:
+    from app.contracts.services import notify_contract_milestones as notify
+
+    return _run("contract-milestones", notify)
+
+
 def run_spend_imports() -> int:
     """Import the large spend files queued by web uploads, one after the other."""
     from pathlib import Path

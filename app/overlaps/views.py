@@ -12,6 +12,8 @@ from flask_login import current_user
 
 from app.accounts.auth import roles_required
 from app.clock import paris_today
+from app.contracts import services as contract_services
+from app.domain.cpv import PREFIX_LENGTH
 from app.domain.procedures import PROCEDURE_LABELS
 from app.errors import ValidationFailed
 from app.extensions import db
@@ -76,6 +78,9 @@ def overlap_map():
     rows = presenters.overlap_rows(report.overlaps, needs, labels)
     thresholds = presenters.thresholds_in_force(query.window_start)
     args = _query_args(query)
+    renewals = contract_services.renewal_counts(
+        db.session, PREFIX_LENGTH[query.level], query.window_start, query.window_months
+    )
 
     def sort_url(column: str) -> str:
         """Clicking the current sort column flips its direction; another column starts in its usual one."""
@@ -109,6 +114,7 @@ def overlap_map():
         direction=direction,
         sort_url=sort_url,
         procedure_badges=presenters.PROCEDURE_BADGES,
+        renewals=renewals,
         # translated once for the page: a page shows hundreds of badges (members × overlaps)
         procedure_short={code: str(label) for code, label in presenters.PROCEDURE_SHORT.items()},
         procedure_label=presenters.label_once(),

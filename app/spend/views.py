@@ -19,7 +19,9 @@ from wtforms import SelectChoice
 from app import actions
 from app.accounts.auth import roles_required
 from app.clock import paris_today
+from app.contracts import services as contract_services
 from app.domain import impact
+from app.domain.cpv import PREFIX_LENGTH
 from app.domain.spend_import import GENERIC_COLUMNS, generic_column_labels, template_csv_bytes
 from app.domain.tabular import RowReport
 from app.errors import DomainError, ValidationFailed
@@ -30,6 +32,7 @@ from app.organizations.services import list_buyer_organizations
 from app.pagination import page_number, paginate, paginate_list
 from app.spend import bp, exports, models, services  # noqa: F401
 from app.spend.forms import ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
+from app.spend.services.access import reader_scope
 from app.uploads import PendingUploads, file_bytes
 
 READERS = ("buyer", "coordinator", "admin")
@@ -121,6 +124,14 @@ def spend_map():
 
     form = _query_form(result.years)
     form.level.data = result.level
+    # The Mutualis contracts beside the imported spend, per category (total value, excl. VAT).
+    contract_values = contract_services.contract_values_by_prefix(
+        db.session,
+        PREFIX_LENGTH[result.level],
+        reader_scope(db.session, current_user, args["organization"]),
+        parent=prefix,
+        year=result.year,
+    )
     lines = None
     if prefix:
         stmt = services.lines_query(
@@ -174,6 +185,7 @@ def spend_map():
         heat_max=max((v for r in top for v in r.per_organization.values()), default=Decimal(0)),
         is_buyer=current_user.role == "buyer",
         child_level=services.child_level,
+        contract_values=contract_values,
     )
 
 

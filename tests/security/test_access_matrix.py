@@ -24,6 +24,9 @@ Policy the table writes down:
   up: it answers the same for every id.
 * anonymous visitors read published calls, their documents, answers and award notices (pages and API); drafts are 404;
 * a supplier reads the letter of its own bid once it is not retained: before the lot is decided it is 404 too.
+* contracts: a member's buyer reads and acts on its organization's (another's is 404), coordinators on all (they
+  sign and amend, they do not order or evaluate), admins read; a supplier reads only the ones it holds (the demo's
+  are another supplier's: 404) and has no renewal radar;
 """
 
 from __future__ import annotations
@@ -71,6 +74,23 @@ TABLE = {
     ("GET", "/api/v1/calls/<int:call_id>/ranking"): "login 403 403 403/404 403",
     ("POST", "/api/v1/calls/<int:call_id>/scores"): "login 403 ok 403 403",
     ("GET", "/api/v1/cpv"): "login ok ok ok ok",
+    ("GET", "/api/v1/contracts"): "login ok ok ok ok",
+    ("GET", "/api/v1/contracts/<int:contract_id>"): "login ok ok ok/404 404",
+    ("POST", "/api/v1/contracts/<int:contract_id>/amendments"): "login 403 ok ok/404 403",
+    ("POST", "/api/v1/contracts/<int:contract_id>/evaluation"): "login 403 403 ok/404 403",
+    ("GET", "/api/v1/contracts/<int:contract_id>/orders"): "login ok ok ok/404 404",
+    ("POST", "/api/v1/contracts/<int:contract_id>/orders"): "login 403 403 ok/404 403",
+    ("POST", "/api/v1/contracts/<int:contract_id>/renewal-need"): "login 403 403 ok/404 403",
+    ("POST", "/api/v1/contracts/<int:contract_id>/sign"): "login 403 ok ok/404 403",
+    ("GET", "/api/v1/contracts/expiring"): "login ok ok ok 403",
+    ("GET", "/contracts"): "login ok ok ok ok",
+    ("GET", "/contracts/<int:contract_id>"): "login ok ok ok/404 404",
+    ("POST", "/contracts/<int:contract_id>/amendments"): "login 403 ok ok/404 403",
+    ("POST", "/contracts/<int:contract_id>/evaluation"): "login 403 403 ok/404 403",
+    ("POST", "/contracts/<int:contract_id>/orders"): "login 403 403 ok/404 403",
+    ("POST", "/contracts/<int:contract_id>/renewal-need"): "login 403 403 ok/404 403",
+    ("POST", "/contracts/<int:contract_id>/sign"): "login 403 ok ok/404 403",
+    ("GET", "/contracts/renewals"): "login ok ok ok 403",
     ("GET", "/api/v1/groups"): "login ok ok ok 403",
     ("POST", "/api/v1/groups"): "login 403 ok 403 403",
     ("GET", "/api/v1/groups/<int:group_id>"): "login ok ok ok/404 403",

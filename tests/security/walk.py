@@ -80,6 +80,11 @@ def operations(app):
 BODIES = {
     "spend.emission_mapping": {"division": "09", "category_key": "", "note": ""},
     "api_groups.decline": {"reason": "Pas de besoin cette année."},
+    "api_contracts.create_order": {"amount_eur": "1.00", "description": "Commande"},
+    "api_contracts.amend": {"amount_delta_eur": "1.00", "reason": "Avenant"},
+    "api_contracts.evaluate": {"quality": 3, "delays": 3, "environmental": 3},
+    "contracts.order": {"order-amount": "1,00", "order-description": "Commande"},
+    "contracts.amend": {"amendment-amount_delta": "1,00", "amendment-reason": "Avenant"},
 }
 # Sent last, in this order: each ends the session or the token the walk uses.
 SESSION_ENDING = ("api_tokens.revoke_current_token", "accounts.logout")

@@ -129,6 +129,12 @@ def build_world(session) -> World:
         stmt = sa.select(Need.id).where(Need.organization_id == org.id, Need.status == "submitted")
         return _one(session, stmt.order_by(Need.title, Need.id).offset(index))
 
+    def contract_of(org):
+        """The member's contract of the demo's awarded call."""
+        from app.calls.models import Contract
+
+        return _one(session, sa.select(Contract.id).where(Contract.organization_id == org.id).limit(1))
+
     def import_of(org):
         return _one(session, sa.select(SpendImport.id).where(SpendImport.organization_id == org.id).limit(1))
 
@@ -172,6 +178,7 @@ def build_world(session) -> World:
         "document_id": {"own": documents["own"].id, "other": documents["other"].id},
         "question_id": {"own": questions[supplier_1.supplier_id].id, "other": questions[supplier_2.supplier_id].id},
         "import_id": {"own": import_of(buyer_a.organization), "other": import_of(buyer_b.organization)},
+        "contract_id": {"own": contract_of(buyer_a.organization), "other": contract_of(orgs["CHU"])},
         "job_id": {"own": job_of(buyer_a), "other": job_of(buyer_b)},
         "organization_id": {"own": buyer_a.organization_id, "other": buyer_b.organization_id},
         "user_id": {"own": colleague.id, "other": buyer_b.id},

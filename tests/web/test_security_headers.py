@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from app.calls.models import Bid, Call, CallDocument
+from app.calls.models import Bid, Call, CallDocument, Contract
 from app.demo import seed_demo
 from app.groups.models import Lot, PurchaseGroup
 from app.needs.models import Need
@@ -41,6 +41,7 @@ ARGUMENT_TABLES = {
     "document_id": CallDocument.id,
     "job_id": SpendImportJob.id,
     "import_id": SpendImport.id,
+    "contract_id": Contract.id,
 }
 FIXED_ARGUMENTS = {"code": "fr", "fmt": "csv", "kind": "categories", "token": "x", "filename": "css/mutualis.css"}
 

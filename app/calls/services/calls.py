@@ -61,6 +61,10 @@ class CallValues:
     bid_deadline: datetime
     lots: list[LotInput] = field(default_factory=list)  # empty: one call lot per lot of the group
     criteria: list[tuple[str, int]] = field(default_factory=list)
+    # Days between the award and the first day the contracts may be signed; None: 11 for formal procedures (shorter
+    # is a warning, not a refusal, so that short test calls are possible).
+    standstill_days: int | None = None
+    contract_kind: str = "contract"  # or "framework": an accord-cadre à bons de commande, its maximum the award
 
 
 def _validate_call(session: Session, group: PurchaseGroup, values: CallValues, now: datetime) -> dict:
@@ -111,6 +115,10 @@ def _validate_call(session: Session, group: PurchaseGroup, values: CallValues, n
         problems.append(str(_l("Unknown criteria: %(names)s", names=", ".join(unknown))))
     if problems:
         reasons["criteria"] = problems
+    if values.standstill_days is not None and not 0 <= values.standstill_days <= 365:
+        reasons["standstill_days"] = [str(_l("From 0 to 365 days."))]
+    if values.contract_kind not in ("contract", "framework"):
+        reasons["contract_kind"] = [str(_l("A contract or a framework agreement."))]
     if reasons:
         raise ValidationFailed(reasons)
     return {"lots": clean_lots, "criteria": criteria}
@@ -129,6 +137,8 @@ def create_call(session: Session, actor, group: PurchaseGroup, values: CallValue
         questions_deadline=values.questions_deadline.astimezone(UTC),  # instants are kept in UTC
         bid_deadline=values.bid_deadline.astimezone(UTC),
         created_by_id=actor.id,
+        standstill_days=values.standstill_days,
+        contract_kind=values.contract_kind,
     )
     for number, (lot, code) in enumerate(clean["lots"], start=1):
         call.lots.append(

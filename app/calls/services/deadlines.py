@@ -14,6 +14,7 @@ from app.calls.models import Bid, Call, Question
 from app.calls.services.access import supplier_users
 from app.calls.services.matching import matching_suppliers
 from app.clock import utcnow
+from app.domain import contracts as contract_rules
 from app.domain import scoring
 from app.domain.procedures import PROCEDURE_LABELS
 from app.domain.text import N_
@@ -44,7 +45,16 @@ def effective_status_column(now: datetime):
 
 
 def deadline_warnings(call: Call, procedure_code: str | None, now: datetime | None = None) -> list[str]:
-    """Warnings (not refusals) when the bid period is shorter than the usual minimum for the procedure."""
+    """Warnings (not refusals) when the bid period or the standstill period is shorter than the usual minimum for
+    the procedure."""
+    standstill = [
+        str(_l(message, **params))
+        for message, params in contract_rules.standstill_warnings(procedure_code, call.standstill_days)
+    ]
+    return _bid_period_warnings(call, procedure_code, now) + standstill
+
+
+def _bid_period_warnings(call: Call, procedure_code: str | None, now: datetime | None) -> list[str]:
     now = now or utcnow()
     start = call.published_at or now
     minimum = MINIMUM_BID_DAYS.get(procedure_code or "adapted", 0)

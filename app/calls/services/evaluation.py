@@ -3,9 +3,12 @@ member) or declaring it unsuccessful."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
 
 import sqlalchemy as sa
+from dateutil.relativedelta import relativedelta
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session, selectinload
 
@@ -16,8 +19,11 @@ from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.bids import list_bids, require_unsealed
 from app.calls.services.deadlines import ensure_closed
 from app.calls.services.outcomes import mail_letters
-from app.clock import utcnow
+from app.calls.values import call_procedure, contract_period
+from app.clock import PARIS, paris_today, utcnow
 from app.db import CENT
+from app.domain import contracts as contract_rules
+from app.domain import outcomes as outcome_rules
 from app.domain import scoring
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -173,6 +179,7 @@ def award_lot(session: Session, actor, call: Call, lot_id: int, bid_id: int) -> 
     session.add(award)
     lot.status = "awarded"
     session.flush()
+    terms = contract_terms(call, award.awarded_at.astimezone(PARIS).date(), paris_today())
     for organization_id, share, amount in _member_shares(call, lot, chosen[1].amount):
         session.add(
             Contract(
@@ -181,6 +188,11 @@ def award_lot(session: Session, actor, call: Call, lot_id: int, bid_id: int) -> 
                 supplier_id=chosen[1].supplier_id,
                 amount=amount,
                 share=share,
+                kind=call.contract_kind or "contract",
+                status=terms.status,
+                starts_on=terms.starts_on,
+                ends_on=terms.ends_on,
+                standstill_ends_on=terms.standstill_ends_on,
             )
         )
     count = len(ranked)
@@ -223,7 +235,8 @@ def award_lot(session: Session, actor, call: Call, lot_id: int, bid_id: int) -> 
 
 
 def _member_shares(call: Call, lot: CallLot, amount: Decimal) -> list[tuple[int, Decimal, Decimal]]:
-    """Each member's share of the lot: from the group lot's shares, or the members' totals in the group."""
+    """Each member's share of the lot: from the group lot's shares, or the members' totals in the group; the parts
+    are to the cent and add up exactly to the awarded amount."""
     weights: dict[int, Decimal] = {}
     if lot.group_lot is not None and lot.group_lot.shares:
         for share in lot.group_lot.shares:
@@ -232,17 +245,37 @@ def _member_shares(call: Call, lot: CallLot, amount: Decimal) -> list[tuple[int,
         for gn in call.group.group_needs:
             if gn.included:
                 weights[gn.organization_id] = weights.get(gn.organization_id, Decimal(0)) + gn.total_amount
+    weights = {key: weight for key, weight in weights.items() if weight > 0}
     total = sum(weights.values(), Decimal(0))
     if not total:
         return []
-    rows, allotted = [], Decimal("0.00")
-    items = sorted(weights.items())
-    for index, (organization_id, weight) in enumerate(items):
-        share = (weight / total).quantize(Decimal("0.000001"), ROUND_HALF_UP)
-        part = amount - allotted if index == len(items) - 1 else (amount * weight / total).quantize(CENT, ROUND_HALF_UP)
-        allotted += part
-        rows.append((organization_id, share, part))
-    return rows
+    parts = contract_rules.split_amount(amount, weights)
+    return [(key, contract_rules.share_ratio(weights[key], total), parts[key]) for key in sorted(weights)]
+
+
+@dataclass(frozen=True)
+class ContractTerms:
+    status: str
+    starts_on: date
+    ends_on: date
+    standstill_ends_on: date | None
+
+
+def contract_terms(call: Call, awarded_on: date, today: date) -> ContractTerms:
+    """The dates and first status of the contracts of an award: from the call's contract period (the needs brought;
+    the convention's duration from the award when none is counted), and the standstill (formal procedures: the call's
+    `standstill_days`, 11 by default; others only when the call sets one) that starts with the award."""
+    period = contract_period(call)
+    if period is not None:
+        starts_on, ends_on = period.start, period.end
+    else:
+        starts_on = awarded_on
+        ends_on = awarded_on + relativedelta(months=call.group.convention_duration_months) - relativedelta(days=1)
+    procedure = call_procedure(call, today)
+    days = outcome_rules.standstill_days(procedure.code if procedure else None, call.standstill_days)
+    if days:
+        return ContractTerms("standstill", starts_on, ends_on, contract_rules.standstill_end(awarded_on, days))
+    return ContractTerms("to_sign", starts_on, ends_on, None)
 
 
 def declare_unsuccessful(session: Session, actor, call: Call, lot_id: int) -> None:

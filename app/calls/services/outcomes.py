@@ -85,9 +85,9 @@ def reason_texts(outcome: outcomes.Outcome) -> list[str]:
 
 
 def standstill(call: Call) -> int:
-    """The standstill period of the call, in days (11 for a formal procedure)."""
+    """The standstill period of the call, in days (its `standstill_days`, else 11 for a formal procedure)."""
     procedure = call_procedure(call, paris_today())
-    return outcomes.standstill_days(procedure.code if procedure else None)
+    return outcomes.standstill_days(procedure.code if procedure else None, call.standstill_days)
 
 
 @dataclass(frozen=True)
