@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.services import record
 from app.calls.models import Bid, Call, Question
+from app.calls.services import sealing
 from app.calls.services.access import supplier_users
 from app.calls.services.matching import matching_suppliers
 from app.clock import utcnow
@@ -78,7 +79,9 @@ def _close(session: Session, call_id: int, now: datetime, by: str, process: str 
     session.refresh(call)
     where = {"process": process} if process else {}
     record(session, None, "call.closed", call, by=by, deadline=call.bid_deadline, **where)
-    _flag_abnormally_low(session, call)
+    sealing.open_automatically(session, call)  # without committee; a committee opens its call's bids itself
+    if sealing.bids_opened(call):
+        _flag_abnormally_low(session, call)
     notify(
         session,
         coordinators_of(session, None),

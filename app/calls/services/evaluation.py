@@ -15,6 +15,7 @@ from app.calls.models import Award, Bid, BidScore, Call, CallLot, Contract
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.bids import list_bids, require_unsealed
 from app.calls.services.deadlines import ensure_closed
+from app.calls.services.sealing import require_opened
 from app.clock import utcnow
 from app.db import CENT
 from app.domain import scoring
@@ -34,6 +35,7 @@ def _require_closed(session: Session, call: Call) -> None:
     ensure_closed(session, call)
     if call.status not in ("closed", "evaluated"):
         raise Conflict("call_not_closed", str(_l("Bids can be evaluated only after the deadline, before the award.")))
+    require_opened(call)
 
 
 def score_bid(session: Session, actor, call: Call, bid_id: int, scores: dict) -> Bid:
@@ -76,6 +78,7 @@ def ranking(session: Session, actor, call: Call) -> dict[int, list[tuple[scoring
     require_role(actor, ("buyer", *SEE_ALL), "")
     require_unsealed(call)
     ensure_closed(session, call)
+    require_opened(call)
     weights = {c.name: c.weight for c in call.criteria}
     bids = list_bids(session, actor, call)
     out: dict[int, list[tuple[scoring.Ranked, Bid]]] = {}
