@@ -186,6 +186,7 @@ def _replay(earlier: Bid, call: Call, values: BidValues, now: datetime, key: str
             "bid_withdrawn",
             str(_l("The bid sent with this Idempotency-Key was withdrawn; to bid again, use a new Idempotency-Key.")),
         )
+    sealing.reveal_own(call, [earlier])
     return earlier
 
 

@@ -15,14 +15,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.actors import COORDINATORS
+from app.actors import COORDINATORS, SEE_ALL, require_role
 from app.audit.services import record
-from app.calls.models import Call, CommitteeMember
+from app.calls.models import Call, CommitteeMember, OpeningRecord
 from app.calls.services import sealing as call_sealing
 from app.calls.services.deadlines import _flag_abnormally_low, ensure_closed
 from app.clock import utcnow
 from app.domain import sealing
-from app.errors import Conflict, NotPermitted, ValidationFailed
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.groups.models import PurchaseGroup
 
 COMMITTEE_SIZE = 3
@@ -176,7 +176,10 @@ def give_passphrase(session: Session, actor, call: Call, passphrase: str) -> dic
     if len(given) < call.opening_quorum:
         return {"opened": False, "given": len(given), "quorum": call.opening_quorum}
     shares = [(m.share_index, sealing.secret_unwrap(server_key, m.pending_share)) for m in given]
-    private_key = sealing.combine_key(shares, call.public_key)
+    try:
+        private_key = sealing.combine_key(shares, call.public_key)
+    except sealing.SealError:  # a share altered in the database: the key rebuilt is not the call's
+        raise Conflict("opening_failed", str(_l("The shares given do not rebuild the call's key."))) from None
     names = [m.user.display_name for m in given]
     call_sealing.open_bids(session, actor, call, private_key, automatic=False, opened_by=names)
     for m in call.committee:
@@ -194,3 +197,16 @@ def committee_state(call: Call, actor) -> dict:
         "me": next((m for m in call.committee if m.user_id == getattr(actor, "id", None)), None),
         "opened": call.opened_at is not None,
     }
+
+
+def get_opening_record(session: Session, actor, call: Call) -> OpeningRecord:
+    """The opening record, for the coordinators, administrators and the group's buyers who see the call (the
+    caller checked it is visible), and the committee's members; 409 bids_not_opened before the opening."""
+    member = any(m.user_id == getattr(actor, "id", None) for m in call.committee)
+    if not member:
+        require_role(actor, ("buyer", *SEE_ALL), _l("The opening record is for the buyers of the group."))
+    call_sealing.require_opened(call)
+    found = call_sealing.opening_record(session, call)
+    if found is None:  # a call published before sealing existed: no opening took place
+        raise NotFound(str(_l("This call has no opening record.")))
+    return found
