@@ -15,6 +15,7 @@ from wtforms import (
     Form,
     FormField,
     HiddenField,
+    PasswordField,
     SelectChoice,
     SelectField,
     StringField,
@@ -109,6 +110,16 @@ class BidForm(FlaskForm):
     environmental_note = TextAreaField(_l("Environmental note"), render_kw={"rows": 2})
     delivery_distance_km = FrenchDecimalField(
         _l("Delivery distance (km)"), description=_l("From your site to the delivery places, on average.")
+    )
+
+
+class PassphraseForm(FlaskForm):
+    """A committee member's passphrase: set before publication, given again at the opening."""
+
+    passphrase = PasswordField(
+        _l("Your passphrase for this call"),
+        description=_l("12 characters or more. Nobody can recover it: keep it safely until the opening."),
+        render_kw={"autocomplete": "off", "maxlength": 1024},
     )
 
 

@@ -22,6 +22,10 @@ Policy the table writes down:
 * upload tokens of another session and unknown invitation/registration links are 404;
 * `GET /bids/<id>` (where a notification leads) only redirects a supplier to the receipt page, which looks the bid
   up: it answers the same for every id.
+* the opening committee (issue 16): the API's enrol/opening pass the role check for coordinators and buyers (an
+  empty body is then a 400); being a member of the call's committee is checked by the service (403), and the
+  world's call has no committee (its committee page and form are 404). Tested in
+  tests/api/test_committee_api.py and tests/web/test_committee_pages.py;
 * Anonymous visitors get the login page (API: 401) for calls today; issue 12 opens published calls to them (API.md
   "Outcome for suppliers, and public calls"): its rows change with it.
 """
@@ -60,9 +64,12 @@ TABLE = {
     ("POST", "/api/v1/calls/<int:call_id>/awards"): "login 403 ok 403 403",
     ("GET", "/api/v1/calls/<int:call_id>/bids"): "login 403 403 403/404 ok",
     ("POST", "/api/v1/calls/<int:call_id>/bids"): "login 403 403 403 ok",
+    ("POST", "/api/v1/calls/<int:call_id>/committee/enrol"): "login 403 ok ok 403",
     ("POST", "/api/v1/calls/<int:call_id>/documents"): "login 403 ok 403 403",
     ("GET", "/api/v1/calls/<int:call_id>/documents/<int:document_id>"): "ok ok ok ok/404 ok",
     ("GET", "/api/v1/calls/<int:call_id>/ocds"): "ok ok ok ok/404 ok",
+    ("POST", "/api/v1/calls/<int:call_id>/opening"): "login 403 ok ok 403",
+    ("GET", "/api/v1/calls/<int:call_id>/opening-record"): "login ok ok ok/404 403",
     ("POST", "/api/v1/calls/<int:call_id>/publish"): "login 403 ok 403 403",
     ("POST", "/api/v1/calls/<int:call_id>/questions"): "login 403 403 403 ok",
     ("POST", "/api/v1/calls/<int:call_id>/questions/<int:question_id>/answer"): "login 403 ok 403 403",
@@ -114,9 +121,12 @@ TABLE = {
     ("POST", "/calls/<int:call_id>/awards"): "login 403 ok 403 403",
     ("POST", "/calls/<int:call_id>/bids"): "login 403 403 403 ok",
     ("POST", "/calls/<int:call_id>/cancel"): "login 403 ok 403 403",
+    ("GET", "/calls/<int:call_id>/committee"): "login 404 404 404 403",
+    ("POST", "/calls/<int:call_id>/committee"): "login 403 404 404 403",
     ("POST", "/calls/<int:call_id>/documents"): "login 403 ok 403 403",
     ("GET", "/calls/<int:call_id>/documents/<int:document_id>"): "ok ok ok ok/404 ok",
     ("POST", "/calls/<int:call_id>/lots/<int:lot_id>/unsuccessful"): "login 403 ok 403 403",
+    ("GET", "/calls/<int:call_id>/opening-record"): "login ok ok ok/404 403",
     ("POST", "/calls/<int:call_id>/publish"): "login 403 ok 403 403",
     ("POST", "/calls/<int:call_id>/questions"): "login 403 403 403 ok",
     ("POST", "/calls/<int:call_id>/questions/<int:question_id>/answer"): "login 403 ok 403 403",
