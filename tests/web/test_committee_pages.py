@@ -41,9 +41,7 @@ def text(response) -> str:
 def give(client, call: Call, passphrase: str):
     page = client.get(f"/calls/{call.id}/committee")
     token = csrf_from(page.get_data(as_text=True))
-    return client.post(
-        f"/calls/{call.id}/committee", data={"csrf_token": token, "committee-passphrase": passphrase}
-    )
+    return client.post(f"/calls/{call.id}/committee", data={"csrf_token": token, "committee-passphrase": passphrase})
 
 
 def test_members_enrol_on_the_page_then_a_quorum_opens_and_the_record_prints_in_french(new_client, db, world, clock):
