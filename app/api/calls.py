@@ -337,6 +337,17 @@ def get_bid(bid_id):
     return services.get_bid(db.session, current_user, bid_id)
 
 
+@blp.get("/bids/<int:bid_id>/documents/<int:document_id>")
+@require()
+@blp.response(200, description="the document, as a download")
+@blp.alt_response(409, schema=ErrorEnvelope, description="bids_not_opened: sealed until the opening")
+def download_bid_document(bid_id, document_id):
+    """A document of a bid, once the bids are opened: for its bidder and for those who evaluate the bids."""
+    placed = services.get_bid(db.session, current_user, bid_id)
+    document, path = sealing.bid_document_file(db.session, placed, document_id)
+    return send_file(path, mimetype=document.content_type, as_attachment=True, download_name=document.filename)
+
+
 @blp.delete("/bids/<int:bid_id>")
 @require("supplier")
 @blp.response(204)

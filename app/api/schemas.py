@@ -620,6 +620,7 @@ class BidReceipt(Schema):
 
 
 class BidDocumentOut(Schema):
+    id = fields.Integer()
     kind = fields.String()
     filename = fields.String(allow_none=True)
     content_type = fields.String(allow_none=True)

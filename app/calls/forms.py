@@ -111,6 +111,14 @@ class BidForm(FlaskForm):
     delivery_distance_km = FrenchDecimalField(
         _l("Delivery distance (km)"), description=_l("From your site to the delivery places, on average.")
     )
+    technical_proposal = FileField(_l("Technical proposal (PDF, ODT or DOCX)"), render_kw={"accept": ".pdf,.odt,.docx"})
+    price_schedule = FileField(_l("Price schedule (XLSX)"), render_kw={"accept": ".xlsx"})
+    declaration = FileField(
+        _l("Declarations: DC1/DC2 or DUME/ESPD (PDF, ODT, DOCX or XML)"),
+        render_kw={"accept": ".pdf,.odt,.docx,.xml"},
+    )
+
+    DOCUMENT_FIELDS = ("technical_proposal", "price_schedule", "declaration")
 
 
 class PassphraseForm(FlaskForm):

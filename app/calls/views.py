@@ -739,6 +739,11 @@ def submit_bid(call_id: int):
             technical_note=form.technical_note.data or "",
             environmental_note=form.environmental_note.data or "",
             delivery_distance_km=form.delivery_distance_km.data,
+            documents=[
+                services.DocumentInput(kind, upload.filename, file_bytes(upload))
+                for kind in given
+                if (upload := getattr(form, kind).data) is not None
+            ],
         )
         bid, _created = services.submit_bid(db.session, current_user, _load_call(call_id), values)
         # Read before the commit: the content is sealed in the database.
@@ -746,10 +751,19 @@ def submit_bid(call_id: int):
 
     # A concurrent submission of the same supplier on the lot may win the race (one active bid per supplier and
     # lot): the action then runs again and replaces it.
+    given = [k for k in BidForm.DOCUMENT_FIELDS if getattr(getattr(form, k).data, "filename", "")]
+
+    def field_of(key: str) -> str:
+        """The service's keys → the form's fields: documents.<i>.file is the i-th file given."""
+        parts = key.split(".")
+        if parts[0] == "documents" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(given):
+            return given[int(parts[1])]
+        return BID_FIELDS.get(key, key)
+
     done = actions.submit(
         form,
         submit,
-        rename=BID_FIELDS,
+        rename=field_of,
         success=_("Your bid is received. Keep its receipt: it proves what was received, and when."),
         attempts=SUBMIT_ATTEMPTS,
     )

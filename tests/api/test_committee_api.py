@@ -201,6 +201,10 @@ def test_sealed_until_a_quorum_opens_then_scoring_ranking_and_the_record(client,
     # The bidder sees its bid, sealed: no amount, the hash of its receipt.
     own = client.get(f"/api/v1/bids/{receipt['id']}", headers=t["alpha"]).get_json()
     assert own["amount_eur"] is None and own["receipt_sha256"] == receipt["receipt_sha256"]
+    technical = own["documents"][0]
+    assert technical["kind"] == "technical_proposal" and technical["filename"] is None  # its name is sealed too
+    sealed_file = client.get(f"/api/v1/bids/{receipt['id']}/documents/{technical['id']}", headers=t["alpha"])
+    assert sealed_file.status_code == 409 and sealed_file.get_json()["error"]["code"] == "bids_not_opened"
 
     early = open_with(client, call, t["coord"], PASSPHRASES["coord"])
     assert early.status_code == 409 and early.get_json()["error"]["code"] == "call_not_closed"
@@ -250,6 +254,9 @@ def test_sealed_until_a_quorum_opens_then_scoring_ranking_and_the_record(client,
     assert alpha["technical_note"] == marks["technical"]
     assert alpha["receipt_content"] == receipt["receipt_content"]
     assert [d["filename"] for d in alpha["documents"]] == ["memoire.pdf", "bpu.xlsx"]
+    download = client.get(f"/api/v1/bids/{receipt['id']}/documents/{alpha['documents'][0]['id']}", headers=t["coord"])
+    assert download.status_code == 200 and download.data == pdf_bytes(marks["pdf"])
+    download.close()
     stored = db.session.get(Bid, receipt["id"])
     files = [Path(app.config["UPLOAD_FOLDER"]) / "bids" / d.storage_key for d in stored.documents]
     assert marks["pdf"].encode() in files[0].read_bytes()

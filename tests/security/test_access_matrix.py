@@ -59,6 +59,7 @@ TABLE = {
     ("POST", "/admin/users/<int:user_id>/reactivate"): "login ok 403 403 403",
     ("DELETE", "/api/v1/bids/<int:bid_id>"): "login 403 403 403 ok/404",
     ("GET", "/api/v1/bids/<int:bid_id>"): "login 404 404 404 ok/404",
+    ("GET", "/api/v1/bids/<int:bid_id>/documents/<int:document_id>"): "login 404 404 404 404",
     ("GET", "/api/v1/calls"): "ok ok ok ok ok",
     ("GET", "/api/v1/calls/<int:call_id>"): "ok ok ok ok/404 ok",
     ("POST", "/api/v1/calls/<int:call_id>/awards"): "login 403 ok 403 403",

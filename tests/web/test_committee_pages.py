@@ -2,6 +2,7 @@
 bidder, and the printable opening record in French."""
 
 import html
+import io
 from datetime import timedelta
 
 import pytest
@@ -112,3 +113,25 @@ def test_the_committee_page_is_for_the_group_only_and_the_form_for_members(new_c
     plain = factories.call(world["coordinator"], call.group)
     db.session.commit()
     assert coordinator.get(f"/calls/{plain.id}/committee").status_code == 404  # no committee
+
+
+def test_a_bid_on_the_page_carries_its_documents_checked_by_content(new_client, db, world):
+    plain = factories.call(world["coordinator"], world["call"].group, publish=True)
+    db.session.commit()
+    alpha = new_client()
+    login(alpha, "alpha@x.fr")
+    lot = plain.lots[0].id
+
+    def send(files: dict):
+        token = csrf_from(alpha.get(f"/calls/{plain.id}").get_data(as_text=True))
+        data = {"csrf_token": token, "lot_id": str(lot), f"bid-{lot}-amount": "1 000,00"}
+        data.update({f"bid-{lot}-{kind}": (io.BytesIO(content), name) for kind, (name, content) in files.items()})
+        return alpha.post(f"/calls/{plain.id}/bids", data=data, content_type="multipart/form-data")
+
+    refused = send({"price_schedule": ("bpu.xlsx", b"%PDF-1.4 not a spreadsheet")})
+    assert refused.status_code == 400
+    assert "Ce type de document accepte les fichiers XLSX" in text(refused)
+    placed = send({"technical_proposal": ("memoire.pdf", b"%PDF-1.4\n%%EOF\n")})
+    assert placed.status_code == 302
+    (bid,) = services.list_bids(db.session, alpha_user(db), plain)
+    assert [(d.kind, d.filename) for d in bid.documents] == [("technical_proposal", "memoire.pdf")]

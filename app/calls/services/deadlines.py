@@ -108,7 +108,10 @@ def close_due_calls(session: Session, now: datetime | None = None, *, process: s
     the scheduler process that does it, named in the audit trail."""
     now = now or utcnow()
     due = list(session.scalars(sa.select(Call.id).where(Call.status == "published", Call.bid_deadline <= now)))
-    return [call_id for call_id in due if _close(session, call_id, now, by="scheduler", process=process)]
+    closed = [call_id for call_id in due if _close(session, call_id, now, by="scheduler", process=process)]
+    for call_id in sealing.open_pending_calls(session):  # an opening that failed at closing, its key now back
+        _flag_abnormally_low(session, session.get(Call, call_id))
+    return closed
 
 
 def _flag_abnormally_low(session: Session, call: Call) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +30,9 @@ from app.audit.services import record
 from app.calls.models import Bid, BidDocument, Call, OpeningRecord
 from app.clock import PARIS, utcnow
 from app.domain import sealing
-from app.errors import Conflict
+from app.errors import Conflict, NotFound
+
+log = logging.getLogger(__name__)
 
 BID_FILES = "bids"  # the folder of bid documents under UPLOAD_FOLDER
 
@@ -194,11 +197,25 @@ def open_bids(session: Session, actor, call: Call, private_key: bytes, *, automa
 
 
 def open_automatically(session: Session, call: Call) -> OpeningRecord | None:
-    """A call without committee, at its closing: its bids are opened with the server key."""
+    """A call without committee, at its closing: its bids are opened with the server key. A server key that does
+    not open it (BID_SEALING_KEY or SECRET_KEY changed since publication) is logged and the call closes anyway;
+    the scheduler tries again (open_pending_calls) once the key is put back."""
     if bids_opened(call) or call.server_wrapped_key is None:
         return None
-    private_key = sealing.secret_unwrap(server_key(), call.server_wrapped_key)
+    try:
+        private_key = sealing.secret_unwrap(server_key(), call.server_wrapped_key)
+    except sealing.SealError:
+        log.error("the server key does not open the bids of call %s: BID_SEALING_KEY or SECRET_KEY changed?", call.id)
+        return None
     return open_bids(session, None, call, private_key, automatic=True, opened_by=[])
+
+
+def open_pending_calls(session: Session) -> list[int]:
+    """Closed calls without committee whose bids are still sealed (their opening failed): open them now."""
+    pending = session.scalars(
+        sa.select(Call).where(Call.status == "closed", Call.opened_at.is_(None), Call.server_wrapped_key.is_not(None))
+    )
+    return [call.id for call in pending if open_automatically(session, call) is not None]
 
 
 def _paris(moment: datetime) -> str:
@@ -266,3 +283,15 @@ def bid_documents_of(session: Session, bid_ids) -> list[BidDocument]:
     if not ids:
         return []
     return list(session.scalars(sa.select(BidDocument).where(BidDocument.bid_id.in_(ids))))
+
+
+def bid_document_file(session: Session, bid: Bid, document_id: int) -> tuple[BidDocument, Path]:
+    """A document of a bid the caller may read (services.get_bid), once the bids are opened; NotFound otherwise."""
+    document = session.get(BidDocument, document_id)
+    if document is None or document.bid_id != bid.id:
+        raise NotFound(str(_l("This document does not exist.")))
+    require_opened(session.get(Call, bid.call_id))
+    path = upload_folder() / document.storage_key
+    if not path.is_file():
+        raise NotFound(str(_l("This document does not exist.")))
+    return document, path
