@@ -65,6 +65,9 @@ class Config:
     BID_SEALING_KEY = os.environ.get("BID_SEALING_KEY", "")
     # Argon2id cost of committee passphrases: moderate (256 MiB), interactive (64 MiB) or minimum (tests only).
     SEALING_KDF = os.environ.get("SEALING_KDF", "moderate")
+    # Passphrases tried per committee member (enrolment and opening, pages and API together): each try costs the
+    # server an Argon2id derivation (256 MiB), and a member's passphrase is not to be guessed.
+    PASSPHRASE_RATE_LIMIT = os.environ.get("PASSPHRASE_RATE_LIMIT", "10 per minute;50 per hour")
     # A spend file larger than this is imported in the background by the scheduler, the page showing its progress.
     SPEND_SYNC_IMPORT_BYTES = int(os.environ.get("SPEND_SYNC_IMPORT_BYTES", 2 * 1024 * 1024))
 

@@ -39,6 +39,7 @@ from app.api.schemas import (
 from app.calls import ocds, services
 from app.calls.models import Call, CallDocument, CallLot
 from app.calls.services import committee, sealing
+from app.calls.throttling import passphrase_throttled
 from app.calls.values import call_procedure, call_total_value
 from app.clock import paris_today, utcnow
 from app.domain.cpv import search_prefix
@@ -428,6 +429,7 @@ def award(body, call_id):
 @blp.arguments(PassphraseIn)
 @blp.response(200, EnrolmentOut)
 @blp.alt_response(409, schema=ErrorEnvelope, description="call_not_draft: enrolment closes at publication")
+@passphrase_throttled
 @actions.committed
 def enrol(body, call_id):
     """A member of the call's opening committee sets its passphrase (12 characters or more), before publication.
@@ -442,6 +444,7 @@ def enrol(body, call_id):
 @blp.arguments(PassphraseIn)
 @blp.response(200, OpeningOut)
 @blp.alt_response(409, schema=ErrorEnvelope, description="call_not_closed (before the deadline); bids_already_opened")
+@passphrase_throttled
 @actions.committed
 def opening(body, call_id):
     """After the deadline, a committee member gives its passphrase; when the quorum is reached the bids are

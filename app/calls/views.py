@@ -52,6 +52,7 @@ from app.calls.forms import (
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
 from app.calls.services import committee, sealing
+from app.calls.throttling import passphrase_throttled
 from app.calls.values import call_procedure, call_total_value, small_call_lots
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
@@ -869,6 +870,7 @@ def committee_page(call_id: int):
 
 @bp.post("/calls/<int:call_id>/committee")
 @roles_required("coordinator", "buyer")
+@passphrase_throttled
 def committee_passphrase(call_id: int):
     """A member's passphrase: enrolment while the call is a draft, its share at the opening after the deadline."""
     call = _load_call(call_id)

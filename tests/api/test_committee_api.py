@@ -348,3 +348,12 @@ def test_an_espd_xml_declaration_is_accepted(client, world, db):
     xml = b'<?xml version="1.0" encoding="UTF-8"?><espd:ESPDResponse xmlns:espd="urn:x"/>'
     body = bid_body(call, "1000.00", documents=[document("declaration", "dume.xml", xml)])
     assert client.post(f"/api/v1/calls/{call['id']}/bids", json=body, headers=t["alpha"]).status_code == 201
+
+
+def test_passphrase_tries_are_limited_per_member(client, world, db, app):
+    t = tokens(client, "coord", "member")
+    call = committee_call(client, world, t)
+    limit = int(app.config["PASSPHRASE_RATE_LIMIT"].split(" ")[0])
+    answers = [enrol(client, call, t["member"], "court").status_code for _ in range(limit + 1)]
+    assert answers == [400] * limit + [429]
+    assert enrol(client, call, t["coord"], PASSPHRASES["coord"]).status_code == 200  # another member is not slowed

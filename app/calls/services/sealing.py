@@ -137,6 +137,8 @@ def show_values(bid: Bid, content: dict) -> None:
     for name, value in _clear_values(content).items():
         set_committed_value(bid, name, value)
     documents = {d["storage_key"]: d for d in content.get("documents", [])}
+    if not documents:  # no lazy load of an empty list for each bid shown
+        return
     for document in bid.documents:
         for name in ("filename", "content_type", "size", "sha256"):
             set_committed_value(document, name, documents.get(document.storage_key, {}).get(name))
