@@ -57,6 +57,17 @@ class Config:
     HSTS_SECONDS = 0
 
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
+    # The server's master key for sealed bids (64 hex characters, e.g. `python3 -c 'import secrets;
+    # print(secrets.token_hex(32))'`): it keeps the private key of calls WITHOUT an opening committee, opened
+    # automatically after their deadline. Unset, it is derived from SECRET_KEY: then changing SECRET_KEY makes
+    # the unopened bids of such calls unreadable, so set it in production and keep it with the database backups.
+    # Calls WITH a committee do not depend on it for their secrecy (only their members' passphrases open them).
+    BID_SEALING_KEY = os.environ.get("BID_SEALING_KEY", "")
+    # Argon2id cost of committee passphrases: moderate (256 MiB), interactive (64 MiB) or minimum (tests only).
+    SEALING_KDF = os.environ.get("SEALING_KDF", "moderate")
+    # Passphrases tried per committee member (enrolment and opening, pages and API together): each try costs the
+    # server an Argon2id derivation (256 MiB), and a member's passphrase is not to be guessed.
+    PASSPHRASE_RATE_LIMIT = os.environ.get("PASSPHRASE_RATE_LIMIT", "10 per minute;50 per hour")
     # A spend file larger than this is imported in the background by the scheduler, the page showing its progress.
     SPEND_SYNC_IMPORT_BYTES = int(os.environ.get("SPEND_SYNC_IMPORT_BYTES", 2 * 1024 * 1024))
 
@@ -122,6 +133,7 @@ class TestConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     # Fast hashing keeps the suite quick; production uses the scrypt default.
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105 - a hashing method name
+    SEALING_KDF = "minimum"
 
 
 class ProductionConfig(Config):

@@ -1,3 +1,6 @@
+import base64
+import binascii
+import json
 from decimal import Decimal
 
 from flask import current_app, g, request, send_file, url_for
@@ -23,8 +26,11 @@ from app.api.schemas import (
     CallOut,
     CallQuery,
     DocumentOut,
+    EnrolmentOut,
     ErrorEnvelope,
     ImportFile,
+    OpeningOut,
+    PassphraseIn,
     QuestionIn,
     QuestionOut,
     RankingOut,
@@ -32,6 +38,8 @@ from app.api.schemas import (
 )
 from app.calls import ocds, services
 from app.calls.models import Call, CallDocument, CallLot
+from app.calls.services import committee, sealing
+from app.calls.throttling import passphrase_throttled
 from app.calls.values import call_procedure, call_total_value
 from app.clock import paris_today, utcnow
 from app.domain.cpv import search_prefix
@@ -99,6 +107,8 @@ def call_payload(call: Call) -> dict:
         "warnings": _warnings(call),
         "standstill_days": call.standstill_days,
         "contract_kind": call.contract_kind,
+        "opening_quorum": call.opening_quorum,
+        "bids_opened": sealing.bids_opened(call) and call.status not in ("draft", "published", "cancelled"),
     }
 
 
@@ -130,6 +140,7 @@ def bid_payloads(bids: list) -> list[dict]:
                 "points": {k: str(v) for k, v in outcome.points.items()},
                 "total_points": str(outcome.total) if outcome.total is not None else None,
                 "reasons": services.reason_texts(outcome),
+                "documents": list(bid.documents),
             }
         )
     return rows
@@ -186,6 +197,8 @@ def create_call(body, group_id):
         criteria=[(c["name"], c["weight"]) for c in body["criteria"]],
         standstill_days=body["standstill_days"],
         contract_kind=body["contract_kind"],
+        opening_committee=body.get("opening_committee"),
+        opening_quorum=body.get("opening_quorum"),
     )
     call = services.create_call(db.session, current_user, group, values)
     return call_payload(call)
@@ -322,17 +335,38 @@ def submit_bid(body, call_id):
         technical_note=body["technical_note"],
         environmental_note=body["environmental_note"],
         delivery_distance_km=body["delivery_distance_km"],
+        documents=_documents(body["documents"]),
     )
     key = request.headers.get("Idempotency-Key")
 
     def submit():
         call = services.get_call(db.session, current_user, call_id)
         bid, _created = services.submit_bid(db.session, current_user, call, values, idempotency_key=key)
-        return bid
+        # Read before the commit: the receipt's text is sealed in the database.
+        return {
+            "id": bid.id,
+            "submitted_at": bid.submitted_at,
+            "receipt_sha256": bid.receipt_sha256,
+            "receipt_content": bid.receipt_content,
+        }
 
     # A concurrent submission of the same supplier on the lot may win the race (one active bid per supplier and
     # lot): the action then runs again and replaces it.
     return actions.run(submit, attempts=SUBMIT_ATTEMPTS)
+
+
+def _documents(items: list[dict]) -> list:
+    documents, reasons = [], {}
+    for index, item in enumerate(items):
+        try:
+            data = base64.b64decode(item["content_base64"], validate=True)
+        except (binascii.Error, ValueError):
+            reasons[f"documents.{index}.content_base64"] = [str(_l("Not valid base64."))]
+            continue
+        documents.append(services.DocumentInput(item["kind"], item["filename"], data))
+    if reasons:
+        raise ValidationFailed(reasons)
+    return documents
 
 
 @blp.get("/calls/<int:call_id>/bids")
@@ -352,6 +386,17 @@ def list_bids(call_id):
 def get_bid(bid_id):
     """The bid; once its lot is decided, its outcome (awarded or unsuccessful), rank, scores and the reasons."""
     return bid_payloads([services.get_bid(db.session, current_user, bid_id)])[0]
+
+
+@blp.get("/bids/<int:bid_id>/documents/<int:document_id>")
+@require()
+@blp.response(200, description="the document, as a download")
+@blp.alt_response(409, schema=ErrorEnvelope, description="bids_not_opened: sealed until the opening")
+def download_bid_document(bid_id, document_id):
+    """A document of a bid, once the bids are opened: for its bidder and for those who evaluate the bids."""
+    placed = services.get_bid(db.session, current_user, bid_id)
+    document, path = sealing.bid_document_file(db.session, placed, document_id)
+    return send_file(path, mimetype=document.content_type, as_attachment=True, download_name=document.filename)
 
 
 @blp.delete("/bids/<int:bid_id>")
@@ -433,6 +478,49 @@ def award(body, call_id):
         "awarded_at": made.awarded_at,
         "contracts": contracts,
     }
+
+
+@blp.post("/calls/<int:call_id>/committee/enrol")
+@require("coordinator", "buyer")
+@blp.arguments(PassphraseIn)
+@blp.response(200, EnrolmentOut)
+@blp.alt_response(409, schema=ErrorEnvelope, description="call_not_draft: enrolment closes at publication")
+@passphrase_throttled
+@actions.committed
+def enrol(body, call_id):
+    """A member of the call's opening committee sets its passphrase (12 characters or more), before publication.
+    Setting it again replaces it. Keep it: nobody can recover it; two other members can open without it."""
+    call = services.get_call(db.session, current_user, call_id)
+    member = committee.enrol(db.session, current_user, call, body["passphrase"])
+    return {"call_id": call.id, "position": member.position, "enrolled_at": member.enrolled_at}
+
+
+@blp.post("/calls/<int:call_id>/opening")
+@require("coordinator", "buyer")
+@blp.arguments(PassphraseIn)
+@blp.response(200, OpeningOut)
+@blp.alt_response(409, schema=ErrorEnvelope, description="call_not_closed (before the deadline); bids_already_opened")
+@passphrase_throttled
+@actions.committed
+def opening(body, call_id):
+    """After the deadline, a committee member gives its passphrase; when the quorum is reached the bids are
+    decrypted and the opening record is drawn up. A wrong passphrase → 400 validation_error, nothing else said."""
+    call = services.get_call(db.session, current_user, call_id)
+    state = committee.give_passphrase(db.session, current_user, call, body["passphrase"])
+    path = f"/api/v1/calls/{call.id}/opening-record" if state["opened"] else None
+    return {**state, "opening_record": path}
+
+
+@blp.get("/calls/<int:call_id>/opening-record")
+@require("coordinator", "admin", "buyer")
+@blp.response(200, description="the opening record (procès-verbal d'ouverture des plis) as JSON, with its SHA-256")
+@blp.alt_response(409, schema=ErrorEnvelope, description="bids_not_opened")
+def opening_record(call_id):
+    """The opening record: the call, its lots, every active bid once (bidder, time of receipt, amount excluding
+    VAT, receipt hash, documents), who opened and when."""
+    call = _call_by_the_clock(call_id)
+    found = committee.get_opening_record(db.session, current_user, call)
+    return {"sha256": found.sha256, "record": json.loads(found.content)}
 
 
 @blp.get("/calls/<int:call_id>/ocds")

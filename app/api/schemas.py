@@ -528,6 +528,17 @@ class CallCreate(Schema):
         validate=validate.OneOf(("contract", "framework")),
         metadata={"description": "contract, or framework (accord-cadre à bons de commande, the award its maximum)"},
     )
+    opening_committee = fields.List(
+        fields.Email(validate=validate.Length(max=254)),
+        validate=validate.Length(min=1, max=10),
+        metadata={
+            "description": "optional: three coordinators or buyers of member organizations, by account email, who "
+            "open the bids after the deadline (without it the bids are opened automatically at the deadline)"
+        },
+    )
+    opening_quorum = fields.Integer(
+        validate=validate.Range(min=1, max=3), metadata={"description": "optional: members needed to open (2)"}
+    )
 
 
 class CallLotOut(Schema):
@@ -593,6 +604,10 @@ class CallOut(Schema):
     warnings = fields.List(fields.String())
     standstill_days = fields.Integer(allow_none=True)
     contract_kind = fields.String()
+    opening_quorum = fields.Integer(
+        allow_none=True, metadata={"description": "members of the opening committee needed; null: no committee"}
+    )
+    bids_opened = fields.Boolean(metadata={"description": "whether the bids are opened (decrypted)"})
 
 
 class CallList(Schema):
@@ -622,18 +637,67 @@ class AnswerIn(Schema):
     answer = fields.String(required=True, validate=validate.Length(min=1, max=8000))
 
 
+class BidDocumentIn(Schema):
+    kind = fields.String(
+        required=True, validate=validate.OneOf(("technical_proposal", "price_schedule", "declaration"))
+    )
+    filename = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    content_base64 = fields.String(
+        required=True,
+        validate=validate.Length(max=14 * 1024 * 1024),
+        metadata={
+            "description": "the file in base64: technical proposal PDF/ODT/DOCX, price schedule XLSX, "
+            "declaration (DC1/DC2, DUME/ESPD) PDF/ODT/DOCX/XML; 10 MB each, 12 MB together"
+        },
+    )
+
+
 class BidIn(Schema):
     lot_id = Id(required=True)
     amount_eur = Money(required=True)
     technical_note = Text(load_default="")
     environmental_note = Text(load_default="")
     delivery_distance_km = Money(allow_none=True, load_default=None)
+    documents = fields.List(fields.Nested(BidDocumentIn), load_default=list, validate=validate.Length(max=10))
 
 
 class BidReceipt(Schema):
     id = fields.Integer()
     submitted_at = fields.DateTime(format="iso")
     receipt_sha256 = fields.String()
+    receipt_content = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "the exact text hashed: keep it, a call with an opening committee cannot show it "
+            "again before the opening"
+        },
+    )
+
+
+class BidDocumentOut(Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    filename = fields.String(allow_none=True)
+    content_type = fields.String(allow_none=True)
+    size = fields.Integer(allow_none=True)
+    sha256 = fields.String(allow_none=True)
+
+
+class PassphraseIn(Schema):
+    passphrase = fields.String(required=True, validate=validate.Length(max=1024))
+
+
+class EnrolmentOut(Schema):
+    call_id = fields.Integer()
+    position = fields.Integer()
+    enrolled_at = fields.DateTime(format="iso")
+
+
+class OpeningOut(Schema):
+    opened = fields.Boolean()
+    given = fields.Integer(metadata={"description": "members who gave their passphrase"})
+    quorum = fields.Integer()
+    opening_record = fields.String(allow_none=True, metadata={"description": "path of the opening record"})
 
 
 class BidOut(Schema):
@@ -641,7 +705,10 @@ class BidOut(Schema):
     call_id = fields.Integer()
     lot_id = fields.Integer()
     supplier = fields.String()
-    amount_eur = Money()
+    amount_eur = Money(
+        allow_none=True,
+        metadata={"description": "excluding VAT; null while sealed (a call with a committee, before its opening)"},
+    )
     technical_note = fields.String()
     environmental_note = fields.String()
     delivery_distance_km = DecimalString(allow_none=True)
@@ -653,7 +720,7 @@ class BidOut(Schema):
     )
     submitted_at = fields.DateTime(format="iso")
     receipt_sha256 = fields.String()
-    receipt_content = fields.String()
+    receipt_content = fields.String(allow_none=True)
     abnormally_low = fields.Boolean()
     rank = fields.Integer(allow_none=True, metadata={"description": "1 = best, once the lot is decided"})
     ranked_bids = fields.Integer(allow_none=True, metadata={"description": "how many offers were ranked on the lot"})
@@ -669,6 +736,7 @@ class BidOut(Schema):
     )
     total_points = fields.String(allow_none=True, metadata={"description": "out of 100, once the lot is decided"})
     reasons = fields.List(fields.String(), metadata={"description": "why the bid was not retained"})
+    documents = fields.List(fields.Nested(BidDocumentOut))
 
 
 class BidList(Schema):

@@ -15,6 +15,7 @@ from wtforms import (
     Form,
     FormField,
     HiddenField,
+    PasswordField,
     SelectChoice,
     SelectField,
     StringField,
@@ -124,6 +125,24 @@ class BidForm(FlaskForm):
     environmental_note = TextAreaField(_l("Environmental note"), render_kw={"rows": 2})
     delivery_distance_km = FrenchDecimalField(
         _l("Delivery distance (km)"), description=_l("From your site to the delivery places, on average.")
+    )
+    technical_proposal = FileField(_l("Technical proposal (PDF, ODT or DOCX)"), render_kw={"accept": ".pdf,.odt,.docx"})
+    price_schedule = FileField(_l("Price schedule (XLSX)"), render_kw={"accept": ".xlsx"})
+    declaration = FileField(
+        _l("Declarations: DC1/DC2 or DUME/ESPD (PDF, ODT, DOCX or XML)"),
+        render_kw={"accept": ".pdf,.odt,.docx,.xml"},
+    )
+
+    DOCUMENT_FIELDS = ("technical_proposal", "price_schedule", "declaration")
+
+
+class PassphraseForm(FlaskForm):
+    """A committee member's passphrase: set before publication, given again at the opening."""
+
+    passphrase = PasswordField(
+        _l("Your passphrase for this call"),
+        description=_l("12 characters or more. Nobody can recover it: keep it safely until the opening."),
+        render_kw={"autocomplete": "off", "maxlength": 1024},
     )
 
 

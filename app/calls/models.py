@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.accounts.models import User
 from app.clock import utcnow
 from app.db import CENT, Id, Money, UTCDateTime, id_column
 from app.extensions import db
@@ -39,6 +40,13 @@ class Call(db.Model):
     bid_reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     questions_reminder_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    # The seal (app.calls.sealing): the call's public key, made at publication (or at the first bid of a call
+    # published before sealing existed); its private key either split among the opening committee
+    # (opening_quorum set) or kept under the server's master key (server_wrapped_key). opened_at: the opening.
+    opening_quorum: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    public_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
+    server_wrapped_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary(100))
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     group: Mapped[PurchaseGroup] = relationship(lazy="joined")
     lots: Mapped[list[CallLot]] = relationship(
@@ -58,6 +66,9 @@ class Call(db.Model):
     questions: Mapped[list[Question]] = relationship(
         back_populates="call", cascade="all, delete-orphan", order_by=lambda: [Question.asked_at, Question.text]
     )
+    committee: Mapped[list[CommitteeMember]] = relationship(
+        back_populates="call", cascade="all, delete-orphan", order_by="CommitteeMember.position"
+    )
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
@@ -65,6 +76,7 @@ class Call(db.Model):
         sa.CheckConstraint("questions_deadline <= bid_deadline", name="questions_before_bids"),
         sa.CheckConstraint("standstill_days BETWEEN 0 AND 365", name="standstill_days_range"),
         sa.CheckConstraint("contract_kind IN ('contract', 'framework')", name="contract_kind"),
+        sa.CheckConstraint("opening_quorum IS NULL OR opening_quorum BETWEEN 1 AND 3", name="opening_quorum"),
     )
 
     def is_open_for_bids(self, now: datetime) -> bool:
@@ -177,7 +189,10 @@ class Bid(db.Model):
     lot_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call_lot.id"), index=True)
     supplier_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("supplier_company.id"), index=True)
     submitted_by_id: Mapped[int | None] = mapped_column(Id, sa.ForeignKey("user_account.id", ondelete="SET NULL"))
-    amount: Mapped[Decimal] = mapped_column(Money)
+    # amount, notes, distance and receipt_content are empty until the opening: the content as submitted is in
+    # sealed_content, encrypted to the call's public key (app.calls.sealing), and is written here at the opening.
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    sealed_content: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     technical_note: Mapped[str] = mapped_column(sa.Text, default="")
     environmental_note: Mapped[str] = mapped_column(sa.Text, default="")
     delivery_distance_km: Mapped[Decimal | None] = mapped_column(sa.Numeric(10, 1))
@@ -185,13 +200,17 @@ class Bid(db.Model):
     status: Mapped[str] = mapped_column(sa.String(10), default="active")
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     receipt_sha256: Mapped[str] = mapped_column(sa.String(64))
-    receipt_content: Mapped[str] = mapped_column(sa.Text)  # the exact text hashed, for the downloadable receipt
-    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))
+    receipt_content: Mapped[str | None] = mapped_column(sa.Text)  # the exact text hashed (see amount)
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(200))  # its SHA-256: the key is the client's secret
+    request_digest: Mapped[str | None] = mapped_column(sa.String(64))  # HMAC of the request under the key
     abnormally_low: Mapped[bool] = mapped_column(sa.Boolean, default=False)
 
     lot: Mapped[CallLot] = relationship()
     supplier: Mapped[SupplierCompany] = relationship(lazy="joined")
     scores: Mapped[list[BidScore]] = relationship(back_populates="bid", cascade="all, delete-orphan")
+    documents: Mapped[list[BidDocument]] = relationship(
+        back_populates="bid", cascade="all, delete-orphan", order_by="BidDocument.position"
+    )
 
     __table_args__ = (
         sa.CheckConstraint(f"status IN {BID_STATUSES!r}", name="status"),
@@ -297,3 +316,72 @@ class Subscription(db.Model):
     )
     cpv_prefix: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+BID_DOCUMENT_KINDS = ("technical_proposal", "price_schedule", "declaration")
+
+
+class BidDocument(db.Model):
+    """A document of a bid. Its file is sealed to the call's key until the opening; its name, type and hash are in
+    the bid's sealed content, written here at the opening."""
+
+    __tablename__ = "bid_document"
+
+    id: Mapped[int] = id_column()
+    bid_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("bid.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(sa.SmallInteger)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    storage_key: Mapped[str] = mapped_column(sa.String(100), unique=True)
+    filename: Mapped[str | None] = mapped_column(sa.String(200))
+    content_type: Mapped[str | None] = mapped_column(sa.String(100))
+    size: Mapped[int | None] = mapped_column(sa.Integer)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+
+    bid: Mapped[Bid] = relationship(back_populates="documents")
+
+    __table_args__ = (sa.CheckConstraint(f"kind IN {BID_DOCUMENT_KINDS!r}", name="kind"),)
+
+
+class CommitteeMember(db.Model):
+    """A member of a call's opening committee. Enrolment keeps a key pair whose private half is encrypted under a
+    key derived from the member's passphrase (Argon2id); publication seals the member's share of the call's private
+    key to it. pending_share: the share given at the opening, under the server key, until the quorum is reached."""
+
+    __tablename__ = "committee_member"
+
+    id: Mapped[int] = id_column()
+    call_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("user_account.id"), index=True)
+    position: Mapped[int] = mapped_column(sa.SmallInteger)
+    public_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary(32))
+    wrapped_private_key: Mapped[bytes | None] = mapped_column(sa.LargeBinary(100))
+    kdf_salt: Mapped[bytes | None] = mapped_column(sa.LargeBinary(16))
+    kdf_opslimit: Mapped[int | None] = mapped_column(sa.Integer)
+    kdf_memlimit: Mapped[int | None] = mapped_column(sa.BigInteger)
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    share_index: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    sealed_share: Mapped[bytes | None] = mapped_column(sa.LargeBinary(200))
+    pending_share: Mapped[bytes | None] = mapped_column(sa.LargeBinary(200))
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    call: Mapped[Call] = relationship(back_populates="committee")
+    user: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (
+        sa.UniqueConstraint("call_id", "user_id", name="uq_committee_member_call_user"),
+        sa.UniqueConstraint("call_id", "position", name="uq_committee_member_call_position"),
+    )
+
+
+class OpeningRecord(db.Model):
+    """The procès-verbal d'ouverture des plis: what was opened, by whom and when, fixed at the opening as a
+    canonical JSON text with its SHA-256."""
+
+    __tablename__ = "opening_record"
+
+    id: Mapped[int] = id_column()
+    call_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("call.id", ondelete="CASCADE"), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    automatic: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    content: Mapped[str] = mapped_column(sa.Text)
+    sha256: Mapped[str] = mapped_column(sa.String(64))

@@ -12,13 +12,14 @@ never on whether anything was submitted.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections import defaultdict
 from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
-from flask import Response, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_fresh
@@ -44,6 +45,7 @@ from app.calls.forms import (
     CallFilterForm,
     CallForm,
     CancelForm,
+    PassphraseForm,
     QuestionForm,
     SubscriptionForm,
     UploadForm,
@@ -51,11 +53,13 @@ from app.calls.forms import (
 )
 from app.calls.models import CALL_STATUSES, Award, Bid, Call, CallLot
 from app.calls.receipt_pdf import receipt_pdf
+from app.calls.services import committee, sealing
+from app.calls.throttling import passphrase_throttled
 from app.calls.values import call_procedure, call_total_value, small_call_lots
 from app.clock import PARIS, paris_today, utcnow
 from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
-from app.errors import NotFound, NotPermitted, ValidationFailed
+from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
 from app.forms import apply_errors, posted_int
 from app.groups import services as group_services
@@ -90,6 +94,11 @@ MATCHED_SHOWN = 20  # matching suppliers listed on a call page, local ones first
 
 
 # --- helpers shared by the templates --------------------------------------------------------------------------------
+
+
+@bp.app_template_filter("b64")
+def _base64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 @bp.app_context_processor
@@ -446,6 +455,10 @@ def _evaluation(call: Call) -> dict | None:
     try:
         bids = services.list_bids(db.session, current_user, call)  # closes the call once the deadline has passed
     except NotPermitted:
+        return None
+    except Conflict as error:  # bids_not_opened: the committee has not opened them yet
+        if error.code != "bids_not_opened":
+            raise
         return None
     if bids:  # the scores of every bid in one statement, before the ranking reads them
         db.session.execute(
@@ -841,21 +854,42 @@ def submit_bid(call_id: int):
             technical_note=form.technical_note.data or "",
             environmental_note=form.environmental_note.data or "",
             delivery_distance_km=form.delivery_distance_km.data,
+            documents=[
+                services.DocumentInput(kind, upload.filename, file_bytes(upload))
+                for kind in given
+                if (upload := getattr(form, kind).data) is not None
+            ],
         )
         bid, _created = services.submit_bid(db.session, current_user, _load_call(call_id), values)
-        return bid
+        # Read before the commit: the content is sealed in the database.
+        return bid, {"amount": bid.amount, "content": bid.receipt_content}
 
     # A concurrent submission of the same supplier on the lot may win the race (one active bid per supplier and
     # lot): the action then runs again and replaces it.
+    given = [k for k in BidForm.DOCUMENT_FIELDS if getattr(getattr(form, k).data, "filename", "")]
+
+    def field_of(key: str) -> str:
+        """The service's keys → the form's fields: documents.<i>.file is the i-th file given."""
+        parts = key.split(".")
+        if parts[0] == "documents" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(given):
+            return given[int(parts[1])]
+        return BID_FIELDS.get(key, key)
+
     done = actions.submit(
         form,
         submit,
-        rename=BID_FIELDS,
+        rename=field_of,
         success=_("Your bid is received. Keep its receipt: it proves what was received, and when."),
         attempts=SUBMIT_ATTEMPTS,
     )
     if done:
-        return redirect(url_for(".bid_receipt", bid_id=done.value.id))
+        placed, shown = done.value
+        call = _load_call(call_id)
+        if call.opening_quorum is not None and not call.opened_at:
+            # Nobody can show this bid again before the opening: its receipt is given now, once.
+            placed = services.get_bid(db.session, current_user, placed.id)
+            return _render_receipt(placed, call, shown["amount"], shown["content"], inline=True)
+        return redirect(url_for(".bid_receipt", bid_id=placed.id))
     return _render_detail(_load_call(call_id), done.status, bid_forms={lot_id: form})
 
 
@@ -890,11 +924,19 @@ def bid(bid_id: int):
 def bid_receipt(bid_id: int):
     placed = services.get_bid(db.session, current_user, bid_id)  # another supplier's bid is not found
     call = services.get_call(db.session, current_user, placed.call_id)
+    return _render_receipt(placed, call, placed.amount, placed.receipt_content)
+
+
+def _render_receipt(placed: Bid, call: Call, amount, content: str | None, *, inline: bool = False):
+    """The receipt page; `inline`: right after a submission to a committee's call, with the content given once."""
     return render_template(
         "calls/receipt.html",
         bid=placed,
         call=call,
         lot=placed.lot,
+        amount=amount,
+        content=content,
+        inline=inline,
         submitted_paris=placed.submitted_at.astimezone(PARIS),
     )
 
@@ -903,6 +945,8 @@ def bid_receipt(bid_id: int):
 @roles_required("supplier")
 def bid_receipt_download(bid_id: int):
     placed = services.get_bid(db.session, current_user, bid_id)
+    if placed.receipt_content is None:  # sealed until the opening of a committee's call
+        abort(404)
     response = Response(placed.receipt_content, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="mutualis-bid-{placed.id}-receipt.json"'
     return response
@@ -933,6 +977,84 @@ def my_bids():
     """The supplier's bids on every call with their outcome, and the lots awarded to it."""
     found = services.supplier_bids(db.session, current_user)
     return render_template("calls/my_bids.html", found=found)
+
+
+# --- the opening committee and the opening record -------------------------------------------------------------------
+
+
+def _render_committee(call: Call, status: int = 200, form: PassphraseForm | None = None):
+    state = committee.committee_state(call, current_user)
+    phase = services.effective_status(call)
+    return render_template(
+        "calls/committee.html",
+        call=call,
+        state=state,
+        phase=phase,
+        form=form or PassphraseForm(prefix="committee", formdata=None),
+        record=sealing.opening_record(db.session, call) if state["opened"] else None,
+    ), status
+
+
+@bp.get("/calls/<int:call_id>/committee")
+@roles_required("coordinator", "buyer", "admin")
+def committee_page(call_id: int):
+    """The opening committee of a call: its members, who enrolled and who gave their passphrase at the opening; for
+    a member, the passphrase form (enrolment before publication, the opening after the deadline)."""
+    call = _load_call(call_id)
+    if call.opening_quorum is None:
+        abort(404)
+    if services.closing_due(call):
+        actions.run(lambda: services.ensure_closed(db.session, call))
+        call = _load_call(call_id)
+    return _render_committee(call)
+
+
+@bp.post("/calls/<int:call_id>/committee")
+@roles_required("coordinator", "buyer")
+@passphrase_throttled
+def committee_passphrase(call_id: int):
+    """A member's passphrase: enrolment while the call is a draft, its share at the opening after the deadline."""
+    call = _load_call(call_id)
+    if call.opening_quorum is None:
+        abort(404)
+    form = PassphraseForm(prefix="committee")
+    if call.status == "draft":
+        done = actions.submit(
+            form,
+            lambda: committee.enrol(db.session, current_user, call, form.passphrase.data or ""),
+            success=_("Your passphrase is set. Keep it: it will be asked at the opening of the bids."),
+        )
+    else:
+
+        def opened_message(state: dict) -> str:
+            if state["opened"]:
+                return _("The quorum is reached: the bids are opened and the opening record is drawn up.")
+            return _(
+                "Your share is given (%(given)d of %(quorum)d): another member of the committee must give theirs.",
+                given=state["given"],
+                quorum=state["quorum"],
+            )
+
+        done = actions.submit(
+            form,
+            lambda: committee.give_passphrase(db.session, current_user, call, form.passphrase.data or ""),
+            success=opened_message,
+        )
+    if done:
+        return redirect(url_for(".committee_page", call_id=call_id))
+    return _render_committee(_load_call(call_id), done.status, form)
+
+
+@bp.get("/calls/<int:call_id>/opening-record")
+@roles_required("coordinator", "buyer", "admin")
+def opening_record(call_id: int):
+    """The procès-verbal d'ouverture des plis, printable."""
+    call = _load_call(call_id)
+    if services.closing_due(call):
+        actions.run(lambda: services.ensure_closed(db.session, call))
+        call = _load_call(call_id)
+    found = committee.get_opening_record(db.session, current_user, call)
+    return render_template("calls/opening_record.html", call=call, record=found, content=json.loads(found.content))
 
 
 # --- subscriptions --------------------------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ def receipt_content(
     delivery_distance_km: Decimal | None,
     submitted_at: datetime,
     documents: list[tuple[str, str]] = (),
+    nonce: str | None = None,
 ) -> str:
-    """A canonical JSON text (sorted keys, no spaces) of what was received, with the server time in UTC."""
+    """A canonical JSON text (sorted keys, no spaces) of what was received, with the server time in UTC. A random
+    `nonce` makes the hash, kept in clear, useless for guessing a sealed amount by trying every value."""
     payload = {
         "call_id": call_id,
         "lot_id": lot_id,
@@ -32,6 +34,8 @@ def receipt_content(
         "submitted_at": submitted_at.astimezone(UTC).isoformat(timespec="microseconds"),
         "documents": [{"filename": name, "sha256": digest} for name, digest in documents],
     }
+    if nonce is not None:
+        payload["nonce"] = nonce
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

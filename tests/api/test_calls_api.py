@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.calls.models import Bid
+from app.calls.models import Bid, Call
+from app.calls.services import sealing
 from tests import factories
 from tests.conftest import api_token
 from tests.factories import CALLS_DEADLINE as DEADLINE
@@ -126,8 +127,12 @@ def _bid_with_key(client, call, headers, key="retry-1", **changes):
 
 
 def _amounts(db) -> list:
+    """The amounts of every stored bid, opened in memory with the server key (the database holds them sealed)."""
     db.session.expire_all()
-    return sorted((str(b.amount), b.status) for b in db.session.scalars(sa.select(Bid)))
+    bids = list(db.session.scalars(sa.select(Bid)))
+    for placed in bids:
+        sealing.reveal_own(db.session.get(Call, placed.call_id), [placed])
+    return sorted((str(b.amount), b.status) for b in bids)
 
 
 def test_an_idempotency_key_replays_the_first_receipt_for_the_same_request_only(client, world, db):

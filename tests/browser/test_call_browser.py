@@ -9,6 +9,7 @@ import time_machine
 from playwright.sync_api import expect
 
 from app.calls.models import Bid, Call
+from app.calls.services import sealing
 from tests import factories
 from tests.browser.conftest import browser_context, log_in, screenshot
 
@@ -78,6 +79,7 @@ def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(p
 
     expect(supplier.get_by_role("heading", level=1)).to_have_text("Bid receipt")
     placed = db.session.scalar(sa.select(Bid))
+    sealing.reveal_own(db.session.get(Call, placed.call_id), [placed])  # stored sealed: opened in memory
     assert placed.amount == Decimal("498765.43") and placed.delivery_distance_km == Decimal("12.5")
     expect(supplier.locator("#receipt-sha256")).to_have_text(placed.receipt_sha256)
     expect(supplier.locator("#receipt-content")).to_have_text(placed.receipt_content)

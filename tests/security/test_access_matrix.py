@@ -27,6 +27,10 @@ Policy the table writes down:
 * contracts: a member's buyer reads and acts on its organization's (another's is 404), coordinators on all (they
   sign and amend, they do not order or evaluate), admins read; a supplier reads only the ones it holds (the demo's
   are another supplier's: 404) and has no renewal radar;
+* the opening committee (issue 16): the API's enrol/opening pass the role check for coordinators and buyers (an
+  empty body is then a 400); being a member of the call's committee is checked by the service (403), and the
+  world's call has no committee (its committee page and form are 404). Tested in
+  tests/api/test_committee_api.py and tests/web/test_committee_pages.py;
 """
 
 from __future__ import annotations
@@ -60,14 +64,18 @@ TABLE = {
     ("POST", "/admin/users/<int:user_id>/role"): "login ok 403 403 403",
     ("DELETE", "/api/v1/bids/<int:bid_id>"): "login 403 403 403 ok/404",
     ("GET", "/api/v1/bids/<int:bid_id>"): "login 404 404 404 ok/404",
+    ("GET", "/api/v1/bids/<int:bid_id>/documents/<int:document_id>"): "login 404 404 404 404",
     ("GET", "/api/v1/calls"): "ok ok ok ok ok",
     ("GET", "/api/v1/calls/<int:call_id>"): "ok ok ok ok/404 ok",
     ("POST", "/api/v1/calls/<int:call_id>/awards"): "login 403 ok 403 403",
     ("GET", "/api/v1/calls/<int:call_id>/bids"): "login 403 403 403/404 ok",
     ("POST", "/api/v1/calls/<int:call_id>/bids"): "login 403 403 403 ok",
+    ("POST", "/api/v1/calls/<int:call_id>/committee/enrol"): "login 403 ok ok 403",
     ("POST", "/api/v1/calls/<int:call_id>/documents"): "login 403 ok 403 403",
     ("GET", "/api/v1/calls/<int:call_id>/documents/<int:document_id>"): "ok ok ok ok/404 ok",
     ("GET", "/api/v1/calls/<int:call_id>/ocds"): "ok ok ok ok/404 ok",
+    ("POST", "/api/v1/calls/<int:call_id>/opening"): "login 403 ok ok 403",
+    ("GET", "/api/v1/calls/<int:call_id>/opening-record"): "login ok ok ok/404 403",
     ("POST", "/api/v1/calls/<int:call_id>/publish"): "login 403 ok 403 403",
     ("POST", "/api/v1/calls/<int:call_id>/questions"): "login 403 403 403 ok",
     ("POST", "/api/v1/calls/<int:call_id>/questions/<int:question_id>/answer"): "login 403 ok 403 403",
@@ -139,10 +147,13 @@ TABLE = {
     ("POST", "/calls/<int:call_id>/awards"): "login 403 ok 403 403",
     ("POST", "/calls/<int:call_id>/bids"): "login 403 403 403 ok",
     ("POST", "/calls/<int:call_id>/cancel"): "login 403 ok 403 403",
+    ("GET", "/calls/<int:call_id>/committee"): "login 404 404 404 403",
+    ("POST", "/calls/<int:call_id>/committee"): "login 403 404 404 403",
     ("POST", "/calls/<int:call_id>/documents"): "login 403 ok 403 403",
     ("GET", "/calls/<int:call_id>/documents/<int:document_id>"): "ok ok ok ok/404 ok",
     ("POST", "/calls/<int:call_id>/lots/<int:lot_id>/scores"): "login 403 ok 403 403",
     ("POST", "/calls/<int:call_id>/lots/<int:lot_id>/unsuccessful"): "login 403 ok 403 403",
+    ("GET", "/calls/<int:call_id>/opening-record"): "login ok ok ok/404 403",
     ("POST", "/calls/<int:call_id>/publish"): "login 403 ok 403 403",
     ("POST", "/calls/<int:call_id>/questions"): "login 403 403 403 ok",
     ("POST", "/calls/<int:call_id>/questions/<int:question_id>/answer"): "login 403 ok 403 403",

@@ -16,6 +16,13 @@ from app.jobs.scheduler import RECURRING_JOBS
 from tests import factories
 
 
+def _server_key(app) -> str:
+    from app.calls.services import sealing
+
+    with app.app_context():
+        return sealing.server_key().hex()
+
+
 def _start_scheduler(app, log: Path | None = None, **settings: str) -> subprocess.Popen:
     """`flask scheduler` as its own process, on the test database; its output piped, or written to `log`;
     `settings`: environment variables read by the configuration."""
@@ -24,6 +31,8 @@ def _start_scheduler(app, log: Path | None = None, **settings: str) -> subproces
         "FLASK_APP": "app:create_app",
         "MUTUALIS_ENV": "development",
         "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        # The web app's key for sealed bids, as a deployment shares it between web workers and the scheduler.
+        "BID_SEALING_KEY": _server_key(app),
         **settings,
     }
     if log is None:

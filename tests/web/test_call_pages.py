@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from app.accounts.models import User
 from app.calls import services
 from app.calls.models import Bid, Call, CallDocument, Question, Subscription
-from app.calls.services import LotInput
+from app.calls.services import LotInput, sealing
 from app.clock import utcnow
 from app.groups import services as group_services
 from app.notifications.models import Notification
@@ -75,10 +75,14 @@ def post(client, url: str, data: dict, page: str, **kwargs):
 
 
 def bids(db) -> list[Bid]:
+    """Every stored bid, its sealed content opened in memory with the server key (the database holds it sealed)."""
     db.session.expire_all()
+    found = list(db.session.scalars(sa.select(Bid)))
+    for placed in found:
+        sealing.reveal_own(db.session.get(Call, placed.call_id), [placed])
     # Bid ids are random: order by time, then replaced/withdrawn before active (the clock is frozen), then amount.
-    history = sa.case({"replaced": 0, "withdrawn": 1, "active": 2}, value=Bid.status)
-    return list(db.session.scalars(sa.select(Bid).order_by(Bid.submitted_at, history, Bid.amount)))
+    history = {"replaced": 0, "withdrawn": 1, "active": 2}
+    return sorted(found, key=lambda b: (b.submitted_at, history[b.status], b.amount))
 
 
 # --- preparing a call -----------------------------------------------------------------------------------------------

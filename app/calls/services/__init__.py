@@ -19,7 +19,7 @@ One module per part of a call's life; each public name is re-exported here, so c
 """
 
 from app.calls.services.access import get_call, visible_calls
-from app.calls.services.bids import BidValues, get_bid, list_bids, submit_bid, withdraw_bid
+from app.calls.services.bids import BidValues, DocumentInput, get_bid, list_bids, submit_bid, withdraw_bid
 from app.calls.services.calls import (
     ALLOWED_DOCUMENTS,
     MAX_DOCUMENT_BYTES,
@@ -89,6 +89,7 @@ __all__ = [
     "REMINDER_BEFORE_DEADLINE",
     "BidValues",
     "CallValues",
+    "DocumentInput",
     "LotInput",
     "add_document",
     "answer_question",

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app import effects
 from app.audit.services import record
 from app.calls.models import CRITERIA, Call, CallDocument, CallLot, Criterion
+from app.calls.services import committee
 from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.deadlines import effective_status
 from app.calls.services.matching import matching_suppliers
@@ -65,6 +66,9 @@ class CallValues:
     # is a warning, not a refusal, so that short test calls are possible).
     standstill_days: int | None = None
     contract_kind: str = "contract"  # or "framework": an accord-cadre à bons de commande, its maximum the award
+    # The opening committee: three account emails and the quorum (2); None for a call opened at its deadline.
+    opening_committee: list[str] | None = None
+    opening_quorum: int | None = None
 
 
 def _validate_call(session: Session, group: PurchaseGroup, values: CallValues, now: datetime) -> dict:
@@ -153,6 +157,7 @@ def create_call(session: Session, actor, group: PurchaseGroup, values: CallValue
         )
     for name, weight in clean["criteria"]:
         call.criteria.append(Criterion(name=name, weight=weight))
+    committee.name_committee(session, call, group, values.opening_committee, values.opening_quorum)
     session.add(call)
     session.flush()
     record(
@@ -163,6 +168,7 @@ def create_call(session: Session, actor, group: PurchaseGroup, values: CallValue
         group_id=group.id,
         questions_deadline=call.questions_deadline,
         bid_deadline=call.bid_deadline,
+        opening_committee=[m.user_id for m in call.committee],
     )
     return call
 
@@ -180,9 +186,18 @@ def publish_call(session: Session, actor, call: Call) -> list[SupplierCompany]:
     }
     if past:
         raise ValidationFailed(past)
+    committee.require_enrolled(call)
+    committee.share_call_key(call)
     call.status, call.published_at = "published", now
     session.flush()
-    record(session, actor, "call.published", call, bid_deadline=call.bid_deadline)
+    record(
+        session,
+        actor,
+        "call.published",
+        call,
+        bid_deadline=call.bid_deadline,
+        sealed_by="committee" if call.opening_quorum else "server_key",
+    )
     suppliers = matching_suppliers(session, call)
     params = {"call": call.title, "deadline": call.bid_deadline.strftime("%Y-%m-%d %H:%M")}
     for company in suppliers:

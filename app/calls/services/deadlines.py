@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.services import record
 from app.calls.models import Bid, Call, Question
+from app.calls.services import sealing
 from app.calls.services.access import supplier_users
 from app.calls.services.matching import matching_suppliers
 from app.clock import utcnow
@@ -88,7 +89,9 @@ def _close(session: Session, call_id: int, now: datetime, by: str, process: str 
     session.refresh(call)
     where = {"process": process} if process else {}
     record(session, None, "call.closed", call, by=by, deadline=call.bid_deadline, **where)
-    _flag_abnormally_low(session, call)
+    sealing.open_automatically(session, call)  # without committee; a committee opens its call's bids itself
+    if sealing.bids_opened(call):
+        _flag_abnormally_low(session, call)
     notify(
         session,
         coordinators_of(session, None),
@@ -115,7 +118,10 @@ def close_due_calls(session: Session, now: datetime | None = None, *, process: s
     the scheduler process that does it, named in the audit trail."""
     now = now or utcnow()
     due = list(session.scalars(sa.select(Call.id).where(Call.status == "published", Call.bid_deadline <= now)))
-    return [call_id for call_id in due if _close(session, call_id, now, by="scheduler", process=process)]
+    closed = [call_id for call_id in due if _close(session, call_id, now, by="scheduler", process=process)]
+    for call_id in sealing.open_pending_calls(session):  # an opening that failed at closing, its key now back
+        _flag_abnormally_low(session, session.get(Call, call_id))
+    return closed
 
 
 def _flag_abnormally_low(session: Session, call: Call) -> None:

@@ -19,9 +19,9 @@ from app.calls.services.access import require_coordinator, supplier_users
 from app.calls.services.bids import list_bids, require_unsealed
 from app.calls.services.deadlines import ensure_closed
 from app.calls.services.outcomes import mail_letters
+from app.calls.services.sealing import require_opened
 from app.calls.values import call_procedure, contract_period
 from app.clock import PARIS, paris_today, utcnow
-from app.db import CENT
 from app.domain import contracts as contract_rules
 from app.domain import outcomes as outcome_rules
 from app.domain import scoring
@@ -41,6 +41,7 @@ def _require_closed(session: Session, call: Call) -> None:
     ensure_closed(session, call)
     if call.status not in ("closed", "evaluated"):
         raise Conflict("call_not_closed", str(_l("Bids can be evaluated only after the deadline, before the award.")))
+    require_opened(call)
 
 
 def _score_problems(call: Call, scores: dict, prefix: str) -> dict[str, list[str]]:
@@ -136,6 +137,7 @@ def ranking(session: Session, actor, call: Call) -> dict[int, list[tuple[scoring
     require_role(actor, ("buyer", *SEE_ALL), "")
     require_unsealed(call)
     ensure_closed(session, call)
+    require_opened(call)
     weights = {c.name: c.weight for c in call.criteria}
     bids = list_bids(session, actor, call)
     out: dict[int, list[tuple[scoring.Ranked, Bid]]] = {}
