@@ -9,6 +9,7 @@ from sqlalchemy.orm import defaultload, selectinload
 from app import actions
 from app.accounts.auth import public
 from app.api.auth import PUBLIC, require
+from app.api.impact import impact_payload
 from app.api.pagination import page_of
 from app.api.schemas import (
     AnswerIn,
@@ -38,6 +39,7 @@ from app.domain.cpv import search_prefix
 from app.errors import NotPermitted, ValidationFailed
 from app.extensions import db
 from app.groups import services as group_services
+from app.impact.services import call_impacts
 from app.uploads import file_bytes
 
 SUBMIT_ATTEMPTS = 3
@@ -69,7 +71,11 @@ def _warnings(call: Call) -> list[str]:
     return services.deadline_warnings(call, procedure.code if procedure else None)
 
 
-def call_payload(call: Call) -> dict:
+def call_payload(call: Call, impacts: dict | None = None) -> dict:
+    """The call; `impacts` (call id → impact) computed for a whole page at once, else for this call."""
+    if impacts is None:
+        impacts = call_impacts(db.session, [call])
+    public = not current_user.is_authenticated or current_user.role == "supplier"
     return {
         "id": call.id,
         "group_id": call.group_id,
@@ -86,6 +92,7 @@ def call_payload(call: Call) -> dict:
         "documents": [document_payload(d) for d in call.documents],
         "answers": services.public_answers(call),
         "warnings": _warnings(call),
+        "impact": impact_payload(impacts.get(call.id), public=public),
     }
 
 
@@ -161,7 +168,8 @@ def list_calls(args):
     if args.get("status"):
         stmt = stmt.where(services.effective_status_column(utcnow()) == args["status"])
     calls, next_page = page_of(stmt.options(*CALL_DETAILS), args)
-    return {"items": [call_payload(c) for c in calls], "next": next_page}
+    impacts = call_impacts(db.session, calls)
+    return {"items": [call_payload(c, impacts) for c in calls], "next": next_page}
 
 
 @blp.get("/calls/<int:call_id>")
