@@ -166,8 +166,15 @@ class NeedFields(Schema):
     )
     options_amount_eur = Money(metadata={"description": "total of the options in euros excluding VAT; default 0.00"})
     description = fields.String(validate=validate.Length(max=5000))
-    quantity = Money(allow_none=True)
-    unit = fields.String(allow_none=True, validate=validate.Length(max=50))
+    quantity = Money(allow_none=True, metadata={"description": "per year, in `unit`"})
+    unit = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=50),
+        metadata={
+            "description": "kWh, MWh, GWh, L, m3, t or unit (mwh, m³, litres… are normalised); energy with a "
+            "quantity in kWh/MWh/GWh or litres is estimated from physical emission factors; other text is kept"
+        },
+    )
     current_contract_end = Day(allow_none=True, metadata={"description": "end of the current contract"})
     delivery_postcode = Text(5, allow_none=True)
     environmental_criterion = fields.Boolean()

@@ -177,3 +177,41 @@ def test_a_call_carries_its_groups_impact_and_hides_members_spend_from_the_publi
     assert inside["impact"]["tco2e"] == "161.2" and inside["impact"]["local_share_pct"] == "50.0"
     public = client.get(f"/api/v1/calls/{call.id}").get_json()
     assert public["impact"]["tco2e"] == "161.2" and public["impact"]["local_share_pct"] is None
+
+
+def test_needs_take_a_quantity_per_year_and_a_normalised_unit(client, db):
+    import io
+
+    from app.needs.models import Need
+
+    factories.user("buyer", email="chu@x.fr", organization_=factories.organization("CHU"))
+    db.session.commit()
+    headers = api_token(client, "chu@x.fr")
+    need = {
+        "title": "Électricité",
+        "cpv_code": "09310000-5",
+        "annual_amount_eur": "300000.00",
+        "start_date": "2027-01-01",
+        "duration_months": 36,
+        "quantity": "2000",
+        "unit": " mwh ",
+    }
+    body = client.post("/api/v1/needs", json=need, headers=headers).get_json()
+    assert body["quantity"] == "2000.00" and body["unit"] == "MWh"
+    assert client.post("/api/v1/needs", json={**need, "unit": "ramette"}, headers=headers).get_json()["unit"] == (
+        "ramette"
+    )
+    french = (
+        "Intitulé;Code CPV;Montant annuel HT;Date de début;Durée (mois);Quantité;Unité\n"
+        "Gaz;09123000;120 000,00;01/03/2027;24;2 000 000;kwh\n"
+        "Gazole;09134100;30 000,00;01/03/2027;24;15,5;m³\n"
+    )
+    response = client.post(
+        "/api/v1/needs/import",
+        data={"file": (io.BytesIO(french.encode()), "besoins.csv")},
+        headers=headers,
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 201, response.get_json()
+    imported = {n.title: (n.quantity, n.unit) for n in db.session.scalars(sa.select(Need))}
+    assert imported["Gaz"] == (Decimal("2000000.00"), "kWh") and imported["Gazole"] == (Decimal("15.50"), "m3")
