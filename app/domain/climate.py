@@ -67,7 +67,7 @@ _IN_BASE = {
 def normalise_unit(text: str | None) -> str | None:
     """'mwh' → 'MWh', 'm³' → 'm3', 'litres' → 'L'; any other text is kept as given (a ream, a meal: counted, not
     converted); empty → None."""
-    cleaned = (text or "").strip()
+    cleaned = text.strip() if isinstance(text, str) else ""
     if not cleaned:
         return None
     return _ALIASES.get(cleaned.lower(), cleaned)

@@ -194,8 +194,10 @@ def _aggregate(lines: pd.DataFrame) -> pd.DataFrame:
     grouped = lines.groupby(["key", "cpv_code", "unit", "has_quantity"], as_index=False).agg(
         annual_cents=("annual_cents", "sum"), quantity=("quantity", "sum")
     )
-    grouped["quantity"] = grouped["quantity"].where(grouped["has_quantity"], None)
-    grouped["unit"] = grouped["unit"].replace("", None)
+    grouped["quantity"] = [
+        q if has else None for q, has in zip(grouped["quantity"], grouped["has_quantity"], strict=True)
+    ]
+    grouped["unit"] = [u or None for u in grouped["unit"]]
     return grouped[climate.LINE_COLUMNS]
 
 
@@ -227,6 +229,7 @@ def group_impacts(session: Session, group_ids: list[int], year: int | None = Non
     stmt = (
         sa.select(
             GroupNeed.group_id,
+            PurchaseGroup.scope_cpv_prefix,
             Organization.code,
             Need.cpv_code,
             Need.unit,
@@ -242,11 +245,27 @@ def group_impacts(session: Session, group_ids: list[int], year: int | None = Non
             sa.and_(Membership.group_id == GroupNeed.group_id, Membership.organization_id == GroupNeed.organization_id),
         )
         .where(GroupNeed.group_id.in_(group_ids), counted)
-        .group_by(GroupNeed.group_id, Organization.code, Need.cpv_code, Need.unit, GroupNeed.quantity.is_(None))
+        .group_by(
+            GroupNeed.group_id,
+            PurchaseGroup.scope_cpv_prefix,
+            Organization.code,
+            Need.cpv_code,
+            Need.unit,
+            GroupNeed.quantity.is_(None),
+        )
     )
     raw = pd.DataFrame(
         [tuple(r) for r in session.execute(stmt)],
-        columns=["key", "organization", "cpv_code", "unit", "annual_cents", "quantity_hundredths", "with_quantity"],
+        columns=[
+            "key",
+            "scope",
+            "organization",
+            "cpv_code",
+            "unit",
+            "annual_cents",
+            "quantity_hundredths",
+            "with_quantity",
+        ],
     )
     raw["quantity_hundredths"] = raw["quantity_hundredths"].where(raw["with_quantity"] > 0, None)
     lines = _lines_frame(
@@ -254,12 +273,11 @@ def group_impacts(session: Session, group_ids: list[int], year: int | None = Non
     )
     estimates = climate.estimate_frame(_aggregate(lines), ref)
 
-    stmt = sa.select(PurchaseGroup.id, PurchaseGroup.scope_cpv_prefix).where(PurchaseGroup.id.in_(group_ids))
-    scopes = {group_id: scope for group_id, scope in session.execute(stmt)}
     prefixes: dict[int, str | None] = {}
     key_rows = []
     for group_id, rows in raw.groupby("key"):  # one pass per group (a page of them), on aggregated rows
-        scope = climate.significant(scopes.get(group_id) or "")[:5] if scopes.get(group_id) else None
+        scope = rows["scope"].iloc[0]
+        scope = climate.significant(scope)[:5] if isinstance(scope, str) and scope else None
         prefix = scope or _common_prefix(sorted(rows["cpv_code"]))
         prefixes[group_id] = prefix
         wanted = [prefix] if prefix else sorted({code[:2] for code in rows["cpv_code"]})
