@@ -88,6 +88,7 @@ def register_blueprints(app: Flask) -> None:
     from app.audit import views as audit_views
     from app.calls import views as call_views
     from app.groups import views as group_views
+    from app.impact import views as impact_views
     from app.main import views as main_views
     from app.needs import views as need_views
     from app.notifications import views as notification_views
@@ -106,6 +107,7 @@ def register_blueprints(app: Flask) -> None:
         group_views,
         notification_views,
         spend_views,
+        impact_views,
         call_views,
         audit_views,
     ):

@@ -94,7 +94,7 @@ METHOD_LABELS = {
 MONETARY_UNCERTAINTY = Decimal("0.50")
 MONETARY_SOURCE = N_(
     "ADEME Base Carbone monetary ratios (older CPA-based set, kgCO2e per k€ excluding VAT), CPV division → "
-    "category mapping by Mutualis; range ±50 % (Mutualis assumption)"
+    "category mapping by Mutualis; range: half the value either way (Mutualis assumption)"
 )
 PHYSICAL_SOURCE = N_("%(source)s — %(identifier)s: %(factor)s kgCO2e per %(unit)s, uncertainty ±%(pct)s %%")
 CARBON_CAVEATS = (
@@ -107,8 +107,8 @@ CARBON_CAVEATS = (
         "which was used."
     ),
     N_(
-        "Ranges add the low and high values of each line (the uncertainty of ADEME's factors for energy, ±50 % "
-        "for monetary ratios): they are wide on purpose."
+        "Ranges add the low and high values of each line (the uncertainty of ADEME's factors for energy, half the "
+        "value either way for monetary ratios): they are wide on purpose."
     ),
     N_(
         "Electricity uses the average French consumption mix (location-based): a green-electricity contract does "
