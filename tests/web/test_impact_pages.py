@@ -1,8 +1,8 @@
 """The climate portfolio page, its printable report, and the impact block of the group and call pages (French)."""
 
 import re
-from html import unescape
 from decimal import Decimal
+from html import unescape
 
 import pytest
 import sqlalchemy as sa
