@@ -476,7 +476,8 @@ def test_the_map_query_count_does_not_grow_with_the_number_of_needs(client, db, 
     many, links_many = queries()
     assert links_many > links_few > 0
     assert many == few
-    assert few <= 6, few
+    # 6, plus 3 for the impact of the overlaps shown: the emission mapping, the needs' quantities, the members' spend
+    assert few <= 9, few
 
 
 def _spread_codes(db, count: int) -> list[str]:
