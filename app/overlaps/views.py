@@ -93,7 +93,7 @@ def overlap_map():
         query_args=args,
         level_name=LEVEL_NAMES[query.level],
         rows=rows,
-        impacts=overlap_impacts(db.session, shown),
+        impacts=overlap_impacts(db.session, report.overlaps),
         pagination=pagination,
         page_url=page_url,
         summary=presenters.summary(every),

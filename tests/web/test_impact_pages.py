@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import User
 from tests import factories
-from tests.api.test_impact_api import groups, spend  # noqa: F401 - the same world of groups and past spend
+from tests.api.test_impact_api import energy, groups, spend  # noqa: F401 - the same world of groups and past spend
 from tests.conftest import login
 
 NBSP = "\u00a0"
@@ -106,3 +106,13 @@ def test_the_public_call_page_shows_the_carbon_but_not_the_members_spend(client,
 def test_suppliers_do_not_get_the_portfolio(client, groups, email):  # noqa: F811
     assert login(client, email).status_code == 302
     assert client.get("/impact/portfolio").status_code == 403
+
+
+def test_the_overlap_map_shows_each_overlaps_impact_in_one_line(client, energy):  # noqa: F811
+    assert login(client, "coord@x.fr").status_code == 302
+    html = client.get("/overlaps?level=class&from=2027-01-01").get_data(as_text=True)
+    block = re.search(r'data-prefix="0931".*?</tbody>', html, re.S).group(0)
+    line = _text(re.search(r'class="small text-muted impact-line">(.*?)</div>', block, re.S).group(1))
+    assert "156,0 tCO 2 e par an (140,4 à 171,6)" in line
+    assert "part locale 30,0 %" in line and "économies de 9 000 € à 36 000 € par an" in line
+    assert "Ce que ces chiffres sont, et ne sont pas" in _text(html)
