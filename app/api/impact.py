@@ -11,6 +11,7 @@ from app.api.schemas import PortfolioOut, PortfolioQuery
 from app.clock import paris_today
 from app.domain import climate
 from app.extensions import db
+from app.i18n import current_language
 from app.impact import services
 
 blp = Blueprint("api_impact", __name__, description="Climate and local impact of groups, and the portfolio")
@@ -39,7 +40,7 @@ def impact_payload(impact: services.Impact | None, *, public: bool = False) -> d
         "savings_assumption": {
             "low_rate": impact.savings_assumption.low_rate,
             "high_rate": impact.savings_assumption.high_rate,
-            "rationale": gettext(impact.savings_assumption.rationale) if impact.savings_assumption.rationale else "",
+            "rationale": impact.savings_assumption.rationale_in(current_language()),
         },
     }
 

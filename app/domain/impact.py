@@ -336,6 +336,11 @@ class SavingsAssumption:
     low_rate: Decimal
     high_rate: Decimal
     rationale: str = ""
+    rationale_fr: str = ""
+
+    def rationale_in(self, lang: str) -> str:
+        """The rationale in French (the default) or English."""
+        return self.rationale if lang == "en" or not self.rationale_fr else self.rationale_fr
 
 
 @dataclass
@@ -357,7 +362,9 @@ def load_savings_assumptions(path: Path | None = None) -> SavingsAssumptions:
             low, high = Decimal(row["low_rate"]), Decimal(row["high_rate"])
             if not Decimal(0) <= low <= high < 1:
                 raise ValueError(f"savings rates for {row['division']!r} must satisfy 0 <= low <= high < 1")
-            result.by_division[row["division"]] = SavingsAssumption(row["division"], low, high, row["rationale"])
+            result.by_division[row["division"]] = SavingsAssumption(
+                row["division"], low, high, row["rationale"], row.get("rationale_fr") or ""
+            )
     if DEFAULT_KEY not in result.by_division:
         raise ValueError("the savings assumptions need a default row (division '*')")
     return result

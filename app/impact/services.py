@@ -100,19 +100,32 @@ def _spend_locations(session: Session, organization_codes: set[str], year: int |
     columns = ["organization", "cpv_prefix", "postcode", "city", "cents"]
     if not organization_codes:
         return pd.DataFrame(columns=columns)
-    from_file = sa.and_(SpendCell.supplier_postcode.is_not(None), SpendCell.supplier_postcode != "")
-    postcode = sa.case((from_file, SpendCell.supplier_postcode), else_=SupplierCompany.postcode)
-    city = sa.case((from_file, SpendCell.supplier_city), else_=SupplierCompany.city)
+    located = (SpendCell.supplier_postcode, SpendCell.supplier_city, SupplierCompany.postcode, SupplierCompany.city)
     stmt = (
-        sa.select(Organization.code, SpendCell.cpv_prefix, postcode, city, sa.func.sum(CELL_CENTS))
+        sa.select(Organization.code, SpendCell.cpv_prefix, *located, sa.func.sum(CELL_CENTS))
         .join(Organization, Organization.id == SpendCell.organization_id)
         .outerjoin(SupplierCompany, SupplierCompany.siret == SpendCell.supplier_key)
         .where(Organization.code.in_(sorted(organization_codes)))
-        .group_by(Organization.code, SpendCell.cpv_prefix, postcode, city)
+        .group_by(Organization.code, SpendCell.cpv_prefix, *located)
     )
     if year is not None:
         stmt = stmt.where(SpendCell.year == year)
-    return pd.DataFrame([tuple(r) for r in session.execute(stmt)], columns=columns)
+    raw = pd.DataFrame(
+        [tuple(r) for r in session.execute(stmt)],
+        columns=[
+            "organization",
+            "cpv_prefix",
+            "file_postcode",
+            "file_city",
+            "registry_postcode",
+            "registry_city",
+            "cents",
+        ],
+    )
+    from_file = raw["file_postcode"].notna() & (raw["file_postcode"] != "")
+    raw["postcode"] = raw["file_postcode"].where(from_file, raw["registry_postcode"])
+    raw["city"] = raw["file_city"].where(from_file, raw["registry_city"])
+    return raw[columns]
 
 
 def _local_from_spend(keys: pd.DataFrame, spend: pd.DataFrame) -> dict:

@@ -85,6 +85,7 @@ def test_overlaps_carry_their_physical_estimate_local_share_and_savings(client, 
     # Energy: 2 % to 8 % of 450,000 € per year.
     assert (power["savings_low_eur"], power["savings_high_eur"]) == ("9000.00", "36000.00")
     assert power["savings_assumption"]["low_rate"] == "0.02"
+    assert power["savings_assumption"]["rationale"].startswith("Énergie : un volume plus grand")  # French by default
     gas = found["0912"]["impact"]
     assert gas["tco2e"] == "454.0" and gas["method"] == "physical"
     assert gas["coverage_pct"] == "85.7"  # 120,000 of 140,000 € per year have a quantity

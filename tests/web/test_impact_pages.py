@@ -64,7 +64,7 @@ def test_the_printable_report_renders_in_french_with_sources_and_caveats(client,
     assert "Electricité - 2022 - mix moyen - consommation" in text
     assert "Licence Ouverte" in text and "Base Adresse Nationale" in text
     assert "Précautions" in text and "Darois" in text
-    assert "window.print()" in html
+    assert "data-print" in html and "js/print-button.js" in html
 
 
 def test_the_report_stylesheet_hides_the_navigation_when_printed(client):
