@@ -216,3 +216,36 @@ def test_needs_take_a_quantity_per_year_and_a_normalised_unit(client, db):
     assert response.status_code == 201, response.get_json()
     imported = {n.title: (n.quantity, n.unit) for n in db.session.scalars(sa.select(Need))}
     assert imported["Gaz"] == (Decimal("2000000.00"), "kWh") and imported["Gazole"] == (Decimal("15.50"), "m3")
+
+
+@pytest.mark.parametrize(
+    ("city", "local", "uncertain"),
+    [("Fontaine-lès-Dijon", "100.0", "0.0"), ("Darois", "0.0", "0.0"), (None, "0.0", "100.0")],
+)
+def test_once_awarded_the_local_share_is_the_awarded_suppliers_by_commune(client, db, clock, city, local, uncertain):
+    from datetime import timedelta
+
+    from app.calls import services as call_services
+
+    group, _orgs, coordinator = factories.constituted_group(
+        need_columns=[{"quantity": Decimal(1), "unit": "GWh"} for _ in range(3)]
+    )
+    coordinator.email = "coord@x.fr"
+    company = factories.supplier_company(trades=("09000000",), postcode="21121", city=city)
+    supplier = factories.user("supplier", supplier=company)
+    call = factories.call(coordinator, group)
+    call_services.publish_call(db.session, coordinator, call)
+    factories.bid(supplier, call, "550000.00")
+    db.session.commit()
+    clock.move_to(factories.CALLS_DEADLINE + timedelta(hours=1))
+    factories.award_every_lot(coordinator, call)
+    db.session.commit()
+    headers = api_token(client, "coord@x.fr")
+    body = client.get(f"/api/v1/calls/{call.id}", headers=headers).get_json()["impact"]
+    assert body["local_share_basis"] == "awarded_suppliers"
+    assert (body["local_share_pct"], body["local_share_uncertain_pct"]) == (local, uncertain)
+    assert body["tco2e"] == "156.0"  # 3 GWh × 0.052
+    public = client.get(f"/api/v1/calls/{call.id}").get_json()["impact"]
+    assert public["local_share_pct"] == local  # the awarded supplier is public (OCDS)
+    (row,) = client.get("/api/v1/impact/portfolio", headers=headers).get_json()["items"]
+    assert row["stage"] == "awarded" and row["impact"]["local_share_pct"] == local
