@@ -89,6 +89,7 @@ def register_blueprints(app: Flask) -> None:
     from app.calls import views as call_views
     from app.contracts import views as contract_views
     from app.groups import views as group_views
+    from app.impact import views as impact_views
     from app.main import views as main_views
     from app.needs import views as need_views
     from app.notifications import views as notification_views
@@ -107,6 +108,7 @@ def register_blueprints(app: Flask) -> None:
         group_views,
         notification_views,
         spend_views,
+        impact_views,
         call_views,
         contract_views,
         audit_views,

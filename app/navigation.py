@@ -31,6 +31,7 @@ MENU = [
     ("contracts.list_contracts", _l("Contracts"), ("supplier", "buyer", "coordinator", "admin")),
     ("spend.spend_map", _l("Spend map"), ("buyer", "coordinator", "admin")),
     ("spend.impact", _l("Impact"), ("buyer", "coordinator", "admin")),
+    ("impact.portfolio", _l("Climate portfolio"), ("buyer", "coordinator", "admin")),
     ("organizations.organizations", _l("Organizations"), ("admin",)),
     ("organizations.users", _l("Users"), ("admin",)),
     ("organizations.suppliers", _l("Suppliers"), ("admin", "coordinator")),

@@ -44,7 +44,7 @@ def _document_errors() -> None:
 
 
 def init_api(app: Flask) -> None:
-    from app.api import audit, calls, contracts, groups, needs, opendata, overlaps, reference, spend, tokens
+    from app.api import audit, calls, contracts, groups, impact, needs, opendata, overlaps, reference, spend, tokens
     from app.api.schemas import DecimalString, ErrorEnvelope
 
     # The error responses flask-smorest documents (and its "default" one) carry the envelope the API answers with.
@@ -60,7 +60,7 @@ def init_api(app: Flask) -> None:
         },
     )
     api.register_field(DecimalString, "string", "decimal")
-    for module in (tokens, reference, needs, overlaps, groups, calls, contracts, spend, audit, opendata):
+    for module in (tokens, reference, needs, overlaps, groups, calls, contracts, spend, impact, audit, opendata):
         csrf.exempt(module.blp)
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     _document_errors()

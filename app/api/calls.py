@@ -12,6 +12,7 @@ from sqlalchemy.orm import defaultload, selectinload
 from app import actions
 from app.accounts.auth import public
 from app.api.auth import PUBLIC, require
+from app.api.impact import impact_payload
 from app.api.pagination import page_of
 from app.api.schemas import (
     AnswerIn,
@@ -46,6 +47,7 @@ from app.domain.cpv import search_prefix
 from app.errors import NotPermitted, ValidationFailed
 from app.extensions import db
 from app.groups import services as group_services
+from app.impact.services import call_impacts
 from app.uploads import file_bytes
 
 SUBMIT_ATTEMPTS = 3
@@ -77,7 +79,11 @@ def _warnings(call: Call) -> list[str]:
     return services.deadline_warnings(call, procedure.code if procedure else None)
 
 
-def call_payload(call: Call) -> dict:
+def call_payload(call: Call, impacts: dict | None = None) -> dict:
+    """The call; `impacts` (call id → impact) computed for a whole page at once, else for this call."""
+    if impacts is None:
+        impacts = call_impacts(db.session, [call])
+    public = not current_user.is_authenticated or current_user.role == "supplier"
     return {
         "id": call.id,
         "group_id": call.group_id,
@@ -109,6 +115,7 @@ def call_payload(call: Call) -> dict:
         "contract_kind": call.contract_kind,
         "opening_quorum": call.opening_quorum,
         "bids_opened": sealing.bids_opened(call) and call.status not in ("draft", "published", "cancelled"),
+        "impact": impact_payload(impacts.get(call.id), public=public),
     }
 
 
@@ -222,7 +229,8 @@ def list_calls(args):
     if args.get("status"):
         stmt = stmt.where(services.effective_status_column(utcnow()) == args["status"])
     calls, next_page = page_of(stmt.options(*CALL_DETAILS), args)
-    return {"items": [call_payload(c) for c in calls], "next": next_page}
+    impacts = call_impacts(db.session, calls)
+    return {"items": [call_payload(c, impacts) for c in calls], "next": next_page}
 
 
 @blp.get("/calls/<int:call_id>")

@@ -3,6 +3,7 @@ from flask_smorest import Blueprint
 
 from app import actions
 from app.api.auth import require
+from app.api.impact import impact_payload
 from app.api.pagination import PageQuery, page_of
 from app.api.schemas import (
     ConfirmBody,
@@ -25,12 +26,16 @@ from app.extensions import db
 from app.forms import posted_int
 from app.groups import services
 from app.groups.models import Lot, PurchaseGroup
+from app.impact.services import group_impacts
 
 blp = Blueprint("api_groups", __name__, description="Pooled-purchase groups (groupements de commandes)")
 
 
-def group_payload(group: PurchaseGroup) -> dict:
-    """The group with its members' figures, as the contract shows it."""
+def group_payload(group: PurchaseGroup, impacts: dict | None = None) -> dict:
+    """The group with its members' figures, as the contract shows it; `impacts` (group id → impact) computed for a
+    whole page at once, else for this group."""
+    if impacts is None:
+        impacts = group_impacts(db.session, [group.id])
     summary = services.summarize(group, today=paris_today())
     figures = {m.organization.id: m for m in summary.members}
     members = []
@@ -72,6 +77,7 @@ def group_payload(group: PurchaseGroup) -> dict:
         "procedure": summary.procedure,
         "procedure_unknown_reason": services.procedure_unknown_reason(summary),
         "lots": [lot_payload(lot) for lot in group.lots],
+        "impact": impact_payload(impacts.get(group.id)),
     }
 
 
@@ -122,7 +128,8 @@ def list_groups(args):
     (1 to 200, default 50) a page, `next` the path of the following page."""
     stmt = services.visible_groups(current_user).options(*services.GROUP_DETAILS)
     groups, next_page = page_of(stmt.order_by(PurchaseGroup.created_at, PurchaseGroup.id), args)
-    return {"items": [group_payload(g) for g in groups], "next": next_page}
+    impacts = group_impacts(db.session, [g.id for g in groups])
+    return {"items": [group_payload(g, impacts) for g in groups], "next": next_page}
 
 
 @blp.post("/groups")

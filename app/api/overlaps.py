@@ -2,6 +2,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from app.api.auth import require
+from app.api.impact import impact_payload
 from app.api.pagination import list_page
 from app.api.schemas import OverlapList, OverlapQuerySchema
 from app.clock import paris_today
@@ -9,6 +10,7 @@ from app.contracts.services import renewal_counts
 from app.domain.cpv import PREFIX_LENGTH
 from app.extensions import db
 from app.i18n import current_language
+from app.impact.services import overlap_impacts
 from app.overlaps.services import OverlapQuery, find_overlaps, possible_overlaps, with_details
 
 blp = Blueprint("api_overlaps", __name__, description="Overlaps of needs across organizations")
@@ -22,8 +24,10 @@ def overlaps(args):
     """CPV prefixes where submitted needs of two or more organizations meet in the window.
 
     Buyers see the overlaps that include their organization. `procedure` is what the combined total over the
-    contracts' durations requires; `procedure_alone` what each member's own share would require. Largest total
-    first, `per_page` (1 to 200, default 50) a page, `next` the path of the following page.
+    contracts' durations requires; `procedure_alone` what each member's own share would require. `impact`: tCO2e
+    per year (physical factors for energy bought by quantity, monetary ratios otherwise) with its range, the local
+    share of the members' past spend in the category and a savings range per year. Largest total first, `per_page`
+    (1 to 200, default 50) a page, `next` the path of the following page.
     """
     query = OverlapQuery(level=args["level"], window_months=args["window_months"], window_start=args["from_"])
     query, overlaps = find_overlaps(db.session, current_user, query, today=paris_today())
@@ -31,7 +35,13 @@ def overlaps(args):
     report = with_details(db.session, current_user, query, shown, lang=current_language(), needs=False)
     possible = possible_overlaps(db.session, current_user, query, lang=current_language())
     renewals = renewal_counts(db.session, PREFIX_LENGTH[query.level], query.window_start, query.window_months)
+    impacts = overlap_impacts(db.session, report.overlaps)
     items = [
-        {**vars(o), "upcoming_renewals": renewals.for_overlap(o.cpv_prefix, o.organizations)} for o in report.overlaps
+        {
+            **vars(o),
+            "upcoming_renewals": renewals.for_overlap(o.cpv_prefix, o.organizations),
+            "impact": impact_payload(impacts.get(o.cpv_prefix)),
+        }
+        for o in report.overlaps
     ]
     return {"items": items, "possible": possible, "next": next_page}

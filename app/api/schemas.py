@@ -168,8 +168,15 @@ class NeedFields(Schema):
     )
     options_amount_eur = Money(metadata={"description": "total of the options in euros excluding VAT; default 0.00"})
     description = fields.String(validate=validate.Length(max=5000))
-    quantity = Money(allow_none=True)
-    unit = fields.String(allow_none=True, validate=validate.Length(max=50))
+    quantity = Money(allow_none=True, metadata={"description": "per year, in `unit`"})
+    unit = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=50),
+        metadata={
+            "description": "kWh, MWh, GWh, L, m3, t or unit (mwh, m³, litres… are normalised); energy with a "
+            "quantity in kWh/MWh/GWh or litres is estimated from physical emission factors; other text is kept"
+        },
+    )
     current_contract_end = Day(allow_none=True, metadata={"description": "end of the current contract"})
     delivery_postcode = Text(5, allow_none=True)
     environmental_criterion = fields.Boolean()
@@ -301,6 +308,11 @@ class OverlapOut(Schema):
     procedure_alone = fields.Dict(keys=fields.String(), values=SharedNested(ProcedureOut))
     upcoming_renewals = fields.Integer(
         metadata={"description": "contracts of these organizations under this prefix ending within the window"}
+    )
+    impact = fields.Nested(
+        "ImpactOut",
+        allow_none=True,
+        metadata={"description": "tCO2e per year with its range, method, sources, local share and savings"},
     )
 
 
@@ -460,6 +472,7 @@ class GroupOut(Schema):
         },
     )
     lots = fields.List(fields.Nested(LotOut))
+    impact = fields.Nested("ImpactOut", allow_none=True)
 
 
 class GroupList(Schema):
@@ -608,6 +621,7 @@ class CallOut(Schema):
         allow_none=True, metadata={"description": "members of the opening committee needed; null: no committee"}
     )
     bids_opened = fields.Boolean(metadata={"description": "whether the bids are opened (decrypted)"})
+    impact = fields.Nested("ImpactOut", allow_none=True)
 
 
 class CallList(Schema):
@@ -1006,3 +1020,78 @@ class ExpiringItem(ContractItem):
 class ExpiringList(Schema):
     items = fields.List(fields.Nested(ExpiringItem))
     next = fields.String(allow_none=True)
+
+
+# --- impact -----------------------------------------------------------------------------------------------------
+
+
+class SavingsAssumptionOut(Schema):
+    low_rate = DecimalString()
+    high_rate = DecimalString()
+    rationale = fields.String()
+
+
+class ImpactOut(Schema):
+    tco2e = DecimalString(metadata={"description": "tonnes of CO2e per year of purchases (estimate)"})
+    tco2e_low = DecimalString(metadata={"description": "low end of the range, tCO2e per year"})
+    tco2e_high = DecimalString(metadata={"description": "high end of the range, tCO2e per year"})
+    method = fields.String(validate=validate.OneOf(("physical", "monetary", "mixed", "none")))
+    sources = fields.List(fields.String())
+    local_share_pct = DecimalString(
+        allow_none=True,
+        metadata={"description": "share (0-100) of the located amount inside Dijon Métropole; null when unknown"},
+    )
+    local_share_uncertain_pct = DecimalString(
+        allow_none=True,
+        metadata={"description": "share at a postcode shared with communes outside the metropole, commune unknown"},
+    )
+    local_share_basis = fields.String(
+        allow_none=True, metadata={"description": "past_spend (members, this category) or awarded_suppliers"}
+    )
+    coverage_pct = DecimalString(
+        allow_none=True, metadata={"description": "share of the yearly amount that has a carbon estimate"}
+    )
+    savings_low_eur = Money(metadata={"description": "per year, excluding VAT"})
+    savings_high_eur = Money(metadata={"description": "per year, excluding VAT"})
+    savings_assumption = fields.Nested(SavingsAssumptionOut)
+
+
+class PortfolioQuery(Schema):
+    year = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1990, max=2200),
+        metadata={"description": "year of the past spend behind the local shares; default all years"},
+    )
+
+
+class PortfolioGroupOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    stage = fields.String(validate=validate.OneOf(("forming", "constituted", "awarded")))
+    organizations = fields.List(fields.String())
+    annual_amount_eur = Money(metadata={"description": "per year, excluding VAT"})
+    total_amount_eur = Money(metadata={"description": "total estimated value, excluding VAT"})
+    procedure = fields.Nested(ProcedureOut, allow_none=True)
+    impact = fields.Nested(ImpactOut)
+
+
+class PortfolioTotalsOut(Schema):
+    groups = fields.Integer()
+    annual_amount_eur = Money()
+    total_amount_eur = Money()
+    tco2e = DecimalString()
+    tco2e_low = DecimalString()
+    tco2e_high = DecimalString()
+    method = fields.String()
+    savings_low_eur = Money()
+    savings_high_eur = Money()
+    local_share_pct = DecimalString(allow_none=True)
+    local_share_uncertain_pct = DecimalString(allow_none=True)
+
+
+class PortfolioOut(Schema):
+    year = fields.Integer(allow_none=True)
+    items = fields.List(fields.Nested(PortfolioGroupOut))
+    totals = fields.Nested(PortfolioTotalsOut)
+    sources = fields.List(fields.String())
+    caveats = fields.List(fields.String())

@@ -65,6 +65,7 @@ from app.forms import apply_errors, posted_int
 from app.groups import services as group_services
 from app.groups.models import Lot, PurchaseGroup
 from app.i18n import current_language, money
+from app.impact.services import call_impacts
 from app.organizations.models import Organization
 from app.pagination import page_number, paginate
 from app.reference.services import labels as cpv_labels
@@ -518,6 +519,8 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "evaluation": _evaluation(call),
         "decp_allowed": role in decp.READERS,
         "award_notices": services.award_notices(db.session, call),
+        "impact": call_impacts(db.session, [call])[call.id],
+        "impact_public": not current_user.is_authenticated or supplier,
     }
     if coordinator:
         # the procedure of the call itself: its lots, under the thresholds of the day it was (or would be) published

@@ -36,16 +36,18 @@ REGION_DEPARTEMENTS = frozenset({"21", "25", "39", "58", "70", "71", "89", "90"}
 
 @dataclass(frozen=True)
 class MetropoleArea:
-    """The 23 communes of Dijon Métropole by postcode.
+    """The 23 communes of Dijon Métropole by postcode, with the other communes of Côte-d'Or that share them.
 
-    `shared` holds the postcodes that also serve communes outside the metropole (21110 is Bretenière and
-    Magny-sur-Tille but also Genlis; 21121 is Fontaine-lès-Dijon but also Darois): for those, a known city decides;
-    without a city the location is only known to be in the département, and counts there — never as inside the
-    metropole (see app/data/SOURCES.md).
+    `shared` holds the postcodes that also serve communes outside the metropole (21121 is Fontaine-lès-Dijon but
+    also Darois; 21110 is Bretenière and Magny-sur-Tille but also Genlis): for those, a known commune decides;
+    without one the location is uncertain — counted in the rest of the département, never as inside the
+    metropole, and reported as uncertain (see app/data/SOURCES.md).
     """
 
-    communes: dict[str, frozenset[str]]  # postcode -> folded commune names
+    communes: dict[str, frozenset[str]]  # postcode -> folded names of its member communes
     shared: frozenset[str]
+    outside: dict[str, frozenset[str]] = field(default_factory=dict)  # shared postcode -> its other communes
+    insee: dict[str, str] = field(default_factory=dict)  # folded member commune name -> INSEE code
 
     @property
     def postcodes(self) -> frozenset[str]:
@@ -59,34 +61,65 @@ def _commune_key(name: str) -> str:
     return " ".join("saint" if w == "st" else "sainte" if w == "ste" else w for w in words)
 
 
+COMMUNES_FILE = "cote_dor_communes_postcodes.csv"
+
+
 def load_metropole(path: Path | None = None) -> MetropoleArea:
-    communes: dict[str, set[str]] = {}
-    shared = set()
-    with open(path or DATA_DIR / "dijon_metropole_communes.csv", encoding="utf-8", newline="") as handle:
+    """From the official list of the communes of Côte-d'Or and their postcodes (INSEE code, name, postcode,
+    `dijon_metropole` yes/no): a postcode is shared when it serves member and non-member communes."""
+    inside: dict[str, set[str]] = {}
+    others: dict[str, set[str]] = {}
+    insee: dict[str, str] = {}
+    with open(path or DATA_DIR / COMMUNES_FILE, encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
-            communes.setdefault(row["postcode"], set()).add(_commune_key(row["commune"]))
-            if row["postcode_shared"].strip().lower() == "yes":
-                shared.add(row["postcode"])
-    return MetropoleArea({k: frozenset(v) for k, v in communes.items()}, frozenset(shared))
+            key = _commune_key(row["commune"])
+            if row["dijon_metropole"].strip().lower() == "yes":
+                inside.setdefault(row["postcode"], set()).add(key)
+                insee[key] = row["insee_code"]
+            else:
+                others.setdefault(row["postcode"], set()).add(key)
+    shared = frozenset(code for code in inside if code in others)
+    return MetropoleArea(
+        {k: frozenset(v) for k, v in inside.items()},
+        shared,
+        {k: frozenset(others[k]) for k in shared},
+        insee,
+    )
+
+
+@dataclass(frozen=True)
+class Location:
+    bucket: str
+    uncertain: bool = False  # a shared postcode whose commune is unknown (or not one of the postcode's communes)
+    insee_code: str | None = None  # the member commune, when resolved inside the metropole
+
+
+def locate(postcode: str | None, city: str | None, area: MetropoleArea) -> Location:
+    """The local-share bucket of one supplier location (exclusive buckets: metropole, then the rest of the
+    département, then the rest of the region, elsewhere, unknown), resolved by commune on shared postcodes."""
+    code = (postcode or "").strip()
+    if len(code) != 5 or not code.isdigit():
+        return Location("unknown")
+    commune = _commune_key(city) if (city or "").strip() else ""
+    if code in area.communes:
+        if code not in area.shared:
+            names = area.communes[code]
+            only = next(iter(names)) if len(names) == 1 else commune
+            return Location("metropole", insee_code=area.insee.get(commune if commune in names else only))
+        if commune in area.communes[code]:
+            return Location("metropole", insee_code=area.insee.get(commune))
+        return Location("departement", uncertain=commune not in area.outside.get(code, frozenset()))
+    departement = code[:2]
+    if departement == DEPARTEMENT:
+        return Location("departement")
+    if departement in REGION_DEPARTEMENTS:
+        return Location("region")
+    return Location("elsewhere")
 
 
 def classify_location(postcode: str | None, city: str | None, area: MetropoleArea) -> str:
-    """The local-share bucket of one supplier location (exclusive buckets: metropole, then the rest of the
-    département, then the rest of the region, elsewhere, unknown)."""
-    code = (postcode or "").strip()
-    if len(code) != 5 or not code.isdigit():
-        return "unknown"
-    if code in area.communes:
-        if code not in area.shared:
-            return "metropole"
-        if (city or "").strip() and _commune_key(city) in area.communes[code]:
-            return "metropole"
-    departement = code[:2]
-    if departement == DEPARTEMENT:
-        return "departement"
-    if departement in REGION_DEPARTEMENTS:
-        return "region"
-    return "elsewhere"
+    """The bucket only (see `locate`)."""
+    return locate(postcode, city, area).bucket
 
 
 def classify_locations(postcodes: pd.Series, cities: pd.Series, area: MetropoleArea) -> pd.Series:
@@ -128,6 +161,67 @@ def local_share(buckets: pd.Series, cents: pd.Series) -> LocalShare:
     sums = cents.groupby(buckets).sum() if len(cents) else pd.Series(dtype="int64")
     amounts = {b: Decimal(int(sums.get(b, 0))) / 100 for b in LOCAL_BUCKETS}
     return LocalShare(amounts=amounts, total=sum(amounts.values(), Decimal(0)))
+
+
+def locate_locations(postcodes: pd.Series, cities: pd.Series, area: MetropoleArea) -> pd.DataFrame:
+    """`bucket` and `uncertain` per row, each distinct (postcode, city) pair located once."""
+    keys = pd.DataFrame({"postcode": postcodes.fillna(""), "city": cities.fillna("")})
+    distinct = keys.drop_duplicates()
+    found = {(p, c): locate(p, c, area) for p, c in zip(distinct["postcode"], distinct["city"], strict=True)}
+    index = pd.MultiIndex.from_frame(keys)
+    located = index.map(found)
+    return pd.DataFrame(
+        {"bucket": [x.bucket for x in located], "uncertain": [x.uncertain for x in located]}, index=postcodes.index
+    )
+
+
+PCT = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class LocalFigure:
+    """The local share of some spend: euros inside the metropole over euros whose location is known."""
+
+    metropole: Decimal = Decimal(0)
+    uncertain: Decimal = Decimal(0)  # at a shared postcode without a known commune (not counted inside)
+    known: Decimal = Decimal(0)
+    total: Decimal = Decimal(0)
+
+    def _pct(self, amount: Decimal) -> Decimal | None:
+        if not self.known:
+            return None
+        return (amount * 100 / self.known).quantize(PCT, ROUND_HALF_UP)
+
+    @property
+    def local_pct(self) -> Decimal | None:
+        return self._pct(self.metropole)
+
+    @property
+    def uncertain_pct(self) -> Decimal | None:
+        return self._pct(self.uncertain)
+
+
+def local_figures(keys: pd.Series, postcodes: pd.Series, cities: pd.Series, cents: pd.Series, area) -> dict:
+    """key -> LocalFigure, from aggregated spend rows (one per key × postcode × city, integer cents)."""
+    if not len(cents):
+        return {}
+    located = locate_locations(postcodes, cities, area)
+    frame = pd.DataFrame(
+        {
+            "key": keys.to_numpy(),
+            "cents": cents.astype("int64").to_numpy(),
+            "metropole": (located["bucket"] == "metropole").to_numpy(),
+            "uncertain": located["uncertain"].to_numpy(),
+            "known": (located["bucket"] != "unknown").to_numpy(),
+        }
+    )
+    for column in ("metropole", "uncertain", "known"):
+        frame[column] = frame["cents"].where(frame[column], 0)
+    sums = frame.groupby("key")[["metropole", "uncertain", "known", "cents"]].sum()
+    return {
+        key: LocalFigure(*(Decimal(int(row[c])) / 100 for c in ("metropole", "uncertain", "known", "cents")))
+        for key, row in sums.iterrows()
+    }
 
 
 # --------------------------------------------------------------------------- carbon
@@ -242,6 +336,11 @@ class SavingsAssumption:
     low_rate: Decimal
     high_rate: Decimal
     rationale: str = ""
+    rationale_fr: str = ""
+
+    def rationale_in(self, lang: str) -> str:
+        """The rationale in French (the default) or English."""
+        return self.rationale if lang == "en" or not self.rationale_fr else self.rationale_fr
 
 
 @dataclass
@@ -263,7 +362,9 @@ def load_savings_assumptions(path: Path | None = None) -> SavingsAssumptions:
             low, high = Decimal(row["low_rate"]), Decimal(row["high_rate"])
             if not Decimal(0) <= low <= high < 1:
                 raise ValueError(f"savings rates for {row['division']!r} must satisfy 0 <= low <= high < 1")
-            result.by_division[row["division"]] = SavingsAssumption(row["division"], low, high, row["rationale"])
+            result.by_division[row["division"]] = SavingsAssumption(
+                row["division"], low, high, row["rationale"], row.get("rationale_fr") or ""
+            )
     if DEFAULT_KEY not in result.by_division:
         raise ValueError("the savings assumptions need a default row (division '*')")
     return result

@@ -27,6 +27,7 @@ from app.domain.cells import (
     repair_note,
     unknown_cpv,
 )
+from app.domain.climate import normalise_unit
 from app.domain.estimate import RENEWAL_COUNT_MAX, estimated_value
 from app.domain.tabular import (
     CellError,
@@ -216,7 +217,7 @@ def _check_row(
         check.errors.append(Message(row, "annual_amount_eur", TOTAL_TOO_LARGE, {}))
     clean["description"] = check("description", lambda text: checked_length(text, DESCRIPTION_MAX))
     clean["quantity"] = check("quantity", _quantity)
-    clean["unit"] = check("unit", lambda text: checked_length(text, UNIT_MAX))
+    clean["unit"] = check("unit", lambda text: normalise_unit(checked_length(text, UNIT_MAX)))
     clean["current_contract_end"] = check("current_contract_end", parse_date)
     clean["delivery_postcode"] = check("delivery_postcode", lambda text: _postcode(text, row, fixes))
     for column in BOOLEAN_COLUMNS:

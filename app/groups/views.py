@@ -50,6 +50,7 @@ from app.groups.forms import (
 )
 from app.groups.models import Membership, PurchaseGroup
 from app.i18n import current_language
+from app.impact.services import group_impacts
 from app.needs import services as need_services
 from app.needs.models import Need
 from app.organizations.services import list_buyer_organizations
@@ -310,6 +311,7 @@ def _render_detail(group: PurchaseGroup, status: int = 200, **forms):
     context: dict = {
         "group": group,
         "summary": summary,
+        "impact": group_impacts(db.session, [group.id])[group.id],
         "procedure_unknown": services.procedure_unknown_reason(summary),
         "small_lots": presenters.small_group_lots(group, summary),
         "figures": {f.organization.id: f for f in summary.members},

@@ -57,6 +57,14 @@ SITES = {
     "DM": ["hôtel de métropole", "centres techniques", "écoles"],
 }
 SITE_POSTCODES = {"CHU": "21000", "UB": "21000", "GDH": "21300", "DM": "21000"}
+# Energy needs carry their yearly quantity in MWh (so that their carbon is estimated from physical factors), derived
+# from the amount with a fictitious order-of-magnitude price in € HT per MWh.
+DEMO_PRICE_PER_MWH = {"09310000": Decimal(200), "09123000": Decimal(90)}
+
+
+def _demo_quantity(code: str, amount: Decimal) -> dict:
+    price = DEMO_PRICE_PER_MWH.get(code)
+    return {"quantity": (amount / price).quantize(Decimal("1")), "unit": "MWh"} if price else {}
 
 
 def seed_demo_needs(session: Session, today, target: int = 200) -> int:
@@ -95,6 +103,7 @@ def seed_demo_needs(session: Session, today, target: int = 200) -> int:
                         short_supply_chain=code.startswith(("03", "15")),
                         status="submitted",
                         submitted_at=utcnow(),
+                        **_demo_quantity(code, amount),
                     )
                 )
     # One organization splitting office supplies into small orders within one year (a splitting warning).

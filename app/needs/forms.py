@@ -54,8 +54,15 @@ class NeedForm(FlaskForm):
         _l("Options, total excl. VAT (€)"),
         description=_l("All the options over the whole contract, in euros excluding VAT (not per year)."),
     )
-    quantity = FrenchDecimalField(_l("Quantity"))
-    unit = StringField(_l("Unit"), render_kw={"maxlength": 50}, description=_l("For example: ream, MWh, meal."))
+    quantity = FrenchDecimalField(
+        _l("Quantity per year"),
+        description=_l("Energy bought in kWh, MWh, GWh or litres is estimated with physical emission factors."),
+    )
+    unit = StringField(
+        _l("Unit"),
+        render_kw={"maxlength": 50, "list": "need-units"},
+        description=_l("kWh, MWh, GWh, L, m3, t or unit; another word (ream, meal) is kept as it is."),
+    )
     current_contract_end = DayField(_l("End of the current contract"), validators=[Optional()])
     delivery_postcode = StringField(_l("Delivery postcode"), render_kw={"maxlength": 5, "inputmode": "numeric"})
     environmental_criterion = BooleanField(_l("Environmental award criterion"))

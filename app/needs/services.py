@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.audit.services import record
 from app.clock import utcnow
 from app.domain import cpv as cpv_domain
+from app.domain.climate import normalise_unit
 from app.domain.estimate import RENEWAL_COUNT_MAX, estimated_value
 from app.domain.need_import import AMOUNT_MAX, DESCRIPTION_MAX, TITLE_MAX, UNIT_MAX, parse_needs
 from app.domain.tabular import Message
@@ -187,7 +188,7 @@ def _validate(session: Session, values: NeedValues) -> NeedValues:
         renewal_months=renewal_months if renewals else None,
         options_amount=options,
         quantity=values.quantity,
-        unit=(values.unit or "").strip() or None,
+        unit=normalise_unit(values.unit),
         current_contract_end=values.current_contract_end,
         delivery_postcode=postcode,
         environmental_criterion=bool(values.environmental_criterion),

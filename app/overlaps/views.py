@@ -19,6 +19,7 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.forms import LEVEL_NAMES
 from app.i18n import current_language
+from app.impact.services import overlap_impacts
 from app.overlaps import bp, exports, presenters
 from app.overlaps.forms import OverlapQueryForm
 from app.overlaps.services import (
@@ -100,6 +101,7 @@ def overlap_map():
         query_args=args,
         level_name=LEVEL_NAMES[query.level],
         rows=rows,
+        impacts=overlap_impacts(db.session, report.overlaps),
         pagination=pagination,
         page_url=page_url,
         summary=presenters.summary(every),

@@ -481,7 +481,8 @@ def test_the_map_query_count_does_not_grow_with_the_number_of_needs(client, db, 
     many, many_remembered, links_many = queries()
     assert links_many > links_few > 0
     assert (many, many_remembered) == (few, few_remembered)
-    assert few_remembered < few <= 8, few
+    # plus 3 for the impact of the overlaps shown: the emission mapping, the needs' quantities, the members' spend
+    assert few_remembered < few <= 11, few
 
 
 def _spread_codes(db, count: int) -> list[str]:

@@ -1,7 +1,4 @@
-// Buttons marked data-print print the page.
-(function () {
-  "use strict";
-  document.querySelectorAll("[data-print]").forEach(function (button) {
-    button.addEventListener("click", function () { window.print(); });
-  });
-})();
+// Buttons marked data-print open the browser's print dialog (the report's print stylesheet does the layout).
+document.querySelectorAll("[data-print]").forEach((button) => {
+  button.addEventListener("click", () => window.print());
+});

@@ -1,0 +1,438 @@
+"""The `impact` of overlaps, groups and calls, and the portfolio of groups.
+
+Every figure is per year: tCO2e with its low–high range and its method (climate.py), the local share of the members'
+past spend in the category (or, once awarded, of the awarded suppliers' amounts), and a savings range from the
+volume-discount assumptions. Each function reads aggregates in a fixed number of queries whatever the number of needs
+(SQL GROUP BY, then pandas on the few distinct rows); nothing loops over ORM lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
+
+import pandas as pd
+import sqlalchemy as sa
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm import Session
+
+from app.calls.models import Award, Bid, Call, CallLot
+from app.domain import climate, impact
+from app.errors import NotPermitted
+from app.groups.models import GroupNeed, Membership, PurchaseGroup
+from app.groups.services import visible_groups
+from app.needs.models import Need
+from app.organizations.models import Organization, SupplierCompany
+from app.spend.models import SpendCell
+from app.spend.services.cube import CELL_CENTS, check_year
+from app.spend.services.impact import emission_factors, emission_mapping, metropole_area, savings_assumptions
+
+PORTFOLIO_STAGES = ("forming", "constituted", "awarded")
+STAGE_LABELS = {"forming": _l("forming"), "constituted": _l("constituted"), "awarded": _l("awarded")}
+LOCAL_BASIS_LABELS = {
+    "past_spend": _l("members' past spend in this category"),
+    "awarded_suppliers": _l("awarded suppliers"),
+}
+CENTS = 100
+
+
+@lru_cache(maxsize=1)
+def physical_factors() -> dict[str, climate.PhysicalFactor]:
+    return climate.load_physical_factors()
+
+
+@lru_cache(maxsize=1)
+def energy_cpv() -> dict[str, str]:
+    return climate.load_energy_cpv()
+
+
+def reference(session: Session) -> climate.Reference:
+    """The shipped factors, and the CPV division → monetary category mapping admins keep (one query)."""
+    mapping = {division: row.category_key for division, row in emission_mapping(session).items()}
+    return climate.Reference(physical_factors(), energy_cpv(), emission_factors(), mapping)
+
+
+@dataclass
+class Impact:
+    estimate: climate.Estimate
+    local: impact.LocalFigure | None
+    local_basis: str  # past_spend | awarded_suppliers
+    savings_low: Decimal
+    savings_high: Decimal
+    savings_assumption: impact.SavingsAssumption
+    sources: list[str] = field(default_factory=list)
+    category_prefix: str | None = None
+
+    @property
+    def local_share_pct(self) -> Decimal | None:
+        return self.local.local_pct if self.local else None
+
+    @property
+    def local_uncertain_pct(self) -> Decimal | None:
+        return self.local.uncertain_pct if self.local else None
+
+
+def _impact(
+    estimate: climate.Estimate,
+    local: impact.LocalFigure | None,
+    basis: str,
+    prefix: str | None,
+    ref: climate.Reference,
+) -> Impact:
+    low, high, assumption = impact.savings_range(estimate.amount, prefix or "", savings_assumptions())
+    return Impact(
+        estimate,
+        local,
+        basis,
+        low,
+        high,
+        assumption,
+        climate.source_texts(estimate, ref, gettext),
+        prefix,
+    )
+
+
+def _spend_locations(session: Session, organization_codes: set[str], year: int | None) -> pd.DataFrame:
+    """Members' past spend per organization × CPV prefix (5 digits) × supplier location, in cents: the cell's own
+    postcode and city from the file, else the supplier registry's by SIRET."""
+    columns = ["organization", "cpv_prefix", "postcode", "city", "cents"]
+    if not organization_codes:
+        return pd.DataFrame(columns=columns)
+    located = (SpendCell.supplier_postcode, SpendCell.supplier_city, SupplierCompany.postcode, SupplierCompany.city)
+    stmt = (
+        sa.select(Organization.code, SpendCell.cpv_prefix, *located, sa.func.sum(CELL_CENTS))
+        .join(Organization, Organization.id == SpendCell.organization_id)
+        .outerjoin(SupplierCompany, SupplierCompany.siret == SpendCell.supplier_key)
+        .where(Organization.code.in_(sorted(organization_codes)))
+        .group_by(Organization.code, SpendCell.cpv_prefix, *located)
+    )
+    if year is not None:
+        stmt = stmt.where(SpendCell.year == year)
+    raw = pd.DataFrame(
+        [tuple(r) for r in session.execute(stmt)],
+        columns=[
+            "organization",
+            "cpv_prefix",
+            "file_postcode",
+            "file_city",
+            "registry_postcode",
+            "registry_city",
+            "cents",
+        ],
+    )
+    from_file = raw["file_postcode"].notna() & (raw["file_postcode"] != "")
+    raw["postcode"] = raw["file_postcode"].where(from_file, raw["registry_postcode"])
+    raw["city"] = raw["file_city"].where(from_file, raw["registry_city"])
+    return raw[columns]
+
+
+def _local_from_spend(keys: pd.DataFrame, spend: pd.DataFrame) -> dict:
+    """`keys` has columns key, organization, prefix (2 to 5 digits): the spend of those organizations under those
+    prefixes, located and summed per key."""
+    if keys.empty or spend.empty:
+        return {}
+    keys = keys.assign(prefix=keys["prefix"].str[:5]).drop_duplicates()
+    spend = spend.assign(cents=spend["cents"].astype("int64"))
+    parts = []
+    for length in sorted(keys["prefix"].str.len().unique()):  # at most four lengths: division … category
+        wanted = keys[keys["prefix"].str.len() == length]
+        cut = spend.assign(prefix=spend["cpv_prefix"].str[:length])
+        parts.append(wanted.merge(cut, on=["organization", "prefix"]))
+    rows = pd.concat(parts, ignore_index=True)
+    if rows.empty:
+        return {}
+    return impact.local_figures(rows["key"], rows["postcode"], rows["city"], rows["cents"], metropole_area())
+
+
+def _lines_frame(rows, columns=("key", "cpv_code", "unit", "annual_cents", "quantity_hundredths")) -> pd.DataFrame:
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
+    frame["unit"] = frame["unit"].map(climate.normalise_unit, na_action="ignore")
+    hundredths = frame.pop("quantity_hundredths")
+    frame["quantity"] = [None if pd.isna(h) else Decimal(int(h)) / 100 for h in hundredths]
+    return frame
+
+
+QUANTITY_HUNDREDTHS = sa.cast(sa.func.round(Need.quantity * 100), sa.BigInteger)
+
+
+# --------------------------------------------------------------------------- overlaps
+
+
+def overlap_impacts(session: Session, overlaps, year: int | None = None) -> dict[str, Impact]:
+    """cpv_prefix → Impact for the overlaps given (a page of them): 2 queries for the needs and the spend."""
+    if not overlaps:
+        return {}
+    ref = reference(session)
+    need_key = {need_id: o.cpv_prefix for o in overlaps for need_id in o.need_ids}
+    stmt = sa.select(
+        Need.id,
+        Need.cpv_code,
+        Need.unit,
+        sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger),
+        QUANTITY_HUNDREDTHS,
+    ).where(Need.id.in_(sorted(need_key)))
+    lines = _lines_frame(session.execute(stmt))
+    lines["key"] = lines["key"].map(need_key)
+    lines = _aggregate(lines)
+    estimates = climate.estimate_frame(lines, ref)
+    keys = pd.DataFrame(
+        [(o.cpv_prefix, org, o.cpv_prefix) for o in overlaps for org in o.organizations],
+        columns=["key", "organization", "prefix"],
+    )
+    spend = _spend_locations(session, set(keys["organization"]), year)
+    local = _local_from_spend(keys, spend)
+    return {
+        o.cpv_prefix: _impact(
+            estimates.get(o.cpv_prefix, climate.Estimate(amount=o.annual_amount)),
+            local.get(o.cpv_prefix),
+            "past_spend",
+            o.cpv_prefix,
+            ref,
+        )
+        for o in overlaps
+    }
+
+
+def _aggregate(lines: pd.DataFrame) -> pd.DataFrame:
+    """One row per key × CPV code × unit × has-a-quantity (an estimate is linear in both)."""
+    if lines.empty:
+        return pd.DataFrame(columns=climate.LINE_COLUMNS)
+    lines = lines.assign(
+        unit=lines["unit"].fillna(""),
+        has_quantity=lines["quantity"].notna(),
+        quantity=[q if q is not None else Decimal(0) for q in lines["quantity"]],
+    )
+    grouped = lines.groupby(["key", "cpv_code", "unit", "has_quantity"], as_index=False).agg(
+        annual_cents=("annual_cents", "sum"), quantity=("quantity", "sum")
+    )
+    grouped["quantity"] = [
+        q if has else None for q, has in zip(grouped["quantity"], grouped["has_quantity"], strict=True)
+    ]
+    grouped["unit"] = [u or None for u in grouped["unit"]]
+    return grouped[climate.LINE_COLUMNS]
+
+
+# --------------------------------------------------------------------------- groups and calls
+
+
+def _common_prefix(codes: list[str]) -> str | None:
+    """The longest prefix (2 to 5 digits) all codes share, or None when they span several divisions."""
+    if not codes:
+        return None
+    first = min(codes)
+    last = max(codes)
+    length = 0
+    while length < min(5, len(first)) and first[length] == last[length]:
+        length += 1
+    return first[:length] if length >= 2 else None
+
+
+def group_impacts(session: Session, group_ids: list[int], year: int | None = None) -> dict[int, Impact]:
+    """group id → Impact, over the needs each group counts (brought, or still proposed to a member that has not
+    answered), with the amounts and quantities adjusted for the group: 4 queries whatever the number of groups."""
+    if not group_ids:
+        return {}
+    ref = reference(session)
+    counted = sa.or_(
+        GroupNeed.included,
+        sa.and_(PurchaseGroup.status == "forming", Membership.status == "invited"),
+    )
+    stmt = (
+        sa.select(
+            GroupNeed.group_id,
+            PurchaseGroup.scope_cpv_prefix,
+            Organization.code,
+            Need.cpv_code,
+            Need.unit,
+            sa.func.sum(sa.cast(sa.func.round(GroupNeed.annual_amount * 100), sa.BigInteger)),
+            sa.func.sum(sa.cast(sa.func.round(GroupNeed.quantity * 100), sa.BigInteger)),
+            sa.func.count(GroupNeed.quantity),
+        )
+        .join(Need, Need.id == GroupNeed.need_id)
+        .join(PurchaseGroup, PurchaseGroup.id == GroupNeed.group_id)
+        .join(Organization, Organization.id == GroupNeed.organization_id)
+        .outerjoin(
+            Membership,
+            sa.and_(Membership.group_id == GroupNeed.group_id, Membership.organization_id == GroupNeed.organization_id),
+        )
+        .where(GroupNeed.group_id.in_(group_ids), counted)
+        .group_by(
+            GroupNeed.group_id,
+            PurchaseGroup.scope_cpv_prefix,
+            Organization.code,
+            Need.cpv_code,
+            Need.unit,
+            GroupNeed.quantity.is_(None),
+        )
+    )
+    raw = pd.DataFrame(
+        [tuple(r) for r in session.execute(stmt)],
+        columns=[
+            "key",
+            "scope",
+            "organization",
+            "cpv_code",
+            "unit",
+            "annual_cents",
+            "quantity_hundredths",
+            "with_quantity",
+        ],
+    )
+    raw["quantity_hundredths"] = raw["quantity_hundredths"].where(raw["with_quantity"] > 0, None)
+    lines = _lines_frame(
+        raw[["key", "cpv_code", "unit", "annual_cents", "quantity_hundredths"]].itertuples(index=False)
+    )
+    estimates = climate.estimate_frame(_aggregate(lines), ref)
+
+    prefixes: dict[int, str | None] = {}
+    key_rows = []
+    for group_id, rows in raw.groupby("key"):  # one pass per group (a page of them), on aggregated rows
+        scope = rows["scope"].iloc[0]
+        scope = climate.significant(scope)[:5] if isinstance(scope, str) and scope else None
+        prefix = scope or _common_prefix(sorted(rows["cpv_code"]))
+        prefixes[group_id] = prefix
+        wanted = [prefix] if prefix else sorted({code[:2] for code in rows["cpv_code"]})
+        key_rows += [(group_id, org, p) for org in sorted(set(rows["organization"])) for p in wanted]
+    keys = pd.DataFrame(key_rows, columns=["key", "organization", "prefix"])
+    spend = _spend_locations(session, set(keys["organization"]), year)
+    local = _local_from_spend(keys, spend)
+    awarded = _awarded_locations(session, group_ids)
+
+    result = {}
+    for group_id in group_ids:
+        estimate = estimates.get(group_id, climate.Estimate())
+        if group_id in awarded:
+            result[group_id] = _impact(estimate, awarded[group_id], "awarded_suppliers", prefixes.get(group_id), ref)
+        else:
+            result[group_id] = _impact(estimate, local.get(group_id), "past_spend", prefixes.get(group_id), ref)
+    return result
+
+
+def _awarded_locations(session: Session, group_ids: list[int]) -> dict[int, impact.LocalFigure]:
+    """group id → local share of the awarded bids' amounts by the awarded suppliers' location (registry)."""
+    stmt = (
+        sa.select(
+            Call.group_id,
+            SupplierCompany.postcode,
+            SupplierCompany.city,
+            sa.func.sum(sa.cast(sa.func.round(Bid.amount * 100), sa.BigInteger)),
+        )
+        .select_from(Award)
+        .join(Bid, Bid.id == Award.bid_id)
+        .join(SupplierCompany, SupplierCompany.id == Bid.supplier_id)
+        .join(CallLot, CallLot.id == Award.lot_id)
+        .join(Call, Call.id == CallLot.call_id)
+        .where(Call.group_id.in_(group_ids))
+        .group_by(Call.group_id, SupplierCompany.postcode, SupplierCompany.city)
+    )
+    rows = pd.DataFrame([tuple(r) for r in session.execute(stmt)], columns=["key", "postcode", "city", "cents"])
+    if rows.empty:
+        return {}
+    return impact.local_figures(rows["key"], rows["postcode"], rows["city"], rows["cents"], metropole_area())
+
+
+def call_impacts(session: Session, calls) -> dict[int, Impact]:
+    """call id → Impact. A call buys its group's needs: the group's impact (local share of the awarded suppliers once
+    awarded); one batch for a page of calls."""
+    by_group = group_impacts(session, sorted({c.group_id for c in calls}))
+    return {c.id: by_group[c.group_id] for c in calls}
+
+
+# --------------------------------------------------------------------------- portfolio
+
+
+@dataclass
+class PortfolioRow:
+    group: PurchaseGroup
+    stage: str
+    impact: Impact
+    annual_amount: Decimal
+    total_amount: Decimal
+    procedure: object
+
+
+@dataclass
+class Portfolio:
+    rows: list[PortfolioRow]
+    year: int | None
+    annual_amount: Decimal
+    total_amount: Decimal
+    tco2e: Decimal
+    tco2e_low: Decimal
+    tco2e_high: Decimal
+    savings_low: Decimal
+    savings_high: Decimal
+    local: impact.LocalFigure
+    methods: frozenset[str]
+    sources: list[str]
+
+    @property
+    def method(self) -> str:
+        return climate.Estimate(methods=self.methods).method
+
+
+def _stage_of(session: Session, group_ids: list[int]) -> set[int]:
+    """The groups with at least one awarded lot."""
+    stmt = (
+        sa.select(Call.group_id)
+        .join(CallLot, CallLot.call_id == Call.id)
+        .join(Award, Award.lot_id == CallLot.id)
+        .where(Call.group_id.in_(group_ids))
+        .distinct()
+    )
+    return set(session.scalars(stmt))
+
+
+def portfolio(session: Session, actor, *, year=None, today) -> Portfolio:
+    """The groups the actor may see that are forming, constituted or awarded, with their impact, and totals that are
+    the sums of the rows shown (tonnes summed as shown, to the tenth)."""
+    if actor.role not in ("admin", "coordinator", "buyer"):
+        raise NotPermitted(str(_l("The impact portfolio is for buyers and coordinators.")))
+    year = check_year(year)
+    from app.groups.services import GROUP_DETAILS, summarize
+
+    stmt = (
+        visible_groups(actor)
+        .options(*GROUP_DETAILS)
+        .where(PurchaseGroup.status.in_(("forming", "constituted", "closed")))
+        .order_by(PurchaseGroup.created_at, PurchaseGroup.id)
+    )
+    groups = list(session.scalars(stmt).unique())
+    ids = [g.id for g in groups]
+    awarded = _stage_of(session, ids) if ids else set()
+    impacts = group_impacts(session, ids, year)
+    rows = []
+    for group in groups:
+        stage = "awarded" if group.id in awarded else group.status
+        if stage not in PORTFOLIO_STAGES:
+            continue  # a closed group without an award
+        summary = summarize(group, today=today)
+        rows.append(
+            PortfolioRow(
+                group, stage, impacts[group.id], summary.annual_amount, summary.total_amount, summary.procedure
+            )
+        )
+    zero = Decimal(0)
+    local = impact.LocalFigure(
+        sum((r.impact.local.metropole for r in rows if r.impact.local), zero),
+        sum((r.impact.local.uncertain for r in rows if r.impact.local), zero),
+        sum((r.impact.local.known for r in rows if r.impact.local), zero),
+        sum((r.impact.local.total for r in rows if r.impact.local), zero),
+    )
+    estimate = climate.total(r.impact.estimate for r in rows)
+    return Portfolio(
+        rows=rows,
+        year=year,
+        annual_amount=sum((r.annual_amount for r in rows), Decimal("0.00")),
+        total_amount=sum((r.total_amount for r in rows), Decimal("0.00")),
+        tco2e=sum((r.impact.estimate.tco2e for r in rows), Decimal("0.0")),
+        tco2e_low=sum((r.impact.estimate.tco2e_low for r in rows), Decimal("0.0")),
+        tco2e_high=sum((r.impact.estimate.tco2e_high for r in rows), Decimal("0.0")),
+        savings_low=sum((r.impact.savings_low for r in rows), Decimal("0.00")),
+        savings_high=sum((r.impact.savings_high for r in rows), Decimal("0.00")),
+        local=local,
+        methods=estimate.methods,
+        sources=climate.source_texts(estimate, reference(session), gettext),
+    )
