@@ -3,6 +3,7 @@ from flask_smorest import Blueprint
 
 from app.api.auth import require
 from app.api.pagination import list_page
+from app.api.remembered import remembered
 from app.api.schemas import OverlapList, OverlapQuerySchema
 from app.clock import paris_today
 from app.extensions import db
@@ -24,8 +25,14 @@ def overlaps(args):
     first, `per_page` (1 to 200, default 50) a page, `next` the path of the following page.
     """
     query = OverlapQuery(level=args["level"], window_months=args["window_months"], window_start=args["from_"])
-    query, overlaps = find_overlaps(db.session, current_user, query, today=paris_today())
-    shown, next_page = list_page(overlaps, args)
-    report = with_details(db.session, current_user, query, shown, lang=current_language(), needs=False)
-    possible = possible_overlaps(db.session, current_user, query, lang=current_language())
-    return {"items": report.overlaps, "possible": possible, "next": next_page}
+    today = paris_today()
+
+    def page() -> dict:
+        validated, overlaps = find_overlaps(db.session, current_user, query, today=today)
+        shown, next_page = list_page(overlaps, args)
+        report = with_details(db.session, current_user, validated, shown, lang=current_language(), needs=False)
+        possible = possible_overlaps(db.session, current_user, validated, lang=current_language())
+        return {"items": tuple(report.overlaps), "possible": tuple(possible), "next": next_page}
+
+    # Without `from`, the window starts today: the day is part of the key.
+    return remembered(("needs",), page, today)
