@@ -4,6 +4,7 @@ from flask_smorest import Blueprint
 from app.api.auth import require
 from app.api.impact import impact_payload
 from app.api.pagination import list_page
+from app.api.remembered import remembered
 from app.api.schemas import OverlapList, OverlapQuerySchema
 from app.clock import paris_today
 from app.contracts.services import renewal_counts
@@ -30,18 +31,27 @@ def overlaps(args):
     (1 to 200, default 50) a page, `next` the path of the following page.
     """
     query = OverlapQuery(level=args["level"], window_months=args["window_months"], window_start=args["from_"])
-    query, overlaps = find_overlaps(db.session, current_user, query, today=paris_today())
-    shown, next_page = list_page(overlaps, args)
-    report = with_details(db.session, current_user, query, shown, lang=current_language(), needs=False)
-    possible = possible_overlaps(db.session, current_user, query, lang=current_language())
-    renewals = renewal_counts(db.session, PREFIX_LENGTH[query.level], query.window_start, query.window_months)
-    impacts = overlap_impacts(db.session, report.overlaps)
+    today = paris_today()
+
+    def page() -> dict:
+        validated, overlaps = find_overlaps(db.session, current_user, query, today=today)
+        shown, next_page = list_page(overlaps, args)
+        report = with_details(db.session, current_user, validated, shown, lang=current_language(), needs=False)
+        possible = possible_overlaps(db.session, current_user, validated, lang=current_language())
+        return {"query": validated, "items": tuple(report.overlaps), "possible": tuple(possible), "next": next_page}
+
+    # Without `from`, the window starts today: the day is part of the key.
+    found = remembered(("needs",), page, today)
+    # Contracts and the members' spend are read on every request: they are not among the remembered topics.
+    window = found["query"]
+    renewals = renewal_counts(db.session, PREFIX_LENGTH[window.level], window.window_start, window.window_months)
+    impacts = overlap_impacts(db.session, found["items"])
     items = [
         {
             **vars(o),
             "upcoming_renewals": renewals.for_overlap(o.cpv_prefix, o.organizations),
             "impact": impact_payload(impacts.get(o.cpv_prefix)),
         }
-        for o in report.overlaps
+        for o in found["items"]
     ]
-    return {"items": items, "possible": possible, "next": next_page}
+    return {"items": items, "possible": found["possible"], "next": found["next"]}

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from flask import request
 from flask_babel import gettext
 from flask_login import current_user
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
-from app import actions, freshness
+from app import actions
 from app.api.auth import require
 from app.api.pagination import PageQuery, page_of
+from app.api.remembered import remembered
 from app.api.schemas import ErrorEnvelope, Money
 from app.clock import paris_today
 from app.domain import impact
@@ -309,7 +309,7 @@ def spend_cube(args):
         rows, next_page = page_of(stmt, args, entities=False)
         return {"items": tuple(services.cube_items(db.session, rows, current_language())), "next": next_page}
 
-    return _remembered(("spend",), page)
+    return remembered(("spend",), page)
 
 
 @blp.get("/spend/pooling")
@@ -333,20 +333,7 @@ def pooling(args):
             "next": next_page,
         }
 
-    return _remembered(("spend", "needs"), page)
-
-
-def _remembered(topics: tuple[str, ...], answer):
-    """answer(), remembered until the data of `topics` changes (app.freshness): the key is the request's path and
-    query, its language and who the reader is (what a reader may see depends on its role and organization). The
-    answer must not be changed afterwards (tuples, not lists)."""
-    key = (
-        (current_user.role, current_user.organization_id),
-        request.path,
-        tuple(sorted(request.args.items(multi=True))),
-        current_language(),
-    )
-    return freshness.remembered(db.session, topics, key, answer)
+    return remembered(("spend", "needs"), page)
 
 
 def _share_out(organization: str | None, share: impact.LocalShare) -> dict:
@@ -384,7 +371,7 @@ def local_share(args):
             "definition": gettext(LOCAL_DEFINITION),
         }
 
-    return _remembered(("spend",), answer)
+    return remembered(("spend",), answer)
 
 
 LOCAL_DEFINITION = (

@@ -209,3 +209,24 @@ def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(sessio
     session.commit()
     after = freshness.tokens(session, freshness.TOPICS_ALL)
     assert {t for t, b, a in zip(freshness.TOPICS_ALL, before, after, strict=True) if b != a} == set(topics)
+
+
+def test_the_overlap_api_follows_a_new_need_and_answers_a_buyer_its_own_overlaps(client, session, world):
+    from tests.conftest import api_token
+
+    world["coordinator"].email = "coord@dm.fr"
+    factories.user("buyer", email="buyer@ub.fr", organization_=world["UB"])
+    factories.need(world["DM"], cpv="55520000", annual="30000.00")
+    factories.need(world["UB"], cpv="55520000", annual="20000.00")
+    session.commit()
+    coordinator, ub = api_token(client, "coord@dm.fr"), api_token(client, "buyer@ub.fr")
+    path = "/api/v1/overlaps?level=class&window_months=60&from=2027-01-01"
+
+    def prefixes(headers) -> list[str]:
+        return [item["cpv_prefix"] for item in client.get(path, headers=headers).get_json()["items"]]
+
+    assert sorted(prefixes(coordinator)) == sorted(prefixes(coordinator)) == ["0931", "5552"]
+    assert prefixes(ub) == ["5552"]  # a buyer sees the overlaps of its own organization only
+    factories.need(world["UB"], cpv="09310000", annual="5000.00")
+    session.commit()
+    assert sorted(prefixes(ub)) == ["0931", "5552"]

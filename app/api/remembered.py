@@ -1,0 +1,30 @@
+"""API answers remembered until their data changes (app.freshness), keyed by the request and its reader."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import TypeVar
+
+from flask import request
+from flask_login import current_user
+
+from app import freshness
+from app.extensions import db
+from app.i18n import current_language
+
+T = TypeVar("T")
+
+
+def remembered(topics: tuple[str, ...], answer: Callable[[], T], *more_key: Hashable) -> T:
+    """answer(), remembered until the data of `topics` changes: the key is the request's path and query, its
+    language, who the reader is (what a reader may see depends on its role and organization) and `more_key` (what
+    else the answer depends on, such as today's date). The answer must not be changed afterwards (tuples, not
+    lists); an error it raises is not remembered."""
+    key = (
+        (current_user.role, current_user.organization_id),
+        request.path,
+        tuple(sorted(request.args.items(multi=True))),
+        current_language(),
+        *more_key,
+    )
+    return freshness.remembered(db.session, topics, key, answer)
