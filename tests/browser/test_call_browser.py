@@ -78,6 +78,7 @@ def test_coordinator_publishes_a_call_and_a_supplier_bids_and_gets_its_receipt(p
     form.get_by_role("button", name="Submit my bid").click()
 
     expect(supplier.get_by_role("heading", level=1)).to_have_text("Bid receipt")
+    db.session.expire_all()
     placed = db.session.scalar(sa.select(Bid))
     sealing.reveal_own(db.session.get(Call, placed.call_id), [placed])  # stored sealed: opened in memory
     assert placed.amount == Decimal("498765.43") and placed.delivery_distance_km == Decimal("12.5")
