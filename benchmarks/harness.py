@@ -280,25 +280,35 @@ def cli_import(url: str, workdir: Path, path: Path, org: str) -> float:
     return cli_import_measured(url, workdir, path, org)[0]
 
 
+# Runs a command and reports its wall time, peak RSS and processor time on the last line of stderr. Spawned from
+# this small process, not from the harness: Linux carries a process's peak RSS over fork and exec, so a command
+# spawned by the harness (which holds the whole dataset) would report at least the harness's own RSS.
+_MEASURE = """
+import resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.call(sys.argv[1:])
+elapsed = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"\\nMEASURED {elapsed} {usage.ru_maxrss * 1024} {usage.ru_utime + usage.ru_stime}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
 def cli_import_measured(url: str, workdir: Path, path: Path, org: str) -> tuple[float, int, float]:
     """`flask spend import` in a new process: its wall time (seconds), its peak resident memory (bytes) and the
     processor time it used (user + system, seconds: what a machine shared with other work does not inflate)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(  # noqa: S603
-        [str(VENV_BIN / "flask"), "spend", "import", str(path), "--org", org],
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", _MEASURE, str(VENV_BIN / "flask"), "spend", "import", str(path), "--org", org],
         cwd=ROOT,
         env=app_env(url, workdir),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        text=True,
     )
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    process.stderr.close()
-    if process.returncode != 0:
-        raise RuntimeError(f"flask spend import {path.name} failed: {stderr.decode(errors='replace')[-2000:]}")
-    return elapsed, usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
+    if done.returncode != 0:
+        raise RuntimeError(f"flask spend import {path.name} failed: {done.stderr[-2000:]}")
+    elapsed, peak, cpu = done.stderr.rsplit("MEASURED ", 1)[1].split()
+    return float(elapsed), int(peak), float(cpu)
 
 
 def process_read_csv_floor(path: Path) -> None:

@@ -23,9 +23,11 @@ def loaded(tmp_path_factory):
 
 def test_imports_through_the_command_line_and_the_service_beside_read_csv(loaded):
     url, workdir = loaded
-    harness.add_organizations(url, ["CLI", "SRV"])
+    harness.add_organizations(url, ["CLI", "SRV", "RSS"])
     whole = workdir / "files" / "spend" / "all.csv"
     assert harness.cli_import(url, workdir, whole, "CLI") > 0
+    elapsed, peak, cpu = harness.cli_import_measured(url, workdir, whole, "RSS")
+    assert elapsed > 0 and cpu > 0 and 20 * 2**20 < peak < 4 * 2**30  # the command's own memory, in bytes
     assert harness.service_import(url, whole, "SRV") > 0
     floor = harness.timed(lambda: harness.read_csv_floor(whole), 2)
     assert len(floor) == 2 and all(t > 0 for t in floor)
@@ -36,11 +38,11 @@ def test_imports_through_the_command_line_and_the_service_beside_read_csv(loaded
         counts = dict(
             connection.exec_driver_sql(
                 "SELECT o.code, count(*) FROM spend_line l JOIN organization o ON o.id = l.organization_id "
-                "WHERE o.code IN ('CLI', 'SRV') GROUP BY o.code"
+                "WHERE o.code IN ('CLI', 'SRV', 'RSS') GROUP BY o.code"
             ).all()
         )
     engine.dispose()
-    assert counts == {"CLI": TINY.spend_lines, "SRV": TINY.spend_lines}
+    assert counts == {"CLI": TINY.spend_lines, "SRV": TINY.spend_lines, "RSS": TINY.spend_lines}
     with pytest.raises(RuntimeError, match="failed"):  # the same file again: the harness says the import failed
         harness.cli_import(url, workdir, whole, "CLI")
 
