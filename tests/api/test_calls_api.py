@@ -395,6 +395,6 @@ def test_after_the_award_each_bidder_reads_its_outcome_and_the_public_its_award_
             "awarded_at": body["awards"][0]["awarded_at"],
         }
     ]
-    assert "bids" not in json.dumps(body) and "Société alpha" not in json.dumps(body)
+    assert "bids" not in body and "Société alpha" not in json.dumps(body)  # `bids_opened` says only that
     listed = client.get("/api/v1/calls?status=awarded").get_json()["items"]
     assert [c["id"] for c in listed] == [call["id"]]
