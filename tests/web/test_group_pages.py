@@ -18,7 +18,7 @@ from app.needs.models import Need
 from app.notifications.models import Notification
 from app.reference.models import CpvCode
 from tests import factories
-from tests.conftest import csrf_from, english
+from tests.conftest import csrf_from, english, login
 
 SIGNED_ON = date.today() - timedelta(days=3)
 
@@ -1102,3 +1102,21 @@ def test_the_execution_mode_chosen_is_in_the_convention_and_changing_it_voids_th
     assert "de signer et de notifier les marchés au nom et pour le compte" not in doc
     log = page(client.get(f"/groups/{signed_group.id}"))
     assert "who signs and runs the contracts" in log
+
+
+def test_a_buyer_sees_links_only_to_its_own_needs_on_the_group_page_and_each_link_opens(client, world, db):
+    """Other members' needs are listed without a link: their page answers 404 to this buyer."""
+    group = formed(db, world)
+
+    login(client, "anne@chu.example.fr")
+    body = page(client.get(f"/groups/{group.id}"))
+    links = set(re.findall(r'href="/needs/(\d+)"', body))
+    assert links == {str(world.needs.chu.id)}
+    for other in ("ub", "gdh", "dm"):
+        assert getattr(world.needs, other).title in body
+    assert all(client.get(f"/needs/{need_id}").status_code == 200 for need_id in links)
+
+    client.post("/logout", data={"csrf_token": csrf_from(body)})
+    login(client, "coord@dm.example.fr")
+    coordinator_links = set(re.findall(r'href="/needs/(\d+)"', page(client.get(f"/groups/{group.id}"))))
+    assert coordinator_links == {str(getattr(world.needs, k).id) for k in ("chu", "ub", "gdh", "dm")}
