@@ -448,6 +448,18 @@ def _evaluation(call: Call) -> dict | None:
     return {"ranked": ranked, "awards": awards, "contracts": contracts}
 
 
+def _award_notices(call: Call) -> list[Award]:
+    """The published outcome of each awarded lot (supplier and amount, as in the award notice), in lot order: what
+    every visitor of the call page may read once a lot is awarded; nothing of the other bids."""
+    if not any(lot.status == "awarded" for lot in call.lots):
+        return []
+    awards = db.session.scalars(
+        sa.select(Award).join(CallLot, Award.lot_id == CallLot.id).where(CallLot.call_id == call.id)
+    ).all()
+    number = {lot.id: lot.number for lot in call.lots}
+    return sorted(awards, key=lambda award: number.get(award.lot_id, 0))
+
+
 def _render_detail(call: Call, status: int = 200, **forms):
     """The call page; `forms` replaces the blank action forms by bound ones carrying the user's input and errors."""
     now = utcnow()
@@ -480,6 +492,7 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "locality_badges": LOCALITY_BADGES,
         "evaluation": _evaluation(call),
         "decp_allowed": role in decp.READERS,
+        "award_notices": _award_notices(call) if role not in EVALUATORS else [],
     }
     if coordinator:
         # the procedure of the call itself: its lots, under the thresholds of the day it was (or would be) published
