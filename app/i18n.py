@@ -7,7 +7,8 @@ from decimal import Decimal
 
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_currency as _format_currency
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from babel.dates import get_datetime_format
+from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale
 
 
 def select_locale() -> str:
@@ -50,9 +51,15 @@ def day(value: date | None, fmt: str = "medium") -> str:
     return format_date(value, fmt) if value else "—"
 
 
-def instant(value: datetime | None, fmt: str = "medium") -> str:
-    """An aware UTC instant shown in Europe/Paris (the Babel timezone)."""
-    return format_datetime(value, fmt) if value else "—"
+def instant(value: datetime | None, fmt: str = "medium", seconds: bool = False) -> str:
+    """An aware UTC instant shown in Europe/Paris (the Babel timezone): '10 déc. 2026, 12:00', 'Dec 10, 2026,
+    12:00 PM'. Deadlines are set to the minute, so no seconds unless asked for (a receipt's time of reception)."""
+    if not value:
+        return "—"
+    if seconds:
+        return format_datetime(value, fmt)
+    joined = get_datetime_format(fmt, locale=get_locale() or "fr")
+    return joined.replace("{1}", format_date(value, fmt)).replace("{0}", format_time(value, "short"))
 
 
 def register_filters(app: Flask) -> None:

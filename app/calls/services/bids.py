@@ -24,6 +24,7 @@ from app.db import CENT
 from app.domain.receipts import receipt_content, sha256_hex
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.i18n import instant
 from app.notifications.services import notify
 
 MSG_BID_RECEIVED = N_("Your bid on “%(call)s”, lot %(lot)s, was received at %(at)s (UTC). Receipt SHA-256: %(sha)s")
@@ -44,8 +45,8 @@ def _refuse_if_closed(call: Call, now: datetime) -> None:
             "call_closed",
             str(
                 _l(
-                    "Bids on this call closed at %(deadline)s (UTC).",
-                    deadline=call.bid_deadline.strftime("%Y-%m-%d %H:%M:%S"),
+                    "Bids on this call closed on %(deadline)s (Paris time).",
+                    deadline=instant(call.bid_deadline),
                 )
             ),
         )

@@ -13,19 +13,22 @@ from app.audit.services import record
 from app.calls.models import Bid, Call, Question
 from app.calls.services.access import supplier_users
 from app.calls.services.matching import matching_suppliers
-from app.clock import utcnow
+from app.clock import PARIS, utcnow
 from app.domain import scoring
 from app.domain.procedures import PROCEDURE_LABELS
 from app.domain.text import N_
 from app.notifications.services import coordinators_of, notify
 
 REMINDER_BEFORE_DEADLINE = timedelta(days=3)
+# Less than this before the deadline a reminder is useless (nobody prepares a bid in an hour): it is not sent, as
+# when the scheduler was down through the reminder window or the call was published with less time to bid.
+REMINDER_MINIMUM_LEFT = timedelta(hours=1)
 # Minimum bid periods shown as warnings to the coordinator (not refusals): an open call for tenders gives
 # at least 35 days from the contract notice (code de la commande publique, R2161-2); for an adapted
 # procedure the law asks for a "reasonable" period, which Mutualis takes as 15 days by default.
 MINIMUM_BID_DAYS = {"formal": 35, "adapted": 15, "none": 0}
 
-MSG_CALL_REMINDER = N_("Three days left to bid on “%(call)s”: the deadline is %(deadline)s (UTC).")
+MSG_CALL_REMINDER = N_("Bids on “%(call)s” close on %(deadline)s (Paris time): %(days)d d %(hours)d h left to bid.")
 MSG_CALL_CLOSED = N_("The call “%(call)s” is closed: the bids can now be opened and evaluated.")
 MSG_QUESTIONS_WAITING = N_("%(count)s question(s) on “%(call)s” wait for an answer.")
 
@@ -127,7 +130,7 @@ def send_bid_reminders(session: Session, now: datetime | None = None) -> int:
             sa.select(Call).where(
                 Call.status == "published",
                 Call.bid_reminder_sent_at.is_(None),
-                Call.bid_deadline > now,
+                Call.bid_deadline >= now + REMINDER_MINIMUM_LEFT,
                 Call.bid_deadline <= now + REMINDER_BEFORE_DEADLINE,
             )
         )
@@ -142,11 +145,23 @@ def send_bid_reminders(session: Session, now: datetime | None = None) -> int:
         ).rowcount
         if claimed != 1:
             continue
-        params = {"call": call.title, "deadline": call.bid_deadline.strftime("%Y-%m-%d %H:%M")}
+        params = reminder_params(call, now)
         users = supplier_users(session, [c.id for c in matching_suppliers(session, call)])
         notify(session, users, "call_reminder", MSG_CALL_REMINDER, params, f"/calls/{call.id}")
         sent += 1
     return sent
+
+
+def reminder_params(call: Call, now: datetime) -> dict:
+    """The reminder's deadline as it reads in Paris (the wall clock of French buyers and suppliers, summer time
+    included) and the real time left, in whole days and hours."""
+    left = max(int((call.bid_deadline - now).total_seconds()) // 3600, 0)
+    return {
+        "call": call.title,
+        "deadline": call.bid_deadline.astimezone(PARIS).strftime("%Y-%m-%d %H:%M"),
+        "days": left // 24,
+        "hours": left % 24,
+    }
 
 
 def send_question_reminders(session: Session, now: datetime | None = None) -> int:
