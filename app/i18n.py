@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from babel.dates import get_datetime_format
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import format_currency as _format_currency
-from babel.dates import get_datetime_format
 from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale
 
 
