@@ -273,3 +273,18 @@ def test_text_search_treats_wildcards_literally(session, chu_buyer):
     stmt = services.filtered_needs(chu_buyer, NeedFilters(q="50%"))
     assert [n.title for n in session.scalars(stmt)] == ["Remise 50% sur papier"]
     assert list(session.scalars(services.filtered_needs(chu_buyer, NeedFilters(q="\\")))) == []
+
+
+def test_needs_sorted_by_title_read_as_french_words_accents_and_case_second(session):
+    """'Bâtiment' before 'Bureau' (a byte order puts 'â' after every unaccented letter), 'école' among the e's."""
+    org = factories.organization("ACC")
+    buyer = factories.user("buyer", organization_=org)
+    for title in ("Bureau", "Bâtiment", "entretien", "école", "Zinguerie", "abri"):
+        factories.need(org, title=title)
+    session.commit()
+    stmt = services.ordered(services.filtered_needs(buyer, NeedFilters()), NeedFilters(sort="title"))
+    assert [n.title for n in session.scalars(stmt)] == ["abri", "Bâtiment", "Bureau", "école", "entretien", "Zinguerie"]
+    backwards = services.ordered(
+        services.filtered_needs(buyer, NeedFilters()), NeedFilters(sort="title", descending=True)
+    )
+    assert [n.title for n in session.scalars(backwards)][:2] == ["Zinguerie", "entretien"]
