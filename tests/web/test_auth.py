@@ -24,7 +24,7 @@ def test_wrong_password_and_unknown_email_get_the_same_generic_message(client, d
     db.session.commit()
     wrong_password = login(client, "anne@chu.example.fr", "not-the-password").get_data(as_text=True)
     unknown_email = login(client, "nobody@chu.example.fr", "not-the-password").get_data(as_text=True)
-    message = "Email ou mot de passe incorrect."
+    message = "Adresse électronique ou mot de passe incorrect."
     assert message in wrong_password and message in unknown_email
 
 

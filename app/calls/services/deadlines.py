@@ -6,7 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy.orm import Session
 
 from app.audit.services import record
@@ -53,18 +55,30 @@ def deadline_warnings(call: Call, procedure_code: str | None, now: datetime | No
     minimum = MINIMUM_BID_DAYS.get(procedure_code or "adapted", 0)
     days = (call.bid_deadline - start).total_seconds() / 86400
     if minimum and days < minimum:
+        shown = max(round(days, 1), 0.0)
         return [
             str(
-                _l(
-                    "The bid period is %(days).1f days; this procedure (%(procedure)s) usually gives at least "
+                ngettext(
+                    "The bid period is %(days)s day; this procedure (%(procedure)s) usually gives at least "
                     "%(minimum)d days.",
-                    days=days,
+                    "The bid period is %(days)s days; this procedure (%(procedure)s) usually gives at least "
+                    "%(minimum)d days.",
+                    plural_selector(shown),
+                    days=format_decimal(shown, format="#,##0.0"),
                     procedure=_l(PROCEDURE_LABELS.get(procedure_code or "adapted", "")),
                     minimum=minimum,
                 )
             )
         ]
     return []
+
+
+def plural_selector(value: float) -> int:
+    """The integer that picks the right plural of a decimal quantity in French and English alike: French keeps the
+    singular below 2 ('0,5 jour', '1,5 jour'), English below or above 1 takes the plural ('0.5 days'); 0 does both."""
+    if value == 1:
+        return 1
+    return 0 if value < 2 else int(value)
 
 
 def _close(session: Session, call_id: int, now: datetime, by: str, process: str | None = None) -> bool:
