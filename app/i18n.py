@@ -90,7 +90,5 @@ def filesize(size: int | None) -> str:
 
 
 def register_filters(app: Flask) -> None:
-    app.jinja_env.filters.update(
-        money=money, number=number, day=day, instant=instant, siret=siret, filesize=filesize
-    )
+    app.jinja_env.filters.update(money=money, number=number, day=day, instant=instant, siret=siret, filesize=filesize)
     app.jinja_env.globals.update(current_language=current_language)

@@ -6,9 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask_babel import format_decimal
+from flask_babel import format_decimal, ngettext
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy.orm import Session
 
 from app.audit.services import record
