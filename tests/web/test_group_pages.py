@@ -836,13 +836,13 @@ def test_convention_in_french_names_parties_shares_coordinator_duration_and_sign
     for name in ("Dijon Métropole", "CHU Dijon Bourgogne", "Université de Bourgogne"):
         assert name in doc.split('id="parties"')[1].split("</section>")[0]
     assert "Grand Dijon Habitat" not in doc  # declined: not a party
-    assert "SIRET 26210006300018" in doc and "SIRET 24210031400010" in doc
+    assert "SIRET 262 100 063 00018" in doc and "SIRET 242 100 314 00010" in doc  # grouped (no-break spaces)
     assert "09310000-5" in doc and "Électricité des hôpitaux" in doc
     # CHU 300 000 of 380 000 = 78,9 %; UB 80 000 = 21,1 %
     chu_share = doc.split('data-share="CHU"')[1].split("</tr>")[0].replace("\u202f", " ").replace("\xa0", " ")
     assert "78,9 %" in chu_share and "300 000,00 €" in chu_share
     coordinator = doc.split('id="coordonnateur"')[1].split("</section>")[0]
-    assert "Dijon Métropole</strong> (SIRET 24210031400010) est désigné(e) coordonnateur" in coordinator
+    assert "Dijon Métropole</strong> (SIRET 242 100 314 00010) est désigné(e) coordonnateur" in coordinator
     assert "de signer et de notifier les marchés au nom et pour le compte de l'ensemble des membres" in coordinator
     assert "le représentant légal de Dijon Métropole" in coordinator
     assert "au prorata de leur part" in doc and "36 mois" in doc and "(3 ans)" in doc
@@ -855,7 +855,7 @@ def test_convention_in_french_names_parties_shares_coordinator_duration_and_sign
     assert "reconductions et options comprises (article R2121-1" in doc
     assert "Le marché n'est pas alloti pour le motif suivant" in lots
     chu_signature = doc.split('data-signature="CHU"')[1].split("</div>")[0]
-    assert "Délibération CA 2026-41" in chu_signature and "1 octobre 2026" in chu_signature
+    assert "Délibération CA 2026-41" in chu_signature and "1er octobre 2026" in chu_signature
     ub_signature = doc.split('data-signature="UB"')[1].split("</div>")[0]
     assert "blank-line" in ub_signature and "Délibération" not in ub_signature.replace("délibération", "")
     assert "Print" in text and "@media print" not in doc  # print styles live in the stylesheet
