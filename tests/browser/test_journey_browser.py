@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 
 from app.calls.models import Bid
 from tests import factories
-from tests.browser.conftest import assert_accessible, browser_context, screenshot
+from tests.browser.conftest import SCREENSHOTS, assert_accessible, browser_context
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -126,8 +126,10 @@ class Journey:
         expect(self.page.locator("html")).to_have_attribute("lang", self.lang)
         assert_accessible(self.page)
         self.checked.append(self.page.url)
-        if shot:
-            screenshot(self.page, f"{shot}-{self.lang}")
+        if shot and SCREENSHOTS:
+            # The first screenful, as a person sees the page on opening it (small files for the README).
+            Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(Path(SCREENSHOTS) / f"{shot}-{self.lang}.png"))
 
     def log_in(self, email: str, password: str = PASSWORD) -> None:
         self.page.goto(f"/lang/{self.lang}")
