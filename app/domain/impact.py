@@ -231,8 +231,8 @@ def carbon_estimate(
 
 DEFAULT_KEY = "*"
 SAVINGS_SOURCE = N_(
-    "Mutualis assumptions (app/data/savings_assumptions.csv): a low and a high volume-discount rate per CPV "
-    "division, our own judgement of the order of magnitude of pooling effects, not a promise."
+    "Mutualis assumptions: a low and a high volume-discount rate per CPV division, our own judgement of the order "
+    "of magnitude of pooling effects, not a promise."
 )
 
 
@@ -242,6 +242,11 @@ class SavingsAssumption:
     low_rate: Decimal
     high_rate: Decimal
     rationale: str = ""
+    rationale_fr: str = ""
+
+    def why(self, lang: str) -> str:
+        """The rationale in the reader's language (French when the data has it, English otherwise)."""
+        return self.rationale_fr if lang == "fr" and self.rationale_fr else self.rationale
 
 
 @dataclass
@@ -263,7 +268,9 @@ def load_savings_assumptions(path: Path | None = None) -> SavingsAssumptions:
             low, high = Decimal(row["low_rate"]), Decimal(row["high_rate"])
             if not Decimal(0) <= low <= high < 1:
                 raise ValueError(f"savings rates for {row['division']!r} must satisfy 0 <= low <= high < 1")
-            result.by_division[row["division"]] = SavingsAssumption(row["division"], low, high, row["rationale"])
+            result.by_division[row["division"]] = SavingsAssumption(
+                row["division"], low, high, row["rationale"], row.get("rationale_fr") or ""
+            )
     if DEFAULT_KEY not in result.by_division:
         raise ValueError("the savings assumptions need a default row (division '*')")
     return result

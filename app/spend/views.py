@@ -367,7 +367,7 @@ def export(kind: str, fmt: str):
             s.high,
             float(s.assumption.low_rate),
             float(s.assumption.high_rate),
-            s.assumption.rationale,
+            s.assumption.why(current_language()),
         ]
         for s in items
     ]
