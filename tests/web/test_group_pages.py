@@ -136,7 +136,7 @@ def test_buyer_of_a_non_member_organization_gets_not_found_and_changes_nothing(c
     group = formed(db, world)
     english(client, "olga@out.example.fr")
     text = page(client.get("/groups"))
-    assert "Électricité 2027" not in text and "Your organization is not invited to any group yet." in text
+    assert "Électricité 2027" not in text and "Your organization is not invited to any group yet:" in text
     for url in (f"/groups/{group.id}", f"/groups/{group.id}/convention", f"/groups/{group.id}/convention?lang=en"):
         assert client.get(url).status_code == 404, url
     for endpoint, data in (
