@@ -1,3 +1,4 @@
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
@@ -88,3 +89,17 @@ def test_french_typography_of_dates_sirets_sizes_and_deadlines(web_app):
         assert "is 0.0 days;" in warning
         [warning] = deadline_warnings(call, "formal", datetime(2026, 12, 9, 11, 0, tzinfo=UTC))
         assert "is 1.0 day;" in warning
+
+
+def test_the_french_catalog_uses_one_apostrophe_and_french_quotes():
+    """Typographic apostrophes (l’Université, n’est) and « » quotes in every French message, never ' or “ ”."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    catalog = Path(__file__).resolve().parents[1] / "app" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
+    with catalog.open("rb") as handle:
+        messages = [m for m in read_po(handle) if m.id]
+    texts = [t for m in messages for t in (m.string if isinstance(m.string, tuple) else (m.string,))]
+    assert not [t for t in texts if re.search(r"[A-Za-zÀ-ÿ]'[A-Za-zÀ-ÿ0-9]", t)]
+    assert not [t for t in texts if "“" in t or "”" in t]
