@@ -122,7 +122,12 @@ class Journey:
 
     def check(self, shot: str | None = None) -> None:
         """axe-core on the page as it is now; a screenshot of the viewport under `shot`."""
-        self.page.wait_for_load_state()
+        self.page.wait_for_load_state("load")
+        # A page written by the upload script loads again: check it once it is complete and nothing fades in.
+        self.page.wait_for_function(
+            "() => document.readyState === 'complete'"
+            " && document.getAnimations().every(animation => animation.playState !== 'running')"
+        )
         expect(self.page.locator("html")).to_have_attribute("lang", self.lang)
         assert_accessible(self.page)
         self.checked.append(self.page.url)
