@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from datetime import UTC
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, MappedColumn, mapped_column
+from sqlalchemy.sql.functions import FunctionElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -90,6 +93,46 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
     cursor.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at each checkpoint, safe from corruption
     cursor.execute("PRAGMA cache_size=-32768")  # 32 MiB of pages: imports write into indexes larger than 2 MiB
     cursor.close()
+    dbapi_connection.create_collation(SQLITE_COLLATION, _compare_as_read)
+
+
+# --- sorting text as a French reader expects: accents and case second ("Bâtiment" before "Bureau") ------------------
+SQLITE_COLLATION = "mutualis_text"
+POSTGRESQL_COLLATION = "und-x-icu"  # ICU's root collation, shipped with every PostgreSQL built with ICU
+
+
+def reading_key(text: str) -> tuple[str, str]:
+    """The key that sorts words as read: letters without their accents and case first, the exact text to break ties."""
+    bare = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return bare.casefold(), text
+
+
+def _compare_as_read(left: str, right: str) -> int:
+    a, b = reading_key(left), reading_key(right)
+    return (a > b) - (a < b)
+
+
+class reading_order(FunctionElement):  # noqa: N801 - used like a SQL function
+    """A text column ordered as read ("Bâtiment", "bureau", "Bureau", "Cantine"), on SQLite and PostgreSQL."""
+
+    inherit_cache = True
+    name = "reading_order"
+    type = sa.String()
+
+
+@compiles(reading_order)
+def _reading_order_plain(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(reading_order, "sqlite")
+def _reading_order_sqlite(element, compiler, **kw):
+    return f"{compiler.process(element.clauses, **kw)} COLLATE {SQLITE_COLLATION}"
+
+
+@compiles(reading_order, "postgresql")
+def _reading_order_postgresql(element, compiler, **kw):
+    return f'{compiler.process(element.clauses, **kw)} COLLATE "{POSTGRESQL_COLLATION}"'
 
 
 # Tables created by the migrations but owned by a library (APScheduler's job store), not by models.

@@ -7,9 +7,11 @@ from decimal import Decimal
 from functools import lru_cache
 
 from babel import Locale
+from babel.dates import get_datetime_format
 from babel.numbers import NumberPattern, parse_pattern
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale
+from flask_babel import gettext as _
 
 
 def select_locale() -> str:
@@ -62,14 +64,46 @@ def number(value, places: int | None = None) -> str:
 
 
 def day(value: date | None, fmt: str = "medium") -> str:
-    return format_date(value, fmt) if value else "—"
+    """'1er avril 2027', '2 avril 2027' (French writes the first of the month as an ordinal); 'Apr 1, 2027'."""
+    if not value:
+        return "—"
+    text = format_date(value, fmt)
+    if value.day == 1 and current_language() == "fr" and text.startswith("1 "):
+        return "1er" + text[1:]
+    return text
 
 
-def instant(value: datetime | None, fmt: str = "medium") -> str:
-    """An aware UTC instant shown in Europe/Paris (the Babel timezone)."""
-    return format_datetime(value, fmt) if value else "—"
+def instant(value: datetime | None, fmt: str = "medium", seconds: bool = False) -> str:
+    """An aware UTC instant shown in Europe/Paris (the Babel timezone): '10 déc. 2026, 12:00', 'Dec 10, 2026,
+    12:00 PM'. Deadlines are set to the minute, so no seconds unless asked for (a receipt's time of reception)."""
+    if not value:
+        return "—"
+    if seconds:
+        return format_datetime(value, fmt)
+    joined = get_datetime_format(fmt, locale=get_locale() or "fr")
+    return joined.replace("{1}", format_date(value, fmt)).replace("{0}", format_time(value, "short"))
+
+
+def siret(value: str | None) -> str:
+    """A SIRET as printed in France, '123 456 789 00012' (SIREN in threes, then the establishment's five digits),
+    with no-break spaces; anything that is not 14 digits is shown as it is."""
+    if not value:
+        return "—"
+    digits = "".join(value.split())
+    if len(digits) != 14 or not digits.isdigit():
+        return value
+    return "\u00a0".join((digits[0:3], digits[3:6], digits[6:9], digits[9:]))
+
+
+def filesize(size: int | None) -> str:
+    """'12,3 Ko' in French, '12.3 KB' in English (1 KB = 1,024 bytes); 'Mo'/'MB' from one mebibyte."""
+    if size is None:
+        return "—"
+    if size >= 1024 * 1024:
+        return _("%(size)s MB", size=format_decimal(size / (1024 * 1024), format="#,##0.0"))
+    return _("%(size)s KB", size=format_decimal(size / 1024, format="#,##0.0"))
 
 
 def register_filters(app: Flask) -> None:
-    app.jinja_env.filters.update(money=money, number=number, day=day, instant=instant)
+    app.jinja_env.filters.update(money=money, number=number, day=day, instant=instant, siret=siret, filesize=filesize)
     app.jinja_env.globals.update(current_language=current_language)

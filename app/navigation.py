@@ -38,15 +38,27 @@ MENU = [
     ("audit.audit_trail", _l("Audit trail"), ("admin",)),
 ]
 
+ADMIN_SECTION = (
+    "organizations.organizations",
+    "organizations.users",
+    "organizations.suppliers",
+    "audit.audit_trail",
+)
+
 
 def register(app: Flask) -> None:
     @app.context_processor
     def navigation():
-        items = []
+        items, admin_items = [], []
         if current_user.is_authenticated:
             items = [(endpoint, label) for endpoint, label, roles in MENU if current_user.role in roles]
+            if current_user.role == "admin":
+                # The administration pages under one entry, so that the menu holds on one line at 1,366 px.
+                admin_items = [item for item in items if item[0] in ADMIN_SECTION]
+                items = [item for item in items if item[0] not in ADMIN_SECTION]
         return {
             "nav_items": items,
+            "admin_nav_items": admin_items,
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "kind_label": lambda kind: KIND_LABELS.get(kind, kind),
             "unread_notifications": _unread_notifications,

@@ -1,5 +1,7 @@
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 from app.i18n import day, instant, money
 from tests import factories
@@ -11,7 +13,7 @@ def test_amounts_and_dates_follow_the_locale(web_app):
         from flask import session
 
         assert money(Decimal("1234567.89")).replace("\u202f", " ").replace("\xa0", " ") == "1 234 567,89 €"
-        assert day(date(2027, 3, 1)) == "1 mars 2027"
+        assert day(date(2027, 3, 1)) == "1er mars 2027"
         # instants are stored in UTC and shown in Europe/Paris (UTC+1 in winter)
         assert "12:00" in instant(datetime(2027, 3, 1, 11, 0, tzinfo=UTC))
         session["lang"] = "en"
@@ -54,3 +56,50 @@ def test_role_home_pages_render_in_english_too(client, db):
     login(client, "s@example.fr")
     page = client.get("/").get_data(as_text=True)
     assert "Your company" in page and "Trades" in page
+
+
+def test_french_typography_of_dates_sirets_sizes_and_deadlines(web_app):
+    from app.calls.services.deadlines import deadline_warnings
+    from app.i18n import filesize, siret
+
+    with web_app.test_request_context("/"):
+        assert day(date(2027, 4, 1)) == "1er avr. 2027" and day(date(2027, 4, 1), "long") == "1er avril 2027"
+        assert day(date(2027, 4, 2), "long") == "2 avril 2027"
+        assert siret("12345678900012") == "123\u00a0456\u00a0789\u00a000012"
+        assert siret("123 456 789 00012") == siret("12345678900012") and siret("ABC") == "ABC"
+        assert filesize(12_595).replace("\u202f", " ") == "12,3 Ko"
+        assert filesize(3 * 1024 * 1024) == "3,0 Mo"
+        # instants without seconds, in Paris time
+        assert instant(datetime(2026, 12, 10, 11, 0, tzinfo=UTC)) == "10 déc. 2026, 12:00"
+        call = SimpleNamespace(published_at=None, bid_deadline=datetime(2026, 12, 10, 11, 0, tzinfo=UTC))
+        [warning] = deadline_warnings(call, "formal", datetime(2026, 12, 10, 11, 0, tzinfo=UTC))
+        assert "0,0 jour ;" in warning.replace("\u202f", " ") and "0,0 jours" not in warning
+        [warning] = deadline_warnings(call, "formal", datetime(2026, 12, 7, 11, 0, tzinfo=UTC))
+        assert "3,0 jours" in warning
+    with web_app.test_request_context("/"):
+        from flask import session
+
+        session["lang"] = "en"
+        import flask_babel
+
+        flask_babel.refresh()
+        assert day(date(2027, 4, 1)) == "Apr 1, 2027" and filesize(12_595) == "12.3 KB"
+        assert instant(datetime(2026, 12, 10, 11, 0, tzinfo=UTC)) == "Dec 10, 2026, 12:00\u202fPM"
+        [warning] = deadline_warnings(call, "formal", datetime(2026, 12, 10, 11, 0, tzinfo=UTC))
+        assert "is 0.0 days;" in warning
+        [warning] = deadline_warnings(call, "formal", datetime(2026, 12, 9, 11, 0, tzinfo=UTC))
+        assert "is 1.0 day;" in warning
+
+
+def test_the_french_catalog_uses_one_apostrophe_and_french_quotes():
+    """Typographic apostrophes (l’Université, n’est) and « » quotes in every French message, never ' or “ ”."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    catalog = Path(__file__).resolve().parents[1] / "app" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
+    with catalog.open("rb") as handle:
+        messages = [m for m in read_po(handle) if m.id]
+    texts = [t for m in messages for t in (m.string if isinstance(m.string, tuple) else (m.string,))]
+    assert not [t for t in texts if re.search(r"[A-Za-zÀ-ÿ]'[A-Za-zÀ-ÿ0-9]", t)]
+    assert not [t for t in texts if "“" in t or "”" in t]

@@ -325,8 +325,8 @@ def carbon_estimate(
 
 DEFAULT_KEY = "*"
 SAVINGS_SOURCE = N_(
-    "Mutualis assumptions (app/data/savings_assumptions.csv): a low and a high volume-discount rate per CPV "
-    "division, our own judgement of the order of magnitude of pooling effects, not a promise."
+    "Mutualis assumptions: a low and a high volume-discount rate per CPV division, our own judgement of the order "
+    "of magnitude of pooling effects, not a promise."
 )
 
 

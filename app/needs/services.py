@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.services import record
 from app.clock import utcnow
+from app.db import reading_order
 from app.domain import cpv as cpv_domain
 from app.domain.climate import normalise_unit
 from app.domain.estimate import RENEWAL_COUNT_MAX, estimated_value
@@ -42,7 +43,7 @@ SORTS = {
     "start_date": Need.start_date,
     "annual_amount": Need.annual_amount,
     "total_amount": Need.total_amount,
-    "title": Need.title,
+    "title": reading_order(Need.title),
     "created_at": Need.created_at,
     "status": Need.status,
 }

@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.db import reading_order
 from app.errors import NotPermitted, ValidationFailed
 from app.organizations.models import ORGANIZATION_KINDS, Organization
 from app.validation import clean_postcode, clean_siret
@@ -85,7 +86,7 @@ def update_organization(session: Session, actor: User, organization: Organizatio
 
 
 def list_buyer_organizations(session: Session) -> list[Organization]:
-    return list(session.scalars(sa.select(Organization).order_by(Organization.name)))
+    return list(session.scalars(sa.select(Organization).order_by(reading_order(Organization.name))))
 
 
 def organization_scope(session: Session, actor, organization: str | None, refused) -> list[int] | None:

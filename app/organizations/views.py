@@ -9,6 +9,7 @@ from app import actions
 from app.accounts import services as account_services
 from app.accounts.auth import roles_required
 from app.accounts.models import Invitation, User
+from app.db import reading_order
 from app.extensions import db
 from app.mail import queue_mail
 from app.navigation import ROLE_LABELS
@@ -143,7 +144,7 @@ def set_user_role(user_id: int):
 @roles_required("admin", "coordinator")
 def suppliers():
     stmt = sa.select(SupplierCompany).options(selectinload(SupplierCompany.trades))
-    companies = paginate(stmt.order_by(SupplierCompany.name, SupplierCompany.id), page_number())
+    companies = paginate(stmt.order_by(reading_order(SupplierCompany.name), SupplierCompany.id), page_number())
 
     def page_url(page: int) -> str:
         return url_for(".suppliers", page=page)

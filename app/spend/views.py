@@ -383,7 +383,7 @@ def export(kind: str, fmt: str):
             s.high,
             float(s.assumption.low_rate),
             float(s.assumption.high_rate),
-            s.assumption.rationale,
+            s.assumption.rationale_in(current_language()),
         ]
         for s in items
     ]

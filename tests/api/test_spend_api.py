@@ -178,8 +178,8 @@ def test_a_decp_import_answers_its_counts_and_lists_its_quarantine_to_those_who_
         {
             "row": 4,
             "field": "acheteur_id",
-            "reason": "Autre acheteur : cet enregistrement nomme l'acheteur 24210041000010, et non le SIRET de "
-            "l'organisation 21210231300013.",
+            "reason": "Autre acheteur : cet enregistrement nomme l’acheteur 24210041000010, et non le SIRET de "
+            "l’organisation 21210231300013.",
             "source_ref": "2024MET003",
             "buyer": "24210041000010",
             "amount": "70000",

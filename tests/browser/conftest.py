@@ -31,6 +31,8 @@ CHROMIUM_ARGS = [
 
 
 SCREENSHOTS = os.environ.get("TEST_SCREENSHOTS_DIR")
+AXE_SCRIPT = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_IMPACTS_REFUSED = ("serious", "critical")
 DEMO_COORDINATOR = "coordination@demo.mutualis.fr"
 DEMO_PASSWORD = "mutualis-demo"  # noqa: S105 - the demo accounts' published password
 
@@ -45,6 +47,32 @@ def screenshot(target, name: str) -> None:
         target.screenshot(path=path, full_page=True)
     else:
         target.screenshot(path=path)
+
+
+def axe_violations(page) -> list[dict]:
+    """The serious and critical accessibility violations axe-core finds on the page as it is now.
+
+    axe-core comes from npm (package.json; ./scripts/test runs `npm ci`). It is evaluated through the DevTools
+    protocol, which the page's Content-Security-Policy does not apply to, so no inline script is injected."""
+    if not AXE_SCRIPT.exists():
+        pytest.fail(f"axe-core is not installed ({AXE_SCRIPT}): run `npm ci` (./scripts/test does)")
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE_SCRIPT.read_text(encoding="utf-8") + "\n;0")
+    results = page.evaluate(
+        "async () => (await window.axe.run(document, {resultTypes: ['violations']})).violations"
+        ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        " nodes: v.nodes.map(n => ({target: n.target.join(' '), summary: n.failureSummary}))}))"
+    )
+    return [v for v in results if v["impact"] in AXE_IMPACTS_REFUSED]
+
+
+def assert_accessible(page) -> None:
+    """Fail with a readable list when axe-core finds a serious or critical violation on the page."""
+    violations = axe_violations(page)
+    lines = [
+        f"{v['impact']} {v['id']} ({v['help']}): {n['target']} — {n['summary']}" for v in violations for n in v["nodes"]
+    ]
+    assert not lines, f"axe-core on {page.url}:\n" + "\n".join(lines[:40])
 
 
 def log_in(page, email: str, password: str = PASSWORD) -> None:

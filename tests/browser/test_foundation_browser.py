@@ -15,7 +15,7 @@ def test_demo_coordinator_logs_in_and_switches_language(page, db):
     seed_demo(db.session)
     db.session.commit()
     page.goto("/login")
-    page.get_by_label("Email").fill("coordination@demo.mutualis.fr")
+    page.get_by_label("Adresse électronique").fill("coordination@demo.mutualis.fr")
     page.get_by_label("Mot de passe").fill("mutualis-demo")
     page.get_by_role("button", name="Se connecter").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Coordination des achats")
@@ -35,7 +35,7 @@ def test_supplier_registers_with_the_cpv_picker_and_confirms_by_mail(page, db, c
     option.click()
     expect(page.locator(".cpv-chip")).to_have_count(1)
     page.get_by_label("Votre nom").fill("Jeanne Martin")
-    page.get_by_label("Email").fill("jeanne@proprete.example.fr")
+    page.get_by_label("Adresse électronique").fill("jeanne@proprete.example.fr")
     with caplog.at_level(logging.INFO, logger="mutualis.mail"):
         page.get_by_role("button", name=re.compile("Créer mon compte")).click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Consultez votre messagerie")

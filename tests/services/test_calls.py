@@ -1,9 +1,11 @@
 import json
 from datetime import timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from flask_babel import force_locale, gettext
 
 from app.calls import services
 from app.calls.models import Bid, Call, Contract
@@ -318,3 +320,28 @@ def test_member_contracts_split_the_award_by_each_member_s_total_like_the_conven
     contracts = {c.organization.code: c.amount for c in session.scalars(sa.select(Contract))}
     # 500 000 × 60/740, × 400/740, × 280/740 — the shares of the total, not of the yearly amounts (10/50/40 %)
     assert contracts == {"DM": Decimal("40540.54"), "CHU": Decimal("270270.27"), "UB": Decimal("189189.19")}
+
+
+def test_a_reminder_says_the_deadline_in_paris_time_and_the_real_time_left(session, setup, clock):
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    clock.move_to(DEADLINE - timedelta(days=2, hours=5, minutes=30))
+    assert services.send_bid_reminders(session) == 1
+    reminder = session.scalars(sa.select(Notification).where(Notification.kind == "call_reminder")).first()
+    paris_deadline = DEADLINE.astimezone(ZoneInfo("Europe/Paris"))
+    assert paris_deadline.hour == 12 and DEADLINE.hour != 12  # the test means something only if they differ
+    assert reminder.params["deadline"] == paris_deadline.strftime("%Y-%m-%d 12:00")
+    assert (reminder.params["days"], reminder.params["hours"]) == (2, 5)
+    with force_locale("fr"):
+        text = gettext(reminder.message, **reminder.params)
+    assert "heure de Paris" in text and "2 j 5 h" in text and "UTC" not in text
+
+
+def test_no_reminder_is_sent_a_minute_before_the_deadline(session, setup, clock):
+    """A scheduler that was down through the reminder window does not send 'days left' at the last minute."""
+    services.publish_call(session, setup["coordinator"], setup["call"])
+    clock.move_to(DEADLINE - timedelta(minutes=1))
+    assert services.send_bid_reminders(session) == 0
+    assert (
+        session.scalar(sa.select(sa.func.count()).select_from(Notification).where(Notification.kind == "call_reminder"))
+        == 0
+    )

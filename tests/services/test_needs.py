@@ -287,3 +287,18 @@ def test_a_need_brought_to_a_forming_group_is_not_deleted(session, clock):
     with pytest.raises(Conflict) as caught:
         services.delete_need(session, buyer, need)
     assert caught.value.code == "need_grouped" and session.get(Need, need.id) is not None
+
+
+def test_needs_sorted_by_title_read_as_french_words_accents_and_case_second(session):
+    """'Bâtiment' before 'Bureau' (a byte order puts 'â' after every unaccented letter), 'école' among the e's."""
+    org = factories.organization("ACC")
+    buyer = factories.user("buyer", organization_=org)
+    for title in ("Bureau", "Bâtiment", "entretien", "école", "Zinguerie", "abri"):
+        factories.need(org, title=title)
+    session.commit()
+    stmt = services.ordered(services.filtered_needs(buyer, NeedFilters()), NeedFilters(sort="title"))
+    assert [n.title for n in session.scalars(stmt)] == ["abri", "Bâtiment", "Bureau", "école", "entretien", "Zinguerie"]
+    backwards = services.ordered(
+        services.filtered_needs(buyer, NeedFilters()), NeedFilters(sort="title", descending=True)
+    )
+    assert [n.title for n in session.scalars(backwards)][:2] == ["Zinguerie", "entretien"]

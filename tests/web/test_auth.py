@@ -24,7 +24,7 @@ def test_wrong_password_and_unknown_email_get_the_same_generic_message(client, d
     db.session.commit()
     wrong_password = login(client, "anne@chu.example.fr", "not-the-password").get_data(as_text=True)
     unknown_email = login(client, "nobody@chu.example.fr", "not-the-password").get_data(as_text=True)
-    message = "Email ou mot de passe incorrect."
+    message = "Adresse électronique ou mot de passe incorrect."
     assert message in wrong_password and message in unknown_email
 
 
@@ -77,7 +77,7 @@ def _registration(**overrides):
 
 def test_registration_refuses_an_invalid_siret_on_its_field(client, db):
     page = post_form(client, "/register", _registration(siret="73282932000075")).get_data(as_text=True)
-    assert "Ce SIRET n&#39;est pas valide" in page or "Ce SIRET n'est pas valide" in page
+    assert "Ce SIRET n’est pas valide" in page
     assert db.session.scalar(sa.select(sa.func.count(SupplierCompany.id))) == 0
 
 

@@ -18,7 +18,7 @@ from app.needs.models import Need
 from app.notifications.models import Notification
 from app.reference.models import CpvCode
 from tests import factories
-from tests.conftest import csrf_from, english
+from tests.conftest import csrf_from, english, login
 
 SIGNED_ON = date.today() - timedelta(days=3)
 
@@ -139,7 +139,7 @@ def test_buyer_of_a_non_member_organization_gets_not_found_and_changes_nothing(c
     group = formed(db, world)
     english(client, "olga@out.example.fr")
     text = page(client.get("/groups"))
-    assert "Électricité 2027" not in text and "Your organization is not invited to any group yet." in text
+    assert "Électricité 2027" not in text and "Your organization is not invited to any group yet:" in text
     for url in (f"/groups/{group.id}", f"/groups/{group.id}/convention", f"/groups/{group.id}/convention?lang=en"):
         assert client.get(url).status_code == 404, url
     for endpoint, data in (
@@ -852,13 +852,13 @@ def test_convention_in_french_names_parties_shares_coordinator_duration_and_sign
     for name in ("Dijon Métropole", "CHU Dijon Bourgogne", "Université de Bourgogne"):
         assert name in doc.split('id="parties"')[1].split("</section>")[0]
     assert "Grand Dijon Habitat" not in doc  # declined: not a party
-    assert "SIRET 26210006300018" in doc and "SIRET 24210031400010" in doc
+    assert "SIRET 262 100 063 00018" in doc and "SIRET 242 100 314 00010" in doc  # grouped (no-break spaces)
     assert "09310000-5" in doc and "Électricité des hôpitaux" in doc
     # CHU 300 000 of 380 000 = 78,9 %; UB 80 000 = 21,1 %
     chu_share = doc.split('data-share="CHU"')[1].split("</tr>")[0].replace("\u202f", " ").replace("\xa0", " ")
     assert "78,9 %" in chu_share and "300 000,00 €" in chu_share
     coordinator = doc.split('id="coordonnateur"')[1].split("</section>")[0]
-    assert "Dijon Métropole</strong> (SIRET 24210031400010) est désigné(e) coordonnateur" in coordinator
+    assert "Dijon Métropole</strong> (SIRET 242 100 314 00010) est désigné(e) coordonnateur" in coordinator
     assert "de signer et de notifier les marchés au nom et pour le compte de l'ensemble des membres" in coordinator
     assert "le représentant légal de Dijon Métropole" in coordinator
     assert "au prorata de leur part" in doc and "36 mois" in doc and "(3 ans)" in doc
@@ -871,7 +871,7 @@ def test_convention_in_french_names_parties_shares_coordinator_duration_and_sign
     assert "reconductions et options comprises (article R2121-1" in doc
     assert "Le marché n'est pas alloti pour le motif suivant" in lots
     chu_signature = doc.split('data-signature="CHU"')[1].split("</div>")[0]
-    assert "Délibération CA 2026-41" in chu_signature and "1 octobre 2026" in chu_signature
+    assert "Délibération CA 2026-41" in chu_signature and "1er octobre 2026" in chu_signature
     ub_signature = doc.split('data-signature="UB"')[1].split("</div>")[0]
     assert "blank-line" in ub_signature and "Délibération" not in ub_signature.replace("délibération", "")
     assert "Print" in text and "@media print" not in doc  # print styles live in the stylesheet
@@ -1118,3 +1118,21 @@ def test_the_execution_mode_chosen_is_in_the_convention_and_changing_it_voids_th
     assert "de signer et de notifier les marchés au nom et pour le compte" not in doc
     log = page(client.get(f"/groups/{signed_group.id}"))
     assert "who signs and runs the contracts" in log
+
+
+def test_a_buyer_sees_links_only_to_its_own_needs_on_the_group_page_and_each_link_opens(client, world, db):
+    """Other members' needs are listed without a link: their page answers 404 to this buyer."""
+    group = formed(db, world)
+
+    login(client, "anne@chu.example.fr")
+    body = page(client.get(f"/groups/{group.id}"))
+    links = set(re.findall(r'href="/needs/(\d+)"', body))
+    assert links == {str(world.needs.chu.id)}
+    for other in ("ub", "gdh", "dm"):
+        assert getattr(world.needs, other).title in body
+    assert all(client.get(f"/needs/{need_id}").status_code == 200 for need_id in links)
+
+    client.post("/logout", data={"csrf_token": csrf_from(body)})
+    login(client, "coord@dm.example.fr")
+    coordinator_links = set(re.findall(r'href="/needs/(\d+)"', page(client.get(f"/groups/{group.id}"))))
+    assert coordinator_links == {str(getattr(world.needs, k).id) for k in ("chu", "ub", "gdh", "dm")}

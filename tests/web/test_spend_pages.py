@@ -1,4 +1,5 @@
 import csv
+import html
 import io
 import json
 import re
@@ -240,8 +241,20 @@ def test_the_impact_page_shows_the_caveat_source_and_assumptions(client, people,
     _import(db.session, people["dm"], EVIL.encode())
     login(client, "coord@x.fr")
     page = client.get("/spend/impact").get_data(as_text=True)
-    for text in ("An estimate, not a measurement.", "ADEME", "savings_assumptions.csv", "21850", "chart-local"):
+    for text in ("An estimate, not a measurement.", "ADEME", "Mutualis assumptions", "21850", "chart-local"):
         assert text in page, text
+    assert "app/data" not in page and ".csv)" not in page  # no internal file path
+
+
+def test_the_impact_page_in_french_gives_the_savings_assumptions_in_french(client, people, db):
+    _import(db.session, people["dm"], EVIL.encode())
+    login(client, "coord@x.fr")
+    client.get("/lang/fr")
+    page = html.unescape(client.get("/spend/impact").get_data(as_text=True))
+    assert "Hypothèses de Mutualis" in page
+    assert "Par défaut, pour toute division sans ligne propre" in page and "Énergie : un volume plus grand" in page
+    assert "Default for any division" not in page and "Energy: a larger volume" not in page
+    assert "app/data" not in page and "savings_assumptions" not in page
 
 
 def test_an_admin_changes_a_division_category_and_rolls_an_import_back(client, people, db):

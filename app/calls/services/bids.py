@@ -31,6 +31,7 @@ from app.db import CENT
 from app.domain.receipts import receipt_content, sha256_hex
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from app.i18n import instant
 from app.notifications.services import notify
 
 # What each kind of bid document may be (by its content, and its name's extension matching it).
@@ -131,8 +132,8 @@ def _refuse_if_closed(call: Call, now: datetime) -> None:
             "call_closed",
             str(
                 _l(
-                    "Bids on this call closed at %(deadline)s (UTC).",
-                    deadline=call.bid_deadline.strftime("%Y-%m-%d %H:%M:%S"),
+                    "Bids on this call closed on %(deadline)s (Paris time).",
+                    deadline=instant(call.bid_deadline),
                 )
             ),
         )

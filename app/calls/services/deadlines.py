@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask_babel import format_decimal, ngettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,7 @@ from app.calls.models import Bid, Call, Question
 from app.calls.services import sealing
 from app.calls.services.access import supplier_users
 from app.calls.services.matching import matching_suppliers
-from app.clock import utcnow
+from app.clock import PARIS, utcnow
 from app.domain import contracts as contract_rules
 from app.domain import scoring
 from app.domain.procedures import PROCEDURE_LABELS
@@ -22,12 +23,15 @@ from app.domain.text import N_
 from app.notifications.services import coordinators_of, notify
 
 REMINDER_BEFORE_DEADLINE = timedelta(days=3)
+# Less than this before the deadline a reminder is useless (nobody prepares a bid in an hour): it is not sent, as
+# when the scheduler was down through the reminder window or the call was published with less time to bid.
+REMINDER_MINIMUM_LEFT = timedelta(hours=1)
 # Minimum bid periods shown as warnings to the coordinator (not refusals): an open call for tenders gives
 # at least 35 days from the contract notice (code de la commande publique, R2161-2); for an adapted
 # procedure the law asks for a "reasonable" period, which Mutualis takes as 15 days by default.
 MINIMUM_BID_DAYS = {"formal": 35, "adapted": 15, "none": 0}
 
-MSG_CALL_REMINDER = N_("Three days left to bid on “%(call)s”: the deadline is %(deadline)s (UTC).")
+MSG_CALL_REMINDER = N_("Bids on “%(call)s” close on %(deadline)s (Paris time): %(days)d d %(hours)d h left to bid.")
 MSG_CALL_CLOSED = N_("The call “%(call)s” is closed: the bids can now be opened and evaluated.")
 MSG_QUESTIONS_WAITING = N_("%(count)s question(s) on “%(call)s” wait for an answer.")
 
@@ -61,18 +65,30 @@ def _bid_period_warnings(call: Call, procedure_code: str | None, now: datetime |
     minimum = MINIMUM_BID_DAYS.get(procedure_code or "adapted", 0)
     days = (call.bid_deadline - start).total_seconds() / 86400
     if minimum and days < minimum:
+        shown = max(round(days, 1), 0.0)
         return [
             str(
-                _l(
-                    "The bid period is %(days).1f days; this procedure (%(procedure)s) usually gives at least "
+                ngettext(
+                    "The bid period is %(days)s day; this procedure (%(procedure)s) usually gives at least "
                     "%(minimum)d days.",
-                    days=days,
+                    "The bid period is %(days)s days; this procedure (%(procedure)s) usually gives at least "
+                    "%(minimum)d days.",
+                    plural_selector(shown),
+                    days=format_decimal(shown, format="#,##0.0"),
                     procedure=_l(PROCEDURE_LABELS.get(procedure_code or "adapted", "")),
                     minimum=minimum,
                 )
             )
         ]
     return []
+
+
+def plural_selector(value: float) -> int:
+    """The integer that picks the right plural of a decimal quantity in French and English alike: French keeps the
+    singular below 2 ('0,5 jour', '1,5 jour'), English below or above 1 takes the plural ('0.5 days'); 0 does both."""
+    if value == 1:
+        return 1
+    return 0 if value < 2 else int(value)
 
 
 def _close(session: Session, call_id: int, now: datetime, by: str, process: str | None = None) -> bool:
@@ -143,7 +159,7 @@ def send_bid_reminders(session: Session, now: datetime | None = None) -> int:
             sa.select(Call).where(
                 Call.status == "published",
                 Call.bid_reminder_sent_at.is_(None),
-                Call.bid_deadline > now,
+                Call.bid_deadline >= now + REMINDER_MINIMUM_LEFT,
                 Call.bid_deadline <= now + REMINDER_BEFORE_DEADLINE,
             )
         )
@@ -158,11 +174,23 @@ def send_bid_reminders(session: Session, now: datetime | None = None) -> int:
         ).rowcount
         if claimed != 1:
             continue
-        params = {"call": call.title, "deadline": call.bid_deadline.strftime("%Y-%m-%d %H:%M")}
+        params = reminder_params(call, now)
         users = supplier_users(session, [c.id for c in matching_suppliers(session, call)])
         notify(session, users, "call_reminder", MSG_CALL_REMINDER, params, f"/calls/{call.id}")
         sent += 1
     return sent
+
+
+def reminder_params(call: Call, now: datetime) -> dict:
+    """The reminder's deadline as it reads in Paris (the wall clock of French buyers and suppliers, summer time
+    included) and the real time left, in whole days and hours."""
+    left = max(int((call.bid_deadline - now).total_seconds()) // 3600, 0)
+    return {
+        "call": call.title,
+        "deadline": call.bid_deadline.astimezone(PARIS).strftime("%Y-%m-%d %H:%M"),
+        "days": left // 24,
+        "hours": left % 24,
+    }
 
 
 def send_question_reminders(session: Session, now: datetime | None = None) -> int:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.calls.models import Call, CallLot, Subscription
 from app.calls.services.access import require_supplier, visible_calls
+from app.db import reading_order
 from app.domain.cpv import search_prefix
 from app.errors import ValidationFailed
 from app.organizations.models import SupplierCompany, SupplierTrade
@@ -39,7 +40,7 @@ def matching_suppliers_query(call: Call) -> sa.Select:
     return (
         sa.select(SupplierCompany)
         .where(sa.or_(SupplierCompany.id.in_(by_trade), SupplierCompany.id.in_(by_subscription)))
-        .order_by(locality, SupplierCompany.name, SupplierCompany.id)
+        .order_by(locality, reading_order(SupplierCompany.name), SupplierCompany.id)
     )
 
 
