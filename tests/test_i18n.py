@@ -71,7 +71,9 @@ def test_french_typography_of_dates_sirets_sizes_and_deadlines(web_app):
         assert filesize(3 * 1024 * 1024) == "3,0 Mo"
         # instants without seconds, in Paris time
         assert instant(datetime(2026, 12, 10, 11, 0, tzinfo=UTC)) == "10 déc. 2026, 12:00"
-        call = SimpleNamespace(published_at=None, bid_deadline=datetime(2026, 12, 10, 11, 0, tzinfo=UTC))
+        call = SimpleNamespace(
+            published_at=None, bid_deadline=datetime(2026, 12, 10, 11, 0, tzinfo=UTC), standstill_days=None
+        )
         [warning] = deadline_warnings(call, "formal", datetime(2026, 12, 10, 11, 0, tzinfo=UTC))
         assert "0,0 jour ;" in warning.replace("\u202f", " ") and "0,0 jours" not in warning
         [warning] = deadline_warnings(call, "formal", datetime(2026, 12, 7, 11, 0, tzinfo=UTC))
