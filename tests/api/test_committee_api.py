@@ -5,6 +5,8 @@ import base64
 import io
 import json
 import secrets
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -109,13 +111,26 @@ def scan_database_and_files(db, folder: Path, marks: dict) -> set[str]:
                 for value in row:
                     text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
                     found |= {s for s in marks.values() if s in text}
-    paths = [p for p in folder.rglob("*") if p.is_file()]
-    if db.engine.url.get_backend_name() == "sqlite" and db.engine.url.database:
-        paths += [Path(db.engine.url.database + suffix) for suffix in ("", "-wal")]
-    for path in paths:
+    for path in folder.rglob("*"):
         if path.is_file():
             data = path.read_bytes()
             found |= {s for s in marks.values() if s.encode() in data}
+    if db.engine.url.get_backend_name() == "sqlite" and db.engine.url.database:
+        # The database's own files (free pages included), read by another process: closing a descriptor of a SQLite
+        # file in this process would drop the locks SQLite holds on it (POSIX advisory locks are per process).
+        files = [db.engine.url.database + suffix for suffix in ("", "-wal")]
+        script = (
+            "import json, os, sys; marks = json.loads(sys.argv[1]); "
+            "data = b''.join(open(f, 'rb').read() for f in sys.argv[2:] if os.path.exists(f)); "
+            "print(json.dumps([m for m in marks if m.encode() in data]))"
+        )
+        result = subprocess.run(  # noqa: S603 - this interpreter, our own script
+            [sys.executable, "-c", script, json.dumps(list(marks.values())), *files],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        found |= set(json.loads(result.stdout))
     return found
 
 
@@ -270,6 +285,10 @@ def test_sealed_until_a_quorum_opens_then_scoring_ranking_and_the_record(client,
         assert scored.status_code == 200
     ranked = client.get(f"/api/v1/calls/{call['id']}/ranking", headers=t["coord"]).get_json()["items"][0]["bids"]
     assert [b["amount_eur"] for b in ranked] == [marks["beta"], marks["alpha"]]
+    # Opened, the contents are in clear: the scan that found nothing before finds them now.
+    assert {marks["alpha"], marks["technical"], marks["pdf"]} <= scan_database_and_files(
+        db, Path(app.config["UPLOAD_FOLDER"]), marks
+    )
 
     # The record lists every active bid once (the replaced version of alpha's bid is not one), who opened, when.
     record = client.get(f"/api/v1/calls/{call['id']}/opening-record", headers=t["coord"]).get_json()
