@@ -44,21 +44,33 @@ ADMIN_SECTION = (
     "organizations.suppliers",
     "audit.audit_trail",
 )
+# Entries grouped under one menu entry each, so that the menu holds on one line at 1,366 px: (id, label, endpoints,
+# roles for which the group applies).
+SECTIONS = [
+    ("analysis-menu", _l("Spend and impact"), ("spend.spend_map", "spend.impact", "impact.portfolio"), None),
+    ("admin-menu", _l("Administration"), ADMIN_SECTION, ("admin",)),
+]
 
 
 def register(app: Flask) -> None:
     @app.context_processor
     def navigation():
-        items, admin_items = [], []
+        items: list = []
+        sections: list = []
         if current_user.is_authenticated:
             items = [(endpoint, label) for endpoint, label, roles in MENU if current_user.role in roles]
-            if current_user.role == "admin":
-                # The administration pages under one entry, so that the menu holds on one line at 1,366 px.
-                admin_items = [item for item in items if item[0] in ADMIN_SECTION]
-                items = [item for item in items if item[0] not in ADMIN_SECTION]
+            for menu_id, title, endpoints, roles in SECTIONS:
+                if roles is not None and current_user.role not in roles:
+                    continue
+                grouped = [item for item in items if item[0] in endpoints]
+                if len(grouped) < 2:
+                    continue
+                # The group takes the place of its first entry.
+                at = items.index(grouped[0])
+                items = [item for item in items if item[0] not in endpoints]
+                items.insert(at, (menu_id, title, grouped))
         return {
-            "nav_items": items,
-            "admin_nav_items": admin_items,
+            "nav_items": [(item[0], item[1], item[2] if len(item) == 3 else None) for item in items],
             "role_label": lambda role: ROLE_LABELS.get(role, role),
             "kind_label": lambda kind: KIND_LABELS.get(kind, kind),
             "unread_notifications": _unread_notifications,

@@ -151,6 +151,14 @@ class Journey:
         assert self.context.csp_violations == []
 
 
+def confirmed(person: "Journey") -> None:
+    """The confirmation step of a decisive action (sign, constitute, publish, award): a page says what will happen,
+    checked like every page, and the person confirms."""
+    expect(person.page.locator("#confirm-question")).to_be_visible()
+    person.check()
+    person.page.locator("#confirm-form button[type=submit]").click()
+
+
 @pytest.mark.parametrize("lang", ["fr", "en"])
 def test_the_whole_journey_through_the_interface(lang, browser, live_server, db, caplog):
     start = datetime.now(UTC).replace(microsecond=0)
@@ -290,6 +298,7 @@ def run_the_journey(lang, browser, live_server, db, caplog, clock, start):  # no
             member.page.locator("#sign-signed_on").fill((start.date() - timedelta(days=1)).isoformat())
             member.page.locator("#sign-deliberation_reference").fill(reference)
             member.page.get_by_role("button", name=w["sign"]).click()
+            confirmed(member)
             expect(member.page.locator(".alert-success").first).to_be_visible()
             member.check()
         # A buyer sees its own need as a link, the other member's without one.
@@ -297,6 +306,7 @@ def run_the_journey(lang, browser, live_server, db, caplog, clock, start):  # no
         expect(anne.page.locator("table.group-needs a", has_text="Électricité des campus dijonnais")).to_have_count(0)
         page.reload()
         page.get_by_role("button", name=w["constitute"], exact=True).click()
+        confirmed(coordinator)
         expect(page.locator("#group-status")).to_have_text(w["constituted"])
         coordinator.check("group")
 
@@ -316,6 +326,7 @@ def run_the_journey(lang, browser, live_server, db, caplog, clock, start):  # no
         expect(page.locator("#publish")).to_be_visible()
         coordinator.check()
         page.get_by_role("button", name=w["publish"]).click()
+        confirmed(coordinator)
         expect(page.locator("#call-status")).to_have_text(w["open"])
         call_url = page.url
         coordinator.check("call")
@@ -389,6 +400,7 @@ def run_the_journey(lang, browser, live_server, db, caplog, clock, start):  # no
         first = page.locator("table.ranking tbody tr").first
         expect(first).to_contain_text("Énergies de Bourgogne")  # best value, not the lowest price
         first.get_by_role("button", name=w["award"], exact=True).click()
+        confirmed(coordinator)
         expect(page.locator(".award-line")).to_contain_text("Énergies de Bourgogne")
         coordinator.check("call-awarded")
 

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.browser
 def test_coordinator_sees_the_spend_map_charts_with_their_tables_and_drills_down(page, db):
     open_the_demo_as_coordinator(page, db)
 
+    page.locator("#analysis-menu").click()  # the menu groups the spend map, the impact and the portfolio
     page.get_by_role("link", name="Spend map").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Spend map")
     chart = page.locator("canvas#chart-categories")
@@ -37,7 +38,8 @@ def test_coordinator_sees_the_spend_map_charts_with_their_tables_and_drills_down
         "rows => rows.every(r => r.dataset.prefix.length === 3 && r.dataset.prefix.startsWith('45'))"
     )
 
-    page.get_by_role("link", name="Impact").first.click()
+    page.locator("#analysis-menu").click()
+    page.get_by_role("link", name="Impact", exact=True).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Impact")
     expect(page.locator("canvas#chart-local")).to_have_attribute("data-rendered", "true")
     expect(page.locator("canvas#chart-carbon")).to_have_attribute("data-rendered", "true")
