@@ -56,7 +56,6 @@ def register(app: Flask) -> None:
     @app.context_processor
     def navigation():
         items: list = []
-        sections: list = []
         if current_user.is_authenticated:
             items = [(endpoint, label) for endpoint, label, roles in MENU if current_user.role in roles]
             for menu_id, title, endpoints, roles in SECTIONS:

@@ -151,7 +151,7 @@ class Journey:
         assert self.context.csp_violations == []
 
 
-def confirmed(person: "Journey") -> None:
+def confirmed(person: Journey) -> None:
     """The confirmation step of a decisive action (sign, constitute, publish, award): a page says what will happen,
     checked like every page, and the person confirms."""
     expect(person.page.locator("#confirm-question")).to_be_visible()
