@@ -73,9 +73,12 @@ class PostgresLock:
         self._engine.dispose()
 
     def _drop(self) -> None:
+        """Let go of the connection (and the lock with it). Its DBAPI connection is discarded first, so closing has
+        nothing to roll back; SQLAlchemy may still refuse to close an invalidated transaction, which is then moot."""
         if self._connection is not None:
-            with contextlib.suppress(sa.exc.DBAPIError):
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
                 self._connection.invalidate()
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
                 self._connection.close()
             self._connection = None
 
