@@ -55,7 +55,7 @@ WORDS = {
         "receipt": "Accusé de réception de l’offre",
         "sealed": "Les offres sont sous pli cacheté jusqu’au",
         "closed": "Clôturée",
-        "save_scores": "Enregistrer les notes",
+        "save_scores": "Enregistrer les notes de toutes les offres",
         "award": "Attribuer",
         "awarded": "Attribuée",
         "won": "votre offre est retenue",
@@ -84,7 +84,7 @@ WORDS = {
         "receipt": "Bid receipt",
         "sealed": "Bids are sealed until",
         "closed": "Closed",
-        "save_scores": "Save scores",
+        "save_scores": "Save the scores of every bid",
         "award": "Award",
         "awarded": "Awarded",
         "won": "your bid is awarded",
@@ -394,8 +394,9 @@ def run_the_journey(lang, browser, live_server, db, caplog, clock, start):  # no
                 score_input = page.locator(f"#score-{bid_id}-{criterion}")
                 if score_input.count():
                     score_input.fill(score)
-            page.locator(f"#score-{bid_id}").get_by_role("button", name=w["save_scores"]).click()
-            expect(page.locator(".alert-success").first).to_be_visible()
+        # Every bid of the lot is scored in one form.
+        page.locator("form[id^=scores-lot-]").get_by_role("button", name=w["save_scores"]).click()
+        expect(page.locator(".alert-success").first).to_be_visible()
         coordinator.check("call-evaluation")
         first = page.locator("table.ranking tbody tr").first
         expect(first).to_contain_text("Énergies de Bourgogne")  # best value, not the lowest price
