@@ -62,7 +62,7 @@ def test_the_unsuccessful_bidder_sees_its_outcome_and_its_letter_and_is_mailed_i
     french = new_client()
     login(french, "alpha@x.fr")
     letter = text(french.get(f"/bids/{a.id}/letter"))
-    assert "Votre offre n'a pas été retenue" in letter and "délai de suspension de 11 jours" in letter
+    assert "Votre offre n’a pas été retenue" in letter and "délai de suspension de 11 jours" in letter
     assert "Votre offre est classée 2 sur 2 avec 83,00 points sur 100" in letter
 
 
