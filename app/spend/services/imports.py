@@ -22,7 +22,15 @@ from app.actors import ADMINS, SEE_ALL, require_role
 from app.audit.services import record as audit
 from app.clock import utcnow
 from app.db import random_id, random_ids
-from app.domain.spend_import import CHUNK_ROWS, FORMATS, MAX_ROWS, Quarantined, parse_spend, stream_spend
+from app.domain.spend_import import (
+    CHUNK_ROWS,
+    FORMATS,
+    LINE_COLUMNS,
+    MAX_ROWS,
+    Quarantined,
+    parse_spend,
+    stream_spend,
+)
 from app.domain.tabular import Message
 from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
@@ -229,22 +237,8 @@ def check_spend_import(
 
 WRITE_BATCH = 5_000  # rows per INSERT statement of a slice
 
-_LINE_FIELDS = (
-    "spend_date",
-    "year",
-    "cpv_code",
-    "amount",
-    "supplier_siret",
-    "supplier_name",
-    "supplier_postcode",
-    "supplier_city",
-    "co_contractors",
-    "description",
-    "source_ref",
-    "procedure",
-    "duration_months",
-    "fingerprint",
-)
+# The values written of each line: the columnar slice's columns but the file's row number.
+_LINE_FIELDS = tuple(name for name in LINE_COLUMNS if name != "row")
 
 
 def supplier_key(siret: str | None, name: str | None) -> str:
