@@ -66,19 +66,21 @@ def receipt_pdf(bid: Bid, call: Call) -> bytes:
     pdf.set_font("helvetica", "B", 11)
     pdf.multi_cell(0, 7, latin1(_("The exact content hashed")), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("helvetica", "", 9)
-    pdf.multi_cell(
-        0,
-        5,
-        latin1(
-            _(
-                "This text, byte for byte in UTF-8, is what was received; its SHA-256 is the fingerprint above. "
-                "The JSON receipt holds exactly this text."
-            )
-        ),
-        new_x="LMARGIN",
-        new_y="NEXT",
-    )
-    pdf.ln(2)
-    pdf.set_font("courier", "", 8)
-    pdf.multi_cell(0, 4, latin1(bid.receipt_content), new_x="LMARGIN", new_y="NEXT")
+    if bid.receipt_content is None:
+        # A committee call before its opening: the content is sealed, even from the server (the bidder got the text
+        # once, at submission).
+        explanation = _(
+            "The content is sealed until the opening committee opens the bids: keep the JSON receipt you downloaded "
+            "when you submitted the bid."
+        )
+    else:
+        explanation = _(
+            "This text, byte for byte in UTF-8, is what was received; its SHA-256 is the fingerprint above. "
+            "The JSON receipt holds exactly this text."
+        )
+    pdf.multi_cell(0, 5, latin1(explanation), new_x="LMARGIN", new_y="NEXT")
+    if bid.receipt_content is not None:
+        pdf.ln(2)
+        pdf.set_font("courier", "", 8)
+        pdf.multi_cell(0, 4, latin1(bid.receipt_content), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

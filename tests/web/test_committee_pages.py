@@ -3,6 +3,8 @@ bidder, and the printable opening record in French."""
 
 import html
 import io
+import re
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -71,6 +73,11 @@ def test_members_enrol_on_the_page_then_a_quorum_opens_and_the_record_prints_in_
     assert "data:application/json" in shown  # the receipt to download, given once
     again = alpha.get(f"/bids/{services.list_bids(db.session, alpha_user(db), call)[0].id}/receipt")
     assert "4 321 987,65" not in text(again) and 'id="sealed-receipt"' in text(again)
+    sealed_pdf = alpha.get(f"/bids/{services.list_bids(db.session, alpha_user(db), call)[0].id}/receipt.pdf")
+    streams = re.findall(rb"stream\r?\n(.*?)\r?\nendstream", sealed_pdf.data, re.S)
+    printed = b"".join(zlib.decompress(stream) for stream in streams if stream[:1] == b"x")
+    assert sealed_pdf.status_code == 200 and b"commission" in printed  # the PDF says the content is sealed
+    assert b"4 321 987,65" not in printed and b"None" not in printed
 
     clock.move_to(DEADLINE + timedelta(minutes=2))
     for email in PASSPHRASES:
