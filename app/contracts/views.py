@@ -104,50 +104,58 @@ def contract_detail(contract_id: int):
     return _render_detail(services.get_contract(db.session, current_user, contract_id))
 
 
+def _act(contract_id: int, form_name: str, form, action, success, anchor: str | None = None, rename=None):
+    """The contract page's forms: run `action(contract)` on the validated form, back to the page's `anchor`, or the
+    page again with the form and its errors."""
+    contract = services.get_contract(db.session, current_user, contract_id)
+    done = actions.submit(form, lambda: action(contract), success=success, rename=rename)
+    if done:
+        return _back(contract_id, anchor)
+    return _render_detail(contract, done.status, error=done.error, **{form_name: form})
+
+
 @bp.post("/contracts/<int:contract_id>/sign")
 @roles_required("buyer", "coordinator")
 def sign(contract_id: int):
-    contract = services.get_contract(db.session, current_user, contract_id)
     form = SignContractForm(prefix="sign")
-    done = actions.submit(
+    return _act(
+        contract_id,
+        "sign_form",
         form,
-        lambda: services.sign_contract(db.session, current_user, contract, form.signed_on.data),
-        success=_("The signature is recorded."),
+        lambda contract: services.sign_contract(db.session, current_user, contract, form.signed_on.data),
+        _("The signature is recorded."),
     )
-    if done:
-        return _back(contract_id)
-    return _render_detail(contract, done.status, sign_form=form, error=done.error)
 
 
 @bp.post("/contracts/<int:contract_id>/orders")
 @roles_required("buyer")
 def order(contract_id: int):
-    contract = services.get_contract(db.session, current_user, contract_id)
     form = OrderForm(prefix="order")
-    done = actions.submit(
+    return _act(
+        contract_id,
+        "order_form",
         form,
-        lambda: services.record_order(
+        lambda contract: services.record_order(
             db.session,
             current_user,
             contract,
             services.OrderValues(form.amount.data, form.description.data or "", form.ordered_on.data),
         ),
-        success=_("The order is recorded."),
+        _("The order is recorded."),
+        "orders",
         rename={"amount_eur": "amount"},
     )
-    if done:
-        return _back(contract_id, "orders")
-    return _render_detail(contract, done.status, order_form=form, error=done.error)
 
 
 @bp.post("/contracts/<int:contract_id>/amendments")
 @roles_required("buyer", "coordinator")
 def amend(contract_id: int):
-    contract = services.get_contract(db.session, current_user, contract_id)
     form = AmendmentForm(prefix="amendment")
-    done = actions.submit(
+    return _act(
+        contract_id,
+        "amendment_form",
         form,
-        lambda: services.amend_contract(
+        lambda contract: services.amend_contract(
             db.session,
             current_user,
             contract,
@@ -155,24 +163,23 @@ def amend(contract_id: int):
                 form.amount_delta.data, form.reason.data or "", form.months_delta.data or 0, form.signed_on.data
             ),
         ),
-        success=lambda result: " ".join(
+        lambda result: " ".join(
             [_("Amendment %(number)s is recorded.", number=result.amendment.number), *result.warnings]
         ),
+        "amendments",
         rename={"amount_delta_eur": "amount_delta"},
     )
-    if done:
-        return _back(contract_id, "amendments")
-    return _render_detail(contract, done.status, amendment_form=form, error=done.error)
 
 
 @bp.post("/contracts/<int:contract_id>/evaluation")
 @roles_required("buyer")
 def evaluate(contract_id: int):
-    contract = services.get_contract(db.session, current_user, contract_id)
     form = EvaluationForm(prefix="evaluation")
-    done = actions.submit(
+    return _act(
+        contract_id,
+        "evaluation_form",
         form,
-        lambda: services.evaluate_supplier(
+        lambda contract: services.evaluate_supplier(
             db.session,
             current_user,
             contract,
@@ -180,11 +187,9 @@ def evaluate(contract_id: int):
                 int(form.quality.data), int(form.delays.data), int(form.environmental.data), form.comment.data or ""
             ),
         ),
-        success=_("Your evaluation of the supplier is recorded."),
+        _("Your evaluation of the supplier is recorded."),
+        "evaluation",
     )
-    if done:
-        return _back(contract_id, "evaluation")
-    return _render_detail(contract, done.status, evaluation_form=form, error=done.error)
 
 
 @bp.post("/contracts/<int:contract_id>/renewal-need")
