@@ -398,3 +398,30 @@ def test_after_the_award_each_bidder_reads_its_outcome_and_the_public_its_award_
     assert "bids" not in body and "Société alpha" not in json.dumps(body)  # `bids_opened` says only that
     listed = client.get("/api/v1/calls?status=awarded").get_json()["items"]
     assert [c["id"] for c in listed] == [call["id"]]
+
+
+def test_the_bids_of_a_call_are_listed_in_as_many_statements_for_six_bids_as_for_two(client, db, clock, query_counter):
+    """The evaluators' list of bids loads each bid's supplier, scores and documents with the bids."""
+    clock.move_to(factories.CALLS_NOW)
+    group, _orgs, coordinator = factories.constituted_group()
+    coordinator.email = "coord-count@x.fr"
+    calls = []
+    for count in (2, 6):
+        call = factories.call(coordinator, group, title=f"Appel à {count} offres", publish=True)
+        for n in range(count):
+            company = factories.supplier_company(trades=("09310000",), name=f"Fournisseur {count}-{n}")
+            bidder = factories.user("supplier", email=f"s{count}-{n}@x.fr", supplier=company)
+            factories.bid(bidder, call, f"{500000 + n}.00")
+        calls.append(call.id)
+    db.session.commit()
+    clock.move_to(factories.CALLS_DEADLINE + timedelta(minutes=5))
+    headers = api_token(client, "coord-count@x.fr")
+    counts = []
+    for call_id in calls:
+        path = f"/api/v1/calls/{call_id}/bids"
+        assert client.get(path, headers=headers).status_code == 200  # closes the call and opens its bids
+        with query_counter() as counted:
+            listed = client.get(path, headers=headers)
+        assert listed.status_code == 200 and all(item["supplier"] for item in listed.get_json()["items"])
+        counts.append(counted.value)
+    assert counts[0] == counts[1], counts

@@ -369,6 +369,7 @@ def list_bids(session: Session, actor, call: Call) -> list[Bid]:
         own = list(
             session.scalars(
                 sa.select(Bid)
+                .options(selectinload(Bid.documents))
                 .where(Bid.call_id == call.id, Bid.supplier_id == actor.supplier_id)
                 .order_by(Bid.lot_id, Bid.submitted_at.desc())
             )
@@ -381,7 +382,8 @@ def list_bids(session: Session, actor, call: Call) -> list[Bid]:
     return list(
         session.scalars(
             sa.select(Bid)
-            .options(selectinload(Bid.scores))
+            # what each listed bid shows comes with the bids: no statement per bid
+            .options(selectinload(Bid.scores), selectinload(Bid.supplier), selectinload(Bid.documents))
             .where(Bid.call_id == call.id, Bid.status == "active")
             .order_by(Bid.lot_id, Bid.amount, Bid.submitted_at)
         )
