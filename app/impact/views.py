@@ -23,7 +23,8 @@ def _year() -> int | None:
     raw = (request.args.get("year") or "").strip()
     if not raw:
         return None
-    return posted_int(raw) if posted_int(raw) is not None else -1
+    year = posted_int(raw)
+    return -1 if year is None else year
 
 
 def _context():
