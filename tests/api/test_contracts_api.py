@@ -189,3 +189,36 @@ def test_coordinators_see_the_members_evaluations_of_a_bidder_at_the_next_award(
     assert record == {"count": 1, "quality": "4.0", "delays": "2.0", "environmental": "5.0"}
     member_view = client.get(f"/api/v1/calls/{again.id}/ranking", headers=api_token(client, "ub@x.fr")).get_json()
     assert member_view["items"][0]["bids"][0]["supplier_evaluation"] is None
+
+
+def test_contracts_are_listed_in_as_many_statements_for_nine_as_for_three(client, new_client, db, clock, query_counter):
+    """The contracts list (API and page) reads each contract's lot, call, member and holder with the contracts."""
+    from tests import factories
+    from tests.conftest import english
+
+    clock.move_to(factories.CALLS_NOW)
+    group, _orgs, coordinator = factories.constituted_group()
+    coordinator.email = "coord-contracts@x.fr"
+    company = factories.supplier_company(trades=("09310000",), name="Titulaire")
+    bidder = factories.user("supplier", email="holder@x.fr", supplier=company)
+    calls = [factories.call(coordinator, group, title=f"Appel {n}", publish=True) for n in range(3)]
+    for call in calls:
+        factories.bid(bidder, call, "500000.00")
+    db.session.commit()
+    clock.move_to(factories.CALLS_DEADLINE + timedelta(minutes=5))
+    counts = {}
+    for awarded, newly in ((1, calls[:1]), (3, calls[1:])):
+        for call in newly:
+            factories.award_every_lot(coordinator, call)
+        db.session.commit()
+        headers = api_token(client, "coord-contracts@x.fr")
+        client.get("/api/v1/contracts", headers=headers)  # warm-up
+        with query_counter() as api:
+            listed = client.get("/api/v1/contracts", headers=headers)
+        assert len(listed.get_json()["items"]) == 3 * awarded
+        page_client = english(new_client(), "coord-contracts@x.fr")
+        page_client.get("/contracts")
+        with query_counter() as page:
+            assert page_client.get("/contracts").status_code == 200
+        counts[awarded] = (api.value, page.value)
+    assert counts[1] == counts[3], counts
