@@ -4,7 +4,8 @@ The database keeps one token per topic in `data_version`; triggers (migration e5
 random token in the same transaction as every INSERT, UPDATE or DELETE on a table the topic reads:
 
 - `needs`: need, organization (its code and central-government flag are part of the overlaps);
-- `spend`: spend_cell, organization, supplier_company (the cube cells, the names shown beside them).
+- `spend`: spend_cell, organization, supplier_company (the cube cells, the names shown beside them),
+  emission_mapping (the CPV division → emission category mapping the impact figures read).
 
 An answer is remembered under the tokens read before the data it is computed from, in this process, so:
 - a write (a new or changed need, an import, its rollback, an organization renamed) gives a new token, and the
@@ -30,7 +31,7 @@ from app.extensions import db
 
 TOPICS = {
     "needs": ("need", "organization"),
-    "spend": ("spend_cell", "organization", "supplier_company"),
+    "spend": ("spend_cell", "organization", "supplier_company", "emission_mapping"),
 }
 TOPICS_ALL = tuple(TOPICS)
 ANSWERS_KEPT = 256  # answers remembered per process (a map page, an overlap query, ...), the least used dropped

@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 from app.api.auth import require
 from app.api.impact import impact_payload
 from app.api.pagination import list_page
-from app.api.remembered import remembered
+from app.api.remembered import remembered_response
 from app.api.schemas import OverlapList, OverlapQuerySchema
 from app.clock import paris_today
 from app.contracts.services import renewal_counts
@@ -33,25 +33,29 @@ def overlaps(args):
     query = OverlapQuery(level=args["level"], window_months=args["window_months"], window_start=args["from_"])
     today = paris_today()
 
-    def page() -> dict:
+    # Contracts are not among the remembered topics: the renewals ending in the window are counted on every request
+    # (one GROUP BY) and their counts are part of the key.
+    validated = query.validated(today)
+    renewals = renewal_counts(
+        db.session, PREFIX_LENGTH[validated.level], validated.window_start, validated.window_months
+    )
+
+    def answer() -> dict:
         validated, overlaps = find_overlaps(db.session, current_user, query, today=today)
         shown, next_page = list_page(overlaps, args)
         report = with_details(db.session, current_user, validated, shown, lang=current_language(), needs=False)
         possible = possible_overlaps(db.session, current_user, validated, lang=current_language())
-        return {"query": validated, "items": tuple(report.overlaps), "possible": tuple(possible), "next": next_page}
+        impacts = overlap_impacts(db.session, report.overlaps)
+        items = [
+            {
+                **vars(o),
+                "upcoming_renewals": renewals.for_overlap(o.cpv_prefix, o.organizations),
+                "impact": impact_payload(impacts.get(o.cpv_prefix)),
+            }
+            for o in report.overlaps
+        ]
+        return {"items": items, "possible": possible, "next": next_page}
 
-    # Without `from`, the window starts today: the day is part of the key.
-    found = remembered(("needs",), page, today)
-    # Contracts and the members' spend are read on every request: they are not among the remembered topics.
-    window = found["query"]
-    renewals = renewal_counts(db.session, PREFIX_LENGTH[window.level], window.window_start, window.window_months)
-    impacts = overlap_impacts(db.session, found["items"])
-    items = [
-        {
-            **vars(o),
-            "upcoming_renewals": renewals.for_overlap(o.cpv_prefix, o.organizations),
-            "impact": impact_payload(impacts.get(o.cpv_prefix)),
-        }
-        for o in found["items"]
-    ]
-    return {"items": items, "possible": found["possible"], "next": found["next"]}
+    # Without `from`, the window starts today: the day is part of the key. Needs, spend and the emission mapping
+    # (the impact figures) are the topics.
+    return remembered_response(("needs", "spend"), OverlapList(), answer, today, renewals.key())

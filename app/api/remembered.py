@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from flask import request
+from flask import Response, current_app, request
 from flask_login import current_user
 
 from app import freshness
@@ -28,3 +28,11 @@ def remembered(topics: tuple[str, ...], answer: Callable[[], T], *more_key: Hash
         *more_key,
     )
     return freshness.remembered(db.session, topics, key, answer)
+
+
+def remembered_response(topics: tuple[str, ...], schema, answer: Callable[[], object], *more_key: Hashable) -> Response:
+    """The JSON response of answer() dumped with `schema`, its body remembered as `remembered` remembers answers:
+    a request answered from it neither computes nor serialises again (flask-smorest passes a Response through; the
+    schema stays the one documented by the endpoint's @blp.response)."""
+    body = remembered(topics, lambda: current_app.json.response(schema.dump(answer())).get_data(), *more_key)
+    return current_app.response_class(body, mimetype="application/json")

@@ -670,6 +670,10 @@ class RenewalCounts:
     def for_overlap(self, prefix: str, organizations) -> int:
         return sum(self.counts.get((prefix, code), 0) for code in organizations)
 
+    def key(self) -> tuple:
+        """The counts as a hashable value (part of the key of an answer that shows them)."""
+        return tuple(sorted(self.counts.items()))
+
 
 def renewal_counts(session: Session, prefix_length: int, start: date, months: int) -> RenewalCounts:
     """One GROUP BY over the contracts that end within `months` from `start` and are not ended by then."""

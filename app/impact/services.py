@@ -14,10 +14,11 @@ from functools import lru_cache
 
 import pandas as pd
 import sqlalchemy as sa
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app import freshness
 from app.calls.models import Award, Bid, Call, CallLot
 from app.domain import climate, impact
 from app.errors import NotPermitted
@@ -161,9 +162,22 @@ QUANTITY_HUNDREDTHS = sa.cast(sa.func.round(Need.quantity * 100), sa.BigInteger)
 
 
 def overlap_impacts(session: Session, overlaps, year: int | None = None) -> dict[str, Impact]:
-    """cpv_prefix → Impact for the overlaps given (a page of them): 2 queries for the needs and the spend."""
+    """cpv_prefix → Impact for the overlaps given (a page of them): 2 queries for the needs and the spend, or none
+    when the same page was answered since the needs, the spend and the emission mapping last changed (the answer
+    is remembered under those tokens, in the reader's language: the sources are translated). Callers must not
+    change the answer."""
     if not overlaps:
         return {}
+    page = tuple((o.cpv_prefix, o.organizations, o.need_ids, o.annual_amount) for o in overlaps)
+    return freshness.remembered(
+        session,
+        ("needs", "spend"),
+        ("overlap_impacts", page, year, str(get_locale())),
+        lambda: _overlap_impacts(session, overlaps, year),
+    )
+
+
+def _overlap_impacts(session: Session, overlaps, year: int | None) -> dict[str, Impact]:
     ref = reference(session)
     need_key = {need_id: o.cpv_prefix for o in overlaps for need_id in o.need_ids}
     stmt = sa.select(

@@ -9,7 +9,9 @@ from flask import Response, abort, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import Markup
 
+from app import freshness
 from app.accounts.auth import roles_required
 from app.clock import paris_today
 from app.contracts import services as contract_services
@@ -65,13 +67,52 @@ def overlap_map():
     form.window_months.data = query.window_months
     form.start.data = query.window_start
 
-    lang = current_language()
     sort = presenters.sort_key(request.args.get("sort"))
     direction = presenters.sort_direction(sort, request.args.get("dir"))
-    # The summary and the order come from every overlap's aggregates; needs, labels and the heatmap are read for
-    # the page shown only.
+    page = page_number()
+    renewals = contract_services.renewal_counts(
+        db.session, PREFIX_LENGTH[query.level], query.window_start, query.window_months
+    )
+    # The results are the same for every reader of the same role and organization asking the same page in the same
+    # language: rendered once, remembered until the needs or the spend change (their tokens), or the contracts
+    # ending in the window (their counts are part of the key, read on every request: one GROUP BY).
+    key = (
+        "overlap-map",
+        current_user.role,
+        current_user.organization_id,
+        query.level,
+        query.window_start,
+        query.window_months,
+        sort,
+        direction,
+        page,
+        current_language(),
+        renewals.key(),
+    )
+    results = freshness.remembered(
+        db.session,
+        ("needs", "spend"),
+        key,
+        # a rendered (autoescaped) template: safe HTML
+        lambda: Markup(_render_results(query, overlaps, sort, direction, page, renewals)),  # noqa: S704
+    )
+    return render_template(
+        "overlaps/map.html",
+        form=form,
+        invalid=False,
+        query=query,
+        query_args=_query_args(query),
+        is_buyer=current_user.role == "buyer",
+        results=results,
+    )
+
+
+def _render_results(query: OverlapQuery, overlaps, sort: str, direction: str, page: int, renewals) -> str:
+    """The results part of the map for a page of overlaps: the summary and the order come from every overlap's
+    aggregates; needs, labels, impacts and the heatmap are read for the page shown only."""
+    lang = current_language()
     every = presenters.bare_rows(overlaps)
-    pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page_number(), OVERLAPS_PER_PAGE)
+    pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page, OVERLAPS_PER_PAGE)
     shown = [row.overlap for row in pagination.items]
     report = with_details(db.session, current_user, query, shown, lang=lang, warnings=True, limit=NEEDS_SHOWN)
     labels = report.labels
@@ -79,9 +120,6 @@ def overlap_map():
     rows = presenters.overlap_rows(report.overlaps, needs, labels)
     thresholds = presenters.thresholds_in_force(query.window_start)
     args = _query_args(query)
-    renewals = contract_services.renewal_counts(
-        db.session, PREFIX_LENGTH[query.level], query.window_start, query.window_months
-    )
 
     def sort_url(column: str) -> str:
         """Clicking the current sort column flips its direction; another column starts in its usual one."""
@@ -94,11 +132,8 @@ def overlap_map():
         return url_for(".overlap_map", **args, sort=sort, dir=direction, page=page, _anchor="overlaps")
 
     return render_template(
-        "overlaps/map.html",
-        form=form,
-        invalid=False,
+        "overlaps/_results.html",
         query=query,
-        query_args=args,
         level_name=LEVEL_NAMES[query.level],
         rows=rows,
         impacts=overlap_impacts(db.session, report.overlaps),

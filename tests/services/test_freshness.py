@@ -2,6 +2,7 @@
 they come from (a new, changed or removed need, by the ORM or a bulk insert; an organization renamed; a spend
 import and its rollback; a transaction rolled back) makes the next request compute them again."""
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from app import freshness
 from app.needs.models import Need
 from app.overlaps.services import OverlapQuery, find_overlaps
 from app.spend import services as spend
+from app.spend.models import EmissionMapping
 from tests import factories
 from tests.factories import ledger
 
@@ -176,6 +178,7 @@ def test_the_spend_apis_follow_an_import_and_answer_each_reader_its_own_scope(cl
         ("organization", ("needs", "spend")),
         ("spend_cell", ("spend",)),
         ("supplier_company", ("spend",)),
+        ("emission_mapping", ("spend",)),
     ],
 )
 def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(session, world, table, topics):
@@ -183,6 +186,7 @@ def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(sessio
     UPDATE and DELETE."""
     factories.supplier_company()
     factories.bulk_spend_cells([world["DM"]], 2)
+    session.merge(EmissionMapping(division="98", category_key=None))
     session.commit()
     other = tuple(t for t in freshness.TOPICS if t not in topics)
 
@@ -195,14 +199,16 @@ def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(sessio
         assert changed == set(topics), (statement, changed)
         assert not changed & set(other)
 
-    changes(f"UPDATE {table} SET id = id")  # noqa: S608 - a table name of the parameters
-    if table in ("need", "spend_cell"):
+    key = "division" if table == "emission_mapping" else "id"
+    changes(f"UPDATE {table} SET {key} = {key}")  # noqa: S608 - a table name of the parameters
+    if table in ("need", "spend_cell", "emission_mapping"):
         changes(f"DELETE FROM {table}")  # noqa: S608
     inserts = {
         "need": lambda: factories.need(world["DM"]),
         "organization": lambda: factories.organization("NEW"),
         "spend_cell": lambda: factories.bulk_spend_cells([world["DM"]], 1),
         "supplier_company": lambda: factories.supplier_company(trades=()),
+        "emission_mapping": lambda: session.add(EmissionMapping(division="01", category_key=None)),
     }
     before = freshness.tokens(session, freshness.TOPICS_ALL)
     inserts[table]()
@@ -230,3 +236,65 @@ def test_the_overlap_api_follows_a_new_need_and_answers_a_buyer_its_own_overlaps
     factories.need(world["UB"], cpv="09310000", annual="5000.00")
     session.commit()
     assert sorted(prefixes(ub)) == ["0931", "5552"]
+
+
+def test_the_overlap_impacts_follow_a_change_of_the_emission_mapping(client, session, world):
+    """The impact figures are remembered with the overlaps; an administrator's new mapping of a division is in the
+    next answer (emission_mapping is part of the `spend` topic)."""
+    from tests.conftest import api_token
+
+    world["coordinator"].email = "coord@dm.fr"
+    factories.need(world["DM"], cpv="55520000", annual="30000.00")
+    factories.need(world["UB"], cpv="55520000", annual="20000.00")
+    session.commit()
+    headers = api_token(client, "coord@dm.fr")
+    path = "/api/v1/overlaps?level=class&window_months=60&from=2027-01-01"
+
+    def catering_tco2e():
+        items = client.get(path, headers=headers).get_json()["items"]
+        return next(item["impact"]["tco2e"] for item in items if item["cpv_prefix"] == "5552")
+
+    estimated = catering_tco2e()
+    assert Decimal(estimated) > 0 and catering_tco2e() == estimated
+    session.merge(EmissionMapping(division="55", category_key=None, note="not estimated"))
+    session.commit()
+    assert Decimal(catering_tco2e()) == 0  # no category: nothing estimated from the amount
+
+
+def test_the_overlap_map_page_is_remembered_per_reader_and_follows_a_new_need(new_client, session, world):
+    """The map's results are rendered once per reader's role and organization: a buyer never gets a coordinator's
+    page (its overlaps, its buttons), and a new need is on the next page of everyone."""
+    from tests.conftest import login
+
+    world["coordinator"].email = "coord@dm.fr"
+    factories.user("buyer", email="buyer@ub.fr", organization_=world["UB"])
+    factories.need(world["DM"], cpv="55520000", annual="30000.00")
+    factories.need(world["UB"], cpv="55520000", annual="20000.00")
+    session.commit()
+    path = "/overlaps?level=class&window_months=60&from=2027-01-01"
+
+    readers = {}
+
+    def page(email: str) -> str:
+        if email not in readers:
+            readers[email] = new_client()
+            assert login(readers[email], email).status_code == 302
+        return readers[email].get(path).get_data(as_text=True)
+
+    def prefixes(html: str) -> list[str]:
+        return sorted(re.findall(r'<tbody class="overlap[^"]*" id="[^"]*" data-prefix="(\d+)"', html))
+
+    coordinator = page("coord@dm.fr")
+    assert prefixes(coordinator) == ["0931", "5552"] and "groups/new" in coordinator
+    buyer = page("buyer@ub.fr")
+    assert prefixes(buyer) == ["5552"] and "groups/new" not in buyer
+    factories.need(world["UB"], cpv="09310000", annual="5000.00")
+    session.commit()
+    assert prefixes(page("buyer@ub.fr")) == ["0931", "5552"]
+
+    def yearly(html: str) -> str:
+        text = re.search(r'data-summary="annual">([^<]*)<', html).group(1)
+        return "".join(ch for ch in text if ch.isdigit())
+
+    assert yearly(coordinator) == "200000"  # 100,000 + 50,000 (0931) + 30,000 + 20,000 (5552) € a year
+    assert yearly(page("coord@dm.fr")) == "205000"
