@@ -445,12 +445,16 @@ NEEDS_FLOOR = (
     "SELECT substr(cpv_code, 1, 4), count(DISTINCT organization_id), sum(annual_amount), count(*) FROM need "
     "WHERE status = 'submitted' GROUP BY substr(cpv_code, 1, 4) HAVING count(DISTINCT organization_id) > 1"
 )
+# A write that changes the data an answer comes from without changing its figures: the database triggers give the
+# topic a new token, as a real change would, so the next request computes the answer again.
+TOUCH_SPEND = "UPDATE spend_cell SET amount = amount WHERE id = (SELECT min(id) FROM spend_cell)"
+TOUCH_NEEDS = "UPDATE need SET title = title WHERE id = (SELECT min(id) FROM need)"
 APIS = (
-    ("spend cube API", "/api/v1/spend/cube?level=group", SPEND_FLOOR),
-    ("spend pooling API", "/api/v1/spend/pooling?level=group", SPEND_FLOOR),
-    ("spend local share API", "/api/v1/spend/local-share", SPEND_FLOOR),
-    ("spend carbon API", "/api/v1/spend/carbon", SPEND_FLOOR),
-    ("overlap API", "/api/v1/overlaps?level=class", NEEDS_FLOOR),
+    ("spend cube API", "/api/v1/spend/cube?level=group", SPEND_FLOOR, TOUCH_SPEND),
+    ("spend pooling API", "/api/v1/spend/pooling?level=group", SPEND_FLOOR, TOUCH_SPEND),
+    ("spend local share API", "/api/v1/spend/local-share", SPEND_FLOOR, TOUCH_SPEND),
+    ("spend carbon API", "/api/v1/spend/carbon", SPEND_FLOOR, TOUCH_SPEND),
+    ("overlap API", "/api/v1/overlaps?level=class", NEEDS_FLOOR, TOUCH_NEEDS),
 )
 
 
@@ -463,26 +467,52 @@ def sql_floor(url: str, statement: str, runs: int) -> list[float]:
     return times
 
 
+def after_a_change(url: str, touch: str, request, runs: int) -> list[float]:
+    """request() timed right after a write to the data it answers from (committed before the clock starts): the
+    answer cannot come from what the server remembers, it is computed again."""
+    engine = sa.create_engine(url)
+    times = []
+    try:
+        for _ in range(runs):
+            with engine.begin() as connection:
+                connection.exec_driver_sql(touch)
+            times += timed(request, 1)
+    finally:
+        engine.dispose()
+    return times
+
+
 def measure_apis(url: str, kind: str, base: str, runs: int) -> list[Figure]:
+    """Each API twice: as readers mostly get it (the same data asked again: the answer remembered until the data
+    changes) and right after a change of its data (computed again), both beside the same GROUP BY floor."""
     token = api_token(base, "coordinator@bench.invalid")
     static = timed(lambda: http("GET", f"{base}{STATIC_PATH}"), runs)
     figures = []
-    for name, path, floor in APIS:
+    for name, path, floor, touch in APIS:
         status, body = http("GET", f"{base}{path}", token)  # warm-up, and the answer must be a success
         if status != 200:
             raise RuntimeError(f"{path}: {status} {body[:300]!r}")
-        times = timed(lambda path=path: http("GET", f"{base}{path}", token), runs)
-        figures.append(
-            Figure(
-                name,
-                kind,
-                times,
-                "bare SQL GROUP BY over the same rows",
-                sql_floor(url, floor, runs),
-                "≤ 2× the GROUP BY, median < 300 ms",
-                extra={"bytes": len(body), "static_file_median": statistics.median(static)},
+
+        def request(path=path):
+            return http("GET", f"{base}{path}", token)
+
+        floor_runs = sql_floor(url, floor, runs)
+        extra = {"bytes": len(body), "static_file_median": statistics.median(static)}
+        for label, times in (
+            (name, timed(request, runs)),
+            (f"{name}, first answer after a data change", after_a_change(url, touch, request, runs)),
+        ):
+            figures.append(
+                Figure(
+                    label,
+                    kind,
+                    times,
+                    "bare SQL GROUP BY over the same rows",
+                    floor_runs,
+                    "≤ 2× the GROUP BY, median < 300 ms",
+                    extra=extra,
+                )
             )
-        )
     return figures
 
 
@@ -805,7 +835,9 @@ def markdown(report: dict) -> str:
         "",
         f"Run {report['started_at']} — scale {report['scale']} ({report['counts']}), {report['runs']} run(s) per "
         f"figure, {report['load_seconds']} s of load per page, steps {', '.join(report.get('steps', STEPS))}. "
-        "Targets are reported, not enforced.",
+        "Targets are reported, not enforced. The APIs and pages remember their answers until the data they come "
+        "from changes: each API is measured as readers mostly get it (the same data asked again) and right after a "
+        "write to its data (computed again); pages are measured under load without writes.",
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()),
         "",

@@ -51,10 +51,34 @@ def test_the_apis_answer_over_http_beside_their_group_by_floor(loaded):
     url, workdir = loaded
     with harness.server(url, workdir) as base:
         figures = harness.measure_apis(url, "sqlite", base, runs=1)
-    assert [f.name for f in figures] == [name for name, _, _ in harness.APIS]
+    names = [name for name, *_ in harness.APIS]
+    assert [f.name for f in figures] == [
+        label for name in names for label in (name, f"{name}, first answer after a data change")
+    ]
     for figure in figures:
         assert len(figure.runs) == 1 and len(figure.floor_runs) == 1
         assert figure.ratio is not None and figure.extra["bytes"] > 0
+
+
+@pytest.mark.parametrize("touch,topic", [(harness.TOUCH_NEEDS, "needs"), (harness.TOUCH_SPEND, "spend")])
+def test_a_figure_after_a_data_change_follows_a_write_that_gives_its_topic_a_new_token(loaded, touch, topic):
+    """The write the harness makes before each such request fires the triggers, so the server cannot answer from
+    what it remembers."""
+    import sqlalchemy as sa
+
+    url, _ = loaded
+    engine = sa.create_engine(url)
+
+    def token() -> str:
+        with engine.connect() as connection:
+            statement = sa.text("SELECT token FROM data_version WHERE topic = :topic")
+            return connection.execute(statement, {"topic": topic}).scalar()
+
+    seen = []
+    before = token()
+    times = harness.after_a_change(url, touch, lambda: seen.append(token()), 2)
+    engine.dispose()
+    assert len(times) == 2 and len({before, *seen}) == 3  # a new token before each request
 
 
 def test_the_groups_statements_are_counted_and_the_report_is_written(loaded):
