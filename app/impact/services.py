@@ -97,7 +97,17 @@ def _impact(
 
 def _spend_locations(session: Session, organization_codes: set[str], year: int | None) -> pd.DataFrame:
     """Members' past spend per organization × CPV prefix (5 digits) × supplier location, in cents: the cell's own
-    postcode and city from the file, else the supplier registry's by SIRET."""
+    postcode and city from the file, else the supplier registry's by SIRET. Remembered until the spend changes
+    (a change of needs leaves it as it is); callers must not change the frame."""
+    return freshness.remembered(
+        session,
+        ("spend",),
+        ("spend_locations", tuple(sorted(organization_codes)), year),
+        lambda: _read_spend_locations(session, organization_codes, year),
+    )
+
+
+def _read_spend_locations(session: Session, organization_codes: set[str], year: int | None) -> pd.DataFrame:
     columns = ["organization", "cpv_prefix", "postcode", "city", "cents"]
     if not organization_codes:
         return pd.DataFrame(columns=columns)

@@ -298,3 +298,24 @@ def test_the_overlap_map_page_is_remembered_per_reader_and_follows_a_new_need(ne
 
     assert yearly(coordinator) == "200000"  # 100,000 + 50,000 (0931) + 30,000 + 20,000 (5552) € a year
     assert yearly(page("coord@dm.fr")) == "205000"
+
+
+def test_the_overlap_impacts_follow_a_spend_import(client, session, world):
+    """The local share of an overlap comes from the members' past spend, remembered apart from the needs: an import
+    is in the next answer."""
+    from tests.conftest import api_token
+
+    world["coordinator"].email = "coord@dm.fr"
+    session.commit()
+    headers = api_token(client, "coord@dm.fr")
+    path = "/api/v1/overlaps?level=class&window_months=60&from=2027-01-01"
+
+    def local_share():
+        items = client.get(path, headers=headers).get_json()["items"]
+        return next(item["impact"]["local_share_pct"] for item in items if item["cpv_prefix"] == "0931")
+
+    assert local_share() is None and local_share() is None  # no past spend yet
+    data = ledger("01/02/2025;A1;;09310000;100,00;;21000")
+    spend.import_spend(session, world["coordinator"], data, "dm.csv", organization="DM")
+    session.commit()
+    assert Decimal(local_share()) == 100
