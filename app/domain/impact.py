@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from app.domain.text import N_, fold
@@ -201,27 +202,41 @@ class LocalFigure:
         return self._pct(self.uncertain)
 
 
+LOCATED_SUMS = ("metropole", "uncertain", "known", "cents")
+
+
+def located_sums(groups: pd.DataFrame, postcodes: pd.Series, cities: pd.Series, cents: pd.Series, area) -> pd.DataFrame:
+    """Aggregated spend rows (integer cents at a postcode and city) summed per row of `groups` (its columns the
+    grouping keys): the cents inside the metropole, at an uncertain postcode, at a known location, and in all
+    (LOCATED_SUMS), one row per distinct key."""
+    located = locate_locations(postcodes, cities, area)
+    amounts = cents.astype("int64").to_numpy()
+    frame = groups.reset_index(drop=True).assign(
+        metropole=np.where((located["bucket"] == "metropole").to_numpy(), amounts, 0),
+        uncertain=np.where(located["uncertain"].to_numpy(dtype=bool), amounts, 0),
+        known=np.where((located["bucket"] != "unknown").to_numpy(), amounts, 0),
+        cents=amounts,
+    )
+    return frame.groupby(list(groups.columns), as_index=False, sort=False)[list(LOCATED_SUMS)].sum()
+
+
+def figures_of_sums(keys: pd.Series, sums: pd.DataFrame) -> dict:
+    """key -> LocalFigure, from located sums (LOCATED_SUMS columns) of rows belonging to `keys`."""
+    if sums.empty:
+        return {}
+    totals = sums[list(LOCATED_SUMS)].groupby(keys.to_numpy()).sum()
+    return {
+        key: LocalFigure(*(Decimal(int(value)) / 100 for value in values))
+        for key, values in zip(totals.index, totals.itertuples(index=False, name=None), strict=True)
+    }
+
+
 def local_figures(keys: pd.Series, postcodes: pd.Series, cities: pd.Series, cents: pd.Series, area) -> dict:
     """key -> LocalFigure, from aggregated spend rows (one per key × postcode × city, integer cents)."""
     if not len(cents):
         return {}
-    located = locate_locations(postcodes, cities, area)
-    frame = pd.DataFrame(
-        {
-            "key": keys.to_numpy(),
-            "cents": cents.astype("int64").to_numpy(),
-            "metropole": (located["bucket"] == "metropole").to_numpy(),
-            "uncertain": located["uncertain"].to_numpy(),
-            "known": (located["bucket"] != "unknown").to_numpy(),
-        }
-    )
-    for column in ("metropole", "uncertain", "known"):
-        frame[column] = frame["cents"].where(frame[column], 0)
-    sums = frame.groupby("key")[["metropole", "uncertain", "known", "cents"]].sum()
-    return {
-        key: LocalFigure(*(Decimal(int(row[c])) / 100 for c in ("metropole", "uncertain", "known", "cents")))
-        for key, row in sums.iterrows()
-    }
+    sums = located_sums(pd.DataFrame({"key": keys.to_numpy()}), postcodes, cities, cents, area)
+    return figures_of_sums(sums["key"], sums)
 
 
 # --------------------------------------------------------------------------- carbon

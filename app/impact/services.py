@@ -96,9 +96,10 @@ def _impact(
 
 
 def _spend_locations(session: Session, organization_codes: set[str], year: int | None) -> pd.DataFrame:
-    """Members' past spend per organization × CPV prefix (5 digits) × supplier location, in cents: the cell's own
-    postcode and city from the file, else the supplier registry's by SIRET. Remembered until the spend changes
-    (a change of needs leaves it as it is); callers must not change the frame."""
+    """Members' past spend per organization × CPV prefix (5 digits), in cents, split by the supplier's location
+    (impact.located_sums: inside the metropole, uncertain, known, all), located by the cell's own postcode and city
+    from the file, else the supplier registry's by SIRET. Remembered until the spend changes (a change of needs
+    leaves it as it is); callers must not change the frame."""
     return freshness.remembered(
         session,
         ("spend",),
@@ -108,7 +109,7 @@ def _spend_locations(session: Session, organization_codes: set[str], year: int |
 
 
 def _read_spend_locations(session: Session, organization_codes: set[str], year: int | None) -> pd.DataFrame:
-    columns = ["organization", "cpv_prefix", "postcode", "city", "cents"]
+    columns = ["organization", "cpv_prefix", *impact.LOCATED_SUMS]
     if not organization_codes:
         return pd.DataFrame(columns=columns)
     located = (SpendCell.supplier_postcode, SpendCell.supplier_city, SupplierCompany.postcode, SupplierCompany.city)
@@ -133,19 +134,24 @@ def _read_spend_locations(session: Session, organization_codes: set[str], year: 
             "cents",
         ],
     )
+    if raw.empty:
+        return pd.DataFrame(columns=columns)
     from_file = raw["file_postcode"].notna() & (raw["file_postcode"] != "")
-    raw["postcode"] = raw["file_postcode"].where(from_file, raw["registry_postcode"])
-    raw["city"] = raw["file_city"].where(from_file, raw["registry_city"])
-    return raw[columns]
+    return impact.located_sums(
+        raw[["organization", "cpv_prefix"]],
+        raw["file_postcode"].where(from_file, raw["registry_postcode"]),
+        raw["file_city"].where(from_file, raw["registry_city"]),
+        raw["cents"],
+        metropole_area(),
+    )
 
 
 def _local_from_spend(keys: pd.DataFrame, spend: pd.DataFrame) -> dict:
     """`keys` has columns key, organization, prefix (2 to 5 digits): the spend of those organizations under those
-    prefixes, located and summed per key."""
+    prefixes (located sums per organization and 5-digit prefix, see _spend_locations), summed per key."""
     if keys.empty or spend.empty:
         return {}
     keys = keys.assign(prefix=keys["prefix"].str[:5]).drop_duplicates()
-    spend = spend.assign(cents=spend["cents"].astype("int64"))
     parts = []
     for length in sorted(keys["prefix"].str.len().unique()):  # at most four lengths: division … category
         wanted = keys[keys["prefix"].str.len() == length]
@@ -154,7 +160,7 @@ def _local_from_spend(keys: pd.DataFrame, spend: pd.DataFrame) -> dict:
     rows = pd.concat(parts, ignore_index=True)
     if rows.empty:
         return {}
-    return impact.local_figures(rows["key"], rows["postcode"], rows["city"], rows["cents"], metropole_area())
+    return impact.figures_of_sums(rows["key"], rows)
 
 
 def _lines_frame(rows, columns=("key", "cpv_code", "unit", "annual_cents", "quantity_hundredths")) -> pd.DataFrame:
