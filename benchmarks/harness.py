@@ -588,42 +588,81 @@ def _number(text: str) -> float | None:
         return None
 
 
+# Pages measured again while a need changes every WRITE_EVERY seconds: each change makes the next request of each
+# server process compute the page's results again.
+PAGES_UNDER_WRITES = ("coordinator home", "overlap map")
+WRITE_EVERY = 2.0
+
+
+@contextlib.contextmanager
+def writing(url: str, statement: str, every: float):
+    """Run `statement` (committed) every `every` seconds in a thread while the block runs; yields the count."""
+    stop, done = threading.Event(), [0]
+    engine = sa.create_engine(url)
+
+    def loop():
+        while not stop.wait(every):
+            with engine.begin() as connection:
+                connection.exec_driver_sql(statement)
+            done[0] += 1
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield done
+    finally:
+        stop.set()
+        thread.join()
+        engine.dispose()
+
+
 def measure_pages(url: str, kind: str, workdir: Path, seconds: int, workers: int = 2) -> list[Figure]:
     """Each page (and the static floor) measured on a gunicorn of its own, started once the previous one has stopped
     and the database is idle: a slow page's requests still queued or running when its load ends (in the server or
-    as queries in PostgreSQL) cannot eat into the next page's measurement."""
+    as queries in PostgreSQL) cannot eat into the next page's measurement. The pages that remember their results
+    are measured a second time while a need changes every WRITE_EVERY seconds."""
     pages = page_paths(url)
     with isolated_server(url, workdir, workers) as base:
         floor = locust_run(base, workdir, [pages[-1]], seconds, None).get(pages[-1][0])
     if floor is None or floor["p95_ms"] is None:
         raise RuntimeError("the static file answered no request under load")
+    runs = [(name, path, name, None) for name, path in pages[:-1]]
+    runs += [
+        (name, path, f"{name} with a need changed every {WRITE_EVERY:g} s", TOUCH_NEEDS)
+        for name, path in pages[:-1]
+        if name in PAGES_UNDER_WRITES
+    ]
     figures = []
-    for name, path in pages[:-1]:
+    for name, path, label, touch in runs:
         # One page at a time under 8 clients, on a fresh server, so each figure is that page's own, not a mix.
-        with isolated_server(url, workdir, workers) as base:
+        with (
+            isolated_server(url, workdir, workers) as base,
+            writing(url, touch, WRITE_EVERY) if touch else contextlib.nullcontext([0]) as writes,
+        ):
             stats = locust_run(base, workdir, [(name, path)], seconds, "coordinator@bench.invalid").get(name)
+        written = f", {writes[0]} writes" if touch else ""
         if (
             stats is None or stats["requests"] == 0 or stats["p95_ms"] is None
         ):  # a page too slow to answer once in the period: a result too
             figures.append(
                 Figure(
-                    f"{name} (8 clients, p95)",
+                    f"{label} (8 clients, p95)",
                     kind,
                     [],
                     target="p95 < 150 ms",
-                    note=f"no answer completed within the {seconds} s of load",
+                    note=f"no answer completed within the {seconds} s of load{written}",
                 )
             )
             continue
         figures.append(
             Figure(
-                f"{name} (8 clients, p95)",
+                f"{label} (8 clients, p95)",
                 kind,
                 [stats["p95_ms"] / 1000],
                 "static file of the same server, 8 clients, p95",
                 [floor["p95_ms"] / 1000],
                 "p95 < 150 ms",
-                note=f"{stats['requests']} requests, {stats['failures']} failed",
+                note=f"{stats['requests']} requests, {stats['failures']} failed{written}",
                 extra={"page": stats, "static": floor},
             )
         )

@@ -116,3 +116,26 @@ def test_the_steps_measured_are_chosen_and_an_unknown_step_is_refused():
     with pytest.raises(SystemExit) as refused:
         harness.main(["--only", "imports,pagez"])
     assert refused.value.code == 2
+
+
+def test_pages_under_writes_run_the_write_while_the_load_runs(loaded):
+    """The writer of the pages measured under writes changes the needs' token again and again, then stops."""
+    import time
+
+    import sqlalchemy as sa
+
+    url, _ = loaded
+    engine = sa.create_engine(url)
+
+    def token() -> str:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql("SELECT token FROM data_version WHERE topic = 'needs'").scalar()
+
+    before = token()
+    with harness.writing(url, harness.TOUCH_NEEDS, 0.05) as writes:
+        time.sleep(0.5)
+    after, count = token(), writes[0]
+    time.sleep(0.2)
+    assert count >= 2 and after != before
+    assert token() == after and writes[0] == count  # stopped with the block
+    engine.dispose()
