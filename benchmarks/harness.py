@@ -11,9 +11,11 @@ generates and loads the synthetic dataset (benchmarks.dataset), then measures:
   floor: `pandas.read_csv` of the same file (`;`, dtype=str), in this process;
 - the spend cube / pooling / local share / carbon APIs and the overlap API over HTTP to a real gunicorn (2 workers);
   floor: the bare SQL GROUP BY over the same rows (spend cells, submitted needs), in this process, and a static
-  file of the same server;
+  file of the same server; each API twice: asked again (answered from what the server remembers) and right after a
+  write to its data (computed again);
 - the pages (coordinator home, needs list, spend map, overlap map, a group, a call) under 8 concurrent clients with
-  locust (headless, loopback), p50/p95/p99; floor: the same server's static file under the same load;
+  locust (headless, loopback), p50/p95/p99, each on a fresh server after a short warm-up; the home page and the
+  overlap map also while a need changes every 2 s; floor: the same server's static file under the same load;
 - the SQL statements of `GET /api/v1/groups` (counted in this process, through the app's test client);
 - on PostgreSQL, the deadline rush: 1,000 bids from 200 suppliers in 60 s, a burst in the last 5 s, gunicorn with
   4 workers plus the scheduler process; lost (accepted before the deadline, not stored), late (stored after it),
@@ -592,6 +594,7 @@ def _number(text: str) -> float | None:
 # server process compute the page's results again.
 PAGES_UNDER_WRITES = ("coordinator home", "overlap map")
 WRITE_EVERY = 2.0
+WARM_UP_SECONDS = 3  # of load on each fresh server before its page is measured
 
 
 @contextlib.contextmanager
@@ -619,8 +622,9 @@ def writing(url: str, statement: str, every: float):
 def measure_pages(url: str, kind: str, workdir: Path, seconds: int, workers: int = 2) -> list[Figure]:
     """Each page (and the static floor) measured on a gunicorn of its own, started once the previous one has stopped
     and the database is idle: a slow page's requests still queued or running when its load ends (in the server or
-    as queries in PostgreSQL) cannot eat into the next page's measurement. The pages that remember their results
-    are measured a second time while a need changes every WRITE_EVERY seconds."""
+    as queries in PostgreSQL) cannot eat into the next page's measurement; each measured after WARM_UP_SECONDS of
+    the same load, not counted. The pages that remember their results are measured a second time while a need
+    changes every WRITE_EVERY seconds."""
     pages = page_paths(url)
     with isolated_server(url, workdir, workers) as base:
         floor = locust_run(base, workdir, [pages[-1]], seconds, None).get(pages[-1][0])
@@ -635,11 +639,12 @@ def measure_pages(url: str, kind: str, workdir: Path, seconds: int, workers: int
     figures = []
     for name, path, label, touch in runs:
         # One page at a time under 8 clients, on a fresh server, so each figure is that page's own, not a mix.
-        with (
-            isolated_server(url, workdir, workers) as base,
-            writing(url, touch, WRITE_EVERY) if touch else contextlib.nullcontext([0]) as writes,
-        ):
-            stats = locust_run(base, workdir, [(name, path)], seconds, "coordinator@bench.invalid").get(name)
+        with isolated_server(url, workdir, workers) as base:
+            # Steady state, not start-up: each worker's first requests load what the app reads lazily (templates,
+            # translations, reference data); a short load first, not counted, gets them past that.
+            locust_run(base, workdir, [(name, path)], WARM_UP_SECONDS, "coordinator@bench.invalid")
+            with writing(url, touch, WRITE_EVERY) if touch else contextlib.nullcontext([0]) as writes:
+                stats = locust_run(base, workdir, [(name, path)], seconds, "coordinator@bench.invalid").get(name)
         written = f", {writes[0]} writes" if touch else ""
         if (
             stats is None or stats["requests"] == 0 or stats["p95_ms"] is None
@@ -876,7 +881,8 @@ def markdown(report: dict) -> str:
         f"figure, {report['load_seconds']} s of load per page, steps {', '.join(report.get('steps', STEPS))}. "
         "Targets are reported, not enforced. The APIs and pages remember their answers until the data they come "
         "from changes: each API is measured as readers mostly get it (the same data asked again) and right after a "
-        "write to its data (computed again); pages are measured under load without writes.",
+        "write to its data (computed again); pages are measured under load after a short warm-up of the same load on "
+        "the same server (not counted), the home page and the overlap map also while a need changes every 2 s.",
         "",
         "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()),
         "",
