@@ -627,6 +627,7 @@ def measure_pages(url: str, kind: str, workdir: Path, seconds: int, workers: int
     changes every WRITE_EVERY seconds."""
     pages = page_paths(url)
     with isolated_server(url, workdir, workers) as base:
+        locust_run(base, workdir, [pages[-1]], WARM_UP_SECONDS, None)  # as the pages: after the same warm-up
         floor = locust_run(base, workdir, [pages[-1]], seconds, None).get(pages[-1][0])
     if floor is None or floor["p95_ms"] is None:
         raise RuntimeError("the static file answered no request under load")
