@@ -1,7 +1,9 @@
 """Answers computed from the needs or the spend, remembered until the data they are computed from changes.
 
-The database keeps one token per topic in `data_version`; triggers (migration e5a1c7f9b2d4) give a topic a new
-random token in the same transaction as every INSERT, UPDATE or DELETE on a table the topic reads:
+The database keeps one token per topic in `data_version`; triggers (migrations e5a1c7f9b2d4, a9d3e5f7c210) give a
+topic a new random token in the same transaction as every INSERT, UPDATE or DELETE on a table the topic reads (on
+PostgreSQL as that transaction commits, so that a long import does not hold the token row's lock and keep the other
+writers of the topic waiting until it ends):
 
 - `needs`: need, organization (its code and central-government flag are part of the overlaps);
 - `spend`: spend_cell, organization, supplier_company (the cube cells, the names shown beside them),
@@ -41,6 +43,7 @@ _answers: LRUCache = LRUCache(maxsize=ANSWERS_KEPT)
 _lock = threading.Lock()
 _MISSING = object()
 _TOKENS = "freshness_tokens"  # connection.info key of the tokens read in the current transaction
+_WROTE = "freshness_wrote"  # connection.info key: the current transaction sent a statement other than a SELECT
 
 
 class DataVersion(db.Model):
@@ -67,13 +70,16 @@ def tokens(session: Session, topics: tuple[str, ...]) -> tuple[str, ...] | None:
 
 def _forget_tokens(connection, *_args, **_kwargs) -> None:
     connection.info.pop(_TOKENS, None)
+    connection.info.pop(_WROTE, None)
 
 
 @sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
 def _after_statement(connection, _cursor, statement, _parameters, _context, _executemany) -> None:
-    """A statement other than a SELECT may have changed a token (through a trigger): read them again."""
-    if _TOKENS in connection.info and statement.lstrip()[:6].upper() != "SELECT":
-        _forget_tokens(connection)
+    """A statement other than a SELECT may have written: the transaction no longer reads or keeps remembered answers
+    (see `remembered`), and reads the tokens again."""
+    if statement.lstrip()[:6].upper() != "SELECT":
+        connection.info.pop(_TOKENS, None)
+        connection.info[_WROTE] = True
 
 
 for _event in ("commit", "rollback", "begin"):
@@ -82,7 +88,12 @@ for _event in ("commit", "rollback", "begin"):
 
 def remembered(session: Session, topics: tuple[str, ...], key: Hashable, compute: Callable[[], T]) -> T:
     """compute(), or the answer it gave under the topics' current tokens for the same key. The answer is shared:
-    callers must not change it (return tuples, frozen dataclasses)."""
+    callers must not change it (return tuples, frozen dataclasses).
+
+    A transaction that has written computes its answers and keeps none: on PostgreSQL the tokens change as it
+    commits (deferred triggers), so until then it still reads the tokens of the data as it was before its writes."""
+    if session.connection().info.get(_WROTE):
+        return compute()
     current = tokens(session, topics)
     if current is None:
         return compute()

@@ -319,3 +319,41 @@ def test_the_overlap_impacts_follow_a_spend_import(client, session, world):
     spend.import_spend(session, world["coordinator"], data, "dm.csv", organization="DM")
     session.commit()
     assert Decimal(local_share()) == 100
+
+
+def test_a_writer_that_has_not_committed_keeps_no_other_writer_of_its_topic_waiting(session, world):
+    """A long import writes spend cells for minutes: meanwhile a supplier registers (supplier_company, the same
+    `spend` topic) without waiting for it, and the token changes as each transaction commits. (PostgreSQL: the token
+    row is locked only while a transaction commits; SQLite allows one writer at a time anyway.)"""
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("SQLite serialises every writer of the database")
+    engine = session.get_bind()
+
+    def token() -> str:
+        with engine.connect() as connection:
+            return connection.execute(sa.select(freshness.DataVersion.token).filter_by(topic="spend")).scalar()
+
+    factories.bulk_spend_cells([world["DM"]], 2)
+    factories.supplier_company()
+    session.commit()
+    before = token()
+    importing = engine.connect()
+    try:
+        importing.begin()
+        org_id = world["DM"].id
+        written = importing.execute(
+            sa.text("UPDATE spend_cell SET amount = amount + 1 WHERE organization_id = :org"), {"org": org_id}
+        )
+        assert written.rowcount == 2
+        importing.execute(sa.text("UPDATE organization SET name = name WHERE id = :org"), {"org": org_id})
+        with engine.connect() as registering:
+            registering.execute(sa.text("SET lock_timeout = '3s'"))
+            registering.execute(sa.text("UPDATE supplier_company SET name = name"))
+            registering.execute(sa.text("UPDATE organization SET name = name WHERE id <> :org"), {"org": org_id})
+            registering.commit()  # not kept waiting by the import's open transaction
+        after_other = token()
+        assert after_other != before
+        importing.commit()
+        assert token() not in (before, after_other)  # the import's commit changed it again
+    finally:
+        importing.close()
