@@ -510,8 +510,12 @@ MIXED = (
 )
 
 
-def test_the_cells_summed_from_the_slices_equal_the_group_by_of_the_stored_lines(session, orgs, cells_queries):
-    record = services.import_spend(session, orgs["dm"], ledger(*MIXED), "mixed.csv", chunk_rows=2)
+@pytest.mark.parametrize("parts_kept", [imports.PARTS_KEPT, 2])
+def test_the_cells_summed_from_the_slices_equal_the_group_by_of_the_stored_lines(
+    session, orgs, cells_queries, monkeypatch, parts_kept
+):
+    monkeypatch.setattr(imports, "PARTS_KEPT", parts_kept)  # 2: the slices' sums summed as they come
+    record = services.import_spend(session, orgs["dm"], ledger(*MIXED), "mixed.csv", chunk_rows=1)
     assert cells_queries == []  # every line written: the cells come from the slices
     cells = _stored_cells(session, record.id)
     assert cells == _grouped_lines(session, record.id)

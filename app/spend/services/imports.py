@@ -344,6 +344,8 @@ _CELL_COLUMNS = (
 
 
 _CELL_KEYS = ["year", "cpv_prefix", "supplier_key", "supplier_postcode", "supplier_city"]
+_SLICE_KEYS = [*_CELL_KEYS, "supplier_upper"]  # the supplier key of a line without SIRET: its name, not upper-cased yet
+PARTS_KEPT = 8  # slices' sums kept apart before they are summed into one
 
 
 class SliceCells:
@@ -374,8 +376,12 @@ class SliceCells:
                 "cents": cents,
             }
         )
-        keys = [*_CELL_KEYS, "supplier_upper"]
-        self.parts.append(frame.groupby(keys, dropna=False, sort=False, as_index=False)["cents"].agg(["sum", "size"]))
+        self.parts.append(
+            frame.groupby(_SLICE_KEYS, dropna=False, sort=False, as_index=False)["cents"].agg(["sum", "size"])
+        )
+        if len(self.parts) > PARTS_KEPT:  # bounded by the cells, not by the slices: a file of any length
+            merged = pd.concat(self.parts, ignore_index=True)
+            self.parts = [merged.groupby(_SLICE_KEYS, dropna=False, sort=False, as_index=False)[["sum", "size"]].sum()]
         self.count += len(lines)
         self.cents += int(cents.sum())
         dates = lines["spend_date"]
