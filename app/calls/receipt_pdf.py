@@ -7,7 +7,6 @@ Latin-1 equivalents."""
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from fpdf import FPDF
 
 from app.calls.models import Bid, Call
 from app.clock import PARIS
@@ -36,6 +35,10 @@ def latin1(text: str) -> str:
 
 
 def receipt_pdf(bid: Bid, call: Call) -> bytes:
+    # fpdf (with PIL and its font tables) takes about a second to import on a loaded machine: imported when a
+    # receipt is asked for, not by every process that builds the app (each `flask` command).
+    from fpdf import FPDF
+
     pdf = FPDF(format="A4")
     pdf.set_title(latin1(_("Bid receipt")))
     pdf.set_creator("Mutualis")

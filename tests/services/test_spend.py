@@ -10,6 +10,7 @@ from app.demo import seed_demo
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.spend import services
 from app.spend.models import SpendCell, SpendImport, SpendLine, SpendQuarantine
+from app.spend.services import imports
 from tests import factories
 from tests.factories import DECP_SAMPLE as DECP
 from tests.factories import ledger
@@ -461,3 +462,81 @@ def test_twins_are_numbered_across_slices_and_a_later_file_skips_only_what_it_re
     again = services.import_spend(session, orgs["dm"], ledger(other, twin, twin, twin, twin), "b.csv", chunk_rows=2)
     assert again.line_count == 1 and again.skipped_count == 4
     assert sum(i.amount for i in services.spend_cube(session, orgs["dm"])) == Decimal("405")
+
+
+def _stored_cells(session, import_id):
+    cells = session.execute(
+        sa.select(
+            SpendCell.year,
+            SpendCell.cpv_prefix,
+            SpendCell.supplier_key,
+            SpendCell.supplier_postcode,
+            SpendCell.supplier_city,
+            SpendCell.amount,
+            SpendCell.lines,
+        ).where(SpendCell.import_id == import_id)
+    )
+    return sorted((*cell[:5], Decimal(str(cell[5])).quantize(Decimal("0.01")), cell[6]) for cell in cells)
+
+
+def _grouped_lines(session, import_id):
+    """The cells the GROUP BY over the import's stored lines gives (what the import's cells must be)."""
+    rows = session.execute(imports._cells_query(import_id))
+    return sorted((*row[:5], Decimal(str(row.amount)).quantize(Decimal("0.01")), row.lines) for row in rows)
+
+
+@pytest.fixture
+def cells_queries(monkeypatch):
+    """How many times an import summed its cells with the GROUP BY over its stored lines."""
+    calls = []
+    original = imports._cells_query
+
+    def counted(import_id):
+        calls.append(import_id)
+        return original(import_id)
+
+    monkeypatch.setattr(imports, "_cells_query", counted)
+    return calls
+
+
+MIXED = (
+    "01/02/2025;Société Générale;;30192000;100,00;Ramettes;21000",
+    "02/02/2025;  société générale;;30192000;5,5;Ramettes;21000",  # spaces trimmed, cased as the database does
+    "03/02/2025;Straße und Söhne;;30192000;1,10;;",  # no postcode: NULL; ß, which Python upper-cases as SS
+    "03/02/2025;Straße und Söhne;;30192000;1,10;;",  # a twin: counted twice
+    "04/03/2024;A;64285249500018;30197000;12;Agrafes;1000",  # postcode repaired (leading zero), one by one
+    "04/03/2024;B;64285249500018;30197000;0,01;;01000",  # same SIRET: the name does not count
+    "05/05/2025;école;;45000000;999999,99;Travaux;75001",
+)
+
+
+@pytest.mark.parametrize("parts_kept", [imports.PARTS_KEPT, 2])
+def test_the_cells_summed_from_the_slices_equal_the_group_by_of_the_stored_lines(
+    session, orgs, cells_queries, monkeypatch, parts_kept
+):
+    monkeypatch.setattr(imports, "PARTS_KEPT", parts_kept)  # 2: the slices' sums summed as they come
+    record = services.import_spend(session, orgs["dm"], ledger(*MIXED), "mixed.csv", chunk_rows=1)
+    assert cells_queries == []  # every line written: the cells come from the slices
+    cells = _stored_cells(session, record.id)
+    assert cells == _grouped_lines(session, record.id)
+    assert len(cells) == 4 and sum(cell[6] for cell in cells) == record.line_count == 7
+    assert record.total_amount == Decimal("1000119.70") and record.skipped_count == 0
+    assert (record.first_date, record.last_date) == (date(2024, 3, 4), date(2025, 5, 5))
+
+
+def test_an_import_with_skipped_lines_sums_its_cells_from_its_stored_lines(session, orgs, cells_queries):
+    services.import_spend(session, orgs["dm"], ledger(*MIXED[:3]), "first.csv")
+    record = services.import_spend(session, orgs["dm"], ledger(*MIXED), "all.csv", chunk_rows=3)
+    assert cells_queries == [record.id]  # lines skipped: the GROUP BY over what was written
+    assert (record.line_count, record.skipped_count) == (4, 3)
+    assert _stored_cells(session, record.id) == _grouped_lines(session, record.id)
+    assert record.total_amount == Decimal("1000013.10")
+    assert sum(cell.amount for cell in services.spend_cube(session, orgs["dm"])) == Decimal("1000119.70")
+
+
+def test_the_cells_of_an_open_data_import_with_quarantined_records_come_from_its_slices(session, orgs, cells_queries):
+    data = (factories.DECP_FILES / "decp_underscore.csv").read_bytes()
+    record = services.import_spend(session, orgs["coord"], data, "decp.csv", organization="DM", chunk_rows=2)
+    assert cells_queries == [] and record.quarantined_count == 1
+    assert _stored_cells(session, record.id) == _grouped_lines(session, record.id)
+    assert sum(cell[5] for cell in _stored_cells(session, record.id)) == record.total_amount == Decimal("366500.60")

@@ -282,9 +282,10 @@ def _occurrences(fingerprints: pd.Series, seen: dict[str, int]) -> np.ndarray:
     return occurrence
 
 
-def _insert_lines(session: Session, lines: pd.DataFrame, import_id: int, organization_id: int) -> None:
+def _insert_lines(session: Session, lines: pd.DataFrame, import_id: int, organization_id: int) -> int:
     """Write a slice of lines (a `lines_frame` with its `occurrence`); those already imported (same organization,
     fingerprint, occurrence) are skipped by the unique index (ON CONFLICT DO NOTHING), never looked up one by one.
+    How many were written (the driver's count of the rows the statement inserted).
 
     The slice goes to the driver column by column: PostgreSQL COPYs it into a temporary table and moves it with
     one INSERT ... SELECT; SQLite takes one prepared INSERT for all its rows (dates as ISO text, amounts as decimal
@@ -304,17 +305,17 @@ def _insert_lines(session: Session, lines: pd.DataFrame, import_id: int, organiz
     if connection.dialect.name == "postgresql":
         _ensure_load_table(connection)
         _copy_rows(connection, "spend_line_load", _WRITTEN, zip(*columns, strict=True))
-        connection.exec_driver_sql(
+        inserted = connection.exec_driver_sql(
             f"INSERT INTO spend_line ({names}) SELECT {names} FROM spend_line_load "  # noqa: S608 - fixed names
             f"ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING"
-        )
+        ).rowcount
         connection.exec_driver_sql("TRUNCATE spend_line_load")
-        return
+        return inserted
     marks = ", ".join("?" for _ in _WRITTEN)
-    connection.exec_driver_sql(
+    return connection.exec_driver_sql(
         f"INSERT INTO spend_line ({names}) VALUES ({marks}) ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING",  # noqa: S608
         list(zip(*columns, strict=True)),
-    )
+    ).rowcount
 
 
 def _copy_rows(connection, table: str, columns: tuple[str, ...], rows) -> None:
@@ -342,10 +343,99 @@ _CELL_COLUMNS = (
 )
 
 
-def _write_cells(session: Session, import_id: int, organization_id: int) -> None:
-    """The import's cells, summed from its lines in one GROUP BY, written in one statement (SQLite) or one COPY."""
+_CELL_KEYS = ["year", "cpv_prefix", "supplier_key", "supplier_postcode", "supplier_city"]
+_SLICE_KEYS = [*_CELL_KEYS, "supplier_upper"]  # the supplier key of a line without SIRET: its name, not upper-cased yet
+PARTS_KEPT = 8  # slices' sums kept apart before they are summed into one
+
+
+class SliceCells:
+    """The cells of an import summed from its slices while they are written, the way `_cells_query` sums its stored
+    lines (the supplier key upper-cased by the database's own upper(), asked for the non-ASCII names), with the
+    import's line count, total and dates: when the database wrote every valid line (none skipped as already
+    imported), the import's stored lines are exactly these slices, and the GROUP BY over them is not needed."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+        self.count = 0
+        self.cents = 0
+        self.first: str | None = None
+        self.last: str | None = None
+
+    def add(self, lines: pd.DataFrame) -> None:
+        cents = lines["amount"].str.replace(".", "", regex=False).astype("int64")  # two decimals, always
+        names = lines["supplier_name"].fillna("").str.strip(" ")
+        sirets = lines["supplier_siret"]
+        frame = pd.DataFrame(
+            {
+                "year": lines["year"].astype("int64"),
+                "cpv_prefix": lines["cpv_code"].str[:CELL_PREFIX],
+                "supplier_key": sirets.where(sirets.notna(), names),  # upper-cased once per distinct key, at the end
+                "supplier_upper": sirets.isna(),
+                "supplier_postcode": lines["supplier_postcode"],
+                "supplier_city": lines["supplier_city"],
+                "cents": cents,
+            }
+        )
+        self.parts.append(
+            frame.groupby(_SLICE_KEYS, dropna=False, sort=False, as_index=False)["cents"].agg(["sum", "size"])
+        )
+        if len(self.parts) > PARTS_KEPT:  # bounded by the cells, not by the slices: a file of any length
+            merged = pd.concat(self.parts, ignore_index=True)
+            self.parts = [merged.groupby(_SLICE_KEYS, dropna=False, sort=False, as_index=False)[["sum", "size"]].sum()]
+        self.count += len(lines)
+        self.cents += int(cents.sum())
+        dates = lines["spend_date"]
+        first, last = dates.min(), dates.max()
+        self.first = first if self.first is None else min(first, self.first)
+        self.last = last if self.last is None else max(last, self.last)
+
+    def cells(self, connection) -> list[tuple]:
+        """(year, cpv_prefix, supplier_key, supplier_postcode, supplier_city, amount as decimal text, lines)."""
+        if not self.parts:
+            return []
+        frame = pd.concat(self.parts, ignore_index=True)
+        named = frame["supplier_upper"].to_numpy(dtype=bool)
+        keys = frame["supplier_key"].to_numpy(dtype=object)
+        upper = _database_upper(connection, {key for key in keys[named].tolist() if not key.isascii()})
+        keys[named] = [upper.get(key) or key.upper() for key in keys[named].tolist()]
+        frame["supplier_key"] = pd.Series(keys, dtype=object).str[:200]
+        sums = frame.groupby(_CELL_KEYS, dropna=False, sort=False)[["sum", "size"]].sum()
+        rows = []
+        for (year, prefix, key, postcode, city), cents, lines in zip(
+            sums.index.tolist(), sums["sum"].tolist(), sums["size"].tolist(), strict=True
+        ):
+            amount = f"{cents // 100}.{cents % 100:02d}"
+            rows.append((int(year), prefix, key, _none(postcode), _none(city), amount, int(lines)))
+        return rows
+
+
+def _none(value):
+    """A group key pandas gives back as NaN for a NULL column: None."""
+    return None if value is None or value != value else value
+
+
+def _database_upper(connection, texts: set[str]) -> dict[str, str]:
+    """The database's upper() of texts (SQLite's knows ASCII letters only, PostgreSQL's follows its locale), a few
+    hundred per statement."""
+    found: dict[str, str] = {}
+    ordered = sorted(texts)
+    for start in range(0, len(ordered), IN_BATCH):
+        batch = ordered[start : start + IN_BATCH]
+        selects = [
+            sa.select(sa.literal(text, sa.Text).label("text"), sa.func.upper(sa.literal(text, sa.Text)))
+            for text in batch
+        ]
+        found.update((text, upper) for text, upper in connection.execute(sa.union_all(*selects)))
+    return found
+
+
+def _write_cells(session: Session, import_id: int, organization_id: int, sums: list[tuple] | None = None) -> None:
+    """The import's cells, written in one statement (SQLite) or one COPY: `sums` when given (`SliceCells.cells`), else
+    summed from the stored lines in one GROUP BY."""
     connection = session.connection()
-    sums = connection.execute(_cells_query(import_id)).all()  # Core rows: no ORM loading of 10⁴-10⁵ tuples
+    if sums is None:
+        # Core rows: no ORM loading of 10⁴-10⁵ tuples
+        sums = [(*cell[:5], str(cell.amount), cell.lines) for cell in connection.execute(_cells_query(import_id))]
     if not sums:
         return
     ids = random_ids(len(sums))
@@ -357,10 +447,7 @@ def _write_cells(session: Session, import_id: int, organization_id: int) -> None
     marks = ", ".join("?" for _ in _CELL_COLUMNS)
     connection.exec_driver_sql(
         f"INSERT INTO spend_cell ({', '.join(_CELL_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed names
-        [
-            (cell_id, import_id, organization_id, *cell[:5], str(cell.amount), cell.lines)
-            for cell_id, cell in zip(ids, sums, strict=True)
-        ],
+        [(cell_id, import_id, organization_id, *cell) for cell_id, cell in zip(ids, sums, strict=True)],
     )
 
 
@@ -421,14 +508,16 @@ def import_spend(
     # caller's transaction rolls back and app.actions runs the import again, which then finds that import.
     session.flush()
     twins: dict[str, int] = {}
-    valid = quarantined = 0
+    valid = quarantined = written = 0
     first_quarantined: Quarantined | None = None
+    summed = SliceCells()
     for lines in stream.chunks:
         _check_row_limit(stream.rows_read, max_rows)
         valid += len(lines)
         if len(lines):
             lines["occurrence"] = _occurrences(lines["fingerprint"], twins)
-            _insert_lines(session, lines, record.id, organization.id)
+            written += _insert_lines(session, lines, record.id, organization.id)
+            summed.add(lines)
         del lines
         quarantined += _write_quarantine(session, record.id, stream.quarantined)
         first_quarantined = first_quarantined or next(iter(stream.quarantined), None)
@@ -446,14 +535,20 @@ def import_spend(
             )
         )
     refuse_bad_rows(stream.errors, [True] if valid else [])
-    count, total, first, last = session.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.sum(SpendLine.amount),
-            sa.func.min(SpendLine.spend_date),
-            sa.func.max(SpendLine.spend_date),
-        ).where(SpendLine.import_id == record.id)
-    ).one()
+    # Every valid line written (the drivers count what an INSERT ... ON CONFLICT DO NOTHING inserted): the stored
+    # lines are the slices summed meanwhile. Else (lines skipped as already imported), from the stored lines.
+    every_line = valid > 0 and written == valid == summed.count
+    if every_line:
+        count, total, first, last = valid, Decimal(summed.cents) / 100, summed.first, summed.last
+    else:
+        count, total, first, last = session.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.sum(SpendLine.amount),
+                sa.func.min(SpendLine.spend_date),
+                sa.func.max(SpendLine.spend_date),
+            ).where(SpendLine.import_id == record.id)
+        ).one()
     if not count:
         raise Conflict(
             "duplicate_import",
@@ -464,7 +559,8 @@ def import_spend(
         notes.append(_skipped_note(valid - count))
     if quarantined:
         notes.append(_quarantine_note(valid, quarantined))
-    _write_cells(session, record.id, organization.id)
+    _write_cells(session, record.id, organization.id, summed.cells(session.connection()) if every_line else None)
+    del summed
     record.format = stream.format
     record.line_count = count
     record.skipped_count = valid - count
