@@ -10,7 +10,7 @@ from babel import Locale
 from babel.dates import get_datetime_format
 from babel.numbers import NumberPattern, parse_pattern
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, get_timezone
 from flask_babel import gettext as _
 
 
@@ -58,9 +58,22 @@ def _money(locale: str, value: Decimal, digits: bool) -> str:
 def number(value, places: int | None = None) -> str:
     if value is None:
         return "—"
-    if places is not None:
-        return format_decimal(value, format="#,##0." + "0" * places if places else "#,##0")
-    return format_decimal(value)
+    return _number(str(get_locale() or "fr"), type(value), value, places)
+
+
+@lru_cache(maxsize=16)
+def _decimal_pattern(locale: str, places: int | None) -> tuple[Locale, NumberPattern]:
+    parsed = Locale.parse(locale)
+    if places is None:
+        return parsed, parsed.decimal_formats[None]
+    return parsed, parse_pattern("#,##0." + "0" * places if places else "#,##0")
+
+
+@lru_cache(maxsize=32_768)
+def _number(locale: str, kind: type, value, places: int | None) -> str:
+    """Formatted once per locale, type and value (as `_money`): Babel parses the pattern again on every call."""
+    parsed, pattern = _decimal_pattern(locale, places)
+    return pattern.apply(value, parsed)
 
 
 def day(value: date | None, fmt: str = "medium") -> str:
@@ -78,9 +91,16 @@ def instant(value: datetime | None, fmt: str = "medium", seconds: bool = False) 
     12:00 PM'. Deadlines are set to the minute, so no seconds unless asked for (a receipt's time of reception)."""
     if not value:
         return "—"
+    return _instant(str(get_locale() or "fr"), str(get_timezone()), value, fmt, seconds)
+
+
+@lru_cache(maxsize=32_768)
+def _instant(locale: str, timezone: str, value: datetime, fmt: str, seconds: bool) -> str:
+    """Formatted once per locale, time zone and instant: the pages show the same instants (bids received, answers
+    published) on every request, and Babel takes a millisecond for each."""
     if seconds:
         return format_datetime(value, fmt)
-    joined = get_datetime_format(fmt, locale=get_locale() or "fr")
+    joined = get_datetime_format(fmt, locale=locale)
     return joined.replace("{1}", format_date(value, fmt)).replace("{0}", format_time(value, "short"))
 
 
