@@ -461,11 +461,7 @@ def _evaluation(call: Call) -> dict | None:
         if error.code != "bids_not_opened":
             raise
         return None
-    if bids:  # the scores of every bid in one statement, before the ranking reads them
-        db.session.execute(
-            sa.select(Bid).where(Bid.id.in_([b.id for b in bids])).options(selectinload(Bid.scores))
-        ).all()
-    ranked = services.ranking(db.session, current_user, call)
+    ranked = services.ranking(db.session, current_user, call, bids)  # list_bids loaded their scores and suppliers
     awards = {
         award.lot_id: award
         for award in db.session.scalars(
