@@ -896,29 +896,3 @@ def test_the_call_page_marks_the_small_lots_of_a_formal_call(client, db, world):
     rows = dict(re.findall(r'<tr data-lot="(\d+)">(.*?)</tr>', table, re.S))
     assert "Small lot: adapted procedure possible" in rows["2"] and "Small lot" not in rows["1"]
     assert "R2123-1 2°" in body
-
-
-def test_a_suppliers_bids_page_sends_as_many_statements_for_three_bids_as_for_one(new_client, db, clock, query_counter):
-    """/account/bids reads each bid's call and outcome and each award's bid and contracts with the lists: one
-    supplier with one bid (awarded) and another with three (two awarded, one not retained) cost the same."""
-    group, _orgs, coordinator = factories.constituted_group()
-    calls = [factories.call(coordinator, group, title=f"Appel {n}", publish=True) for n in range(3)]
-    few = factories.user("supplier", email="few@x.fr", supplier=factories.supplier_company(name="Peu"))
-    many = factories.user("supplier", email="many@x.fr", supplier=factories.supplier_company(name="Beaucoup"))
-    factories.bid(few, calls[0], "400000.00")
-    for call in calls:
-        factories.bid(many, call, "500000.00")
-    db.session.commit()
-    clock.move_to(DEADLINE + timedelta(minutes=5))
-    for call in calls:
-        factories.award_every_lot(coordinator, call)
-    db.session.commit()
-    counts = {}
-    for email, bids, awards in (("few@x.fr", 1, 1), ("many@x.fr", 3, 2)):
-        client = english(new_client(), email)
-        client.get("/account/bids")  # warm-up
-        with query_counter() as count:
-            page = client.get("/account/bids").get_data(as_text=True)
-        assert page.count('data-bid="') == bids and page.count('data-award="') == awards, email
-        counts[email] = count.value
-    assert counts["few@x.fr"] == counts["many@x.fr"], counts
