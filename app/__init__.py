@@ -143,7 +143,12 @@ def register_audit_hooks(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from jinja2 import FileSystemBytecodeCache
+
     from app import i18n, navigation
 
+    folder = app.config.get("TEMPLATE_BYTECODE_CACHE")
+    if folder is not None:
+        app.jinja_env.bytecode_cache = FileSystemBytecodeCache(folder or None)
     i18n.register_filters(app)
     navigation.register(app)

@@ -83,10 +83,15 @@ class FrenchDecimalField(DecimalField):
     def _value(self):
         if self.raw_data:
             return self.raw_data[0]
-        if self.data is None:
-            return ""
-        text = format(self.data, "f")
-        return text.replace(".", ",") if current_language() == "fr" else text
+        return decimal_input_text(self.data, current_language())
+
+
+def decimal_input_text(value, language: str) -> str:
+    """A Decimal as a `FrenchDecimalField` shows it in its input: '1234,5' in French, '1234.5' in English."""
+    if value is None:
+        return ""
+    text = format(value, "f")
+    return text.replace(".", ",") if language == "fr" else text
 
 
 def _refuse_out_of_range(field, day) -> None:

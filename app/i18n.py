@@ -10,7 +10,7 @@ from babel import Locale
 from babel.dates import get_datetime_format
 from babel.numbers import NumberPattern, parse_pattern
 from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_time, get_locale, get_timezone
 from flask_babel import gettext as _
 
 
@@ -34,11 +34,11 @@ def money(amount: Decimal | int | str | None, digits: bool = True) -> str:
     """'1 234 567,89 €' in French, '€1,234,567.89' in English."""
     if amount is None or amount == "":
         return "—"
-    return _money(str(get_locale() or "fr"), Decimal(str(amount)), digits)
+    return _money(get_locale() or "fr", amount if isinstance(amount, Decimal) else Decimal(str(amount)), digits)
 
 
 @lru_cache(maxsize=8)
-def _currency_pattern(locale: str, digits: bool) -> tuple[Locale, NumberPattern]:
+def _currency_pattern(locale: Locale | str, digits: bool) -> tuple[Locale, NumberPattern]:
     """The locale's currency pattern parsed once (Babel parses it again on every call otherwise)."""
     parsed = Locale.parse(locale)
     if digits:
@@ -47,9 +47,10 @@ def _currency_pattern(locale: str, digits: bool) -> tuple[Locale, NumberPattern]
 
 
 @lru_cache(maxsize=32_768)
-def _money(locale: str, value: Decimal, digits: bool) -> str:
+def _money(locale: Locale | str, value: Decimal, digits: bool) -> str:
     """Formatted once per locale and amount: the pages show the same amounts on every request (equal Decimals,
-    such as 1.5 and 1.50, format alike, so they may share an entry)."""
+    such as 1.5 and 1.50, format alike, so they may share an entry). The locale is the request's Locale object
+    itself, not its name: a spend map formats a thousand amounts, and naming the locale cost more than the cache."""
     parsed, pattern = _currency_pattern(locale, digits)
     # currency_digits=False without digits, or Babel forces the euro's two decimals back into the pattern.
     return pattern.apply(value, parsed, currency="EUR", currency_digits=digits)
@@ -58,9 +59,22 @@ def _money(locale: str, value: Decimal, digits: bool) -> str:
 def number(value, places: int | None = None) -> str:
     if value is None:
         return "—"
-    if places is not None:
-        return format_decimal(value, format="#,##0." + "0" * places if places else "#,##0")
-    return format_decimal(value)
+    return _number(get_locale() or "fr", type(value), value, places)
+
+
+@lru_cache(maxsize=16)
+def _decimal_pattern(locale: Locale | str, places: int | None) -> tuple[Locale, NumberPattern]:
+    parsed = Locale.parse(locale)
+    if places is None:
+        return parsed, parsed.decimal_formats[None]
+    return parsed, parse_pattern("#,##0." + "0" * places if places else "#,##0")
+
+
+@lru_cache(maxsize=32_768)
+def _number(locale: Locale | str, kind: type, value, places: int | None) -> str:
+    """Formatted once per locale, type and value (as `_money`): Babel parses the pattern again on every call."""
+    parsed, pattern = _decimal_pattern(locale, places)
+    return pattern.apply(value, parsed)
 
 
 def day(value: date | None, fmt: str = "medium") -> str:
@@ -78,9 +92,16 @@ def instant(value: datetime | None, fmt: str = "medium", seconds: bool = False) 
     12:00 PM'. Deadlines are set to the minute, so no seconds unless asked for (a receipt's time of reception)."""
     if not value:
         return "—"
+    return _instant(str(get_locale() or "fr"), str(get_timezone()), value, fmt, seconds)
+
+
+@lru_cache(maxsize=32_768)
+def _instant(locale: str, timezone: str, value: datetime, fmt: str, seconds: bool) -> str:
+    """Formatted once per locale, time zone and instant: the pages show the same instants (bids received, answers
+    published) on every request, and Babel takes a millisecond for each."""
     if seconds:
         return format_datetime(value, fmt)
-    joined = get_datetime_format(fmt, locale=get_locale() or "fr")
+    joined = get_datetime_format(fmt, locale=locale)
     return joined.replace("{1}", format_date(value, fmt)).replace("{0}", format_time(value, "short"))
 
 

@@ -61,7 +61,7 @@ from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
-from app.forms import apply_errors, posted_int
+from app.forms import apply_errors, decimal_input_text, posted_int
 from app.groups import services as group_services
 from app.groups.models import Lot, PurchaseGroup
 from app.i18n import current_language, money
@@ -461,11 +461,7 @@ def _evaluation(call: Call) -> dict | None:
         if error.code != "bids_not_opened":
             raise
         return None
-    if bids:  # the scores of every bid in one statement, before the ranking reads them
-        db.session.execute(
-            sa.select(Bid).where(Bid.id.in_([b.id for b in bids])).options(selectinload(Bid.scores))
-        ).all()
-    ranked = services.ranking(db.session, current_user, call)
+    ranked = services.ranking(db.session, current_user, call, bids)  # list_bids loaded their scores and suppliers
     awards = {
         award.lot_id: award
         for award in db.session.scalars(
@@ -484,6 +480,23 @@ def _evaluation(call: Call) -> dict | None:
 
         records = supplier_records(db.session, {b.supplier_id for b in bids})
     return {"ranked": ranked, "awards": awards, "contracts": contracts, "records": records}
+
+
+def _score_inputs(ranked: dict, scored: list[str], bound: dict, lang: str) -> dict[int, dict[str, tuple[str, list]]]:
+    """The value and errors of every score input of the evaluation tables (`score-<bid id>-<criterion>`), written by
+    the template as plain inputs: the bound forms of a refused POST give the user's input and its errors, otherwise
+    the saved score (as `FrenchDecimalField` shows it). One WTForms form per bid cost more than the rest of the page.
+    """
+    inputs = {}
+    for rows in ranked.values():
+        for _ranked, bid in rows:
+            form = bound.get(bid.id)
+            if form is not None:
+                inputs[bid.id] = {name: (form[name]._value(), form[name].errors) for name in scored}
+                continue
+            saved = {s.criterion: s.score for s in bid.scores}
+            inputs[bid.id] = {name: (decimal_input_text(saved.get(name), lang), []) for name in scored}
+    return inputs
 
 
 def _render_detail(call: Call, status: int = 200, **forms):
@@ -538,16 +551,10 @@ def _render_detail(call: Call, status: int = 200, **forms):
             q.id: bound.get(q.id) or AnswerForm(prefix=f"answer-{q.id}", formdata=None, data={"answer": q.answer})
             for q in call.questions
         }
-        bound = forms.get("score_forms", {})
         evaluation = context["evaluation"]
-        context["score_forms"] = {}
-        if evaluation:
-            for rows in evaluation["ranked"].values():
-                for _ranked, bid in rows:
-                    existing = {s.criterion: s.score for s in bid.scores}
-                    context["score_forms"][bid.id] = bound.get(bid.id) or score_form(
-                        scored, prefix=f"score-{bid.id}", data=existing
-                    )
+        context["score_inputs"] = (
+            _score_inputs(evaluation["ranked"], scored, forms.get("score_forms", {}), lang) if evaluation else {}
+        )
     if supplier:
         own = services.list_bids(db.session, current_user, call)
         active = {b.lot_id: b for b in own if b.status == "active"}

@@ -76,6 +76,7 @@ class Need(db.Model):
         sa.CheckConstraint("options_amount >= 0", name="options_amount_not_negative"),
         sa.Index("ix_need_status_start", "status", "start_date"),
         sa.Index("ix_need_organization_status", "organization_id", "status"),
+        sa.Index("ix_need_start_date_id", "start_date", "id"),  # the needs list's default order
     )
 
     total_amount_eur = synonym("total_amount")

@@ -112,3 +112,19 @@ def test_a_page_number_out_of_range_is_no_error(client, world, path):
     english(client, "coord@x.fr")
     for page in ("0", "-3", "x", "99999999999999999999999"):
         assert client.get(f"{path}?page={page}").status_code == 200, (path, page)
+
+
+@pytest.mark.parametrize("email", ["coord@x.fr", "chu@x.fr"])
+def test_the_impact_portfolio_sends_as_many_statements_for_forty_groups_as_for_four(
+    client, db, world, query_counter, email
+):
+    """The portfolio lists every group (not paginated): their members, needs, lots and impacts are read with them."""
+    grow(db, world, 4)
+    english(client, email)
+    client.get("/impact/portfolio")  # warm-up
+    few, body = _counted(client, query_counter, "/impact/portfolio")
+    assert body.count("<tr data-group=") == 4
+    grow(db, world, 36)
+    many, body = _counted(client, query_counter, "/impact/portfolio")
+    assert body.count("<tr data-group=") == 40
+    assert many == few, f"/impact/portfolio as {email}: {few} statements for 4 groups, {many} for 40"

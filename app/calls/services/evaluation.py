@@ -132,14 +132,18 @@ def score_lot(session: Session, actor, call: Call, lot_id: int, scores: dict[int
     return scored
 
 
-def ranking(session: Session, actor, call: Call) -> dict[int, list[tuple[scoring.Ranked, Bid]]]:
-    """Per lot: the active bids ranked by the weighted criteria."""
+def ranking(
+    session: Session, actor, call: Call, bids: list[Bid] | None = None
+) -> dict[int, list[tuple[scoring.Ranked, Bid]]]:
+    """Per lot: the active bids ranked by the weighted criteria. `bids`: the call's bids as `list_bids` gave them to
+    this actor, when the caller already has them (not listed again)."""
     require_role(actor, ("buyer", *SEE_ALL), "")
     require_unsealed(call)
     ensure_closed(session, call)
     require_opened(call)
     weights = {c.name: c.weight for c in call.criteria}
-    bids = list_bids(session, actor, call)
+    if bids is None:
+        bids = list_bids(session, actor, call)
     out: dict[int, list[tuple[scoring.Ranked, Bid]]] = {}
     for lot in call.lots:
         lot_bids = {b.id: b for b in bids if b.lot_id == lot.id}
