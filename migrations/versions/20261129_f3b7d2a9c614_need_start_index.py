@@ -4,7 +4,7 @@ The needs list shows the non-draft needs by start date: without an index in that
 to show the first 25 (18 ms at 10,000 needs on SQLite); with it, it reads the first 25 in order.
 
 Revision ID: f3b7d2a9c614
-Revises: e6a1c93b7f24
+Revises: a9d3e5f7c210
 Create Date: 2026-11-29 23:00:00.000000
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'f3b7d2a9c614'
-down_revision = 'e6a1c93b7f24'
+down_revision = 'a9d3e5f7c210'
 branch_labels = None
 depends_on = None
 
