@@ -96,3 +96,25 @@ def test_sqlite_connections_use_wal_and_a_busy_timeout(app, db):
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
         else:
             assert db.engine.dialect.name == "postgresql"
+
+
+def test_compiled_templates_are_kept_in_the_folder_given_or_not_at_all(tmp_path, monkeypatch):
+    """TEMPLATE_BYTECODE_CACHE: a folder where a rendered template's compiled code is written (a new worker loads it
+    instead of compiling again), or "off" for none."""
+    import importlib
+
+    import config
+    from config import TestConfig
+
+    app = create_app(type("T", (TestConfig,), {"TEMPLATE_BYTECODE_CACHE": str(tmp_path)}))
+    with app.test_request_context():
+        app.jinja_env.get_template("errors/404.html")
+    assert list(tmp_path.iterdir())  # the compiled template
+    monkeypatch.setenv("TEMPLATE_BYTECODE_CACHE", "off")
+    try:
+        reloaded = importlib.reload(config)
+        assert reloaded.Config.TEMPLATE_BYTECODE_CACHE is None
+        assert create_app(type("T", (TestConfig,), {"TEMPLATE_BYTECODE_CACHE": None})).jinja_env.bytecode_cache is None
+    finally:
+        monkeypatch.delenv("TEMPLATE_BYTECODE_CACHE")
+        importlib.reload(config)
