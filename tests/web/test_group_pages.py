@@ -972,7 +972,9 @@ def test_group_page_query_count_does_not_grow_with_the_number_of_needs(client, d
         return count.value
 
     assert queries(few.id) == queries(many.id)
-    assert queries(few.id) <= 16, queries(few.id)
+    # 17: the members' past spend (the impact's local share) is remembered until the spend changes, which reads the
+    # data versions once per request; counted cold (nothing remembered), so the spend is read too.
+    assert queries(few.id) <= 17, queries(few.id)
 
 
 def test_list_query_count_does_not_grow_with_the_number_of_groups(client, db, world, query_counter):
