@@ -14,9 +14,10 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
+from markupsafe import Markup
 from wtforms import SelectChoice
 
-from app import actions
+from app import actions, freshness
 from app.accounts.auth import roles_required
 from app.clock import paris_today
 from app.contracts import services as contract_services
@@ -139,7 +140,46 @@ def spend_map():
         )
         lines = paginate(stmt, page_number(), LINES_PER_PAGE)
     query_args = {k: v for k, v in {**args, "level": result.level}.items() if v not in (None, "")}
-    categories = paginate_list(result.rows, page_number("categories_page"), CATEGORIES_PER_PAGE)
+    categories_page = page_number("categories_page")
+    # The results are the same for every reader of the same role and organization asking the same map in the same
+    # language: rendered once, remembered until the spend or the needs change (their tokens), or the values of the
+    # contracts beside them (read on every request: one GROUP BY; part of the key).
+    key = (
+        "spend-map",
+        current_user.role,
+        current_user.organization_id,
+        tuple(sorted(query_args.items())),
+        categories_page,
+        lang,
+        tuple(sorted(contract_values.items())),
+    )
+    results = freshness.remembered(
+        db.session,
+        ("spend", "needs"),
+        key,
+        # a rendered (autoescaped) template: safe HTML
+        lambda: Markup(_render_results(result, query_args, categories_page, contract_values, prefix, lang)),  # noqa: S704
+    )
+    return render_template(
+        "spend/map.html",
+        form=form,
+        invalid=False,
+        org_codes=services.organization_codes(db.session),
+        result=result,
+        query_args=query_args,
+        lines_url=lambda page: url_for(".spend_map", **query_args, page=page, _anchor="lines"),
+        lines=lines,
+        is_buyer=current_user.role == "buyer",
+        results=results,
+    )
+
+
+def _render_results(
+    result: services.SpendMap, query_args: dict, categories_page: int, contract_values: dict, prefix, lang: str
+) -> str:
+    """The results part of the spend map: path, summary, charts, organizations × categories and a page of
+    categories."""
+    categories = paginate_list(result.rows, categories_page, CATEGORIES_PER_PAGE)
     colors = _chart_colors(result.organizations)
     top = [r for r in result.rows if r.amount][:CHART_CATEGORIES]
     charts = {
@@ -167,20 +207,16 @@ def spend_map():
         ),
     }
     return render_template(
-        "spend/map.html",
-        form=form,
-        invalid=False,
+        "spend/_results.html",
         tables=tables,
-        org_codes=services.organization_codes(db.session),
         result=result,
         level_name=LEVEL_NAMES[result.level],
         query_args=query_args,
-        lines_url=lambda page: url_for(".spend_map", **query_args, page=page, _anchor="lines"),
         categories=categories,
         categories_url=lambda page: url_for(".spend_map", **query_args, categories_page=page, _anchor="categories"),
         charts=charts,
         top=top,
-        lines=lines,
+        has_lines=bool(prefix),
         breadcrumb=_breadcrumb(prefix, lang),
         heat_max=max((v for r in top for v in r.per_organization.values()), default=Decimal(0)),
         is_buyer=current_user.role == "buyer",

@@ -357,3 +357,32 @@ def test_a_writer_that_has_not_committed_keeps_no_other_writer_of_its_topic_wait
         assert token() not in (before, after_other)  # the import's commit changed it again
     finally:
         importing.close()
+
+
+def test_the_spend_map_page_is_remembered_per_reader_and_follows_an_import(new_client, session, world):
+    """The spend map's results are rendered once per reader's role and organization: a buyer never gets the page of
+    a coordinator (who sees every organization's spend), and an import is on the next page of everyone."""
+    from tests.conftest import login
+
+    world["coordinator"].email = "coord@dm.fr"
+    factories.user("buyer", email="buyer@chu.fr", organization_=world["CHU"])
+    for org, amount in (("DM", "100,00"), ("CHU", "40,00")):
+        data = ledger(f"01/02/2025;A{org};;30192000;{amount};;")
+        spend.import_spend(session, world["coordinator"], data, f"{org}.csv", organization=org)
+    session.commit()
+    readers = {}
+
+    def total(email: str) -> str:
+        if email not in readers:
+            readers[email] = new_client()
+            assert login(readers[email], email).status_code == 302
+        html = readers[email].get("/spend").get_data(as_text=True)
+        text = re.search(r'data-summary="total">([^<]*)<', html).group(1)
+        return "".join(ch for ch in text if ch.isdigit())
+
+    assert total("coord@dm.fr") == total("coord@dm.fr") == "140"
+    assert total("buyer@chu.fr") == "40"  # its own organization's spend only
+    data = ledger("01/03/2025;B;;30192000;60,00;;")
+    spend.import_spend(session, world["coordinator"], data, "more.csv", organization="CHU")
+    session.commit()
+    assert (total("coord@dm.fr"), total("buyer@chu.fr")) == ("200", "100")
