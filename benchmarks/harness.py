@@ -901,6 +901,8 @@ def markdown(report: dict) -> str:
             f"| {item['database']} | {item['name']} | {spread} | {item['floor'] or '—'} | "
             f"{fmt_seconds(item['floor_median'])} | {ratio} | {item['target']} | {item['note']} |"
         )
+    for note in report.get("notes", []):
+        lines.append(f"\nNote: {note}")
     for problem in report["errors"]:
         lines.append(f"\nNot measured: {problem}")
     return "\n".join(lines) + "\n"

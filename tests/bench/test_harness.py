@@ -97,7 +97,8 @@ def test_the_groups_statements_are_counted_and_the_report_is_written(loaded):
         "errors": [],
     }
     json.dumps(report, default=str)
-    text = harness.markdown(report)
+    text = harness.markdown({**report, "notes": ["measured in two runs"]})
+    assert "\nNote: measured in two runs" in text
     assert "| sqlite | GET /api/v1/groups, SQL statements |" in text
     assert "| sqlite | x | 200 ms (100 ms–300 ms) | f | 100 ms | 2.0× |" in text
     assert report["machine"]["cores"] >= 1 and report["machine"]["sqlite"]
