@@ -4,7 +4,6 @@ from flask_smorest import Blueprint
 from app.api.auth import require
 from app.api.impact import impact_payload
 from app.api.pagination import list_page
-from app.api.remembered import remembered_response
 from app.api.schemas import OverlapList, OverlapQuerySchema
 from app.clock import paris_today
 from app.contracts.services import renewal_counts
@@ -13,6 +12,7 @@ from app.extensions import db
 from app.i18n import current_language
 from app.impact.services import overlap_impacts
 from app.overlaps.services import OverlapQuery, find_overlaps, possible_overlaps, with_details
+from app.remembered import remembered_response
 
 blp = Blueprint("api_overlaps", __name__, description="Overlaps of needs across organizations")
 

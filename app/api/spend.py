@@ -11,12 +11,12 @@ from marshmallow import Schema, fields, validate
 from app import actions
 from app.api.auth import require
 from app.api.pagination import PageQuery, page_of
-from app.api.remembered import remembered
 from app.api.schemas import ErrorEnvelope, Money
 from app.clock import paris_today
 from app.domain import impact
 from app.extensions import db
 from app.i18n import current_language
+from app.remembered import remembered
 from app.spend import services
 from app.uploads import file_bytes
 

@@ -9,9 +9,7 @@ from flask import Response, abort, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
-from markupsafe import Markup
 
-from app import freshness
 from app.accounts.auth import roles_required
 from app.clock import paris_today
 from app.contracts import services as contract_services
@@ -33,6 +31,7 @@ from app.overlaps.services import (
     with_details,
 )
 from app.pagination import page_number, paginate_list
+from app.remembered import remembered_html
 
 READERS = ("coordinator", "admin", "buyer")
 NEEDS_SHOWN = 10  # needs listed under each overlap, and splitting warnings listed (the needs list has them all)
@@ -73,28 +72,15 @@ def overlap_map():
     renewals = contract_services.renewal_counts(
         db.session, PREFIX_LENGTH[query.level], query.window_start, query.window_months
     )
-    # The results are the same for every reader of the same role and organization asking the same page in the same
-    # language: rendered once, remembered until the needs or the spend change (their tokens), or the contracts
-    # ending in the window (their counts are part of the key, read on every request: one GROUP BY).
-    key = (
-        "overlap-map",
-        current_user.role,
-        current_user.organization_id,
-        query.level,
-        query.window_start,
-        query.window_months,
-        sort,
-        direction,
-        page,
-        current_language(),
-        renewals.key(),
-    )
-    results = freshness.remembered(
-        db.session,
+    # The results: rendered once per reader, query, page and language, and remembered until the needs or the spend
+    # change (their tokens) or the contracts ending in the window (counted on every request: one GROUP BY; part of
+    # the key, as the window's start, which is today's date without `from`).
+    results = remembered_html(
         ("needs", "spend"),
-        key,
-        # a rendered (autoescaped) template: safe HTML
-        lambda: Markup(_render_results(query, overlaps, sort, direction, page, renewals)),  # noqa: S704
+        "overlaps/_results.html",
+        lambda: _results_context(query, overlaps, sort, direction, page, renewals),
+        query.window_start,
+        renewals.key(),
     )
     return render_template(
         "overlaps/map.html",
@@ -107,9 +93,9 @@ def overlap_map():
     )
 
 
-def _render_results(query: OverlapQuery, overlaps, sort: str, direction: str, page: int, renewals) -> str:
-    """The results part of the map for a page of overlaps: the summary and the order come from every overlap's
-    aggregates; needs, labels, impacts and the heatmap are read for the page shown only."""
+def _results_context(query: OverlapQuery, overlaps, sort: str, direction: str, page: int, renewals) -> dict:
+    """What the results part of the map shows for a page of overlaps: the summary and the order come from every
+    overlap's aggregates; needs, labels, impacts and the heatmap are read for the page shown only."""
     lang = current_language()
     every = presenters.bare_rows(overlaps)
     pagination = paginate_list(presenters.sorted_rows(every, sort, direction), page, OVERLAPS_PER_PAGE)
@@ -131,8 +117,7 @@ def _render_results(query: OverlapQuery, overlaps, sort: str, direction: str, pa
     def page_url(page: int) -> str:
         return url_for(".overlap_map", **args, sort=sort, dir=direction, page=page, _anchor="overlaps")
 
-    return render_template(
-        "overlaps/_results.html",
+    return dict(
         query=query,
         level_name=LEVEL_NAMES[query.level],
         rows=rows,

@@ -1,12 +1,14 @@
-"""API answers remembered until their data changes (app.freshness), keyed by the request and its reader."""
+"""Answers of a request (API bodies, parts of pages) remembered until their data changes (app.freshness), keyed by the
+request and its reader."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
-from flask import Response, current_app, request
+from flask import Response, current_app, render_template, request
 from flask_login import current_user
+from markupsafe import Markup
 
 from app import freshness
 from app.extensions import db
@@ -36,3 +38,11 @@ def remembered_response(topics: tuple[str, ...], schema, answer: Callable[[], ob
     schema stays the one documented by the endpoint's @blp.response)."""
     body = remembered(topics, lambda: current_app.json.response(schema.dump(answer())).get_data(), *more_key)
     return current_app.response_class(body, mimetype="application/json")
+
+
+def remembered_html(topics: tuple[str, ...], template: str, context: Callable[[], dict], *more_key: Hashable) -> Markup:
+    """`template` rendered with context(), remembered as `remembered` remembers answers (per path, query, language
+    and reader): a request answered from it neither reads the data nor renders again. For the part of a page that
+    holds no form (a CSRF token is the session's)."""
+    # render_template autoescapes: its output is safe HTML
+    return remembered(topics, lambda: Markup(render_template(template, **context())), *more_key)  # noqa: S704
