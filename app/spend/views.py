@@ -14,10 +14,9 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
-from markupsafe import Markup
 from wtforms import SelectChoice
 
-from app import actions, freshness
+from app import actions
 from app.accounts.auth import roles_required
 from app.clock import paris_today
 from app.contracts import services as contract_services
@@ -31,6 +30,7 @@ from app.forms import LEVEL_NAMES, apply_errors, posted_int
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
 from app.pagination import page_number, paginate, paginate_list
+from app.remembered import remembered_html
 from app.spend import bp, exports, models, services  # noqa: F401
 from app.spend.forms import ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
 from app.spend.services.access import reader_scope
@@ -141,30 +141,20 @@ def spend_map():
         lines = paginate(stmt, page_number(), LINES_PER_PAGE)
     query_args = {k: v for k, v in {**args, "level": result.level}.items() if v not in (None, "")}
     categories_page = page_number("categories_page")
-    # The results are the same for every reader of the same role and organization asking the same map in the same
-    # language: rendered once, remembered until the spend or the needs change (their tokens), or the values of the
-    # contracts beside them (read on every request: one GROUP BY; part of the key).
-    key = (
-        "spend-map",
-        current_user.role,
-        current_user.organization_id,
-        tuple(sorted(query_args.items())),
-        categories_page,
-        lang,
-        tuple(sorted(contract_values.items())),
-    )
-    results = freshness.remembered(
-        db.session,
+    # The results: rendered once per reader, query, page of categories and language, and remembered until the spend
+    # or the needs change (their tokens) or the values of the contracts beside them (read on every request: one
+    # GROUP BY; part of the key).
+    results = remembered_html(
         ("spend", "needs"),
-        key,
-        # a rendered (autoescaped) template: safe HTML
-        lambda: Markup(_render_results(result, query_args, categories_page, contract_values, prefix, lang)),  # noqa: S704
+        "spend/_results.html",
+        lambda: _results_context(result, query_args, categories_page, contract_values, prefix, lang),
+        tuple(sorted(contract_values.items())),
     )
     return render_template(
         "spend/map.html",
         form=form,
         invalid=False,
-        org_codes=services.organization_codes(db.session),
+        org_codes=services.organization_codes(db.session) if lines is not None else {},  # the lines' organizations
         result=result,
         query_args=query_args,
         lines_url=lambda page: url_for(".spend_map", **query_args, page=page, _anchor="lines"),
@@ -174,10 +164,10 @@ def spend_map():
     )
 
 
-def _render_results(
+def _results_context(
     result: services.SpendMap, query_args: dict, categories_page: int, contract_values: dict, prefix, lang: str
-) -> str:
-    """The results part of the spend map: path, summary, charts, organizations × categories and a page of
+) -> dict:
+    """What the results part of the spend map shows: path, summary, charts, organizations × categories and a page of
     categories."""
     categories = paginate_list(result.rows, categories_page, CATEGORIES_PER_PAGE)
     colors = _chart_colors(result.organizations)
@@ -206,8 +196,7 @@ def _render_results(
             ],
         ),
     }
-    return render_template(
-        "spend/_results.html",
+    return dict(
         tables=tables,
         result=result,
         level_name=LEVEL_NAMES[result.level],
