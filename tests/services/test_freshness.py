@@ -261,11 +261,24 @@ def test_the_overlap_impacts_follow_a_change_of_the_emission_mapping(client, ses
     assert Decimal(catering_tco2e()) == 0  # no category: nothing estimated from the amount
 
 
+def logged_in_readers(new_client):
+    """email -> a client logged in as that user (each its own session), made on first use."""
+    from tests.conftest import login
+
+    clients = {}
+
+    def reader(email: str):
+        if email not in clients:
+            clients[email] = new_client()
+            assert login(clients[email], email).status_code == 302
+        return clients[email]
+
+    return reader
+
+
 def test_the_overlap_map_page_is_remembered_per_reader_and_follows_a_new_need(new_client, session, world):
     """The map's results are rendered once per reader's role and organization: a buyer never gets a coordinator's
     page (its overlaps, its buttons), and a new need is on the next page of everyone."""
-    from tests.conftest import login
-
     world["coordinator"].email = "coord@dm.fr"
     factories.user("buyer", email="buyer@ub.fr", organization_=world["UB"])
     factories.need(world["DM"], cpv="55520000", annual="30000.00")
@@ -273,13 +286,10 @@ def test_the_overlap_map_page_is_remembered_per_reader_and_follows_a_new_need(ne
     session.commit()
     path = "/overlaps?level=class&window_months=60&from=2027-01-01"
 
-    readers = {}
+    reader = logged_in_readers(new_client)
 
     def page(email: str) -> str:
-        if email not in readers:
-            readers[email] = new_client()
-            assert login(readers[email], email).status_code == 302
-        return readers[email].get(path).get_data(as_text=True)
+        return reader(email).get(path).get_data(as_text=True)
 
     def prefixes(html: str) -> list[str]:
         return sorted(re.findall(r'<tbody class="overlap[^"]*" id="[^"]*" data-prefix="(\d+)"', html))
@@ -362,21 +372,16 @@ def test_a_writer_that_has_not_committed_keeps_no_other_writer_of_its_topic_wait
 def test_the_spend_map_page_is_remembered_per_reader_and_follows_an_import(new_client, session, world):
     """The spend map's results are rendered once per reader's role and organization: a buyer never gets the page of
     a coordinator (who sees every organization's spend), and an import is on the next page of everyone."""
-    from tests.conftest import login
-
     world["coordinator"].email = "coord@dm.fr"
     factories.user("buyer", email="buyer@chu.fr", organization_=world["CHU"])
     for org, amount in (("DM", "100,00"), ("CHU", "40,00")):
         data = ledger(f"01/02/2025;A{org};;30192000;{amount};;")
         spend.import_spend(session, world["coordinator"], data, f"{org}.csv", organization=org)
     session.commit()
-    readers = {}
+    reader = logged_in_readers(new_client)
 
     def total(email: str) -> str:
-        if email not in readers:
-            readers[email] = new_client()
-            assert login(readers[email], email).status_code == 302
-        html = readers[email].get("/spend").get_data(as_text=True)
+        html = reader(email).get("/spend").get_data(as_text=True)
         text = re.search(r'data-summary="total">([^<]*)<', html).group(1)
         return "".join(ch for ch in text if ch.isdigit())
 
