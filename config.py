@@ -123,11 +123,9 @@ class Config:
     # Compiled templates kept on disk (Jinja's bytecode cache, checked against each template's source): a new worker
     # loads them instead of compiling its pages on their first request. A directory, or "" for Jinja's own
     # per-user folder in the temporary directory; None (the variable set to "off") to compile in every process.
-    TEMPLATE_BYTECODE_CACHE: str | None = (
-        None
-        if os.environ.get("TEMPLATE_BYTECODE_CACHE", "").strip().lower() == "off"
-        else os.environ.get("TEMPLATE_BYTECODE_CACHE", "")
-    )
+    TEMPLATE_BYTECODE_CACHE: str | None = os.environ.get("TEMPLATE_BYTECODE_CACHE", "")
+    if TEMPLATE_BYTECODE_CACHE.strip().lower() == "off":
+        TEMPLATE_BYTECODE_CACHE = None
 
 
 class DevelopmentConfig(Config):
