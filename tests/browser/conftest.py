@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.factories import PASSWORD
 
@@ -97,9 +97,33 @@ def open_the_demo_as_coordinator(page, db) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Purchasing coordination")
 
 
+_RESPONSE = "tests.response"  # environ key of the response a request of the live server is sending
+
+
+class _ClosingRequestHandler(WSGIRequestHandler):
+    """Werkzeug's development server does not close a response when the browser drops the connection in the middle
+    of it (a favicon request cancelled as the page moves on): the static file stays open until it is collected, as
+    an unclosed-file warning in whichever test runs then. Gunicorn closes it; this handler does too."""
+
+    def connection_dropped(self, error, environ=None):
+        response = (environ or {}).pop(_RESPONSE, None)
+        if response is not None and hasattr(response, "close"):
+            response.close()
+
+
+def _keeping_the_response(app):
+    def wsgi(environ, start_response):
+        environ[_RESPONSE] = response = app(environ, start_response)
+        return response
+
+    return wsgi
+
+
 @pytest.fixture
 def live_server(web_app):
-    server = make_server("127.0.0.1", 0, web_app, threaded=True)
+    server = make_server(
+        "127.0.0.1", 0, _keeping_the_response(web_app), threaded=True, request_handler=_ClosingRequestHandler
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
