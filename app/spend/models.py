@@ -51,6 +51,8 @@ class SpendImport(db.Model):
     __table_args__ = (
         sa.CheckConstraint(f"format IN {IMPORT_FORMATS!r}", name="format"),
         sa.UniqueConstraint("organization_id", "active_sha256", name="uq_spend_import_organization_active_sha256"),
+        # The key a line names its import by, with the import's organization (see SpendLine).
+        sa.UniqueConstraint("id", "organization_id", name="uq_spend_import_id_organization"),
     )
 
     @property
@@ -64,8 +66,8 @@ class SpendLine(db.Model):
     __tablename__ = "spend_line"
 
     id: Mapped[int] = id_column()
-    import_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("spend_import.id", ondelete="CASCADE"), index=True)
-    organization_id: Mapped[int] = mapped_column(Id, sa.ForeignKey("organization.id"))
+    import_id: Mapped[int] = mapped_column(Id, index=True)
+    organization_id: Mapped[int] = mapped_column(Id)  # its import's: one foreign key checks both
     spend_date: Mapped[date] = mapped_column(sa.Date)
     year: Mapped[int] = mapped_column(sa.Integer)
     cpv_code: Mapped[str] = mapped_column(sa.ForeignKey("cpv_code.code"))
@@ -87,7 +89,13 @@ class SpendLine(db.Model):
 
     __table_args__ = (
         sa.CheckConstraint("amount > 0", name="amount_positive"),
-        sa.Index("ix_spend_line_organization_cpv", "organization_id", "cpv_code"),
+        # One look-up per written line checks that the line's import exists and that the line has its organization.
+        sa.ForeignKeyConstraint(
+            ["import_id", "organization_id"],
+            ["spend_import.id", "spend_import.organization_id"],
+            name="fk_spend_line_import_id_spend_import",
+            ondelete="CASCADE",
+        ),
         sa.Index(
             "uq_spend_line_organization_fingerprint_occurrence",
             "organization_id",

@@ -192,6 +192,22 @@ def test_who_imports_for_which_organization(session, orgs):
     assert record.organization.code == "CHU"
 
 
+def test_the_database_keeps_each_line_in_its_imports_organization(session, orgs):
+    from sqlalchemy.exc import IntegrityError
+
+    record = services.import_spend(session, orgs["dm"], ledger("01/02/2025;A;;30192000;100,00;;"), "a.csv")
+    session.commit()
+    line = session.scalar(sa.select(SpendLine))
+    assert line.import_id == record.id and line.organization_id == orgs["DM"].id
+    with pytest.raises(IntegrityError):  # the line cannot be moved to another organization than its import's
+        session.execute(sa.update(SpendLine).values(organization_id=orgs["CHU"].id))
+    session.rollback()
+    with pytest.raises(IntegrityError):  # nor name an import that does not exist
+        session.execute(sa.update(SpendLine).values(import_id=record.id + 1))
+    session.rollback()
+    assert session.scalar(sa.select(SpendLine.organization_id)) == orgs["DM"].id
+
+
 def test_an_admin_rolls_an_import_back_and_the_file_may_come_again(session, orgs):
     data = ledger("01/02/2025;A;;30192000;100,00;;", "01/03/2025;B;;45210000;900,00;;")
     record = services.import_spend(session, orgs["dm"], data, "a.csv")
