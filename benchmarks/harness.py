@@ -392,6 +392,7 @@ def measure_imports(url: str, kind: str, workdir: Path, files: Path, runs: int) 
             "read_csv's"
         )
         figures.append(figure)
+    figures.append(database_write_figure(url, kind, whole, lines, runs))
     # The same import in this process (the service alone, without the command's start-up: importing the app's
     # modules takes seconds on a loaded machine), to tell the two costs apart.
     codes = [f"S{run:02d}" for run in range(runs)]
@@ -432,6 +433,54 @@ def measure_imports(url: str, kind: str, workdir: Path, files: Path, runs: int) 
         )
     )
     return figures
+
+
+# The columns of a spend line the bare write copies (all of them; `occurrence` shifted so that no line conflicts).
+_LINE_COPY = (
+    "import_id, organization_id, spend_date, year, cpv_code, amount, supplier_siret, supplier_name, supplier_postcode, "
+    "supplier_city, co_contractors, description, source_ref, procedure, duration_months, fingerprint"
+)
+
+
+def database_write_floor(url: str, lines: int) -> float:
+    """The database's own cost of writing `lines` spend lines: one INSERT ... SELECT copying the lines of an import of
+    that many lines within spend_line (same table, indexes, keys and checks; new ids, occurrences moved past any
+    existing so nothing conflicts), timed and rolled back. No file, parsing, checks or driver round trips: what any
+    import of these lines pays at least, whatever its code."""
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":  # as the app's connections: foreign keys checked
+        sa.event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute("PRAGMA foreign_keys=ON"))
+    try:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            source = connection.execute(
+                sa.text("SELECT id FROM spend_import WHERE line_count = :lines ORDER BY id LIMIT 1"), {"lines": lines}
+            ).scalar_one()
+            start = time.perf_counter()
+            connection.exec_driver_sql(
+                f"INSERT INTO spend_line (id, {_LINE_COPY}, occurrence) "  # noqa: S608 - fixed names
+                f"SELECT id + 1, {_LINE_COPY}, occurrence + 1000000 FROM spend_line WHERE import_id = {int(source)}"
+            )
+            elapsed = time.perf_counter() - start
+            transaction.rollback()
+    finally:
+        engine.dispose()
+    return elapsed
+
+
+def database_write_figure(url: str, kind: str, path: Path, lines: int, runs: int) -> Figure:
+    """How much of an import the database's own write is, beside the same read_csv floor."""
+    writes = [database_write_floor(url, lines) for _ in range(max(runs, 3))]
+    return Figure(
+        f"database's own write of the same {lines:,} lines (bare INSERT ... SELECT, rolled back)",
+        kind,
+        writes,
+        "pandas.read_csv of the same file",
+        timed(lambda: read_csv_floor(path), max(runs, 3)),
+        "— (what an import cannot go below)",
+        note="spend_line with its primary key, unique (organization, fingerprint, occurrence) and import indexes, its "
+        "foreign keys and check: the part of an import no code of the import can remove",
+    )
 
 
 def _data_rows(path: Path) -> int:

@@ -47,6 +47,27 @@ def test_imports_through_the_command_line_and_the_service_beside_read_csv(loaded
         harness.cli_import(url, workdir, whole, "CLI")
 
 
+def test_the_database_write_floor_copies_an_imports_lines_and_keeps_none(loaded):
+    import sqlalchemy as sa
+
+    url, workdir = loaded
+    harness.add_organizations(url, ["FLR"])
+    whole = workdir / "files" / "spend" / "all.csv"
+    harness.cli_import(url, workdir, whole, "FLR")
+    engine = sa.create_engine(url)
+    count = "SELECT count(*) FROM spend_line"
+    with engine.connect() as connection:
+        before = connection.exec_driver_sql(count).scalar_one()
+    figure = harness.database_write_figure(url, "sqlite", whole, TINY.spend_lines, 1)
+    with engine.connect() as connection:
+        after = connection.exec_driver_sql(count).scalar_one()
+    engine.dispose()
+    assert after == before  # rolled back
+    assert len(figure.runs) == 3 and all(t > 0 for t in figure.runs) and figure.ratio is not None
+    with pytest.raises(sa.exc.NoResultFound):  # no import of that many lines: nothing to copy, said at once
+        harness.database_write_floor(url, TINY.spend_lines + 1)
+
+
 def test_the_apis_answer_over_http_beside_their_group_by_floor(loaded):
     url, workdir = loaded
     with harness.server(url, workdir) as base:
