@@ -1,6 +1,7 @@
 """The spend cube, the local share and the carbon estimate from SQL GROUP BY give what the cells add up to."""
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -246,7 +247,9 @@ def test_the_pooling_pages_from_sql_are_the_map_s_shared_categories(session, nee
     pooling = services.pooling_query(session, coordinator, level=level, year=year)
     pages = [pooling.query.limit(3).offset(start) for start in range(0, len(expected) + 3, 3)]
     rows = [row for page in pages for row in services.pooling_items(session, pooling, session.execute(page))]
-    assert rows == expected and len(expected) >= 2
+    # a pooling row is the map's row without the organizations' amounts and the top supplier's name (not listed)
+    assert [r.per_organization == {} and r.top_supplier is None for r in rows] == [True] * len(rows)
+    assert rows == [replace(r, per_organization={}, top_supplier=None) for r in expected] and len(expected) >= 2
     assert any(r.savings_low for r in rows) and any(r.needs_annual for r in rows) and all(r.hhi for r in rows)
     totals = (sum((r.amount for r in expected), Decimal(0)), len(expected))
     assert services.pooling_totals(session, pooling, session.execute(pages[0])) == totals
