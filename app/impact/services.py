@@ -27,7 +27,7 @@ from app.groups.services import visible_groups
 from app.needs.models import Need
 from app.organizations.models import Organization, SupplierCompany
 from app.spend.models import SpendCell
-from app.spend.services.cube import CELL_CENTS, check_year
+from app.spend.services.cube import cell_cents, check_year
 from app.spend.services.impact import emission_factors, emission_mapping, metropole_area, savings_assumptions
 
 PORTFOLIO_STAGES = ("forming", "constituted", "awarded")
@@ -114,7 +114,7 @@ def _read_spend_locations(session: Session, organization_codes: set[str], year: 
         return pd.DataFrame(columns=columns)
     located = (SpendCell.supplier_postcode, SpendCell.supplier_city, SupplierCompany.postcode, SupplierCompany.city)
     stmt = (
-        sa.select(Organization.code, SpendCell.cpv_prefix, *located, sa.func.sum(CELL_CENTS))
+        sa.select(Organization.code, SpendCell.cpv_prefix, *located, cell_cents())
         .join(Organization, Organization.id == SpendCell.organization_id)
         .outerjoin(SupplierCompany, SupplierCompany.siret == SpendCell.supplier_key)
         .where(Organization.code.in_(sorted(organization_codes)))

@@ -20,7 +20,7 @@ from app.errors import NotFound, ValidationFailed
 from app.organizations.models import Organization, SupplierCompany
 from app.spend.models import EmissionMapping, SpendCell
 from app.spend.services.access import check_reader, reader_scope
-from app.spend.services.cube import CELL_CENTS, check_year, euros, in_scope
+from app.spend.services.cube import cell_cents, check_year, euros, in_scope
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +57,7 @@ def local_share_report(session: Session, actor, *, organization: str | None = No
             SpendCell.supplier_city,
             SupplierCompany.postcode,
             SupplierCompany.city,
-            sa.func.sum(CELL_CENTS),
+            cell_cents(),
         )
         .join(Organization, Organization.id == SpendCell.organization_id)
         .outerjoin(SupplierCompany, SupplierCompany.siret == SpendCell.supplier_key)
@@ -106,7 +106,7 @@ def emission_mapping(session: Session) -> dict[str, MappingRow]:
 def carbon_report(session: Session, actor, *, organization: str | None = None, year=None) -> impact.CarbonEstimate:
     year = check_year(year)
     division = sa.func.substr(SpendCell.cpv_prefix, 1, 2)
-    stmt = sa.select(division, sa.func.sum(CELL_CENTS)).group_by(division).order_by(division)
+    stmt = sa.select(division, cell_cents()).group_by(division).order_by(division)
     stmt = in_scope(stmt, reader_scope(session, actor, organization), year)
     amounts = {str(code): euros(cents) for code, cents in session.execute(stmt)}
     mapping = {division: m.category_key for division, m in emission_mapping(session).items()}

@@ -21,9 +21,9 @@ from app.organizations.models import Organization, SupplierCompany
 from app.spend.models import SpendCell, SpendLine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import (
-    CELL_CENTS,
     IN_BATCH,
     LEVELS,
+    cell_cents,
     check_level,
     check_year,
     cpv_labels,
@@ -135,7 +135,7 @@ def _concentration(session: Session, prefix, cells: sa.Select) -> dict[str, tupl
     window functions over the per-supplier sums (cells without a known supplier cannot be attributed)."""
     per_supplier = (
         cells.with_only_columns(
-            prefix.label("prefix"), SpendCell.supplier_key.label("supplier"), sa.func.sum(CELL_CENTS).label("cents")
+            prefix.label("prefix"), SpendCell.supplier_key.label("supplier"), cell_cents().label("cents")
         )
         .where(SpendCell.supplier_key != "")
         .group_by(prefix, SpendCell.supplier_key)
@@ -184,7 +184,7 @@ def _years(session: Session, scope: list[int] | None) -> list[int]:
 def _spend_sums() -> tuple:
     """cents, lines and distinct known suppliers of a group of cells."""
     return (
-        sa.func.sum(CELL_CENTS).label("cents"),
+        cell_cents().label("cents"),
         sa.func.sum(SpendCell.lines).label("lines"),
         sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))).label("suppliers"),
     )
@@ -193,7 +193,7 @@ def _spend_sums() -> tuple:
 def _per_organization(session: Session, prefix, cells: sa.Select) -> dict[str, dict[str, Decimal]]:
     """prefix -> organization code -> euros."""
     result: dict[str, dict[str, Decimal]] = {}
-    query = cells.add_columns(prefix, Organization.code, sa.func.sum(CELL_CENTS)).group_by(prefix, Organization.code)
+    query = cells.add_columns(prefix, Organization.code, cell_cents()).group_by(prefix, Organization.code)
     for p, org, cents in session.execute(query.order_by(Organization.code)):
         result.setdefault(str(p), {})[org] = euros(cents)
     return result
@@ -282,9 +282,9 @@ def _spend_map(
     by_org = _by_organization()
     by_year = _pivot(
         session.execute(
-            _cell_filter(
-                by_org.add_columns(SpendCell.year, org_code, sa.func.sum(CELL_CENTS)), scope, None, parent
-            ).group_by(SpendCell.year, org_code)
+            _cell_filter(by_org.add_columns(SpendCell.year, org_code, cell_cents()), scope, None, parent).group_by(
+                SpendCell.year, org_code
+            )
         )
     )
     cells = _cell_filter(by_org, scope, year, parent)
@@ -401,7 +401,7 @@ def pooling_query(
                 prefix.label("prefix"),
                 SpendCell.organization_id.label("organization_id"),
                 SpendCell.supplier_key.label("supplier"),
-                sa.func.sum(CELL_CENTS).label("cents"),
+                cell_cents().label("cents"),
                 sa.func.sum(SpendCell.lines).label("lines"),
             ),
             scope,
