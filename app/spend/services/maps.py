@@ -178,7 +178,12 @@ def _by_organization() -> sa.Select:
 
 
 def _years(session: Session, scope: list[int] | None) -> list[int]:
-    return sorted(int(y) for y in session.scalars(in_scope(sa.select(SpendCell.year).distinct(), scope, None)))
+    """The years of the cells in scope, each found from the one before in the year index (the smallest year after
+    it): a few index probes instead of a pass over every cell."""
+    years = in_scope(sa.select(sa.func.min(SpendCell.year).label("year")), scope, None).cte("years", recursive=True)
+    following = in_scope(sa.select(sa.func.min(SpendCell.year)).where(SpendCell.year > years.c.year), scope, None)
+    years = years.union_all(sa.select(following.scalar_subquery()).where(years.c.year.is_not(None)))
+    return sorted(int(y) for y in session.scalars(sa.select(years.c.year).where(years.c.year.is_not(None))))
 
 
 def _spend_sums() -> tuple:
