@@ -372,20 +372,27 @@ class Pooling:
     spend: sa.Subquery  # the shared categories' sums, for the totals when a page is past the last one
 
 
-def _supplier_shares(per_supplier: sa.Subquery) -> sa.Select:
+def _supplier_shares(per_supplier: sa.CTE) -> sa.Select:
     """Per prefix, from (prefix, supplier, cents) rows of the known suppliers: their number, the top supplier's cents,
-    the known-supplier cents and the sum of the squared shares (as _concentration computes them)."""
-    share = sa.cast(per_supplier.c.cents, sa.Float) / sa.func.sum(per_supplier.c.cents).over(
-        partition_by=per_supplier.c.prefix
+    the known-supplier cents and the sum of the squared shares (as _concentration computes them, each supplier's
+    share its cents over the prefix's known-supplier cents, here joined rather than windowed: no sort)."""
+    known = (
+        sa.select(per_supplier.c.prefix, sa.func.sum(per_supplier.c.cents).label("cents"))
+        .group_by(per_supplier.c.prefix)
+        .subquery()
     )
-    shares = sa.select(per_supplier.c.prefix, per_supplier.c.cents, share.label("share")).subquery()
-    return sa.select(
-        shares.c.prefix,
-        sa.func.count().label("suppliers"),
-        sa.func.max(shares.c.cents).label("top_cents"),
-        sa.func.sum(shares.c.cents).label("known_cents"),
-        sa.func.sum(shares.c.share * shares.c.share).label("hhi"),
-    ).group_by(shares.c.prefix)
+    share = sa.cast(per_supplier.c.cents, sa.Float) / known.c.cents
+    return (
+        sa.select(
+            per_supplier.c.prefix,
+            sa.func.count().label("suppliers"),
+            sa.func.max(per_supplier.c.cents).label("top_cents"),
+            sa.func.sum(per_supplier.c.cents).label("known_cents"),
+            sa.func.sum(share * share).label("hhi"),
+        )
+        .join(known, known.c.prefix == per_supplier.c.prefix)
+        .group_by(per_supplier.c.prefix)
+    )
 
 
 def pooling_query(
@@ -442,7 +449,7 @@ def pooling_query(
         sa.select(base.c.prefix, base.c.supplier, sa.func.sum(base.c.cents).label("cents"))
         .where(base.c.supplier != "")
         .group_by(base.c.prefix, base.c.supplier)
-        .subquery()
+        .cte("pooling_suppliers")
     )
     concentration = _supplier_shares(per_supplier).subquery()
     needs = (
