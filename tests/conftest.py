@@ -168,6 +168,9 @@ def query_counter(app):
     class Count:
         value = 0
 
+        def __init__(self):
+            self.statements = []  # the SQL sent, in order
+
     @contextmanager
     def counting(remembered: bool = False):
         if not remembered:
@@ -176,6 +179,7 @@ def query_counter(app):
 
         def before(conn, cursor, statement, parameters, context, executemany):
             count.value += 1
+            count.statements.append(statement)
 
         sa.event.listen(sa.engine.Engine, "before_cursor_execute", before)
         try:

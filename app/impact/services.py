@@ -27,7 +27,7 @@ from app.groups.services import visible_groups
 from app.needs.models import Need
 from app.organizations.models import Organization, SupplierCompany
 from app.spend.models import SpendCell
-from app.spend.services.cube import CELL_CENTS, check_year
+from app.spend.services.cube import cell_cents, check_year
 from app.spend.services.impact import emission_factors, emission_mapping, metropole_area, savings_assumptions
 
 PORTFOLIO_STAGES = ("forming", "constituted", "awarded")
@@ -114,7 +114,7 @@ def _read_spend_locations(session: Session, organization_codes: set[str], year: 
         return pd.DataFrame(columns=columns)
     located = (SpendCell.supplier_postcode, SpendCell.supplier_city, SupplierCompany.postcode, SupplierCompany.city)
     stmt = (
-        sa.select(Organization.code, SpendCell.cpv_prefix, *located, sa.func.sum(CELL_CENTS))
+        sa.select(Organization.code, SpendCell.cpv_prefix, *located, cell_cents())
         .join(Organization, Organization.id == SpendCell.organization_id)
         .outerjoin(SupplierCompany, SupplierCompany.siret == SpendCell.supplier_key)
         .where(Organization.code.in_(sorted(organization_codes)))
@@ -195,17 +195,26 @@ def overlap_impacts(session: Session, overlaps, year: int | None = None) -> dict
 
 def _overlap_impacts(session: Session, overlaps, year: int | None) -> dict[str, Impact]:
     ref = reference(session)
-    need_key = {need_id: o.cpv_prefix for o in overlaps for need_id in o.need_ids}
-    stmt = sa.select(
-        Need.id,
-        Need.cpv_code,
-        Need.unit,
-        sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger),
-        QUANTITY_HUNDREDTHS,
-    ).where(Need.id.in_(sorted(need_key)))
-    lines = _lines_frame(session.execute(stmt))
-    lines["key"] = lines["key"].map(need_key)
-    lines = _aggregate(lines)
+    # The overlaps of one query are at one level: a need's overlap is the prefix of its code at that length. Its
+    # needs are summed in SQL per CPV code × unit × "has a quantity" (an estimate is linear in both).
+    length = len(overlaps[0].cpv_prefix)
+    stmt = (
+        sa.select(
+            Need.cpv_code,
+            Need.unit,
+            sa.func.sum(sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger)),
+            sa.func.sum(QUANTITY_HUNDREDTHS),
+            sa.func.count(Need.quantity),
+        )
+        .where(Need.id.in_(sorted({need_id for o in overlaps for need_id in o.need_ids})))
+        .group_by(Need.cpv_code, Need.unit, Need.quantity.is_(None))
+    )
+    lines = _aggregate(
+        _lines_frame(
+            (code[:length], code, unit, cents, hundredths if with_quantity else None)
+            for code, unit, cents, hundredths, with_quantity in session.execute(stmt)
+        )
+    )
     estimates = climate.estimate_frame(lines, ref)
     keys = pd.DataFrame(
         [(o.cpv_prefix, org, o.cpv_prefix) for o in overlaps for org in o.organizations],

@@ -148,6 +148,8 @@ class SpendCell(db.Model):
     amount: Mapped[Decimal] = mapped_column(Money)
     lines: Mapped[int] = mapped_column(sa.Integer)
 
+    __table_args__ = (sa.Index("ix_spend_cell_year", "year"),)  # the distinct years, read one index step each
+
 
 class EmissionMapping(db.Model):
     """Which ADEME monetary emission category stands for each CPV division (Mutualis's own judgement)."""

@@ -253,6 +253,33 @@ def test_the_pooling_list_and_the_cube_are_paginated(client, db):
     assert keys == sorted(keys)
 
 
+@pytest.mark.parametrize(
+    ("path", "reads"),
+    [
+        ("/api/v1/spend/pooling?level=division", 2),  # the years in scope, then one GROUP BY for the whole page
+        ("/api/v1/spend/pooling?level=category&per_page=3&page=2", 2),
+        ("/api/v1/spend/pooling?level=class&year=2024", 2),
+        ("/api/v1/spend/pooling?level=group&page=9", 3),  # past the last page: the totals from their own aggregate
+        ("/api/v1/spend/local-share", 1),
+        ("/api/v1/spend/local-share?year=2025", 1),
+    ],
+)
+def test_the_pooling_and_local_share_apis_read_the_cells_once(client, db, query_counter, path, reads):
+    """Computed again (as after a change of the spend), a page reads the cells in one statement."""
+    orgs = [factories.organization(code) for code in ("DM", "CHU", "UB")]
+    factories.bulk_spend_cells(orgs, 300, cpvs=("09310", "09320", "90911", "45210", "30192"))
+    factories.user("coordinator", email="pool@x.fr", organization_=orgs[0])
+    db.session.commit()
+    headers = api_token(client, "pool@x.fr")
+    with query_counter() as count:
+        response = client.get(path, headers=headers)
+    body = response.get_json()
+    assert response.status_code == 200 and (body.get("items") or body.get("overall") or "page=9" in path)
+    assert body.get("pooling_potential_eur", "1") != "0.00"
+    cells_read = [statement for statement in count.statements if "spend_cell" in statement]
+    assert len(cells_read) == reads, cells_read
+
+
 def test_the_quarantine_is_listed_a_page_at_a_time_in_file_order(client, people):
     coord = api_token(client, "coord@x.fr")
     data = (factories.DECP_FILES / "decp_1x.json").read_bytes()

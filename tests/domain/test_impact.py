@@ -90,6 +90,18 @@ def test_an_empty_local_share_has_every_bucket_at_zero():
     assert share.total == 0 and set(share.amounts) == set(impact.LOCAL_BUCKETS) and share.share("metropole") == 0
 
 
+def test_local_shares_per_key_are_the_local_share_of_each_key_s_rows():
+    keys = pd.Series(["DM", "CHU", "DM", "UB", "DM", "CHU"])
+    buckets = pd.Series(["metropole", "unknown", "metropole", "region", "elsewhere", "metropole"])
+    cents = pd.Series([100_01, 7_00, 3_33, 12_50, 40_00, 1], dtype="int64")
+    overall, per_key = impact.local_shares(keys, buckets, cents)
+    assert overall == impact.local_share(buckets, cents) and overall.total == Decimal("162.85")
+    assert per_key == {key: impact.local_share(buckets[keys == key], cents[keys == key]) for key in ("DM", "CHU", "UB")}
+    assert per_key["UB"].amounts["metropole"] == 0 and per_key["DM"].amounts["metropole"] == Decimal("103.34")
+    empty = pd.Series([], dtype="object")
+    assert impact.local_shares(empty, empty, pd.Series([], dtype="int64")) == (impact.local_share(empty, empty), {})
+
+
 # --- carbon --------------------------------------------------------------------------------------------------
 
 

@@ -9,7 +9,9 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import FunctionElement
 
 from app.domain.cpv import OVERLAP_LEVELS, PREFIX_LENGTH
 from app.errors import ValidationFailed
@@ -65,7 +67,31 @@ class CubeItem:
     suppliers: int
 
 
-CELL_CENTS = sa.cast(sa.func.round(SpendCell.amount * 100), sa.BigInteger)
+class _SumOfCents(FunctionElement):
+    """The sum of the cells' amounts in integer cents, exact on both databases: SQLite keeps a NUMERIC amount as a
+    float, so each one is rounded to cents before it is added; PostgreSQL adds its exact NUMERIC(14, 2) amounts and
+    the sum is multiplied once (a cast and a rounding per cell cost it more than the whole GROUP BY)."""
+
+    type = sa.BigInteger()
+    name = "sum_of_cents"
+    inherit_cache = True
+
+
+@compiles(_SumOfCents)
+def _sum_of_cents(element, compiler, **kw):
+    (amount,) = element.clauses
+    return compiler.process(sa.func.sum(sa.cast(sa.func.round(amount * 100), sa.BigInteger)), **kw)
+
+
+@compiles(_SumOfCents, "postgresql")
+def _sum_of_cents_postgresql(element, compiler, **kw):
+    (amount,) = element.clauses
+    return compiler.process(sa.cast(sa.func.sum(amount) * 100, sa.BigInteger), **kw)
+
+
+def cell_cents() -> _SumOfCents:
+    """The cells' sum(amount) in integer cents: an aggregate, for a GROUP BY over the cells."""
+    return _SumOfCents(SpendCell.amount)
 
 
 def in_scope(stmt: sa.Select, scope: list[int] | None, year: int | None) -> sa.Select:
@@ -89,7 +115,7 @@ def cube_query(session: Session, actor, *, level: str = "division", organization
             prefix,
             Organization.code,
             SpendCell.year,
-            sa.func.sum(CELL_CENTS),
+            cell_cents(),
             sa.func.sum(SpendCell.lines),
             sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))),
         )

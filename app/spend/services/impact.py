@@ -20,7 +20,7 @@ from app.errors import NotFound, ValidationFailed
 from app.organizations.models import Organization, SupplierCompany
 from app.spend.models import EmissionMapping, SpendCell
 from app.spend.services.access import check_reader, reader_scope
-from app.spend.services.cube import CELL_CENTS, check_year, euros, in_scope
+from app.spend.services.cube import cell_cents, check_year, euros, in_scope
 
 
 @lru_cache(maxsize=1)
@@ -50,26 +50,30 @@ def local_share_report(session: Session, actor, *, organization: str | None = No
     location (the cell's own postcode and city from the file, else the supplier registry's by SIRET); only the
     distinct locations are classified."""
     year = check_year(year)
-    stmt = (
-        sa.select(
-            Organization.code,
-            SpendCell.supplier_postcode,
-            SpendCell.supplier_city,
-            SupplierCompany.postcode,
-            SupplierCompany.city,
-            sa.func.sum(CELL_CENTS),
+    # the cells summed per organization and supplier location first (one GROUP BY over the cells), then the few
+    # sums joined to the organization codes and the registry and summed again per location
+    located = (SpendCell.supplier_key, SpendCell.supplier_postcode, SpendCell.supplier_city)
+    per_supplier = (
+        in_scope(
+            sa.select(SpendCell.organization_id, *located, cell_cents().label("cents")),
+            reader_scope(session, actor, organization),
+            year,
         )
-        .join(Organization, Organization.id == SpendCell.organization_id)
-        .outerjoin(SupplierCompany, SupplierCompany.siret == SpendCell.supplier_key)
-        .group_by(
-            Organization.code,
-            SpendCell.supplier_postcode,
-            SpendCell.supplier_city,
-            SupplierCompany.postcode,
-            SupplierCompany.city,
-        )
+        .group_by(SpendCell.organization_id, *located)
+        .subquery()
     )
-    stmt = in_scope(stmt, reader_scope(session, actor, organization), year)
+    locations = (
+        per_supplier.c.supplier_postcode,
+        per_supplier.c.supplier_city,
+        SupplierCompany.postcode,
+        SupplierCompany.city,
+    )
+    stmt = (
+        sa.select(Organization.code, *locations, sa.func.sum(per_supplier.c.cents))
+        .join(Organization, Organization.id == per_supplier.c.organization_id)
+        .outerjoin(SupplierCompany, SupplierCompany.siret == per_supplier.c.supplier_key)
+        .group_by(Organization.code, *locations)
+    )
     columns = ["organization", "supplier_postcode", "supplier_city", "registry_postcode", "registry_city", "cents"]
     frame = pd.DataFrame([tuple(row) for row in session.execute(stmt)], columns=columns)
     frame["cents"] = frame["cents"].astype("int64")
@@ -77,8 +81,8 @@ def local_share_report(session: Session, actor, *, organization: str | None = No
     postcodes = frame["supplier_postcode"].where(from_file, frame["registry_postcode"])
     cities = frame["supplier_city"].where(from_file, frame["registry_city"])
     frame["bucket"] = impact.classify_locations(postcodes, cities, metropole_area())
-    per_org = {org: impact.local_share(group["bucket"], group["cents"]) for org, group in frame.groupby("organization")}
-    return LocalShareReport(impact.local_share(frame["bucket"], frame["cents"]), per_org, year)
+    overall, per_org = impact.local_shares(frame["organization"], frame["bucket"], frame["cents"])
+    return LocalShareReport(overall, per_org, year)
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ def emission_mapping(session: Session) -> dict[str, MappingRow]:
 def carbon_report(session: Session, actor, *, organization: str | None = None, year=None) -> impact.CarbonEstimate:
     year = check_year(year)
     division = sa.func.substr(SpendCell.cpv_prefix, 1, 2)
-    stmt = sa.select(division, sa.func.sum(CELL_CENTS)).group_by(division).order_by(division)
+    stmt = sa.select(division, cell_cents()).group_by(division).order_by(division)
     stmt = in_scope(stmt, reader_scope(session, actor, organization), year)
     amounts = {str(code): euros(cents) for code, cents in session.execute(stmt)}
     mapping = {division: m.category_key for division, m in emission_mapping(session).items()}

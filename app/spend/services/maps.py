@@ -21,9 +21,9 @@ from app.organizations.models import Organization, SupplierCompany
 from app.spend.models import SpendCell, SpendLine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import (
-    CELL_CENTS,
     IN_BATCH,
     LEVELS,
+    cell_cents,
     check_level,
     check_year,
     cpv_labels,
@@ -135,7 +135,7 @@ def _concentration(session: Session, prefix, cells: sa.Select) -> dict[str, tupl
     window functions over the per-supplier sums (cells without a known supplier cannot be attributed)."""
     per_supplier = (
         cells.with_only_columns(
-            prefix.label("prefix"), SpendCell.supplier_key.label("supplier"), sa.func.sum(CELL_CENTS).label("cents")
+            prefix.label("prefix"), SpendCell.supplier_key.label("supplier"), cell_cents().label("cents")
         )
         .where(SpendCell.supplier_key != "")
         .group_by(prefix, SpendCell.supplier_key)
@@ -162,9 +162,15 @@ def _concentration(session: Session, prefix, cells: sa.Select) -> dict[str, tupl
         ranked.c.prefix, top, top_cents, sa.func.sum(ranked.c.cents), sa.func.sum(ranked.c.share * ranked.c.share)
     ).group_by(ranked.c.prefix)
     return {
-        str(row_prefix): (str(supplier), float(np.round(int(cents) / int(known), 4)), int(np.round(hhi * 10_000)))
+        str(row_prefix): (str(supplier), *_shares(cents, known, hhi))
         for row_prefix, supplier, cents, known, hhi in session.execute(stmt)
     }
+
+
+def _shares(top_cents, known_cents, hhi) -> tuple[float, int]:
+    """The top supplier's share of the known-supplier spend (4 decimals) and the HHI 0-10,000 from the sum of the
+    squared shares."""
+    return float(np.round(int(top_cents) / int(known_cents), 4)), int(np.round(hhi * 10_000))
 
 
 def _by_organization() -> sa.Select:
@@ -172,13 +178,18 @@ def _by_organization() -> sa.Select:
 
 
 def _years(session: Session, scope: list[int] | None) -> list[int]:
-    return sorted(int(y) for y in session.scalars(in_scope(sa.select(SpendCell.year).distinct(), scope, None)))
+    """The years of the cells in scope, each found from the one before in the year index (the smallest year after
+    it): a few index probes instead of a pass over every cell."""
+    years = in_scope(sa.select(sa.func.min(SpendCell.year).label("year")), scope, None).cte("years", recursive=True)
+    following = in_scope(sa.select(sa.func.min(SpendCell.year)).where(SpendCell.year > years.c.year), scope, None)
+    years = years.union_all(sa.select(following.scalar_subquery()).where(years.c.year.is_not(None)))
+    return sorted(int(y) for y in session.scalars(sa.select(years.c.year).where(years.c.year.is_not(None))))
 
 
 def _spend_sums() -> tuple:
     """cents, lines and distinct known suppliers of a group of cells."""
     return (
-        sa.func.sum(CELL_CENTS).label("cents"),
+        cell_cents().label("cents"),
         sa.func.sum(SpendCell.lines).label("lines"),
         sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))).label("suppliers"),
     )
@@ -187,14 +198,20 @@ def _spend_sums() -> tuple:
 def _per_organization(session: Session, prefix, cells: sa.Select) -> dict[str, dict[str, Decimal]]:
     """prefix -> organization code -> euros."""
     result: dict[str, dict[str, Decimal]] = {}
-    query = cells.add_columns(prefix, Organization.code, sa.func.sum(CELL_CENTS)).group_by(prefix, Organization.code)
+    query = cells.add_columns(prefix, Organization.code, cell_cents()).group_by(prefix, Organization.code)
     for p, org, cents in session.execute(query.order_by(Organization.code)):
         result.setdefault(str(p), {})[org] = euros(cents)
     return result
 
 
 def _category_row(
-    p: str, spend: tuple[int, int, int], needs_cents: int, orgs: dict[str, Decimal], concentration, label: str
+    p: str,
+    spend: tuple[int, int, int],
+    needs_cents: int,
+    orgs: dict[str, Decimal],
+    concentration,
+    label: str,
+    organizations: Iterable[str] | None = None,  # the codes, when `orgs` (their amounts) is not read
 ) -> CategoryRow:
     cents, lines, suppliers = spend
     top_supplier, top_share, hhi = concentration or (None, None, None)
@@ -204,7 +221,7 @@ def _category_row(
         amount=euros(cents),
         lines=int(lines),
         suppliers=int(suppliers),
-        organizations=tuple(sorted(orgs)),
+        organizations=tuple(sorted(orgs if organizations is None else organizations)),
         per_organization=orgs,
         needs_annual=euros(needs_cents),
         top_supplier=top_supplier,
@@ -270,9 +287,9 @@ def _spend_map(
     by_org = _by_organization()
     by_year = _pivot(
         session.execute(
-            _cell_filter(
-                by_org.add_columns(SpendCell.year, org_code, sa.func.sum(CELL_CENTS)), scope, None, parent
-            ).group_by(SpendCell.year, org_code)
+            _cell_filter(by_org.add_columns(SpendCell.year, org_code, cell_cents()), scope, None, parent).group_by(
+                SpendCell.year, org_code
+            )
         )
     )
     cells = _cell_filter(by_org, scope, year, parent)
@@ -349,29 +366,95 @@ class Pooling:
     year: int | None
     scope: list[int] | None
     years: list[int]  # the years of spend in scope (savings spread the total over them when no year is chosen)
-    query: sa.Select  # (prefix, cents, lines, suppliers, needs cents, total cents, categories), the largest first
+    # (prefix, cents, lines, suppliers, needs cents, total cents, categories, organization codes joined by commas,
+    # top supplier cents, known-supplier cents, sum of the squared supplier shares), the largest first
+    query: sa.Select
     spend: sa.Subquery  # the shared categories' sums, for the totals when a page is past the last one
+
+
+def _supplier_shares(per_supplier: sa.CTE) -> sa.Select:
+    """Per prefix, from (prefix, supplier, cents) rows of the known suppliers: their number, the top supplier's cents,
+    the known-supplier cents and the sum of the squared shares (as _concentration computes them, each supplier's
+    share its cents over the prefix's known-supplier cents, here joined rather than windowed: no sort)."""
+    known = (
+        sa.select(per_supplier.c.prefix, sa.func.sum(per_supplier.c.cents).label("cents"))
+        .group_by(per_supplier.c.prefix)
+        .subquery()
+    )
+    share = sa.cast(per_supplier.c.cents, sa.Float) / known.c.cents
+    return (
+        sa.select(
+            per_supplier.c.prefix,
+            sa.func.count().label("suppliers"),
+            sa.func.max(per_supplier.c.cents).label("top_cents"),
+            sa.func.sum(per_supplier.c.cents).label("known_cents"),
+            sa.func.sum(share * share).label("hhi"),
+        )
+        .join(known, known.c.prefix == per_supplier.c.prefix)
+        .group_by(per_supplier.c.prefix)
+    )
 
 
 def pooling_query(
     session: Session, actor, *, level: str = "class", organization: str | None = None, year=None
 ) -> Pooling:
-    """The pooling categories at `level` as one SQL GROUP BY (HAVING two organizations or more) beside the submitted
-    needs of the same prefixes, ordered as the map orders them; and their total, one aggregate more."""
+    """The pooling categories at `level` beside the submitted needs of the same prefixes, ordered as the map orders
+    them, with their organizations, supplier concentration and the total over all of them, in one statement: the
+    cells are read once, summed per prefix × organization × supplier (one GROUP BY), and every figure is an
+    aggregate of those sums (HAVING two organizations or more), so a page needs no other read of the cells."""
     level = check_level(level)
     year = check_year(year)
     scope = reader_scope(session, actor, organization)
     prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level])
     need_prefix = sa.func.substr(Need.cpv_code, 1, PREFIX_LENGTH[level])
-    needs = (
-        _need_filter(sa.select(need_prefix.label("prefix"), sa.func.sum(NEED_CENTS).label("cents")), scope, year, None)
-        .group_by(need_prefix)
+    base = (
+        _cell_filter(
+            sa.select(
+                prefix.label("prefix"),
+                SpendCell.organization_id.label("organization_id"),
+                SpendCell.supplier_key.label("supplier"),
+                cell_cents().label("cents"),
+                sa.func.sum(SpendCell.lines).label("lines"),
+            ),
+            scope,
+            year,
+            None,
+        )
+        .group_by(prefix, SpendCell.organization_id, SpendCell.supplier_key)
+        .cte("pooling_base")
+    )
+    per_organization = (
+        sa.select(
+            base.c.prefix,
+            base.c.organization_id,
+            sa.func.sum(base.c.cents).label("cents"),
+            sa.func.sum(base.c.lines).label("lines"),
+        )
+        .group_by(base.c.prefix, base.c.organization_id)
         .subquery()
     )
     spend = (
-        _cell_filter(sa.select(prefix.label("prefix"), *_spend_sums()), scope, year, None)
-        .group_by(prefix)
-        .having(sa.func.count(sa.distinct(SpendCell.organization_id)) >= 2)
+        sa.select(
+            per_organization.c.prefix,
+            sa.func.sum(per_organization.c.cents).label("cents"),
+            sa.func.sum(per_organization.c.lines).label("lines"),
+            sa.func.aggregate_strings(Organization.code, ",").label("organizations"),
+        )
+        .join(Organization, Organization.id == per_organization.c.organization_id)
+        .group_by(per_organization.c.prefix)
+        .having(sa.func.count() >= 2)
+        .subquery()
+    )
+    per_supplier = (
+        sa.select(base.c.prefix, base.c.supplier, sa.func.sum(base.c.cents).label("cents"))
+        .where(base.c.supplier != "")
+        .group_by(base.c.prefix, base.c.supplier)
+        .cte("pooling_suppliers")
+    )
+    concentration = _supplier_shares(per_supplier).subquery()
+    needs = (
+        _need_filter(sa.select(need_prefix.label("prefix"), sa.func.sum(NEED_CENTS).label("cents")), scope, year, None)
+        .group_by(need_prefix)
         .subquery()
     )
     needs_cents = sa.func.coalesce(needs.c.cents, 0)
@@ -380,11 +463,16 @@ def pooling_query(
             spend.c.prefix,
             spend.c.cents,
             spend.c.lines,
-            spend.c.suppliers,
+            sa.func.coalesce(concentration.c.suppliers, 0),
             needs_cents,
             sa.func.sum(spend.c.cents).over(),  # over every shared category, before LIMIT
             sa.func.count().over(),
+            spend.c.organizations,
+            concentration.c.top_cents,
+            concentration.c.known_cents,
+            concentration.c.hhi,
         )
+        .outerjoin(concentration, concentration.c.prefix == spend.c.prefix)
         .outerjoin(needs, needs.c.prefix == spend.c.prefix)
         .order_by(spend.c.cents.desc(), needs_cents.desc(), spend.c.prefix)
     )
@@ -405,21 +493,23 @@ def pooling_totals(session: Session, pooling: Pooling, rows) -> tuple[Decimal, i
 def pooling_items(
     session: Session, pooling: Pooling, rows, lang: str = "fr", assumptions: impact.SavingsAssumptions | None = None
 ) -> list[CategoryRow]:
-    """CategoryRows of a page of pooling_query rows: their organizations and supplier concentration read for the
-    page's prefixes only (a fixed number of queries)."""
-    rows = [(str(p), (int(c), int(n), int(s)), int(needs)) for p, c, n, s, needs, *_ in rows]
-    if not rows:
-        return []
-    page = [p for p, _, _ in rows]
-    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[pooling.level])
-    cells = _cell_filter(_by_organization(), pooling.scope, pooling.year, None).where(prefix.in_(page))
-    orgs_of = _per_organization(session, prefix, cells)
-    concentration_of = _concentration(session, prefix, cells)
-    labels = cpv_labels(session, page, lang)
+    """CategoryRows of a page of pooling_query rows, with the page's labels (one query). They carry what the
+    pooling lists show: the organizations without their amounts (`per_organization` empty), the top supplier's
+    share and the HHI without its name (`top_supplier` None)."""
+    rows = list(rows)
+    labels = cpv_labels(session, [str(row[0]) for row in rows], lang)
     assumptions = assumptions or savings_assumptions()
     result = []
-    for p, spend, needs_cents in rows:
-        row = _category_row(p, spend, needs_cents, orgs_of.get(p, {}), concentration_of.get(p), labels.get(p, ""))
+    for p, cents, lines, suppliers, needs_cents, _total, _count, codes, top_cents, known, hhi in rows:
+        row = _category_row(
+            str(p),
+            (int(cents), int(lines), int(suppliers)),
+            int(needs_cents),
+            {},
+            None if known is None else (None, *_shares(top_cents, known, hhi)),
+            labels.get(str(p), ""),
+            organizations=codes.split(","),
+        )
         _with_savings(row, len(pooling.years), pooling.year, assumptions)
         result.append(row)
     return result
