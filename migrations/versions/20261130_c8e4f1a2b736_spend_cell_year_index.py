@@ -5,7 +5,7 @@ database reads every cell to find the few distinct years (12 ms at 100,000 cells
 the next in the index.
 
 Revision ID: c8e4f1a2b736
-Revises: f3b7d2a9c614
+Revises: b8e2d4f6a913
 Create Date: 2026-11-30 03:00:00.000000
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'c8e4f1a2b736'
-down_revision = 'f3b7d2a9c614'
+down_revision = 'b8e2d4f6a913'
 branch_labels = None
 depends_on = None
 
