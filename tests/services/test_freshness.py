@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import freshness
+from app.groups.models import GroupNeed, Membership, PurchaseGroup
 from app.needs.models import Need
 from app.overlaps.services import OverlapQuery, find_overlaps
 from app.spend import services as spend
@@ -179,6 +180,9 @@ def test_the_spend_apis_follow_an_import_and_answer_each_reader_its_own_scope(cl
         ("spend_cell", ("spend",)),
         ("supplier_company", ("spend",)),
         ("emission_mapping", ("spend",)),
+        ("purchase_group", ("groups",)),
+        ("membership", ("groups",)),
+        ("group_need", ("groups",)),
     ],
 )
 def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(session, world, table, topics):
@@ -187,6 +191,8 @@ def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(sessio
     factories.supplier_company()
     factories.bulk_spend_cells([world["DM"]], 2)
     session.merge(EmissionMapping(division="98", category_key=None))
+    [group_id] = factories.bulk_groups([world["DM"], world["CHU"]], 1)
+    spare_need = factories.need(world["UB"])
     session.commit()
     other = tuple(t for t in freshness.TOPICS if t not in topics)
 
@@ -201,14 +207,26 @@ def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(sessio
 
     key = "division" if table == "emission_mapping" else "id"
     changes(f"UPDATE {table} SET {key} = {key}")  # noqa: S608 - a table name of the parameters
-    if table in ("need", "spend_cell", "emission_mapping"):
+    if table in ("spend_cell", "emission_mapping", "group_need"):
         changes(f"DELETE FROM {table}")  # noqa: S608
+    elif table == "need":
+        changes("DELETE FROM need WHERE id NOT IN (SELECT need_id FROM group_need)")
     inserts = {
         "need": lambda: factories.need(world["DM"]),
         "organization": lambda: factories.organization("NEW"),
         "spend_cell": lambda: factories.bulk_spend_cells([world["DM"]], 1),
         "supplier_company": lambda: factories.supplier_company(trades=()),
         "emission_mapping": lambda: session.add(EmissionMapping(division="01", category_key=None)),
+        "purchase_group": lambda: session.add(PurchaseGroup(name="New", coordinator_organization_id=world["DM"].id)),
+        "membership": lambda: session.add(Membership(group_id=group_id, organization_id=world["UB"].id)),
+        "group_need": lambda: session.add(
+            GroupNeed(
+                group_id=group_id,
+                need_id=spare_need.id,
+                organization_id=world["UB"].id,
+                annual_amount=spare_need.annual_amount,
+            )
+        ),
     }
     before = freshness.tokens(session, freshness.TOPICS_ALL)
     inserts[table]()
