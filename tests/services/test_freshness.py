@@ -409,3 +409,42 @@ def test_the_spend_map_page_is_remembered_per_reader_and_follows_an_import(new_c
     spend.import_spend(session, world["coordinator"], data, "more.csv", organization="CHU")
     session.commit()
     assert (total("coord@dm.fr"), total("buyer@chu.fr")) == ("200", "100")
+
+
+def test_the_needs_list_is_remembered_per_reader_and_follows_every_change_of_a_need(
+    new_client, session, world, query_counter
+):
+    """The needs list's rows are rendered once per reader's role and organization and query: a buyer never gets the
+    coordinators' list (the other organizations' needs) nor they its drafts, and a new, changed or submitted need or
+    a renamed organization is on the next page."""
+    world["coordinator"].email = "coord@dm.fr"
+    factories.user("buyer", email="buyer@ub.fr", organization_=world["UB"])
+    draft = factories.need(world["UB"], title="UB draft", status="draft")
+    session.commit()
+    reader = logged_in_readers(new_client)
+
+    def titles(email: str, path: str = "/needs") -> list[str]:
+        html = reader(email).get(path).get_data(as_text=True)
+        return sorted(re.findall(r'<td class="need-title"><a href="[^"]+">([^<]+)</a>', html))
+
+    assert titles("coord@dm.fr") == ["CHU 09310000", "DM 09310000"]
+    with query_counter(remembered=True) as remembered:
+        assert titles("coord@dm.fr") == ["CHU 09310000", "DM 09310000"]
+    with query_counter() as computed:
+        assert titles("coord@dm.fr") == ["CHU 09310000", "DM 09310000"]
+    assert remembered.value < computed.value
+    assert titles("buyer@ub.fr") == ["UB draft"]
+    assert titles("coord@dm.fr", "/needs?sort=title&dir=desc") == ["CHU 09310000", "DM 09310000"]
+    draft.status = "submitted"
+    session.commit()
+    assert titles("coord@dm.fr") == ["CHU 09310000", "DM 09310000", "UB draft"]
+    assert titles("buyer@ub.fr") == ["UB draft"]
+    session.scalar(sa.select(Need).where(Need.organization_id == world["CHU"].id)).title = "CHU renamed"
+    session.commit()
+    assert titles("coord@dm.fr") == ["CHU renamed", "DM 09310000", "UB draft"]
+    factories.bulk_needs([world["UB"]], 1)
+    session.commit()
+    assert len(titles("buyer@ub.fr")) == 2
+    world["CHU"].code = "CHUD"
+    session.commit()
+    assert ">CHUD</abbr>" in reader("coord@dm.fr").get("/needs").get_data(as_text=True)
