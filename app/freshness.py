@@ -1,4 +1,4 @@
-"""Answers computed from the needs or the spend, remembered until the data they are computed from changes.
+"""Answers computed from the needs, the spend or the groups, remembered until the data they are computed from changes.
 
 The database keeps one token per topic in `data_version`; triggers (migrations e5a1c7f9b2d4, a9d3e5f7c210) give a
 topic a new random token in the same transaction as every INSERT, UPDATE or DELETE on a table the topic reads (on
@@ -7,7 +7,9 @@ writers of the topic waiting until it ends):
 
 - `needs`: need, organization (its code and central-government flag are part of the overlaps);
 - `spend`: spend_cell, organization, supplier_company (the cube cells, the names shown beside them),
-  emission_mapping (the CPV division → emission category mapping the impact figures read).
+  emission_mapping (the CPV division → emission category mapping the impact figures read);
+- `groups`: purchase_group, membership, group_need (the needs a group counts and their amounts: its impact figures;
+  migration 0b4e6c2d9a71).
 
 An answer is remembered under the tokens read before the data it is computed from, in this process, so:
 - a write (a new or changed need, an import, its rollback, an organization renamed) gives a new token, and the
@@ -34,6 +36,7 @@ from app.extensions import db
 TOPICS = {
     "needs": ("need", "organization"),
     "spend": ("spend_cell", "organization", "supplier_company", "emission_mapping"),
+    "groups": ("purchase_group", "membership", "group_need"),
 }
 TOPICS_ALL = tuple(TOPICS)
 ANSWERS_KEPT = 256  # answers remembered per process (a map page, an overlap query, ...), the least used dropped

@@ -202,19 +202,18 @@ def _supplier_recent_bids() -> tuple[list[Bid], dict]:
 
 
 def _load_call(call_id: int) -> Call:
-    """The call as the service scopes it, then its collections in one statement each (no query per row)."""
-    call = services.get_call(db.session, current_user, call_id)
-    db.session.execute(
-        sa.select(Call)
-        .where(Call.id == call.id)
-        .options(
+    """The call as the service scopes it, with its collections in one statement each (no query per row)."""
+    return services.get_call(
+        db.session,
+        current_user,
+        call_id,
+        (
             selectinload(Call.lots).selectinload(CallLot.group_lot),
             selectinload(Call.criteria),
             selectinload(Call.documents),
             selectinload(Call.questions),
-        )
-    ).all()
-    return call
+        ),
+    )
 
 
 # --- preparing a call -----------------------------------------------------------------------------------------------

@@ -88,12 +88,8 @@ def _membership(group: PurchaseGroup) -> Membership | None:
 
 
 def _load_group(group_id: int) -> PurchaseGroup:
-    """The group as the service scopes it, then its collections in one statement each (no query per row)."""
-    group = services.get_group(db.session, current_user, group_id)
-    db.session.execute(
-        sa.select(PurchaseGroup).where(PurchaseGroup.id == group.id).options(*services.GROUP_DETAILS)
-    ).all()
-    return group
+    """The group as the service scopes it, with its collections in one statement each (no query per row)."""
+    return services.get_group(db.session, current_user, group_id, services.GROUP_DETAILS)
 
 
 def _back(group_id: int, anchor: str | None = None):

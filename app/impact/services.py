@@ -270,9 +270,34 @@ def _common_prefix(codes: list[str]) -> str | None:
 
 def group_impacts(session: Session, group_ids: list[int], year: int | None = None) -> dict[int, Impact]:
     """group id → Impact, over the needs each group counts (brought, or still proposed to a member that has not
-    answered), with the amounts and quantities adjusted for the group: 4 queries whatever the number of groups."""
+    answered), with the amounts and quantities adjusted for the group: 4 queries whatever the number of groups.
+
+    The figures from the needs and the members' past spend are remembered (in the reader's language: the sources
+    are translated) until the groups, the needs or the spend change; the local share of an awarded group's
+    suppliers is read each time (one query). Callers must not change the answer."""
     if not group_ids:
         return {}
+    ids = tuple(group_ids)
+    from_needs = freshness.remembered(
+        session,
+        ("groups", "needs", "spend"),
+        ("group_impacts", ids, year, str(get_locale())),
+        lambda: _group_impacts_from_needs(session, ids, year),
+    )
+    awarded = _awarded_locations(session, ids)
+    if not awarded:
+        return dict(from_needs)
+    ref = reference(session)
+    return {
+        group_id: _impact(figures.estimate, awarded[group_id], "awarded_suppliers", figures.category_prefix, ref)
+        if group_id in awarded
+        else figures
+        for group_id, figures in from_needs.items()
+    }
+
+
+def _group_impacts_from_needs(session: Session, group_ids: tuple[int, ...], year: int | None) -> dict[int, Impact]:
+    """group id → Impact with the local share of the members' past spend in the group's category."""
     ref = reference(session)
     counted = sa.or_(
         GroupNeed.included,
@@ -337,19 +362,15 @@ def group_impacts(session: Session, group_ids: list[int], year: int | None = Non
     keys = pd.DataFrame(key_rows, columns=["key", "organization", "prefix"])
     spend = _spend_locations(session, set(keys["organization"]), year)
     local = _local_from_spend(keys, spend)
-    awarded = _awarded_locations(session, group_ids)
-
-    result = {}
-    for group_id in group_ids:
-        estimate = estimates.get(group_id, climate.Estimate())
-        if group_id in awarded:
-            result[group_id] = _impact(estimate, awarded[group_id], "awarded_suppliers", prefixes.get(group_id), ref)
-        else:
-            result[group_id] = _impact(estimate, local.get(group_id), "past_spend", prefixes.get(group_id), ref)
-    return result
+    return {
+        group_id: _impact(
+            estimates.get(group_id, climate.Estimate()), local.get(group_id), "past_spend", prefixes.get(group_id), ref
+        )
+        for group_id in group_ids
+    }
 
 
-def _awarded_locations(session: Session, group_ids: list[int]) -> dict[int, impact.LocalFigure]:
+def _awarded_locations(session: Session, group_ids: tuple[int, ...]) -> dict[int, impact.LocalFigure]:
     """group id → local share of the awarded bids' amounts by the awarded suppliers' location (registry)."""
     stmt = (
         sa.select(

@@ -46,6 +46,7 @@ from app.organizations.services import list_buyer_organizations
 from app.pagination import page_number, paginate
 from app.reference.models import CpvCode
 from app.reference.services import labels as cpv_labels
+from app.remembered import remembered_html
 from app.uploads import PendingUploads, file_bytes
 
 PER_PAGE = 25
@@ -116,8 +117,9 @@ def list_needs():
     sort = request.args.get("sort", "start_date")
     descending = request.args.get("dir") == "desc"
     page = page_number()
+    filtered = any(request.args.get(name) for name in ("organization", "cpv", "status", "start_from", "start_to", "q"))
 
-    pagination = None
+    results = None
     if form.validate():
         filters = services.NeedFilters(
             organization=form.organization.data if reader else None,
@@ -134,17 +136,28 @@ def list_needs():
         except ValidationFailed as error:
             apply_errors(form, error)
         else:
-            pagination = paginate(stmt, page, PER_PAGE)
-    filtered = any(request.args.get(name) for name in ("organization", "cpv", "status", "start_from", "start_to", "q"))
+            # A page of needs and the pager: rendered once per reader (role and organization: what it may see),
+            # query and language, and remembered until a need or an organization changes (the `needs` topic).
+            results = remembered_html(
+                ("needs",),
+                "needs/_results.html",
+                lambda: {
+                    "pagination": paginate(stmt, page, PER_PAGE),
+                    "sort": sort,
+                    "descending": descending,
+                    "filtered": filtered,
+                    "list_url": _list_url,
+                    "lang": current_language(),
+                },
+            )
     return render_template(
         "needs/list.html",
         form=form,
-        pagination=pagination,
+        results=results,
         sort=sort,
         descending=descending,
         sortable=SORTABLE,
         filtered=filtered,
-        list_url=_list_url,
         lang=current_language(),
     )
 

@@ -237,6 +237,8 @@ def test_once_awarded_the_local_share_is_the_awarded_suppliers_by_commune(client
     call_services.publish_call(db.session, coordinator, call)
     factories.bid(supplier, call, "550000.00")
     db.session.commit()
+    before = client.get(f"/api/v1/calls/{call.id}", headers=api_token(client, "coord@x.fr")).get_json()["impact"]
+    assert before["local_share_basis"] == "past_spend"
     clock.move_to(factories.CALLS_DEADLINE + timedelta(hours=1))
     factories.award_every_lot(coordinator, call)
     db.session.commit()

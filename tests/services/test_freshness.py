@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import freshness
+from app.groups.models import GroupNeed, Membership, PurchaseGroup
 from app.needs.models import Need
 from app.overlaps.services import OverlapQuery, find_overlaps
 from app.spend import services as spend
@@ -179,6 +180,9 @@ def test_the_spend_apis_follow_an_import_and_answer_each_reader_its_own_scope(cl
         ("spend_cell", ("spend",)),
         ("supplier_company", ("spend",)),
         ("emission_mapping", ("spend",)),
+        ("purchase_group", ("groups",)),
+        ("membership", ("groups",)),
+        ("group_need", ("groups",)),
     ],
 )
 def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(session, world, table, topics):
@@ -187,6 +191,8 @@ def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(sessio
     factories.supplier_company()
     factories.bulk_spend_cells([world["DM"]], 2)
     session.merge(EmissionMapping(division="98", category_key=None))
+    [group_id] = factories.bulk_groups([world["DM"], world["CHU"]], 1)
+    spare_need = factories.need(world["UB"])
     session.commit()
     other = tuple(t for t in freshness.TOPICS if t not in topics)
 
@@ -201,14 +207,26 @@ def test_every_write_to_a_table_the_answers_read_changes_its_topics_token(sessio
 
     key = "division" if table == "emission_mapping" else "id"
     changes(f"UPDATE {table} SET {key} = {key}")  # noqa: S608 - a table name of the parameters
-    if table in ("need", "spend_cell", "emission_mapping"):
+    if table in ("spend_cell", "emission_mapping", "group_need"):
         changes(f"DELETE FROM {table}")  # noqa: S608
+    elif table == "need":
+        changes("DELETE FROM need WHERE id NOT IN (SELECT need_id FROM group_need)")
     inserts = {
         "need": lambda: factories.need(world["DM"]),
         "organization": lambda: factories.organization("NEW"),
         "spend_cell": lambda: factories.bulk_spend_cells([world["DM"]], 1),
         "supplier_company": lambda: factories.supplier_company(trades=()),
         "emission_mapping": lambda: session.add(EmissionMapping(division="01", category_key=None)),
+        "purchase_group": lambda: session.add(PurchaseGroup(name="New", coordinator_organization_id=world["DM"].id)),
+        "membership": lambda: session.add(Membership(group_id=group_id, organization_id=world["UB"].id)),
+        "group_need": lambda: session.add(
+            GroupNeed(
+                group_id=group_id,
+                need_id=spare_need.id,
+                organization_id=world["UB"].id,
+                annual_amount=spare_need.annual_amount,
+            )
+        ),
     }
     before = freshness.tokens(session, freshness.TOPICS_ALL)
     inserts[table]()
@@ -391,3 +409,42 @@ def test_the_spend_map_page_is_remembered_per_reader_and_follows_an_import(new_c
     spend.import_spend(session, world["coordinator"], data, "more.csv", organization="CHU")
     session.commit()
     assert (total("coord@dm.fr"), total("buyer@chu.fr")) == ("200", "100")
+
+
+def test_the_needs_list_is_remembered_per_reader_and_follows_every_change_of_a_need(
+    new_client, session, world, query_counter
+):
+    """The needs list's rows are rendered once per reader's role and organization and query: a buyer never gets the
+    coordinators' list (the other organizations' needs) nor they its drafts, and a new, changed or submitted need or
+    a renamed organization is on the next page."""
+    world["coordinator"].email = "coord@dm.fr"
+    factories.user("buyer", email="buyer@ub.fr", organization_=world["UB"])
+    draft = factories.need(world["UB"], title="UB draft", status="draft")
+    session.commit()
+    reader = logged_in_readers(new_client)
+
+    def titles(email: str, path: str = "/needs") -> list[str]:
+        html = reader(email).get(path).get_data(as_text=True)
+        return sorted(re.findall(r'<td class="need-title"><a href="[^"]+">([^<]+)</a>', html))
+
+    assert titles("coord@dm.fr") == ["CHU 09310000", "DM 09310000"]
+    with query_counter(remembered=True) as remembered:
+        assert titles("coord@dm.fr") == ["CHU 09310000", "DM 09310000"]
+    with query_counter() as computed:
+        assert titles("coord@dm.fr") == ["CHU 09310000", "DM 09310000"]
+    assert remembered.value < computed.value
+    assert titles("buyer@ub.fr") == ["UB draft"]
+    assert titles("coord@dm.fr", "/needs?sort=title&dir=desc") == ["CHU 09310000", "DM 09310000"]
+    draft.status = "submitted"
+    session.commit()
+    assert titles("coord@dm.fr") == ["CHU 09310000", "DM 09310000", "UB draft"]
+    assert titles("buyer@ub.fr") == ["UB draft"]
+    session.scalar(sa.select(Need).where(Need.organization_id == world["CHU"].id)).title = "CHU renamed"
+    session.commit()
+    assert titles("coord@dm.fr") == ["CHU renamed", "DM 09310000", "UB draft"]
+    factories.bulk_needs([world["UB"]], 1)
+    session.commit()
+    assert len(titles("buyer@ub.fr")) == 2
+    world["CHU"].code = "CHUD"
+    session.commit()
+    assert ">CHUD</abbr>" in reader("coord@dm.fr").get("/needs").get_data(as_text=True)

@@ -116,3 +116,34 @@ def test_the_overlap_map_shows_each_overlaps_impact_in_one_line(client, energy):
     assert "156,0 tCO 2 e par an (140,4 à 171,6)" in line
     assert "part locale 30,0 %" in line and "économies de 9 000 € à 36 000 € par an" in line
     assert "Ce que ces chiffres sont, et ne sont pas" in _text(html)
+
+
+def test_the_group_and_call_pages_remember_their_impact_until_a_group_need_changes(
+    client,
+    groups,  # noqa: F811
+    db,
+    query_counter,
+):
+    """The impact of the group and call pages is remembered (fewer statements the second time) and a member's
+    adjusted quantity (a write to group_need, the `groups` topic) is in the next page of both."""
+    from app.groups.models import GroupNeed
+
+    elec, _gas = groups
+    coordinator = db.session.scalar(sa.select(User).where(User.email == "coord@x.fr"))
+    call = factories.call(coordinator, elec, publish=True)
+    db.session.commit()
+    assert login(client, "coord@x.fr").status_code == 302
+    pages = (f"/groups/{elec.id}", f"/calls/{call.id}")
+    for page in pages:
+        with query_counter() as computed:
+            assert _tonnes(client.get(page).get_data(as_text=True), "impact-tco2e") == Decimal("161.2")
+        with query_counter(remembered=True) as remembered:
+            assert _tonnes(client.get(page).get_data(as_text=True), "impact-tco2e") == Decimal("161.2")
+        assert remembered.value < computed.value, page
+    brought = db.session.scalar(
+        sa.select(GroupNeed).where(GroupNeed.group_id == elec.id, GroupNeed.quantity == Decimal(100))
+    )
+    brought.quantity = Decimal(1100)  # MWh: 4.1 GWh × 0.052
+    db.session.commit()
+    for page in pages:
+        assert _tonnes(client.get(page).get_data(as_text=True), "impact-tco2e") == Decimal("213.2"), page

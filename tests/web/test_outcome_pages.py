@@ -176,3 +176,31 @@ def test_my_bids_page_does_not_query_per_bid_or_contract(new_client, db, world, 
         counts[email] = count.value
     assert 'data-bid-status="unsuccessful"' in text(page) and text(page).count('data-bid-status="awarded"') == 2
     assert counts["beta@x.fr"] == counts["alpha@x.fr"]
+
+
+def test_the_coordinators_call_page_sends_as_many_statements_for_eight_bids_as_for_two(
+    new_client, db, world, clock, query_counter
+):
+    """After the deadline the call page ranks the bids with their suppliers, scores, notes and the suppliers'
+    records: loaded with the bids, not per bid."""
+    from tests import factories
+
+    calls = []
+    for size in (2, 8):
+        call = make_call(db, world, title=f"Appel {size}")
+        for n in range(size):
+            company = factories.supplier_company(name=f"Fournisseur {size}-{n}", trades=("09310000",))
+            factories.bid(factories.user("supplier", supplier=company), call, f"{400000 + n}.00")
+        calls.append(call.id)
+    db.session.commit()
+    clock.move_to(DEADLINE + timedelta(hours=1))
+    coord = english(new_client(), "coord@x.fr")
+    counts = []
+    for call_id, size in zip(calls, (2, 8), strict=True):
+        coord.get(f"/calls/{call_id}")  # the first reader after the deadline closes the call
+        with query_counter() as count:
+            page = coord.get(f"/calls/{call_id}")
+        assert page.status_code == 200
+        assert text(page).count("<tr data-bid=") == size
+        counts.append(count.value)
+    assert counts[0] == counts[1], counts

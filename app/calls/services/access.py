@@ -24,8 +24,9 @@ def visible_calls(actor) -> sa.Select:
     raise NotPermitted("")
 
 
-def get_call(session: Session, actor, call_id: int) -> Call:
-    call = session.scalar(visible_calls(actor).where(Call.id == call_id))
+def get_call(session: Session, actor, call_id: int, options=()) -> Call:
+    """The call if the actor may see it; `options` load what the caller shows with it (as groups' get_group)."""
+    call = session.scalar(visible_calls(actor).where(Call.id == call_id).options(*options))
     if call is None:
         raise NotFound(str(_l("This call does not exist, or you may not see it.")))
     return call

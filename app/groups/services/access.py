@@ -54,8 +54,10 @@ def visible_groups(actor) -> sa.Select:
     raise NotPermitted(str(_l("Suppliers do not see pooled-purchase groups before a call is published.")))
 
 
-def get_group(session: Session, actor, group_id: int) -> PurchaseGroup:
-    group = session.scalar(visible_groups(actor).where(PurchaseGroup.id == group_id))
+def get_group(session: Session, actor, group_id: int, options=()) -> PurchaseGroup:
+    """The group if the actor may see it; `options` load what the caller shows with it (in the same statement, or
+    one more per collection with selectinload)."""
+    group = session.scalar(visible_groups(actor).where(PurchaseGroup.id == group_id).options(*options))
     if group is None:
         raise NotFound(str(_l("This group does not exist, or you may not see it.")))
     return group
