@@ -7,7 +7,7 @@ decide which needs a group counts and with which amounts), with the triggers of 
 a9d3e5f7c210 (PostgreSQL: as the writing transaction commits).
 
 Revision ID: 0b4e6c2d9a71
-Revises: f3b7d2a9c614
+Revises: c8e4f1a2b736
 Create Date: 2026-11-30 03:00:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0b4e6c2d9a71'
-down_revision = 'f3b7d2a9c614'
+down_revision = 'c8e4f1a2b736'
 branch_labels = None
 depends_on = None
 
