@@ -131,36 +131,32 @@ def _pivot(rows) -> dict[int, dict[str, Decimal]]:
 
 
 def _concentration(session: Session, prefix, cells: sa.Select) -> dict[str, tuple[str, float, int]]:
-    """prefix -> (top supplier, its share of the known-supplier spend, HHI 0-10,000), from one SQL GROUP BY with
-    window functions over the per-supplier sums (cells without a known supplier cannot be attributed)."""
+    """prefix -> (top supplier, its share of the known-supplier spend, HHI 0-10,000), from the per-supplier sums of
+    the cells (one GROUP BY) as _supplier_shares aggregates them; the top supplier is the one with the most cents,
+    the smallest key on a tie (cells without a known supplier cannot be attributed)."""
     per_supplier = (
         cells.with_only_columns(
             prefix.label("prefix"), SpendCell.supplier_key.label("supplier"), cell_cents().label("cents")
         )
         .where(SpendCell.supplier_key != "")
         .group_by(prefix, SpendCell.supplier_key)
-        .subquery()
+        .cte("map_suppliers")
     )
-    ranked = sa.select(
-        per_supplier.c.prefix,
-        per_supplier.c.supplier,
-        per_supplier.c.cents,
-        (
-            sa.cast(per_supplier.c.cents, sa.Float)
-            / sa.func.sum(per_supplier.c.cents).over(partition_by=per_supplier.c.prefix)
-        ).label("share"),
-        sa.func.row_number()
-        .over(
-            partition_by=per_supplier.c.prefix,
-            order_by=(per_supplier.c.cents.desc(), per_supplier.c.supplier),
+    shares = _supplier_shares(per_supplier).subquery()
+    stmt = (
+        sa.select(
+            shares.c.prefix,
+            sa.func.min(per_supplier.c.supplier),
+            shares.c.top_cents,
+            shares.c.known_cents,
+            shares.c.hhi,
         )
-        .label("rank"),
-    ).subquery()
-    top = sa.func.max(sa.case((ranked.c.rank == 1, ranked.c.supplier)))
-    top_cents = sa.func.max(sa.case((ranked.c.rank == 1, ranked.c.cents)))
-    stmt = sa.select(
-        ranked.c.prefix, top, top_cents, sa.func.sum(ranked.c.cents), sa.func.sum(ranked.c.share * ranked.c.share)
-    ).group_by(ranked.c.prefix)
+        .join(
+            per_supplier,
+            sa.and_(per_supplier.c.prefix == shares.c.prefix, per_supplier.c.cents == shares.c.top_cents),
+        )
+        .group_by(shares.c.prefix, shares.c.top_cents, shares.c.known_cents, shares.c.hhi)
+    )
     return {
         str(row_prefix): (str(supplier), *_shares(cents, known, hhi))
         for row_prefix, supplier, cents, known, hhi in session.execute(stmt)
@@ -374,8 +370,9 @@ class Pooling:
 
 def _supplier_shares(per_supplier: sa.CTE) -> sa.Select:
     """Per prefix, from (prefix, supplier, cents) rows of the known suppliers: their number, the top supplier's cents,
-    the known-supplier cents and the sum of the squared shares (as _concentration computes them, each supplier's
-    share its cents over the prefix's known-supplier cents, here joined rather than windowed: no sort)."""
+    the known-supplier cents and the sum of the squared shares (each supplier's share its cents over the prefix's
+    known-supplier cents, joined rather than windowed: no sort). The map (_concentration) and the pooling list
+    (pooling_query) both read their concentration from it."""
     known = (
         sa.select(per_supplier.c.prefix, sa.func.sum(per_supplier.c.cents).label("cents"))
         .group_by(per_supplier.c.prefix)
