@@ -274,17 +274,19 @@ def group_impacts(session: Session, group_ids: list[int], year: int | None = Non
 
     The figures from the needs and the members' past spend are remembered (in the reader's language: the sources
     are translated) until the groups, the needs or the spend change; the local share of an awarded group's
-    suppliers is read each time (one query). Callers must not change the answer."""
+    suppliers is read each time (one query, first: the past spend of an awarded group is not read at all). Callers
+    must not change the answer."""
     if not group_ids:
         return {}
     ids = tuple(group_ids)
+    awarded = _awarded_locations(session, ids)
+    awarded_ids = tuple(sorted(awarded))
     from_needs = freshness.remembered(
         session,
         ("groups", "needs", "spend"),
-        ("group_impacts", ids, year, str(get_locale())),
-        lambda: _group_impacts_from_needs(session, ids, year),
+        ("group_impacts", ids, awarded_ids, year, str(get_locale())),
+        lambda: _group_impacts_from_needs(session, ids, year, awarded_ids),
     )
-    awarded = _awarded_locations(session, ids)
     if not awarded:
         return dict(from_needs)
     ref = reference(session)
@@ -296,8 +298,11 @@ def group_impacts(session: Session, group_ids: list[int], year: int | None = Non
     }
 
 
-def _group_impacts_from_needs(session: Session, group_ids: tuple[int, ...], year: int | None) -> dict[int, Impact]:
-    """group id → Impact with the local share of the members' past spend in the group's category."""
+def _group_impacts_from_needs(
+    session: Session, group_ids: tuple[int, ...], year: int | None, awarded_ids: tuple[int, ...] = ()
+) -> dict[int, Impact]:
+    """group id → Impact with the local share of the members' past spend in the group's category; none for the
+    `awarded_ids`, whose local share is their awarded suppliers' (group_impacts)."""
     ref = reference(session)
     counted = sa.or_(
         GroupNeed.included,
@@ -352,11 +357,14 @@ def _group_impacts_from_needs(session: Session, group_ids: tuple[int, ...], year
 
     prefixes: dict[int, str | None] = {}
     key_rows = []
+    skipped = set(awarded_ids)
     for group_id, rows in raw.groupby("key"):  # one pass per group (a page of them), on aggregated rows
         scope = rows["scope"].iloc[0]
         scope = climate.significant(scope)[:5] if isinstance(scope, str) and scope else None
         prefix = scope or _common_prefix(sorted(rows["cpv_code"]))
         prefixes[group_id] = prefix
+        if group_id in skipped:
+            continue
         wanted = [prefix] if prefix else sorted({code[:2] for code in rows["cpv_code"]})
         key_rows += [(group_id, org, p) for org in sorted(set(rows["organization"])) for p in wanted]
     keys = pd.DataFrame(key_rows, columns=["key", "organization", "prefix"])

@@ -222,7 +222,9 @@ def test_needs_take_a_quantity_per_year_and_a_normalised_unit(client, db):
     ("city", "local", "uncertain"),
     [("Fontaine-lès-Dijon", "100.0", "0.0"), ("Darois", "0.0", "0.0"), (None, "0.0", "100.0")],
 )
-def test_once_awarded_the_local_share_is_the_awarded_suppliers_by_commune(client, db, clock, city, local, uncertain):
+def test_once_awarded_the_local_share_is_the_awarded_suppliers_by_commune(
+    client, db, clock, query_counter, city, local, uncertain
+):
     from datetime import timedelta
 
     from app.calls import services as call_services
@@ -243,8 +245,11 @@ def test_once_awarded_the_local_share_is_the_awarded_suppliers_by_commune(client
     factories.award_every_lot(coordinator, call)
     db.session.commit()
     headers = api_token(client, "coord@x.fr")
-    body = client.get(f"/api/v1/calls/{call.id}", headers=headers).get_json()["impact"]
+    with query_counter() as count:  # nothing remembered: the figures are computed
+        body = client.get(f"/api/v1/calls/{call.id}", headers=headers).get_json()["impact"]
     assert body["local_share_basis"] == "awarded_suppliers"
+    # the members' past spend, replaced by the awarded suppliers', is not read
+    assert count.statements and not [s for s in count.statements if "spend_cell" in s]
     assert (body["local_share_pct"], body["local_share_uncertain_pct"]) == (local, uncertain)
     assert body["tco2e"] == "156.0"  # 3 GWh × 0.052
     public = client.get(f"/api/v1/calls/{call.id}").get_json()["impact"]
