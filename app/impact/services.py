@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import freshness
 from app.calls.models import Award, Bid, Call, CallLot
+from app.db import id_among
 from app.domain import climate, impact
 from app.errors import NotPermitted
 from app.groups.models import GroupNeed, Membership, PurchaseGroup
@@ -206,7 +207,7 @@ def _overlap_impacts(session: Session, overlaps, year: int | None) -> dict[str, 
             sa.func.sum(QUANTITY_HUNDREDTHS),
             sa.func.count(Need.quantity),
         )
-        .where(Need.id.in_(sorted({need_id for o in overlaps for need_id in o.need_ids})))
+        .where(id_among(session, Need.id, (need_id for o in overlaps for need_id in o.need_ids)))
         .group_by(Need.cpv_code, Need.unit, Need.quantity.is_(None))
     )
     lines = _aggregate(

@@ -99,3 +99,19 @@ def test_a_suppliers_notification_ids_say_nothing_of_the_bids_placed_in_between(
     assert len(shown) == 2  # its own two receipts, nothing of the others
     # With one shared sequence the two ids would be 4 apart: the supplier's two bids plus the three in between.
     assert abs(shown[0] - shown[1]) > MIN_RANDOM_GAP
+
+
+def test_a_long_list_of_ids_selects_exactly_those_rows_in_one_parameter_on_postgresql(db, query_counter):
+    from app.db import id_among
+    from app.organizations.models import Organization
+
+    orgs = [factories.organization(f"O{i:02d}") for i in range(6)]
+    db.session.commit()
+    wanted = [orgs[1].id, orgs[4].id, orgs[4].id, MAX_ID]  # a repeated id, an id of no row
+    with query_counter() as count:
+        found = db.session.scalars(sa.select(Organization.code).where(id_among(db.session, Organization.id, wanted)))
+        assert sorted(found) == ["O01", "O04"]
+    (statement,) = count.statements
+    if db.engine.dialect.name == "postgresql":
+        assert "ANY" in statement and statement.count("%(") == 1
+    assert db.session.scalars(sa.select(Organization.id).where(id_among(db.session, Organization.id, []))).all() == []
