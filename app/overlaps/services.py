@@ -149,22 +149,26 @@ def _in_window(query: OverlapQuery):
 
 def overlap_shares(session: Session, query: OverlapQuery) -> pd.DataFrame:
     """Each organization's share of each CPV prefix among the needs in the window: one GROUP BY, one row per
-    prefix and organization (engine.SHARE_COLUMNS), however many needs there are."""
+    prefix and organization (engine.SHARE_COLUMNS), however many needs there are. The needs are summed per
+    organization id first and the organizations joined to those sums (not to every need); the sums are cast back to
+    integers (PostgreSQL's sum of BIGINT is a NUMERIC, which the driver would turn into Decimals)."""
     prefix = _prefix(query.level).label("prefix")
     works = sa.func.min(sa.case((Need.cpv_code.startswith(WORKS_DIVISION), 1), else_=0))
-    stmt = (
+    sums = (
         sa.select(
             prefix,
-            Organization.code,
-            sa.func.sum(ANNUAL_CENTS),
-            sa.func.sum(TOTAL_CENTS),
-            Organization.is_central_government,
-            works,
+            Need.organization_id,
+            sa.cast(sa.func.sum(ANNUAL_CENTS), sa.BigInteger).label("annual"),
+            sa.cast(sa.func.sum(TOTAL_CENTS), sa.BigInteger).label("total"),
+            works.label("works"),
         )
-        .join(Organization, Organization.id == Need.organization_id)
         .where(_in_window(query))
-        .group_by(prefix, Organization.code, Organization.is_central_government)
+        .group_by(prefix, Need.organization_id)
+        .subquery()
     )
+    stmt = sa.select(
+        sums.c.prefix, Organization.code, sums.c.annual, sums.c.total, Organization.is_central_government, sums.c.works
+    ).join(Organization, Organization.id == sums.c.organization_id)
     rows = [
         (str(p), str(org), int(annual), int(total), bool(central), bool(all_works))
         for p, org, annual, total, central, all_works in session.execute(stmt)
