@@ -14,6 +14,8 @@ groups to build the dataclasses. Money stays in integer cents until it becomes a
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -318,75 +320,72 @@ def overlaps_from_shares(
             table.applicable(on, nature=nature, buyer_class=buyer_class)
     if shares.empty:
         return []
-    per_org = pd.DataFrame(
-        {
-            "prefix": shares["prefix"].astype(str).to_numpy(dtype=object),
-            "org": shares["organization"].astype(str).to_numpy(dtype=object),
-            "annual": shares["annual_cents"].astype("int64").to_numpy(),
-            "total": shares["total_cents"].astype("int64").to_numpy(),
-            "central": shares["central"].astype(bool).to_numpy(),
-            "works": shares["works"].astype(bool).to_numpy(),
-        }
-    ).sort_values(["prefix", "org"], kind="stable")
-    org_counts = per_org.groupby("prefix", sort=True).size()
-    shared = org_counts.index[org_counts >= 2]
-    if shared.empty:
+    # A few thousand rows at most (prefixes × organisations): grouped in plain Python, whose per-row cost is below
+    # the fixed cost of the pandas operations it replaces; only the procedures are looked up column-wise.
+    columns = [
+        shares["prefix"].astype(str).tolist(),
+        shares["organization"].astype(str).tolist(),
+        shares["annual_cents"].astype("int64").tolist(),
+        shares["total_cents"].astype("int64").tolist(),
+        shares["central"].astype(bool).tolist(),
+        shares["works"].astype(bool).tolist(),
+    ]
+    shared = [
+        members
+        for _, group in itertools.groupby(sorted(zip(*columns, strict=True)), key=operator.itemgetter(0))
+        if len(members := list(group)) >= 2
+    ]
+    if not shared:
         return []
-
-    per_org = per_org.loc[per_org["prefix"].isin(shared)].reset_index(drop=True)
-    per_prefix = per_org.groupby("prefix", sort=True).agg(
-        annual=("annual", "sum"), total=("total", "sum"), central=("central", "any"), works=("works", "all")
-    )
-    # The nature of a prefix applies to each of its organisations' shares too.
-    per_org["works"] = per_prefix["works"].reindex(per_org["prefix"]).to_numpy()
-    per_prefix["procedure"] = _procedures(
-        per_prefix["total"].to_numpy(),
-        per_prefix["works"].to_numpy(),
-        per_prefix["central"].to_numpy(),
+    # prefix, annual, total, central (any member), works (all members: the nature of a prefix applies to each
+    # of its organisations' shares too)
+    per_prefix = [
+        (
+            members[0][0],
+            sum(m[2] for m in members),
+            sum(m[3] for m in members),
+            any(m[4] for m in members),
+            all(m[5] for m in members),
+        )
+        for members in shared
+    ]
+    member_works = [prefix_row[4] for prefix_row, members in zip(per_prefix, shared, strict=True) for _ in members]
+    members_flat = [m for members in shared for m in members]
+    prefix_procedures = _procedures(
+        np.array([p[2] for p in per_prefix], dtype=np.int64),
+        np.array([p[4] for p in per_prefix], dtype=bool),
+        np.array([p[3] for p in per_prefix], dtype=bool),
         table,
         on,
-    )
-    per_org["procedure"] = _procedures(
-        per_org["total"].to_numpy(), per_org["works"].to_numpy(), per_org["central"].to_numpy(), table, on
-    )
-    per_prefix = per_prefix.reset_index()
-    per_prefix["neg_total"] = -per_prefix["total"]
-    per_prefix = per_prefix.sort_values(["neg_total", "prefix"], kind="stable")
-
-    org_slices = _slices(per_org["prefix"].to_numpy())
-    org_rows = list(
-        zip(
-            per_org["org"].tolist(),
-            per_org["annual"].tolist(),
-            per_org["total"].tolist(),
-            per_org["procedure"].tolist(),
-            strict=True,
-        )
-    )
+    ).tolist()
+    member_procedures = _procedures(
+        np.array([m[3] for m in members_flat], dtype=np.int64),
+        np.array(member_works, dtype=bool),
+        np.array([m[4] for m in members_flat], dtype=bool),
+        table,
+        on,
+    ).tolist()
 
     overlaps = []
-    for prefix, annual, total, procedure in zip(
-        per_prefix["prefix"].tolist(),
-        per_prefix["annual"].tolist(),
-        per_prefix["total"].tolist(),
-        per_prefix["procedure"].tolist(),
-        strict=True,
-    ):
-        members = org_rows[slice(*org_slices[prefix])]
+    position = 0
+    for (prefix, annual, total, _, _), members, procedure in zip(per_prefix, shared, prefix_procedures, strict=True):
+        alone = member_procedures[position : position + len(members)]
+        position += len(members)
         overlaps.append(
             Overlap(
                 cpv_prefix=prefix,
                 level=level,
                 label=labels.get(code_of_prefix(prefix), ""),
-                organizations=tuple(org for org, *_ in members),
+                organizations=tuple(m[1] for m in members),
                 need_ids=need_ids.get(prefix, ()),
                 annual_amount=_euros(annual),
                 total_amount=_euros(total),
                 procedure=procedure,
-                procedure_alone={org: org_procedure for org, _, _, org_procedure in members},
-                per_organization={org: (_euros(a), _euros(t)) for org, a, t, _ in members},
+                procedure_alone={m[1]: p for m, p in zip(members, alone, strict=True)},
+                per_organization={m[1]: (_euros(m[2]), _euros(m[3])) for m in members},
             )
         )
+    overlaps.sort(key=lambda o: (-o.total_amount, o.cpv_prefix))
     return overlaps
 
 
