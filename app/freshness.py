@@ -9,7 +9,11 @@ writers of the topic waiting until it ends):
 - `spend`: spend_cell, organization, supplier_company (the cube cells, the names shown beside them),
   emission_mapping (the CPV division → emission category mapping the impact figures read);
 - `groups`: purchase_group, membership, group_need (the needs a group counts and their amounts: its impact figures;
-  migration 0b4e6c2d9a71).
+  migration 0b4e6c2d9a71);
+- `organizations`: organization (codes and central-government flags), and one topic per CPV division of the needs,
+  `needs_<2 digits>`: need, the division of its code before and after the write (migration d4a7c9e2b815). The
+  overlaps are remembered per division under these (`remembered_parts`): a changed need leaves the other divisions'
+  answers as they are.
 
 An answer is remembered under the tokens read before the data it is computed from, in this process, so:
 - a write (a new or changed need, an import, its rollback, an organization renamed) gives a new token, and the
@@ -23,6 +27,7 @@ With no token for a topic (a database emptied by hand), nothing is remembered: t
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Hashable
 from typing import TypeVar
@@ -37,12 +42,16 @@ TOPICS = {
     "needs": ("need", "organization"),
     "spend": ("spend_cell", "organization", "supplier_company", "emission_mapping"),
     "groups": ("purchase_group", "membership", "group_need"),
+    "organizations": ("organization",),
 }
 TOPICS_ALL = tuple(TOPICS)
+DIVISION_TOPIC = "needs_"  # + the 2 digits of a CPV division: the needs of that division (table need)
 ANSWERS_KEPT = 256  # answers remembered per process (a map page, an overlap query, ...), the least used dropped
+PARTS_KEPT = 8192  # parts of answers (a division's overlaps, an overlap's impact figures), the least used dropped
 
 T = TypeVar("T")
 _answers: LRUCache = LRUCache(maxsize=ANSWERS_KEPT)
+_parts: LRUCache = LRUCache(maxsize=PARTS_KEPT)
 _lock = threading.Lock()
 _MISSING = object()
 _TOKENS = "freshness_tokens"  # connection.info key of the tokens read in the current transaction
@@ -80,9 +89,22 @@ def _forget_tokens(connection, *_args, **_kwargs) -> None:
 def _after_statement(connection, _cursor, statement, _parameters, _context, _executemany) -> None:
     """A statement other than a SELECT may have written: the transaction no longer reads or keeps remembered answers
     (see `remembered`), and reads the tokens again."""
-    if statement.lstrip()[:6].upper() != "SELECT":
+    if not _reads_only(statement):
         connection.info.pop(_TOKENS, None)
         connection.info[_WROTE] = True
+
+
+_WRITING_WORD = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE)\b", re.IGNORECASE)
+
+
+def _reads_only(statement: str) -> bool:
+    """A SELECT, or a WITH query (common table expressions, recursive or not) in which no word writes: a WITH may
+    hold an INSERT, UPDATE or DELETE on PostgreSQL, so one that names any of them counts as a write (at worst an
+    answer is computed once more)."""
+    head = statement.lstrip()[:6].upper()
+    if head == "SELECT":
+        return True
+    return head.startswith("WITH") and _WRITING_WORD.search(statement) is None
 
 
 for _event in ("commit", "rollback", "begin"):
@@ -111,7 +133,55 @@ def remembered(session: Session, topics: tuple[str, ...], key: Hashable, compute
     return answer
 
 
+def division_topic(division: str) -> str:
+    """The topic of the needs of a CPV division (its 2 digits)."""
+    return f"{DIVISION_TOPIC}{division}"
+
+
+P = TypeVar("P", bound=Hashable)
+
+
+def remembered_parts(
+    session: Session,
+    parts: dict[P, tuple[str, ...]],
+    key: Hashable,
+    compute: Callable[[list[P]], dict[P, T]],
+) -> dict[P, T]:
+    """part -> answer, for an answer made of independent parts each computed from the data of its own topics (the
+    overlaps of one CPV division from its needs): each part is remembered under its topics' tokens, and the parts
+    not remembered are computed together, in one call of compute(parts) -> {part: answer} that answers every part
+    it is given. A change of one division's needs computes that division's part again, not the others'.
+
+    As in `remembered`: a transaction that has written computes every part and keeps none; a part whose topics
+    have no token is computed each time; the answers are shared (callers must not change them)."""
+    if session.connection().info.get(_WROTE):
+        return compute(list(parts))
+    url = session.get_bind().url.render_as_string(hide_password=True)
+    found: dict[P, T] = {}
+    keys: dict[P, tuple] = {}
+    missing: list[P] = []
+    for part, topics in parts.items():
+        current = tokens(session, topics)
+        if current is not None:
+            keys[part] = (url, topics, current, key, part)
+            with _lock:
+                answer = _parts.get(keys[part], _MISSING)
+            if answer is not _MISSING:
+                found[part] = answer
+                continue
+        missing.append(part)
+    if missing:
+        computed = compute(missing)
+        with _lock:
+            for part in missing:
+                found[part] = computed[part]
+                if part in keys:
+                    _parts[keys[part]] = computed[part]
+    return found
+
+
 def forget_all() -> None:
-    """Drop every remembered answer (tests measuring a cold request)."""
+    """Drop every remembered answer and part (tests measuring a cold request)."""
     with _lock:
         _answers.clear()
+        _parts.clear()

@@ -26,6 +26,10 @@ def test_migrations_from_empty_match_the_models_and_downgrade(empty_database_url
             tables = set(sa.inspect(connection).get_table_names())
             assert {"user_account", "organization", "supplier_company", "cpv_code", "apscheduler_jobs"} <= tables
             assert connection.execute(sa.text("SELECT count(*) FROM cpv_code")).scalar() == 9454
+            topics = set(connection.execute(sa.text("SELECT topic FROM data_version")).scalars())
+            divisions = set(connection.execute(sa.text("SELECT DISTINCT substr(code, 1, 2) FROM cpv_code")).scalars())
+            assert len(divisions) == 45  # every division of the CPV reference has its needs' token from the start
+            assert topics == {"needs", "spend", "groups", "organizations"} | {f"needs_{d}" for d in divisions}
             diff = compare_metadata(
                 MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include_object}),
                 db.metadata,

@@ -179,19 +179,30 @@ QUANTITY_HUNDREDTHS = sa.cast(sa.func.round(Need.quantity * 100), sa.BigInteger)
 
 
 def overlap_impacts(session: Session, overlaps, year: int | None = None) -> dict[str, Impact]:
-    """cpv_prefix → Impact for the overlaps given (a page of them): 2 queries for the needs and the spend, or none
-    when the same page was answered since the needs, the spend and the emission mapping last changed (the answer
-    is remembered under those tokens, in the reader's language: the sources are translated). Callers must not
-    change the answer."""
+    """cpv_prefix → Impact for the overlaps given (a page of them, at one level): 2 queries for the needs and the
+    spend of those not remembered, none when every overlap was answered since its division's needs, the spend and
+    the emission mapping last changed (each overlap's figures are remembered under those tokens, in the reader's
+    language: the sources are translated). Callers must not change the answer."""
     if not overlaps:
         return {}
-    page = tuple((o.cpv_prefix, o.organizations, o.need_ids, o.annual_amount) for o in overlaps)
-    return freshness.remembered(
+    by_part = {_overlap_part(o): o for o in overlaps}
+    found = freshness.remembered_parts(
         session,
-        ("needs", "spend"),
-        ("overlap_impacts", page, year, str(get_locale())),
-        lambda: _overlap_impacts(session, overlaps, year),
+        {part: (freshness.division_topic(part[0][:2]), "spend") for part in by_part},
+        ("overlap_impact", year, str(get_locale())),
+        lambda parts: _overlap_impacts_of(session, [by_part[part] for part in parts], year),
     )
+    return {part[0]: impact for part, impact in found.items()}
+
+
+def _overlap_part(overlap) -> tuple:
+    """What an overlap's figures are computed from, its prefix first: the key of its remembered figures."""
+    return (overlap.cpv_prefix, overlap.organizations, overlap.need_ids, overlap.annual_amount)
+
+
+def _overlap_impacts_of(session: Session, overlaps, year: int | None) -> dict[tuple, Impact]:
+    computed = _overlap_impacts(session, overlaps, year)
+    return {_overlap_part(o): computed[o.cpv_prefix] for o in overlaps}
 
 
 def _overlap_impacts(session: Session, overlaps, year: int | None) -> dict[str, Impact]:

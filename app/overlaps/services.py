@@ -147,11 +147,16 @@ def _in_window(query: OverlapQuery):
     )
 
 
-def overlap_shares(session: Session, query: OverlapQuery) -> pd.DataFrame:
-    """Each organization's share of each CPV prefix among the needs in the window: one GROUP BY, one row per
-    prefix and organization (engine.SHARE_COLUMNS), however many needs there are. The needs are summed per
-    organization id first and the organizations joined to those sums (not to every need); the sums are cast back to
-    integers (PostgreSQL's sum of BIGINT is a NUMERIC, which the driver would turn into Decimals)."""
+def _in_divisions(divisions: list[str] | None):
+    return sa.true() if divisions is None else sa.func.substr(Need.cpv_code, 1, 2).in_(sorted(divisions))
+
+
+def overlap_shares(session: Session, query: OverlapQuery, divisions: list[str] | None = None) -> pd.DataFrame:
+    """Each organization's share of each CPV prefix among the needs in the window (of the CPV `divisions` given,
+    all by default): one GROUP BY, one row per prefix and organization (engine.SHARE_COLUMNS), however many needs
+    there are. The needs are summed per organization id first and the organizations joined to those sums (not to
+    every need); the sums are cast back to integers (PostgreSQL's sum of BIGINT is a NUMERIC, which the driver would
+    turn into Decimals)."""
     prefix = _prefix(query.level).label("prefix")
     works = sa.func.min(sa.case((Need.cpv_code.startswith(WORKS_DIVISION), 1), else_=0))
     sums = (
@@ -162,7 +167,7 @@ def overlap_shares(session: Session, query: OverlapQuery) -> pd.DataFrame:
             sa.cast(sa.func.sum(TOTAL_CENTS), sa.BigInteger).label("total"),
             works.label("works"),
         )
-        .where(_in_window(query))
+        .where(_in_window(query), _in_divisions(divisions))
         .group_by(prefix, Need.organization_id)
         .subquery()
     )
@@ -181,27 +186,60 @@ def _own_code(session: Session, actor) -> str | None:
 
 
 def find_overlaps(session: Session, actor, query: OverlapQuery, *, today: date) -> tuple[OverlapQuery, list]:
-    """Every overlap of the query (the query validated and completed), from SQL aggregates: amounts, members
-    and procedures, without need ids or labels (see with_details). Buyers get the overlaps that include their
-    own organization. The work grows with the number of prefixes and organizations, not of needs."""
+    """Every overlap of the query (the query validated and completed), largest total first, from SQL aggregates:
+    amounts, members, procedures and need ids, without labels (see with_details). Buyers get the overlaps that
+    include their own organization. The work grows with the number of prefixes and organizations, not of needs,
+    and after a change of needs with the changed divisions only (see _division_overlaps)."""
     _check_reader(actor)
     query = query.validated(today)
-    overlaps = list(
-        freshness.remembered(
-            session,
-            ("needs",),
-            ("overlaps", query.level, query.window_start, query.window_months),
-            lambda: tuple(
-                engine.overlaps_from_shares(
-                    overlap_shares(session, query), level=query.level, window_start=query.window_start
-                )
-            ),
-        )
+    parts = freshness.remembered_parts(
+        session,
+        _division_parts(session),
+        ("overlaps", query.level, query.window_start, query.window_months),
+        lambda divisions: _division_overlaps(session, query, divisions),
     )
+    overlaps = sorted((o for found in parts.values() for o in found), key=lambda o: (-o.total_amount, o.cpv_prefix))
     if actor.role == "buyer":
         own = _own_code(session, actor)
         overlaps = [o for o in overlaps if own in o.organizations]
     return query, overlaps
+
+
+def need_divisions(session: Session) -> list[str]:
+    """The CPV divisions (2 digits) of the needs, whatever their status: each found from the one before in the
+    index of the needs' codes (the smallest code after the division's last possible code), a few dozen index
+    probes instead of a pass over the needs."""
+    division = sa.func.substr(sa.func.min(Need.cpv_code), 1, 2, type_=sa.String)
+    found = sa.select(division.label("division")).cte("divisions", recursive=True)
+    following = sa.select(division).where(Need.cpv_code > found.c.division.concat("999999"))
+    found = found.union_all(sa.select(following.scalar_subquery()).where(found.c.division.is_not(None)))
+    return [str(d) for d in session.scalars(sa.select(found.c.division).where(found.c.division.is_not(None)))]
+
+
+def _division_parts(session: Session) -> dict[str, tuple[str, ...]]:
+    """division -> the topics its overlaps are computed from: its needs, and the organizations' codes and flags.
+    The divisions are remembered until a need changes."""
+    divisions = freshness.remembered(session, ("needs",), ("need_divisions",), lambda: tuple(need_divisions(session)))
+    return {d: ("organizations", freshness.division_topic(d)) for d in divisions}
+
+
+def _division_overlaps(session: Session, query: OverlapQuery, divisions: list[str]) -> dict[str, tuple]:
+    """division -> its overlaps with their need ids, for the divisions given (one GROUP BY of their needs' shares,
+    one read of their ids in the window): an overlap's prefix is at the level or finer, inside one division."""
+    need_ids: dict[str, list[int]] = {}
+    ids = sa.select(_prefix(query.level), Need.id).where(_in_window(query), _in_divisions(divisions))
+    for prefix, need_id in session.execute(ids.order_by(Need.id)):
+        need_ids.setdefault(prefix, []).append(int(need_id))
+    overlaps = engine.overlaps_from_shares(
+        overlap_shares(session, query, divisions),
+        level=query.level,
+        window_start=query.window_start,
+        need_ids={prefix: tuple(found) for prefix, found in need_ids.items()},
+    )
+    result: dict[str, list] = {d: [] for d in divisions}
+    for overlap in overlaps:
+        result[overlap.cpv_prefix[:2]].append(overlap)
+    return {d: tuple(found) for d, found in result.items()}
 
 
 def overlap_figures(session: Session, actor, *, today: date) -> dict:
@@ -240,25 +278,19 @@ def with_details(
     warnings: bool = False,
     limit: int | None = None,
 ) -> OverlapReport:
-    """The given overlaps (a page, or all of them) with their labels and need ids; with `needs` also the needs'
+    """The given overlaps of find_overlaps (a page, or all of them) with their labels; with `needs` also the needs'
     rows and the organizations × prefixes heatmap of their yearly amounts; with `warnings` the splitting warnings
     (of their own organization for a buyer). With `limit`, the rows read are those of the first `limit` needs of
     each overlap and of each of the first `limit` warnings (a page shows no more). A fixed number of queries."""
     prefixes = [o.cpv_prefix for o in overlaps]
     warning_list = _splitting_warnings(session, actor) if warnings else []
     labels = _labels(session, sorted({*prefixes, *(w.cpv_prefix for w in warning_list)}), lang)
-    in_overlaps = sa.and_(_in_window(query), _prefix(query.level).in_(prefixes))
-    need_ids: dict[str, list[int]] = {}
-    for prefix, need_id in session.execute(sa.select(_prefix(query.level), Need.id).where(in_overlaps)):
-        need_ids.setdefault(prefix, []).append(int(need_id))
-    overlaps = [
-        replace(o, label=labels.get(o.cpv_prefix, ""), need_ids=tuple(sorted(need_ids.get(o.cpv_prefix, ()))))
-        for o in overlaps
-    ]
+    overlaps = [replace(o, label=labels.get(o.cpv_prefix, "")) for o in overlaps]
     frame = pd.DataFrame()
     if needs:
         warned = Need.id.in_([i for w in warning_list[:limit] for i in w.need_ids[:limit]])
         if limit is None:
+            in_overlaps = sa.and_(_in_window(query), _prefix(query.level).in_(prefixes))
             frame = _need_rows(session, sa.or_(in_overlaps, warned))
         else:
             frame = _need_rows(session, sa.or_(Need.id.in_([i for o in overlaps for i in o.need_ids[:limit]]), warned))
@@ -274,34 +306,39 @@ def with_details(
 
 def possible_overlaps(session: Session, actor, query: OverlapQuery, *, lang: str = "fr") -> list:
     """Needs filed under a generic code (e.g. 30000000, coarser than the query's level) beside other organizations'
-    needs with specific codes under it, in the window: possible overlaps for a coordinator to check. Only the needs
-    of the divisions that hold such a generic code are read; the answer is remembered until a need changes."""
-    found = freshness.remembered(
+    needs with specific codes under it, in the window: possible overlaps for a coordinator to check, sorted by
+    generic code then prefix. Only the needs of the divisions that hold such a generic code are read; the answer is
+    remembered per division until one of its needs changes (a generic code and the codes under it share a
+    division)."""
+    parts = freshness.remembered_parts(
         session,
-        ("needs",),
+        _division_parts(session),
         ("possible", query.level, query.window_start, query.window_months, lang),
-        lambda: tuple(_possible_overlaps(session, query, lang)),
+        lambda divisions: _possible_overlaps(session, query, lang, divisions),
     )
+    found = [p for division in sorted(parts) for p in parts[division]]
     if actor.role == "buyer":
         own = _own_code(session, actor)
         return [p for p in found if own in p.organizations]
-    return list(found)
+    return found
 
 
-def _possible_overlaps(session: Session, query: OverlapQuery, lang: str) -> list:
+def _possible_overlaps(session: Session, query: OverlapQuery, lang: str, divisions: list[str]) -> dict[str, tuple]:
+    """division -> its possible overlaps, for the divisions given."""
+    result: dict[str, list] = {d: [] for d in divisions}
     length = PREFIX_LENGTH[query.level]
     generic = sa.func.substr(Need.cpv_code, length, 9 - length) == "0" * (9 - length)
-    divisions = sa.select(sa.func.substr(Need.cpv_code, 1, 2)).where(_in_window(query), generic).distinct()
-    frame = submitted_needs_frame(
-        session, condition=sa.and_(_in_window(query), sa.func.substr(Need.cpv_code, 1, 2).in_(divisions))
-    )
-    if frame.empty:
-        return []
-    found = engine.find_possible_overlaps(
-        frame, level=query.level, window_start=query.window_start, window_months=query.window_months
-    )
-    labels = _labels(session, sorted({p.cpv_prefix for p in found}), lang)
-    return [replace(p, label=labels.get(p.cpv_prefix, "")) for p in found]
+    division = sa.func.substr(Need.cpv_code, 1, 2)
+    holding = sa.select(division).where(_in_window(query), _in_divisions(divisions), generic).distinct()
+    frame = submitted_needs_frame(session, condition=sa.and_(_in_window(query), division.in_(holding)))
+    if not frame.empty:
+        found = engine.find_possible_overlaps(
+            frame, level=query.level, window_start=query.window_start, window_months=query.window_months
+        )
+        labels = _labels(session, sorted({p.cpv_prefix for p in found}), lang)
+        for p in found:
+            result[p.cpv_prefix[:2]].append(replace(p, label=labels.get(p.cpv_prefix, "")))
+    return {d: tuple(found) for d, found in result.items()}
 
 
 def _heatmap(overlaps: list[engine.Overlap]) -> pd.DataFrame:

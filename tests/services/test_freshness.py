@@ -176,7 +176,7 @@ def test_the_spend_apis_follow_an_import_and_answer_each_reader_its_own_scope(cl
     "table,topics",
     [
         ("need", ("needs",)),
-        ("organization", ("needs", "spend")),
+        ("organization", ("needs", "spend", "organizations")),
         ("spend_cell", ("spend",)),
         ("supplier_company", ("spend",)),
         ("emission_mapping", ("spend",)),
@@ -448,3 +448,103 @@ def test_the_needs_list_is_remembered_per_reader_and_follows_every_change_of_a_n
     world["CHU"].code = "CHUD"
     session.commit()
     assert ">CHUD</abbr>" in reader("coord@dm.fr").get("/needs").get_data(as_text=True)
+
+
+def _division_tokens(session) -> dict[str, str]:
+    rows = session.execute(sa.select(freshness.DataVersion.topic, freshness.DataVersion.token))
+    return {topic: token for topic, token in rows if topic.startswith(freshness.DIVISION_TOPIC)}
+
+
+def _changed(before: dict, after: dict) -> set[str]:
+    return {topic for topic in before.keys() | after.keys() if before.get(topic) != after.get(topic)}
+
+
+def test_a_write_to_a_need_changes_the_token_of_its_division_only(session, world):
+    """The division of its code before and after the write: a need moved to another division changes both."""
+    need = session.scalar(sa.select(Need).where(Need.organization_id == world["CHU"].id))
+    before = _division_tokens(session)
+    factories.need(world["UB"], cpv="55520000")
+    session.commit()
+    after = _division_tokens(session)
+    assert _changed(before, after) == {"needs_55"}
+    need.cpv_code = "45000000"
+    session.commit()
+    assert _changed(after, _division_tokens(session)) == {"needs_09", "needs_45"}
+    before = _division_tokens(session)
+    session.execute(sa.delete(Need).where(Need.cpv_code.startswith("55")))
+    session.commit()
+    assert _changed(before, _division_tokens(session)) == {"needs_55"}
+    if session.get_bind().dialect.name == "postgresql":  # no row triggers: every division changes
+        before = _division_tokens(session)
+        session.execute(sa.text("TRUNCATE need CASCADE"))
+        session.commit()
+        assert _changed(before, _division_tokens(session)) == set(before)
+
+
+def _spy(monkeypatch, module, name: str, parts) -> list:
+    """The calls of module.name (still doing its work), each as parts(its arguments) sorted."""
+    calls = []
+    real = getattr(module, name)
+
+    def spied(*args):
+        calls.append(sorted(parts(args)))
+        return real(*args)
+
+    monkeypatch.setattr(module, name, spied)
+    return calls
+
+
+def test_a_changed_need_computes_its_own_divisions_overlaps_only(client, session, world, monkeypatch):
+    """Overlaps, possible overlaps and impact figures are remembered per division: after a need changes, the next
+    answer computes that division's again and reuses the others', and equals an answer computed from scratch."""
+    from app.impact import services as impact_services
+    from app.overlaps import services as overlap_services
+    from tests.conftest import api_token
+
+    for cpv in ("55520000", "55000000", "45210000"):  # three divisions, a generic code beside a specific one
+        factories.need(world["DM"], cpv=cpv, annual="300000.00")
+        factories.need(world["UB"], cpv=cpv.replace("55000000", "55520000"), annual="20000.00")
+    world["coordinator"].email = "coord@x.fr"
+    session.commit()
+    headers = api_token(client, "coord@x.fr")
+    path = "/api/v1/overlaps?level=class&from=2027-01-01&window_months=60"
+    first = client.get(path, headers=headers).get_json()
+    assert {o["cpv_prefix"] for o in first["items"]} == {"0931", "4521", "5552"}
+    assert [p["cpv_prefix"] for p in first["possible"]] == ["5552"]
+
+    computed = {
+        name: _spy(monkeypatch, module, name, parts)
+        for module, name, parts in (
+            (overlap_services, "_division_overlaps", lambda args: args[2]),  # (session, query, divisions)
+            (overlap_services, "_possible_overlaps", lambda args: args[3]),  # (session, query, lang, divisions)
+            (impact_services, "_overlap_impacts", lambda args: [o.cpv_prefix for o in args[1]]),
+        )
+    }
+    need = session.scalar(sa.select(Need).where(Need.cpv_code == "45210000", Need.organization_id == world["DM"].id))
+    need.annual_amount = Decimal("350000.00")
+    session.commit()
+    second = client.get(path, headers=headers).get_json()
+    assert computed == {
+        "_division_overlaps": [["45"]],
+        "_possible_overlaps": [["45"]],
+        "_overlap_impacts": [["4521"]],
+    }
+    changed = next(o for o in second["items"] if o["cpv_prefix"] == "4521")
+    assert changed["annual_amount_eur"] == "370000.00"
+    freshness.forget_all()
+    assert client.get(path, headers=headers).get_json() == second  # as computed from scratch
+    assert computed["_division_overlaps"][-1] == ["09", "45", "55"]
+
+    world["UB"].code = "UBO"  # the organizations' codes are part of every division's overlaps
+    session.commit()
+    renamed = client.get(path, headers=headers).get_json()
+    assert computed["_division_overlaps"][-1] == ["09", "45", "55"]
+    assert all("UBO" in o["organizations"] for o in renamed["items"] if o["cpv_prefix"] != "0931")
+
+
+def test_a_with_query_that_only_reads_keeps_the_remembered_answers():
+    assert freshness._reads_only("WITH RECURSIVE divisions(division) AS (SELECT 1) SELECT division FROM divisions")
+    assert freshness._reads_only("  select 1")
+    assert not freshness._reads_only("WITH moved AS (DELETE FROM need RETURNING id) SELECT count(*) FROM moved")
+    assert not freshness._reads_only("UPDATE need SET title = title")
+    assert not freshness._reads_only("INSERT INTO need DEFAULT VALUES")
