@@ -275,6 +275,17 @@ class ProcedureOut(Schema):
     publicity_threshold_eur = Money(attribute="publicity_threshold", allow_none=True)
 
 
+class Ids(fields.List):
+    """A list of integer ids, dumped as the integers they are, without a field call per id (a page of overlaps
+    lists thousands of need ids)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.Integer(), **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else [int(v) for v in value]
+
+
 class SharedNested(fields.Nested):
     """A nested value dumped once per distinct value and language, then reused: procedures repeat on every overlap
     (one per member), so a page of 50 overlaps has a thousand of them but a handful of distinct ones. Values must be
@@ -301,7 +312,7 @@ class OverlapOut(Schema):
     level = fields.String()
     label = fields.String()
     organizations = fields.List(fields.String())
-    need_ids = fields.List(fields.Integer())
+    need_ids = Ids()
     annual_amount_eur = Money(attribute="annual_amount")
     total_amount_eur = Money(attribute="total_amount")
     procedure = SharedNested(ProcedureOut)
@@ -329,7 +340,7 @@ class PossibleOverlapOut(Schema):
     generic_code = fields.String(metadata={"description": "the generic code (e.g. 30000000) covering cpv_prefix"})
     organizations = fields.List(fields.String())
     need_ids = fields.List(fields.Integer(), metadata={"description": "needs with specific codes under it"})
-    generic_need_ids = fields.List(fields.Integer(), metadata={"description": "needs filed under the generic code"})
+    generic_need_ids = Ids(metadata={"description": "needs filed under the generic code"})
     annual_amount_eur = Money(attribute="annual_amount", metadata={"description": "per year, excluding VAT"})
     total_amount_eur = Money(attribute="total_amount", metadata={"description": "total excluding VAT"})
     possible = fields.Boolean(metadata={"description": "always true: to be checked by a coordinator"})
@@ -405,7 +416,7 @@ class InviteBody(Schema):
 class MemberOut(Schema):
     organization = fields.String()
     status = fields.String(validate=validate.OneOf(("invited", "confirmed", "declined", "signed")))
-    need_ids = fields.List(fields.Integer())
+    need_ids = Ids()
     annual_amount_eur = Money()
     total_amount_eur = Money()
     share = fields.String(metadata={"description": "share of the group's total, 0 to 1"})
