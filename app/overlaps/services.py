@@ -148,17 +148,30 @@ def _in_window(query: OverlapQuery):
 
 
 def _in_divisions(divisions: list[str] | None):
-    return sa.true() if divisions is None else sa.func.substr(Need.cpv_code, 1, 2).in_(sorted(divisions))
+    """Needs of the CPV divisions given (every need for None), as ranges of codes the index of the codes reads (a
+    code has 8 digits: those of division 45 run from 45000000 to 45999999)."""
+    if divisions is None:
+        return sa.true()
+    return sa.or_(*(Need.cpv_code.between(f"{d}000000", f"{d}999999") for d in sorted(divisions)))
 
 
 def overlap_shares(session: Session, query: OverlapQuery, divisions: list[str] | None = None) -> pd.DataFrame:
     """Each organization's share of each CPV prefix among the needs in the window (of the CPV `divisions` given,
     all by default): one GROUP BY, one row per prefix and organization (engine.SHARE_COLUMNS), however many needs
-    there are. The needs are summed per organization id first and the organizations joined to those sums (not to
-    every need); the sums are cast back to integers (PostgreSQL's sum of BIGINT is a NUMERIC, which the driver would
-    turn into Decimals)."""
+    there are."""
+    return _shares(session, query, divisions)[0]
+
+
+def _shares(
+    session: Session, query: OverlapQuery, divisions: list[str] | None, *, ids: bool = False
+) -> tuple[pd.DataFrame, dict[str, tuple[int, ...]]]:
+    """overlap_shares, and with `ids` each prefix's need ids (sorted) from the same GROUP BY: the needs are read
+    once. The needs are summed per organization id first and the organizations joined to those sums (not to every
+    need); the sums are cast back to integers (PostgreSQL's sum of BIGINT is a NUMERIC, which the driver would turn
+    into Decimals)."""
     prefix = _prefix(query.level).label("prefix")
     works = sa.func.min(sa.case((Need.cpv_code.startswith(WORKS_DIVISION), 1), else_=0))
+    listed = [sa.func.aggregate_strings(sa.cast(Need.id, sa.String), ",").label("ids")] if ids else []
     sums = (
         sa.select(
             prefix,
@@ -166,19 +179,29 @@ def overlap_shares(session: Session, query: OverlapQuery, divisions: list[str] |
             sa.cast(sa.func.sum(ANNUAL_CENTS), sa.BigInteger).label("annual"),
             sa.cast(sa.func.sum(TOTAL_CENTS), sa.BigInteger).label("total"),
             works.label("works"),
+            *listed,
         )
         .where(_in_window(query), _in_divisions(divisions))
         .group_by(prefix, Need.organization_id)
         .subquery()
     )
     stmt = sa.select(
-        sums.c.prefix, Organization.code, sums.c.annual, sums.c.total, Organization.is_central_government, sums.c.works
+        sums.c.prefix,
+        Organization.code,
+        sums.c.annual,
+        sums.c.total,
+        Organization.is_central_government,
+        sums.c.works,
+        *([sums.c.ids] if ids else []),
     ).join(Organization, Organization.id == sums.c.organization_id)
-    rows = [
-        (str(p), str(org), int(annual), int(total), bool(central), bool(all_works))
-        for p, org, annual, total, central, all_works in session.execute(stmt)
-    ]
-    return pd.DataFrame(rows, columns=list(engine.SHARE_COLUMNS))
+    rows = []
+    need_ids: dict[str, list[int]] = {}
+    for p, org, annual, total, central, all_works, *joined in session.execute(stmt):
+        rows.append((str(p), str(org), int(annual), int(total), bool(central), bool(all_works)))
+        if joined:
+            need_ids.setdefault(str(p), []).extend(int(i) for i in joined[0].split(","))
+    frame = pd.DataFrame(rows, columns=list(engine.SHARE_COLUMNS))
+    return frame, {p: tuple(sorted(found)) for p, found in need_ids.items()}
 
 
 def _own_code(session: Session, actor) -> str | None:
@@ -192,11 +215,12 @@ def find_overlaps(session: Session, actor, query: OverlapQuery, *, today: date) 
     and after a change of needs with the changed divisions only (see _division_overlaps)."""
     _check_reader(actor)
     query = query.validated(today)
+    every = _division_parts(session)
     parts = freshness.remembered_parts(
         session,
-        _division_parts(session),
+        every,
         ("overlaps", query.level, query.window_start, query.window_months),
-        lambda divisions: _division_overlaps(session, query, divisions),
+        lambda divisions: _division_overlaps(session, query, divisions, every=len(divisions) == len(every)),
     )
     overlaps = sorted((o for found in parts.values() for o in found), key=lambda o: (-o.total_amount, o.cpv_prefix))
     if actor.role == "buyer":
@@ -223,18 +247,15 @@ def _division_parts(session: Session) -> dict[str, tuple[str, ...]]:
     return {d: ("organizations", freshness.division_topic(d)) for d in divisions}
 
 
-def _division_overlaps(session: Session, query: OverlapQuery, divisions: list[str]) -> dict[str, tuple]:
-    """division -> its overlaps with their need ids, for the divisions given (one GROUP BY of their needs' shares,
-    one read of their ids in the window): an overlap's prefix is at the level or finer, inside one division."""
-    need_ids: dict[str, list[int]] = {}
-    ids = sa.select(_prefix(query.level), Need.id).where(_in_window(query), _in_divisions(divisions))
-    for prefix, need_id in session.execute(ids.order_by(Need.id)):
-        need_ids.setdefault(prefix, []).append(int(need_id))
+def _division_overlaps(
+    session: Session, query: OverlapQuery, divisions: list[str], *, every: bool = False
+) -> dict[str, tuple]:
+    """division -> its overlaps with their need ids, for the divisions given (`every`: all the divisions of the
+    needs; one GROUP BY of their needs' shares and ids in the window): an overlap's prefix is at the level or
+    finer, inside one division."""
+    shares, need_ids = _shares(session, query, None if every else divisions, ids=True)
     overlaps = engine.overlaps_from_shares(
-        overlap_shares(session, query, divisions),
-        level=query.level,
-        window_start=query.window_start,
-        need_ids={prefix: tuple(found) for prefix, found in need_ids.items()},
+        shares, level=query.level, window_start=query.window_start, need_ids=need_ids
     )
     result: dict[str, list] = {d: [] for d in divisions}
     for overlap in overlaps:
@@ -329,8 +350,10 @@ def _possible_overlaps(session: Session, query: OverlapQuery, lang: str, divisio
     length = PREFIX_LENGTH[query.level]
     generic = sa.func.substr(Need.cpv_code, length, 9 - length) == "0" * (9 - length)
     division = sa.func.substr(Need.cpv_code, 1, 2)
-    holding = sa.select(division).where(_in_window(query), _in_divisions(divisions), generic).distinct()
-    frame = submitted_needs_frame(session, condition=sa.and_(_in_window(query), division.in_(holding)))
+    holding = list(session.scalars(sa.select(division).where(_in_window(query), _in_divisions(divisions), generic)))
+    if not holding:
+        return {d: () for d in divisions}
+    frame = submitted_needs_frame(session, condition=sa.and_(_in_window(query), _in_divisions(sorted(set(holding)))))
     if not frame.empty:
         found = engine.find_possible_overlaps(
             frame, level=query.level, window_start=query.window_start, window_months=query.window_months

@@ -486,9 +486,9 @@ def _spy(monkeypatch, module, name: str, parts) -> list:
     calls = []
     real = getattr(module, name)
 
-    def spied(*args):
+    def spied(*args, **kwargs):
         calls.append(sorted(parts(args)))
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(module, name, spied)
     return calls
