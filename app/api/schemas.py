@@ -8,6 +8,7 @@ import threading
 from decimal import Decimal, InvalidOperation
 
 from cachetools import LRUCache
+from flask import g
 from flask_babel import get_locale, gettext
 from flask_smorest.fields import Upload
 from marshmallow import Schema, ValidationError, fields, validate
@@ -295,8 +296,20 @@ class SharedNested(fields.Nested):
     _lock = threading.Lock()
 
     def _serialize(self, nested_obj, attr, obj, **kwargs):
+        """Within a request the same object is found by identity first (no hash of its fields, no lookup of the
+        language: a request answers in one language), kept with its dump so that its id is not reused."""
         if nested_obj is None:
             return None
+        seen = g.setdefault("shared_nested", {})
+        key = (id(nested_obj), type(self.schema))
+        found = seen.get(key)
+        if found is not None and found[0] is nested_obj:
+            return found[1]
+        dumped = self._shared(nested_obj, attr, obj, **kwargs)
+        seen[key] = (nested_obj, dumped)
+        return dumped
+
+    def _shared(self, nested_obj, attr, obj, **kwargs):
         key = (type(self.schema).__name__, str(get_locale()), nested_obj)
         with self._lock:
             dumped = self._dumped.get(key)

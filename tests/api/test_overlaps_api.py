@@ -78,6 +78,14 @@ def test_procedure_labels_follow_the_language(client, setup):
     item = client.get("/api/v1/overlaps?from=2027-01-01", headers=headers).get_json()["items"][0]
     assert item["procedure"]["label"] == "Formal procedure (European threshold)"
     assert item["label"] == "Electricity"
+    # the same remembered overlaps (and procedure objects) dumped again in French, then in English
+    french = client.get("/api/v1/overlaps?from=2027-01-01", headers={**headers, "Accept-Language": "fr"}).get_json()
+    labels = {i["procedure"]["label"] for i in french["items"]} | {
+        p["label"] for i in french["items"] for p in i["procedure_alone"].values()
+    }
+    assert "Formal procedure (European threshold)" not in labels and any("européen" in label for label in labels)
+    again = client.get("/api/v1/overlaps?from=2027-01-01", headers=headers).get_json()["items"][0]
+    assert again["procedure"]["label"] == "Formal procedure (European threshold)"
 
 
 def test_a_class_named_by_a_group_code_still_gets_its_label(client, db):
