@@ -403,7 +403,6 @@ def pooling_query(
     year = check_year(year)
     scope = reader_scope(session, actor, organization)
     prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level])
-    need_prefix = sa.func.substr(Need.cpv_code, 1, PREFIX_LENGTH[level])
     base = (
         _cell_filter(
             sa.select(
@@ -449,11 +448,7 @@ def pooling_query(
         .cte("pooling_suppliers")
     )
     concentration = _supplier_shares(per_supplier).subquery()
-    needs = (
-        _need_filter(sa.select(need_prefix.label("prefix"), sa.func.sum(NEED_CENTS).label("cents")), scope, year, None)
-        .group_by(need_prefix)
-        .subquery()
-    )
+    needs = _needs_table(session, scope, year, PREFIX_LENGTH[level])
     needs_cents = sa.func.coalesce(needs.c.cents, 0)
     query = (
         sa.select(
@@ -474,6 +469,28 @@ def pooling_query(
         .order_by(spend.c.cents.desc(), needs_cents.desc(), spend.c.prefix)
     )
     return Pooling(level, year, scope, _years(session, scope), query, spend)
+
+
+def _needs_table(session: Session, scope: list[int] | None, year: int | None, length: int) -> sa.CTE:
+    """The submitted needs' yearly cents per prefix of `length` digits, as a list of VALUES the pooling query joins: the
+    sums are remembered until a need changes, so that after a spend change (an import) the query reads the cells
+    only, not every need again. Prefixes are digits and sums integers, written into the statement as literals."""
+    prefix = sa.func.substr(Need.cpv_code, 1, length)
+    rows = freshness.remembered(
+        session,
+        ("needs",),
+        ("needs_by_prefix", None if scope is None else tuple(sorted(scope)), year, length),
+        lambda: tuple(
+            (str(p), int(cents))
+            for p, cents in session.execute(
+                _need_filter(sa.select(prefix, sa.func.sum(NEED_CENTS)), scope, year, None).group_by(prefix)
+            )
+        ),
+    )
+    columns = (sa.column("prefix", sa.String), sa.column("cents", sa.BigInteger))
+    # VALUES needs a row: an empty prefix, which no category has, when no need is submitted
+    values = sa.values(*columns, name="pooling_needs", literal_binds=True).data(list(rows) or [("", 0)])
+    return values.cte("pooling_needs")  # WITH pooling_needs(prefix, cents) AS (VALUES ...): SQLite reads it too
 
 
 def pooling_totals(session: Session, pooling: Pooling, rows) -> tuple[Decimal, int]:
