@@ -286,7 +286,7 @@ class LocatedSpend:
         """key -> LocalFigure: the spend of each organization under each prefix, summed per key, from
         `(key, organization, prefix)`; a prefix is cut to the categories' 5 digits and each distinct triple counted
         once. A key without spend under its prefixes has no figure."""
-        sums: dict = {}
+        keys, firsts, lasts = [], [], []
         for key, organization, prefix in dict.fromkeys((k, o, p[:SPEND_PREFIX_DIGITS]) for k, o, p in wanted):
             found = self.categories.get(organization)
             if found is None:
@@ -295,9 +295,13 @@ class LocatedSpend:
             first = bisect_left(categories, prefix)
             last = bisect_left(categories, _after(prefix), first) if prefix else len(categories)
             if last > first:
-                spend = self.running[start + last] - self.running[start + first]
-                sums[key] = sums[key] + spend if key in sums else spend
-        return {key: figure_of_cents(values) for key, values in sums.items()}
+                keys.append(key)
+                firsts.append(start + first)
+                lasts.append(start + last)
+        positions = {key: position for position, key in enumerate(dict.fromkeys(keys))}
+        sums = np.zeros((len(positions), len(LOCATED_SUMS)), dtype="int64")
+        np.add.at(sums, [positions[key] for key in keys], self.running[lasts] - self.running[firsts])
+        return {key: figure_of_cents(values) for key, values in zip(positions, sums.tolist(), strict=True)}
 
 
 def local_figures(keys: pd.Series, postcodes: pd.Series, cities: pd.Series, cents: pd.Series, area) -> dict:

@@ -162,6 +162,15 @@ def _quantity(hundredths) -> Decimal | None:
 
 
 QUANTITY_HUNDREDTHS = sa.cast(sa.func.round(Need.quantity * 100), sa.BigInteger)
+# Needs summed per CPV code × unit × "has a quantity": the yearly amounts in cents, the quantities in hundredths and
+# how many have one (built once: only the needs selected change).
+NEED_LINES = sa.select(
+    Need.cpv_code,
+    Need.unit,
+    sa.func.sum(sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger)),
+    sa.func.sum(QUANTITY_HUNDREDTHS),
+    sa.func.count(Need.quantity),
+).group_by(Need.cpv_code, Need.unit, Need.quantity.is_(None))
 
 
 # --------------------------------------------------------------------------- overlaps
@@ -188,17 +197,7 @@ def _overlap_impacts(session: Session, overlaps, year: int | None) -> dict[str, 
     # The overlaps of one query are at one level: a need's overlap is the prefix of its code at that length. Its
     # needs are summed in SQL per CPV code × unit × "has a quantity" (an estimate is linear in both).
     length = len(overlaps[0].cpv_prefix)
-    stmt = (
-        sa.select(
-            Need.cpv_code,
-            Need.unit,
-            sa.func.sum(sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger)),
-            sa.func.sum(QUANTITY_HUNDREDTHS),
-            sa.func.count(Need.quantity),
-        )
-        .where(id_among(session, Need.id, (need_id for o in overlaps for need_id in o.need_ids)))
-        .group_by(Need.cpv_code, Need.unit, Need.quantity.is_(None))
-    )
+    stmt = NEED_LINES.where(id_among(session, Need.id, (need_id for o in overlaps for need_id in o.need_ids)))
     estimates = climate.estimate_lines(
         (
             (code[:length], code, unit, cents, _quantity(hundredths) if with_quantity else None)
