@@ -3,7 +3,9 @@
 Every figure is per year: tCO2e with its low–high range and its method (climate.py), the local share of the members'
 past spend in the category (or, once awarded, of the awarded suppliers' amounts), and a savings range from the
 volume-discount assumptions. Each function reads aggregates in a fixed number of queries whatever the number of needs
-(SQL GROUP BY, then pandas on the few distinct rows); nothing loops over ORM lists.
+(SQL GROUP BY, then plain Python on the few distinct rows: pandas' fixed cost per operation would be most of the
+time of a few overlaps); nothing loops over ORM lists. The members' past spend is read once for every organization and
+remembered, indexed, until the spend changes.
 """
 
 from __future__ import annotations
