@@ -2,8 +2,8 @@
 
 Energy bought by physical quantity (kWh, litres) is estimated from physical emission factors (ADEME Base Carbone,
 `app/data/energy_emission_factors.csv`, CPV codes → factor in `energy_cpv_factors.csv`); anything else from the
-monetary ratios of `emission_factors.csv` through the CPV division → category mapping. Pure functions on plain values
-and pandas frames; no Flask, no database. Amounts are Decimal euros excluding VAT, per year.
+monetary ratios of `emission_factors.csv` through the CPV division → category mapping. Pure functions on plain
+values; no Flask, no database. Amounts are Decimal euros excluding VAT, per year.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-
-import pandas as pd
 
 from app.domain.impact import DATA_DIR, EmissionFactor
 from app.domain.text import N_
@@ -285,22 +283,29 @@ def total(estimates: Iterable[Estimate]) -> Estimate:
     return result
 
 
-LINE_COLUMNS = ["key", "cpv_code", "unit", "annual_cents", "quantity"]
+def estimate_lines(lines: Iterable[tuple], reference: Reference) -> dict[object, Estimate]:
+    """Estimates per key (an overlap, a group) from purchase lines `(key, CPV code, unit, annual cents, quantity)`:
+    integer cents per year, the quantity a Decimal or None when the line has none.
 
-
-def estimate_frame(lines: pd.DataFrame, reference: Reference) -> dict[object, Estimate]:
-    """Estimates per `key` (an overlap, a group) from aggregated purchase lines.
-
-    `lines` has one row per key × CPV code × unit × "has a quantity": `annual_cents` (integer cents per year) and
-    `quantity` (the summed quantity, NaN/None when the lines have none). An estimate is linear in the amount and in
-    the quantity, so aggregating first is exact; only the few distinct rows are estimated.
+    The lines of one key × CPV code × unit × "has a quantity" are summed first (their units normalised: 'MWh' and
+    'mwh' are one unit), then each sum is estimated once and added to its key's estimate, in the order of key, code,
+    unit and "has a quantity". An estimate is linear in the amount and in the quantity, so summing first is exact:
+    the lines may come already summed (per CPV code and unit from SQL) or one per need.
     """
+    sums: dict[tuple, list] = {}
+    for key, cpv_code, unit, annual_cents, quantity in lines:
+        group = (key, cpv_code, normalise_unit(unit) or "", quantity is not None)
+        found = sums.get(group)
+        if found is None:
+            sums[group] = [int(annual_cents), quantity]
+        else:
+            found[0] += int(annual_cents)
+            if quantity is not None:
+                found[1] += quantity
     result: dict[object, Estimate] = {}
-    for row in lines.itertuples(index=False):
-        quantity = None if row.quantity is None or pd.isna(row.quantity) else Decimal(str(row.quantity))
-        amount = Decimal(int(row.annual_cents)) / 100
-        line = estimate_line(row.cpv_code, amount, quantity, row.unit, reference)
-        result[row.key] = result[row.key] + line if row.key in result else line
+    for (key, cpv_code, unit, _), (cents, quantity) in sorted(sums.items(), key=lambda item: item[0]):
+        line = estimate_line(cpv_code, Decimal(cents) / 100, quantity, unit or None, reference)
+        result[key] = result[key] + line if key in result else line
     return result
 
 

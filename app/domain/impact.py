@@ -8,7 +8,8 @@ that a page can show them beside the figure.
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -240,9 +241,67 @@ def figures_of_sums(keys: pd.Series, sums: pd.DataFrame) -> dict:
         return {}
     totals = sums[list(LOCATED_SUMS)].groupby(keys.to_numpy()).sum()
     return {
-        key: LocalFigure(*(Decimal(int(value)) / 100 for value in values))
+        key: figure_of_cents(values)
         for key, values in zip(totals.index, totals.itertuples(index=False, name=None), strict=True)
     }
+
+
+def figure_of_cents(sums) -> LocalFigure:
+    """The LocalFigure of located sums in integer cents, in the order of LOCATED_SUMS."""
+    return LocalFigure(*(Decimal(int(value)) / 100 for value in sums))
+
+
+SPEND_PREFIX_DIGITS = 5  # past spend is located per CPV category
+
+
+def _after(prefix: str) -> str:
+    """The first string after every string that starts with `prefix` (not empty): '331' -> '332'."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+@dataclass(frozen=True, eq=False)
+class LocatedSpend:
+    """Located sums of past spend (LOCATED_SUMS, integer cents) per organization and CPV category, indexed for the
+    spend under any prefix: the rows in order of organization and category, with the running totals of their sums,
+    so that the spend of an organization under a prefix is the difference of two running totals, its rows found by
+    bisection. A lookup for a few organizations and prefixes touches only their rows."""
+
+    categories: Mapping[str, tuple[int, list[str]]]  # organization -> (its first row, its categories in order)
+    running: np.ndarray  # the running totals of the rows' sums, from a row of zeros: one row more than the rows
+
+    @classmethod
+    def of(cls, sums: pd.DataFrame) -> LocatedSpend:
+        """From located sums with columns organization, cpv_prefix (5 digits) and LOCATED_SUMS, one row per pair."""
+        pairs = list(zip(sums["organization"].tolist(), sums["cpv_prefix"].tolist(), strict=True))
+        order = sorted(range(len(pairs)), key=pairs.__getitem__)
+        values = sums[list(LOCATED_SUMS)].to_numpy(dtype="int64").reshape(-1, len(LOCATED_SUMS))[order]
+        running = np.vstack([np.zeros((1, len(LOCATED_SUMS)), dtype="int64"), values.cumsum(axis=0)])
+        categories: dict[str, tuple[int, list[str]]] = {}
+        for row, position in enumerate(order):
+            organization, category = pairs[position]
+            categories.setdefault(organization, (row, []))[1].append(category)
+        return cls(categories, running)
+
+    def figures(self, wanted: Iterable[tuple[object, str, str]]) -> dict:
+        """key -> LocalFigure: the spend of each organization under each prefix, summed per key, from
+        `(key, organization, prefix)`; a prefix is cut to the categories' 5 digits and each distinct triple counted
+        once. A key without spend under its prefixes has no figure."""
+        keys, firsts, lasts = [], [], []
+        for key, organization, prefix in dict.fromkeys((k, o, p[:SPEND_PREFIX_DIGITS]) for k, o, p in wanted):
+            found = self.categories.get(organization)
+            if found is None:
+                continue
+            start, categories = found
+            first = bisect_left(categories, prefix)
+            last = bisect_left(categories, _after(prefix), first) if prefix else len(categories)
+            if last > first:
+                keys.append(key)
+                firsts.append(start + first)
+                lasts.append(start + last)
+        positions = {key: position for position, key in enumerate(dict.fromkeys(keys))}
+        sums = np.zeros((len(positions), len(LOCATED_SUMS)), dtype="int64")
+        np.add.at(sums, [positions[key] for key in keys], self.running[lasts] - self.running[firsts])
+        return {key: figure_of_cents(values) for key, values in zip(positions, sums.tolist(), strict=True)}
 
 
 def local_figures(keys: pd.Series, postcodes: pd.Series, cities: pd.Series, cents: pd.Series, area) -> dict:

@@ -3,7 +3,9 @@
 Every figure is per year: tCO2e with its low–high range and its method (climate.py), the local share of the members'
 past spend in the category (or, once awarded, of the awarded suppliers' amounts), and a savings range from the
 volume-discount assumptions. Each function reads aggregates in a fixed number of queries whatever the number of needs
-(SQL GROUP BY, then pandas on the few distinct rows); nothing loops over ORM lists.
+(SQL GROUP BY, then plain Python on the few distinct rows: pandas' fixed cost per operation would be most of the
+time of a few overlaps); nothing loops over ORM lists. The members' past spend is read once for every organization and
+remembered, indexed, until the spend changes.
 """
 
 from __future__ import annotations
@@ -51,7 +53,12 @@ def energy_cpv() -> dict[str, str]:
 
 
 def reference(session: Session) -> climate.Reference:
-    """The shipped factors, and the CPV division → monetary category mapping admins keep (one query)."""
+    """The shipped factors, and the CPV division → monetary category mapping admins keep (one query), remembered
+    until the spend topic changes (it covers the mapping). Callers must not change it."""
+    return freshness.remembered(session, ("spend",), ("impact_reference",), lambda: _read_reference(session))
+
+
+def _read_reference(session: Session) -> climate.Reference:
     mapping = {division: row.category_key for division, row in emission_mapping(session).items()}
     return climate.Reference(physical_factors(), energy_cpv(), emission_factors(), mapping)
 
@@ -96,29 +103,27 @@ def _impact(
     )
 
 
-def _spend_locations(session: Session, organization_codes: set[str], year: int | None) -> pd.DataFrame:
-    """Members' past spend per organization × CPV prefix (5 digits), in cents, split by the supplier's location
+def _spend_locations(session: Session, year: int | None) -> impact.LocatedSpend:
+    """Every organization's past spend per CPV category (5 digits), in cents, split by the supplier's location
     (impact.located_sums: inside the metropole, uncertain, known, all), located by the cell's own postcode and city
-    from the file, else the supplier registry's by SIRET. Remembered until the spend changes (a change of needs
-    leaves it as it is); callers must not change the frame."""
+    from the file, else the supplier registry's by SIRET, and indexed by organization and prefix
+    (impact.LocatedSpend): a page of overlaps or groups, or a single one, looks up only its members' rows. Read once
+    for every organization and remembered until the spend changes (a change of needs leaves it as it is), so that
+    the figures of any few overlaps or groups read no spend; callers must not change it."""
     return freshness.remembered(
         session,
         ("spend",),
-        ("spend_locations", tuple(sorted(organization_codes)), year),
-        lambda: _read_spend_locations(session, organization_codes, year),
+        ("spend_locations", year),
+        lambda: impact.LocatedSpend.of(_read_spend_locations(session, year)),
     )
 
 
-def _read_spend_locations(session: Session, organization_codes: set[str], year: int | None) -> pd.DataFrame:
-    columns = ["organization", "cpv_prefix", *impact.LOCATED_SUMS]
-    if not organization_codes:
-        return pd.DataFrame(columns=columns)
+def _read_spend_locations(session: Session, year: int | None) -> pd.DataFrame:
     located = (SpendCell.supplier_postcode, SpendCell.supplier_city, SupplierCompany.postcode, SupplierCompany.city)
     stmt = (
         sa.select(Organization.code, SpendCell.cpv_prefix, *located, cell_cents())
         .join(Organization, Organization.id == SpendCell.organization_id)
         .outerjoin(SupplierCompany, SupplierCompany.siret == SpendCell.supplier_key)
-        .where(Organization.code.in_(sorted(organization_codes)))
         .group_by(Organization.code, SpendCell.cpv_prefix, *located)
     )
     if year is not None:
@@ -136,7 +141,7 @@ def _read_spend_locations(session: Session, organization_codes: set[str], year: 
         ],
     )
     if raw.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=["organization", "cpv_prefix", *impact.LOCATED_SUMS])
     from_file = raw["file_postcode"].notna() & (raw["file_postcode"] != "")
     return impact.located_sums(
         raw[["organization", "cpv_prefix"]],
@@ -147,32 +152,27 @@ def _read_spend_locations(session: Session, organization_codes: set[str], year: 
     )
 
 
-def _local_from_spend(keys: pd.DataFrame, spend: pd.DataFrame) -> dict:
-    """`keys` has columns key, organization, prefix (2 to 5 digits): the spend of those organizations under those
-    prefixes (located sums per organization and 5-digit prefix, see _spend_locations), summed per key."""
-    if keys.empty or spend.empty:
-        return {}
-    keys = keys.assign(prefix=keys["prefix"].str[:5]).drop_duplicates()
-    parts = []
-    for length in sorted(keys["prefix"].str.len().unique()):  # at most four lengths: division … category
-        wanted = keys[keys["prefix"].str.len() == length]
-        cut = spend.assign(prefix=spend["cpv_prefix"].str[:length])
-        parts.append(wanted.merge(cut, on=["organization", "prefix"]))
-    rows = pd.concat(parts, ignore_index=True)
-    if rows.empty:
-        return {}
-    return impact.figures_of_sums(rows["key"], rows)
+def _past_spend(session: Session, wanted: list[tuple[object, str, str]], year: int | None) -> dict:
+    """key → LocalFigure: the past spend of each organization under each prefix of `wanted` (key, organization,
+    prefix), summed per key (impact.LocatedSpend.figures); no spend is read when nothing is wanted."""
+    return _spend_locations(session, year).figures(wanted) if wanted else {}
 
 
-def _lines_frame(rows, columns=("key", "cpv_code", "unit", "annual_cents", "quantity_hundredths")) -> pd.DataFrame:
-    frame = pd.DataFrame([tuple(r) for r in rows], columns=list(columns))
-    frame["unit"] = frame["unit"].map(climate.normalise_unit, na_action="ignore")
-    hundredths = frame.pop("quantity_hundredths")
-    frame["quantity"] = [None if pd.isna(h) else Decimal(int(h)) / 100 for h in hundredths]
-    return frame
+def _quantity(hundredths) -> Decimal | None:
+    """A summed quantity read in integer hundredths (exact: quantities have two decimals), or None."""
+    return None if hundredths is None else Decimal(int(hundredths)) / 100
 
 
 QUANTITY_HUNDREDTHS = sa.cast(sa.func.round(Need.quantity * 100), sa.BigInteger)
+# Needs summed per CPV code × unit × "has a quantity": the yearly amounts in cents, the quantities in hundredths and
+# how many have one (built once: only the needs selected change).
+NEED_LINES = sa.select(
+    Need.cpv_code,
+    Need.unit,
+    sa.func.sum(sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger)),
+    sa.func.sum(QUANTITY_HUNDREDTHS),
+    sa.func.count(Need.quantity),
+).group_by(Need.cpv_code, Need.unit, Need.quantity.is_(None))
 
 
 # --------------------------------------------------------------------------- overlaps
@@ -210,30 +210,16 @@ def _overlap_impacts(session: Session, overlaps, year: int | None) -> dict[str, 
     # The overlaps of one query are at one level: a need's overlap is the prefix of its code at that length. Its
     # needs are summed in SQL per CPV code × unit × "has a quantity" (an estimate is linear in both).
     length = len(overlaps[0].cpv_prefix)
-    stmt = (
-        sa.select(
-            Need.cpv_code,
-            Need.unit,
-            sa.func.sum(sa.cast(sa.func.round(Need.annual_amount * 100), sa.BigInteger)),
-            sa.func.sum(QUANTITY_HUNDREDTHS),
-            sa.func.count(Need.quantity),
-        )
-        .where(id_among(session, Need.id, (need_id for o in overlaps for need_id in o.need_ids)))
-        .group_by(Need.cpv_code, Need.unit, Need.quantity.is_(None))
-    )
-    lines = _aggregate(
-        _lines_frame(
-            (code[:length], code, unit, cents, hundredths if with_quantity else None)
+    stmt = NEED_LINES.where(id_among(session, Need.id, (need_id for o in overlaps for need_id in o.need_ids)))
+    estimates = climate.estimate_lines(
+        (
+            (code[:length], code, unit, cents, _quantity(hundredths) if with_quantity else None)
             for code, unit, cents, hundredths, with_quantity in session.execute(stmt)
-        )
+        ),
+        ref,
     )
-    estimates = climate.estimate_frame(lines, ref)
-    keys = pd.DataFrame(
-        [(o.cpv_prefix, org, o.cpv_prefix) for o in overlaps for org in o.organizations],
-        columns=["key", "organization", "prefix"],
-    )
-    spend = _spend_locations(session, set(keys["organization"]), year)
-    local = _local_from_spend(keys, spend)
+    wanted = [(o.cpv_prefix, organization, o.cpv_prefix) for o in overlaps for organization in o.organizations]
+    local = _past_spend(session, wanted, year)
     return {
         o.cpv_prefix: _impact(
             estimates.get(o.cpv_prefix, climate.Estimate(amount=o.annual_amount)),
@@ -244,25 +230,6 @@ def _overlap_impacts(session: Session, overlaps, year: int | None) -> dict[str, 
         )
         for o in overlaps
     }
-
-
-def _aggregate(lines: pd.DataFrame) -> pd.DataFrame:
-    """One row per key × CPV code × unit × has-a-quantity (an estimate is linear in both)."""
-    if lines.empty:
-        return pd.DataFrame(columns=climate.LINE_COLUMNS)
-    lines = lines.assign(
-        unit=lines["unit"].fillna(""),
-        has_quantity=lines["quantity"].notna(),
-        quantity=[q if q is not None else Decimal(0) for q in lines["quantity"]],
-    )
-    grouped = lines.groupby(["key", "cpv_code", "unit", "has_quantity"], as_index=False).agg(
-        annual_cents=("annual_cents", "sum"), quantity=("quantity", "sum")
-    )
-    grouped["quantity"] = [
-        q if has else None for q, has in zip(grouped["quantity"], grouped["has_quantity"], strict=True)
-    ]
-    grouped["unit"] = [u or None for u in grouped["unit"]]
-    return grouped[climate.LINE_COLUMNS]
 
 
 # --------------------------------------------------------------------------- groups and calls
@@ -348,40 +315,31 @@ def _group_impacts_from_needs(
             GroupNeed.quantity.is_(None),
         )
     )
-    raw = pd.DataFrame(
-        [tuple(r) for r in session.execute(stmt)],
-        columns=[
-            "key",
-            "scope",
-            "organization",
-            "cpv_code",
-            "unit",
-            "annual_cents",
-            "quantity_hundredths",
-            "with_quantity",
-        ],
+    rows = session.execute(stmt).all()
+    estimates = climate.estimate_lines(
+        (
+            (group_id, code, unit, cents, _quantity(hundredths) if with_quantity else None)
+            for group_id, _scope, _organization, code, unit, cents, hundredths, with_quantity in rows
+        ),
+        ref,
     )
-    raw["quantity_hundredths"] = raw["quantity_hundredths"].where(raw["with_quantity"] > 0, None)
-    lines = _lines_frame(
-        raw[["key", "cpv_code", "unit", "annual_cents", "quantity_hundredths"]].itertuples(index=False)
-    )
-    estimates = climate.estimate_frame(_aggregate(lines), ref)
-
+    per_group: dict[int, list] = {}
+    for row in rows:
+        per_group.setdefault(row[0], []).append(row)
     prefixes: dict[int, str | None] = {}
-    key_rows = []
+    wanted = []
     skipped = set(awarded_ids)
-    for group_id, rows in raw.groupby("key"):  # one pass per group (a page of them), on aggregated rows
-        scope = rows["scope"].iloc[0]
+    for group_id, group_rows in per_group.items():  # one pass per group (a page of them), on aggregated rows
+        scope = group_rows[0][1]
         scope = climate.significant(scope)[:5] if isinstance(scope, str) and scope else None
-        prefix = scope or _common_prefix(sorted(rows["cpv_code"]))
+        codes = sorted(row[3] for row in group_rows)
+        prefix = scope or _common_prefix(codes)
         prefixes[group_id] = prefix
         if group_id in skipped:
             continue
-        wanted = [prefix] if prefix else sorted({code[:2] for code in rows["cpv_code"]})
-        key_rows += [(group_id, org, p) for org in sorted(set(rows["organization"])) for p in wanted]
-    keys = pd.DataFrame(key_rows, columns=["key", "organization", "prefix"])
-    spend = _spend_locations(session, set(keys["organization"]), year)
-    local = _local_from_spend(keys, spend)
+        in_group = [prefix] if prefix else sorted({code[:2] for code in codes})
+        wanted += [(group_id, org, p) for org in sorted({row[2] for row in group_rows}) for p in in_group]
+    local = _past_spend(session, wanted, year)
     return {
         group_id: _impact(
             estimates.get(group_id, climate.Estimate()), local.get(group_id), "past_spend", prefixes.get(group_id), ref

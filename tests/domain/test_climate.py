@@ -94,21 +94,48 @@ def test_totals_add_lines_and_say_mixed(reference):
 
 
 def test_aggregated_lines_give_the_same_estimate_as_single_needs(reference):
-    lines = pd.DataFrame(
-        [
-            ("A", "09310000", "MWh", 20_000_000, 1500.0),
-            ("A", "09310000", "GWh", 10_000_000, 0.5),
-            ("A", "30197630", None, 1_000_000, None),
-            ("B", "09123000", "kWh", 5_000_000, 2_000_000.0),
-        ],
-        columns=climate.LINE_COLUMNS,
-    )
-    found = climate.estimate_frame(lines, reference)
+    lines = [
+        ("A", "09310000", "MWh", 20_000_000, Decimal("1500")),
+        ("A", "09310000", "GWh", 10_000_000, Decimal("0.5")),
+        ("A", "30197630", None, 1_000_000, None),
+        ("B", "09123000", "kWh", 5_000_000, Decimal("2000000")),
+    ]
+    found = climate.estimate_lines(lines, reference)
     assert found["A"].tco2e == Decimal("104.0") + climate.tonnes(
         Decimal("10000") * reference.monetary[reference.mapping["30"]].kg_per_keur / 1000
     )
     assert found["B"].tco2e == Decimal("454.0")
     assert found["A"].method == "mixed" and found["B"].method == "physical"
+
+
+def test_a_unit_spelled_two_ways_is_one_line_summed_once(reference):
+    found = climate.estimate_lines(
+        [
+            ("A", "09310000", "MWh", 100_000_00, Decimal("1000")),
+            ("A", "09310000", " mwh ", 50_000_00, Decimal("500.50")),
+            ("A", "09310000", "MWh", 25_000_00, Decimal("250")),
+        ],
+        reference,
+    )
+    summed = climate.estimate_line("09310000", Decimal("175000"), Decimal("1750.50"), "MWh", reference)
+    assert found == {"A": summed}
+    assert found["A"].sources == ("physical:electricity",) and found["A"].method == "physical"
+
+
+def test_lines_with_and_without_a_quantity_are_estimated_apart(reference):
+    """A need without a quantity is not estimated from another need's quantity of the same code and unit: the lines
+    are summed per "has a quantity" too (energy has no monetary ratio: the amount without a quantity is uncovered)."""
+    found = climate.estimate_lines(
+        [
+            ("A", "09310000", "MWh", 100_000_00, Decimal("1000")),
+            ("A", "09310000", "MWh", 40_000_00, None),
+            ("A", "09310000", None, 10_000_00, None),
+        ],
+        reference,
+    )
+    physical = climate.estimate_line("09310000", Decimal("100000"), Decimal("1000"), "MWh", reference)
+    assert found["A"] == physical + climate.Estimate(amount=Decimal("50000"))
+    assert found["A"].coverage == Decimal("0.6667") and found["A"].method == "physical"
 
 
 def test_sources_name_the_factor_its_vintage_and_uncertainty(reference):

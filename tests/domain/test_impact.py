@@ -102,6 +102,62 @@ def test_local_shares_per_key_are_the_local_share_of_each_key_s_rows():
     assert impact.local_shares(empty, empty, pd.Series([], dtype="int64")) == (impact.local_share(empty, empty), {})
 
 
+def _located(rows):
+    """Located sums (organization, cpv_prefix, metropole, uncertain, known, cents), one row per pair."""
+    return pd.DataFrame(rows, columns=["organization", "cpv_prefix", *impact.LOCATED_SUMS])
+
+
+def test_located_spend_sums_each_organization_s_categories_under_each_prefix():
+    sums = _located(
+        [
+            ("DM", "33141", 100_00, 0, 150_00, 200_00),
+            ("CHU", "33141", 1_00, 2_00, 3_00, 4_00),
+            ("DM", "33100", 10_00, 0, 10_00, 10_00),
+            ("DM", "33200", 0, 5_00, 5_00, 7_00),
+            ("DM", "34100", 1, 1, 1, 1),
+            ("DM", "03111", 0, 0, 0, 0),
+        ]
+    )
+    spend = impact.LocatedSpend.of(sums)
+    found = spend.figures(
+        [
+            ("class", "DM", "3314"),  # 33141 only
+            ("group", "DM", "331"),  # 33141 and 33100, not 33200
+            ("division", "DM", "33"),  # not 34100
+            ("division", "CHU", "33"),
+            ("division", "DM", "33"),  # the same organization and prefix: counted once
+            ("category", "DM", "33141000"),  # a code: cut to its category
+            ("zero", "DM", "03"),  # spend of zero euros: a figure of zeros
+            ("none", "DM", "45"),  # no spend under the prefix: no figure
+            ("none", "UB", "33"),  # an organization without spend
+        ]
+    )
+    assert set(found) == {"class", "group", "division", "category", "zero"}
+    assert found["class"] == found["category"] == impact.LocalFigure(*(Decimal(x) for x in (100, 0, 150, 200)))
+    assert found["group"] == impact.LocalFigure(*(Decimal(x) for x in (110, 0, 160, 210)))
+    assert found["division"] == impact.LocalFigure(*(Decimal(x) for x in (111, 7, 168, 221)))
+    assert found["zero"] == impact.LocalFigure() and found["zero"].local_pct is None
+
+
+def test_located_spend_gives_the_sums_of_the_rows_under_each_prefix_whatever_their_order():
+    """The running totals per organization give what a sum over the matching rows gives."""
+    codes = ["03111", "09310", "09311", "09400", "33000", "33141", "33199", "33200", "34000", "39000", "39999"]
+    rows = [
+        (org, code, (n * 7) % 5 * 100, n % 3, (n * 11) % 13 * 100, (n * 17) % 19 * 100 + 1)
+        for n, (org, code) in enumerate((org, code) for code in reversed(codes) for org in ("UB", "DM", "CHU"))
+    ]
+    spend = impact.LocatedSpend.of(_located(rows))
+    prefixes = ["03", "09", "093", "0931", "09310", "0940", "33", "331", "3314", "339", "34", "39", "399", "40"]
+    wanted = [(f"{org}:{p}", org, p) for org in ("DM", "CHU", "UB", "XX") for p in prefixes]
+    expected = {}
+    for key, org, prefix in wanted:
+        matching = [r[2:] for r in rows if r[0] == org and r[1].startswith(prefix)]
+        if matching:
+            expected[key] = impact.figure_of_cents([sum(column) for column in zip(*matching, strict=True)])
+    assert spend.figures(wanted) == expected
+    assert impact.LocatedSpend.of(_located([])).figures(wanted) == {}
+
+
 # --- carbon --------------------------------------------------------------------------------------------------
 
 
