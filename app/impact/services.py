@@ -179,10 +179,11 @@ NEED_LINES = sa.select(
 
 
 def overlap_impacts(session: Session, overlaps, year: int | None = None) -> dict[str, Impact]:
-    """cpv_prefix → Impact for the overlaps given (a page of them, at one level): 2 queries for the needs and the
-    spend of those not remembered, none when every overlap was answered since its division's needs, the spend and
-    the emission mapping last changed (each overlap's figures are remembered under those tokens, in the reader's
-    language: the sources are translated). Callers must not change the answer."""
+    """cpv_prefix → Impact for the overlaps given (a page of them, at one level): one query for the needs of those
+    not remembered (the members' past spend and the emission reference are remembered until the spend changes),
+    none when every overlap was answered since its division's needs, the spend and the emission mapping last
+    changed (each overlap's figures are remembered under those tokens, in the reader's language: the sources are
+    translated). Callers must not change the answer."""
     if not overlaps:
         return {}
     by_part = {_overlap_part(o): o for o in overlaps}
