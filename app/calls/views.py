@@ -33,6 +33,7 @@ from app.calls import (
     models,  # noqa: F401
     services,
 )
+from app.calls.evaluation_table import evaluation_tables
 from app.calls.forms import (
     BID_STATUS_LABELS,
     CALL_STATUS_LABELS,
@@ -61,7 +62,7 @@ from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
-from app.forms import apply_errors, decimal_input_text, posted_int
+from app.forms import apply_errors, posted_int
 from app.groups import services as group_services
 from app.groups.models import Lot, PurchaseGroup
 from app.i18n import current_language, money
@@ -481,23 +482,6 @@ def _evaluation(call: Call) -> dict | None:
     return {"ranked": ranked, "awards": awards, "contracts": contracts, "records": records}
 
 
-def _score_inputs(ranked: dict, scored: list[str], bound: dict, lang: str) -> dict[int, dict[str, tuple[str, list]]]:
-    """The value and errors of every score input of the evaluation tables (`score-<bid id>-<criterion>`), written by
-    the template as plain inputs: the bound forms of a refused POST give the user's input and its errors, otherwise
-    the saved score (as `FrenchDecimalField` shows it). One WTForms form per bid cost more than the rest of the page.
-    """
-    inputs = {}
-    for rows in ranked.values():
-        for _ranked, bid in rows:
-            form = bound.get(bid.id)
-            if form is not None:
-                inputs[bid.id] = {name: (form[name]._value(), form[name].errors) for name in scored}
-                continue
-            saved = {s.criterion: s.score for s in bid.scores}
-            inputs[bid.id] = {name: (decimal_input_text(saved.get(name), lang), []) for name in scored}
-    return inputs
-
-
 def _render_detail(call: Call, status: int = 200, **forms):
     """The call page; `forms` replaces the blank action forms by bound ones carrying the user's input and errors."""
     now = utcnow()
@@ -509,6 +493,8 @@ def _render_detail(call: Call, status: int = 200, **forms):
     editable = state in ("draft", "published")
     criteria = list(call.criteria)
     scored = [c.name for c in criteria if c.name != "price"]
+    criterion_labels = {c.name: str(CRITERION_LABELS.get(c.name, c.name)) for c in criteria}
+    evaluation = _evaluation(call)
     context: dict = {
         "call": call,
         "group": call.group,
@@ -528,7 +514,19 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "small_lots": small_call_lots(call, paris_today()),
         "locality_labels": LOCALITY_LABELS,
         "locality_badges": LOCALITY_BADGES,
-        "evaluation": _evaluation(call),
+        "evaluation": evaluation,
+        "evaluation_tables": evaluation_tables(
+            call.lots,
+            criteria,
+            evaluation,
+            can_decide=coordinator and call.status in ("closed", "evaluated"),
+            criterion_labels=criterion_labels,
+            score_forms=forms.get("score_forms", {}),
+            language=lang,
+        )
+        if evaluation
+        else {},
+        "criterion_labels": criterion_labels,
         "decp_allowed": role in decp.READERS,
         "award_notices": services.award_notices(db.session, call),
         "impact": call_impacts(db.session, [call])[call.id],
@@ -550,10 +548,6 @@ def _render_detail(call: Call, status: int = 200, **forms):
             q.id: bound.get(q.id) or AnswerForm(prefix=f"answer-{q.id}", formdata=None, data={"answer": q.answer})
             for q in call.questions
         }
-        evaluation = context["evaluation"]
-        context["score_inputs"] = (
-            _score_inputs(evaluation["ranked"], scored, forms.get("score_forms", {}), lang) if evaluation else {}
-        )
     if supplier:
         own = services.list_bids(db.session, current_user, call)
         active = {b.lot_id: b for b in own if b.status == "active"}
