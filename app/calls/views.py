@@ -202,19 +202,19 @@ def _supplier_recent_bids() -> tuple[list[Bid], dict]:
     return recent, found.outcomes
 
 
-def _load_call(call_id: int) -> Call:
-    """The call as the service scopes it, with its collections in one statement each (no query per row)."""
-    return services.get_call(
-        db.session,
-        current_user,
-        call_id,
-        (
-            selectinload(Call.lots).selectinload(CallLot.group_lot),
-            selectinload(Call.criteria),
-            selectinload(Call.documents),
-            selectinload(Call.questions),
-        ),
-    )
+def _load_call(call_id: int, page: bool = False) -> Call:
+    """The call as the service scopes it, with its collections in one statement each (no query per row); each lot's
+    group lot comes with the lots. `page`: also what the call page shows of every lot, the shares behind its yearly
+    amount (one statement for all the lots, not one per lot)."""
+    options = [
+        selectinload(Call.lots).joinedload(CallLot.group_lot),
+        selectinload(Call.criteria),
+        selectinload(Call.documents),
+        selectinload(Call.questions),
+    ]
+    if page:
+        options.append(selectinload(Call.lots).joinedload(CallLot.group_lot).selectinload(Lot.shares))
+    return services.get_call(db.session, current_user, call_id, options)
 
 
 # --- preparing a call -----------------------------------------------------------------------------------------------
@@ -454,7 +454,8 @@ def _evaluation(call: Call) -> dict | None:
     if current_user.role not in EVALUATORS:
         return None
     try:
-        bids = services.list_bids(db.session, current_user, call)  # closes the call once the deadline has passed
+        # closes the call once the deadline has passed; the page lists no bid document
+        bids = services.list_bids(db.session, current_user, call, documents=False)
     except NotPermitted:
         return None
     except Conflict as error:  # bids_not_opened: the committee has not opened them yet
@@ -581,13 +582,13 @@ def _render_detail(call: Call, status: int = 200, **forms):
 def call_detail(call_id: int):
     """The call page: public once published (without any bid information); drafts are 404 to whoever may not see
     them."""
-    call = _load_call(call_id)
+    call = _load_call(call_id, page=True)
     if services.closing_due(call):
         # The first reader after the deadline closes the call, exactly once (a conditional update; the scheduler
         # does the same), as an action of its own: committed, its notifications sent after that commit. The page
         # itself is read-only and commits nothing.
         actions.run(lambda: services.ensure_closed(db.session, call))
-        call = _load_call(call_id)
+        call = _load_call(call_id, page=True)
     return _render_detail(call)
 
 
@@ -611,7 +612,7 @@ def publish_call(call_id: int):
         )
     done = actions.submit(None, lambda: len(services.publish_call(db.session, current_user, call)))
     if not done:
-        return _render_detail(_load_call(call_id), done.status)
+        return _render_detail(_load_call(call_id, page=True), done.status)
     if done.value:
         message = ngettext(
             "The call is published: %(num)d matching supplier is notified.",
@@ -636,7 +637,7 @@ def cancel_call(call_id: int):
     )
     if done:
         return _back(call_id)
-    return _render_detail(_load_call(call_id), done.status, cancel_form=form)
+    return _render_detail(_load_call(call_id, page=True), done.status, cancel_form=form)
 
 
 @bp.post("/calls/<int:call_id>/documents")
@@ -658,7 +659,7 @@ def upload_document(call_id: int):
     )
     if done:
         return _back(call_id, "documents")
-    return _render_detail(_load_call(call_id), done.status, upload_form=form)
+    return _render_detail(_load_call(call_id, page=True), done.status, upload_form=form)
 
 
 @bp.get("/calls/<int:call_id>/documents/<int:document_id>")
@@ -685,7 +686,7 @@ def answer_question(call_id: int, question_id: int):
     )
     if done:
         return _back(call_id, "questions")
-    return _render_detail(_load_call(call_id), done.status, answer_forms={question_id: form})
+    return _render_detail(_load_call(call_id, page=True), done.status, answer_forms={question_id: form})
 
 
 @bp.post("/calls/<int:call_id>/scores")
@@ -707,7 +708,7 @@ def score_bid(call_id: int):
     )
     if done:
         return _back(call_id, "evaluation")
-    return _render_detail(_load_call(call_id), done.status, score_forms={bid_id: form})
+    return _render_detail(_load_call(call_id, page=True), done.status, score_forms={bid_id: form})
 
 
 @bp.post("/calls/<int:call_id>/lots/<int:lot_id>/scores")
@@ -750,7 +751,7 @@ def score_lot(call_id: int, lot_id: int):
                 target[parts[2]].errors = [*target[parts[2]].errors, *messages]
             elif messages:
                 flash(" ".join(messages), "danger")
-    return _render_detail(_load_call(call_id), done.status, score_forms=forms)
+    return _render_detail(_load_call(call_id, page=True), done.status, score_forms=forms)
 
 
 @bp.post("/calls/<int:call_id>/awards")
@@ -797,7 +798,7 @@ def award_lot(call_id: int):
     )
     if done:
         return _back(call_id, "evaluation")
-    return _render_detail(_load_call(call_id), done.status)
+    return _render_detail(_load_call(call_id, page=True), done.status)
 
 
 def _readable_bid(bid_id: int | None) -> Bid | None:
@@ -820,7 +821,7 @@ def declare_unsuccessful(call_id: int, lot_id: int):
     )
     if done:
         return _back(call_id, "evaluation")
-    return _render_detail(_load_call(call_id), done.status)
+    return _render_detail(_load_call(call_id, page=True), done.status)
 
 
 # --- the supplier's actions -----------------------------------------------------------------------------------------
@@ -838,7 +839,7 @@ def ask_question(call_id: int):
     )
     if done:
         return _back(call_id, "questions")
-    return _render_detail(_load_call(call_id), done.status, question_form=form)
+    return _render_detail(_load_call(call_id, page=True), done.status, question_form=form)
 
 
 @bp.post("/calls/<int:call_id>/bids")
@@ -893,7 +894,7 @@ def submit_bid(call_id: int):
             placed = services.get_bid(db.session, current_user, placed.id)
             return _render_receipt(placed, call, shown["amount"], shown["content"], inline=True)
         return redirect(url_for(".bid_receipt", bid_id=placed.id))
-    return _render_detail(_load_call(call_id), done.status, bid_forms={lot_id: form})
+    return _render_detail(_load_call(call_id, page=True), done.status, bid_forms={lot_id: form})
 
 
 @bp.post("/bids/<int:bid_id>/withdraw")
@@ -912,7 +913,7 @@ def withdraw_bid(bid_id: int):
     if done.refused("not_found"):  # another supplier's bid, or none: the 404 page
         raise done.error
     call_id = services.get_bid(db.session, current_user, bid_id).call_id
-    return _render_detail(_load_call(call_id), done.status)
+    return _render_detail(_load_call(call_id, page=True), done.status)
 
 
 @bp.get("/bids/<int:bid_id>")

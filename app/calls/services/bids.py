@@ -363,8 +363,9 @@ def withdraw_bid(session: Session, actor, bid_id: int) -> Bid:
     return bid
 
 
-def list_bids(session: Session, actor, call: Call) -> list[Bid]:
-    """A supplier: its own bids (every version). Anyone else: the active bids, only after the deadline."""
+def list_bids(session: Session, actor, call: Call, documents: bool = True) -> list[Bid]:
+    """A supplier: its own bids (every version). Anyone else: the active bids, only after the deadline; with their
+    documents unless `documents` is false (the call page lists none)."""
     if actor.role == "supplier":
         own = list(
             session.scalars(
@@ -379,11 +380,13 @@ def list_bids(session: Session, actor, call: Call) -> list[Bid]:
     require_unsealed(call)
     ensure_closed(session, call)
     sealing.require_opened(call)
+    # what each listed bid shows comes with the bids, no statement per bid: its supplier in the same statement (the
+    # relationship is joined), its scores and documents in one more each
+    options = [selectinload(Bid.scores), selectinload(Bid.documents)] if documents else [selectinload(Bid.scores)]
     return list(
         session.scalars(
             sa.select(Bid)
-            # what each listed bid shows comes with the bids: no statement per bid
-            .options(selectinload(Bid.scores), selectinload(Bid.supplier), selectinload(Bid.documents))
+            .options(*options)
             .where(Bid.call_id == call.id, Bid.status == "active")
             .order_by(Bid.lot_id, Bid.amount, Bid.submitted_at)
         )
