@@ -23,7 +23,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_fresh
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app import actions, confirmation
 from app.accounts.auth import public, roles_required
@@ -203,12 +203,12 @@ def _supplier_recent_bids() -> tuple[list[Bid], dict]:
 
 
 def _load_call(call_id: int, page: bool = False) -> Call:
-    """The call as the service scopes it, with its collections in one statement each (no query per row); each lot's
-    group lot comes with the lots. `page`: also what the call page shows of every lot, the shares behind its yearly
-    amount (one statement for all the lots, not one per lot)."""
+    """The call as the service scopes it, with its collections in one statement each (no query per row); its
+    criteria come with the call, each lot's group lot with the lots. `page`: also what the call page shows of every
+    lot, the shares behind its yearly amount (one statement for all the lots, not one per lot)."""
     options = [
         selectinload(Call.lots).joinedload(CallLot.group_lot),
-        selectinload(Call.criteria),
+        joinedload(Call.criteria),  # a few rows: joined to the call's
         selectinload(Call.documents),
         selectinload(Call.questions),
     ]
@@ -463,12 +463,12 @@ def _evaluation(call: Call) -> dict | None:
             raise
         return None
     ranked = services.ranking(db.session, current_user, call, bids)  # list_bids loaded their scores and suppliers
-    awards = {
-        award.lot_id: award
-        for award in db.session.scalars(
-            sa.select(Award).join(CallLot, Award.lot_id == CallLot.id).where(CallLot.call_id == call.id)
-        )
-    }
+    awarded = [lot.id for lot in call.lots if lot.status == "awarded"]  # awarding a lot marks it: no award before
+    awards = (
+        {award.lot_id: award for award in db.session.scalars(sa.select(Award).where(Award.lot_id.in_(awarded)))}
+        if awarded
+        else {}
+    )
     contracts = defaultdict(list)
     lot_of_award = {award.id: lot_id for lot_id, award in awards.items()}
     if awards:

@@ -18,7 +18,7 @@ from pathlib import Path
 import filetype
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app import effects
 from app.audit.services import record
@@ -380,14 +380,14 @@ def list_bids(session: Session, actor, call: Call, documents: bool = True) -> li
     require_unsealed(call)
     ensure_closed(session, call)
     sealing.require_opened(call)
-    # what each listed bid shows comes with the bids, no statement per bid: its supplier in the same statement (the
-    # relationship is joined), its scores and documents in one more each
-    options = [selectinload(Bid.scores), selectinload(Bid.documents)] if documents else [selectinload(Bid.scores)]
+    # what each listed bid shows comes with the bids, no statement per bid: its supplier (the relationship is
+    # joined) and its scores (a few rows per bid) in the same statement, its documents in one more
+    options = [joinedload(Bid.scores), selectinload(Bid.documents)] if documents else [joinedload(Bid.scores)]
     return list(
         session.scalars(
             sa.select(Bid)
             .options(*options)
             .where(Bid.call_id == call.id, Bid.status == "active")
             .order_by(Bid.lot_id, Bid.amount, Bid.submitted_at)
-        )
+        ).unique()
     )
