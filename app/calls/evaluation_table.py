@@ -21,7 +21,7 @@ class ScoreInput:
     """A score input of the lot's scores form: its name (also its id) is `score-<bid id>-<criterion>`."""
 
     name: str
-    criterion: str  # the criterion's label, for the input's accessible name
+    label: str  # its accessible name: "Score out of 100 — <criterion> — <supplier>"
     value: str  # the saved score as the form shows it, or what the user typed in a refused form
     errors: list[str]
 
@@ -75,11 +75,13 @@ def evaluation_tables(
     *,
     can_decide: bool,
     criterion_labels: dict[str, str],
+    input_label: str,
     score_forms: dict,
     language: str,
 ) -> dict[int, LotTable]:
     """Per lot id, its ranked bids as rows. `evaluation` is the view's (ranked bids, awards, supplier records);
-    `score_forms` the bound forms of a refused scores POST, per bid id, whose input and errors the inputs show."""
+    `input_label` begins each score input's accessible name; `score_forms` the bound forms of a refused scores POST,
+    per bid id, whose input and errors the inputs show."""
     formats = Formats()
     names = [c.name for c in criteria]
     scored = [name for name in names if name != "price"]
@@ -93,7 +95,8 @@ def evaluation_tables(
             supplier = bid.supplier
             inputs = {}
             if decidable:
-                inputs = _score_inputs(bid, scored, criterion_labels, score_forms.get(bid.id), language)
+                labels = {name: f"{input_label} — {criterion_labels[name]} — {supplier.name}" for name in scored}
+                inputs = _score_inputs(bid, scored, labels, score_forms.get(bid.id), language)
             points = ranked.points
             distance = bid.delivery_distance_km
             rows.append(

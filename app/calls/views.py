@@ -205,7 +205,7 @@ def _supplier_recent_bids() -> tuple[list[Bid], dict]:
 def _load_call(call_id: int, page: bool = False) -> Call:
     """The call as the service scopes it, with its collections in one statement each (no query per row); its
     criteria come with the call, each lot's group lot with the lots. `page`: also what the call page shows of every
-    lot, the shares behind its yearly amount (one statement for all the lots, not one per lot)."""
+    lot, the shares behind its yearly amount, with the lots too (not one statement per lot)."""
     options = [
         selectinload(Call.lots).joinedload(CallLot.group_lot),
         joinedload(Call.criteria),  # a few rows: joined to the call's
@@ -213,7 +213,7 @@ def _load_call(call_id: int, page: bool = False) -> Call:
         selectinload(Call.questions),
     ]
     if page:
-        options.append(selectinload(Call.lots).joinedload(CallLot.group_lot).selectinload(Lot.shares))
+        options.append(selectinload(Call.lots).joinedload(CallLot.group_lot).joinedload(Lot.shares))
     return services.get_call(db.session, current_user, call_id, options)
 
 
@@ -522,6 +522,7 @@ def _render_detail(call: Call, status: int = 200, **forms):
             evaluation,
             can_decide=coordinator and call.status in ("closed", "evaluated"),
             criterion_labels=criterion_labels,
+            input_label=_("Score out of 100"),
             score_forms=forms.get("score_forms", {}),
             language=lang,
         )
