@@ -32,9 +32,13 @@ def current_language() -> str:
 
 def money(amount: Decimal | int | str | None, digits: bool = True) -> str:
     """'1 234 567,89 €' in French, '€1,234,567.89' in English."""
+    return _money_text(get_locale() or "fr", amount, digits)
+
+
+def _money_text(locale: Locale | str, amount: Decimal | int | str | None, digits: bool) -> str:
     if amount is None or amount == "":
         return "—"
-    return _money(get_locale() or "fr", amount if isinstance(amount, Decimal) else Decimal(str(amount)), digits)
+    return _money(locale, amount if isinstance(amount, Decimal) else Decimal(str(amount)), digits)
 
 
 @lru_cache(maxsize=8)
@@ -57,9 +61,13 @@ def _money(locale: Locale | str, value: Decimal, digits: bool) -> str:
 
 
 def number(value, places: int | None = None) -> str:
+    return _number_text(get_locale() or "fr", value, places)
+
+
+def _number_text(locale: Locale | str, value, places: int | None) -> str:
     if value is None:
         return "—"
-    return _number(get_locale() or "fr", type(value), value, places)
+    return _number(locale, type(value), value, places)
 
 
 @lru_cache(maxsize=16)
@@ -90,9 +98,13 @@ def day(value: date | None, fmt: str = "medium") -> str:
 def instant(value: datetime | None, fmt: str = "medium", seconds: bool = False) -> str:
     """An aware UTC instant shown in Europe/Paris (the Babel timezone): '10 déc. 2026, 12:00', 'Dec 10, 2026,
     12:00 PM'. Deadlines are set to the minute, so no seconds unless asked for (a receipt's time of reception)."""
+    return _instant_text(str(get_locale() or "fr"), str(get_timezone()), value, fmt, seconds)
+
+
+def _instant_text(locale: str, timezone: str, value: datetime | None, fmt: str, seconds: bool) -> str:
     if not value:
         return "—"
-    return _instant(str(get_locale() or "fr"), str(get_timezone()), value, fmt, seconds)
+    return _instant(locale, timezone, value, fmt, seconds)
 
 
 @lru_cache(maxsize=32_768)
@@ -103,6 +115,35 @@ def _instant(locale: str, timezone: str, value: datetime, fmt: str, seconds: boo
         return format_datetime(value, fmt)
     joined = get_datetime_format(fmt, locale=locale)
     return joined.replace("{1}", format_date(value, fmt)).replace("{0}", format_time(value, "short"))
+
+
+@lru_cache(maxsize=8)
+def _locale_named(name: str) -> Locale:
+    return Locale.parse(name)
+
+
+class Formats:
+    """The `money`, `number` and `instant` filters with the request's locale and time zone looked up once: for a
+    view that formats a table's hundreds of figures (the call page's evaluation), each lookup costing more than the
+    remembered formatting itself."""
+
+    __slots__ = ("_locale", "_locale_name", "_timezone")
+
+    def __init__(self) -> None:
+        self._locale_name = str(get_locale() or "fr")
+        # one Locale object per name for every request: the remembered formats find it by identity, where the
+        # request's own object is compared attribute by attribute (Locale.__eq__) at each look-up
+        self._locale = _locale_named(self._locale_name)
+        self._timezone = str(get_timezone())
+
+    def money(self, amount: Decimal | int | str | None, digits: bool = True) -> str:
+        return _money_text(self._locale, amount, digits)
+
+    def number(self, value, places: int | None = None) -> str:
+        return _number_text(self._locale, value, places)
+
+    def instant(self, value: datetime | None, fmt: str = "medium", seconds: bool = False) -> str:
+        return _instant_text(self._locale_name, self._timezone, value, fmt, seconds)
 
 
 def siret(value: str | None) -> str:

@@ -3,7 +3,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import SimpleNamespace
 
-from app.i18n import day, instant, money
+from app.i18n import Formats, day, instant, money, number
 from tests import factories
 from tests.conftest import login
 
@@ -26,6 +26,28 @@ def test_amounts_and_dates_follow_the_locale(web_app):
         flask_babel.refresh()
         assert money(Decimal("1234567.89")) == "€1,234,567.89"
         assert day(date(2027, 3, 1)) == "Mar 1, 2027"
+
+
+def test_formats_bound_to_the_request_format_as_the_filters(web_app):
+    """`Formats` (a table's figures formatted in the view) writes what the filters write, in either language."""
+    import flask_babel
+    from flask import session
+
+    noon = datetime(2027, 3, 1, 11, 0, tzinfo=UTC)
+    for lang in ("fr", "en"):
+        with web_app.test_request_context("/"):
+            session["lang"] = lang
+            flask_babel.refresh()
+            formats = Formats()
+            for amount in (Decimal("1234567.89"), Decimal("0.5"), 12, None, ""):
+                assert formats.money(amount) == money(amount) and formats.money(amount, False) == money(amount, False)
+            for value, places in ((Decimal("12.345"), 2), (Decimal("7.5"), None), (1500, 1), (None, 2)):
+                assert formats.number(value, places) == number(value, places)
+            for moment in (noon, None):
+                assert formats.instant(moment) == instant(moment)
+                assert formats.instant(moment, seconds=True) == instant(moment, seconds=True)
+            shown = formats.money(Decimal("1234.5")).replace("\xa0", " ").replace("\u202f", " ")
+            assert shown == {"fr": "1 234,50 €", "en": "€1,234.50"}[lang]
 
 
 def test_language_switch_changes_the_interface_and_sticks(client):

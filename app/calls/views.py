@@ -23,7 +23,7 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_fresh
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app import actions, confirmation
 from app.accounts.auth import public, roles_required
@@ -33,6 +33,7 @@ from app.calls import (
     models,  # noqa: F401
     services,
 )
+from app.calls.evaluation_table import evaluation_tables
 from app.calls.forms import (
     BID_STATUS_LABELS,
     CALL_STATUS_LABELS,
@@ -61,7 +62,7 @@ from app.domain.cpv import code_of_prefix, search_prefix
 from app.domain.procedures import PROCEDURE_LABELS
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
-from app.forms import apply_errors, decimal_input_text, posted_int
+from app.forms import apply_errors, posted_int
 from app.groups import services as group_services
 from app.groups.models import Lot, PurchaseGroup
 from app.i18n import current_language, money
@@ -201,19 +202,19 @@ def _supplier_recent_bids() -> tuple[list[Bid], dict]:
     return recent, found.outcomes
 
 
-def _load_call(call_id: int) -> Call:
-    """The call as the service scopes it, with its collections in one statement each (no query per row)."""
-    return services.get_call(
-        db.session,
-        current_user,
-        call_id,
-        (
-            selectinload(Call.lots).selectinload(CallLot.group_lot),
-            selectinload(Call.criteria),
-            selectinload(Call.documents),
-            selectinload(Call.questions),
-        ),
-    )
+def _load_call(call_id: int, page: bool = False) -> Call:
+    """The call as the service scopes it, with its collections in one statement each (no query per row); its
+    criteria come with the call, each lot's group lot with the lots. `page`: also what the call page shows of every
+    lot, the shares behind its yearly amount, with the lots too (not one statement per lot)."""
+    options = [
+        selectinload(Call.lots).joinedload(CallLot.group_lot),
+        joinedload(Call.criteria),  # a few rows: joined to the call's
+        selectinload(Call.documents),
+        selectinload(Call.questions),
+    ]
+    if page:
+        options.append(selectinload(Call.lots).joinedload(CallLot.group_lot).joinedload(Lot.shares))
+    return services.get_call(db.session, current_user, call_id, options)
 
 
 # --- preparing a call -----------------------------------------------------------------------------------------------
@@ -453,7 +454,8 @@ def _evaluation(call: Call) -> dict | None:
     if current_user.role not in EVALUATORS:
         return None
     try:
-        bids = services.list_bids(db.session, current_user, call)  # closes the call once the deadline has passed
+        # closes the call once the deadline has passed; the page lists no bid document
+        bids = services.list_bids(db.session, current_user, call, documents=False)
     except NotPermitted:
         return None
     except Conflict as error:  # bids_not_opened: the committee has not opened them yet
@@ -461,12 +463,12 @@ def _evaluation(call: Call) -> dict | None:
             raise
         return None
     ranked = services.ranking(db.session, current_user, call, bids)  # list_bids loaded their scores and suppliers
-    awards = {
-        award.lot_id: award
-        for award in db.session.scalars(
-            sa.select(Award).join(CallLot, Award.lot_id == CallLot.id).where(CallLot.call_id == call.id)
-        )
-    }
+    awarded = [lot.id for lot in call.lots if lot.status == "awarded"]  # awarding a lot marks it: no award before
+    awards = (
+        {award.lot_id: award for award in db.session.scalars(sa.select(Award).where(Award.lot_id.in_(awarded)))}
+        if awarded
+        else {}
+    )
     contracts = defaultdict(list)
     lot_of_award = {award.id: lot_id for lot_id, award in awards.items()}
     if awards:
@@ -481,23 +483,6 @@ def _evaluation(call: Call) -> dict | None:
     return {"ranked": ranked, "awards": awards, "contracts": contracts, "records": records}
 
 
-def _score_inputs(ranked: dict, scored: list[str], bound: dict, lang: str) -> dict[int, dict[str, tuple[str, list]]]:
-    """The value and errors of every score input of the evaluation tables (`score-<bid id>-<criterion>`), written by
-    the template as plain inputs: the bound forms of a refused POST give the user's input and its errors, otherwise
-    the saved score (as `FrenchDecimalField` shows it). One WTForms form per bid cost more than the rest of the page.
-    """
-    inputs = {}
-    for rows in ranked.values():
-        for _ranked, bid in rows:
-            form = bound.get(bid.id)
-            if form is not None:
-                inputs[bid.id] = {name: (form[name]._value(), form[name].errors) for name in scored}
-                continue
-            saved = {s.criterion: s.score for s in bid.scores}
-            inputs[bid.id] = {name: (decimal_input_text(saved.get(name), lang), []) for name in scored}
-    return inputs
-
-
 def _render_detail(call: Call, status: int = 200, **forms):
     """The call page; `forms` replaces the blank action forms by bound ones carrying the user's input and errors."""
     now = utcnow()
@@ -509,6 +494,8 @@ def _render_detail(call: Call, status: int = 200, **forms):
     editable = state in ("draft", "published")
     criteria = list(call.criteria)
     scored = [c.name for c in criteria if c.name != "price"]
+    criterion_labels = {c.name: str(CRITERION_LABELS.get(c.name, c.name)) for c in criteria}
+    evaluation = _evaluation(call)
     context: dict = {
         "call": call,
         "group": call.group,
@@ -528,7 +515,20 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "small_lots": small_call_lots(call, paris_today()),
         "locality_labels": LOCALITY_LABELS,
         "locality_badges": LOCALITY_BADGES,
-        "evaluation": _evaluation(call),
+        "evaluation": evaluation,
+        "evaluation_tables": evaluation_tables(
+            call.lots,
+            criteria,
+            evaluation,
+            can_decide=coordinator and call.status in ("closed", "evaluated"),
+            criterion_labels=criterion_labels,
+            input_label=_("Score out of 100"),
+            score_forms=forms.get("score_forms", {}),
+            language=lang,
+        )
+        if evaluation
+        else {},
+        "criterion_labels": criterion_labels,
         "decp_allowed": role in decp.READERS,
         "award_notices": services.award_notices(db.session, call),
         "impact": call_impacts(db.session, [call])[call.id],
@@ -550,10 +550,6 @@ def _render_detail(call: Call, status: int = 200, **forms):
             q.id: bound.get(q.id) or AnswerForm(prefix=f"answer-{q.id}", formdata=None, data={"answer": q.answer})
             for q in call.questions
         }
-        evaluation = context["evaluation"]
-        context["score_inputs"] = (
-            _score_inputs(evaluation["ranked"], scored, forms.get("score_forms", {}), lang) if evaluation else {}
-        )
     if supplier:
         own = services.list_bids(db.session, current_user, call)
         active = {b.lot_id: b for b in own if b.status == "active"}
@@ -587,13 +583,13 @@ def _render_detail(call: Call, status: int = 200, **forms):
 def call_detail(call_id: int):
     """The call page: public once published (without any bid information); drafts are 404 to whoever may not see
     them."""
-    call = _load_call(call_id)
+    call = _load_call(call_id, page=True)
     if services.closing_due(call):
         # The first reader after the deadline closes the call, exactly once (a conditional update; the scheduler
         # does the same), as an action of its own: committed, its notifications sent after that commit. The page
         # itself is read-only and commits nothing.
         actions.run(lambda: services.ensure_closed(db.session, call))
-        call = _load_call(call_id)
+        call = _load_call(call_id, page=True)
     return _render_detail(call)
 
 
@@ -617,7 +613,7 @@ def publish_call(call_id: int):
         )
     done = actions.submit(None, lambda: len(services.publish_call(db.session, current_user, call)))
     if not done:
-        return _render_detail(_load_call(call_id), done.status)
+        return _render_detail(_load_call(call_id, page=True), done.status)
     if done.value:
         message = ngettext(
             "The call is published: %(num)d matching supplier is notified.",
@@ -642,7 +638,7 @@ def cancel_call(call_id: int):
     )
     if done:
         return _back(call_id)
-    return _render_detail(_load_call(call_id), done.status, cancel_form=form)
+    return _render_detail(_load_call(call_id, page=True), done.status, cancel_form=form)
 
 
 @bp.post("/calls/<int:call_id>/documents")
@@ -664,7 +660,7 @@ def upload_document(call_id: int):
     )
     if done:
         return _back(call_id, "documents")
-    return _render_detail(_load_call(call_id), done.status, upload_form=form)
+    return _render_detail(_load_call(call_id, page=True), done.status, upload_form=form)
 
 
 @bp.get("/calls/<int:call_id>/documents/<int:document_id>")
@@ -691,7 +687,7 @@ def answer_question(call_id: int, question_id: int):
     )
     if done:
         return _back(call_id, "questions")
-    return _render_detail(_load_call(call_id), done.status, answer_forms={question_id: form})
+    return _render_detail(_load_call(call_id, page=True), done.status, answer_forms={question_id: form})
 
 
 @bp.post("/calls/<int:call_id>/scores")
@@ -713,7 +709,7 @@ def score_bid(call_id: int):
     )
     if done:
         return _back(call_id, "evaluation")
-    return _render_detail(_load_call(call_id), done.status, score_forms={bid_id: form})
+    return _render_detail(_load_call(call_id, page=True), done.status, score_forms={bid_id: form})
 
 
 @bp.post("/calls/<int:call_id>/lots/<int:lot_id>/scores")
@@ -756,7 +752,7 @@ def score_lot(call_id: int, lot_id: int):
                 target[parts[2]].errors = [*target[parts[2]].errors, *messages]
             elif messages:
                 flash(" ".join(messages), "danger")
-    return _render_detail(_load_call(call_id), done.status, score_forms=forms)
+    return _render_detail(_load_call(call_id, page=True), done.status, score_forms=forms)
 
 
 @bp.post("/calls/<int:call_id>/awards")
@@ -803,7 +799,7 @@ def award_lot(call_id: int):
     )
     if done:
         return _back(call_id, "evaluation")
-    return _render_detail(_load_call(call_id), done.status)
+    return _render_detail(_load_call(call_id, page=True), done.status)
 
 
 def _readable_bid(bid_id: int | None) -> Bid | None:
@@ -826,7 +822,7 @@ def declare_unsuccessful(call_id: int, lot_id: int):
     )
     if done:
         return _back(call_id, "evaluation")
-    return _render_detail(_load_call(call_id), done.status)
+    return _render_detail(_load_call(call_id, page=True), done.status)
 
 
 # --- the supplier's actions -----------------------------------------------------------------------------------------
@@ -844,7 +840,7 @@ def ask_question(call_id: int):
     )
     if done:
         return _back(call_id, "questions")
-    return _render_detail(_load_call(call_id), done.status, question_form=form)
+    return _render_detail(_load_call(call_id, page=True), done.status, question_form=form)
 
 
 @bp.post("/calls/<int:call_id>/bids")
@@ -899,7 +895,7 @@ def submit_bid(call_id: int):
             placed = services.get_bid(db.session, current_user, placed.id)
             return _render_receipt(placed, call, shown["amount"], shown["content"], inline=True)
         return redirect(url_for(".bid_receipt", bid_id=placed.id))
-    return _render_detail(_load_call(call_id), done.status, bid_forms={lot_id: form})
+    return _render_detail(_load_call(call_id, page=True), done.status, bid_forms={lot_id: form})
 
 
 @bp.post("/bids/<int:bid_id>/withdraw")
@@ -918,7 +914,7 @@ def withdraw_bid(bid_id: int):
     if done.refused("not_found"):  # another supplier's bid, or none: the 404 page
         raise done.error
     call_id = services.get_bid(db.session, current_user, bid_id).call_id
-    return _render_detail(_load_call(call_id), done.status)
+    return _render_detail(_load_call(call_id, page=True), done.status)
 
 
 @bp.get("/bids/<int:bid_id>")

@@ -764,13 +764,59 @@ def test_the_call_page_does_not_query_per_question_or_document(new_client, db, w
         db.session.commit()
         calls.append(call.id)
     for email in ("coord@x.fr", "beta@x.fr", "member@x.fr"):
-        client = english(new_client(), email)
-        counts = []
-        for call_id in calls:
-            client.get(f"/calls/{call_id}")  # warm up (session, locale)
-            with query_counter() as count:
-                assert client.get(f"/calls/{call_id}").status_code == 200
-            counts.append(count.value)
+        counts, _pages = call_page_statements(new_client, query_counter, email, calls)
+        assert counts[0] == counts[1], (email, counts)
+
+
+def call_page_statements(new_client, query_counter, email: str, call_ids: list[int]) -> tuple[list[int], list[str]]:
+    """The statements each call page sends for the user (after a first request: session, locale), and the pages."""
+    client = english(new_client(), email)
+    counts, pages = [], []
+    for call_id in call_ids:
+        client.get(f"/calls/{call_id}")
+        with query_counter() as count:
+            page = client.get(f"/calls/{call_id}")
+        assert page.status_code == 200, email
+        counts.append(count.value)
+        pages.append(text(page))
+    return counts, pages
+
+
+def test_the_evaluation_on_the_call_page_does_not_query_per_lot_or_bid(new_client, db, world, clock, query_counter):
+    """After the deadline, one lot with two bids and three lots with six bids (scored, with notes, on group lots with
+    their members' shares) are shown to every evaluator in as many statements."""
+    group, coordinator = world["group"], world["coordinator"]
+    suppliers = [factories.user("supplier", supplier=world[name]) for name in ("alpha", "beta")]
+    calls = []
+    for size in (1, 3):
+        lots = []
+        for n in range(size):
+            group_lot = group_services.create_lot(
+                db.session,
+                coordinator,
+                group,
+                group_services.LotValues(
+                    title=f"Lot {size}-{n}",
+                    cpv_code="09310000",
+                    shares={"CHU": {"annual_amount": Decimal("100000")}, "UB": {"annual_amount": Decimal("50000")}},
+                ),
+            )
+            lots.append(LotInput(f"Lot {size}-{n}", "09310000-5", Decimal("450000.00"), group_lot_id=group_lot.id))
+        call = factories.call(coordinator, group, title=f"Appel à {size} lots", lots=lots, publish=True)
+        for lot in call.lots:
+            for k, supplier in enumerate(suppliers):
+                factories.bid(supplier, call, f"{400000 + 1000 * k}.00", lot_id=lot.id, technical_note="Note")
+        calls.append(call)
+    db.session.commit()
+    clock.move_to(DEADLINE + timedelta(minutes=5))
+    for call in calls:
+        services.ensure_closed(db.session, call)
+        placed = services.list_bids(db.session, coordinator, call)
+        services.score_bid(db.session, coordinator, call, placed[0].id, {"technical": 60})
+    db.session.commit()
+    for email in ("coord@x.fr", "member@x.fr", "admin@x.fr"):
+        counts, pages = call_page_statements(new_client, query_counter, email, [call.id for call in calls])
+        assert [page.count('<tr data-bid="') for page in pages] == [2, 6], email
         assert counts[0] == counts[1], (email, counts)
 
 

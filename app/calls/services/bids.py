@@ -18,7 +18,7 @@ from pathlib import Path
 import filetype
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app import effects
 from app.audit.services import record
@@ -363,8 +363,9 @@ def withdraw_bid(session: Session, actor, bid_id: int) -> Bid:
     return bid
 
 
-def list_bids(session: Session, actor, call: Call) -> list[Bid]:
-    """A supplier: its own bids (every version). Anyone else: the active bids, only after the deadline."""
+def list_bids(session: Session, actor, call: Call, documents: bool = True) -> list[Bid]:
+    """A supplier: its own bids (every version). Anyone else: the active bids, only after the deadline; with their
+    documents unless `documents` is false (the call page lists none)."""
     if actor.role == "supplier":
         own = list(
             session.scalars(
@@ -379,12 +380,14 @@ def list_bids(session: Session, actor, call: Call) -> list[Bid]:
     require_unsealed(call)
     ensure_closed(session, call)
     sealing.require_opened(call)
+    # what each listed bid shows comes with the bids, no statement per bid: its supplier (the relationship is
+    # joined) and its scores (a few rows per bid) in the same statement, its documents in one more
+    options = [joinedload(Bid.scores), selectinload(Bid.documents)] if documents else [joinedload(Bid.scores)]
     return list(
         session.scalars(
             sa.select(Bid)
-            # what each listed bid shows comes with the bids: no statement per bid
-            .options(selectinload(Bid.scores), selectinload(Bid.supplier), selectinload(Bid.documents))
+            .options(*options)
             .where(Bid.call_id == call.id, Bid.status == "active")
             .order_by(Bid.lot_id, Bid.amount, Bid.submitted_at)
-        )
+        ).unique()
     )
