@@ -155,23 +155,16 @@ def _in_divisions(divisions: list[str] | None):
     return sa.or_(*(Need.cpv_code.between(f"{d}000000", f"{d}999999") for d in sorted(divisions)))
 
 
-def overlap_shares(session: Session, query: OverlapQuery, divisions: list[str] | None = None) -> pd.DataFrame:
-    """Each organization's share of each CPV prefix among the needs in the window (of the CPV `divisions` given,
-    all by default): one GROUP BY, one row per prefix and organization (engine.SHARE_COLUMNS), however many needs
-    there are."""
-    return _shares(session, query, divisions)[0]
-
-
 def _shares(
-    session: Session, query: OverlapQuery, divisions: list[str] | None, *, ids: bool = False
+    session: Session, query: OverlapQuery, divisions: list[str] | None
 ) -> tuple[pd.DataFrame, dict[str, tuple[int, ...]]]:
-    """overlap_shares, and with `ids` each prefix's need ids (sorted) from the same GROUP BY: the needs are read
-    once. The needs are summed per organization id first and the organizations joined to those sums (not to every
-    need); the sums are cast back to integers (PostgreSQL's sum of BIGINT is a NUMERIC, which the driver would turn
-    into Decimals)."""
+    """Each organization's share of each CPV prefix among the needs in the window (of the CPV `divisions` given,
+    every need for None), one row per prefix and organization (engine.SHARE_COLUMNS), and each prefix's need ids
+    (sorted), from one GROUP BY: the needs are read once. They are summed per organization id first and the
+    organizations joined to those sums (not to every need); the sums are cast back to integers (PostgreSQL's sum
+    of BIGINT is a NUMERIC, which the driver would turn into Decimals)."""
     prefix = _prefix(query.level).label("prefix")
     works = sa.func.min(sa.case((Need.cpv_code.startswith(WORKS_DIVISION), 1), else_=0))
-    listed = [sa.func.aggregate_strings(sa.cast(Need.id, sa.String), ",").label("ids")] if ids else []
     sums = (
         sa.select(
             prefix,
@@ -179,7 +172,7 @@ def _shares(
             sa.cast(sa.func.sum(ANNUAL_CENTS), sa.BigInteger).label("annual"),
             sa.cast(sa.func.sum(TOTAL_CENTS), sa.BigInteger).label("total"),
             works.label("works"),
-            *listed,
+            sa.func.aggregate_strings(sa.cast(Need.id, sa.String), ",").label("ids"),
         )
         .where(_in_window(query), _in_divisions(divisions))
         .group_by(prefix, Need.organization_id)
@@ -192,14 +185,13 @@ def _shares(
         sums.c.total,
         Organization.is_central_government,
         sums.c.works,
-        *([sums.c.ids] if ids else []),
+        sums.c.ids,
     ).join(Organization, Organization.id == sums.c.organization_id)
     rows = []
     need_ids: dict[str, list[int]] = {}
-    for p, org, annual, total, central, all_works, *joined in session.execute(stmt):
+    for p, org, annual, total, central, all_works, ids in session.execute(stmt):
         rows.append((str(p), str(org), int(annual), int(total), bool(central), bool(all_works)))
-        if joined:
-            need_ids.setdefault(str(p), []).extend(int(i) for i in joined[0].split(","))
+        need_ids.setdefault(str(p), []).extend(int(i) for i in ids.split(","))
     frame = pd.DataFrame(rows, columns=list(engine.SHARE_COLUMNS))
     return frame, {p: tuple(sorted(found)) for p, found in need_ids.items()}
 
@@ -253,7 +245,7 @@ def _division_overlaps(
     """division -> its overlaps with their need ids, for the divisions given (`every`: all the divisions of the
     needs; one GROUP BY of their needs' shares and ids in the window): an overlap's prefix is at the level or
     finer, inside one division."""
-    shares, need_ids = _shares(session, query, None if every else divisions, ids=True)
+    shares, need_ids = _shares(session, query, None if every else divisions)
     overlaps = engine.overlaps_from_shares(
         shares, level=query.level, window_start=query.window_start, need_ids=need_ids
     )
