@@ -90,9 +90,9 @@ def call_procedure(call: Call, today: date) -> CallProcedure | None:
     return CallProcedure(requirement, on)
 
 
-def small_call_lots(call: Call, today: date) -> set[int]:
-    """The ids of the call's lots that may follow an adapted procedure although the call is formal (R2123-1 2°)."""
-    procedure = call_procedure(call, today)
+def small_call_lots(call: Call, procedure: CallProcedure | None) -> set[int]:
+    """The ids of the call's lots that may follow an adapted procedure although the call is formal (R2123-1 2°),
+    under the call's `procedure` (`call_procedure`)."""
     if procedure is None:
         return set()
     flags = small_lots_under(procedure.requirement, [lot.total_amount for lot in call.lots], procedure.on)

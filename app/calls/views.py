@@ -64,7 +64,7 @@ from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.extensions import db, login_manager
 from app.forms import apply_errors, posted_int
 from app.groups import services as group_services
-from app.groups.models import Lot, PurchaseGroup
+from app.groups.models import Lot, LotShare, PurchaseGroup
 from app.i18n import current_language, money
 from app.impact.services import call_impacts
 from app.organizations.models import Organization
@@ -205,7 +205,8 @@ def _supplier_recent_bids() -> tuple[list[Bid], dict]:
 def _load_call(call_id: int, page: bool = False) -> Call:
     """The call as the service scopes it, with its collections in one statement each (no query per row); its
     criteria come with the call, each lot's group lot with the lots. `page`: also what the call page shows of every
-    lot, the shares behind its yearly amount, with the lots too (not one statement per lot)."""
+    lot, the shares behind its yearly amount, with the lots too (not one statement per lot); the page reads the shares'
+    amounts, not their organizations."""
     options = [
         selectinload(Call.lots).joinedload(CallLot.group_lot),
         joinedload(Call.criteria),  # a few rows: joined to the call's
@@ -213,7 +214,8 @@ def _load_call(call_id: int, page: bool = False) -> Call:
         selectinload(Call.questions),
     ]
     if page:
-        options.append(selectinload(Call.lots).joinedload(CallLot.group_lot).joinedload(Lot.shares))
+        shares = selectinload(Call.lots).joinedload(CallLot.group_lot).joinedload(Lot.shares)
+        options.append(shares.lazyload(LotShare.organization))
     return services.get_call(db.session, current_user, call_id, options)
 
 
@@ -496,6 +498,8 @@ def _render_detail(call: Call, status: int = 200, **forms):
     scored = [c.name for c in criteria if c.name != "price"]
     criterion_labels = {c.name: str(CRITERION_LABELS.get(c.name, c.name)) for c in criteria}
     evaluation = _evaluation(call)
+    # the procedure of the call itself: its lots, under the thresholds of the day it was (or would be) published
+    procedure = call_procedure(call, paris_today())
     context: dict = {
         "call": call,
         "group": call.group,
@@ -512,7 +516,7 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "open_for_bids": call.is_open_for_bids(now),
         "questions_open": state == "published" and now < call.questions_deadline,
         "estimated_total": call_total_value(call),
-        "small_lots": small_call_lots(call, paris_today()),
+        "small_lots": small_call_lots(call, procedure),
         "locality_labels": LOCALITY_LABELS,
         "locality_badges": LOCALITY_BADGES,
         "evaluation": evaluation,
@@ -535,8 +539,6 @@ def _render_detail(call: Call, status: int = 200, **forms):
         "impact_public": not current_user.is_authenticated or supplier,
     }
     if coordinator:
-        # the procedure of the call itself: its lots, under the thresholds of the day it was (or would be) published
-        procedure = call_procedure(call, paris_today())
         context["warnings"] = (
             services.deadline_warnings(call, procedure.code if procedure else None, now) if editable else []
         )

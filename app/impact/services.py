@@ -366,9 +366,10 @@ def _awarded_locations(session: Session, group_ids: tuple[int, ...]) -> dict[int
         .where(Call.group_id.in_(group_ids))
         .group_by(Call.group_id, SupplierCompany.postcode, SupplierCompany.city)
     )
-    rows = pd.DataFrame([tuple(r) for r in session.execute(stmt)], columns=["key", "postcode", "city", "cents"])
-    if rows.empty:
+    found = session.execute(stmt).all()
+    if not found:  # no award yet: most calls and groups
         return {}
+    rows = pd.DataFrame([tuple(r) for r in found], columns=["key", "postcode", "city", "cents"])
     return impact.local_figures(rows["key"], rows["postcode"], rows["city"], rows["cents"], metropole_area())
 
 
