@@ -59,6 +59,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
 STATIC_PATH = "/static/css/mutualis.css"
+SERVING = ("-c", "python:app.serving")  # gunicorn's settings, as README "Deploying" starts it
 SERVICE_CPU: list[float] = []  # processor time of each `service_import`, this process only (not the database's)
 STEPS = ("imports", "apis", "pages", "groups", "rush")
 
@@ -208,7 +209,7 @@ def server(url: str, workdir: Path, workers: int = 2, stop_signal: int = signal.
     port = free_port()
     log = open(workdir / f"gunicorn-{port}.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(  # noqa: S603
-        [str(VENV_BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "app:create_app()"],
+        [str(VENV_BIN / "gunicorn"), *SERVING, "-w", str(workers), "-b", f"127.0.0.1:{port}", "app:create_app()"],
         cwd=ROOT,
         env=app_env(url, workdir),
         stdout=log,

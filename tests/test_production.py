@@ -153,7 +153,8 @@ def test_the_built_package_carries_templates_migrations_data_and_the_compiled_ca
 
 
 def test_production_starts_from_environment_variables_only(deployment, installed, database_url):
-    """The README's commands: migrate, then gunicorn with two workers and the scheduler; /login answers in French."""
+    """The README's commands: migrate, then gunicorn with its settings (app.serving) and two workers, and the scheduler;
+    /login answers in French."""
     where = _run(deployment, "python", "-c", "import app, config; print(app.__file__); print(config.__file__)")
     assert where.returncode == 0, where.stderr
     assert all(Path(line).is_relative_to(installed) for line in where.stdout.split()), where.stdout
@@ -169,7 +170,7 @@ def test_production_starts_from_environment_variables_only(deployment, installed
         engine.dispose()
 
     port = _free_port()
-    gunicorn = ("gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "app:create_app()")
+    gunicorn = ("gunicorn", "-c", "python:app.serving", "-w", "2", "-b", f"127.0.0.1:{port}", "app:create_app()")
     with (
         _running(deployment, "gunicorn", *gunicorn) as (web, web_log),
         _running(deployment, "scheduler", "flask", "scheduler") as (scheduler, scheduler_log),
@@ -185,7 +186,9 @@ def test_production_starts_from_environment_variables_only(deployment, installed
     assert "Secure" in cookie and "HttpOnly" in cookie
     assert headers["Strict-Transport-Security"] == "max-age=31536000"  # a year of HTTPS only, remembered by browsers
     assert "script-src 'self'" in headers["Content-Security-Policy"]
-    assert "Booting worker" in web_log.read_text()
+    served = web_log.read_text()
+    assert "Booting worker" in served
+    assert "Garbage collection tuned" in served  # app.serving's hook ran (in each worker that was up)
     assert "scheduler stopped" in scheduler_log.read_text()
 
 
