@@ -111,6 +111,18 @@ for _event in ("commit", "rollback", "begin"):
     sa.event.listen(sa.engine.Engine, _event, _forget_tokens)
 
 
+def _database(session: Session) -> str:
+    """The database the session reads (its URL without the password): answers are remembered per database."""
+    return session.get_bind().url.render_as_string(hide_password=True)
+
+
+def _full_key(session: Session, database: str, topics: tuple[str, ...], key: Hashable, *part) -> tuple | None:
+    """What an answer (or a part of one) is remembered under: the database, the topics with their current tokens,
+    the caller's key; None when a topic has no token (nothing is remembered)."""
+    current = tokens(session, topics)
+    return None if current is None else (database, topics, current, key, *part)
+
+
 def remembered(session: Session, topics: tuple[str, ...], key: Hashable, compute: Callable[[], T]) -> T:
     """compute(), or the answer it gave under the topics' current tokens for the same key. The answer is shared:
     callers must not change it (return tuples, frozen dataclasses).
@@ -119,10 +131,9 @@ def remembered(session: Session, topics: tuple[str, ...], key: Hashable, compute
     commits (deferred triggers), so until then it still reads the tokens of the data as it was before its writes."""
     if session.connection().info.get(_WROTE):
         return compute()
-    current = tokens(session, topics)
-    if current is None:
+    full_key = _full_key(session, _database(session), topics, key)
+    if full_key is None:
         return compute()
-    full_key = (session.get_bind().url.render_as_string(hide_password=True), topics, current, key)
     with _lock:
         answer = _answers.get(full_key, _MISSING)
     if answer is not _MISSING:
@@ -156,16 +167,16 @@ def remembered_parts(
     have no token is computed each time; the answers are shared (callers must not change them)."""
     if session.connection().info.get(_WROTE):
         return compute(list(parts))
-    url = session.get_bind().url.render_as_string(hide_password=True)
+    database = _database(session)
     found: dict[P, T] = {}
     keys: dict[P, tuple] = {}
     missing: list[P] = []
     for part, topics in parts.items():
-        current = tokens(session, topics)
-        if current is not None:
-            keys[part] = (url, topics, current, key, part)
+        part_key = _full_key(session, database, topics, key, part)
+        if part_key is not None:
+            keys[part] = part_key
             with _lock:
-                answer = _parts.get(keys[part], _MISSING)
+                answer = _parts.get(part_key, _MISSING)
             if answer is not _MISSING:
                 found[part] = answer
                 continue
