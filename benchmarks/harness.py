@@ -152,6 +152,26 @@ def machine() -> dict:
     }
 
 
+def code_version() -> str:
+    """The commit measured, "+ uncommitted changes" when the app, the benchmarks or the settings differ from it (the
+    reports in benchmarks/results/ aside); "unknown" outside a git checkout."""
+    git = shutil.which("git")
+    if git is None:
+        return "unknown"
+
+    def output(*args: str) -> str:
+        return subprocess.run(  # noqa: S603 - fixed arguments
+            [git, *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
+
+    try:
+        commit = output("rev-parse", "--short=12", "HEAD")
+        changed = output("status", "--porcelain", "--", ".", ":(exclude)benchmarks/results")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{commit} + uncommitted changes" if changed else commit
+
+
 # --------------------------------------------------------------------------- databases and processes
 
 
@@ -935,7 +955,8 @@ def markdown(report: dict) -> str:
         "write to its data (computed again); pages are measured under load after a short warm-up of the same load on "
         "the same server (not counted), the home page and the overlap map also while a need changes every 2 s.",
         "",
-        "Machine: " + ", ".join(f"{k} {v}" for k, v in report["machine"].items()),
+        f"Code: {report.get('code', 'unknown')}. Machine: "
+        + ", ".join(f"{k} {v}" for k, v in report["machine"].items()),
         "",
         "| database | measure | median (min–max) | floor | floor median | ratio | target | note |",
         "|---|---|---|---|---|---|---|---|",
@@ -968,6 +989,7 @@ def run(args) -> dict:
         "runs": args.runs,
         "load_seconds": args.load_seconds,
         "steps": args.only or list(STEPS),
+        "code": code_version(),
         "machine": machine(),
         "figures": [],
         "errors": [],

@@ -4,6 +4,8 @@ HTTP, the SQL floors): they run and report what they measured. Timings themselve
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import pytest
 
@@ -113,6 +115,7 @@ def test_the_groups_statements_are_counted_and_the_report_is_written(loaded):
         "counts": "",
         "runs": 1,
         "load_seconds": 0,
+        "code": harness.code_version(),
         "machine": harness.machine(),
         "figures": [figure.as_dict(), harness.Figure("x", "sqlite", [0.2, 0.1, 0.3], "f", [0.1]).as_dict()],
         "errors": [],
@@ -123,6 +126,11 @@ def test_the_groups_statements_are_counted_and_the_report_is_written(loaded):
     assert "| sqlite | GET /api/v1/groups, SQL statements |" in text
     assert "| sqlite | x | 200 ms (100 ms–300 ms) | f | 100 ms | 2.0× |" in text
     assert report["machine"]["cores"] >= 1 and report["machine"]["sqlite"]
+    git = shutil.which("git")
+    head = git and subprocess.run([git, "rev-parse", "--short=12", "HEAD"], cwd=harness.ROOT, capture_output=True)  # noqa: S603
+    if head and head.returncode == 0:  # a git checkout: the report names the commit measured
+        assert report["code"].startswith(head.stdout.decode().strip())
+    assert f"Code: {report['code']}. Machine: " in text
 
 
 def test_a_page_measurement_has_a_server_of_its_own_stopped_when_it_ends(loaded):
