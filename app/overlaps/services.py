@@ -251,7 +251,7 @@ def _division_overlaps(
     )
     result: dict[str, list] = {d: [] for d in divisions}
     for overlap in overlaps:
-        result[overlap.cpv_prefix[:2]].append(overlap)
+        _add_to_division(result, overlap.cpv_prefix, overlap)
     return {d: tuple(found) for d, found in result.items()}
 
 
@@ -368,21 +368,45 @@ def _heatmap(overlaps: list[engine.Overlap]) -> pd.DataFrame:
 
 
 def _splitting_warnings(session: Session, actor) -> list[engine.SplittingWarning]:
-    """The splitting warnings of every organization (a buyer's own), remembered until a need changes."""
+    """The splitting warnings of every organization (a buyer's own), sorted by organization, year and CPV class.
+
+    A warning's needs share a CPV class, hence a division: the warnings are remembered per division until one of its
+    needs changes (or an organization's code or buyer class), and after a change only that division's needs are
+    read and checked again."""
     organization_id = actor.organization_id if actor.role == "buyer" else None
-    return list(
-        freshness.remembered(
-            session,
-            ("needs",),
-            ("splitting", organization_id),
-            lambda: tuple(engine.find_splitting_warnings(_splitting_frame(session, actor))),
-        )
+    every = _division_parts(session)
+    parts = freshness.remembered_parts(
+        session,
+        every,
+        ("splitting", organization_id),
+        lambda divisions: _division_splitting_warnings(
+            session, organization_id, divisions, every=len(divisions) == len(every)
+        ),
     )
+    warnings = [warning for found in parts.values() for warning in found]
+    warnings.sort(key=lambda w: (w.organization, w.year, w.cpv_prefix))  # as find_splitting_warnings sorts them
+    return warnings
 
 
-def _splitting_frame(session: Session, actor) -> pd.DataFrame:
-    """The submitted needs the splitting check reads (a buyer's own organization's only)."""
-    return submitted_needs_frame(session, actor.organization_id if actor.role == "buyer" else None)
+def _division_splitting_warnings(
+    session: Session, organization_id: int | None, divisions: list[str], *, every: bool = False
+) -> dict[str, tuple]:
+    """division -> its splitting warnings, from the submitted needs of the divisions given (`every`: all the
+    divisions of the needs, read without a condition) of one organization (every organization for None)."""
+    condition = None if every else _in_divisions(divisions)
+    result: dict[str, list] = {d: [] for d in divisions}
+    for warning in engine.find_splitting_warnings(submitted_needs_frame(session, organization_id, condition)):
+        _add_to_division(result, warning.cpv_prefix, warning)
+    return {d: tuple(found) for d, found in result.items()}
+
+
+def _add_to_division(result: dict[str, list], prefix: str, item) -> None:
+    """Add an item to the list of its prefix's division. A division not asked for is left out: read without a
+    condition, the needs may hold one committed after the divisions were listed (at READ COMMITTED each statement
+    sees the latest commits); it is computed with the next request, under the token that change gave it."""
+    found = result.get(prefix[:2])
+    if found is not None:
+        found.append(item)
 
 
 def overlap_report(

@@ -542,6 +542,54 @@ def test_a_changed_need_computes_its_own_divisions_overlaps_only(client, session
     assert all("UBO" in o["organizations"] for o in renamed["items"] if o["cpv_prefix"] != "0931")
 
 
+def test_a_changed_need_checks_its_own_divisions_splitting_only(session, world, monkeypatch):
+    """The splitting warnings are remembered per division: after a need changes, only its division's needs are
+    checked again, and the warnings equal those checked from scratch, in the same order."""
+    from app.overlaps import services as overlap_services
+
+    for cpv in ("33141000", "30192000"):  # two divisions, three needs of one class each: 3 × 80,000 ≥ 216,000
+        for month in (1, 5, 9):
+            factories.need(world["DM"], cpv=cpv, annual="80000.00", months=12, start=date(2027, month, 1))
+    session.commit()
+    coordinator = world["coordinator"]
+
+    def described():
+        return [
+            (w.organization, w.cpv_prefix, w.year, w.total_amount, w.need_ids)
+            for w in overlap_services._splitting_warnings(session, coordinator)
+        ]
+
+    first = described()
+    assert [(o, prefix, total) for o, prefix, _, total, _ in first] == [
+        ("DM", "3019", Decimal("240000.00")),
+        ("DM", "3314", Decimal("240000.00")),
+    ]
+    checked = _spy(monkeypatch, overlap_services, "_division_splitting_warnings", lambda args: args[2])
+    assert described() == first and checked == []  # remembered
+    need = session.scalar(sa.select(Need).where(Need.cpv_code == "33141000").order_by(Need.start_date).limit(1))
+    need.annual_amount = Decimal("90000.00")
+    session.commit()
+    second = described()
+    assert checked == [["33"]]
+    assert second[0] == first[0] and second[1][3] == Decimal("250000.00")
+    freshness.forget_all()
+    assert described() == second  # as checked from scratch
+    assert checked[-1] == ["09", "30", "33"]  # every division of the needs (the world has needs of 09)
+
+
+def test_a_division_read_without_a_condition_but_not_asked_for_is_left_out(session, world):
+    """All the needs are read without a condition when every division is computed: a need of a division committed
+    after the divisions were listed is left for the next request, not an error."""
+    from app.overlaps import services as overlap_services
+
+    for cpv in ("33141000", "30192000"):
+        for month in (1, 5, 9):
+            factories.need(world["DM"], cpv=cpv, annual="80000.00", months=12, start=date(2027, month, 1))
+    session.commit()
+    found = overlap_services._division_splitting_warnings(session, None, ["30"], every=True)
+    assert list(found) == ["30"] and [w.cpv_prefix for w in found["30"]] == ["3019"]
+
+
 def test_a_with_query_that_only_reads_keeps_the_remembered_answers():
     assert freshness._reads_only("WITH RECURSIVE divisions(division) AS (SELECT 1) SELECT division FROM divisions")
     assert freshness._reads_only("  select 1")
