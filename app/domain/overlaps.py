@@ -494,6 +494,11 @@ def find_possible_overlaps(
 # --------------------------------------------------------------------------- splitting
 
 
+def splitting_order(warning: SplittingWarning) -> tuple:
+    """The order the splitting warnings are listed in: by organisation, year, CPV class."""
+    return (warning.organization, warning.year, warning.cpv_prefix)
+
+
 def find_splitting_warnings(needs: pd.DataFrame, *, thresholds: ThresholdTable | None = None) -> list[SplittingWarning]:
     """Needs of one organisation that look like one purchase split to stay under a threshold.
 
@@ -590,7 +595,7 @@ def find_splitting_warnings(needs: pd.DataFrame, *, thresholds: ThresholdTable |
                     message=SPLITTING_MESSAGES[kind],
                 )
             )
-    warnings.sort(key=lambda w: (w.organization, w.year, w.cpv_prefix))
+    warnings.sort(key=splitting_order)
     return warnings
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -207,12 +208,10 @@ def find_overlaps(session: Session, actor, query: OverlapQuery, *, today: date) 
     and after a change of needs with the changed divisions only (see _division_overlaps)."""
     _check_reader(actor)
     query = query.validated(today)
-    every = _division_parts(session)
-    parts = freshness.remembered_parts(
+    parts = _per_division(
         session,
-        every,
         ("overlaps", query.level, query.window_start, query.window_months),
-        lambda divisions: _division_overlaps(session, query, divisions, every=len(divisions) == len(every)),
+        lambda divisions, every: _division_overlaps(session, query, divisions, every=every),
     )
     overlaps = sorted((o for found in parts.values() for o in found), key=lambda o: (-o.total_amount, o.cpv_prefix))
     if actor.role == "buyer":
@@ -239,6 +238,29 @@ def _division_parts(session: Session) -> dict[str, tuple[str, ...]]:
     return {d: ("organizations", freshness.division_topic(d)) for d in divisions}
 
 
+def _per_division(session: Session, key: Hashable, compute: Callable[[list[str], bool], dict[str, tuple]]) -> dict:
+    """division -> its part of an answer, each remembered until the division's needs (or the organizations) change:
+    compute(divisions, every) answers the divisions not remembered, `every` when that is all the divisions of the
+    needs (then it may read the needs without a condition)."""
+    parts = _division_parts(session)
+    return freshness.remembered_parts(
+        session, parts, key, lambda divisions: compute(divisions, len(divisions) == len(parts))
+    )
+
+
+def _by_division(divisions: list[str], items) -> dict[str, tuple]:
+    """division -> the items (anything with a `cpv_prefix`) of that division, for each division given. An item of a
+    division not given is left out: read without a condition, the needs may hold a division committed after the
+    divisions were listed (at READ COMMITTED each statement sees the latest commits); it is computed with the next
+    request, under the token that change gave it."""
+    result: dict[str, list] = {d: [] for d in divisions}
+    for item in items:
+        found = result.get(item.cpv_prefix[:2])
+        if found is not None:
+            found.append(item)
+    return {d: tuple(found) for d, found in result.items()}
+
+
 def _division_overlaps(
     session: Session, query: OverlapQuery, divisions: list[str], *, every: bool = False
 ) -> dict[str, tuple]:
@@ -249,10 +271,7 @@ def _division_overlaps(
     overlaps = engine.overlaps_from_shares(
         shares, level=query.level, window_start=query.window_start, need_ids=need_ids
     )
-    result: dict[str, list] = {d: [] for d in divisions}
-    for overlap in overlaps:
-        _add_to_division(result, overlap.cpv_prefix, overlap)
-    return {d: tuple(found) for d, found in result.items()}
+    return _by_division(divisions, overlaps)
 
 
 def overlap_figures(session: Session, actor, *, today: date) -> dict:
@@ -323,11 +342,10 @@ def possible_overlaps(session: Session, actor, query: OverlapQuery, *, lang: str
     generic code then prefix. Only the needs of the divisions that hold such a generic code are read; the answer is
     remembered per division until one of its needs changes (a generic code and the codes under it share a
     division)."""
-    parts = freshness.remembered_parts(
+    parts = _per_division(
         session,
-        _division_parts(session),
         ("possible", query.level, query.window_start, query.window_months, lang),
-        lambda divisions: _possible_overlaps(session, query, lang, divisions),
+        lambda divisions, _every: _possible_overlaps(session, query, lang, divisions),
     )
     found = [p for division in sorted(parts) for p in parts[division]]
     if actor.role == "buyer":
@@ -338,22 +356,20 @@ def possible_overlaps(session: Session, actor, query: OverlapQuery, *, lang: str
 
 def _possible_overlaps(session: Session, query: OverlapQuery, lang: str, divisions: list[str]) -> dict[str, tuple]:
     """division -> its possible overlaps, for the divisions given."""
-    result: dict[str, list] = {d: [] for d in divisions}
     length = PREFIX_LENGTH[query.level]
     generic = sa.func.substr(Need.cpv_code, length, 9 - length) == "0" * (9 - length)
     division = sa.func.substr(Need.cpv_code, 1, 2)
     holding = list(session.scalars(sa.select(division).where(_in_window(query), _in_divisions(divisions), generic)))
     if not holding:
-        return {d: () for d in divisions}
+        return _by_division(divisions, ())
     frame = submitted_needs_frame(session, condition=sa.and_(_in_window(query), _in_divisions(sorted(set(holding)))))
-    if not frame.empty:
-        found = engine.find_possible_overlaps(
-            frame, level=query.level, window_start=query.window_start, window_months=query.window_months
-        )
-        labels = _labels(session, sorted({p.cpv_prefix for p in found}), lang)
-        for p in found:
-            result[p.cpv_prefix[:2]].append(replace(p, label=labels.get(p.cpv_prefix, "")))
-    return {d: tuple(found) for d, found in result.items()}
+    if frame.empty:
+        return _by_division(divisions, ())
+    found = engine.find_possible_overlaps(
+        frame, level=query.level, window_start=query.window_start, window_months=query.window_months
+    )
+    labels = _labels(session, sorted({p.cpv_prefix for p in found}), lang)
+    return _by_division(divisions, (replace(p, label=labels.get(p.cpv_prefix, "")) for p in found))
 
 
 def _heatmap(overlaps: list[engine.Overlap]) -> pd.DataFrame:
@@ -374,18 +390,12 @@ def _splitting_warnings(session: Session, actor) -> list[engine.SplittingWarning
     needs changes (or an organization's code or buyer class), and after a change only that division's needs are
     read and checked again."""
     organization_id = actor.organization_id if actor.role == "buyer" else None
-    every = _division_parts(session)
-    parts = freshness.remembered_parts(
+    parts = _per_division(
         session,
-        every,
         ("splitting", organization_id),
-        lambda divisions: _division_splitting_warnings(
-            session, organization_id, divisions, every=len(divisions) == len(every)
-        ),
+        lambda divisions, every: _division_splitting_warnings(session, organization_id, divisions, every=every),
     )
-    warnings = [warning for found in parts.values() for warning in found]
-    warnings.sort(key=lambda w: (w.organization, w.year, w.cpv_prefix))  # as find_splitting_warnings sorts them
-    return warnings
+    return sorted((warning for found in parts.values() for warning in found), key=engine.splitting_order)
 
 
 def _division_splitting_warnings(
@@ -394,19 +404,8 @@ def _division_splitting_warnings(
     """division -> its splitting warnings, from the submitted needs of the divisions given (`every`: all the
     divisions of the needs, read without a condition) of one organization (every organization for None)."""
     condition = None if every else _in_divisions(divisions)
-    result: dict[str, list] = {d: [] for d in divisions}
-    for warning in engine.find_splitting_warnings(submitted_needs_frame(session, organization_id, condition)):
-        _add_to_division(result, warning.cpv_prefix, warning)
-    return {d: tuple(found) for d, found in result.items()}
-
-
-def _add_to_division(result: dict[str, list], prefix: str, item) -> None:
-    """Add an item to the list of its prefix's division. A division not asked for is left out: read without a
-    condition, the needs may hold one committed after the divisions were listed (at READ COMMITTED each statement
-    sees the latest commits); it is computed with the next request, under the token that change gave it."""
-    found = result.get(prefix[:2])
-    if found is not None:
-        found.append(item)
+    frame = submitted_needs_frame(session, organization_id, condition)
+    return _by_division(divisions, engine.find_splitting_warnings(frame))
 
 
 def overlap_report(
