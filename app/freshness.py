@@ -13,7 +13,10 @@ writers of the topic waiting until it ends):
 - `organizations`: organization (codes and central-government flags), and one topic per CPV division of the needs,
   `needs_<2 digits>`: need, the division of its code before and after the write (migration d4a7c9e2b815). The
   overlaps are remembered per division under these (`remembered_parts`): a changed need leaves the other divisions'
-  answers as they are.
+  answers as they are;
+- one topic per organization of the spend cells, `sp` + its id in hexadecimal: spend_cell, the organization of the
+  cell before and after the write (migration e7b3a5c1d902). The spend aggregates are remembered per organization
+  under these (`remembered_parts`): an import leaves the other organizations' sums as they are.
 
 An answer is remembered under the tokens read before the data it is computed from, in this process, so:
 - a write (a new or changed need, an import, its rollback, an organization renamed) gives a new token, and the
@@ -46,6 +49,7 @@ TOPICS = {
 }
 TOPICS_ALL = tuple(TOPICS)
 DIVISION_TOPIC = "needs_"  # + the 2 digits of a CPV division: the needs of that division (table need)
+SPEND_TOPIC = "sp"  # + an organization id in hexadecimal: that organization's spend cells (table spend_cell)
 ANSWERS_KEPT = 256  # answers remembered per process (a map page, an overlap query, ...), the least used dropped
 PARTS_KEPT = 8192  # parts of answers (a division's overlaps, an overlap's impact figures), the least used dropped
 
@@ -147,6 +151,11 @@ def remembered(session: Session, topics: tuple[str, ...], key: Hashable, compute
 def division_topic(division: str) -> str:
     """The topic of the needs of a CPV division (its 2 digits)."""
     return f"{DIVISION_TOPIC}{division}"
+
+
+def spend_topic(organization_id: int) -> str:
+    """The topic of the spend cells of an organization (16 characters at most: ids are below 2**53)."""
+    return f"{SPEND_TOPIC}{int(organization_id):x}"
 
 
 P = TypeVar("P", bound=Hashable)

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from app import actions
 from app.api.auth import require
-from app.api.pagination import PageQuery, page_of
+from app.api.pagination import PageQuery, list_page, page_of
 from app.api.schemas import ErrorEnvelope, Money
 from app.clock import paris_today
 from app.domain import impact
@@ -303,10 +303,10 @@ def spend_cube(args):
     Ordered by prefix, organization and year; `per_page` (1 to 200, default 50) a page, `next` the following."""
 
     def page() -> dict:
-        stmt = services.cube_query(
+        every = services.cube_rows(
             db.session, current_user, level=args["level"], organization=args["organization"], year=args["year"]
         )
-        rows, next_page = page_of(stmt, args, entities=False)
+        rows, next_page = list_page(every, args)
         return {"items": tuple(services.cube_items(db.session, rows, current_language())), "next": next_page}
 
     return remembered(("spend",), page)
@@ -323,12 +323,11 @@ def pooling(args):
 
     def page() -> dict:
         pooling = services.pooling_query(db.session, current_user, level=args["level"], year=args["year"])
-        rows, next_page = page_of(pooling.query, args, entities=False)
-        potential, _categories = services.pooling_totals(db.session, pooling, rows)
+        rows, next_page = list_page(pooling.rows, args)
         return {
             "level": pooling.level,
             "year": pooling.year,
-            "pooling_potential_eur": potential,
+            "pooling_potential_eur": pooling.potential,
             "items": tuple(services.pooling_items(db.session, pooling, rows, lang)),
             "next": next_page,
         }
@@ -387,13 +386,17 @@ LOCAL_DEFINITION = (
 @blp.response(200, CarbonResult)
 def carbon(args):
     """Spend-based carbon estimate per CPV division: an order of magnitude, never a measured figure."""
+    return remembered(("spend",), lambda: _carbon_out(args))
+
+
+def _carbon_out(args) -> dict:
     estimate = services.carbon_report(db.session, current_user, organization=args["organization"], year=args["year"])
     return {
         "total_kgco2e": str(estimate.total_kg),
         "total_tco2e": str(estimate.total_tonnes),
         "covered_amount_eur": estimate.covered_amount,
         "uncovered_amount_eur": estimate.uncovered_amount,
-        "lines": [
+        "lines": tuple(
             {
                 "division": line.division,
                 "amount": line.amount,
@@ -402,7 +405,7 @@ def carbon(args):
                 "kgco2e": None if line.kg is None else str(line.kg),
             }
             for line in estimate.lines
-        ],
+        ),
         "source": gettext(estimate.source),
         "caveat": gettext(estimate.caveat),
     }

@@ -441,9 +441,8 @@ def impact_page():
     factors = services.emission_factors()
     mapping = services.emission_mapping(db.session)
     division_labels = services.cpv_labels(db.session, mapping.keys(), lang)
-    shown = db.session.execute(pooling.query.limit(POOLING_SHOWN)).all()
-    shared = services.pooling_items(db.session, pooling, shown, lang)
-    _potential, shared_count = services.pooling_totals(db.session, pooling, shown)
+    shared = services.pooling_items(db.session, pooling, pooling.rows[:POOLING_SHOWN], lang)
+    shared_count = len(pooling.rows)
     form = _query_form(pooling.years)
     form.level.data = level
     carbon_lines = sorted(carbon.lines, key=lambda line: -(line.kg or 0))

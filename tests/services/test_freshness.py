@@ -596,3 +596,89 @@ def test_a_with_query_that_only_reads_keeps_the_remembered_answers():
     assert not freshness._reads_only("WITH moved AS (DELETE FROM need RETURNING id) SELECT count(*) FROM moved")
     assert not freshness._reads_only("UPDATE need SET title = title")
     assert not freshness._reads_only("INSERT INTO need DEFAULT VALUES")
+
+
+def _spend_tokens(session) -> dict[str, str]:
+    rows = session.execute(sa.select(freshness.DataVersion.topic, freshness.DataVersion.token))
+    return {topic: token for topic, token in rows if re.fullmatch(f"{freshness.SPEND_TOPIC}[0-9a-f]+", topic)}
+
+
+def test_a_write_to_a_spend_cell_changes_the_token_of_its_organization_only(session, world):
+    """The organization of the cell before and after the write: a cell moved to another organization changes both;
+    an organization created after the migration gets its token with its first cell."""
+    dm, chu, ub = (world[code] for code in ("DM", "CHU", "UB"))
+    factories.bulk_spend_cells([dm, chu], 4)
+    session.commit()
+    before = _spend_tokens(session)
+    assert {freshness.spend_topic(org.id) for org in (dm, chu)} <= set(before)
+    assert all(len(topic) <= 16 for topic in before)  # data_version.topic holds 16 characters
+    factories.bulk_spend_cells([ub], 2)
+    session.commit()
+    after = _spend_tokens(session)
+    assert _changed(before, after) == {freshness.spend_topic(ub.id)}
+    session.execute(
+        sa.text("UPDATE spend_cell SET organization_id = :chu WHERE organization_id = :ub"),
+        {"chu": chu.id, "ub": ub.id},
+    )
+    session.commit()
+    moved = _spend_tokens(session)
+    assert _changed(after, moved) == {freshness.spend_topic(ub.id), freshness.spend_topic(chu.id)}
+    session.execute(sa.text("DELETE FROM spend_cell WHERE organization_id = :dm"), {"dm": dm.id})
+    session.commit()
+    assert _changed(moved, _spend_tokens(session)) == {freshness.spend_topic(dm.id)}
+    if session.get_bind().dialect.name == "postgresql":  # no row triggers: every organization changes
+        before = _spend_tokens(session)
+        session.execute(sa.text("TRUNCATE spend_cell"))
+        session.commit()
+        assert _changed(before, _spend_tokens(session)) == set(before)
+
+
+SPEND_APIS = (
+    "/api/v1/spend/cube?level=group&per_page=200",
+    "/api/v1/spend/pooling?level=class&per_page=200",
+    "/api/v1/spend/local-share",
+    "/api/v1/spend/carbon",
+)
+
+
+def test_an_import_sums_the_importing_organization_s_cells_only(client, session, world):
+    """The spend APIs keep each organization's sums until its own cells change: after an import, the next answers
+    read the importing organization's cells only, and equal answers computed from scratch."""
+    from tests.conftest import api_token
+
+    dm, chu, ub = (world[code] for code in ("DM", "CHU", "UB"))
+    factories.bulk_spend_cells([dm, chu, ub], 300, cpvs=("09310", "09320", "90911", "45210", "30192"))
+    factories.supplier_company(siret="21000000000001", postcode="21000")
+    world["coordinator"].email = "coord@x.fr"
+    session.commit()
+    headers = api_token(client, "coord@x.fr")
+    first = {path: client.get(path, headers=headers).get_json() for path in SPEND_APIS}
+    data = ledger("01/03/2025;B;21000000000001;09310000;5000,00;;\n02/03/2025;C;;45210000;70,00;;")
+    spend.import_spend(session, world["coordinator"], data, "ub.csv", organization="UB")
+    session.commit()
+    statements = []
+
+    def record(conn, cursor, statement, parameters, *args):
+        if "FROM spend_cell" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        second = {path: client.get(path, headers=headers).get_json() for path in SPEND_APIS}
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    sums = [
+        (statement, parameters)
+        for statement, parameters in statements
+        if "GROUP BY spend_cell.organization_id" in statement
+    ]
+    assert len(sums) == len(SPEND_APIS)  # each API read the cells once...
+    for statement, parameters in sums:  # ...of the importing organization only
+        values = set(parameters.values() if isinstance(parameters, dict) else parameters)
+        assert ub.id in values and not values & {dm.id, chu.id}, statement
+    assert second != first
+    assert Decimal(second[SPEND_APIS[1]]["pooling_potential_eur"]) == Decimal(
+        first[SPEND_APIS[1]]["pooling_potential_eur"]
+    ) + Decimal("5070.00")
+    freshness.forget_all()
+    assert {path: client.get(path, headers=headers).get_json() for path in SPEND_APIS} == second  # from scratch

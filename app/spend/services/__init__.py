@@ -26,7 +26,7 @@ from app.spend.services.cube import (
     CubeItem,
     cpv_labels,
     cube_items,
-    cube_query,
+    cube_rows,
     organization_codes,
     spend_cube,
 )
@@ -67,7 +67,6 @@ from app.spend.services.maps import (
     lines_query,
     pooling_items,
     pooling_query,
-    pooling_totals,
     spend_map,
 )
 
@@ -85,7 +84,7 @@ __all__ = [
     "SpendPreview",
     "carbon_report",
     "cube_items",
-    "cube_query",
+    "cube_rows",
     "check_reader",
     "check_spend_import",
     "child_level",
@@ -115,7 +114,6 @@ __all__ = [
     "Pooling",
     "pooling_items",
     "pooling_query",
-    "pooling_totals",
     "supplier_key",
     "update_emission_mapping",
     "visible_imports",

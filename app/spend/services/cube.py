@@ -1,18 +1,25 @@
 """The spend cube as SQL GROUP BY over the cells (pre-aggregated at import, amounts in cents): organizations × CPV
-prefix × year, with amount, lines and distinct suppliers; and the helpers the other aggregates share."""
+prefix × year, with amount, lines and distinct suppliers; and the helpers the other aggregates share.
+
+The aggregates are summed per organization (`organization_sums`), each organization's sums remembered until its own
+cells change (app.freshness): after an import, the next request sums that organization's cells again, not every
+organization's, and adds the sums together."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import FunctionElement
 
+from app import freshness
 from app.domain.cpv import OVERLAP_LEVELS, PREFIX_LENGTH
 from app.errors import ValidationFailed
 from app.organizations.models import Organization
@@ -103,31 +110,90 @@ def in_scope(stmt: sa.Select, scope: list[int] | None, year: int | None) -> sa.S
     return stmt
 
 
-def cube_query(session: Session, actor, *, level: str = "division", organization: str | None = None, year=None):
-    """Organizations × CPV prefix at `level` × year as one SQL GROUP BY over the cells, ordered by prefix,
-    organization and year: (prefix, organization, year, cents, lines, distinct known suppliers) rows."""
+def organization_sums(
+    session: Session,
+    scope: list[int] | None,
+    year: int | None,
+    key: Hashable,
+    columns: dict[str, sa.ColumnElement],
+    sums: dict[str, sa.ColumnElement],
+) -> pd.DataFrame:
+    """The cells of the organizations in scope (None: every one) in `year` (None: all) summed per organization and
+    `columns` (name -> expression over the cells): a frame of the organization's code, the columns and the `sums`
+    (name -> aggregate). Each organization's sums are remembered under its own spend topic and `key` (what the
+    columns and sums are; the year is added): after a change of one organization's cells only its sums are read
+    again, the others' come from memory, in one GROUP BY over the organizations missing."""
+    names = [*columns, *sums]
+    codes = organization_codes(session)
+    if scope is not None:
+        codes = {org: codes[org] for org in scope if org in codes}
+
+    def read(missing: list[int]) -> dict[int, pd.DataFrame]:
+        stmt = sa.select(SpendCell.organization_id, *columns.values(), *sums.values()).group_by(
+            SpendCell.organization_id, *columns.values()
+        )
+        # every organization missing (the first request of a reader of all): no filter, the whole table is read anyway
+        stmt = in_scope(stmt, None if scope is None and len(missing) == len(codes) else missing, year)
+        frame = read_frame(session, stmt, ["organization_id", *names])
+        for name in sums:
+            frame[name] = frame[name].astype("int64")
+        parts = {int(org): part.drop(columns="organization_id") for org, part in frame.groupby("organization_id")}
+        empty = frame.drop(columns="organization_id").iloc[:0]
+        return {org: parts.get(org, empty).reset_index(drop=True) for org in missing}
+
+    parts = freshness.remembered_parts(
+        session, {org: (freshness.spend_topic(org),) for org in codes}, ("organization_sums", key, year), read
+    )
+    kept = [(codes[org], part) for org, part in parts.items() if len(part)]
+    if not kept:
+        return pd.DataFrame(
+            {name: pd.Series(dtype="int64" if name in sums else object) for name in ["organization", *names]}
+        )
+    frame = pd.concat([part for _code, part in kept], ignore_index=True)
+    organizations = np.repeat(np.array([code for code, _part in kept], dtype=object), [len(p) for _c, p in kept])
+    frame.insert(0, "organization", organizations)
+    return frame
+
+
+def cube_rows(
+    session: Session, actor, *, level: str = "division", organization: str | None = None, year=None
+) -> list[tuple]:
+    """Organizations × CPV prefix at `level` × year, from each organization's sums (one SQL GROUP BY over the cells
+    of those not remembered), ordered by prefix, organization and year: (prefix, organization, year, cents, lines,
+    distinct known suppliers) rows."""
     level = check_level(level)
     year = check_year(year)
-    scope = reader_scope(session, actor, organization)
-    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level])
-    stmt = (
-        sa.select(
-            prefix,
-            Organization.code,
-            SpendCell.year,
-            cell_cents(),
-            sa.func.sum(SpendCell.lines),
-            sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))),
-        )
-        .join(Organization, Organization.id == SpendCell.organization_id)
-        .group_by(prefix, Organization.code, SpendCell.year)
-        .order_by(prefix, Organization.code, SpendCell.year)
+    frame = organization_sums(
+        session,
+        reader_scope(session, actor, organization),
+        year,
+        ("cube", level),
+        {"prefix": sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level]), "year": SpendCell.year},
+        {
+            "cents": cell_cents(),
+            "lines": sa.func.sum(SpendCell.lines),
+            "suppliers": sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))),
+        },
     )
-    return in_scope(stmt, scope, year)
+    frame = frame.sort_values(["prefix", "organization", "year"], kind="stable")
+    return frame_rows(frame, ["prefix", "organization", "year", "cents", "lines", "suppliers"])
+
+
+def read_frame(session: Session, stmt: sa.Select, columns: list[str]) -> pd.DataFrame:
+    """The rows of `stmt` as a frame of `columns`, built a column at a time (a frame built from many row objects
+    converts them value by value: ten times slower)."""
+    rows = session.connection().execute(stmt).all()  # Core rows: no ORM loading step for plain columns
+    values = list(zip(*rows, strict=True)) if rows else [()] * len(columns)
+    return pd.DataFrame({column: list(value) for column, value in zip(columns, values, strict=True)})
+
+
+def frame_rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
+    """The frame's rows as tuples of Python values (each column converted at once, not value by value)."""
+    return list(zip(*(frame[column].tolist() for column in columns), strict=True))
 
 
 def cube_items(session: Session, rows, lang: str = "fr") -> list[CubeItem]:
-    """CubeItems of cube_query rows (a page of them), with the prefixes' labels in one query."""
+    """CubeItems of cube_rows rows (a page of them), with the prefixes' labels in one query."""
     rows = list(rows)
     labels = cpv_labels(session, {row[0] for row in rows}, lang)
     return [
@@ -140,5 +206,4 @@ def spend_cube(
     session: Session, actor, *, level: str = "division", organization: str | None = None, year=None, lang: str = "fr"
 ) -> list[CubeItem]:
     """Organizations × CPV prefix at `level` × year: amount, lines and distinct suppliers (every row)."""
-    stmt = cube_query(session, actor, level=level, organization=organization, year=year)
-    return cube_items(session, session.execute(stmt), lang)
+    return cube_items(session, cube_rows(session, actor, level=level, organization=organization, year=year), lang)

@@ -17,10 +17,10 @@ from app.actors import ADMINS, require_role
 from app.clock import utcnow
 from app.domain import impact
 from app.errors import NotFound, ValidationFailed
-from app.organizations.models import Organization, SupplierCompany
+from app.organizations.models import SupplierCompany
 from app.spend.models import EmissionMapping, SpendCell
 from app.spend.services.access import check_reader, reader_scope
-from app.spend.services.cube import cell_cents, check_year, euros, in_scope
+from app.spend.services.cube import cell_cents, check_year, euros, organization_sums
 
 
 @lru_cache(maxsize=1)
@@ -46,43 +46,59 @@ class LocalShareReport:
 
 
 def local_share_report(session: Session, actor, *, organization: str | None = None, year=None) -> LocalShareReport:
-    """Spend per supplier location bucket, overall and per organization. One SQL GROUP BY per organization and
-    location (the cell's own postcode and city from the file, else the supplier registry's by SIRET); only the
-    distinct locations are classified."""
+    """Spend per supplier location bucket, overall and per organization: each organization's cells summed per supplier
+    and location (the cell's own postcode and city from the file; remembered until its cells change), the supplier
+    registry's postcode and city by SIRET where the file gave none, and only the distinct locations classified."""
     year = check_year(year)
-    # the cells summed per organization and supplier location first (one GROUP BY over the cells), then the few
-    # sums joined to the organization codes and the registry and summed again per location
-    located = (SpendCell.supplier_key, SpendCell.supplier_postcode, SpendCell.supplier_city)
-    per_supplier = (
-        in_scope(
-            sa.select(SpendCell.organization_id, *located, cell_cents().label("cents")),
-            reader_scope(session, actor, organization),
-            year,
-        )
-        .group_by(SpendCell.organization_id, *located)
-        .subquery()
+    frame = organization_sums(
+        session,
+        reader_scope(session, actor, organization),
+        year,
+        ("local_share",),
+        {  # the supplier only where the file gave no postcode (the registry's is looked up): fewer sums to keep
+            "supplier_key": sa.case(
+                (sa.func.coalesce(SpendCell.supplier_postcode, "") == "", SpendCell.supplier_key), else_=""
+            ),
+            "supplier_postcode": SpendCell.supplier_postcode,
+            "supplier_city": SpendCell.supplier_city,
+        },
+        {"cents": cell_cents()},
     )
-    locations = (
-        per_supplier.c.supplier_postcode,
-        per_supplier.c.supplier_city,
-        SupplierCompany.postcode,
-        SupplierCompany.city,
-    )
-    stmt = (
-        sa.select(Organization.code, *locations, sa.func.sum(per_supplier.c.cents))
-        .join(Organization, Organization.id == per_supplier.c.organization_id)
-        .outerjoin(SupplierCompany, SupplierCompany.siret == per_supplier.c.supplier_key)
-        .group_by(Organization.code, *locations)
-    )
-    columns = ["organization", "supplier_postcode", "supplier_city", "registry_postcode", "registry_city", "cents"]
-    frame = pd.DataFrame([tuple(row) for row in session.execute(stmt)], columns=columns)
-    frame["cents"] = frame["cents"].astype("int64")
     from_file = frame["supplier_postcode"].notna() & (frame["supplier_postcode"] != "")
-    postcodes = frame["supplier_postcode"].where(from_file, frame["registry_postcode"])
-    cities = frame["supplier_city"].where(from_file, frame["registry_city"])
-    frame["bucket"] = impact.classify_locations(postcodes, cities, metropole_area())
-    overall, per_org = impact.local_shares(frame["organization"], frame["bucket"], frame["cents"])
+    registry = _registry_locations(session, set(frame.loc[~from_file, "supplier_key"]) - {""})
+    keys = frame["supplier_key"]
+    located = (
+        pd.DataFrame(
+            {
+                "organization": frame["organization"],
+                "postcode": frame["supplier_postcode"].where(from_file, keys.map(registry["postcode"])).fillna(""),
+                "city": frame["supplier_city"].where(from_file, keys.map(registry["city"])).fillna(""),
+                "cents": frame["cents"],
+            }
+        )
+        .groupby(["organization", "postcode", "city"], sort=False)["cents"]
+        .sum()
+        .reset_index()
+    )
+    located["bucket"] = impact.classify_locations(located["postcode"], located["city"], metropole_area())
+    overall, per_org = impact.local_shares(located["organization"], located["bucket"], located["cents"].astype("int64"))
     return LocalShareReport(overall, per_org, year)
+
+
+REGISTRY_KEYS = 30_000
+
+
+def _registry_locations(session: Session, sirets: set[str]) -> pd.DataFrame:
+    """The postcode and city of the suppliers' registry indexed by SIRET, for the given keys: one query (up to
+    REGISTRY_KEYS keys per query, below both databases' limits on bound parameters)."""
+    keys = sorted(sirets)
+    rows = []
+    for start in range(0, max(len(keys), 1), REGISTRY_KEYS):  # one query even with none: a constant count
+        stmt = sa.select(SupplierCompany.siret, SupplierCompany.postcode, SupplierCompany.city).where(
+            SupplierCompany.siret.in_(keys[start : start + REGISTRY_KEYS])
+        )
+        rows += session.execute(stmt).all()
+    return pd.DataFrame(rows, columns=["siret", "postcode", "city"]).set_index("siret")
 
 
 @dataclass(frozen=True)
@@ -108,11 +124,19 @@ def emission_mapping(session: Session) -> dict[str, MappingRow]:
 
 
 def carbon_report(session: Session, actor, *, organization: str | None = None, year=None) -> impact.CarbonEstimate:
+    """The spend-based estimate from the spend per CPV division (each organization's sums remembered until its cells
+    change) through the emission mapping."""
     year = check_year(year)
-    division = sa.func.substr(SpendCell.cpv_prefix, 1, 2)
-    stmt = sa.select(division, cell_cents()).group_by(division).order_by(division)
-    stmt = in_scope(stmt, reader_scope(session, actor, organization), year)
-    amounts = {str(code): euros(cents) for code, cents in session.execute(stmt)}
+    frame = organization_sums(
+        session,
+        reader_scope(session, actor, organization),
+        year,
+        ("carbon",),
+        {"division": sa.func.substr(SpendCell.cpv_prefix, 1, 2)},
+        {"cents": cell_cents()},
+    )
+    per_division = frame.groupby("division")["cents"].sum().sort_index()
+    amounts = {str(code): euros(cents) for code, cents in per_division.items()}
     mapping = {division: m.category_key for division, m in emission_mapping(session).items()}
     return impact.carbon_estimate(amounts, mapping, emission_factors())
 

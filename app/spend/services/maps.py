@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
@@ -28,7 +29,9 @@ from app.spend.services.cube import (
     check_year,
     cpv_labels,
     euros,
+    frame_rows,
     in_scope,
+    organization_sums,
 )
 from app.spend.services.impact import savings_assumptions
 
@@ -354,18 +357,22 @@ def _spend_map(
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pooling:
-    """The categories where two organizations or more spend, as an ordered SQL query to page through."""
+    """The categories where two organizations or more spend, in the order of the map (to page through)."""
 
     level: str
     year: int | None
     scope: list[int] | None
     years: list[int]  # the years of spend in scope (savings spread the total over them when no year is chosen)
-    # (prefix, cents, lines, suppliers, needs cents, total cents, categories, organization codes joined by commas,
-    # top supplier cents, known-supplier cents, sum of the squared supplier shares), the largest first
-    query: sa.Select
-    spend: sa.Subquery  # the shared categories' sums, for the totals when a page is past the last one
+    # (prefix, cents, lines, suppliers, needs cents, organization codes joined by commas, top supplier cents,
+    # known-supplier cents, sum of the squared supplier shares), the largest first
+    rows: tuple[tuple, ...]
+
+    @property
+    def potential(self) -> Decimal:
+        """The pooling potential: the spend of every shared category (euros)."""
+        return euros(sum(row[1] for row in self.rows))
 
 
 def _supplier_shares(per_supplier: sa.CTE) -> sa.Select:
@@ -396,87 +403,72 @@ def pooling_query(
     session: Session, actor, *, level: str = "class", organization: str | None = None, year=None
 ) -> Pooling:
     """The pooling categories at `level` beside the submitted needs of the same prefixes, ordered as the map orders
-    them, with their organizations, supplier concentration and the total over all of them, in one statement: the
-    cells are read once, summed per prefix × organization × supplier (one GROUP BY), and every figure is an
-    aggregate of those sums (HAVING two organizations or more), so a page needs no other read of the cells."""
+    them, with their organizations and supplier concentration. Each organization's cells are summed per prefix and
+    supplier (one SQL GROUP BY over the organizations not remembered: after an import, the importing one's), and
+    every figure is a sum of those sums over the organizations (two or more per category)."""
     level = check_level(level)
     year = check_year(year)
     scope = reader_scope(session, actor, organization)
-    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level])
-    base = (
-        _cell_filter(
-            sa.select(
-                prefix.label("prefix"),
-                SpendCell.organization_id.label("organization_id"),
-                SpendCell.supplier_key.label("supplier"),
-                cell_cents().label("cents"),
-                sa.func.sum(SpendCell.lines).label("lines"),
-            ),
-            scope,
-            year,
-            None,
-        )
-        .group_by(prefix, SpendCell.organization_id, SpendCell.supplier_key)
-        .cte("pooling_base")
+    length = PREFIX_LENGTH[level]
+    sums = organization_sums(
+        session,
+        scope,
+        year,
+        ("pooling", level),
+        {"prefix": sa.func.substr(SpendCell.cpv_prefix, 1, length), "supplier": SpendCell.supplier_key},
+        {"cents": cell_cents(), "lines": sa.func.sum(SpendCell.lines)},
     )
-    per_organization = (
-        sa.select(
-            base.c.prefix,
-            base.c.organization_id,
-            sa.func.sum(base.c.cents).label("cents"),
-            sa.func.sum(base.c.lines).label("lines"),
-        )
-        .group_by(base.c.prefix, base.c.organization_id)
-        .subquery()
+    spend = _shared_spend(sums)
+    spend = spend.join(_supplier_concentration(sums.loc[sums["prefix"].isin(spend.index)]))
+    spend["suppliers"] = spend["suppliers"].fillna(0)  # a category without a known supplier
+    needs = dict(_needs_by_prefix(session, scope, year, length))
+    spend["needs"] = [needs.get(p, 0) for p in spend.index]
+    spend = spend.reset_index().sort_values(["cents", "needs", "prefix"], ascending=[False, False, True], kind="stable")
+    columns = ["prefix", "cents", "lines", "suppliers", "needs", "codes", "top", "known", "hhi"]
+    rows = tuple(
+        (str(p), int(cents), int(lines), int(n), int(needs_cents), codes, _int(top), _int(known), _float(hhi))
+        for p, cents, lines, n, needs_cents, codes, top, known, hhi in frame_rows(spend, columns)
     )
-    spend = (
-        sa.select(
-            per_organization.c.prefix,
-            sa.func.sum(per_organization.c.cents).label("cents"),
-            sa.func.sum(per_organization.c.lines).label("lines"),
-            sa.func.aggregate_strings(Organization.code, ",").label("organizations"),
-        )
-        .join(Organization, Organization.id == per_organization.c.organization_id)
-        .group_by(per_organization.c.prefix)
-        .having(sa.func.count() >= 2)
-        .subquery()
-    )
-    per_supplier = (
-        sa.select(base.c.prefix, base.c.supplier, sa.func.sum(base.c.cents).label("cents"))
-        .where(base.c.supplier != "")
-        .group_by(base.c.prefix, base.c.supplier)
-        .cte("pooling_suppliers")
-    )
-    concentration = _supplier_shares(per_supplier).subquery()
-    needs = _needs_table(session, scope, year, PREFIX_LENGTH[level])
-    needs_cents = sa.func.coalesce(needs.c.cents, 0)
-    query = (
-        sa.select(
-            spend.c.prefix,
-            spend.c.cents,
-            spend.c.lines,
-            sa.func.coalesce(concentration.c.suppliers, 0),
-            needs_cents,
-            sa.func.sum(spend.c.cents).over(),  # over every shared category, before LIMIT
-            sa.func.count().over(),
-            spend.c.organizations,
-            concentration.c.top_cents,
-            concentration.c.known_cents,
-            concentration.c.hhi,
-        )
-        .outerjoin(concentration, concentration.c.prefix == spend.c.prefix)
-        .outerjoin(needs, needs.c.prefix == spend.c.prefix)
-        .order_by(spend.c.cents.desc(), needs_cents.desc(), spend.c.prefix)
-    )
-    return Pooling(level, year, scope, _years(session, scope), query, spend)
+    return Pooling(level, year, scope, _years(session, scope), rows)
 
 
-def _needs_table(session: Session, scope: list[int] | None, year: int | None, length: int) -> sa.CTE:
-    """The submitted needs' yearly cents per prefix of `length` digits, as a list of VALUES the pooling query joins: the
-    sums are remembered until a need changes, so that after a spend change (an import) the query reads the cells
-    only, not every need again. Prefixes are digits and sums integers, written into the statement as literals."""
+def _shared_spend(sums: pd.DataFrame) -> pd.DataFrame:
+    """Per prefix spent by two organizations or more, from (organization, prefix, supplier, cents, lines) sums: the
+    cents, lines, number of organizations and their codes joined by commas."""
+    per_organization = sums.groupby(["prefix", "organization"], sort=False)[["cents", "lines"]].sum().reset_index()
+    by_prefix = per_organization.groupby("prefix", sort=False)
+    spend = by_prefix[["cents", "lines"]].sum()
+    spend = spend.loc[by_prefix.size() >= 2]
+    shared = per_organization.loc[per_organization["prefix"].isin(spend.index)]
+    spend["codes"] = shared.groupby("prefix", sort=False)["organization"].agg(",".join)
+    return spend
+
+
+def _supplier_concentration(sums: pd.DataFrame) -> pd.DataFrame:
+    """Per prefix, from (prefix, supplier, cents) sums, over the known suppliers (as _supplier_shares in SQL): their
+    number, the top supplier's cents, the known-supplier cents and the sum of the squared shares."""
+    per_supplier = sums.loc[sums["supplier"] != ""].groupby(["prefix", "supplier"], sort=False)["cents"].sum()
+    prefixes = per_supplier.index.get_level_values(0)
+    by_prefix = per_supplier.groupby(prefixes, sort=False)
+    known = by_prefix.transform("sum")
+    concentration = pd.DataFrame({"suppliers": by_prefix.size(), "top": by_prefix.max(), "known": by_prefix.sum()})
+    concentration["hhi"] = ((per_supplier / known) ** 2).groupby(prefixes, sort=False).sum()
+    return concentration
+
+
+def _int(value) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+def _float(value) -> float | None:
+    return None if pd.isna(value) else float(value)
+
+
+def _needs_by_prefix(session: Session, scope: list[int] | None, year: int | None, length: int) -> tuple:
+    """The submitted needs' yearly cents per prefix of `length` digits, remembered until a need changes, so that
+    after a spend change (an import) only the cells are read again."""
     prefix = sa.func.substr(Need.cpv_code, 1, length)
-    rows = freshness.remembered(
+    return freshness.remembered(
         session,
         ("needs",),
         ("needs_by_prefix", None if scope is None else tuple(sorted(scope)), year, length),
@@ -487,34 +479,19 @@ def _needs_table(session: Session, scope: list[int] | None, year: int | None, le
             )
         ),
     )
-    columns = (sa.column("prefix", sa.String), sa.column("cents", sa.BigInteger))
-    # VALUES needs a row: an empty prefix, which no category has, when no need is submitted
-    values = sa.values(*columns, name="pooling_needs", literal_binds=True).data(list(rows) or [("", 0)])
-    return values.cte("pooling_needs")  # WITH pooling_needs(prefix, cents) AS (VALUES ...): SQLite reads it too
-
-
-def pooling_totals(session: Session, pooling: Pooling, rows) -> tuple[Decimal, int]:
-    """The pooling potential (euros) and the number of shared categories: read off a page of pooling_query rows,
-    or from one aggregate when the page is empty (past the last one)."""
-    rows = list(rows)
-    if rows:
-        cents, categories = rows[0][5:7]
-    else:
-        cents, categories = session.execute(sa.select(sa.func.sum(pooling.spend.c.cents), sa.func.count())).one()
-    return euros(cents or 0), int(categories)
 
 
 def pooling_items(
     session: Session, pooling: Pooling, rows, lang: str = "fr", assumptions: impact.SavingsAssumptions | None = None
 ) -> list[CategoryRow]:
-    """CategoryRows of a page of pooling_query rows, with the page's labels (one query). They carry what the
+    """CategoryRows of a page of Pooling.rows, with the page's labels (one query). They carry what the
     pooling lists show: the organizations without their amounts (`per_organization` empty), the top supplier's
     share and the HHI without its name (`top_supplier` None)."""
     rows = list(rows)
     labels = cpv_labels(session, [str(row[0]) for row in rows], lang)
     assumptions = assumptions or savings_assumptions()
     result = []
-    for p, cents, lines, suppliers, needs_cents, _total, _count, codes, top_cents, known, hhi in rows:
+    for p, cents, lines, suppliers, needs_cents, codes, top_cents, known, hhi in rows:
         row = _category_row(
             str(p),
             (int(cents), int(lines), int(suppliers)),
