@@ -363,7 +363,6 @@ class Pooling:
 
     level: str
     year: int | None
-    scope: list[int] | None
     years: list[int]  # the years of spend in scope (savings spread the total over them when no year is chosen)
     # (prefix, cents, lines, suppliers, needs cents, organization codes joined by commas, top supplier cents,
     # known-supplier cents, sum of the squared supplier shares), the largest first
@@ -378,8 +377,8 @@ class Pooling:
 def _supplier_shares(per_supplier: sa.CTE) -> sa.Select:
     """Per prefix, from (prefix, supplier, cents) rows of the known suppliers: their number, the top supplier's cents,
     the known-supplier cents and the sum of the squared shares (each supplier's share its cents over the prefix's
-    known-supplier cents, joined rather than windowed: no sort). The map (_concentration) and the pooling list
-    (pooling_query) both read their concentration from it."""
+    known-supplier cents, joined rather than windowed: no sort), for the map (_concentration). The pooling list
+    computes the same figures from each organization's sums (_supplier_concentration)."""
     known = (
         sa.select(per_supplier.c.prefix, sa.func.sum(per_supplier.c.cents).label("cents"))
         .group_by(per_supplier.c.prefix)
@@ -429,7 +428,7 @@ def pooling_query(
         (str(p), int(cents), int(lines), int(n), int(needs_cents), codes, _int(top), _int(known), _float(hhi))
         for p, cents, lines, n, needs_cents, codes, top, known, hhi in frame_rows(spend, columns)
     )
-    return Pooling(level, year, scope, _years(session, scope), rows)
+    return Pooling(level, year, _years(session, scope), rows)
 
 
 def _shared_spend(sums: pd.DataFrame) -> pd.DataFrame:
