@@ -61,11 +61,12 @@ def _configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from app import effects, i18n  # noqa: F401 - effects: side effects run after the session commits
+    from app import effects, i18n, transactions  # noqa: F401 - effects: side effects run after the session commits
     from app.accounts import auth
     from app.extensions import babel, bootstrap, csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
+    transactions.register(app)  # after db.init_app: runs before the session is closed
     migrate.init_app(app, db, directory=str(beside_package("migrations")), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale, timezone_selector=lambda: "Europe/Paris")

@@ -41,6 +41,12 @@ def _pending(session: Session | scoped_session) -> _Pending:
     return session.info.setdefault(_KEY, _Pending())
 
 
+def pending(session: Session) -> bool:
+    """Whether effects or undos wait for the session's transaction to end."""
+    queued = session.info.get(_KEY)
+    return queued is not None and bool(queued.effects or queued.undos)
+
+
 def after_commit(session, effect: Callable[[], object], description: str = "") -> None:
     """Run `effect()` once the session's transaction has committed; never if it rolls back."""
     _pending(session).effects.append((description or getattr(effect, "__name__", "effect"), effect))

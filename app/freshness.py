@@ -84,6 +84,11 @@ def tokens(session: Session, topics: tuple[str, ...]) -> tuple[str, ...] | None:
     return tuple(found[topic] for topic in topics)
 
 
+def wrote(connection) -> bool:
+    """Whether the connection's current transaction sent a statement other than a SELECT."""
+    return bool(connection.info.get(_WROTE))
+
+
 def _forget_tokens(connection, *_args, **_kwargs) -> None:
     connection.info.pop(_TOKENS, None)
     connection.info.pop(_WROTE, None)

@@ -1,0 +1,109 @@
+"""How a request's transaction ends when the view did not commit it (app.transactions): a COMMIT when it wrote
+nothing, so that PostgreSQL keeps the statements psycopg prepared; a ROLLBACK as before in every other case."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+import sqlalchemy as sa
+
+from app import effects
+from app.organizations.models import Organization
+from app.transactions import end_unwritten
+from tests import factories
+from tests.conftest import login
+
+
+@contextmanager
+def transaction_ends():
+    """The commits and rollbacks of every engine's connections while the block runs."""
+    ends: list[str] = []
+
+    def commit(_connection):
+        ends.append("commit")
+
+    def rollback(_connection):
+        ends.append("rollback")
+
+    sa.event.listen(sa.engine.Engine, "commit", commit)
+    sa.event.listen(sa.engine.Engine, "rollback", rollback)
+    try:
+        yield ends
+    finally:
+        sa.event.remove(sa.engine.Engine, "commit", commit)
+        sa.event.remove(sa.engine.Engine, "rollback", rollback)
+
+
+def _organizations(session) -> set[str]:
+    return set(session.scalars(sa.select(Organization.code)))
+
+
+def test_a_transaction_that_only_read_is_committed(session):
+    factories.organization("KEPT")
+    session.commit()
+    assert _organizations(session) == {"KEPT"}
+    with transaction_ends() as ends:
+        assert end_unwritten(session) is True
+    assert ends == ["commit"]
+    assert not session().in_transaction()
+
+
+def test_a_transaction_that_wrote_is_left_to_roll_back(session):
+    factories.organization("FLUSHED")  # flushed: written, not committed
+    assert end_unwritten(session) is False
+    session.close()
+    assert "FLUSHED" not in _organizations(session)
+
+    session.execute(sa.insert(Organization).values(id=7, code="CORE", name="Core", kind="other", postcode="21000"))
+    assert end_unwritten(session) is False
+    session.close()
+    assert "CORE" not in _organizations(session)
+
+
+def test_changes_not_flushed_and_waiting_effects_are_left_to_roll_back(session):
+    session.add(Organization(code="PENDING", name="Pending", kind="other", postcode="21000"))
+    assert end_unwritten(session) is False
+    session.close()
+    assert "PENDING" not in _organizations(session)
+
+    done: list[str] = []
+    assert _organizations(session) == set()  # a transaction that only read, with an effect queued
+    effects.after_commit(session, lambda: done.append("mail"))
+    assert end_unwritten(session) is False
+    session.close()
+    assert done == []  # never run: nothing was committed
+
+
+def test_without_a_transaction_nothing_is_done(session):
+    session.close()
+    with transaction_ends() as ends:
+        assert end_unwritten(session) is False
+    assert ends == []
+
+
+def test_a_page_that_only_reads_ends_with_a_commit(client, session):
+    factories.user("coordinator", email="coordinator@example.fr")
+    session.commit()
+    assert login(client, "coordinator@example.fr").status_code == 302
+    with transaction_ends() as ends:
+        assert client.get("/needs").status_code == 200
+    assert ends and set(ends) == {"commit"}
+
+
+def test_postgresql_keeps_the_statements_prepared_from_one_request_to_the_next(client, session, web_app):
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("prepared statements are psycopg's, on PostgreSQL")
+    from app.extensions import db
+
+    factories.user("coordinator", email="coordinator@example.fr")
+    session.commit()
+    assert login(client, "coordinator@example.fr").status_code == 302
+    for _ in range(8):  # psycopg prepares a statement the fifth time its connection runs it
+        assert client.get("/needs").status_code == 200
+    with web_app.app_context():
+        pool = db.engine.pool
+        assert pool.checkedin() == 1  # the requests ran one at a time, on one connection
+        with db.engine.connect() as connection:
+            prepared = connection.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar()
+    assert prepared > 0
