@@ -63,6 +63,17 @@ def get_group(session: Session, actor, group_id: int, options=()) -> PurchaseGro
     return group
 
 
+def require_visible(actor, group: PurchaseGroup) -> None:
+    """get_group's check on a group already loaded, from its memberships (loaded with it by GROUP_DETAILS): no
+    statement to read the group again."""
+    if actor.role in SEE_ALL:
+        return
+    if actor.role != "buyer":
+        raise NotPermitted(str(_l("Suppliers do not see pooled-purchase groups before a call is published.")))
+    if group.membership_of(actor.organization_id) is None:
+        raise NotFound(str(_l("This group does not exist, or you may not see it.")))
+
+
 def require_forming(group: PurchaseGroup) -> None:
     if group.status != "forming":
         raise Conflict(

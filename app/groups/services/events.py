@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.groups.models import GroupEvent, PurchaseGroup
-from app.groups.services.access import get_group
+from app.groups.services.access import require_visible
 from app.notifications.services import notify
 from app.organizations.models import Organization
 
@@ -49,7 +49,7 @@ def jsonable(values):
 
 
 def events(session: Session, actor, group: PurchaseGroup) -> list[GroupEvent]:
-    get_group(session, actor, group.id)
+    require_visible(actor, group)
     return list(
         session.scalars(
             sa.select(GroupEvent)
