@@ -1003,12 +1003,7 @@ def run(args) -> dict:
         for kind in args.databases:
             with database(kind, workdir) as url:
                 print(f"[{kind}] loading the {args.scale} dataset ...", flush=True)
-                data.load(generated, url)
-                if kind == "postgresql":
-                    engine = sa.create_engine(url)
-                    with engine.begin() as connection:
-                        connection.exec_driver_sql("ANALYZE")
-                    engine.dispose()
+                data.load(generated, url)  # ends with ANALYZE
                 report["machine"][f"{kind}_version"] = _server_version(url)
                 steps = [
                     ("imports", lambda url=url, kind=kind: measure_imports(url, kind, workdir, files, args.runs)),

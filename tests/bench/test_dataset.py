@@ -4,6 +4,7 @@ database with every kind of row."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 
 import pytest
 
@@ -63,7 +64,8 @@ def test_the_named_scales_are_those_of_the_issue(scale):
 
 
 def test_load_fills_a_migrated_database(tmp_path):
-    counts = dataset.load(dataset.generate(TINY, seed=5), f"sqlite:///{tmp_path / 'bench.sqlite'}")
+    path = tmp_path / "bench.sqlite"
+    counts = dataset.load(dataset.generate(TINY, seed=5), f"sqlite:///{path}")
     assert counts["organization"] == 3
     assert counts["supplier_company"] == 12
     assert counts["spend_line"] == TINY.spend_lines
@@ -73,3 +75,7 @@ def test_load_fills_a_migrated_database(tmp_path):
     assert counts["bid"] == 10
     assert counts["criterion"] == 3 * TINY.calls  # price, technical, environmental: the call pages rank bids
     assert counts["user_account"] == 2 + 3 + 12
+    # The planner has its statistics (ANALYZE) of the tables just filled.
+    with sqlite3.connect(path) as connection:
+        analyzed = {table for (table,) in connection.execute("SELECT DISTINCT tbl FROM sqlite_stat1")}
+    assert {"spend_line", "spend_cell", "need", "bid"} <= analyzed
