@@ -98,6 +98,8 @@ def test_postgresql_keeps_the_statements_prepared_from_one_request_to_the_next(c
 
     factories.user("coordinator", email="coordinator@example.fr")
     session.commit()
+    with web_app.app_context():
+        db.engine.dispose()  # the connections earlier tests left: the requests below open one and share it
     assert login(client, "coordinator@example.fr").status_code == 302
     for _ in range(8):  # psycopg prepares a statement the fifth time its connection runs it
         assert client.get("/needs").status_code == 200
