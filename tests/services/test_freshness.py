@@ -682,3 +682,38 @@ def test_an_import_sums_the_importing_organization_s_cells_only(client, session,
     ) + Decimal("5070.00")
     freshness.forget_all()
     assert {path: client.get(path, headers=headers).get_json() for path in SPEND_APIS} == second  # from scratch
+
+
+def test_the_spend_map_after_an_import_sums_the_importing_organization_s_cells_only(session, world):
+    """The spend map is made of the same per-organization sums as the spend APIs: after an import, the next map
+    reads the importing organization's cells only, at the level and parent asked, and equals a map from scratch."""
+    dm, chu, ub = (world[code] for code in ("DM", "CHU", "UB"))
+    factories.bulk_spend_cells([dm, chu, ub], 300, cpvs=("09310", "09320", "90911", "45210", "30192"))
+    session.commit()
+
+    def spend_map():
+        return spend.spend_map(session, world["coordinator"], level="group", parent="09")
+
+    first = spend_map()
+    data = ledger("01/03/2025;B;21000000000001;09310000;5000,00;;\n02/03/2025;C;;45210000;70,00;;")
+    spend.import_spend(session, world["coordinator"], data, "ub.csv", organization="UB")
+    session.commit()
+    statements = []
+
+    def record(conn, cursor, statement, parameters, *args):
+        if "FROM spend_cell" in statement and "GROUP BY spend_cell.organization_id" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        second = spend_map()
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert len(statements) == 2  # the sums per prefix and year, and per prefix and supplier...
+    for statement, parameters in statements:  # ...of the importing organization only
+        values = set(parameters.values() if isinstance(parameters, dict) else parameters)
+        assert ub.id in values and not values & {dm.id, chu.id}, statement
+    assert second.total == first.total + Decimal("5000.00")  # the line below 09, not the one below 45
+    assert all(row.prefix.startswith("09") for row in second.rows)
+    freshness.forget_all()
+    assert spend_map() == second  # from scratch

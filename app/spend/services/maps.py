@@ -111,11 +111,6 @@ def _check_prefix(prefix: str | None) -> str | None:
     return prefix
 
 
-def _cell_filter(stmt: sa.Select, scope: list[int] | None, year: int | None, parent: str | None) -> sa.Select:
-    stmt = in_scope(stmt, scope, year)
-    return stmt.where(SpendCell.cpv_prefix.startswith(parent)) if parent else stmt
-
-
 def _need_filter(stmt: sa.Select, scope: list[int] | None, year: int | None, parent: str | None) -> sa.Select:
     stmt = stmt.where(Need.status == "submitted")
     if scope is not None:
@@ -133,47 +128,10 @@ def _pivot(rows) -> dict[int, dict[str, Decimal]]:
     return dict(sorted(result.items()))
 
 
-def _concentration(session: Session, prefix, cells: sa.Select) -> dict[str, tuple[str, float, int]]:
-    """prefix -> (top supplier, its share of the known-supplier spend, HHI 0-10,000), from the per-supplier sums of
-    the cells (one GROUP BY) as _supplier_shares aggregates them; the top supplier is the one with the most cents,
-    the smallest key on a tie (cells without a known supplier cannot be attributed)."""
-    per_supplier = (
-        cells.with_only_columns(
-            prefix.label("prefix"), SpendCell.supplier_key.label("supplier"), cell_cents().label("cents")
-        )
-        .where(SpendCell.supplier_key != "")
-        .group_by(prefix, SpendCell.supplier_key)
-        .cte("map_suppliers")
-    )
-    shares = _supplier_shares(per_supplier).subquery()
-    stmt = (
-        sa.select(
-            shares.c.prefix,
-            sa.func.min(per_supplier.c.supplier),
-            shares.c.top_cents,
-            shares.c.known_cents,
-            shares.c.hhi,
-        )
-        .join(
-            per_supplier,
-            sa.and_(per_supplier.c.prefix == shares.c.prefix, per_supplier.c.cents == shares.c.top_cents),
-        )
-        .group_by(shares.c.prefix, shares.c.top_cents, shares.c.known_cents, shares.c.hhi)
-    )
-    return {
-        str(row_prefix): (str(supplier), *_shares(cents, known, hhi))
-        for row_prefix, supplier, cents, known, hhi in session.execute(stmt)
-    }
-
-
 def _shares(top_cents, known_cents, hhi) -> tuple[float, int]:
     """The top supplier's share of the known-supplier spend (4 decimals) and the HHI 0-10,000 from the sum of the
     squared shares."""
     return float(np.round(int(top_cents) / int(known_cents), 4)), int(np.round(hhi * 10_000))
-
-
-def _by_organization() -> sa.Select:
-    return sa.select().select_from(SpendCell).join(Organization, Organization.id == SpendCell.organization_id)
 
 
 def _years(session: Session, scope: list[int] | None) -> list[int]:
@@ -183,24 +141,6 @@ def _years(session: Session, scope: list[int] | None) -> list[int]:
     following = in_scope(sa.select(sa.func.min(SpendCell.year)).where(SpendCell.year > years.c.year), scope, None)
     years = years.union_all(sa.select(following.scalar_subquery()).where(years.c.year.is_not(None)))
     return sorted(int(y) for y in session.scalars(sa.select(years.c.year).where(years.c.year.is_not(None))))
-
-
-def _spend_sums() -> tuple:
-    """cents, lines and distinct known suppliers of a group of cells."""
-    return (
-        cell_cents().label("cents"),
-        sa.func.sum(SpendCell.lines).label("lines"),
-        sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))).label("suppliers"),
-    )
-
-
-def _per_organization(session: Session, prefix, cells: sa.Select) -> dict[str, dict[str, Decimal]]:
-    """prefix -> organization code -> euros."""
-    result: dict[str, dict[str, Decimal]] = {}
-    query = cells.add_columns(prefix, Organization.code, cell_cents()).group_by(prefix, Organization.code)
-    for p, org, cents in session.execute(query.order_by(Organization.code)):
-        result.setdefault(str(p), {})[org] = euros(cents)
-    return result
 
 
 def _category_row(
@@ -250,9 +190,11 @@ def spend_map(
 ) -> SpendMap:
     """The category map at one level (optionally below a parent prefix): spend per category with its
     organizations, suppliers and concentration, the pooling potential, and the submitted needs beside it.
-    Every figure is an SQL GROUP BY over the cells or the needs at that level (a fixed number of queries); the
-    rows are one per category, never one per cell or line. The map is remembered until the spend cells, the needs
-    or the organizations change (app.freshness): callers must not change it."""
+    Every figure adds up each organization's sums of its cells at that level (organization_sums, remembered until
+    that organization's cells change) and the needs' sums (remembered until a need changes); the rows are one per
+    category, never one per cell or line. The map itself is remembered until any cells or needs change
+    (app.freshness), then made again from those sums: after an import, only the importing organization's cells are
+    read. Callers must not change it."""
     level = check_level(level)
     year = check_year(year)
     parent = _check_prefix(parent)
@@ -269,6 +211,37 @@ def spend_map(
     )
 
 
+def prefix_supplier_sums(session: Session, scope: list[int] | None, year: int | None, level: str) -> pd.DataFrame:
+    """Each organization's cells summed per CPV prefix at `level` and supplier (organization_sums): cents and lines.
+    The spend map and the pooling list share them."""
+    return organization_sums(
+        session,
+        scope,
+        year,
+        ("prefix_supplier", level),
+        {"prefix": sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level]), "supplier": SpendCell.supplier_key},
+        {"cents": cell_cents(), "lines": sa.func.sum(SpendCell.lines)},
+    )
+
+
+def _year_sums(session: Session, scope: list[int] | None, level: str) -> pd.DataFrame:
+    """Each organization's cells summed per CPV prefix at `level` and year (organization_sums): cents only, for the
+    map's spend per year (the cube's sums also count distinct suppliers, which costs the database more)."""
+    return organization_sums(
+        session,
+        scope,
+        None,
+        ("prefix_year", level),
+        {"prefix": sa.func.substr(SpendCell.cpv_prefix, 1, PREFIX_LENGTH[level]), "year": SpendCell.year},
+        {"cents": cell_cents()},
+    )
+
+
+def _below(frame: pd.DataFrame, parent: str | None) -> pd.DataFrame:
+    """The rows of a frame of sums whose prefix (at a level at least as long as `parent`) is below `parent`."""
+    return frame.loc[frame["prefix"].str.startswith(parent)] if parent else frame
+
+
 def _spend_map(
     session: Session,
     scope: list[int] | None,
@@ -279,47 +252,41 @@ def _spend_map(
     assumptions: impact.SavingsAssumptions,
 ) -> SpendMap:
     length = PREFIX_LENGTH[level]
-    prefix = sa.func.substr(SpendCell.cpv_prefix, 1, length)
-    org_code = Organization.code
 
     years = _years(session, scope)
-    by_org = _by_organization()
-    by_year = _pivot(
-        session.execute(
-            _cell_filter(by_org.add_columns(SpendCell.year, org_code, cell_cents()), scope, None, parent).group_by(
-                SpendCell.year, org_code
-            )
-        )
-    )
-    cells = _cell_filter(by_org, scope, year, parent)
+    per_year = _below(_year_sums(session, scope, level), parent)
+    per_year = per_year.groupby(["year", "organization"])["cents"].sum().reset_index()
+    by_year = _pivot(frame_rows(per_year, ["year", "organization", "cents"]))
+    sums = _below(prefix_supplier_sums(session, scope, year, level), parent)
+    known = sums.loc[sums["supplier"] != ""]
+    distinct = known.groupby("prefix", sort=False)["supplier"].nunique()
+    totals = sums.groupby("prefix", sort=False)[["cents", "lines"]].sum()
     spend_of = {
-        str(p): (int(cents), int(lines), int(suppliers))
-        for p, cents, lines, suppliers in session.execute(
-            cells.with_only_columns(prefix, *_spend_sums()).group_by(prefix)
+        str(p): (int(cents), int(lines), int(distinct.get(p, 0)))
+        for p, cents, lines in zip(totals.index, totals["cents"].tolist(), totals["lines"].tolist(), strict=True)
+    }
+    orgs_of: dict[str, dict[str, Decimal]] = {}
+    for (p, org), cents in sums.groupby(["prefix", "organization"])["cents"].sum().items():
+        orgs_of.setdefault(str(p), {})[org] = euros(cents)
+    suppliers = known["supplier"].nunique()
+    concentration = _supplier_concentration(known, named=True)
+    concentration_of = {
+        str(p): (str(top_supplier), *_shares(top, known_cents, hhi))
+        for p, top_supplier, top, known_cents, hhi in frame_rows(
+            concentration.reset_index(), ["prefix", "top_supplier", "top", "known", "hhi"]
         )
     }
-    orgs_of = _per_organization(session, prefix, cells)
-    suppliers = session.scalar(
-        cells.with_only_columns(sa.func.count(sa.distinct(sa.func.nullif(SpendCell.supplier_key, ""))))
-    )
-    concentration_of = _concentration(session, prefix, cells)
 
-    need_prefix = sa.func.substr(Need.cpv_code, 1, length)
-    need_orgs = sa.select().select_from(Need).join(Organization, Organization.id == Need.organization_id)
-    needs_by_year = _pivot(
-        session.execute(
-            _need_filter(
-                need_orgs.add_columns(NEED_YEAR, org_code, sa.func.sum(NEED_CENTS)), scope, None, parent
-            ).group_by(NEED_YEAR, org_code)
-        )
-    )
+    needs = [row for row in _need_sums(session, scope, length) if not parent or row[2].startswith(parent)]
+    needs_by_year: dict[int, dict[str, Decimal]] = {}
+    for need_year, org, _p, cents in needs:
+        per_org = needs_by_year.setdefault(need_year, {})
+        per_org[org] = per_org.get(org, Decimal(0)) + euros(cents)
+    needs_by_year = dict(sorted(needs_by_year.items()))
     needs_of = {
-        str(p): int(cents)
-        for p, cents in session.execute(
-            _need_filter(sa.select(need_prefix, sa.func.sum(NEED_CENTS)), scope, year, parent).group_by(need_prefix)
-        )
+        p: cents for p, cents in _needs_by_prefix(session, scope, year, length).items() if p.startswith(parent or "")
     }
-    need_organizations = session.scalars(_need_filter(need_orgs.add_columns(org_code).distinct(), scope, None, parent))
+    need_organizations = {org for _year, org, _p, _cents in needs}
 
     prefixes = sorted(set(spend_of) | set(needs_of))
     labels = cpv_labels(session, prefixes, lang)
@@ -374,30 +341,6 @@ class Pooling:
         return euros(sum(row[1] for row in self.rows))
 
 
-def _supplier_shares(per_supplier: sa.CTE) -> sa.Select:
-    """Per prefix, from (prefix, supplier, cents) rows of the known suppliers: their number, the top supplier's cents,
-    the known-supplier cents and the sum of the squared shares (each supplier's share its cents over the prefix's
-    known-supplier cents, joined rather than windowed: no sort), for the map (_concentration). The pooling list
-    computes the same figures from each organization's sums (_supplier_concentration)."""
-    known = (
-        sa.select(per_supplier.c.prefix, sa.func.sum(per_supplier.c.cents).label("cents"))
-        .group_by(per_supplier.c.prefix)
-        .subquery()
-    )
-    share = sa.cast(per_supplier.c.cents, sa.Float) / known.c.cents
-    return (
-        sa.select(
-            per_supplier.c.prefix,
-            sa.func.count().label("suppliers"),
-            sa.func.max(per_supplier.c.cents).label("top_cents"),
-            sa.func.sum(per_supplier.c.cents).label("known_cents"),
-            sa.func.sum(share * share).label("hhi"),
-        )
-        .join(known, known.c.prefix == per_supplier.c.prefix)
-        .group_by(per_supplier.c.prefix)
-    )
-
-
 def pooling_query(
     session: Session, actor, *, level: str = "class", organization: str | None = None, year=None
 ) -> Pooling:
@@ -409,18 +352,11 @@ def pooling_query(
     year = check_year(year)
     scope = reader_scope(session, actor, organization)
     length = PREFIX_LENGTH[level]
-    sums = organization_sums(
-        session,
-        scope,
-        year,
-        ("pooling", level),
-        {"prefix": sa.func.substr(SpendCell.cpv_prefix, 1, length), "supplier": SpendCell.supplier_key},
-        {"cents": cell_cents(), "lines": sa.func.sum(SpendCell.lines)},
-    )
+    sums = prefix_supplier_sums(session, scope, year, level)
     spend = _shared_spend(sums)
     spend = spend.join(_supplier_concentration(sums.loc[sums["prefix"].isin(spend.index)]))
     spend["suppliers"] = spend["suppliers"].fillna(0)  # a category without a known supplier
-    needs = dict(_needs_by_prefix(session, scope, year, length))
+    needs = _needs_by_prefix(session, scope, year, length)
     spend["needs"] = [needs.get(p, 0) for p in spend.index]
     spend = spend.reset_index().sort_values(["cents", "needs", "prefix"], ascending=[False, False, True], kind="stable")
     columns = ["prefix", "cents", "lines", "suppliers", "needs", "codes", "top", "known", "hhi"]
@@ -443,15 +379,20 @@ def _shared_spend(sums: pd.DataFrame) -> pd.DataFrame:
     return spend
 
 
-def _supplier_concentration(sums: pd.DataFrame) -> pd.DataFrame:
-    """Per prefix, from (prefix, supplier, cents) sums, over the known suppliers (as _supplier_shares in SQL): their
-    number, the top supplier's cents, the known-supplier cents and the sum of the squared shares."""
-    per_supplier = sums.loc[sums["supplier"] != ""].groupby(["prefix", "supplier"], sort=False)["cents"].sum()
+def _supplier_concentration(sums: pd.DataFrame, named: bool = False) -> pd.DataFrame:
+    """Per prefix, from (prefix, supplier, cents) sums, over the known suppliers: their number, the top supplier's
+    cents, the known-supplier cents and the sum of the squared shares (each supplier's share its cents over the
+    prefix's known-supplier cents); `named`: also the top supplier (the most cents, the smallest key on a tie)."""
+    per_supplier = sums.loc[sums["supplier"] != ""].groupby(["prefix", "supplier"], sort=named)["cents"].sum()
     prefixes = per_supplier.index.get_level_values(0)
     by_prefix = per_supplier.groupby(prefixes, sort=False)
     known = by_prefix.transform("sum")
     concentration = pd.DataFrame({"suppliers": by_prefix.size(), "top": by_prefix.max(), "known": by_prefix.sum()})
     concentration["hhi"] = ((per_supplier / known) ** 2).groupby(prefixes, sort=False).sum()
+    if named and len(per_supplier):  # sorted by prefix and supplier: idxmax finds the smallest key of the most cents
+        concentration["top_supplier"] = [supplier for _prefix, supplier in by_prefix.idxmax().tolist()]
+    elif named:
+        concentration["top_supplier"] = pd.Series(dtype=object)
     return concentration
 
 
@@ -463,21 +404,31 @@ def _float(value) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
-def _needs_by_prefix(session: Session, scope: list[int] | None, year: int | None, length: int) -> tuple:
-    """The submitted needs' yearly cents per prefix of `length` digits, remembered until a need changes, so that
-    after a spend change (an import) only the cells are read again."""
+def _need_sums(session: Session, scope: list[int] | None, length: int) -> tuple[tuple[int, str, str, int], ...]:
+    """The submitted needs' yearly cents per start year, organization code and prefix of `length` digits, remembered
+    until a need changes: after a spend change (an import) the map reads only the cells again."""
     prefix = sa.func.substr(Need.cpv_code, 1, length)
+    stmt = (
+        _need_filter(sa.select(NEED_YEAR, Organization.code, prefix, sa.func.sum(NEED_CENTS)), scope, None, None)
+        .join(Organization, Organization.id == Need.organization_id)
+        .group_by(NEED_YEAR, Organization.code, prefix)
+    )
     return freshness.remembered(
         session,
         ("needs",),
-        ("needs_by_prefix", None if scope is None else tuple(sorted(scope)), year, length),
-        lambda: tuple(
-            (str(p), int(cents))
-            for p, cents in session.execute(
-                _need_filter(sa.select(prefix, sa.func.sum(NEED_CENTS)), scope, year, None).group_by(prefix)
-            )
-        ),
+        ("need_sums", None if scope is None else tuple(sorted(scope)), length),
+        lambda: tuple((int(y), str(org), str(p), int(cents)) for y, org, p, cents in session.execute(stmt)),
     )
+
+
+def _needs_by_prefix(session: Session, scope: list[int] | None, year: int | None, length: int) -> dict[str, int]:
+    """The submitted needs' yearly cents per prefix of `length` digits starting in `year` (None: any), from the
+    remembered _need_sums."""
+    found: dict[str, int] = {}
+    for need_year, _org, prefix, cents in _need_sums(session, scope, length):
+        if year is None or need_year == year:
+            found[prefix] = found.get(prefix, 0) + cents
+    return found
 
 
 def pooling_items(
