@@ -30,11 +30,16 @@ With no token for a topic (a database emptied by hand), nothing is remembered: t
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import re
+import sys
 import threading
 from collections.abc import Callable, Hashable
 from typing import TypeVar
 
+import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 from cachetools import LRUCache
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -50,12 +55,59 @@ TOPICS = {
 TOPICS_ALL = tuple(TOPICS)
 DIVISION_TOPIC = "needs_"  # + the 2 digits of a CPV division: the needs of that division (table need)
 SPEND_TOPIC = "sp"  # + an organization id in hexadecimal: that organization's spend cells (table spend_cell)
-ANSWERS_KEPT = 256  # answers remembered per process (a map page, an overlap query, ...), the least used dropped
-PARTS_KEPT = 8192  # parts of answers (a division's overlaps, an overlap's impact figures), the least used dropped
+# What each process keeps, in bytes as size_of estimates them, the least recently used dropped first: answers (a map
+# page, an overlap query, ...) and parts of answers (a division's overlaps, an organization's spend sums, ...).
+ANSWERS_BYTES = 256 * 2**20
+PARTS_BYTES = 512 * 2**20
+SAMPLED = 32  # the items of a longer list, tuple, set or dict that size_of measures, the others estimated from them
+
+
+def size_of(value) -> int:
+    """An estimate of the memory an answer holds, in bytes: a pandas frame's or series' own count (its strings
+    included), an array's bytes, else the object with what it holds (containers and dataclasses, looked into; other
+    objects counted alone). In a container of more than SAMPLED items, SAMPLED of them spread over it are measured
+    and the others counted at their mean, so that the estimate costs little beside computing the answer."""
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, pd.DataFrame):
+            total += int(item.memory_usage(index=True, deep=True).sum())
+        elif isinstance(item, pd.Series | pd.Index):
+            total += int(item.memory_usage(deep=True))
+        elif isinstance(item, np.ndarray):
+            total += item.nbytes
+        elif isinstance(item, dict):
+            total += sys.getsizeof(item) + _sampled(list(item.items()))
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += sys.getsizeof(item) + _sampled(list(item))
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            total += sys.getsizeof(item) + size_of(tuple(getattr(item, f.name) for f in dataclasses.fields(item)))
+        else:
+            total += sys.getsizeof(item)
+    return total
+
+
+def _sampled(items: list) -> int:
+    if len(items) <= SAMPLED:
+        return sum(size_of(item) for item in items)
+    step = len(items) / SAMPLED
+    measured = [size_of(items[int(i * step)]) for i in range(SAMPLED)]
+    return sum(measured) * len(items) // SAMPLED
+
 
 T = TypeVar("T")
-_answers: LRUCache = LRUCache(maxsize=ANSWERS_KEPT)
-_parts: LRUCache = LRUCache(maxsize=PARTS_KEPT)
+_answers: LRUCache = LRUCache(maxsize=ANSWERS_BYTES, getsizeof=size_of)
+_parts: LRUCache = LRUCache(maxsize=PARTS_BYTES, getsizeof=size_of)
+
+
+def _keep(cache: LRUCache, key: Hashable, answer) -> None:
+    """Remember an answer, the least recently used ones dropped to make room; one larger than the whole cache is not
+    kept (it is computed each time)."""
+    with contextlib.suppress(ValueError):  # cachetools: value too large
+        cache[key] = answer
+
+
 _lock = threading.Lock()
 _MISSING = object()
 _TOKENS = "freshness_tokens"  # connection.info key of the tokens read in the current transaction
@@ -149,7 +201,7 @@ def remembered(session: Session, topics: tuple[str, ...], key: Hashable, compute
         return answer
     answer = compute()
     with _lock:
-        _answers[full_key] = answer
+        _keep(_answers, full_key, answer)
     return answer
 
 
@@ -201,7 +253,7 @@ def remembered_parts(
             for part in missing:
                 found[part] = computed[part]
                 if part in keys:
-                    _parts[keys[part]] = computed[part]
+                    _keep(_parts, keys[part], computed[part])
     return found
 
 

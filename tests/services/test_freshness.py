@@ -717,3 +717,47 @@ def test_the_spend_map_after_an_import_sums_the_importing_organization_s_cells_o
     assert all(row.prefix.startswith("09") for row in second.rows)
     freshness.forget_all()
     assert spend_map() == second  # from scratch
+
+
+def test_size_of_counts_frames_with_their_strings_and_estimates_long_containers():
+    import sys
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"supplier": [f"supplier {i}" for i in range(5000)], "cents": range(5000)})
+    assert freshness.size_of(frame) == frame.memory_usage(index=True, deep=True).sum()
+    rows = tuple((i, f"prefix {i:05d}", Decimal(i)) for i in range(20_000))
+    one = freshness.size_of(rows[0])
+    assert one > sys.getsizeof(rows[0])  # the tuple and what it holds
+    estimate = freshness.size_of(rows)
+    assert sys.getsizeof(rows) + 0.9 * one * len(rows) <= estimate <= sys.getsizeof(rows) + 1.1 * one * len(rows)
+
+
+def test_the_remembered_answers_keep_to_their_size_in_bytes(session, world, monkeypatch):
+    """The least recently used answers make room for a new one; an answer larger than the whole room is computed each
+    time, never kept."""
+    from cachetools import LRUCache
+
+    small = tuple(range(100))  # about 4 kB
+    room = 3 * freshness.size_of(small)
+    monkeypatch.setattr(freshness, "_answers", LRUCache(maxsize=room, getsizeof=freshness.size_of))
+    computed: list[str] = []
+
+    def answer(key, value):
+        def compute():
+            computed.append(key)
+            return value
+
+        return freshness.remembered(session, ("needs",), key, compute)
+
+    for key in ("a", "b", "a", "c", "d"):  # "b" is the least recently used when "d" needs room
+        answer(key, small)
+    assert computed == ["a", "b", "c", "d"]
+    answer("a", small)
+    answer("b", small)
+    assert computed == ["a", "b", "c", "d", "b"]
+    huge = tuple(range(10 * len(small)))
+    answer("huge", huge)
+    answer("huge", huge)
+    assert computed[-2:] == ["huge", "huge"]
+    assert freshness._answers.currsize <= room
