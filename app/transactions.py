@@ -3,9 +3,13 @@
 Such a transaction has nothing to keep, and ending it with COMMIT or with ROLLBACK is the same for the data. It is
 not the same for the connection: psycopg deallocates every statement it prepared on a connection when that
 connection rolls back (a rolled-back transaction may have dropped what they refer to), so on PostgreSQL each
-request would plan all its statements again, about a millisecond each, often more than running them. A transaction
-that wrote nothing is therefore committed; one that wrote anything, or holds changes not flushed yet, or has side
-effects waiting (app.effects), is rolled back as before.
+request would plan all its statements again, about a millisecond each, often more than running them.
+
+So the database transaction of a request that wrote nothing is ended with COMMIT on the driver's connection, before
+Flask-SQLAlchemy closes the session. The session itself commits nothing (no commit event, no side effect run: a read
+still "commits nothing", as the request flow wants); its close then finds the connection out of any transaction, and
+the driver's rollback sends nothing. A transaction that wrote anything, holds changes not flushed yet or has side
+effects waiting (app.effects) is rolled back by the close, as before.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ log = logging.getLogger("mutualis.transactions")
 
 
 def end_unwritten(session) -> bool:
-    """Commit the session's transaction if it wrote nothing and has nothing pending; True if it did. Anything else is
-    left to the session's close (a rollback)."""
+    """End the session's database transaction with COMMIT if it wrote nothing and has nothing pending; True if it
+    did. Anything else is left to the session's close (a rollback)."""
     if isinstance(session, scoped_session):  # db.session: this request's session
         session = session()
     if not session.in_transaction() or session.in_nested_transaction():
@@ -30,9 +34,10 @@ def end_unwritten(session) -> bool:
     if session.new or session.dirty or session.deleted or effects.pending(session):
         return False
     try:
-        if freshness.wrote(session.connection()):
+        connection = session.connection()
+        if freshness.wrote(connection):
             return False
-        session.commit()
+        connection.connection.dbapi_connection.commit()
     except Exception:  # a connection lost, or a transaction the database had failed: the close rolls it back
         log.info("a request's transaction that wrote nothing could not commit; it is rolled back", exc_info=True)
         return False
