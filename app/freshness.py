@@ -67,25 +67,19 @@ def size_of(value) -> int:
     included), an array's bytes, else the object with what it holds (containers and dataclasses, looked into; other
     objects counted alone). In a container of more than SAMPLED items, SAMPLED of them spread over it are measured
     and the others counted at their mean, so that the estimate costs little beside computing the answer."""
-    total = 0
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, pd.DataFrame):
-            total += int(item.memory_usage(index=True, deep=True).sum())
-        elif isinstance(item, pd.Series | pd.Index):
-            total += int(item.memory_usage(deep=True))
-        elif isinstance(item, np.ndarray):
-            total += item.nbytes
-        elif isinstance(item, dict):
-            total += sys.getsizeof(item) + _sampled(list(item.items()))
-        elif isinstance(item, list | tuple | set | frozenset):
-            total += sys.getsizeof(item) + _sampled(list(item))
-        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
-            total += sys.getsizeof(item) + size_of(tuple(getattr(item, f.name) for f in dataclasses.fields(item)))
-        else:
-            total += sys.getsizeof(item)
-    return total
+    if isinstance(value, pd.DataFrame):
+        return int(value.memory_usage(index=True, deep=True).sum())
+    if isinstance(value, pd.Series | pd.Index):
+        return int(value.memory_usage(deep=True))
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, dict):
+        return sys.getsizeof(value) + _sampled(list(value.items()))
+    if isinstance(value, list | tuple | set | frozenset):
+        return sys.getsizeof(value) + _sampled(list(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sys.getsizeof(value) + _sampled([getattr(value, f.name) for f in dataclasses.fields(value)])
+    return sys.getsizeof(value)
 
 
 def _sampled(items: list) -> int:
@@ -190,7 +184,7 @@ def remembered(session: Session, topics: tuple[str, ...], key: Hashable, compute
 
     A transaction that has written computes its answers and keeps none: on PostgreSQL the tokens change as it
     commits (deferred triggers), so until then it still reads the tokens of the data as it was before its writes."""
-    if session.connection().info.get(_WROTE):
+    if wrote(session.connection()):
         return compute()
     full_key = _full_key(session, _database(session), topics, key)
     if full_key is None:
@@ -231,7 +225,7 @@ def remembered_parts(
 
     As in `remembered`: a transaction that has written computes every part and keeps none; a part whose topics
     have no token is computed each time; the answers are shared (callers must not change them)."""
-    if session.connection().info.get(_WROTE):
+    if wrote(session.connection()):
         return compute(list(parts))
     database = _database(session)
     found: dict[P, T] = {}
