@@ -279,13 +279,13 @@ def _spend_map(
 
     needs = [row for row in _need_sums(session, scope, length) if not parent or row[2].startswith(parent)]
     needs_by_year: dict[int, dict[str, Decimal]] = {}
-    for need_year, org, _p, cents in needs:
+    needs_of: dict[str, int] = {}
+    for need_year, org, p, cents in needs:
         per_org = needs_by_year.setdefault(need_year, {})
         per_org[org] = per_org.get(org, Decimal(0)) + euros(cents)
+        if year is None or need_year == year:
+            needs_of[p] = needs_of.get(p, 0) + cents
     needs_by_year = dict(sorted(needs_by_year.items()))
-    needs_of = {
-        p: cents for p, cents in _needs_by_prefix(session, scope, year, length).items() if p.startswith(parent or "")
-    }
     need_organizations = {org for _year, org, _p, _cents in needs}
 
     prefixes = sorted(set(spend_of) | set(needs_of))
