@@ -124,15 +124,21 @@ def classify_location(postcode: str | None, city: str | None, area: MetropoleAre
     return locate(postcode, city, area).bucket
 
 
+def _distinct_locations(postcodes: pd.Series, cities: pd.Series) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Each row's number among the distinct (postcode, city) pairs (None read as empty), and those pairs in order:
+    each column factorised, then the pairs of numbers (no tuple per row)."""
+    postcode_codes, postcode_values = pd.factorize(postcodes.fillna("").to_numpy(dtype=object))
+    city_codes, city_values = pd.factorize(cities.fillna("").to_numpy(dtype=object))
+    width = max(len(city_values), 1)
+    codes, pairs = pd.factorize(postcode_codes.astype(np.int64) * width + city_codes)
+    return codes, [(postcode_values[pair // width], city_values[pair % width]) for pair in pairs.tolist()]
+
+
 def classify_locations(postcodes: pd.Series, cities: pd.Series, area: MetropoleArea) -> pd.Series:
     """Vectorised over aggregates: classify each distinct (postcode, city) pair once, then map."""
-    keys = pd.DataFrame({"postcode": postcodes.fillna(""), "city": cities.fillna("")})
-    distinct = keys.drop_duplicates()
-    buckets = {
-        (p, c): classify_location(p, c, area) for p, c in zip(distinct["postcode"], distinct["city"], strict=True)
-    }
-    index = pd.MultiIndex.from_frame(keys)
-    return pd.Series(index.map(buckets), index=postcodes.index, dtype="object")
+    codes, pairs = _distinct_locations(postcodes, cities)
+    buckets = np.array([classify_location(p, c, area) for p, c in pairs] or [""], dtype=object)
+    return pd.Series(buckets[codes], index=postcodes.index, dtype="object")
 
 
 @dataclass(frozen=True)
@@ -181,14 +187,11 @@ def local_shares(keys: pd.Series, buckets: pd.Series, cents: pd.Series) -> tuple
 
 def locate_locations(postcodes: pd.Series, cities: pd.Series, area: MetropoleArea) -> pd.DataFrame:
     """`bucket` and `uncertain` per row, each distinct (postcode, city) pair located once."""
-    keys = pd.DataFrame({"postcode": postcodes.fillna(""), "city": cities.fillna("")})
-    distinct = keys.drop_duplicates()
-    found = {(p, c): locate(p, c, area) for p, c in zip(distinct["postcode"], distinct["city"], strict=True)}
-    index = pd.MultiIndex.from_frame(keys)
-    located = index.map(found)
-    return pd.DataFrame(
-        {"bucket": [x.bucket for x in located], "uncertain": [x.uncertain for x in located]}, index=postcodes.index
-    )
+    codes, pairs = _distinct_locations(postcodes, cities)
+    located = [locate(p, c, area) for p, c in pairs]
+    buckets = np.array([x.bucket for x in located] or [""], dtype=object)
+    uncertain = np.array([x.uncertain for x in located] or [False], dtype=bool)
+    return pd.DataFrame({"bucket": buckets[codes], "uncertain": uncertain[codes]}, index=postcodes.index)
 
 
 PCT = Decimal("0.1")

@@ -30,8 +30,14 @@ from app.groups.services import visible_groups
 from app.needs.models import Need
 from app.organizations.models import Organization, SupplierCompany
 from app.spend.models import SpendCell
-from app.spend.services.cube import cell_cents, check_year
-from app.spend.services.impact import emission_factors, emission_mapping, metropole_area, savings_assumptions
+from app.spend.services.cube import check_year
+from app.spend.services.impact import (
+    emission_factors,
+    emission_mapping,
+    located_cell_sums,
+    metropole_area,
+    savings_assumptions,
+)
 
 PORTFOLIO_STAGES = ("forming", "constituted", "awarded")
 STAGE_LABELS = {"forming": _l("forming"), "constituted": _l("constituted"), "awarded": _l("awarded")}
@@ -107,9 +113,10 @@ def _spend_locations(session: Session, year: int | None) -> impact.LocatedSpend:
     """Every organization's past spend per CPV category (5 digits), in cents, split by the supplier's location
     (impact.located_sums: inside the metropole, uncertain, known, all), located by the cell's own postcode and city
     from the file, else the supplier registry's by SIRET, and indexed by organization and prefix
-    (impact.LocatedSpend): a page of overlaps or groups, or a single one, looks up only its members' rows. Read once
-    for every organization and remembered until the spend changes (a change of needs leaves it as it is), so that
-    the figures of any few overlaps or groups read no spend; callers must not change it."""
+    (impact.LocatedSpend): a page of overlaps or groups, or a single one, looks up only its members' rows. Made from
+    each organization's sums (located_cell_sums: after an import, only the importing organization's cells are read
+    again) and remembered until the spend changes (a change of needs leaves it as it is), so that the figures of any
+    few overlaps or groups read no spend; callers must not change it."""
     return freshness.remembered(
         session,
         ("spend",),
@@ -119,36 +126,11 @@ def _spend_locations(session: Session, year: int | None) -> impact.LocatedSpend:
 
 
 def _read_spend_locations(session: Session, year: int | None) -> pd.DataFrame:
-    located = (SpendCell.supplier_postcode, SpendCell.supplier_city, SupplierCompany.postcode, SupplierCompany.city)
-    stmt = (
-        sa.select(Organization.code, SpendCell.cpv_prefix, *located, cell_cents())
-        .join(Organization, Organization.id == SpendCell.organization_id)
-        .outerjoin(SupplierCompany, SupplierCompany.siret == SpendCell.supplier_key)
-        .group_by(Organization.code, SpendCell.cpv_prefix, *located)
-    )
-    if year is not None:
-        stmt = stmt.where(SpendCell.year == year)
-    raw = pd.DataFrame(
-        [tuple(r) for r in session.execute(stmt)],
-        columns=[
-            "organization",
-            "cpv_prefix",
-            "file_postcode",
-            "file_city",
-            "registry_postcode",
-            "registry_city",
-            "cents",
-        ],
-    )
-    if raw.empty:
+    cells = located_cell_sums(session, None, year, ("spend_locations",), {"cpv_prefix": SpendCell.cpv_prefix})
+    if cells.empty:
         return pd.DataFrame(columns=["organization", "cpv_prefix", *impact.LOCATED_SUMS])
-    from_file = raw["file_postcode"].notna() & (raw["file_postcode"] != "")
     return impact.located_sums(
-        raw[["organization", "cpv_prefix"]],
-        raw["file_postcode"].where(from_file, raw["registry_postcode"]),
-        raw["file_city"].where(from_file, raw["registry_city"]),
-        raw["cents"],
-        metropole_area(),
+        cells[["organization", "cpv_prefix"]], cells["postcode"], cells["city"], cells["cents"], metropole_area()
     )
 
 

@@ -719,6 +719,52 @@ def test_the_spend_map_after_an_import_sums_the_importing_organization_s_cells_o
     assert spend_map() == second  # from scratch
 
 
+def test_the_overlap_impacts_after_an_import_sum_the_importing_organization_s_cells_only(client, session, world):
+    """The members' past spend beside the overlaps is made of each organization's located sums: after an import the
+    next answer reads the importing organization's cells only and equals an answer from scratch; the supplier
+    registry is read again after each change, so a supplier registered later is located."""
+    from tests.conftest import api_token
+
+    dm, chu, ub = (world[code] for code in ("DM", "CHU", "UB"))
+    factories.bulk_spend_cells([dm, chu, ub], 300, cpvs=("09310", "09320", "90911", "45210", "30192"))
+    world["coordinator"].email = "coord@x.fr"
+    session.commit()
+    headers = api_token(client, "coord@x.fr")
+    path = "/api/v1/overlaps?level=class&window_months=60&from=2027-01-01"
+
+    def local_share() -> Decimal:
+        items = client.get(path, headers=headers).get_json()["items"]
+        return Decimal(next(item["impact"]["local_share_pct"] for item in items if item["cpv_prefix"] == "0931"))
+
+    first = local_share()
+    # a line in Dijon, and one whose supplier's location the file does not give (nor the registry, yet)
+    data = ledger("01/03/2025;B;21000000000001;09310000;5000,00;;21000\n02/03/2025;C;21000000000002;09310000;3000,00;;")
+    spend.import_spend(session, world["coordinator"], data, "chu.csv", organization="CHU")
+    session.commit()
+    statements = []
+
+    def record(conn, cursor, statement, parameters, *args):
+        if "FROM spend_cell" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        second = local_share()
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert len(statements) == 1  # the located sums...
+    for statement, parameters in statements:  # ...of the importing organization only
+        values = set(parameters.values() if isinstance(parameters, dict) else parameters)
+        assert chu.id in values and not values & {dm.id, ub.id}, statement
+    assert second > first
+    factories.supplier_company(siret="21000000000002", postcode="21000")
+    session.commit()
+    third = local_share()
+    assert third > second  # the second line, now located in Dijon
+    freshness.forget_all()
+    assert local_share() == third  # from scratch
+
+
 def test_size_of_counts_frames_with_their_strings_and_estimates_long_containers():
     import sys
 

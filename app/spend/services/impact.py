@@ -3,6 +3,7 @@ emission mapping admins keep, and savings ranges for the current overlaps."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -45,17 +46,21 @@ class LocalShareReport:
     year: int | None
 
 
-def local_share_report(session: Session, actor, *, organization: str | None = None, year=None) -> LocalShareReport:
-    """Spend per supplier location bucket, overall and per organization: each organization's cells summed per supplier
-    and location (the cell's own postcode and city from the file; remembered until its cells change), the supplier
-    registry's postcode and city by SIRET where the file gave none, and only the distinct locations classified."""
-    year = check_year(year)
+def located_cell_sums(
+    session: Session, scope: list[int] | None, year: int | None, key: Hashable, columns: dict[str, sa.ColumnElement]
+) -> pd.DataFrame:
+    """Each organization's cells summed per `columns` and supplier location (organization_sums: remembered per
+    organization until its cells change), located: the cell's own postcode and city from the file, else the supplier
+    registry's by SIRET (read on each call: the registry changes on its own). A frame of organization, the columns,
+    postcode, city (empty when unknown) and cents."""
     frame = organization_sums(
         session,
-        reader_scope(session, actor, organization),
+        scope,
         year,
-        ("local_share",),
-        {  # the supplier only where the file gave no postcode (the registry's is looked up): fewer sums to keep
+        key,
+        {
+            **columns,
+            # the supplier only where the file gave no postcode (the registry's is looked up): fewer sums to keep
             "supplier_key": sa.case(
                 (sa.func.coalesce(SpendCell.supplier_postcode, "") == "", SpendCell.supplier_key), else_=""
             ),
@@ -67,15 +72,23 @@ def local_share_report(session: Session, actor, *, organization: str | None = No
     from_file = frame["supplier_postcode"].notna() & (frame["supplier_postcode"] != "")
     registry = _registry_locations(session, set(frame.loc[~from_file, "supplier_key"]) - {""})
     keys = frame["supplier_key"]
+    return pd.DataFrame(
+        {
+            "organization": frame["organization"],
+            **{name: frame[name] for name in columns},
+            "postcode": frame["supplier_postcode"].where(from_file, keys.map(registry["postcode"])).fillna(""),
+            "city": frame["supplier_city"].where(from_file, keys.map(registry["city"])).fillna(""),
+            "cents": frame["cents"],
+        }
+    )
+
+
+def local_share_report(session: Session, actor, *, organization: str | None = None, year=None) -> LocalShareReport:
+    """Spend per supplier location bucket, overall and per organization (located_cell_sums), only the distinct
+    locations classified."""
+    year = check_year(year)
     located = (
-        pd.DataFrame(
-            {
-                "organization": frame["organization"],
-                "postcode": frame["supplier_postcode"].where(from_file, keys.map(registry["postcode"])).fillna(""),
-                "city": frame["supplier_city"].where(from_file, keys.map(registry["city"])).fillna(""),
-                "cents": frame["cents"],
-            }
-        )
+        located_cell_sums(session, reader_scope(session, actor, organization), year, ("local_share",), {})
         .groupby(["organization", "postcode", "city"], sort=False)["cents"]
         .sum()
         .reset_index()
