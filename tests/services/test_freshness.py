@@ -3,6 +3,7 @@ they come from (a new, changed or removed need, by the ORM or a bulk insert; an 
 import and its rollback; a transaction rolled back) makes the next request compute them again."""
 
 import re
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
@@ -641,6 +642,29 @@ SPEND_APIS = (
 )
 
 
+@contextmanager
+def cell_sums_read():
+    """The statements (with their parameters) that sum spend cells per organization, sent within the block."""
+    statements: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, *args):
+        if "FROM spend_cell" in statement and "GROUP BY spend_cell.organization_id" in statement:
+            statements.append((statement, parameters))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+
+
+def assert_only(statements, organization, *others) -> None:
+    """Each statement names the organization and none of the others among its parameters."""
+    for statement, parameters in statements:
+        values = set(parameters.values() if isinstance(parameters, dict) else parameters)
+        assert organization.id in values and not values & {other.id for other in others}, statement
+
+
 def test_an_import_sums_the_importing_organization_s_cells_only(client, session, world):
     """The spend APIs keep each organization's sums until its own cells change: after an import, the next answers
     read the importing organization's cells only, and equal answers computed from scratch."""
@@ -656,26 +680,10 @@ def test_an_import_sums_the_importing_organization_s_cells_only(client, session,
     data = ledger("01/03/2025;B;21000000000001;09310000;5000,00;;\n02/03/2025;C;;45210000;70,00;;")
     spend.import_spend(session, world["coordinator"], data, "ub.csv", organization="UB")
     session.commit()
-    statements = []
-
-    def record(conn, cursor, statement, parameters, *args):
-        if "FROM spend_cell" in statement:
-            statements.append((statement, parameters))
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
+    with cell_sums_read() as sums:
         second = {path: client.get(path, headers=headers).get_json() for path in SPEND_APIS}
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
-    sums = [
-        (statement, parameters)
-        for statement, parameters in statements
-        if "GROUP BY spend_cell.organization_id" in statement
-    ]
-    assert len(sums) == len(SPEND_APIS)  # each API read the cells once...
-    for statement, parameters in sums:  # ...of the importing organization only
-        values = set(parameters.values() if isinstance(parameters, dict) else parameters)
-        assert ub.id in values and not values & {dm.id, chu.id}, statement
+    assert len(sums) == len(SPEND_APIS)  # each API read the cells once, of the importing organization only
+    assert_only(sums, ub, dm, chu)
     assert second != first
     assert Decimal(second[SPEND_APIS[1]]["pooling_potential_eur"]) == Decimal(
         first[SPEND_APIS[1]]["pooling_potential_eur"]
@@ -698,21 +706,11 @@ def test_the_spend_map_after_an_import_sums_the_importing_organization_s_cells_o
     data = ledger("01/03/2025;B;21000000000001;09310000;5000,00;;\n02/03/2025;C;;45210000;70,00;;")
     spend.import_spend(session, world["coordinator"], data, "ub.csv", organization="UB")
     session.commit()
-    statements = []
-
-    def record(conn, cursor, statement, parameters, *args):
-        if "FROM spend_cell" in statement and "GROUP BY spend_cell.organization_id" in statement:
-            statements.append((statement, parameters))
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
+    with cell_sums_read() as statements:
         second = spend_map()
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
-    assert len(statements) == 2  # the sums per prefix and year, and per prefix and supplier...
-    for statement, parameters in statements:  # ...of the importing organization only
-        values = set(parameters.values() if isinstance(parameters, dict) else parameters)
-        assert ub.id in values and not values & {dm.id, chu.id}, statement
+    # the sums per prefix and year, and per prefix and supplier, of the importing organization only
+    assert len(statements) == 2
+    assert_only(statements, ub, dm, chu)
     assert second.total == first.total + Decimal("5000.00")  # the line below 09, not the one below 45
     assert all(row.prefix.startswith("09") for row in second.rows)
     freshness.forget_all()
@@ -741,21 +739,10 @@ def test_the_overlap_impacts_after_an_import_sum_the_importing_organization_s_ce
     data = ledger("01/03/2025;B;21000000000001;09310000;5000,00;;21000\n02/03/2025;C;21000000000002;09310000;3000,00;;")
     spend.import_spend(session, world["coordinator"], data, "chu.csv", organization="CHU")
     session.commit()
-    statements = []
-
-    def record(conn, cursor, statement, parameters, *args):
-        if "FROM spend_cell" in statement:
-            statements.append((statement, parameters))
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
+    with cell_sums_read() as statements:
         second = local_share()
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
-    assert len(statements) == 1  # the located sums...
-    for statement, parameters in statements:  # ...of the importing organization only
-        values = set(parameters.values() if isinstance(parameters, dict) else parameters)
-        assert chu.id in values and not values & {dm.id, ub.id}, statement
+    assert len(statements) == 1  # the located sums of the importing organization only
+    assert_only(statements, chu, dm, ub)
     assert second > first
     factories.supplier_company(siret="21000000000002", postcode="21000")
     session.commit()
