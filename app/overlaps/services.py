@@ -148,7 +148,7 @@ def _in_window(query: OverlapQuery):
     )
 
 
-def _in_divisions(divisions: list[str] | None):
+def in_divisions(divisions: list[str] | None):
     """Needs of the CPV divisions given (every need for None), as ranges of codes the index of the codes reads (a
     code has 8 digits: those of division 45 run from 45000000 to 45999999)."""
     if divisions is None:
@@ -175,7 +175,7 @@ def _shares(
             works.label("works"),
             sa.func.aggregate_strings(sa.cast(Need.id, sa.String), ",").label("ids"),
         )
-        .where(_in_window(query), _in_divisions(divisions))
+        .where(_in_window(query), in_divisions(divisions))
         .group_by(prefix, Need.organization_id)
         .subquery()
     )
@@ -208,7 +208,7 @@ def find_overlaps(session: Session, actor, query: OverlapQuery, *, today: date) 
     and after a change of needs with the changed divisions only (see _division_overlaps)."""
     _check_reader(actor)
     query = query.validated(today)
-    parts = _per_division(
+    parts = per_division(
         session,
         ("overlaps", query.level, query.window_start, query.window_months),
         lambda divisions, every: _division_overlaps(session, query, divisions, every=every),
@@ -238,7 +238,7 @@ def _division_parts(session: Session) -> dict[str, tuple[str, ...]]:
     return {d: ("organizations", freshness.division_topic(d)) for d in divisions}
 
 
-def _per_division(session: Session, key: Hashable, compute: Callable[[list[str], bool], dict[str, tuple]]) -> dict:
+def per_division(session: Session, key: Hashable, compute: Callable[[list[str], bool], dict[str, tuple]]) -> dict:
     """division -> its part of an answer, each remembered until the division's needs (or the organizations) change:
     compute(divisions, every) answers the divisions not remembered, `every` when that is all the divisions of the
     needs (then it may read the needs without a condition)."""
@@ -342,7 +342,7 @@ def possible_overlaps(session: Session, actor, query: OverlapQuery, *, lang: str
     generic code then prefix. Only the needs of the divisions that hold such a generic code are read; the answer is
     remembered per division until one of its needs changes (a generic code and the codes under it share a
     division)."""
-    parts = _per_division(
+    parts = per_division(
         session,
         ("possible", query.level, query.window_start, query.window_months, lang),
         lambda divisions, _every: _possible_overlaps(session, query, lang, divisions),
@@ -359,10 +359,10 @@ def _possible_overlaps(session: Session, query: OverlapQuery, lang: str, divisio
     length = PREFIX_LENGTH[query.level]
     generic = sa.func.substr(Need.cpv_code, length, 9 - length) == "0" * (9 - length)
     division = sa.func.substr(Need.cpv_code, 1, 2)
-    holding = list(session.scalars(sa.select(division).where(_in_window(query), _in_divisions(divisions), generic)))
+    holding = list(session.scalars(sa.select(division).where(_in_window(query), in_divisions(divisions), generic)))
     if not holding:
         return _by_division(divisions, ())
-    frame = submitted_needs_frame(session, condition=sa.and_(_in_window(query), _in_divisions(sorted(set(holding)))))
+    frame = submitted_needs_frame(session, condition=sa.and_(_in_window(query), in_divisions(sorted(set(holding)))))
     if frame.empty:
         return _by_division(divisions, ())
     found = engine.find_possible_overlaps(
@@ -390,7 +390,7 @@ def _splitting_warnings(session: Session, actor) -> list[engine.SplittingWarning
     needs changes (or an organization's code or buyer class), and after a change only that division's needs are
     read and checked again."""
     organization_id = actor.organization_id if actor.role == "buyer" else None
-    parts = _per_division(
+    parts = per_division(
         session,
         ("splitting", organization_id),
         lambda divisions, every: _division_splitting_warnings(session, organization_id, divisions, every=every),
@@ -403,7 +403,7 @@ def _division_splitting_warnings(
 ) -> dict[str, tuple]:
     """division -> its splitting warnings, from the submitted needs of the divisions given (`every`: all the
     divisions of the needs, read without a condition) of one organization (every organization for None)."""
-    condition = None if every else _in_divisions(divisions)
+    condition = None if every else in_divisions(divisions)
     frame = submitted_needs_frame(session, organization_id, condition)
     return _by_division(divisions, engine.find_splitting_warnings(frame))
 

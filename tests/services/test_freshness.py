@@ -139,6 +139,45 @@ def test_the_spend_map_follows_the_needs_beside_it(session, world):
     assert after == before + Decimal("10000.00")
 
 
+def test_the_spend_map_after_a_need_changes_reads_that_division_s_needs_only(session, world):
+    """The needs beside the spend map are summed per CPV division, each remembered until its own needs change: after
+    a need changes, the next map reads that division's needs only and equals a map from scratch; a renamed
+    organization is read again in every division."""
+    for cpv in ("45210000", "55520000"):
+        factories.need(world["DM"], cpv=cpv, annual="300000.00")
+        factories.need(world["UB"], cpv=cpv, annual="20000.00")
+    session.commit()
+
+    def needs_of() -> tuple[dict[str, Decimal], list[str]]:
+        found = spend.spend_map(session, world["coordinator"], level="class")
+        session.commit()
+        return {row.prefix: row.needs_annual for row in found.rows}, found.organizations
+
+    assert needs_of() == ({"0931": 150000, "4521": 320000, "5552": 320000}, ["CHU", "DM", "UB"])
+    need = session.scalar(sa.select(Need).where(Need.cpv_code == "45210000", Need.organization_id == world["DM"].id))
+    need.annual_amount = Decimal("350000.00")
+    session.commit()
+    statements = []
+
+    def record(conn, cursor, statement, parameters, *args):
+        if "FROM need" in statement and "GROUP BY" in statement:
+            statements.append(set(parameters.values() if isinstance(parameters, dict) else parameters))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        second = needs_of()
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert len(statements) == 1  # the needs' sums, of division 45 only
+    assert {"45000000", "45999999"} <= statements[0] and not {"09000000", "55000000"} & statements[0]
+    assert second == ({"0931": 150000, "4521": 370000, "5552": 320000}, ["CHU", "DM", "UB"])
+    freshness.forget_all()
+    assert needs_of() == second  # from scratch
+    world["UB"].code = "UBO"
+    session.commit()
+    assert needs_of() == (second[0], ["CHU", "DM", "UBO"])
+
+
 def test_the_spend_apis_follow_an_import_and_answer_each_reader_its_own_scope(client, session, world):
     from tests.conftest import api_token
 

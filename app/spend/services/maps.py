@@ -19,6 +19,7 @@ from app.domain.cpv import PREFIX_LENGTH
 from app.errors import ValidationFailed
 from app.needs.models import Need
 from app.organizations.models import Organization, SupplierCompany
+from app.overlaps.services import in_divisions, per_division
 from app.spend.models import SpendCell, SpendLine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import (
@@ -405,20 +406,26 @@ def _float(value) -> float | None:
 
 
 def _need_sums(session: Session, scope: list[int] | None, length: int) -> tuple[tuple[int, str, str, int], ...]:
-    """The submitted needs' yearly cents per start year, organization code and prefix of `length` digits, remembered
-    until a need changes: after a spend change (an import) the map reads only the cells again."""
+    """The submitted needs' yearly cents per start year, organization code and prefix of `length` digits, summed per
+    CPV division and each division's sums remembered until its needs (or the organizations) change: after a need
+    changes the map reads that division's needs again, after a spend change (an import) none."""
     prefix = sa.func.substr(Need.cpv_code, 1, length)
     stmt = (
         _need_filter(sa.select(NEED_YEAR, Organization.code, prefix, sa.func.sum(NEED_CENTS)), scope, None, None)
         .join(Organization, Organization.id == Need.organization_id)
         .group_by(NEED_YEAR, Organization.code, prefix)
     )
-    return freshness.remembered(
-        session,
-        ("needs",),
-        ("need_sums", None if scope is None else tuple(sorted(scope)), length),
-        lambda: tuple((int(y), str(org), str(p), int(cents)) for y, org, p, cents in session.execute(stmt)),
-    )
+
+    def read(divisions: list[str], every: bool) -> dict[str, tuple]:
+        found: dict[str, list] = {d: [] for d in divisions}
+        for year, org, p, cents in session.execute(stmt.where(in_divisions(None if every else divisions))):
+            rows = found.get(p[:2])
+            if rows is not None:  # a division committed since the divisions were listed: with the next request
+                rows.append((int(year), str(org), str(p), int(cents)))
+        return {d: tuple(rows) for d, rows in found.items()}
+
+    parts = per_division(session, ("need_sums", None if scope is None else tuple(sorted(scope)), length), read)
+    return tuple(row for division in sorted(parts) for row in parts[division])
 
 
 def _needs_by_prefix(session: Session, scope: list[int] | None, year: int | None, length: int) -> dict[str, int]:
