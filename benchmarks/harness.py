@@ -14,8 +14,9 @@ generates and loads the synthetic dataset (benchmarks.dataset), then measures:
   file of the same server; each API twice: asked again (answered from what the server remembers) and right after a
   write to its data (computed again);
 - the pages (coordinator home, needs list, spend map, overlap map, a group, a call) under 8 concurrent clients with
-  locust (headless, loopback), p50/p95/p99, each on a fresh server after a short warm-up; the home page and the
-  overlap map also while a need changes every 2 s; floor: the same server's static file under the same load;
+  locust (headless, loopback), p50/p95/p99, each on a fresh server after a short warm-up; the home page, the
+  overlap map and the spend map also while a need changes every 2 s, the two maps also while a spend cell changes
+  every 2 s; floor: the same server's static file under the same load;
 - the SQL statements of `GET /api/v1/groups` (counted in this process, through the app's test client);
 - on PostgreSQL, the deadline rush: 1,000 bids from 200 suppliers in 60 s, a burst in the last 5 s, gunicorn with
   4 workers plus the scheduler process; lost (accepted before the deadline, not stored), late (stored after it),
@@ -660,9 +661,13 @@ def _number(text: str) -> float | None:
         return None
 
 
-# Pages measured again while a need changes every WRITE_EVERY seconds: each change makes the next request of each
-# server process compute the page's results again.
-PAGES_UNDER_WRITES = ("coordinator home", "overlap map")
+# Pages measured again while their data changes every WRITE_EVERY seconds (what changes, the write, the pages): each
+# change makes the next request of each server process compute the page's results again. The maps show both needs
+# and past spend, and remember each apart (per CPV division, per organization).
+PAGES_UNDER_WRITES = (
+    ("a need", TOUCH_NEEDS, ("coordinator home", "overlap map", "spend map")),
+    ("a spend cell", TOUCH_SPEND, ("overlap map", "spend map")),
+)
 WRITE_EVERY = 2.0
 WARM_UP_SECONDS = 3  # of load on each fresh server before its page is measured
 
@@ -693,8 +698,8 @@ def measure_pages(url: str, kind: str, workdir: Path, seconds: int, workers: int
     """Each page (and the static floor) measured on a gunicorn of its own, started once the previous one has stopped
     and the database is idle: a slow page's requests still queued or running when its load ends (in the server or
     as queries in PostgreSQL) cannot eat into the next page's measurement; each measured after WARM_UP_SECONDS of
-    the same load, not counted. The pages that remember their results are measured a second time while a need
-    changes every WRITE_EVERY seconds."""
+    the same load, not counted. The pages that remember their results are measured again while their data changes
+    every WRITE_EVERY seconds (PAGES_UNDER_WRITES)."""
     pages = page_paths(url)
     with isolated_server(url, workdir, workers) as base:
         locust_run(base, workdir, [pages[-1]], WARM_UP_SECONDS, None)  # as the pages: after the same warm-up
@@ -703,9 +708,10 @@ def measure_pages(url: str, kind: str, workdir: Path, seconds: int, workers: int
         raise RuntimeError("the static file answered no request under load")
     runs = [(name, path, name, None) for name, path in pages[:-1]]
     runs += [
-        (name, path, f"{name} with a need changed every {WRITE_EVERY:g} s", TOUCH_NEEDS)
+        (name, path, f"{name} with {what} changed every {WRITE_EVERY:g} s", touch)
+        for what, touch, names in PAGES_UNDER_WRITES
         for name, path in pages[:-1]
-        if name in PAGES_UNDER_WRITES
+        if name in names
     ]
     figures = []
     for name, path, label, touch in runs:
@@ -953,7 +959,8 @@ def markdown(report: dict) -> str:
         "Targets are reported, not enforced. The APIs and pages remember their answers until the data they come "
         "from changes: each API is measured as readers mostly get it (the same data asked again) and right after a "
         "write to its data (computed again); pages are measured under load after a short warm-up of the same load on "
-        "the same server (not counted), the home page and the overlap map also while a need changes every 2 s.",
+        "the same server (not counted), the home page and the two maps also while a need changes every 2 s, the two "
+        "maps also while a spend cell changes every 2 s.",
         "",
         f"Code: {report.get('code', 'unknown')}. Machine: "
         + ", ".join(f"{k} {v}" for k, v in report["machine"].items()),
