@@ -35,7 +35,7 @@ import dataclasses
 import re
 import sys
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import TypeVar
 
 import numpy as np
@@ -73,7 +73,7 @@ def size_of(value) -> int:
         return int(value.memory_usage(deep=True))
     if isinstance(value, np.ndarray):
         return value.nbytes
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return sys.getsizeof(value) + _sampled(list(value.items()))
     if isinstance(value, list | tuple | set | frozenset):
         return sys.getsizeof(value) + _sampled(list(value))

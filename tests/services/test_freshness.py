@@ -791,6 +791,35 @@ def test_the_overlap_impacts_after_an_import_sum_the_importing_organization_s_ce
     assert local_share() == third  # from scratch
 
 
+def test_the_organization_codes_are_remembered_until_an_organization_changes(session, world):
+    """Every aggregate summed per organization names the organizations by code: the codes are read once and
+    remembered, read-only, until an organization is renamed or added."""
+    codes = spend.organization_codes(session)
+    session.commit()
+    assert {codes[world[code].id] for code in ("DM", "CHU", "UB")} == {"DM", "CHU", "UB"}
+    with pytest.raises(TypeError):
+        codes[world["DM"].id] = "X"  # shared between requests: nobody may change it
+    statements = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        assert spend.organization_codes(session) is codes
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+    assert not [s for s in statements if "FROM organization" in s], statements
+    session.commit()
+    world["UB"].code = "UBO"
+    session.commit()
+    assert spend.organization_codes(session)[world["UB"].id] == "UBO"
+    session.commit()
+    added = factories.organization("GDH")
+    session.commit()
+    assert spend.organization_codes(session)[added.id] == "GDH"
+
+
 def test_size_of_counts_frames_with_their_strings_and_estimates_long_containers():
     import sys
 

@@ -7,9 +7,10 @@ organization's, and adds the sums together."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,15 @@ CELL_PREFIX = PREFIX_LENGTH["category"]
 IN_BATCH = 500  # values per SQL IN (...) list
 
 
-def organization_codes(session: Session) -> dict[int, str]:
-    return dict(session.execute(sa.select(Organization.id, Organization.code)).all())
+def organization_codes(session: Session) -> Mapping[int, str]:
+    """Every organization's code by its id (read-only), remembered until an organization changes: each aggregate
+    summed per organization names them, and reading them once per aggregate cost a statement each."""
+    return freshness.remembered(
+        session,
+        ("organizations",),
+        ("organization_codes",),
+        lambda: MappingProxyType(dict(session.execute(sa.select(Organization.id, Organization.code)).all())),
+    )
 
 
 def euros(cents) -> Decimal:
