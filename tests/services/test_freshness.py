@@ -39,21 +39,31 @@ def overlaps(session, world) -> dict[str, tuple]:
     return {o.cpv_prefix: (o.organizations, o.annual_amount) for o in found}
 
 
+@contextmanager
+def statements_sent(*words: str):
+    """The statements sent within the block that hold every one of `words`, each as (statement, the set of its
+    parameters' values)."""
+    statements: list[tuple[str, set]] = []
+
+    def record(conn, cursor, statement, parameters, *args):
+        if all(word in statement for word in words):
+            values = parameters.values() if isinstance(parameters, dict) else parameters or ()
+            statements.append((statement, set(values)))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+
+
 def remembered_twice(session, world) -> dict[str, tuple]:
     """The overlaps, checked to be answered from memory the second time (no GROUP BY sent)."""
     first = overlaps(session, world)
     session.commit()
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
+    with statements_sent("GROUP BY") as statements:
         assert overlaps(session, world) == first
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
-    assert not [s for s in statements if "GROUP BY" in s], statements
+    assert not statements, statements
     session.commit()
     return first
 
@@ -157,19 +167,11 @@ def test_the_spend_map_after_a_need_changes_reads_that_division_s_needs_only(ses
     need = session.scalar(sa.select(Need).where(Need.cpv_code == "45210000", Need.organization_id == world["DM"].id))
     need.annual_amount = Decimal("350000.00")
     session.commit()
-    statements = []
-
-    def record(conn, cursor, statement, parameters, *args):
-        if "FROM need" in statement and "GROUP BY" in statement:
-            statements.append(set(parameters.values() if isinstance(parameters, dict) else parameters))
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
+    with statements_sent("FROM need", "GROUP BY") as statements:
         second = needs_of()
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
     assert len(statements) == 1  # the needs' sums, of division 45 only
-    assert {"45000000", "45999999"} <= statements[0] and not {"09000000", "55000000"} & statements[0]
+    ((_statement, values),) = statements
+    assert {"45000000", "45999999"} <= values and not {"09000000", "55000000"} & values
     assert second == ({"0931": 150000, "4521": 370000, "5552": 320000}, ["CHU", "DM", "UB"])
     freshness.forget_all()
     assert needs_of() == second  # from scratch
@@ -681,26 +683,12 @@ SPEND_APIS = (
 )
 
 
-@contextmanager
-def cell_sums_read():
-    """The statements (with their parameters) that sum spend cells per organization, sent within the block."""
-    statements: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, *args):
-        if "FROM spend_cell" in statement and "GROUP BY spend_cell.organization_id" in statement:
-            statements.append((statement, parameters))
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
+CELL_SUMS = ("FROM spend_cell", "GROUP BY spend_cell.organization_id")  # the statements summing cells per organization
 
 
 def assert_only(statements, organization, *others) -> None:
     """Each statement names the organization and none of the others among its parameters."""
-    for statement, parameters in statements:
-        values = set(parameters.values() if isinstance(parameters, dict) else parameters)
+    for statement, values in statements:
         assert organization.id in values and not values & {other.id for other in others}, statement
 
 
@@ -719,7 +707,7 @@ def test_an_import_sums_the_importing_organization_s_cells_only(client, session,
     data = ledger("01/03/2025;B;21000000000001;09310000;5000,00;;\n02/03/2025;C;;45210000;70,00;;")
     spend.import_spend(session, world["coordinator"], data, "ub.csv", organization="UB")
     session.commit()
-    with cell_sums_read() as sums:
+    with statements_sent(*CELL_SUMS) as sums:
         second = {path: client.get(path, headers=headers).get_json() for path in SPEND_APIS}
     assert len(sums) == len(SPEND_APIS)  # each API read the cells once, of the importing organization only
     assert_only(sums, ub, dm, chu)
@@ -745,7 +733,7 @@ def test_the_spend_map_after_an_import_sums_the_importing_organization_s_cells_o
     data = ledger("01/03/2025;B;21000000000001;09310000;5000,00;;\n02/03/2025;C;;45210000;70,00;;")
     spend.import_spend(session, world["coordinator"], data, "ub.csv", organization="UB")
     session.commit()
-    with cell_sums_read() as statements:
+    with statements_sent(*CELL_SUMS) as statements:
         second = spend_map()
     # the sums per prefix and year, and per prefix and supplier, of the importing organization only
     assert len(statements) == 2
@@ -778,7 +766,7 @@ def test_the_overlap_impacts_after_an_import_sum_the_importing_organization_s_ce
     data = ledger("01/03/2025;B;21000000000001;09310000;5000,00;;21000\n02/03/2025;C;21000000000002;09310000;3000,00;;")
     spend.import_spend(session, world["coordinator"], data, "chu.csv", organization="CHU")
     session.commit()
-    with cell_sums_read() as statements:
+    with statements_sent(*CELL_SUMS) as statements:
         second = local_share()
     assert len(statements) == 1  # the located sums of the importing organization only
     assert_only(statements, chu, dm, ub)
@@ -799,17 +787,9 @@ def test_the_organization_codes_are_remembered_until_an_organization_changes(ses
     assert {codes[world[code].id] for code in ("DM", "CHU", "UB")} == {"DM", "CHU", "UB"}
     with pytest.raises(TypeError):
         codes[world["DM"].id] = "X"  # shared between requests: nobody may change it
-    statements = []
-
-    def record(conn, cursor, statement, *args):
-        statements.append(statement)
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", record)
-    try:
+    with statements_sent("FROM organization") as statements:
         assert spend.organization_codes(session) is codes
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", record)
-    assert not [s for s in statements if "FROM organization" in s], statements
+    assert not statements, statements
     session.commit()
     world["UB"].code = "UBO"
     session.commit()
