@@ -6,6 +6,8 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+from operator import attrgetter
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -248,14 +250,16 @@ def per_division(session: Session, key: Hashable, compute: Callable[[list[str], 
     )
 
 
-def _by_division(divisions: list[str], items) -> dict[str, tuple]:
-    """division -> the items (anything with a `cpv_prefix`) of that division, for each division given. An item of a
-    division not given is left out: read without a condition, the needs may hold a division committed after the
-    divisions were listed (at READ COMMITTED each statement sees the latest commits); it is computed with the next
-    request, under the token that change gave it."""
+def by_division(
+    divisions: list[str], items, prefix_of: Callable[[Any], str] = attrgetter("cpv_prefix")
+) -> dict[str, tuple]:
+    """division -> the items (their CPV code or prefix given by `prefix_of`) of that division, for each division
+    given. An item of a division not given is left out: read without a condition, the needs may hold a division
+    committed after the divisions were listed (at READ COMMITTED each statement sees the latest commits); it is
+    computed with the next request, under the token that change gave it."""
     result: dict[str, list] = {d: [] for d in divisions}
     for item in items:
-        found = result.get(item.cpv_prefix[:2])
+        found = result.get(prefix_of(item)[:2])
         if found is not None:
             found.append(item)
     return {d: tuple(found) for d, found in result.items()}
@@ -271,7 +275,7 @@ def _division_overlaps(
     overlaps = engine.overlaps_from_shares(
         shares, level=query.level, window_start=query.window_start, need_ids=need_ids
     )
-    return _by_division(divisions, overlaps)
+    return by_division(divisions, overlaps)
 
 
 def overlap_figures(session: Session, actor, *, today: date) -> dict:
@@ -361,15 +365,15 @@ def _possible_overlaps(session: Session, query: OverlapQuery, lang: str, divisio
     division = sa.func.substr(Need.cpv_code, 1, 2)
     holding = list(session.scalars(sa.select(division).where(_in_window(query), in_divisions(divisions), generic)))
     if not holding:
-        return _by_division(divisions, ())
+        return by_division(divisions, ())
     frame = submitted_needs_frame(session, condition=sa.and_(_in_window(query), in_divisions(sorted(set(holding)))))
     if frame.empty:
-        return _by_division(divisions, ())
+        return by_division(divisions, ())
     found = engine.find_possible_overlaps(
         frame, level=query.level, window_start=query.window_start, window_months=query.window_months
     )
     labels = _labels(session, sorted({p.cpv_prefix for p in found}), lang)
-    return _by_division(divisions, (replace(p, label=labels.get(p.cpv_prefix, "")) for p in found))
+    return by_division(divisions, (replace(p, label=labels.get(p.cpv_prefix, "")) for p in found))
 
 
 def _heatmap(overlaps: list[engine.Overlap]) -> pd.DataFrame:
@@ -405,7 +409,7 @@ def _division_splitting_warnings(
     divisions of the needs, read without a condition) of one organization (every organization for None)."""
     condition = None if every else in_divisions(divisions)
     frame = submitted_needs_frame(session, organization_id, condition)
-    return _by_division(divisions, engine.find_splitting_warnings(frame))
+    return by_division(divisions, engine.find_splitting_warnings(frame))
 
 
 def overlap_report(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,7 @@ from app.domain.cpv import PREFIX_LENGTH
 from app.errors import ValidationFailed
 from app.needs.models import Need
 from app.organizations.models import Organization, SupplierCompany
-from app.overlaps.services import in_divisions, per_division
+from app.overlaps.services import by_division, in_divisions, per_division
 from app.spend.models import SpendCell, SpendLine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import (
@@ -417,12 +418,9 @@ def _need_sums(session: Session, scope: list[int] | None, length: int) -> tuple[
     )
 
     def read(divisions: list[str], every: bool) -> dict[str, tuple]:
-        found: dict[str, list] = {d: [] for d in divisions}
-        for year, org, p, cents in session.execute(stmt.where(in_divisions(None if every else divisions))):
-            rows = found.get(p[:2])
-            if rows is not None:  # a division committed since the divisions were listed: with the next request
-                rows.append((int(year), str(org), str(p), int(cents)))
-        return {d: tuple(rows) for d, rows in found.items()}
+        rows = session.execute(stmt.where(in_divisions(None if every else divisions)))
+        sums = ((int(year), str(org), str(p), int(cents)) for year, org, p, cents in rows)
+        return by_division(divisions, sums, itemgetter(2))
 
     parts = per_division(session, ("need_sums", None if scope is None else tuple(sorted(scope)), length), read)
     return tuple(row for division in sorted(parts) for row in parts[division])
