@@ -29,7 +29,6 @@ from app.groups.models import GroupNeed, Membership, PurchaseGroup
 from app.groups.services import visible_groups
 from app.needs.models import Need
 from app.organizations.models import Organization, SupplierCompany
-from app.spend.models import SpendCell
 from app.spend.services.cube import check_year
 from app.spend.services.impact import (
     emission_factors,
@@ -126,7 +125,7 @@ def _spend_locations(session: Session, year: int | None) -> impact.LocatedSpend:
 
 
 def _read_spend_locations(session: Session, year: int | None) -> pd.DataFrame:
-    cells = located_cell_sums(session, None, year, ("spend_locations",), {"cpv_prefix": SpendCell.cpv_prefix})
+    cells = located_cell_sums(session, None, year)
     if cells.empty:
         return pd.DataFrame(columns=["organization", "cpv_prefix", *impact.LOCATED_SUMS])
     return impact.located_sums(

@@ -3,7 +3,6 @@ emission mapping admins keep, and savings ranges for the current overlaps."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -46,20 +45,19 @@ class LocalShareReport:
     year: int | None
 
 
-def located_cell_sums(
-    session: Session, scope: list[int] | None, year: int | None, key: Hashable, columns: dict[str, sa.ColumnElement]
-) -> pd.DataFrame:
-    """Each organization's cells summed per `columns` and supplier location (organization_sums: remembered per
-    organization until its cells change), located: the cell's own postcode and city from the file, else the supplier
-    registry's by SIRET (read on each call: the registry changes on its own). A frame of organization, the columns,
-    postcode, city (empty when unknown) and cents."""
+def located_cell_sums(session: Session, scope: list[int] | None, year: int | None) -> pd.DataFrame:
+    """Each organization's cells summed per CPV category and supplier location (organization_sums: remembered per
+    organization until its cells change; the local share and the past spend beside overlaps and groups share them),
+    located: the cell's own postcode and city from the file, else the supplier registry's by SIRET (read on each
+    call: the registry changes on its own). A frame of organization, cpv_prefix, postcode, city (empty when unknown)
+    and cents."""
     frame = organization_sums(
         session,
         scope,
         year,
-        key,
+        ("located_cells",),
         {
-            **columns,
+            "cpv_prefix": SpendCell.cpv_prefix,
             # the supplier only where the file gave no postcode (the registry's is looked up): fewer sums to keep
             "supplier_key": sa.case(
                 (sa.func.coalesce(SpendCell.supplier_postcode, "") == "", SpendCell.supplier_key), else_=""
@@ -75,7 +73,7 @@ def located_cell_sums(
     return pd.DataFrame(
         {
             "organization": frame["organization"],
-            **{name: frame[name] for name in columns},
+            "cpv_prefix": frame["cpv_prefix"],
             "postcode": frame["supplier_postcode"].where(from_file, keys.map(registry["postcode"])).fillna(""),
             "city": frame["supplier_city"].where(from_file, keys.map(registry["city"])).fillna(""),
             "cents": frame["cents"],
@@ -88,7 +86,7 @@ def local_share_report(session: Session, actor, *, organization: str | None = No
     locations classified."""
     year = check_year(year)
     located = (
-        located_cell_sums(session, reader_scope(session, actor, organization), year, ("local_share",), {})
+        located_cell_sums(session, reader_scope(session, actor, organization), year)
         .groupby(["organization", "postcode", "city"], sort=False)["cents"]
         .sum()
         .reset_index()
