@@ -12,7 +12,7 @@ It writes French import files into DIR (`;` separators, decimal commas, dates DD
 
 With --load it migrates the database at DATABASE_URL and fills it directly: organizations, accounts (one password
 for all, see BENCH_PASSWORD), suppliers with their trades, each organization's spend through the import service (the
-same checks, Core bulk inserts of slices, cells from one GROUP BY), needs, and constituted purchase groups each with
+same checks, a block of lines per slice, cells summed from the slices), needs, and constituted purchase groups each with
 one closed call and its sealed bids (Core bulk inserts).
 
 Spend is drawn the way ledgers look: each organization buys a category from a few suppliers again and again (a
@@ -433,13 +433,13 @@ def load(dataset: Dataset, url: str) -> dict[str, int]:
         # before it comes round) the first overlap map took two minutes instead of two seconds.
         session.execute(sa.text("ANALYZE"))
         session.commit()
-        from app.spend.models import SpendCell, SpendLine
+        from app.spend.models import SpendBlock, SpendCell
 
         for model in (
             Organization,
             User,
             SupplierCompany,
-            SpendLine,
+            SpendBlock,
             SpendCell,
             Need,
             PurchaseGroup,
@@ -448,6 +448,7 @@ def load(dataset: Dataset, url: str) -> dict[str, int]:
             Bid,
         ):
             counts[model.__tablename__] = session.scalar(sa.select(sa.func.count()).select_from(model))
+        counts["spend lines"] = session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0)))
     return counts
 
 

@@ -458,17 +458,11 @@ def measure_imports(url: str, kind: str, workdir: Path, files: Path, runs: int) 
 
 
 # The columns of a spend line the bare write copies (all of them; `occurrence` shifted so that no line conflicts).
-_LINE_COPY = (
-    "import_id, organization_id, spend_date, year, cpv_code, amount, supplier_siret, supplier_name, supplier_postcode, "
-    "supplier_city, co_contractors, description, source_ref, procedure, duration_months, fingerprint"
-)
-
-
 def database_write_floor(url: str, lines: int) -> float:
-    """The database's own cost of writing `lines` spend lines: one INSERT ... SELECT copying the lines of an import of
-    that many lines within spend_line (same table, indexes, keys and checks; new ids, occurrences moved past any
-    existing so nothing conflicts), timed and rolled back. No file, parsing, checks or driver round trips: what any
-    import of these lines pays at least, whatever its code."""
+    """The database's own cost of writing `lines` spend lines: one INSERT ... SELECT copying the blocks of an import of
+    that many lines within spend_block (same table, indexes, keys and checks; new ids, places moved past the
+    import's own), timed and rolled back. No file, parsing, checks or driver round trips: what any import of these
+    lines pays at least, whatever its code."""
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":  # as the app's connections: foreign keys checked
         sa.event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute("PRAGMA foreign_keys=ON"))
@@ -480,8 +474,9 @@ def database_write_floor(url: str, lines: int) -> float:
             ).scalar_one()
             start = time.perf_counter()
             connection.exec_driver_sql(
-                f"INSERT INTO spend_line (id, {_LINE_COPY}, occurrence) "  # noqa: S608 - fixed names
-                f"SELECT id + 1, {_LINE_COPY}, occurrence + 1000000 FROM spend_line WHERE import_id = {int(source)}"
+                "INSERT INTO spend_block (id, import_id, organization_id, seq, line_count, lines) "  # noqa: S608
+                "SELECT id + 1, import_id, organization_id, seq + 1000000, line_count, lines FROM spend_block "
+                f"WHERE import_id = {int(source)}"
             )
             elapsed = time.perf_counter() - start
             transaction.rollback()
@@ -500,8 +495,8 @@ def database_write_figure(url: str, kind: str, path: Path, lines: int, runs: int
         "pandas.read_csv of the same file",
         timed(lambda: read_csv_floor(path), max(runs, 3)),
         "— (what an import cannot go below)",
-        note="spend_line with its primary key, unique (organization, fingerprint, occurrence) and import indexes, its "
-        "foreign keys and check: the part of an import no code of the import can remove",
+        note="the import's blocks of lines (Parquet) copied within spend_block, with its primary key, indexes, foreign "
+        "key and checks: the part of an import no code of the import can remove",
     )
 
 

@@ -55,3 +55,58 @@ def test_migrations_from_empty_match_the_models_and_downgrade(empty_database_url
         with db.engine.connect() as connection:
             assert set(sa.inspect(connection).get_table_names()) <= {"alembic_version"}
         db.engine.dispose()
+
+
+def test_the_spend_lines_move_into_blocks_and_back_without_a_change(empty_database_url):
+    """Revision a5c8e1f3b207 moves every stored line into its import's blocks, and its downgrade moves them back."""
+    app = make_app(SQLALCHEMY_DATABASE_URI=empty_database_url)
+    with app.app_context():
+        upgrade(revision="f1c3a7e9b542")
+        line_values = (
+            "import_id, organization_id, spend_date, year, cpv_code, amount, supplier_siret, supplier_name, "
+            "supplier_postcode, supplier_city, co_contractors, description, source_ref, procedure, duration_months, "
+            "fingerprint, occurrence"
+        )
+        lines = [
+            (7, 3, "2025-02-01", 2025, "30192000", "1250.50", "64285249500018", None, "21000", "Dijon", None, "", None,
+             None, None, "0123456789abcdef0123456789abcdef", 0),
+            (7, 3, "2025-02-01", 2025, "30192000", "1250.50", "64285249500018", None, "21000", "Dijon", None, "", None,
+             None, None, "0123456789abcdef0123456789abcdef", 1),
+            (7, 3, "2024-12-31", 2024, "45000000", "0.01", None, "Entreprise é", None, None, "12345678901234",
+             "Travaux <b>", "2024-1", "Appel d'offres ouvert", 24, "fedcba9876543210fedcba9876543210", 0),
+        ]  # fmt: skip
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO organization (id, code, name, kind, is_central_government, is_demo, created_at) "
+                    "VALUES (3, 'DM', 'Dijon', 'other', false, false, '2026-01-01')"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO spend_import (id, organization_id, format, filename, sha256, active_sha256, "
+                    "line_count, skipped_count, quarantined_count, total_amount, is_synthetic, notes, imported_at) "
+                    "VALUES (7, 3, 'csv', 'a.csv', 'x', 'x', 3, 0, 0, 2501.01, false, '[]', '2026-01-01')"
+                )
+            )
+            for number, line in enumerate(lines, start=1):
+                marks = ", ".join(f":v{i}" for i in range(len(line)))
+                connection.execute(
+                    sa.text(f"INSERT INTO spend_line (id, {line_values}) VALUES ({number}, {marks})"),  # noqa: S608
+                    {f"v{i}": value for i, value in enumerate(line)},
+                )
+        select_lines = f"SELECT {line_values} FROM spend_line ORDER BY id"  # noqa: S608
+        with db.engine.connect() as connection:
+            before = [tuple(row) for row in connection.execute(sa.text(select_lines))]
+        upgrade(revision="a5c8e1f3b207")
+        with db.engine.connect() as connection:
+            assert "spend_line" not in sa.inspect(connection).get_table_names()
+            [(seq, count, organization)] = connection.execute(
+                sa.text("SELECT seq, line_count, organization_id FROM spend_block WHERE import_id = 7")
+            ).all()
+            assert (seq, count, organization) == (0, 3, 3)
+        downgrade(revision="f1c3a7e9b542")
+        with db.engine.connect() as connection:
+            after = [tuple(row) for row in connection.execute(sa.text(select_lines.replace("ORDER BY id", "")))]
+        assert sorted(after, key=repr) == sorted(before, key=repr)
+        db.engine.dispose()

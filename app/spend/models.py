@@ -51,7 +51,7 @@ class SpendImport(db.Model):
     __table_args__ = (
         sa.CheckConstraint(f"format IN {IMPORT_FORMATS!r}", name="format"),
         sa.UniqueConstraint("organization_id", "active_sha256", name="uq_spend_import_organization_active_sha256"),
-        # The key a line names its import by, with the import's organization (see SpendLine).
+        # The key a block names its import by, with the import's organization (see SpendBlock).
         sa.UniqueConstraint("id", "organization_id", name="uq_spend_import_id_organization"),
     )
 
@@ -60,56 +60,31 @@ class SpendImport(db.Model):
         return self.rolled_back_at is None
 
 
-class SpendLine(db.Model):
-    """One past purchase: an invoice or payment line, or a DECP contract record (its declared value)."""
+class SpendBlock(db.Model):
+    """A slice of an import's lines, stored columnar (Parquet, see app/spend/blocks.py): one row per slice of the file
+    read (at most 50,000 lines), written once and never changed; rolling the import back removes its blocks.
+    The lines are read only as sets (an organization's keys, a category's lines for the drill-down); what the pages
+    sum comes from the cube (`spend_cell`)."""
 
-    __tablename__ = "spend_line"
+    __tablename__ = "spend_block"
 
     id: Mapped[int] = id_column()
     import_id: Mapped[int] = mapped_column(Id, index=True)
-    organization_id: Mapped[int] = mapped_column(Id)  # its import's: one foreign key checks both
-    spend_date: Mapped[date] = mapped_column(sa.Date)
-    year: Mapped[int] = mapped_column(sa.Integer)
-    cpv_code: Mapped[str] = mapped_column(sa.ForeignKey("cpv_code.code"))
-    amount: Mapped[Decimal] = mapped_column(Money)
-    supplier_siret: Mapped[str | None] = mapped_column(sa.String(14))
-    supplier_name: Mapped[str | None] = mapped_column(sa.String(200))
-    supplier_postcode: Mapped[str | None] = mapped_column(sa.String(5))
-    supplier_city: Mapped[str | None] = mapped_column(sa.String(120))
-    co_contractors: Mapped[str | None] = mapped_column(sa.String(200))  # other SIRETs of a joint contract
-    description: Mapped[str] = mapped_column(sa.Text, default="")
-    source_ref: Mapped[str | None] = mapped_column(sa.String(100))  # the DECP record id
-    procedure: Mapped[str | None] = mapped_column(sa.String(120))
-    duration_months: Mapped[int | None] = mapped_column(sa.Integer)
-    # A hex digest: compared byte by byte on PostgreSQL (collation "C"), not by the database's language rules, which
-    # cost every comparison of the unique index below a call into the locale (about 13% of writing a line).
-    fingerprint: Mapped[str] = mapped_column(sa.String(32).with_variant(sa.String(32, collation="C"), "postgresql"))
-    # 0 for the first line of a file with this fingerprint, 1 for its twin in the same file, ...: a later file
-    # holding the same line again conflicts with (organization, fingerprint, occurrence) and is skipped by the
-    # database itself (INSERT ... ON CONFLICT DO NOTHING), whatever the number of lines already imported.
-    occurrence: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    organization_id: Mapped[int] = mapped_column(Id, index=True)  # its import's: one foreign key checks both
+    seq: Mapped[int] = mapped_column(sa.Integer)  # its place in the import: 0, 1, ...
+    line_count: Mapped[int] = mapped_column(sa.Integer)
+    lines: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
     __table_args__ = (
-        sa.CheckConstraint("amount > 0", name="amount_positive"),
-        # One look-up per written line checks that the line's import exists and that the line has its organization.
+        sa.CheckConstraint("line_count > 0", name="line_count_positive"),
         sa.ForeignKeyConstraint(
             ["import_id", "organization_id"],
             ["spend_import.id", "spend_import.organization_id"],
-            name="fk_spend_line_import_id_spend_import",
+            name="fk_spend_block_import_id_spend_import",
             ondelete="CASCADE",
         ),
-        sa.Index(
-            "uq_spend_line_organization_fingerprint_occurrence",
-            "organization_id",
-            "fingerprint",
-            "occurrence",
-            unique=True,
-        ),
+        sa.UniqueConstraint("import_id", "seq", name="uq_spend_block_import_seq"),
     )
-
-    @property
-    def supplier_label(self) -> str:
-        return self.supplier_name or self.supplier_siret or ""
 
 
 class SpendQuarantine(db.Model):

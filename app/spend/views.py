@@ -29,7 +29,7 @@ from app.extensions import db
 from app.forms import LEVEL_NAMES, apply_errors, posted_int
 from app.i18n import current_language, money
 from app.organizations.services import list_buyer_organizations
-from app.pagination import page_number, paginate, paginate_list
+from app.pagination import page_number, paginate_list
 from app.remembered import remembered_html
 from app.spend import bp, exports, models, services  # noqa: F401
 from app.spend.forms import ConfirmForm, MappingForm, MapQueryForm, RollbackForm, SpendUploadForm
@@ -135,10 +135,10 @@ def spend_map():
     )
     lines = None
     if prefix:
-        stmt = services.lines_query(
+        selection = services.spend_lines(
             db.session, current_user, prefix=prefix, organization=args["organization"], year=args["year"]
         )
-        lines = paginate(stmt, page_number(), LINES_PER_PAGE)
+        lines = paginate_list(selection, page_number(), LINES_PER_PAGE)
     query_args = {k: v for k, v in {**args, "level": result.level}.items() if v not in (None, "")}
     categories_page = page_number("categories_page")
     # The results: rendered once per reader, query, page of categories and language, and remembered until the spend
@@ -312,7 +312,7 @@ def export(kind: str, fmt: str):
     if kind == "lines":
         if not args["prefix"]:
             abort(404)
-        stmt = services.lines_query(
+        selection = services.spend_lines(
             db.session, current_user, prefix=args["prefix"], organization=args["organization"], year=args["year"]
         )
         headers = [
@@ -339,7 +339,7 @@ def export(kind: str, fmt: str):
                 line.description,
                 line.source_ref,
             ]
-            for line in db.session.scalars(stmt.limit(100_000))
+            for line in selection[:100_000]
         ]
         return _export(fmt, f"mutualis-spend-lines-{args['prefix']}", [(_("Lines"), headers, rows)])
     if kind == "local":

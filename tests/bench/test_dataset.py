@@ -68,7 +68,7 @@ def test_load_fills_a_migrated_database(tmp_path):
     counts = dataset.load(dataset.generate(TINY, seed=5), f"sqlite:///{path}")
     assert counts["organization"] == 3
     assert counts["supplier_company"] == 12
-    assert counts["spend_line"] == TINY.spend_lines
+    assert counts["spend lines"] == TINY.spend_lines and counts["spend_block"] == 3  # one block per organization
     assert 0 < counts["spend_cell"] <= TINY.spend_lines
     assert counts["need"] == 60
     assert counts["call"] == counts["purchase_group"] == 2
@@ -78,4 +78,4 @@ def test_load_fills_a_migrated_database(tmp_path):
     # The planner has its statistics (ANALYZE) of the tables just filled.
     with sqlite3.connect(path) as connection:
         analyzed = {table for (table,) in connection.execute("SELECT DISTINCT tbl FROM sqlite_stat1")}
-    assert {"spend_line", "spend_cell", "need", "bid"} <= analyzed
+    assert {"spend_block", "spend_cell", "need", "bid"} <= analyzed

@@ -39,7 +39,7 @@ def test_imports_through_the_command_line_and_the_service_beside_read_csv(loaded
     with engine.connect() as connection:
         counts = dict(
             connection.exec_driver_sql(
-                "SELECT o.code, count(*) FROM spend_line l JOIN organization o ON o.id = l.organization_id "
+                "SELECT o.code, sum(b.line_count) FROM spend_block b JOIN organization o ON o.id = b.organization_id "
                 "WHERE o.code IN ('CLI', 'SRV', 'RSS') GROUP BY o.code"
             ).all()
         )
@@ -49,7 +49,7 @@ def test_imports_through_the_command_line_and_the_service_beside_read_csv(loaded
         harness.cli_import(url, workdir, whole, "CLI")
 
 
-def test_the_database_write_floor_copies_an_imports_lines_and_keeps_none(loaded):
+def test_the_database_write_floor_copies_an_imports_blocks_and_keeps_none(loaded):
     import sqlalchemy as sa
 
     url, workdir = loaded
@@ -57,7 +57,7 @@ def test_the_database_write_floor_copies_an_imports_lines_and_keeps_none(loaded)
     whole = workdir / "files" / "spend" / "all.csv"
     harness.cli_import(url, workdir, whole, "FLR")
     engine = sa.create_engine(url)
-    count = "SELECT count(*) FROM spend_line"
+    count = "SELECT count(*) FROM spend_block"
     with engine.connect() as connection:
         before = connection.exec_driver_sql(count).scalar_one()
     figure = harness.database_write_figure(url, "sqlite", whole, TINY.spend_lines, 1)

@@ -78,7 +78,7 @@ def test_every_table_filled_by_the_demo_has_ids_far_apart(session):
         if len(ids) >= 2:
             assert smallest_gap(ids) > MIN_RANDOM_GAP, column.table.name
             checked.append(column.table.name)
-    assert {"notification", "bid", "group_event", "need", "spend_line", "user_account"} <= set(checked)
+    assert {"notification", "bid", "group_event", "need", "spend_block", "user_account"} <= set(checked)
 
 
 @pytest.mark.usefixtures("clock")

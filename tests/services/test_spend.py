@@ -9,7 +9,7 @@ from app.actors import SYSTEM
 from app.demo import seed_demo
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.spend import services
-from app.spend.models import SpendCell, SpendImport, SpendLine, SpendQuarantine
+from app.spend.models import SpendBlock, SpendCell, SpendImport, SpendQuarantine
 from app.spend.services import imports
 from tests import factories
 from tests.factories import DECP_SAMPLE as DECP
@@ -34,6 +34,11 @@ def _count(session, model):
     return session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
+def _lines(session) -> int:
+    """How many spend lines are stored (every block's)."""
+    return session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0)))
+
+
 # --- import --------------------------------------------------------------------------------------------------
 
 
@@ -54,8 +59,7 @@ def test_decp_import_writes_one_line_per_record_and_cells_with_the_same_totals(s
     assert {i.organization for i in cube} == {"DM"}
     assert sum(i.lines for i in cube) == 272
     assert record.total_amount == sum(expected.values())
-    line_total = session.scalar(sa.select(sa.func.sum(SpendLine.amount)))
-    assert Decimal(str(line_total)).quantize(Decimal("0.01")) == record.total_amount
+    assert sum(line.amount for line in services.stored_lines(session)) == record.total_amount
 
 
 def test_the_cube_counts_distinct_suppliers_and_reads_every_level(session, orgs):
@@ -89,7 +93,7 @@ def test_the_same_file_is_refused_for_the_same_organization_but_not_for_another(
     session.rollback()
     services.import_spend(session, orgs["coord"], data, "a.csv", organization="CHU")
     session.commit()
-    assert _count(session, SpendLine) == 2
+    assert _lines(session) == 2
 
 
 def test_lines_already_imported_from_another_file_are_skipped(session, orgs):
@@ -112,15 +116,14 @@ def test_one_bad_row_means_nothing_is_written(session, orgs):
     assert [(r["row"], r["column"]) for r in rows] == [(3, "amount_eur"), (4, "cpv_code")]
     assert all(r["message"] for r in rows)
     session.rollback()
-    assert _count(session, SpendLine) == _count(session, SpendImport) == _count(session, SpendCell) == 0
+    assert _lines(session) == _count(session, SpendImport) == _count(session, SpendCell) == 0
 
 
 def test_twin_lines_of_one_file_both_count_and_a_later_file_skips_only_what_it_repeats(session, orgs):
     twin = "01/02/2025;A;;30192000;100,00;;"
     first = services.import_spend(session, orgs["dm"], ledger(twin, twin), "twins.csv")
     assert first.line_count == 2 and first.skipped_count == 0
-    occurrences = session.scalars(sa.select(SpendLine.occurrence).order_by(SpendLine.occurrence)).all()
-    assert occurrences == [0, 1]
+    assert sorted(line.occurrence for line in services.stored_lines(session)) == [0, 1]
     third = services.import_spend(session, orgs["dm"], ledger(twin, twin, twin), "three.csv")
     assert third.line_count == 1 and third.skipped_count == 2
     assert sum(i.amount for i in services.spend_cube(session, orgs["dm"])) == Decimal("300")
@@ -135,14 +138,14 @@ def test_a_bad_row_after_slices_already_written_leaves_nothing(session, orgs):
         services.import_spend(session, orgs["dm"], data, "late.csv", chunk_rows=2)
     assert [(r["row"], r["column"]) for r in failed.value.rows] == [(9, "amount_eur")]
     session.rollback()
-    assert _count(session, SpendLine) == _count(session, SpendImport) == _count(session, SpendCell) == 0
+    assert _lines(session) == _count(session, SpendImport) == _count(session, SpendCell) == 0
 
 
 def test_the_cells_summed_in_sql_equal_those_summed_in_python(session, orgs):
     record = services.import_spend(
         session, orgs["coord"], DECP.read_bytes(), DECP.name, organization="CHU", fmt="decp", chunk_rows=50
     )
-    lines = session.execute(sa.select(SpendLine).where(SpendLine.import_id == record.id)).scalars().all()
+    lines = services.stored_lines(session, import_id=record.id)
     expected = defaultdict(lambda: [Decimal(0), 0])
     for line in lines:
         key = services.supplier_key(line.supplier_siret, line.supplier_name)
@@ -192,20 +195,22 @@ def test_who_imports_for_which_organization(session, orgs):
     assert record.organization.code == "CHU"
 
 
-def test_the_database_keeps_each_line_in_its_imports_organization(session, orgs):
+def test_the_database_keeps_each_block_of_lines_in_its_imports_organization(session, orgs):
     from sqlalchemy.exc import IntegrityError
 
     record = services.import_spend(session, orgs["dm"], ledger("01/02/2025;A;;30192000;100,00;;"), "a.csv")
     session.commit()
-    line = session.scalar(sa.select(SpendLine))
-    assert line.import_id == record.id and line.organization_id == orgs["DM"].id
-    with pytest.raises(IntegrityError):  # the line cannot be moved to another organization than its import's
-        session.execute(sa.update(SpendLine).values(organization_id=orgs["CHU"].id))
+    block = session.scalar(sa.select(SpendBlock))
+    assert (block.import_id, block.organization_id, block.seq, block.line_count) == (record.id, orgs["DM"].id, 0, 1)
+    [line] = services.stored_lines(session, import_id=record.id)
+    assert line.organization_id == orgs["DM"].id and line.amount == Decimal("100.00") and line.supplier_label == "A"
+    with pytest.raises(IntegrityError):  # the block cannot be moved to another organization than its import's
+        session.execute(sa.update(SpendBlock).values(organization_id=orgs["CHU"].id))
     session.rollback()
     with pytest.raises(IntegrityError):  # nor name an import that does not exist
-        session.execute(sa.update(SpendLine).values(import_id=record.id + 1))
+        session.execute(sa.update(SpendBlock).values(import_id=record.id + 1))
     session.rollback()
-    assert session.scalar(sa.select(SpendLine.organization_id)) == orgs["DM"].id
+    assert session.scalar(sa.select(SpendBlock.organization_id)) == orgs["DM"].id
 
 
 def test_an_admin_rolls_an_import_back_and_the_file_may_come_again(session, orgs):
@@ -216,7 +221,7 @@ def test_an_admin_rolls_an_import_back_and_the_file_may_come_again(session, orgs
         services.rollback_import(session, orgs["coord"], record.id)
     services.rollback_import(session, orgs["admin"], record.id)
     session.commit()
-    assert _count(session, SpendLine) == _count(session, SpendCell) == 0
+    assert _lines(session) == _count(session, SpendCell) == 0
     assert record.rolled_back_at is not None and record.active_sha256 is None
     assert services.spend_cube(session, orgs["coord"]) == []
     with pytest.raises(Conflict):
@@ -245,8 +250,9 @@ def test_buyers_see_their_own_spend_coordinators_all_suppliers_none(session, org
     ):
         with pytest.raises(NotPermitted):
             call()
-    lines = session.scalars(services.lines_query(session, orgs["dm"], prefix="30")).all()
-    assert {line.organization_id for line in lines} == {orgs["DM"].id}
+    lines = services.spend_lines(session, orgs["dm"], prefix="30")
+    assert len(lines) == 1 and {line.organization_id for line in lines} == {orgs["DM"].id}
+    assert len(services.spend_lines(session, orgs["coord"], prefix="30")) == 2
     assert [r.organization.code for r in services.visible_imports(session, orgs["chu"])] == ["CHU"]
 
 
@@ -403,10 +409,12 @@ def test_the_demo_loads_the_decp_sample_and_marked_synthetic_spend_once(session)
     assert imports["DM"].format == "decp" and imports["DM"].line_count == 272 and not imports["DM"].is_synthetic
     assert all(imports[c].is_synthetic and "synthetiques" in imports[c].filename for c in ("CHU", "UB", "GDH"))
     assert report.spend_lines == sum(r.line_count for r in imports.values())
-    synthetic = session.scalars(
-        sa.select(SpendLine.description).where(SpendLine.organization_id != imports["DM"].organization_id)
-    )
-    assert all("(synthétique)" in text for text in synthetic)
+    synthetic = [
+        line.description
+        for line in services.stored_lines(session)
+        if line.organization_id != imports["DM"].organization_id
+    ]
+    assert synthetic and all("(synthétique)" in text for text in synthetic)
     result = services.spend_map(session, SYSTEM, level="division")
     assert result.pooling_categories >= 5 and result.total > Decimal("100000000")
     assert seed_demo(session, today=date(2026, 11, 1)).spend_lines == 0
@@ -430,7 +438,7 @@ def test_the_spend_import_command(web_app, db, tmp_path):
     record_id = db.session.scalar(sa.select(SpendImport.id))
     rolled = runner.invoke(args=["spend", "rollback", str(record_id)])
     assert rolled.exit_code == 0 and "rolled back" in rolled.output
-    assert db.session.scalar(sa.select(sa.func.count(SpendLine.id))) == 0
+    assert _lines(db.session) == 0
 
 
 def test_the_spend_import_command_reads_open_data_leniently_and_lists_the_quarantine(web_app, db):
@@ -464,17 +472,15 @@ def test_quarantined_records_are_kept_with_the_import_and_go_with_its_rollback(s
         services.import_quarantine(session, orgs["chu"], record.id)
     services.rollback_import(session, orgs["admin"], record.id)
     session.commit()
-    assert _count(session, SpendQuarantine) == 0 and _count(session, SpendLine) == 0
+    assert _count(session, SpendQuarantine) == 0 and _lines(session) == 0
 
 
 def test_twins_are_numbered_across_slices_and_a_later_file_skips_only_what_it_repeats(session, orgs):
     twin, other = "01/02/2025;A;;30192000;100,00;;", "02/02/2025;A;;30192000;5,00;;"
     first = services.import_spend(session, orgs["dm"], ledger(twin, other, twin, twin), "a.csv", chunk_rows=1)
     assert first.line_count == 4
-    occurrences = session.scalars(
-        sa.select(SpendLine.occurrence).where(SpendLine.amount == Decimal("100")).order_by(SpendLine.occurrence)
-    ).all()
-    assert occurrences == [0, 1, 2]
+    lines = services.stored_lines(session)
+    assert sorted(line.occurrence for line in lines if line.amount == Decimal("100")) == [0, 1, 2]
     again = services.import_spend(session, orgs["dm"], ledger(other, twin, twin, twin, twin), "b.csv", chunk_rows=2)
     assert again.line_count == 1 and again.skipped_count == 4
     assert sum(i.amount for i in services.spend_cube(session, orgs["dm"])) == Decimal("405")
@@ -496,23 +502,16 @@ def _stored_cells(session, import_id):
 
 
 def _grouped_lines(session, import_id):
-    """The cells the GROUP BY over the import's stored lines gives (what the import's cells must be)."""
-    rows = session.execute(imports._cells_query(import_id))
-    return sorted((*row[:5], Decimal(str(row.amount)).quantize(Decimal("0.01")), row.lines) for row in rows)
-
-
-@pytest.fixture
-def cells_queries(monkeypatch):
-    """How many times an import summed its cells with the GROUP BY over its stored lines."""
-    calls = []
-    original = imports._cells_query
-
-    def counted(import_id):
-        calls.append(import_id)
-        return original(import_id)
-
-    monkeypatch.setattr(imports, "_cells_query", counted)
-    return calls
+    """The import's stored lines grouped one by one into cells (what its cells must be): the supplier key is the
+    SIRET, else the name trimmed and upper-cased by the database's own upper()."""
+    cells = defaultdict(lambda: [Decimal(0), 0])
+    for line in services.stored_lines(session, import_id=import_id):
+        name = sa.literal(line.supplier_name or "", sa.Text)
+        key = line.supplier_siret or session.scalar(sa.select(sa.func.upper(sa.func.trim(name))))
+        cell = cells[(line.year, line.cpv_code[:5], key[:200], line.supplier_postcode, line.supplier_city)]
+        cell[0] += line.amount
+        cell[1] += 1
+    return sorted((*key, amount, count) for key, (amount, count) in cells.items())
 
 
 MIXED = (
@@ -527,12 +526,9 @@ MIXED = (
 
 
 @pytest.mark.parametrize("parts_kept", [imports.PARTS_KEPT, 2])
-def test_the_cells_summed_from_the_slices_equal_the_group_by_of_the_stored_lines(
-    session, orgs, cells_queries, monkeypatch, parts_kept
-):
+def test_the_cells_summed_from_the_slices_equal_the_stored_lines_grouped(session, orgs, monkeypatch, parts_kept):
     monkeypatch.setattr(imports, "PARTS_KEPT", parts_kept)  # 2: the slices' sums summed as they come
     record = services.import_spend(session, orgs["dm"], ledger(*MIXED), "mixed.csv", chunk_rows=1)
-    assert cells_queries == []  # every line written: the cells come from the slices
     cells = _stored_cells(session, record.id)
     assert cells == _grouped_lines(session, record.id)
     assert len(cells) == 4 and sum(cell[6] for cell in cells) == record.line_count == 7
@@ -540,19 +536,18 @@ def test_the_cells_summed_from_the_slices_equal_the_group_by_of_the_stored_lines
     assert (record.first_date, record.last_date) == (date(2024, 3, 4), date(2025, 5, 5))
 
 
-def test_an_import_with_skipped_lines_sums_its_cells_from_its_stored_lines(session, orgs, cells_queries):
+def test_an_import_with_skipped_lines_sums_its_cells_from_its_new_lines_only(session, orgs):
     services.import_spend(session, orgs["dm"], ledger(*MIXED[:3]), "first.csv")
     record = services.import_spend(session, orgs["dm"], ledger(*MIXED), "all.csv", chunk_rows=3)
-    assert cells_queries == [record.id]  # lines skipped: the GROUP BY over what was written
     assert (record.line_count, record.skipped_count) == (4, 3)
     assert _stored_cells(session, record.id) == _grouped_lines(session, record.id)
     assert record.total_amount == Decimal("1000013.10")
     assert sum(cell.amount for cell in services.spend_cube(session, orgs["dm"])) == Decimal("1000119.70")
 
 
-def test_the_cells_of_an_open_data_import_with_quarantined_records_come_from_its_slices(session, orgs, cells_queries):
+def test_the_cells_of_an_open_data_import_with_quarantined_records_come_from_its_slices(session, orgs):
     data = (factories.DECP_FILES / "decp_underscore.csv").read_bytes()
     record = services.import_spend(session, orgs["coord"], data, "decp.csv", organization="DM", chunk_rows=2)
-    assert cells_queries == [] and record.quarantined_count == 1
+    assert record.quarantined_count == 1
     assert _stored_cells(session, record.id) == _grouped_lines(session, record.id)
     assert sum(cell[5] for cell in _stored_cells(session, record.id)) == record.total_amount == Decimal("366500.60")

@@ -6,7 +6,7 @@ organization, so the same file is never counted twice; an admin may roll an impo
 
 Every figure is computed from the `spend_cell` aggregates (one row per organization × year × CPV category ×
 supplier, written at import time) read straight from the database cursor into pandas; only the drill-down to the
-lines reads `spend_line`, one page at a time.
+lines reads the lines themselves, kept columnar in `spend_block` (app/spend/blocks.py).
 
 One module per part; each public name is re-exported here, so callers write
 `from app.spend import services; services.import_spend(...)`:
@@ -54,6 +54,7 @@ from app.spend.services.imports import (
     quarantine_query,
     quarantine_reason,
     rollback_import,
+    stored_lines,
     supplier_key,
     visible_imports,
 )
@@ -64,9 +65,9 @@ from app.spend.services.maps import (
     SpendMap,
     child_level,
     level_of_prefix,
-    lines_query,
     pooling_items,
     pooling_query,
+    spend_lines,
     spend_map,
 )
 
@@ -97,7 +98,7 @@ __all__ = [
     "job_progress",
     "import_spend",
     "level_of_prefix",
-    "lines_query",
+    "spend_lines",
     "local_share_report",
     "metropole_area",
     "organization_codes",
@@ -107,6 +108,7 @@ __all__ = [
     "quarantine_reason",
     "queue_spend_import",
     "rollback_import",
+    "stored_lines",
     "savings_assumptions",
     "spend_cube",
     "spend_import_job",

@@ -4,7 +4,6 @@ twice; lines already imported from another file are skipped; an admin may roll a
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from app.db import random_id, random_ids
 from app.domain.spend_import import (
     CHUNK_ROWS,
     FORMATS,
-    LINE_COLUMNS,
     MAX_ROWS,
     Quarantined,
     parse_spend,
@@ -36,7 +34,9 @@ from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
-from app.spend.models import SpendCell, SpendImport, SpendLine, SpendQuarantine
+from app.spend import blocks
+from app.spend.blocks import LineKeys, encode_lines, hex_halves
+from app.spend.models import SpendBlock, SpendCell, SpendImport, SpendQuarantine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import CELL_PREFIX, IN_BATCH
 from app.validation import refuse_bad_rows
@@ -108,19 +108,30 @@ def _number_twins(rows: list[dict], seen: dict[str, int]) -> None:
         seen[digest] = row["occurrence"] + 1
 
 
-def _known_lines(session: Session, organization_id: int, fingerprints: list[str]) -> set[tuple[str, int]]:
-    found: set[tuple[str, int]] = set()
-    for start in range(0, len(fingerprints), IN_BATCH):
-        batch = fingerprints[start : start + IN_BATCH]
-        found.update(
-            (digest, occurrence)
-            for digest, occurrence in session.execute(
-                sa.select(SpendLine.fingerprint, SpendLine.occurrence).where(
-                    SpendLine.organization_id == organization_id, SpendLine.fingerprint.in_(batch)
-                )
-            )
-        )
-    return found
+def stored_keys(session: Session, organization_id: int) -> LineKeys:
+    """The keys of the lines stored for an organization (its blocks' key columns: 20 bytes a line)."""
+    blocks = session.scalars(sa.select(SpendBlock.lines).where(SpendBlock.organization_id == organization_id))
+    return LineKeys.from_blocks(blocks)
+
+
+def stored_lines(session: Session, *, import_id: int | None = None, organization_id: int | None = None) -> list:
+    """The stored lines (`StoredLine`) of an import or of an organization, in file order within each import."""
+    stmt = sa.select(SpendBlock.import_id, SpendBlock.organization_id, SpendBlock.lines).order_by(
+        SpendBlock.import_id, SpendBlock.seq
+    )
+    if import_id is not None:
+        stmt = stmt.where(SpendBlock.import_id == import_id)
+    if organization_id is not None:
+        stmt = stmt.where(SpendBlock.organization_id == organization_id)
+    lines = []
+    for block_import, block_organization, data in session.execute(stmt):
+        lines.extend(blocks.stored_lines(blocks.decode(data), block_organization, block_import))
+    return lines
+
+
+def _known(keys: LineKeys, fingerprints: list[str], occurrences) -> np.ndarray:
+    high, low = hex_halves(fingerprints)
+    return keys.contains(high, low, np.asarray(occurrences, dtype=np.int64))
 
 
 def _skipped_note(count: int) -> Message:
@@ -217,8 +228,12 @@ def check_spend_import(
         raise _all_quarantined(result.quarantined[0], len(result.quarantined))
     refuse_bad_rows(result.errors, result.rows)
     _number_twins(result.rows, {})
-    known = _known_lines(session, organization.id, sorted({r["fingerprint"] for r in result.rows}))
-    new_rows = [r for r in result.rows if (r["fingerprint"], r["occurrence"]) not in known]
+    known = _known(
+        stored_keys(session, organization.id),
+        [r["fingerprint"] for r in result.rows],
+        [r["occurrence"] for r in result.rows],
+    )
+    new_rows = [r for r, stored in zip(result.rows, known.tolist(), strict=True) if not stored]
     notes = list(result.notes)
     if len(new_rows) < len(result.rows):
         notes.append(_skipped_note(len(result.rows) - len(new_rows)))
@@ -235,40 +250,11 @@ def check_spend_import(
     )
 
 
-WRITE_BATCH = 5_000  # rows per INSERT statement of a slice
-
-# The values written of each line: the columnar slice's columns but the file's row number.
-_LINE_FIELDS = tuple(name for name in LINE_COLUMNS if name != "row")
+WRITE_BATCH = 5_000  # rows per INSERT statement of the quarantined records
 
 
 def supplier_key(siret: str | None, name: str | None) -> str:
     return siret or (name or "").strip().upper()[:200]
-
-
-def _cells_query(import_id: int):
-    """The cells of an import from its lines, in one GROUP BY (the supplier key as `supplier_key` computes it)."""
-    key = sa.func.coalesce(
-        SpendLine.supplier_siret, sa.func.upper(sa.func.trim(sa.func.coalesce(SpendLine.supplier_name, "")))
-    )
-    key = sa.func.substr(key, 1, 200)
-    prefix = sa.func.substr(SpendLine.cpv_code, 1, CELL_PREFIX)
-    return (
-        sa.select(
-            SpendLine.year,
-            prefix.label("cpv_prefix"),
-            key.label("supplier_key"),
-            SpendLine.supplier_postcode,
-            SpendLine.supplier_city,
-            sa.func.sum(SpendLine.amount).label("amount"),
-            sa.func.count().label("lines"),
-        )
-        .where(SpendLine.import_id == import_id)
-        .group_by(SpendLine.year, prefix, key, SpendLine.supplier_postcode, SpendLine.supplier_city)
-    )
-
-
-_WRITTEN = ("id", "import_id", "organization_id", "occurrence", *_LINE_FIELDS)
-_UNIQUE_LINE = "organization_id, fingerprint, occurrence"
 
 
 def _occurrences(fingerprints: pd.Series, seen: dict[str, int]) -> np.ndarray:
@@ -282,40 +268,19 @@ def _occurrences(fingerprints: pd.Series, seen: dict[str, int]) -> np.ndarray:
     return occurrence
 
 
-def _insert_lines(session: Session, lines: pd.DataFrame, import_id: int, organization_id: int) -> int:
-    """Write a slice of lines (a `lines_frame` with its `occurrence`); those already imported (same organization,
-    fingerprint, occurrence) are skipped by the unique index (ON CONFLICT DO NOTHING), never looked up one by one.
-    How many were written (the driver's count of the rows the statement inserted).
-
-    The slice goes to the driver column by column: PostgreSQL COPYs it into a temporary table and moves it with
-    one INSERT ... SELECT; SQLite takes one prepared INSERT for all its rows (dates as ISO text, amounts as decimal
-    text, as SQLAlchemy's types write them there)."""
-    count = len(lines)
-    columns = [
-        # Ascending ids (random, but handed out in order): SQLite's table and its import and CPV indexes then grow
-        # at a few places instead of everywhere, which keeps their pages in the cache.
-        sorted(random_ids(count)),
-        itertools.repeat(import_id, count),
-        itertools.repeat(organization_id, count),
-        lines["occurrence"].tolist(),
-        *(lines[name].tolist() for name in _LINE_FIELDS),
-    ]
-    connection = session.connection()
-    names = ", ".join(_WRITTEN)
-    if connection.dialect.name == "postgresql":
-        _ensure_load_table(connection)
-        _copy_rows(connection, "spend_line_load", _WRITTEN, zip(*columns, strict=True))
-        inserted = connection.exec_driver_sql(
-            f"INSERT INTO spend_line ({names}) SELECT {names} FROM spend_line_load "  # noqa: S608 - fixed names
-            f"ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING"
-        ).rowcount
-        connection.exec_driver_sql("TRUNCATE spend_line_load")
-        return inserted
-    marks = ", ".join("?" for _ in _WRITTEN)
-    return connection.exec_driver_sql(
-        f"INSERT INTO spend_line ({names}) VALUES ({marks}) ON CONFLICT ({_UNIQUE_LINE}) DO NOTHING",  # noqa: S608
-        list(zip(*columns, strict=True)),
-    ).rowcount
+def _write_block(session: Session, lines: pd.DataFrame, import_id: int, organization_id: int, seq: int) -> None:
+    """A slice of new lines (a `lines_frame` with its `occurrence`) as one block of the import."""
+    session.connection().execute(
+        sa.insert(SpendBlock.__table__),
+        {
+            "id": random_id(),
+            "import_id": import_id,
+            "organization_id": organization_id,
+            "seq": seq,
+            "line_count": len(lines),
+            "lines": encode_lines(lines),
+        },
+    )
 
 
 def _copy_rows(connection, table: str, columns: tuple[str, ...], rows) -> None:
@@ -349,10 +314,9 @@ PARTS_KEPT = 8  # slices' sums kept apart before they are summed into one
 
 
 class SliceCells:
-    """The cells of an import summed from its slices while they are written, the way `_cells_query` sums its stored
-    lines (the supplier key upper-cased by the database's own upper(), asked for the non-ASCII names), with the
-    import's line count, total and dates: when the database wrote every valid line (none skipped as already
-    imported), the import's stored lines are exactly these slices, and the GROUP BY over them is not needed."""
+    """The cells of an import summed from the new lines of its slices while they are stored (the supplier key: its
+    SIRET, else its name upper-cased by the database's own upper(), asked for the non-ASCII names, as the pages
+    that match suppliers do), with the import's line count, total and dates."""
 
     def __init__(self) -> None:
         self.parts: list[pd.DataFrame] = []
@@ -429,13 +393,9 @@ def _database_upper(connection, texts: set[str]) -> dict[str, str]:
     return found
 
 
-def _write_cells(session: Session, import_id: int, organization_id: int, sums: list[tuple] | None = None) -> None:
-    """The import's cells, written in one statement (SQLite) or one COPY: `sums` when given (`SliceCells.cells`), else
-    summed from the stored lines in one GROUP BY."""
+def _write_cells(session: Session, import_id: int, organization_id: int, sums: list[tuple]) -> None:
+    """The import's cells (`SliceCells.cells`), written in one statement (SQLite) or one COPY."""
     connection = session.connection()
-    if sums is None:
-        # Core rows: no ORM loading of 10⁴-10⁵ tuples
-        sums = [(*cell[:5], str(cell.amount), cell.lines) for cell in connection.execute(_cells_query(import_id))]
     if not sums:
         return
     ids = random_ids(len(sums))
@@ -448,13 +408,6 @@ def _write_cells(session: Session, import_id: int, organization_id: int, sums: l
     connection.exec_driver_sql(
         f"INSERT INTO spend_cell ({', '.join(_CELL_COLUMNS)}) VALUES ({marks})",  # noqa: S608 - fixed names
         [(cell_id, import_id, organization_id, *cell) for cell_id, cell in zip(ids, sums, strict=True)],
-    )
-
-
-def _ensure_load_table(connection) -> None:
-    """A temporary table shaped like spend_line, private to this transaction (dropped at its end)."""
-    connection.exec_driver_sql(
-        "CREATE TEMPORARY TABLE IF NOT EXISTS spend_line_load (LIKE spend_line INCLUDING DEFAULTS) ON COMMIT DROP"
     )
 
 
@@ -479,10 +432,11 @@ def import_spend(
     chunk_rows: int = CHUNK_ROWS,
 ) -> SpendImport:
     """All or nothing, memory bounded: the file (bytes, or a path for a file of any length) is read a slice at a
-    time; each slice of a valid file is written at once, lines already imported skipped by the database; the first
-    bad row stops the writing and the rest of the file is only checked, to report every problem, then the whole
-    transaction is refused. The cells are summed from the lines in one GROUP BY. `progress(rows_read)` is told after
-    each slice. `max_rows` bounds what a web or API upload may hold (None: no limit, for the command line)."""
+    time; the new lines of each slice of a valid file are stored at once as one block, the lines the organization
+    already has (same fingerprint and occurrence) left out; the first bad row stops the writing and the rest of the
+    file is only checked, to report every problem, then the whole transaction is refused. The cells are summed from
+    the new lines meanwhile. `progress(rows_read)` is told after each slice. `max_rows` bounds what a web or API
+    upload may hold (None: no limit, for the command line)."""
     sha256 = _hash_source(source)
     organization, check_digits = _import_target(session, actor, organization, fmt, sha256)
     stream = stream_spend(
@@ -507,8 +461,12 @@ def import_spend(
     # The same file imported meanwhile by another request breaks the unique (organization, active_sha256): the
     # caller's transaction rolls back and app.actions runs the import again, which then finds that import.
     session.flush()
+    # One import at a time per organization reads its stored keys and adds lines (SQLite: the write above already
+    # holds the database's write lock), so two files holding the same line never both count it.
+    session.execute(sa.select(Organization.id).where(Organization.id == organization.id).with_for_update())
+    keys = stored_keys(session, organization.id)
     twins: dict[str, int] = {}
-    valid = quarantined = written = 0
+    valid = quarantined = blocks = 0
     first_quarantined: Quarantined | None = None
     summed = SliceCells()
     for lines in stream.chunks:
@@ -516,15 +474,19 @@ def import_spend(
         valid += len(lines)
         if len(lines):
             lines["occurrence"] = _occurrences(lines["fingerprint"], twins)
-            written += _insert_lines(session, lines, record.id, organization.id)
-            summed.add(lines)
+            new = lines[~_known(keys, lines["fingerprint"].tolist(), lines["occurrence"].to_numpy())]
+            if len(new):
+                _write_block(session, new, record.id, organization.id, blocks)
+                blocks += 1
+                summed.add(new)
+            del new
         del lines
         quarantined += _write_quarantine(session, record.id, stream.quarantined)
         first_quarantined = first_quarantined or next(iter(stream.quarantined), None)
         stream.quarantined.clear()
         if progress is not None:
             progress(stream.rows_read)
-    del twins
+    del twins, keys
     _check_row_limit(stream.rows_read, max_rows)
     if not valid and first_quarantined is not None and not stream.errors:
         raise _all_quarantined(first_quarantined, quarantined)
@@ -535,20 +497,7 @@ def import_spend(
             )
         )
     refuse_bad_rows(stream.errors, [True] if valid else [])
-    # Every valid line written (the drivers count what an INSERT ... ON CONFLICT DO NOTHING inserted): the stored
-    # lines are the slices summed meanwhile. Else (lines skipped as already imported), from the stored lines.
-    every_line = valid > 0 and written == valid == summed.count
-    if every_line:
-        count, total, first, last = valid, Decimal(summed.cents) / 100, summed.first, summed.last
-    else:
-        count, total, first, last = session.execute(
-            sa.select(
-                sa.func.count(),
-                sa.func.sum(SpendLine.amount),
-                sa.func.min(SpendLine.spend_date),
-                sa.func.max(SpendLine.spend_date),
-            ).where(SpendLine.import_id == record.id)
-        ).one()
+    count, total, first, last = summed.count, Decimal(summed.cents) / 100, summed.first, summed.last
     if not count:
         raise Conflict(
             "duplicate_import",
@@ -559,7 +508,7 @@ def import_spend(
         notes.append(_skipped_note(valid - count))
     if quarantined:
         notes.append(_quarantine_note(valid, quarantined))
-    _write_cells(session, record.id, organization.id, summed.cells(session.connection()) if every_line else None)
+    _write_cells(session, record.id, organization.id, summed.cells(session.connection()))
     del summed
     record.format = stream.format
     record.line_count = count
@@ -692,7 +641,7 @@ def rollback_import(session: Session, actor, import_id: int) -> SpendImport:
         raise Conflict("already_rolled_back", str(_l("This import was already rolled back.")))
     session.execute(sa.delete(SpendCell).where(SpendCell.import_id == record.id))
     session.execute(sa.delete(SpendQuarantine).where(SpendQuarantine.import_id == record.id))
-    session.execute(sa.delete(SpendLine).where(SpendLine.import_id == record.id))
+    session.execute(sa.delete(SpendBlock).where(SpendBlock.import_id == record.id))
     record.rolled_back_at = utcnow()
     record.rolled_back_by_id = actor.id
     record.active_sha256 = None

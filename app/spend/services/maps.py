@@ -21,7 +21,8 @@ from app.errors import ValidationFailed
 from app.needs.models import Need
 from app.organizations.models import Organization, SupplierCompany
 from app.overlaps.services import by_division, in_divisions, per_division
-from app.spend.models import SpendCell, SpendLine
+from app.spend import blocks
+from app.spend.models import SpendBlock, SpendCell
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import (
     IN_BATCH,
@@ -461,14 +462,24 @@ def pooling_items(
     return result
 
 
-def lines_query(session: Session, actor, *, prefix: str, organization: str | None = None, year=None) -> sa.Select:
-    """The spend lines below a CPV prefix, in the actor's scope, largest first (for a paginated drill-down)."""
+def spend_lines(
+    session: Session, actor, *, prefix: str, organization: str | None = None, year=None
+) -> blocks.LineSelection:
+    """The spend lines below a CPV prefix, in the actor's scope, largest first (for a paginated drill-down and its
+    export): the scope's blocks read once, a page decoding only its own lines."""
     prefix = _check_prefix(prefix)
     year = check_year(year)
     scope = reader_scope(session, actor, organization)
-    stmt = sa.select(SpendLine).where(SpendLine.cpv_code.startswith(prefix))
+    listed = sa.select(SpendBlock.id, SpendBlock.import_id, SpendBlock.organization_id)
     if scope is not None:
-        stmt = stmt.where(SpendLine.organization_id.in_(scope))
-    if year is not None:
-        stmt = stmt.where(SpendLine.year == year)
-    return stmt.order_by(SpendLine.amount.desc(), SpendLine.id)
+        listed = listed.where(SpendBlock.organization_id.in_(scope))
+
+    def read(ids: list[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        for start in range(0, len(ids), IN_BATCH):
+            batch = ids[start : start + IN_BATCH]
+            stmt = sa.select(SpendBlock.id, SpendBlock.lines).where(SpendBlock.id.in_(batch))
+            found.update((block_id, data) for block_id, data in session.execute(stmt))
+        return found
+
+    return blocks.LineSelection((blocks.Block(*row) for row in session.execute(listed)), read, prefix, year)

@@ -1,0 +1,132 @@
+"""Spend lines kept columnar: the blocks' keys, the drill-down across blocks, and the migration that moved the lines."""
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from app.spend import blocks, services
+from app.spend.models import SpendBlock
+from tests import factories
+from tests.factories import ledger
+
+
+def _keys(*pairs):
+    high = np.array([h for h, _, _ in pairs], dtype=np.uint64)
+    low = np.array([lo for _, lo, _ in pairs], dtype=np.uint64)
+    return high, low, np.array([o for _, _, o in pairs], dtype=np.int64)
+
+
+def test_stored_keys_match_exactly_even_when_two_keys_mix_to_the_same_64_bits():
+    mix = int(blocks._MIX)
+    first = (0x1234, 7, 0)
+    # the same mixed key as `first` with occurrence 1: high ^ (1 * mix) == 0x1234 ^ (0 * mix)
+    twin_mix = (0x1234 ^ mix, 7, 1)
+    stored = blocks.LineKeys(*_keys(first, twin_mix))
+    assert len(set(stored.mixed.tolist())) == 1  # both stored keys share their 64 bits
+    asked = _keys(first, twin_mix, (0x1234, 8, 0), (0x1234, 7, 1), (0x1234 ^ mix, 7, 0), (99, 7, 0))
+    assert stored.contains(*asked).tolist() == [True, True, False, False, False, False]
+    assert blocks.LineKeys.empty().contains(*asked).tolist() == [False] * 6
+
+
+@pytest.fixture
+def orgs(db):
+    dm, chu = factories.organization("DM"), factories.organization("CHU")
+    people = {"dm": factories.user("buyer", organization_=dm), "coord": factories.user("coordinator")}
+    db.session.commit()
+    return {"DM": dm, "CHU": chu, **people}
+
+
+def test_an_import_stores_a_block_per_slice_and_reads_back_every_value(session, orgs):
+    rows = [f"0{day}/02/2025;Fournisseur {day};;30192000;{day}0,5;Ramettes {day};21000" for day in range(1, 6)]
+    record = services.import_spend(session, orgs["dm"], ledger(*rows), "a.csv", chunk_rows=2)
+    stored = session.scalars(sa.select(SpendBlock).order_by(SpendBlock.seq)).all()
+    assert [(b.seq, b.line_count) for b in stored] == [(0, 2), (1, 2), (2, 1)]
+    lines = services.stored_lines(session, import_id=record.id)
+    assert [line.amount for line in lines] == [Decimal(f"{day}0.50") for day in range(1, 6)]
+    first = lines[0]
+    assert (first.spend_date.isoformat(), first.year, first.cpv_code, first.supplier_postcode) == (
+        "2025-02-01",
+        2025,
+        "30192000",
+        "21000",
+    )
+    assert (first.supplier_name, first.description, first.supplier_siret, first.source_ref) == (
+        "Fournisseur 1",
+        "Ramettes 1",
+        None,
+        None,
+    )
+
+
+def test_the_drill_down_sorts_every_block_of_the_scope_largest_first_and_pages_them(session, orgs):
+    amounts = [7, 300, 12, 45, 300, 1, 88]
+    rows = [f"01/02/2025;S{n};;30192000;{a},00;;" for n, a in enumerate(amounts)]
+    services.import_spend(session, orgs["dm"], ledger(*rows), "dm.csv", chunk_rows=3)
+    services.import_spend(
+        session, orgs["coord"], ledger("01/02/2025;X;;30197000;150,00;;"), "chu.csv", organization="CHU"
+    )
+    services.import_spend(session, orgs["dm"], ledger("01/02/2025;Y;;45000000;9999,00;;"), "works.csv")
+    selection = services.spend_lines(session, orgs["coord"], prefix="3019")
+    assert [line.amount for line in selection] == [Decimal(a) for a in (300, 300, 150, 88, 45, 12, 7, 1)]
+    assert [line.amount for line in selection[2:4]] == [Decimal(150), Decimal(88)]
+    assert selection[-1].amount == Decimal(1) and selection[-1].supplier_name == "S5"
+    own = services.spend_lines(session, orgs["dm"], prefix="3019")  # a buyer: its own organization's lines only
+    assert len(own) == 7 and {line.organization_id for line in own} == {orgs["DM"].id}
+    assert [line.amount for line in services.spend_lines(session, orgs["coord"], prefix="30197")] == [Decimal(150)]
+    assert len(services.spend_lines(session, orgs["coord"], prefix="3019", year=2024)) == 0
+
+
+def test_a_rollback_removes_the_imports_blocks_and_its_lines_leave_the_drill_down(session, orgs):
+    record = services.import_spend(session, orgs["dm"], ledger("01/02/2025;A;;30192000;100,00;;"), "a.csv")
+    session.commit()
+    assert len(services.spend_lines(session, orgs["coord"], prefix="30")) == 1
+    services.rollback_import(session, factories.user("admin"), record.id)
+    session.commit()
+    assert session.scalar(sa.select(sa.func.count()).select_from(SpendBlock)) == 0
+    assert len(services.spend_lines(session, orgs["coord"], prefix="30")) == 0
+    again = services.import_spend(session, orgs["dm"], ledger("01/02/2025;A;;30192000;100,00;;"), "b.csv")
+    assert again.line_count == 1 and again.skipped_count == 0  # the rolled-back line is no longer known
+
+
+def test_two_files_sharing_lines_imported_at_once_count_each_line_once(app, db):
+    """Two imports for one organization at the same time: one waits for the other (the organization's row is
+    locked, or SQLite's write lock held) and then leaves out the lines the first stored."""
+    import threading
+
+    from app import actions
+    from app.actors import SYSTEM
+
+    dm = factories.organization("DM")
+    db.session.commit()
+    shared = [f"01/02/2025;A;;30192000;{n},00;;" for n in range(1, 41)]
+    files = {
+        "a.csv": ledger(*shared, "02/02/2025;B;;30192000;1000,00;;"),
+        "b.csv": ledger(*reversed(shared), "03/02/2025;C;;30192000;2000,00;;"),
+    }
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(files))
+
+    def load(name: str) -> None:
+        try:
+            with app.app_context():
+                start.wait()
+                actions.run(
+                    lambda: services.import_spend(db.session, SYSTEM, files[name], name, organization="DM"),
+                    attempts=5,
+                )
+                db.session.remove()
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=load, args=(name,)) for name in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    lines = services.stored_lines(db.session, organization_id=dm.id)
+    assert len(lines) == 42 and sum(line.amount for line in lines) == Decimal(820 + 3000)
+    counts = sorted(db.session.execute(sa.text("SELECT line_count, skipped_count FROM spend_import")).all())
+    assert counts == [(1, 40), (41, 0)]
