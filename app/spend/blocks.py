@@ -322,6 +322,9 @@ class LineSelection(Sequence):
     def __len__(self) -> int:
         return len(self.numbers)
 
+    def __iter__(self):
+        return iter(self[:])  # the lines decoded together, not one at a time
+
     def __getitem__(self, index):
         if not isinstance(index, slice):
             return self[index : index + 1 or None][0]

@@ -439,6 +439,11 @@ def import_spend(
     upload may hold (None: no limit, for the command line)."""
     sha256 = _hash_source(source)
     organization, check_digits = _import_target(session, actor, organization, fmt, sha256)
+    # One import at a time per organization reads its stored keys and adds lines, so two files holding the same line
+    # never both count it: PostgreSQL locks the organization's row first (before the import's row, whose foreign key
+    # would share that lock with a concurrent import and make the two wait on each other); SQLite's first write below
+    # takes the database's write lock.
+    session.execute(sa.select(Organization.id).where(Organization.id == organization.id).with_for_update())
     stream = stream_spend(
         source,
         filename,
@@ -461,9 +466,6 @@ def import_spend(
     # The same file imported meanwhile by another request breaks the unique (organization, active_sha256): the
     # caller's transaction rolls back and app.actions runs the import again, which then finds that import.
     session.flush()
-    # One import at a time per organization reads its stored keys and adds lines (SQLite: the write above already
-    # holds the database's write lock), so two files holding the same line never both count it.
-    session.execute(sa.select(Organization.id).where(Organization.id == organization.id).with_for_update())
     keys = stored_keys(session, organization.id)
     twins: dict[str, int] = {}
     valid = quarantined = blocks = 0
