@@ -70,24 +70,26 @@ def fingerprint_bytes(digests: Iterable[str]) -> bytes:
     return bytes.fromhex("".join(digests))
 
 
-def _amount_cents(amounts: pd.Series) -> np.ndarray:
+def amount_cents(amounts: pd.Series) -> np.ndarray:
     """Amounts as decimal text with two decimals ("1250.00"), in cents."""
-    return amounts.str.replace(".", "", regex=False).astype("int64").to_numpy()
+    digits = pc.replace_substring(pa.array(amounts.tolist(), pa.string()), ".", "")
+    return pc.cast(digits, pa.int64()).to_numpy()
 
 
 def _texts(values: pd.Series) -> pa.Array:
     return pa.array(values.tolist(), pa.string())
 
 
-def encode_lines(lines: pd.DataFrame) -> bytes:
-    """A block from a slice of checked lines (`app.domain.spend_import.lines_frame` columns with `occurrence`)."""
+def encode_lines(lines: pd.DataFrame, cents: np.ndarray) -> bytes:
+    """A block from a slice of checked lines (`app.domain.spend_import.lines_frame` columns with `occurrence`) and
+    their amounts in cents (`amount_cents`)."""
     count = len(lines)
     keys = fingerprint_bytes(lines["fingerprint"].tolist())
     columns = {
         "spend_date": pa.array(lines["spend_date"].tolist(), pa.string()).cast(pa.date32()),
         "year": pa.array(lines["year"].to_numpy(dtype=np.int16)),
         "cpv_code": _texts(lines["cpv_code"]),
-        "amount_cents": pa.array(_amount_cents(lines["amount"])),
+        "amount_cents": pa.array(cents),
         **{name: _texts(lines[name]) for name in _TEXT_COLUMNS},
         "duration_months": pa.array(lines["duration_months"].tolist(), pa.int32()),
         "fingerprint": pa.FixedSizeBinaryArray.from_buffers(

@@ -4,6 +4,7 @@ twice; lines already imported from another file are skipped; an admin may roll a
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
 from app.spend import blocks
-from app.spend.blocks import LineKeys, encode_lines, hex_halves
+from app.spend.blocks import LineKeys, amount_cents, encode_lines, hex_halves
 from app.spend.models import SpendBlock, SpendCell, SpendImport, SpendQuarantine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import CELL_PREFIX, IN_BATCH
@@ -260,16 +261,19 @@ def supplier_key(siret: str | None, name: str | None) -> str:
 def _occurrences(fingerprints: pd.Series, seen: dict[str, int]) -> np.ndarray:
     """Each line's occurrence (how many lines with its fingerprint came before it in the file), counted on the
     whole slice; `seen` carries the counts from one slice to the next."""
-    # dict.get per line: Series.map(dict) would copy the whole counter (a key per line of the file so far) each slice
-    before = np.fromiter((seen.get(digest, 0) for digest in fingerprints.tolist()), np.int64, len(fingerprints))
-    occurrence = before + fingerprints.groupby(fingerprints, sort=False).cumcount().to_numpy(dtype=np.int64)
-    for digest, count in fingerprints.value_counts(sort=False).items():
-        seen[digest] = seen.get(digest, 0) + count
-    return occurrence
+    codes, uniques = pd.factorize(fingerprints.to_numpy(dtype=object))
+    distinct = uniques.tolist()
+    # dict.get per distinct fingerprint: Series.map(dict) would copy the whole counter (a key per line of the file so
+    # far) each slice
+    before = np.fromiter(map(seen.get, distinct, itertools.repeat(0)), np.int64, len(distinct))
+    within = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy(dtype=np.int64)
+    seen.update(zip(distinct, (before + np.bincount(codes, minlength=len(distinct))).tolist(), strict=True))
+    return before[codes] + within
 
 
-def _write_block(session: Session, lines: pd.DataFrame, import_id: int, organization_id: int, seq: int) -> None:
-    """A slice of new lines (a `lines_frame` with its `occurrence`) as one block of the import."""
+def _write_block(session: Session, lines: pd.DataFrame, cents, import_id: int, organization_id: int, seq: int) -> None:
+    """A slice of new lines (a `lines_frame` with its `occurrence`, and their amounts in cents) as one block of the
+    import."""
     session.connection().execute(
         sa.insert(SpendBlock.__table__),
         {
@@ -278,7 +282,7 @@ def _write_block(session: Session, lines: pd.DataFrame, import_id: int, organiza
             "organization_id": organization_id,
             "seq": seq,
             "line_count": len(lines),
-            "lines": encode_lines(lines),
+            "lines": encode_lines(lines, cents),
         },
     )
 
@@ -325,8 +329,8 @@ class SliceCells:
         self.first: str | None = None
         self.last: str | None = None
 
-    def add(self, lines: pd.DataFrame) -> None:
-        cents = lines["amount"].str.replace(".", "", regex=False).astype("int64")  # two decimals, always
+    def add(self, lines: pd.DataFrame, cents: np.ndarray) -> None:
+        """Sum a slice of lines, with their amounts in cents (`amount_cents`)."""
         names = lines["supplier_name"].fillna("").str.strip(" ")
         sirets = lines["supplier_siret"]
         frame = pd.DataFrame(
@@ -478,9 +482,10 @@ def import_spend(
             lines["occurrence"] = _occurrences(lines["fingerprint"], twins)
             new = lines[~_known(keys, lines["fingerprint"].tolist(), lines["occurrence"].to_numpy())]
             if len(new):
-                _write_block(session, new, record.id, organization.id, blocks)
+                cents = amount_cents(new["amount"])
+                _write_block(session, new, cents, record.id, organization.id, blocks)
                 blocks += 1
-                summed.add(new)
+                summed.add(new, cents)
             del new
         del lines
         quarantined += _write_quarantine(session, record.id, stream.quarantined)
