@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from stdnum import luhn
 
 from app.domain import decp
@@ -524,8 +525,8 @@ def _generic_chunks(stream: SpendStream, source, filename: str, known_cpv, looku
             for column in GENERIC_COLUMNS:
                 if column.name not in frame.columns:
                     frame[column.name] = ""
-            settled = _settled_generic_rows(frame, known_cpv)
-            lines = _generic_fast_lines(frame[settled])
+            settled, iso = _settled_generic_rows(frame, known_cpv)
+            lines = _generic_fast_lines(frame[settled], iso[settled])
             errors: list[Message] = []
             checked = []
             for row, cells in frame[~settled].to_dict("index").items():
@@ -565,13 +566,12 @@ def _luhn_valid(sirets: pd.Series) -> np.ndarray:
     return (doubled.sum(axis=1) + digits[:, 1::2].sum(axis=1)) % 10 == 0
 
 
-def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> pd.Series:
+def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> tuple[pd.Series, pd.Series]:
     """Which rows of a generic slice the vectorised path reads: every cell in a plain shape, the code known with a
-    matching check digit, the SIRET passing its checksum, the texts within their lengths."""
-    dates = frame["spend_date"]
-    settled = dates.str.fullmatch(_FAST_DATE)
-    parsed = _fast_dates(dates.where(settled, ""))
-    settled &= parsed.notna() & (parsed >= pd.Timestamp(MIN_DATE)) & (parsed.dt.year <= MAX_YEAR)
+    matching check digit, the SIRET passing its checksum, the texts within their lengths; and the rows' dates as ISO
+    text (those of the rows it reads)."""
+    iso, settled = _calendar_dates(frame["spend_date"])
+    settled &= (iso >= MIN_DATE.isoformat()) & (iso.str[0:4].astype("int64") <= MAX_YEAR)
     codes = frame["cpv_code"]
     settled &= codes.str.fullmatch(_FAST_CPV)
     expected = codes.str[:8].map(known_cpv)
@@ -588,7 +588,7 @@ def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> pd.Series:
     for name, maximum in (("supplier_name", NAME_MAX), ("description", DESCRIPTION_MAX), ("supplier_city", CITY_MAX)):
         text = frame[name]
         settled &= ~text.str.contains(_SPACING) & (text.str.len() <= maximum)
-    return settled.astype(bool)
+    return settled.astype(bool), iso
 
 
 def _iso_dates(texts: pd.Series) -> pd.Series:
@@ -600,18 +600,19 @@ def _iso_dates(texts: pd.Series) -> pd.Series:
     return year + "-" + month + "-" + day
 
 
-def _fast_dates(texts: pd.Series) -> pd.Series:
-    """The dates of texts in a `_FAST_DATE` shape (NaT for any other text, or a day the calendar lacks)."""
-    shaped = texts.str.fullmatch(_FAST_DATE)
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _calendar_dates(texts: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Texts in a `_FAST_DATE` shape as ISO dates, and whether each is a day the calendar has (False for any other
+    text: a day 0 or past the month's end, a month 0 or past 12, the 29th of February of a common year)."""
+    shaped = texts.str.fullmatch(_FAST_DATE).to_numpy(dtype=bool)
     iso = _iso_dates(texts.where(shaped, "1970-01-01"))
-    parts = pd.DataFrame(
-        {
-            "year": iso.str[0:4].astype("int64"),
-            "month": iso.str[5:7].astype("int64"),
-            "day": iso.str[8:10].astype("int64"),
-        }
-    )
-    return pd.to_datetime(parts, errors="coerce").where(shaped)
+    year, month, day = (iso.str[start:end].astype("int64").to_numpy() for start, end in ((0, 4), (5, 7), (8, 10)))
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    days = _MONTH_DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
+    real = shaped & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
+    return iso, pd.Series(real, index=texts.index)
 
 
 def _or_none(texts: pd.Series) -> np.ndarray:
@@ -619,12 +620,11 @@ def _or_none(texts: pd.Series) -> np.ndarray:
     return np.where(values == "", None, values)
 
 
-def _generic_fast_lines(frame: pd.DataFrame) -> pd.DataFrame:
-    """The clean lines of a slice that `_settled_generic_rows` accepted, computed on whole columns (a `lines_frame`,
-    with the same values as the cell checks give)."""
+def _generic_fast_lines(frame: pd.DataFrame, iso: pd.Series) -> pd.DataFrame:
+    """The clean lines of a slice that `_settled_generic_rows` accepted (with their dates as ISO text), computed on
+    whole columns (a `lines_frame`, with the same values as the cell checks give)."""
     if frame.empty:
         return lines_frame([])
-    iso = _iso_dates(frame["spend_date"])
     codes = frame["cpv_code"].str[:8]
     pointed = frame["amount_eur"].str.replace(",", ".", regex=False)
     whole = pointed.str.replace(r"\..*$", "", regex=True).str.lstrip("0").replace("", "0")
@@ -635,7 +635,8 @@ def _generic_fast_lines(frame: pd.DataFrame) -> pd.DataFrame:
     sirets = frame["supplier_siret"]
     keys = sirets.where(sirets != "", names.str.upper())
     joined = iso + "\x1f" + codes + "\x1f" + amounts + "\x1f" + keys + "\x1f\x1f" + descriptions
-    digests = [hashlib.sha256(text.encode("utf-8")).hexdigest()[:32] for text in joined.tolist()]
+    # the UTF-8 bytes of each text straight from its Arrow buffer (no str.encode per line)
+    digests = [hashlib.sha256(data).hexdigest()[:32] for data in pa.array(joined).cast(pa.binary()).to_pylist()]
     count = len(frame)
     nothing = np.full(count, None, dtype=object)
     return pd.DataFrame(

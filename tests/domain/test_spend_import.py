@@ -420,3 +420,22 @@ def test_ids_drawn_in_bulk_are_distinct_and_within_the_range_clients_read_exactl
     assert all(type(i) is int and 1 <= i <= MAX_ID for i in ids)
     assert random_ids(0) == []
     assert max(ids) > MAX_ID // 2  # drawn over the whole range, not from a small counter
+
+
+def test_the_vectorised_path_takes_the_days_the_calendar_has_and_leaves_the_others_to_the_cell_checks(check_digits):
+    import pandas as pd
+
+    from app.domain.spend_import import _settled_generic_rows
+
+    days = ["29/02/2024", "2000-02-29", "31/12/2200", "01/01/1990", "29/02/2023", "29/02/1900", "31/04/2025"]
+    days += ["2024-02-30", "00/01/2020", "15/13/2024", "31/12/1989", "01/01/2201"]
+    rows = [(day, "Papeterie", "", "30192000", "10", "", "", "") for day in days]
+    labels = ("spend_date", "supplier_name", "supplier_siret", "cpv_code", "amount_eur", "description")
+    frame = pd.DataFrame([dict(zip((*labels, "supplier_postcode", "supplier_city"), r, strict=True)) for r in rows])
+    settled, iso = _settled_generic_rows(frame, check_digits)
+    assert settled.tolist() == [True] * 4 + [False] * 8
+    assert iso[settled].tolist() == ["2024-02-29", "2000-02-29", "2200-12-31", "1990-01-01"]
+    result = parse(_generic_file(rows[:4]), check_digits)
+    assert result.ok and [r["spend_date"].isoformat() for r in result.rows] == iso[settled].tolist()
+    refused = parse(_generic_file(rows[4:]), check_digits)  # the others: refused by the cell checks, on their date
+    assert sorted((m.row, m.column) for m in refused.errors) == [(row, "spend_date") for row in range(2, 10)]
