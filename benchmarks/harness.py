@@ -474,8 +474,8 @@ def database_write_floor(url: str, lines: int) -> float:
             ).scalar_one()
             start = time.perf_counter()
             connection.exec_driver_sql(
-                "INSERT INTO spend_block (id, import_id, organization_id, seq, line_count, lines) "  # noqa: S608
-                "SELECT id + 1, import_id, organization_id, seq + 1000000, line_count, lines FROM spend_block "
+                "INSERT INTO spend_block (id, import_id, organization_id, seq, line_count, lines, keys) "  # noqa: S608
+                "SELECT id + 1, import_id, organization_id, seq + 1000000, line_count, lines, keys FROM spend_block "
                 f"WHERE import_id = {int(source)}"
             )
             elapsed = time.perf_counter() - start

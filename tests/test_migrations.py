@@ -8,6 +8,7 @@ from flask_migrate import downgrade, upgrade
 
 from app.db import include_object
 from app.extensions import db
+from app.spend import blocks
 from tests.conftest import make_app
 from tests.databases import fresh_database_url
 
@@ -98,13 +99,18 @@ def test_the_spend_lines_move_into_blocks_and_back_without_a_change(empty_databa
         select_lines = f"SELECT {line_values} FROM spend_line ORDER BY id"  # noqa: S608
         with db.engine.connect() as connection:
             before = [tuple(row) for row in connection.execute(sa.text(select_lines))]
-        upgrade(revision="a5c8e1f3b207")
+        upgrade(revision="c2d6f8a0b413")  # the lines into blocks, then each block's keys packed beside it
         with db.engine.connect() as connection:
             assert "spend_line" not in sa.inspect(connection).get_table_names()
-            [(seq, count, organization)] = connection.execute(
-                sa.text("SELECT seq, line_count, organization_id FROM spend_block WHERE import_id = 7")
+            [(seq, count, organization, data, packed)] = connection.execute(
+                sa.text("SELECT seq, line_count, organization_id, lines, keys FROM spend_block WHERE import_id = 7")
             ).all()
-            assert (seq, count, organization) == (0, 3, 3)
+            assert (seq, count, organization, len(packed)) == (0, 3, 3, 60)
+        stored = blocks.LineKeys.from_packed([packed])
+        assert stored.mixed.tolist() == blocks.LineKeys.from_blocks([data]).mixed.tolist()
+        wanted = blocks.hex_halves([line[15] for line in lines])
+        assert stored.contains(*wanted, [line[16] for line in lines]).all()
+        assert not stored.contains(*wanted, [5, 5, 5]).any()
         downgrade(revision="f1c3a7e9b542")
         with db.engine.connect() as connection:
             after = [tuple(row) for row in connection.execute(sa.text(select_lines.replace("ORDER BY id", "")))]

@@ -131,6 +131,19 @@ def hex_halves(digests: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return raw[:, 0].copy(), raw[:, 1].copy()
 
 
+# A block's keys packed for reading without decoding the block: per line, the fingerprint's 16 bytes and the occurrence
+# (32-bit little-endian), 20 bytes.
+PACKED_KEY = np.dtype([("fingerprint", "V16"), ("occurrence", "<i4")])
+
+
+def pack_keys(fingerprints: bytes, occurrences: np.ndarray) -> bytes:
+    """Lines' keys packed (`PACKED_KEY`): their fingerprints' bytes end to end, and their occurrences."""
+    keys = np.empty(len(occurrences), dtype=PACKED_KEY)
+    keys["fingerprint"] = np.frombuffer(fingerprints, dtype="V16")
+    keys["occurrence"] = occurrences
+    return keys.tobytes()
+
+
 def _mixed(high: np.ndarray, occurrences: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         return high ^ (occurrences.astype(np.uint64) * _MIX)
@@ -152,12 +165,20 @@ class LineKeys:
 
     @classmethod
     def from_blocks(cls, blocks: Iterable[bytes]) -> LineKeys:
+        """The keys of blocks' lines, from their Parquet bytes."""
         tables = [decode(data, KEY_COLUMNS) for data in blocks]
         if not tables:
             return cls.empty()
         table = pa.concat_tables(tables)
         high, low = key_halves(table.column("fingerprint"))
         return cls(high, low, table.column("occurrence").to_numpy().astype(np.int64))
+
+    @classmethod
+    def from_packed(cls, packed: Iterable[bytes]) -> LineKeys:
+        """The keys of blocks' lines, from their packed keys (`pack_keys`)."""
+        keys = np.frombuffer(b"".join(packed), dtype=PACKED_KEY)
+        halves = np.ascontiguousarray(keys["fingerprint"]).view(">u8").reshape(len(keys), 2).astype(np.uint64)
+        return cls(halves[:, 0].copy(), halves[:, 1].copy(), keys["occurrence"].astype(np.int64))
 
     def __len__(self) -> int:
         return len(self.mixed)

@@ -74,6 +74,9 @@ class SpendBlock(db.Model):
     seq: Mapped[int] = mapped_column(sa.Integer)  # its place in the import: 0, 1, ...
     line_count: Mapped[int] = mapped_column(sa.Integer)
     lines: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # The lines' keys (fingerprint, occurrence) packed, 20 bytes a line (blocks.pack_keys): an import reads its
+    # organization's stored keys from here, without reading and decoding the blocks themselves.
+    keys: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
     __table_args__ = (
         sa.CheckConstraint("line_count > 0", name="line_count_positive"),

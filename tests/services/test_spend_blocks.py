@@ -45,6 +45,11 @@ def test_an_import_stores_a_block_per_slice_and_reads_back_every_value(session, 
     assert [(b.seq, b.line_count) for b in stored] == [(0, 2), (1, 2), (2, 1)]
     lines = services.stored_lines(session, import_id=record.id)
     assert [line.amount for line in lines] == [Decimal(f"{day}0.50") for day in range(1, 6)]
+    packed = blocks.LineKeys.from_packed(block.keys for block in stored)  # the keys packed beside each block
+    assert (
+        len(packed) == 5
+        and packed.mixed.tolist() == blocks.LineKeys.from_blocks(b.lines for b in stored).mixed.tolist()
+    )
     first = lines[0]
     assert (first.spend_date.isoformat(), first.year, first.cpv_code, first.supplier_postcode) == (
         "2025-02-01",
