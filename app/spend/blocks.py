@@ -7,9 +7,9 @@ foreign-key checks (at full scale 25x the time `pandas.read_csv` takes to read t
 
 A line is recognised in a later file by its fingerprint (the first 16 bytes of a SHA-256 of what makes it itself, see
 `app.domain.spend_import.fingerprint`) and its occurrence (0 for the first line of a file with that fingerprint, 1 for
-its twin in the same file, ...). `LineKeys` holds the keys of an organization's stored lines, read from its blocks'
-two key columns, and tells which lines of a slice are already stored: an exact comparison of the 16 bytes and the
-occurrence, found through a sorted 64-bit mix of them.
+its twin in the same file, ...). `LineKeys` holds the keys of an organization's stored lines, read from the keys
+each block keeps packed beside it (the block holds them too), and tells which lines of a slice are already stored:
+an exact comparison of the 16 bytes and the occurrence, found through a sorted 64-bit mix of them.
 """
 
 from __future__ import annotations
@@ -52,22 +52,13 @@ BLOCK_SCHEMA = pa.schema(
         ("occurrence", pa.int32()),
     ]
 )
-KEY_COLUMNS = ["fingerprint", "occurrence"]
-_TEXT_COLUMNS = (
-    "supplier_siret",
-    "supplier_name",
-    "supplier_postcode",
-    "supplier_city",
-    "co_contractors",
-    "description",
-    "source_ref",
-    "procedure",
-)
+_TEXT_COLUMNS = tuple(field.name for field in BLOCK_SCHEMA if field.type == pa.string())
+FINGERPRINT = np.dtype(f"V{FINGERPRINT_BYTES}")  # one fingerprint's bytes, as numpy holds them
 
 
-def fingerprint_bytes(digests: Iterable[str]) -> bytes:
-    """Hexadecimal fingerprints (32 digits each) as their bytes, end to end."""
-    return bytes.fromhex("".join(digests))
+def fingerprints_of(digests: Iterable[str]) -> np.ndarray:
+    """Hexadecimal fingerprints (32 digits each) as an array of their bytes (`FINGERPRINT`)."""
+    return np.frombuffer(bytes.fromhex("".join(digests)), dtype=FINGERPRINT)
 
 
 def amount_cents(amounts: pd.Series) -> np.ndarray:
@@ -80,20 +71,17 @@ def _texts(values: pd.Series) -> pa.Array:
     return pa.array(values.tolist(), pa.string())
 
 
-def encode_lines(lines: pd.DataFrame, cents: np.ndarray) -> bytes:
-    """A block from a slice of checked lines (`app.domain.spend_import.lines_frame` columns with `occurrence`) and
-    their amounts in cents (`amount_cents`)."""
-    count = len(lines)
-    keys = fingerprint_bytes(lines["fingerprint"].tolist())
+def encode_lines(lines: pd.DataFrame, cents: np.ndarray, fingerprints: np.ndarray) -> bytes:
+    """A block from a slice of checked lines (`app.domain.spend_import.lines_frame` columns with `occurrence`),
+    their amounts in cents (`amount_cents`) and their fingerprints (`fingerprints_of`)."""
     columns = {
         "spend_date": pa.array(lines["spend_date"].tolist(), pa.string()).cast(pa.date32()),
         "year": pa.array(lines["year"].to_numpy(dtype=np.int16)),
-        "cpv_code": _texts(lines["cpv_code"]),
         "amount_cents": pa.array(cents),
         **{name: _texts(lines[name]) for name in _TEXT_COLUMNS},
         "duration_months": pa.array(lines["duration_months"].tolist(), pa.int32()),
         "fingerprint": pa.FixedSizeBinaryArray.from_buffers(
-            pa.binary(FINGERPRINT_BYTES), count, [None, pa.py_buffer(keys)]
+            pa.binary(FINGERPRINT_BYTES), len(fingerprints), [None, pa.py_buffer(fingerprints.tobytes())]
         ),
         "occurrence": pa.array(lines["occurrence"].to_numpy(dtype=np.int32)),
     }
@@ -113,33 +101,21 @@ def decode(data: bytes, columns: Sequence[str] | None = None) -> pa.Table:
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # an odd constant: occurrences 0, 1, 2 ... move the key far apart
 
 
-def key_halves(fingerprints: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """The two 64-bit halves of 16-byte fingerprints."""
-    if isinstance(fingerprints, pa.ChunkedArray):
-        fingerprints = fingerprints.combine_chunks()
-    count = len(fingerprints)
-    raw = np.frombuffer(
-        fingerprints.buffers()[1], dtype=">u8", count=2 * count, offset=fingerprints.offset * FINGERPRINT_BYTES
-    )
-    halves = raw.reshape(count, 2).astype(np.uint64)
+def _halves(fingerprints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two 64-bit halves of fingerprints (`FINGERPRINT`)."""
+    halves = np.ascontiguousarray(fingerprints).view(">u8").reshape(len(fingerprints), 2).astype(np.uint64)
     return halves[:, 0].copy(), halves[:, 1].copy()
-
-
-def hex_halves(digests: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The two 64-bit halves of hexadecimal fingerprints."""
-    raw = np.frombuffer(fingerprint_bytes(digests), dtype=">u8").reshape(len(digests), 2).astype(np.uint64)
-    return raw[:, 0].copy(), raw[:, 1].copy()
 
 
 # A block's keys packed for reading without decoding the block: per line, the fingerprint's 16 bytes and the occurrence
 # (32-bit little-endian), 20 bytes.
-PACKED_KEY = np.dtype([("fingerprint", "V16"), ("occurrence", "<i4")])
+PACKED_KEY = np.dtype([("fingerprint", FINGERPRINT), ("occurrence", "<i4")])
 
 
-def pack_keys(fingerprints: bytes, occurrences: np.ndarray) -> bytes:
-    """Lines' keys packed (`PACKED_KEY`): their fingerprints' bytes end to end, and their occurrences."""
+def pack_keys(fingerprints: np.ndarray, occurrences: np.ndarray) -> bytes:
+    """Lines' keys packed (`PACKED_KEY`): their fingerprints (`fingerprints_of`) and their occurrences."""
     keys = np.empty(len(occurrences), dtype=PACKED_KEY)
-    keys["fingerprint"] = np.frombuffer(fingerprints, dtype="V16")
+    keys["fingerprint"] = fingerprints
     keys["occurrence"] = occurrences
     return keys.tobytes()
 
@@ -152,33 +128,19 @@ def _mixed(high: np.ndarray, occurrences: np.ndarray) -> np.ndarray:
 class LineKeys:
     """The keys (fingerprint, occurrence) of lines already stored, to tell which lines of a new slice they hold."""
 
-    def __init__(self, high: np.ndarray, low: np.ndarray, occurrences: np.ndarray) -> None:
+    def __init__(self, fingerprints: np.ndarray, occurrences: np.ndarray) -> None:
+        high, low = _halves(fingerprints)
+        occurrences = np.asarray(occurrences, dtype=np.int64)
         mixed = _mixed(high, occurrences)
         order = np.argsort(mixed, kind="stable")
         self.mixed = mixed[order]
-        self.high, self.low, self.occurrences = high[order], low[order], occurrences[order].astype(np.int64)
-
-    @classmethod
-    def empty(cls) -> LineKeys:
-        nothing = np.zeros(0, dtype=np.uint64)
-        return cls(nothing, nothing, np.zeros(0, dtype=np.int64))
-
-    @classmethod
-    def from_blocks(cls, blocks: Iterable[bytes]) -> LineKeys:
-        """The keys of blocks' lines, from their Parquet bytes."""
-        tables = [decode(data, KEY_COLUMNS) for data in blocks]
-        if not tables:
-            return cls.empty()
-        table = pa.concat_tables(tables)
-        high, low = key_halves(table.column("fingerprint"))
-        return cls(high, low, table.column("occurrence").to_numpy().astype(np.int64))
+        self.high, self.low, self.occurrences = high[order], low[order], occurrences[order]
 
     @classmethod
     def from_packed(cls, packed: Iterable[bytes]) -> LineKeys:
         """The keys of blocks' lines, from their packed keys (`pack_keys`)."""
         keys = np.frombuffer(b"".join(packed), dtype=PACKED_KEY)
-        halves = np.ascontiguousarray(keys["fingerprint"]).view(">u8").reshape(len(keys), 2).astype(np.uint64)
-        return cls(halves[:, 0].copy(), halves[:, 1].copy(), keys["occurrence"].astype(np.int64))
+        return cls(keys["fingerprint"], keys["occurrence"])
 
     def __len__(self) -> int:
         return len(self.mixed)
@@ -186,11 +148,12 @@ class LineKeys:
     def _same(self, at, high, low, occurrences) -> np.ndarray:
         return (self.high[at] == high) & (self.low[at] == low) & (self.occurrences[at] == occurrences)
 
-    def contains(self, high: np.ndarray, low: np.ndarray, occurrences: np.ndarray) -> np.ndarray:
+    def contains(self, fingerprints: np.ndarray, occurrences: np.ndarray) -> np.ndarray:
         """For each key, whether it is stored (exact: the 16 bytes and the occurrence)."""
-        found = np.zeros(len(high), dtype=bool)
-        if not len(self.mixed) or not len(high):
+        found = np.zeros(len(fingerprints), dtype=bool)
+        if not len(self.mixed) or not len(fingerprints):
             return found
+        high, low = _halves(fingerprints)
         occurrences = np.asarray(occurrences, dtype=np.int64)
         mixed = _mixed(high, occurrences)
         left = np.searchsorted(self.mixed, mixed, "left")

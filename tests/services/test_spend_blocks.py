@@ -6,16 +6,26 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from app.domain.spend_import import fingerprint
 from app.spend import blocks, services
 from app.spend.models import SpendBlock
 from tests import factories
 from tests.factories import ledger
 
 
-def _keys(*pairs):
-    high = np.array([h for h, _, _ in pairs], dtype=np.uint64)
-    low = np.array([lo for _, lo, _ in pairs], dtype=np.uint64)
-    return high, low, np.array([o for _, _, o in pairs], dtype=np.int64)
+def _keys(*keys):
+    """(fingerprints, occurrences) from (high 64 bits, low 64 bits, occurrence) triples."""
+    halves = np.array([[high, low] for high, low, _ in keys], dtype=">u8").reshape(-1, 2)
+    return halves.view(blocks.FINGERPRINT).ravel(), np.array([o for _, _, o in keys], dtype=np.int64)
+
+
+def _block_keys(block: SpendBlock) -> list[tuple[bytes, int]]:
+    """A block's keys as packed beside it, and as its Parquet file holds them."""
+    packed = np.frombuffer(block.keys, dtype=blocks.PACKED_KEY)
+    table = blocks.decode(block.lines, ["fingerprint", "occurrence"])
+    in_file = list(zip(table.column("fingerprint").to_pylist(), table.column("occurrence").to_pylist(), strict=True))
+    assert [(bytes(f), int(o)) for f, o in zip(packed["fingerprint"], packed["occurrence"], strict=True)] == in_file
+    return in_file
 
 
 def test_stored_keys_match_exactly_even_when_two_keys_mix_to_the_same_64_bits():
@@ -27,7 +37,7 @@ def test_stored_keys_match_exactly_even_when_two_keys_mix_to_the_same_64_bits():
     assert len(set(stored.mixed.tolist())) == 1  # both stored keys share their 64 bits
     asked = _keys(first, twin_mix, (0x1234, 8, 0), (0x1234, 7, 1), (0x1234 ^ mix, 7, 0), (99, 7, 0))
     assert stored.contains(*asked).tolist() == [True, True, False, False, False, False]
-    assert blocks.LineKeys.empty().contains(*asked).tolist() == [False] * 6
+    assert blocks.LineKeys(*_keys()).contains(*asked).tolist() == [False] * 6
 
 
 @pytest.fixture
@@ -45,11 +55,11 @@ def test_an_import_stores_a_block_per_slice_and_reads_back_every_value(session, 
     assert [(b.seq, b.line_count) for b in stored] == [(0, 2), (1, 2), (2, 1)]
     lines = services.stored_lines(session, import_id=record.id)
     assert [line.amount for line in lines] == [Decimal(f"{day}0.50") for day in range(1, 6)]
-    packed = blocks.LineKeys.from_packed(block.keys for block in stored)  # the keys packed beside each block
-    assert (
-        len(packed) == 5
-        and packed.mixed.tolist() == blocks.LineKeys.from_blocks(b.lines for b in stored).mixed.tolist()
-    )
+    keys = [key for block in stored for key in _block_keys(block)]  # packed beside each block as in its file
+    digests = [fingerprint({**line.__dict__, "row": 0}) for line in lines]
+    assert keys == [(bytes.fromhex(digest), 0) for digest in digests]
+    packed = blocks.LineKeys.from_packed(block.keys for block in stored)
+    assert len(packed) == 5 and packed.contains(blocks.fingerprints_of(digests), [0] * 5).all()
     first = lines[0]
     assert (first.spend_date.isoformat(), first.year, first.cpv_code, first.supplier_postcode) == (
         "2025-02-01",

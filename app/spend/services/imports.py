@@ -36,7 +36,7 @@ from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
 from app.spend import blocks
-from app.spend.blocks import LineKeys, amount_cents, encode_lines, fingerprint_bytes, hex_halves, pack_keys
+from app.spend.blocks import LineKeys, amount_cents, encode_lines, fingerprints_of, pack_keys
 from app.spend.models import SpendBlock, SpendCell, SpendImport, SpendQuarantine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import CELL_PREFIX, IN_BATCH
@@ -129,11 +129,6 @@ def stored_lines(session: Session, *, import_id: int | None = None, organization
     for block_import, block_organization, data in session.execute(stmt):
         lines.extend(blocks.stored_lines(blocks.decode(data), block_organization, block_import))
     return lines
-
-
-def _known(keys: LineKeys, fingerprints: list[str], occurrences) -> np.ndarray:
-    high, low = hex_halves(fingerprints)
-    return keys.contains(high, low, np.asarray(occurrences, dtype=np.int64))
 
 
 def _skipped_note(count: int) -> Message:
@@ -230,10 +225,8 @@ def check_spend_import(
         raise _all_quarantined(result.quarantined[0], len(result.quarantined))
     refuse_bad_rows(result.errors, result.rows)
     _number_twins(result.rows, {})
-    known = _known(
-        stored_keys(session, organization.id),
-        [r["fingerprint"] for r in result.rows],
-        [r["occurrence"] for r in result.rows],
+    known = stored_keys(session, organization.id).contains(
+        fingerprints_of(r["fingerprint"] for r in result.rows), [r["occurrence"] for r in result.rows]
     )
     new_rows = [r for r, stored in zip(result.rows, known.tolist(), strict=True) if not stored]
     notes = list(result.notes)
@@ -272,9 +265,12 @@ def _occurrences(fingerprints: pd.Series, seen: dict[str, int]) -> np.ndarray:
     return before[codes] + within
 
 
-def _write_block(session: Session, lines: pd.DataFrame, cents, import_id: int, organization_id: int, seq: int) -> None:
-    """A slice of new lines (a `lines_frame` with its `occurrence`, and their amounts in cents) as one block of the
-    import."""
+def _write_block(
+    session: Session, lines: pd.DataFrame, fingerprints: np.ndarray, import_id: int, organization_id: int, seq: int
+) -> np.ndarray:
+    """A slice of new lines (a `lines_frame` with its `occurrence`, and their fingerprints' bytes) as one block of the
+    import; their amounts in cents."""
+    cents = amount_cents(lines["amount"])
     session.connection().execute(
         sa.insert(SpendBlock.__table__),
         {
@@ -283,10 +279,11 @@ def _write_block(session: Session, lines: pd.DataFrame, cents, import_id: int, o
             "organization_id": organization_id,
             "seq": seq,
             "line_count": len(lines),
-            "lines": encode_lines(lines, cents),
-            "keys": pack_keys(fingerprint_bytes(lines["fingerprint"].tolist()), lines["occurrence"].to_numpy()),
+            "lines": encode_lines(lines, cents, fingerprints),
+            "keys": pack_keys(fingerprints, lines["occurrence"].to_numpy()),
         },
     )
+    return cents
 
 
 def _copy_rows(connection, table: str, columns: tuple[str, ...], rows) -> None:
@@ -482,13 +479,13 @@ def import_spend(
         valid += len(lines)
         if len(lines):
             lines["occurrence"] = _occurrences(lines["fingerprint"], twins)
-            new = lines[~_known(keys, lines["fingerprint"].tolist(), lines["occurrence"].to_numpy())]
-            if len(new):
-                cents = amount_cents(new["amount"])
-                _write_block(session, new, cents, record.id, organization.id, blocks)
+            fingerprints = fingerprints_of(lines["fingerprint"].tolist())
+            stored = keys.contains(fingerprints, lines["occurrence"].to_numpy())
+            if not stored.all():
+                new = lines[~stored]
+                summed.add(new, _write_block(session, new, fingerprints[~stored], record.id, organization.id, blocks))
                 blocks += 1
-                summed.add(new, cents)
-            del new
+                del new
         del lines
         quarantined += _write_quarantine(session, record.id, stream.quarantined)
         first_quarantined = first_quarantined or next(iter(stream.quarantined), None)
