@@ -124,6 +124,8 @@ def test_twin_lines_of_one_file_both_count_and_a_later_file_skips_only_what_it_r
     first = services.import_spend(session, orgs["dm"], ledger(twin, twin), "twins.csv")
     assert first.line_count == 2 and first.skipped_count == 0
     assert sorted(line.occurrence for line in services.stored_lines(session)) == [0, 1]
+    preview = services.check_spend_import(session, orgs["dm"], ledger(twin, twin, twin), "three.csv")
+    assert (preview.skipped, len(preview.new_rows)) == (2, 1)  # the preview numbers the twins as the import does
     third = services.import_spend(session, orgs["dm"], ledger(twin, twin, twin), "three.csv")
     assert third.line_count == 1 and third.skipped_count == 2
     assert sum(i.amount for i in services.spend_cube(session, orgs["dm"])) == Decimal("300")

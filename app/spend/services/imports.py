@@ -101,14 +101,6 @@ def _duplicate(existing: SpendImport) -> Conflict:
     )
 
 
-def _number_twins(rows: list[dict], seen: dict[str, int]) -> None:
-    """Give each row its occurrence: how many rows with its fingerprint came before it in the same file."""
-    for row in rows:
-        digest = row["fingerprint"]
-        row["occurrence"] = seen.get(digest, 0)
-        seen[digest] = row["occurrence"] + 1
-
-
 def stored_keys(session: Session, organization_id: int) -> LineKeys:
     """The keys of the lines stored for an organization (its blocks' packed keys: 20 bytes a line)."""
     return LineKeys.from_packed(
@@ -224,10 +216,8 @@ def check_spend_import(
     if not result.rows and result.quarantined:
         raise _all_quarantined(result.quarantined[0], len(result.quarantined))
     refuse_bad_rows(result.errors, result.rows)
-    _number_twins(result.rows, {})
-    known = stored_keys(session, organization.id).contains(
-        fingerprints_of(r["fingerprint"] for r in result.rows), [r["occurrence"] for r in result.rows]
-    )
+    digests = pd.Series([r["fingerprint"] for r in result.rows], dtype=object)
+    known = stored_keys(session, organization.id).contains(fingerprints_of(digests), _occurrences(digests, {}))
     new_rows = [r for r, stored in zip(result.rows, known.tolist(), strict=True) if not stored]
     notes = list(result.notes)
     if len(new_rows) < len(result.rows):
