@@ -238,23 +238,20 @@ _blocks: LRUCache = LRUCache(maxsize=BLOCKS_BYTES, getsizeof=len)
 _lock = threading.Lock()
 
 
-def _kept(read: Callable[[list[int]], dict[int, bytes]]) -> Callable[[list[int]], dict[int, bytes]]:
-    """`read`, asked only for the blocks not kept in memory; what it reads is kept."""
-
-    def kept(ids: list[int]) -> dict[int, bytes]:
+def _through(cache: LRUCache, ids: list[int], load: Callable[[list[int]], dict]) -> dict:
+    """What `cache` keeps for `ids`, the others loaded (`load(missing)`: by id) and kept. An id `load` does not find
+    (a block deleted since it was listed: its import rolled back) is left out."""
+    with _lock:
+        found = {block_id: value for block_id in ids if (value := cache.get(block_id)) is not None}
+    missing = [block_id for block_id in ids if block_id not in found]
+    if missing:
+        fresh = load(missing)
         with _lock:
-            found = {block_id: _blocks.get(block_id) for block_id in ids}
-        missing = [block_id for block_id, data in found.items() if data is None]
-        if missing:
-            fresh = read(missing)
-            found.update(fresh)
-            with _lock:
-                for block_id, data in fresh.items():
-                    with contextlib.suppress(ValueError):  # cachetools: larger than the whole cache
-                        _blocks[block_id] = data
-        return found
-
-    return kept
+            for block_id, value in fresh.items():
+                with contextlib.suppress(ValueError):  # cachetools: larger than the whole cache
+                    cache[block_id] = value
+        found.update(fresh)
+    return found
 
 
 def _take(data: bytes, positions: np.ndarray) -> pa.Table:
@@ -273,14 +270,20 @@ def _take(data: bytes, positions: np.ndarray) -> pa.Table:
 class LineSelection(Sequence):
     """The lines of some blocks below a CPV prefix (and of a year), largest amount first (ties in block and file
     order). Sorting reads three columns of each block (kept in memory by block id); a slice reads the row groups
-    that hold its own lines. `read(ids)` gives the bytes of blocks by id."""
+    that hold its own lines. `read(ids)` gives the bytes of the blocks it finds, by id: a block deleted meanwhile
+    (its import rolled back) leaves the selection without its lines."""
 
     def __init__(
         self, blocks: Iterable[Block], read: Callable[[list[int]], dict[int, bytes]], prefix: str, year: int | None
     ) -> None:
-        self.blocks = sorted(blocks, key=lambda block: block.id)
-        self.read = _kept(read)
-        columns = self._filter_columns()
+        self.read = read
+        listed = sorted(blocks, key=lambda block: block.id)
+        columns = _through(
+            _filters,
+            [block.id for block in listed],
+            lambda ids: {block_id: decode(data, FILTER_COLUMNS) for block_id, data in self._bytes(ids).items()},
+        )
+        self.blocks = [block for block in listed if block.id in columns]
         parts = []
         for number, block in enumerate(self.blocks):
             table = columns[block.id]
@@ -294,16 +297,8 @@ class LineSelection(Sequence):
         order = np.lexsort((positions, numbers, -cents))
         self.numbers, self.positions = numbers[order], positions[order]
 
-    def _filter_columns(self) -> dict[int, pa.Table]:
-        with _lock:
-            found = {block.id: _filters.get(block.id) for block in self.blocks}
-        missing = [block_id for block_id, table in found.items() if table is None]
-        for block_id, data in self.read(missing).items():
-            table = decode(data, FILTER_COLUMNS)
-            found[block_id] = table
-            with _lock, contextlib.suppress(ValueError):  # cachetools: larger than the whole cache
-                _filters[block_id] = table
-        return found
+    def _bytes(self, ids: list[int]) -> dict[int, bytes]:
+        return _through(_blocks, ids, self.read)
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -316,11 +311,14 @@ class LineSelection(Sequence):
             return self[index : index + 1 or None][0]
         numbers, positions = self.numbers[index], self.positions[index]
         wanted = np.unique(numbers).tolist()
-        data = self.read([self.blocks[number].id for number in wanted])
+        data = self._bytes([self.blocks[number].id for number in wanted])
         found: dict[tuple[int, int], StoredLine] = {}
         for number in wanted:
             block = self.blocks[number]
+            if block.id not in data:  # rolled back since the selection was made: its lines are gone
+                continue
             at = np.sort(positions[numbers == number])
             lines = stored_lines(_take(data[block.id], at), block.organization_id, block.import_id)
             found.update(((number, int(p)), line) for p, line in zip(at.tolist(), lines, strict=True))
-        return [found[(n, p)] for n, p in zip(numbers.tolist(), positions.tolist(), strict=True)]
+        keys = zip(numbers.tolist(), positions.tolist(), strict=True)
+        return [found[key] for key in keys if key in found]

@@ -145,3 +145,35 @@ def test_two_files_sharing_lines_imported_at_once_count_each_line_once(app, db):
     assert len(lines) == 42 and sum(line.amount for line in lines) == Decimal(820 + 3000)
     counts = sorted(db.session.execute(sa.text("SELECT line_count, skipped_count FROM spend_import")).all())
     assert counts == [(1, 40), (41, 0)]
+
+
+def test_the_drill_down_leaves_out_a_block_deleted_after_it_was_listed(session, orgs, monkeypatch):
+    """At READ COMMITTED a rollback may commit between the statement that lists the scope's blocks and the one that
+    reads them: the selection answers with the lines still stored, never an error."""
+    rows = [f"01/02/2025;S{n};;30192000;{n + 1},00;;" for n in range(6)]
+    services.import_spend(session, orgs["dm"], ledger(*rows), "dm.csv", chunk_rows=3)
+    session.commit()
+    found = session.execute(
+        sa.select(SpendBlock.seq, SpendBlock.id, SpendBlock.import_id, SpendBlock.organization_id, SpendBlock.lines)
+    ).all()
+    listed = {
+        seq: blocks.Block(block_id, import_id, organization) for seq, block_id, import_id, organization, _ in found
+    }
+    stored = {block_id: data for _, block_id, _, _, data in found}
+    monkeypatch.setattr(blocks, "_filters", blocks.LRUCache(maxsize=blocks.FILTERS_BYTES))  # nothing kept yet
+    monkeypatch.setattr(blocks, "_blocks", blocks.LRUCache(maxsize=blocks.BLOCKS_BYTES))
+
+    def read_but(deleted: blocks.Block):
+        return lambda ids: {block_id: stored[block_id] for block_id in ids if block_id != deleted.id}
+
+    # deleted before its columns were read: the first block's lines (1 to 3 euros) are not in the selection
+    selection = blocks.LineSelection(listed.values(), read_but(listed[0]), "3019", None)
+    assert [line.amount for line in selection] == [Decimal(6), Decimal(5), Decimal(4)]
+
+    # deleted after the selection was sorted, before its page was read: the page holds the other block's lines
+    selection = blocks.LineSelection(listed.values(), lambda ids: {i: stored[i] for i in ids}, "3019", None)
+    assert len(selection) == 6
+    blocks._blocks.clear()  # the blocks' bytes no longer kept
+    selection.read = read_but(listed[1])
+    assert [line.amount for line in selection[:4]] == [Decimal(3)]  # of 6, 5, 4, 3: the deleted block held 4 to 6
+    assert [line.amount for line in selection] == [Decimal(3), Decimal(2), Decimal(1)]
