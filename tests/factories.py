@@ -481,3 +481,11 @@ def bulk_spend_cells(orgs, count: int, *, cpvs=("09310", "90911", "45210", "3019
     ]
     db.session.execute(sa.insert(SpendImport), list(imports.values()))
     db.session.execute(sa.insert(SpendCell), cells)
+
+
+def stored_line_count(session=None) -> int:
+    """How many spend lines are stored (every block's)."""
+    from app.spend.models import SpendBlock
+
+    session = session or db.session
+    return session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0)))

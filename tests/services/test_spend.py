@@ -34,11 +34,6 @@ def _count(session, model):
     return session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
-def _lines(session) -> int:
-    """How many spend lines are stored (every block's)."""
-    return session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0)))
-
-
 # --- import --------------------------------------------------------------------------------------------------
 
 
@@ -93,7 +88,7 @@ def test_the_same_file_is_refused_for_the_same_organization_but_not_for_another(
     session.rollback()
     services.import_spend(session, orgs["coord"], data, "a.csv", organization="CHU")
     session.commit()
-    assert _lines(session) == 2
+    assert factories.stored_line_count(session) == 2
 
 
 def test_lines_already_imported_from_another_file_are_skipped(session, orgs):
@@ -116,7 +111,7 @@ def test_one_bad_row_means_nothing_is_written(session, orgs):
     assert [(r["row"], r["column"]) for r in rows] == [(3, "amount_eur"), (4, "cpv_code")]
     assert all(r["message"] for r in rows)
     session.rollback()
-    assert _lines(session) == _count(session, SpendImport) == _count(session, SpendCell) == 0
+    assert factories.stored_line_count(session) == _count(session, SpendImport) == _count(session, SpendCell) == 0
 
 
 def test_twin_lines_of_one_file_both_count_and_a_later_file_skips_only_what_it_repeats(session, orgs):
@@ -140,7 +135,7 @@ def test_a_bad_row_after_slices_already_written_leaves_nothing(session, orgs):
         services.import_spend(session, orgs["dm"], data, "late.csv", chunk_rows=2)
     assert [(r["row"], r["column"]) for r in failed.value.rows] == [(9, "amount_eur")]
     session.rollback()
-    assert _lines(session) == _count(session, SpendImport) == _count(session, SpendCell) == 0
+    assert factories.stored_line_count(session) == _count(session, SpendImport) == _count(session, SpendCell) == 0
 
 
 def test_the_cells_summed_in_sql_equal_those_summed_in_python(session, orgs):
@@ -223,7 +218,7 @@ def test_an_admin_rolls_an_import_back_and_the_file_may_come_again(session, orgs
         services.rollback_import(session, orgs["coord"], record.id)
     services.rollback_import(session, orgs["admin"], record.id)
     session.commit()
-    assert _lines(session) == _count(session, SpendCell) == 0
+    assert factories.stored_line_count(session) == _count(session, SpendCell) == 0
     assert record.rolled_back_at is not None and record.active_sha256 is None
     assert services.spend_cube(session, orgs["coord"]) == []
     with pytest.raises(Conflict):
@@ -440,7 +435,7 @@ def test_the_spend_import_command(web_app, db, tmp_path):
     record_id = db.session.scalar(sa.select(SpendImport.id))
     rolled = runner.invoke(args=["spend", "rollback", str(record_id)])
     assert rolled.exit_code == 0 and "rolled back" in rolled.output
-    assert _lines(db.session) == 0
+    assert factories.stored_line_count() == 0
 
 
 def test_the_spend_import_command_reads_open_data_leniently_and_lists_the_quarantine(web_app, db):
@@ -474,7 +469,7 @@ def test_quarantined_records_are_kept_with_the_import_and_go_with_its_rollback(s
         services.import_quarantine(session, orgs["chu"], record.id)
     services.rollback_import(session, orgs["admin"], record.id)
     session.commit()
-    assert _count(session, SpendQuarantine) == 0 and _lines(session) == 0
+    assert _count(session, SpendQuarantine) == 0 and factories.stored_line_count(session) == 0
 
 
 def test_twins_are_numbered_across_slices_and_a_later_file_skips_only_what_it_repeats(session, orgs):

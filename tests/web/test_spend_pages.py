@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.spend import services
-from app.spend.models import SpendBlock, SpendImport, SpendImportJob
+from app.spend.models import SpendImport, SpendImportJob
 from tests import factories
 from tests.conftest import csrf_from, login, post_form
 from tests.factories import DECP_SAMPLE as DECP
@@ -85,13 +85,11 @@ def test_upload_preview_then_confirm_imports_the_lines(client, people, db):
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "272 lines are ready to import for DM" in page and "several suppliers" in page
-    assert (
-        db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0))) == 0
-    )  # nothing before confirming
+    assert factories.stored_line_count() == 0  # nothing before confirming
     token = re.search(r"/spend/imports/([\w-]+)/confirm", page).group(1)
     confirmed = post_form(client, f"/spend/imports/{token}/confirm", {}, page="/spend/imports")
     assert confirmed.status_code == 302
-    assert db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0))) == 272
+    assert factories.stored_line_count() == 272
     history = client.get("/spend/imports").get_data(as_text=True)
     assert DECP.name in history and "DECP" in history
     duplicate = _upload(client, DECP.read_bytes(), "again.csv")
@@ -275,7 +273,7 @@ def test_an_admin_changes_a_division_category_and_rolls_an_import_back(client, p
     assert rolled.status_code == 302
     db.session.expire_all()
     assert db.session.get(SpendImport, record.id).rolled_back_at is not None
-    assert db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0))) == 0
+    assert factories.stored_line_count() == 0
 
 
 def test_the_quarantine_page_of_a_rolled_back_import_says_its_records_went_with_it(client, people, db):
@@ -327,7 +325,7 @@ def test_a_large_upload_is_imported_by_the_scheduler_job_while_the_page_shows_it
     assert "<progress" in html and "Waiting for its turn" in html and "<script" not in html.split("</head>")[0]
     status = client.get(queued.location + ".json").get_json()
     assert status["status"] == "queued" and status["rows_estimate"] == 40 and status["percent"] == 0
-    assert db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0))) == 0
+    assert factories.stored_line_count() == 0
 
     assert tasks.run_spend_imports() == 1
     status = client.get(queued.location + ".json").get_json()
@@ -335,7 +333,7 @@ def test_a_large_upload_is_imported_by_the_scheduler_job_while_the_page_shows_it
     done = client.get(queued.location).get_data(as_text=True)
     assert "40 spend lines imported for DM" in done and 'http-equiv="refresh"' not in done
     db.session.expire_all()
-    assert db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0))) == 40
+    assert factories.stored_line_count() == 40
     assert tasks.run_spend_imports() == 0  # a job runs once
 
 
@@ -354,7 +352,7 @@ def test_an_import_left_running_by_a_stopped_scheduler_is_queued_again_and_then_
     assert tasks.run_spend_imports() == 1
     assert client.get(queued.location + ".json").get_json()["status"] == "done"
     db.session.expire_all()
-    assert db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0))) == 40
+    assert factories.stored_line_count() == 40
 
 
 def test_a_large_file_with_a_bad_row_imports_nothing_and_the_page_lists_the_row(client, people, db, background):
@@ -370,7 +368,7 @@ def test_a_large_file_with_a_bad_row_imports_nothing_and_the_page_lists_the_row(
     # The job runs outside any request: its report is written in the application's language, French.
     assert "Le fichier contient des erreurs" in html and '<td class="text-end">42</td>' in html
     db.session.expire_all()
-    assert db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0))) == 0
+    assert factories.stored_line_count() == 0
 
 
 def test_open_data_imported_in_the_background_links_its_quarantine(client, people, db, background):
