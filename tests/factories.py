@@ -489,3 +489,21 @@ def stored_line_count(session=None) -> int:
 
     session = session or db.session
     return session.scalar(sa.select(sa.func.coalesce(sa.func.sum(SpendBlock.line_count), 0)))
+
+
+def stored_lines(session=None, *, import_id: int | None = None, organization_id: int | None = None) -> list:
+    """The stored spend lines (`blocks.StoredLine`) of an import or of an organization (every one when neither is
+    given), in file order within each import, read back from their blocks."""
+    from app.spend import blocks
+    from app.spend.models import SpendBlock
+
+    session = session or db.session
+    stmt = sa.select(SpendBlock.import_id, SpendBlock.organization_id, SpendBlock.lines)
+    if import_id is not None:
+        stmt = stmt.where(SpendBlock.import_id == import_id)
+    if organization_id is not None:
+        stmt = stmt.where(SpendBlock.organization_id == organization_id)
+    lines = []
+    for block_import, block_organization, data in session.execute(stmt.order_by(SpendBlock.import_id, SpendBlock.seq)):
+        lines.extend(blocks.stored_lines(blocks.decode(data), block_organization, block_import))
+    return lines

@@ -54,7 +54,7 @@ def test_decp_import_writes_one_line_per_record_and_cells_with_the_same_totals(s
     assert {i.organization for i in cube} == {"DM"}
     assert sum(i.lines for i in cube) == 272
     assert record.total_amount == sum(expected.values())
-    assert sum(line.amount for line in services.stored_lines(session)) == record.total_amount
+    assert sum(line.amount for line in factories.stored_lines(session)) == record.total_amount
 
 
 def test_the_cube_counts_distinct_suppliers_and_reads_every_level(session, orgs):
@@ -118,7 +118,7 @@ def test_twin_lines_of_one_file_both_count_and_a_later_file_skips_only_what_it_r
     twin = "01/02/2025;A;;30192000;100,00;;"
     first = services.import_spend(session, orgs["dm"], ledger(twin, twin), "twins.csv")
     assert first.line_count == 2 and first.skipped_count == 0
-    assert sorted(line.occurrence for line in services.stored_lines(session)) == [0, 1]
+    assert sorted(line.occurrence for line in factories.stored_lines(session)) == [0, 1]
     preview = services.check_spend_import(session, orgs["dm"], ledger(twin, twin, twin), "three.csv")
     assert (preview.skipped, len(preview.new_rows)) == (2, 1)  # the preview numbers the twins as the import does
     third = services.import_spend(session, orgs["dm"], ledger(twin, twin, twin), "three.csv")
@@ -142,7 +142,7 @@ def test_the_cells_summed_in_sql_equal_those_summed_in_python(session, orgs):
     record = services.import_spend(
         session, orgs["coord"], DECP.read_bytes(), DECP.name, organization="CHU", fmt="decp", chunk_rows=50
     )
-    lines = services.stored_lines(session, import_id=record.id)
+    lines = factories.stored_lines(session, import_id=record.id)
     expected = defaultdict(lambda: [Decimal(0), 0])
     for line in lines:
         key = services.supplier_key(line.supplier_siret, line.supplier_name)
@@ -199,7 +199,7 @@ def test_the_database_keeps_each_block_of_lines_in_its_imports_organization(sess
     session.commit()
     block = session.scalar(sa.select(SpendBlock))
     assert (block.import_id, block.organization_id, block.seq, block.line_count) == (record.id, orgs["DM"].id, 0, 1)
-    [line] = services.stored_lines(session, import_id=record.id)
+    [line] = factories.stored_lines(session, import_id=record.id)
     assert line.organization_id == orgs["DM"].id and line.amount == Decimal("100.00") and line.supplier_label == "A"
     with pytest.raises(IntegrityError):  # the block cannot be moved to another organization than its import's
         session.execute(sa.update(SpendBlock).values(organization_id=orgs["CHU"].id))
@@ -408,7 +408,7 @@ def test_the_demo_loads_the_decp_sample_and_marked_synthetic_spend_once(session)
     assert report.spend_lines == sum(r.line_count for r in imports.values())
     synthetic = [
         line.description
-        for line in services.stored_lines(session)
+        for line in factories.stored_lines(session)
         if line.organization_id != imports["DM"].organization_id
     ]
     assert synthetic and all("(synthétique)" in text for text in synthetic)
@@ -476,7 +476,7 @@ def test_twins_are_numbered_across_slices_and_a_later_file_skips_only_what_it_re
     twin, other = "01/02/2025;A;;30192000;100,00;;", "02/02/2025;A;;30192000;5,00;;"
     first = services.import_spend(session, orgs["dm"], ledger(twin, other, twin, twin), "a.csv", chunk_rows=1)
     assert first.line_count == 4
-    lines = services.stored_lines(session)
+    lines = factories.stored_lines(session)
     assert sorted(line.occurrence for line in lines if line.amount == Decimal("100")) == [0, 1, 2]
     again = services.import_spend(session, orgs["dm"], ledger(other, twin, twin, twin, twin), "b.csv", chunk_rows=2)
     assert again.line_count == 1 and again.skipped_count == 4
@@ -502,7 +502,7 @@ def _grouped_lines(session, import_id):
     """The import's stored lines grouped one by one into cells (what its cells must be): the supplier key is the
     SIRET, else the name trimmed and upper-cased by the database's own upper()."""
     cells = defaultdict(lambda: [Decimal(0), 0])
-    for line in services.stored_lines(session, import_id=import_id):
+    for line in factories.stored_lines(session, import_id=import_id):
         name = sa.literal(line.supplier_name or "", sa.Text)
         key = line.supplier_siret or session.scalar(sa.select(sa.func.upper(sa.func.trim(name))))
         cell = cells[(line.year, line.cpv_code[:5], key[:200], line.supplier_postcode, line.supplier_city)]

@@ -53,7 +53,7 @@ def test_an_import_stores_a_block_per_slice_and_reads_back_every_value(session, 
     record = services.import_spend(session, orgs["dm"], ledger(*rows), "a.csv", chunk_rows=2)
     stored = session.scalars(sa.select(SpendBlock).order_by(SpendBlock.seq)).all()
     assert [(b.seq, b.line_count) for b in stored] == [(0, 2), (1, 2), (2, 1)]
-    lines = services.stored_lines(session, import_id=record.id)
+    lines = factories.stored_lines(session, import_id=record.id)
     assert [line.amount for line in lines] == [Decimal(f"{day}0.50") for day in range(1, 6)]
     keys = [key for block in stored for key in _block_keys(block)]  # packed beside each block as in its file
     digests = [fingerprint({**line.__dict__, "row": 0}) for line in lines]
@@ -141,7 +141,7 @@ def test_two_files_sharing_lines_imported_at_once_count_each_line_once(app, db):
     for thread in threads:
         thread.join()
     assert errors == []
-    lines = services.stored_lines(db.session, organization_id=dm.id)
+    lines = factories.stored_lines(db.session, organization_id=dm.id)
     assert len(lines) == 42 and sum(line.amount for line in lines) == Decimal(820 + 3000)
     counts = sorted(db.session.execute(sa.text("SELECT line_count, skipped_count FROM spend_import")).all())
     assert counts == [(1, 40), (41, 0)]

@@ -54,7 +54,6 @@ from app.spend.services.imports import (
     quarantine_query,
     quarantine_reason,
     rollback_import,
-    stored_lines,
     supplier_key,
     visible_imports,
 )
@@ -112,7 +111,6 @@ __all__ = [
     "spend_import_job",
     "spend_lines",
     "spend_map",
-    "stored_lines",
     "Pooling",
     "pooling_items",
     "pooling_query",

@@ -35,7 +35,6 @@ from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
-from app.spend import blocks
 from app.spend.blocks import LineKeys, amount_cents, encode_lines, fingerprints_of, pack_keys
 from app.spend.models import SpendBlock, SpendCell, SpendImport, SpendQuarantine
 from app.spend.services.access import reader_scope
@@ -106,21 +105,6 @@ def stored_keys(session: Session, organization_id: int) -> LineKeys:
     return LineKeys.from_packed(
         session.scalars(sa.select(SpendBlock.keys).where(SpendBlock.organization_id == organization_id))
     )
-
-
-def stored_lines(session: Session, *, import_id: int | None = None, organization_id: int | None = None) -> list:
-    """The stored lines (`StoredLine`) of an import or of an organization, in file order within each import."""
-    stmt = sa.select(SpendBlock.import_id, SpendBlock.organization_id, SpendBlock.lines).order_by(
-        SpendBlock.import_id, SpendBlock.seq
-    )
-    if import_id is not None:
-        stmt = stmt.where(SpendBlock.import_id == import_id)
-    if organization_id is not None:
-        stmt = stmt.where(SpendBlock.organization_id == organization_id)
-    lines = []
-    for block_import, block_organization, data in session.execute(stmt):
-        lines.extend(blocks.stored_lines(blocks.decode(data), block_organization, block_import))
-    return lines
 
 
 def _skipped_note(count: int) -> Message:
