@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from stdnum import luhn
 
 from app.domain import decp
@@ -248,8 +249,16 @@ LINE_COLUMNS = (
     "source_ref",
     "procedure",
     "duration_months",
-    "fingerprint",
+    "fingerprint",  # the first FINGERPRINT_BYTES bytes of `fingerprint`'s digest, Arrow fixed-size binary
 )
+FINGERPRINT_BYTES = 16
+
+
+def fingerprint_column(digests: bytes) -> pd.arrays.ArrowExtensionArray:
+    """Lines' fingerprints, their bytes one after the other, as the `fingerprint` column of a `lines_frame`."""
+    count = len(digests) // FINGERPRINT_BYTES
+    array = pa.FixedSizeBinaryArray.from_buffers(pa.binary(FINGERPRINT_BYTES), count, [None, pa.py_buffer(digests)])
+    return pd.arrays.ArrowExtensionArray(array)
 
 
 def lines_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -260,17 +269,20 @@ def lines_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     )
     frame["spend_date"] = pd.Series([row["spend_date"].isoformat() for row in rows], dtype=object)
     frame["amount"] = pd.Series([f"{row['amount']:.2f}" for row in rows], dtype=object)
+    frame["fingerprint"] = fingerprint_column(b"".join(bytes.fromhex(row["fingerprint"]) for row in rows))
     return frame
 
 
 def frame_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of a `lines_frame` as dicts, with a date and a Decimal amount (as the cell checks give them)."""
-    rows = frame.to_dict("records")
+    """The rows of a `lines_frame` as dicts, with a date and a Decimal amount (as the cell checks give them), None
+    for a missing value."""
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
     for row in rows:
         row["spend_date"] = date.fromisoformat(row["spend_date"])
         row["amount"] = Decimal(row["amount"])
         row["row"] = int(row["row"])
         row["year"] = int(row["year"])
+        row["fingerprint"] = row["fingerprint"].hex()
     return rows
 
 
@@ -571,7 +583,7 @@ def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> tuple[pd.Series, pd
     matching check digit, the SIRET passing its checksum, the texts within their lengths; and the rows' dates as ISO
     text (those of the rows it reads)."""
     iso, settled = _calendar_dates(frame["spend_date"])
-    settled &= (iso >= MIN_DATE.isoformat()) & (iso.str[0:4].astype("int64") <= MAX_YEAR)
+    settled &= (iso >= MIN_DATE.isoformat()) & (_number(iso, 0, 4) <= MAX_YEAR)
     codes = frame["cpv_code"]
     settled &= codes.str.fullmatch(_FAST_CPV)
     expected = codes.str[:8].map(known_cpv)
@@ -600,6 +612,11 @@ def _iso_dates(texts: pd.Series) -> pd.Series:
     return year + "-" + month + "-" + day
 
 
+def _number(texts: pd.Series, start: int, end: int) -> np.ndarray:
+    """The digits texts hold from `start` to `end` (all of them digits) as integers, cast by Arrow."""
+    return pc.cast(pc.utf8_slice_codeunits(pa.array(texts, pa.string()), start, end), pa.int64()).to_numpy()
+
+
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
@@ -608,21 +625,23 @@ def _calendar_dates(texts: pd.Series) -> tuple[pd.Series, pd.Series]:
     text: a day 0 or past the month's end, a month 0 or past 12, the 29th of February of a common year)."""
     shaped = texts.str.fullmatch(_FAST_DATE).to_numpy(dtype=bool)
     iso = _iso_dates(texts.where(shaped, "1970-01-01"))
-    year, month, day = (iso.str[start:end].astype("int64").to_numpy() for start, end in ((0, 4), (5, 7), (8, 10)))
+    year, month, day = (_number(iso, start, end) for start, end in ((0, 4), (5, 7), (8, 10)))
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     days = _MONTH_DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
     real = shaped & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
     return iso, pd.Series(real, index=texts.index)
 
 
-def _or_none(texts: pd.Series) -> np.ndarray:
-    values = texts.to_numpy(dtype=object)
-    return np.where(values == "", None, values)
+def _or_missing(texts: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """Texts with the empty ones missing (NaN, a null once in Arrow), as the file's own string column holds them."""
+    return texts.where(texts != "").array
 
 
 def _generic_fast_lines(frame: pd.DataFrame, iso: pd.Series) -> pd.DataFrame:
     """The clean lines of a slice that `_settled_generic_rows` accepted (with their dates as ISO text), computed on
-    whole columns (a `lines_frame`, with the same values as the cell checks give)."""
+    whole columns (a `lines_frame`, with the same values as the cell checks give). The texts stay in the Arrow
+    strings pandas read them into (an empty value missing, where the cell checks give None): no Python object per
+    cell on the way to the block."""
     if frame.empty:
         return lines_frame([])
     codes = frame["cpv_code"].str[:8]
@@ -634,31 +653,32 @@ def _generic_fast_lines(frame: pd.DataFrame, iso: pd.Series) -> pd.DataFrame:
     descriptions = frame["description"]
     sirets = frame["supplier_siret"]
     keys = sirets.where(sirets != "", names.str.upper())
-    joined = iso + "\x1f" + codes + "\x1f" + amounts + "\x1f" + keys + "\x1f\x1f" + descriptions
-    # the UTF-8 bytes of each text straight from its Arrow buffer (no str.encode per line)
-    digests = [hashlib.sha256(data).hexdigest()[:32] for data in pa.array(joined).cast(pa.binary()).to_pylist()]
+    # what `fingerprint` digests, joined by Arrow (the source reference, empty here, between the key and the
+    # description), its UTF-8 bytes straight from the Arrow buffer (no str.encode per line)
+    texts = [pa.array(part, pa.string()) for part in (iso, codes, amounts, keys)]
+    joined = pc.binary_join_element_wise(*texts, "", pa.array(descriptions, pa.string()), "\x1f").cast(pa.binary())
+    digests = b"".join([hashlib.sha256(data).digest()[:FINGERPRINT_BYTES] for data in joined.to_pylist()])
     count = len(frame)
     nothing = np.full(count, None, dtype=object)
     return pd.DataFrame(
         {
             "row": frame.index.to_numpy(dtype=np.int64),
-            "spend_date": iso.to_numpy(dtype=object),
-            "year": iso.str[0:4].astype("int64").to_numpy(),
-            "cpv_code": codes.to_numpy(dtype=object),
-            "amount": amounts.to_numpy(dtype=object),
-            "supplier_siret": _or_none(sirets),
-            "supplier_name": _or_none(names),
-            "supplier_postcode": _or_none(frame["supplier_postcode"]),
-            "supplier_city": _or_none(frame["supplier_city"]),
+            "spend_date": iso.array,
+            "year": _number(iso, 0, 4),
+            "cpv_code": codes.array,
+            "amount": amounts.array,
+            "supplier_siret": _or_missing(sirets),
+            "supplier_name": _or_missing(names),
+            "supplier_postcode": _or_missing(frame["supplier_postcode"]),
+            "supplier_city": _or_missing(frame["supplier_city"]),
             "co_contractors": nothing,
-            "description": descriptions.to_numpy(dtype=object),
+            "description": descriptions.array,
             "source_ref": nothing,
             "procedure": nothing,
             "duration_months": nothing,
-            "fingerprint": np.array(digests, dtype=object),
+            "fingerprint": fingerprint_column(digests),
         },
         columns=LINE_COLUMNS,
-        dtype=object,  # no inference: None stays None (pandas would make text columns NaN-holding strings)
     )
 
 

@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cachetools import LRUCache
 
-FINGERPRINT_BYTES = 16
+from app.domain.spend_import import FINGERPRINT_BYTES
+
 ROW_GROUP_LINES = 5_000  # a page of the drill-down reads the row groups of its own lines only
 
 # One block: the line's values as the import checked them, the amount in cents (exact, excluding VAT), and its key.
@@ -52,6 +53,11 @@ BLOCK_SCHEMA = pa.schema(
         ("occurrence", pa.int32()),
     ]
 )
+# The columns whose values repeat from line to line (a dictionary makes them smaller, and faster to write); the
+# amount, the description and the fingerprint mostly differ.
+_REPEATING_COLUMNS = [
+    field.name for field in BLOCK_SCHEMA if field.name not in ("amount_cents", "description", "fingerprint")
+]
 _TEXT_COLUMNS = tuple(field.name for field in BLOCK_SCHEMA if field.type == pa.string())
 FINGERPRINT = np.dtype(f"V{FINGERPRINT_BYTES}")  # one fingerprint's bytes, as numpy holds them
 
@@ -61,21 +67,36 @@ def fingerprints_of(digests: Iterable[str]) -> np.ndarray:
     return np.frombuffer(bytes.fromhex("".join(digests)), dtype=FINGERPRINT)
 
 
+def fingerprint_array(column: pd.Series) -> np.ndarray:
+    """The `fingerprint` column of a `lines_frame` (Arrow fixed-size binary) as an array of its bytes (`FINGERPRINT`),
+    without a Python object per line."""
+    array = pa.array(column, pa.binary(FINGERPRINT_BYTES))
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    data = array.buffers()[1]
+    offset = array.offset * FINGERPRINT_BYTES
+    return np.frombuffer(data, dtype=FINGERPRINT, count=len(array), offset=offset) if len(array) else _NO_FINGERPRINTS
+
+
+_NO_FINGERPRINTS = np.empty(0, dtype=FINGERPRINT)
+
+
 def amount_cents(amounts: pd.Series) -> np.ndarray:
     """Amounts as decimal text with two decimals ("1250.00"), in cents."""
-    digits = pc.replace_substring(pa.array(amounts.tolist(), pa.string()), ".", "")
+    digits = pc.replace_substring(_texts(amounts), ".", "")
     return pc.cast(digits, pa.int64()).to_numpy()
 
 
 def _texts(values: pd.Series) -> pa.Array:
-    return pa.array(values.tolist(), pa.string())
+    """A column of texts (Python strings or pandas' Arrow strings; None or NaN for a missing one) as Arrow strings."""
+    return pa.array(values, pa.string())
 
 
 def encode_lines(lines: pd.DataFrame, cents: np.ndarray, fingerprints: np.ndarray) -> bytes:
     """A block from a slice of checked lines (`app.domain.spend_import.lines_frame` columns with `occurrence`),
     their amounts in cents (`amount_cents`) and their fingerprints (`fingerprints_of`)."""
     columns = {
-        "spend_date": pa.array(lines["spend_date"].tolist(), pa.string()).cast(pa.date32()),
+        "spend_date": _texts(lines["spend_date"]).cast(pa.date32()),
         "year": pa.array(lines["year"].to_numpy(dtype=np.int16)),
         "amount_cents": pa.array(cents),
         **{name: _texts(lines[name]) for name in _TEXT_COLUMNS},
@@ -87,7 +108,14 @@ def encode_lines(lines: pd.DataFrame, cents: np.ndarray, fingerprints: np.ndarra
     }
     table = pa.table(columns, schema=BLOCK_SCHEMA)
     sink = io.BytesIO()
-    pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_LINES)
+    pq.write_table(
+        table,
+        sink,
+        compression="zstd",
+        row_group_size=ROW_GROUP_LINES,
+        use_dictionary=_REPEATING_COLUMNS,
+        write_statistics=False,  # the drill-down finds its row groups from the sorting columns it keeps, not from these
+    )
     return sink.getvalue()
 
 

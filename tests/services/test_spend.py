@@ -1,3 +1,4 @@
+import threading
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -178,6 +179,39 @@ def test_web_and_api_uploads_keep_a_row_limit(session, orgs):
     assert "plus de 10 lignes" in reason
     session.rollback()
     assert services.import_spend(session, orgs["dm"], data, "big.csv", max_rows=None).line_count == 12
+
+
+def _reading_threads() -> list[str]:
+    return [thread.name for thread in threading.enumerate() if thread.name == "spend-read-ahead"]
+
+
+def test_an_import_refused_half_way_stops_the_thread_reading_ahead(session, orgs, tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_bytes(ledger(*(f"{day % 28 + 1:02d}/02/2025;A;;30192000;{day},00;;" for day in range(1, 400))))
+    with pytest.raises(ValidationFailed):  # refused at the third slice while the reading thread has more to give
+        services.import_spend(session, orgs["dm"], path, "big.csv", max_rows=10, chunk_rows=4)
+    assert _reading_threads() == []
+    session.rollback()
+    assert factories.stored_line_count(session) == _count(session, SpendImport) == 0
+
+
+def test_an_unexpected_failure_while_reading_ahead_reaches_the_caller(session, orgs, monkeypatch):
+    from app.domain import spend_import
+
+    calls = []
+    fast_lines = spend_import._generic_fast_lines
+
+    def failing_on_the_second_slice(frame, iso):
+        calls.append(len(frame))
+        if len(calls) == 2:
+            raise RuntimeError("the disk went away")
+        return fast_lines(frame, iso)
+
+    monkeypatch.setattr(spend_import, "_generic_fast_lines", failing_on_the_second_slice)
+    data = ledger(*(f"{day:02d}/02/2025;A;;30192000;{day},00;;" for day in range(1, 13)))
+    with pytest.raises(RuntimeError, match="the disk went away"):
+        services.import_spend(session, orgs["dm"], data, "a.csv", chunk_rows=4)
+    assert calls == [4, 4] and _reading_threads() == []
 
 
 def test_who_imports_for_which_organization(session, orgs):

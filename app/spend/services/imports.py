@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from collections.abc import Callable
+import queue
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -27,6 +29,7 @@ from app.domain.spend_import import (
     FORMATS,
     MAX_ROWS,
     Quarantined,
+    SpendStream,
     parse_spend,
     stream_spend,
 )
@@ -35,7 +38,7 @@ from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
-from app.spend.blocks import LineKeys, amount_cents, encode_lines, fingerprints_of, pack_keys
+from app.spend.blocks import LineKeys, amount_cents, encode_lines, fingerprint_array, fingerprints_of, pack_keys
 from app.spend.models import SpendBlock, SpendCell, SpendImport, SpendQuarantine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import CELL_PREFIX, IN_BATCH
@@ -229,7 +232,7 @@ def supplier_key(siret: str | None, name: str | None) -> str:
 def _occurrences(fingerprints: pd.Series, seen: dict[str, int]) -> np.ndarray:
     """Each line's occurrence (how many lines with its fingerprint came before it in the file), counted on the
     whole slice; `seen` carries the counts from one slice to the next."""
-    codes, uniques = pd.factorize(fingerprints.to_numpy(dtype=object))
+    codes, uniques = pd.factorize(fingerprints)
     distinct = uniques.tolist()
     # dict.get per distinct fingerprint: Series.map(dict) would copy the whole counter (a key per line of the file so
     # far) each slice
@@ -395,6 +398,59 @@ def _hash_source(source: bytes | str | Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+@dataclass
+class _Slice:
+    """A slice of a spend stream as the reading thread hands it over: its valid lines (`lines_frame`), the records it
+    quarantined, and the count of data rows read so far."""
+
+    lines: pd.DataFrame
+    quarantined: list[Quarantined]
+    rows_read: int
+
+
+def _read_ahead(stream: SpendStream) -> Iterator[_Slice]:
+    """The slices of a stream, each read and checked by a thread of its own while the caller stores the one before:
+    pandas' parser, Arrow's string kernels, zstd and the database drivers let go of the interpreter's lock, so on two
+    cores the reading and the storing overlap. The thread stays one slice ahead at most (memory bounded by three
+    slices), owns the stream until it is exhausted (its errors and notes are complete once this ends) and never touches
+    the database; an exception it meets is raised here, and a caller that stops early stops it too."""
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.05)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def produce() -> None:
+        try:
+            for lines in stream.chunks:
+                taken, stream.quarantined = stream.quarantined, []
+                if not offer(_Slice(lines, taken, stream.rows_read)):
+                    return
+            offer(None)
+        except BaseException as exc:  # noqa: BLE001 - handed over to the caller's thread, which raises it
+            offer(exc)
+        finally:
+            if close := getattr(stream.chunks, "close", None):  # a generator's file handle, when it stops early
+                close()
+
+    worker = threading.Thread(target=produce, name="spend-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while (item := ready.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
 def import_spend(
     session: Session,
     actor,
@@ -448,12 +504,13 @@ def import_spend(
     valid = quarantined = blocks = 0
     first_quarantined: Quarantined | None = None
     summed = SliceCells()
-    for lines in stream.chunks:
-        _check_row_limit(stream.rows_read, max_rows)
+    for piece in _read_ahead(stream):
+        lines = piece.lines
+        _check_row_limit(piece.rows_read, max_rows)
         valid += len(lines)
         if len(lines):
             lines["occurrence"] = _occurrences(lines["fingerprint"], twins)
-            fingerprints = fingerprints_of(lines["fingerprint"].tolist())
+            fingerprints = fingerprint_array(lines["fingerprint"])
             stored = keys.contains(fingerprints, lines["occurrence"].to_numpy())
             if not stored.all():
                 new = lines[~stored]
@@ -461,12 +518,14 @@ def import_spend(
                 blocks += 1
                 del new
         del lines
-        quarantined += _write_quarantine(session, record.id, stream.quarantined)
-        first_quarantined = first_quarantined or next(iter(stream.quarantined), None)
-        stream.quarantined.clear()
+        quarantined += _write_quarantine(session, record.id, piece.quarantined)
+        first_quarantined = first_quarantined or next(iter(piece.quarantined), None)
         if progress is not None:
-            progress(stream.rows_read)
+            progress(piece.rows_read)
+        del piece
     del twins, keys
+    quarantined += _write_quarantine(session, record.id, stream.quarantined)  # any left after the last slice
+    first_quarantined = first_quarantined or next(iter(stream.quarantined), None)
     _check_row_limit(stream.rows_read, max_rows)
     if not valid and first_quarantined is not None and not stream.errors:
         raise _all_quarantined(first_quarantined, quarantined)
