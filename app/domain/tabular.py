@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from app.domain.text import N_, fold
 
@@ -793,6 +795,120 @@ def _stream_encoding(source: bytes | str | Path, filename: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """How a CSV text is laid out: its separator and encoding, the width of its header row, the positions of the
+    columns kept, and the lines before its first data row."""
+
+    separator: str
+    encoding: str
+    width: int
+    positions: list[int]
+    skip: int
+
+
+ARROW_BLOCK_BYTES = 4 * 1024 * 1024
+
+
+def _records(source: bytes | str | Path, layout: _Layout, chunk_rows: int, filename: str) -> Iterator[pd.DataFrame]:
+    """The data records of a CSV text, `chunk_rows` at a time: DataFrames of the kept columns (in `layout.positions`
+    order) as pandas strings, indexed by record from 0. Read by Arrow's CSV reader (in C++, straight into the Arrow
+    strings pandas holds, without the interpreter's lock); a record it refuses (more or fewer fields than the header,
+    a quote left open) sends the rest of the file, from that record on, through pandas' reader, which reads such a
+    file as it always did or says why not."""
+    done = 0
+    try:
+        for chunk in _arrow_records(source, layout, chunk_rows):
+            done += len(chunk)
+            yield chunk
+        return
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        pass
+    try:
+        for chunk in _pandas_records(source, layout, chunk_rows):
+            chunk = chunk[chunk.index >= done]
+            if len(chunk):
+                yield chunk
+    except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
+        raise _unreadable_csv(filename, exc) from exc
+
+
+def _arrow_records(source: bytes | str | Path, layout: _Layout, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """`_records` as Arrow reads them: every value a string as written (no missing value, no type guessed), a blank
+    line a record of empty values, as pandas reads them."""
+    names = [str(position) for position in range(layout.width)]
+    kept = [names[position] for position in layout.positions]
+    with _open_source(source) as handle:
+        reader = pa_csv.open_csv(
+            handle,
+            read_options=pa_csv.ReadOptions(
+                skip_rows=layout.skip,
+                column_names=names,
+                encoding="utf8" if layout.encoding == "utf-8-sig" else layout.encoding,
+                block_size=ARROW_BLOCK_BYTES,
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=layout.separator, newlines_in_values=True, ignore_empty_lines=False
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(kept, pa.string()),
+                include_columns=kept,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        with reader:
+            batches = _rebatched(reader, chunk_rows)
+            start = 0
+            for table in batches:
+                frame = table.to_pandas()
+                frame.columns = layout.positions
+                frame.index = pd.RangeIndex(start, start + len(frame))
+                start += len(frame)
+                yield frame
+
+
+def _rebatched(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """Record batches of any sizes as tables of `rows` rows (the last one shorter)."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        start = 0
+        while start < batch.num_rows:
+            take = min(rows - count, batch.num_rows - start)
+            pending.append(batch.slice(start, take))
+            count += take
+            start += take
+            if count == rows:
+                yield pa.Table.from_batches(pending)
+                pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def _pandas_records(source: bytes | str | Path, layout: _Layout, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """`_records` as pandas' reader reads them."""
+    handle = _open_source(source)
+    reader = pd.read_csv(
+        handle,
+        sep=layout.separator,
+        header=None,
+        names=list(range(layout.width)),
+        usecols=layout.positions,
+        skiprows=layout.skip,
+        skip_blank_lines=False,
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+        index_col=False,
+        encoding=layout.encoding,
+        chunksize=chunk_rows,
+    )
+    with handle, reader:
+        for chunk in reader:
+            yield chunk[layout.positions]
+
+
 def read_table_chunks(
     source: bytes | str | Path,
     filename: str,
@@ -835,37 +951,18 @@ def read_table_chunks(
     kept, headers, notes = _map_header(header, lambda position: False, required, index, aliases)
     names = [name for _, name in kept]
 
+    layout = _Layout(separator, encoding, len(header), [position for position, _ in kept], skipped_lines + header_row)
+
     def slices() -> Iterator[pd.DataFrame]:
         rows = 0
-        handle = _open_source(source)
-        reader = pd.read_csv(
-            handle,
-            sep=separator,
-            header=None,
-            names=list(range(len(header))),
-            usecols=[position for position, _ in kept],
-            skiprows=skipped_lines + header_row,
-            skip_blank_lines=False,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            index_col=False,
-            encoding=encoding,
-            chunksize=chunk_rows,
-        )
-        try:
-            with handle, reader:
-                for chunk in reader:
-                    chunk = chunk[[position for position, _ in kept]]
-                    chunk.columns = names
-                    chunk = chunk.apply(lambda column: column.str.strip())
-                    chunk.index = pd.Index(chunk.index + header_row + 1, name=ROW_INDEX_NAME)
-                    chunk = chunk[(chunk != "").any(axis=1)]
-                    rows += len(chunk)
-                    if len(chunk):
-                        yield chunk
-        except (pd.errors.ParserError, UnicodeDecodeError, csv.Error) as exc:
-            raise _unreadable_csv(filename, exc) from exc
+        for chunk in _records(source, layout, chunk_rows, filename):
+            chunk.columns = names
+            chunk = chunk.apply(lambda column: column.str.strip())
+            chunk.index = pd.Index(chunk.index + header_row + 1, name=ROW_INDEX_NAME)
+            chunk = chunk[(chunk != "").any(axis=1)]
+            rows += len(chunk)
+            if len(chunk):
+                yield chunk
         if not rows:
             raise TableError(
                 [_file_error(N_("The file “%(filename)s” has a header row but no data rows."), filename=filename)]

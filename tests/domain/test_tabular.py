@@ -4,8 +4,10 @@ import io
 import zipfile
 from decimal import Decimal
 
+import pyarrow as pa
 import pytest
 
+from app.domain import tabular
 from app.domain.tabular import (
     CellError,
     Message,
@@ -18,6 +20,7 @@ from app.domain.tabular import (
     parse_decimal,
     parse_int,
     read_table,
+    read_table_chunks,
 )
 from tests.factories import xlsx
 
@@ -517,3 +520,93 @@ def test_row_report_escapes_formula_injection(dangerous):
 )
 def test_neutralise_formula(value, expected):
     assert neutralise_formula(value) == expected
+
+
+# ----------------------------------------------------------------------------- CSV read in slices
+
+SLICED_CSV = [
+    # quoted separators and doubled quotes, padding spaces, a blank line, a row of empty cells, CRLF line ends
+    'Intitulé;Montant annuel HT (€)\r\n"Papier; A4";12,50\r\n\r\n  Encre "noire"  ;3\r\n;\r\n"Dit ""vite""";4\r\n',
+    # a quoted value across two lines, then more rows
+    'Intitulé;Montant annuel HT (€)\n"Papier\nrecyclé";12\nEncre;3\n',
+    # Excel's sep= line and blank lines before the header, a UTF-8 BOM
+    "\ufeffsep=;\n\n\nIntitulé;Montant annuel HT (€)\nPapier;12\n\nEncre;3\n",
+    # commas, an extra column not asked for, a last line without its line end
+    "Objet,Date de début,Montant annuel HT (€),Note\nPapier,01/02/2025,12,x\nEncre,,3,y",
+]
+
+
+def _sliced(data, chunk_rows=2):
+    table = read_table_chunks(data, "needs.csv", required=REQUIRED, aliases=ALIASES, chunk_rows=chunk_rows)
+    return [(int(row), cells) for chunk in table.chunks for row, cells in chunk.to_dict("index").items()]
+
+
+def _pandas_only(monkeypatch):
+    def refused(*args):
+        raise pa.ArrowInvalid("read by pandas")
+        yield  # a generator, as the one it stands for
+
+    monkeypatch.setattr(tabular, "_arrow_records", refused)
+
+
+def _counted_by_arrow(monkeypatch) -> list[int]:
+    """The sizes of the slices Arrow's reader gives, filled while a file is read."""
+    given = []
+    arrow_records = tabular._arrow_records
+
+    def counted(*args):
+        for chunk in arrow_records(*args):
+            given.append(len(chunk))
+            yield chunk
+
+    monkeypatch.setattr(tabular, "_arrow_records", counted)
+    return given
+
+
+@pytest.mark.parametrize("text", SLICED_CSV)
+def test_a_csv_read_in_slices_gives_the_rows_of_the_whole_file_reader(text, monkeypatch):
+    for data in (text.encode("utf-8"), text.removeprefix("\ufeff").encode("cp1252")):
+        whole = list(read(data).records())
+        with monkeypatch.context() as patched:
+            given = _counted_by_arrow(patched)
+            assert _sliced(data) == _sliced(data, chunk_rows=1) == whole
+            assert given and not [size for size in given if size > 2]  # read by Arrow, no slice larger than asked
+        with monkeypatch.context() as patched:
+            _pandas_only(patched)
+            assert _sliced(data) == whole
+
+
+def test_a_record_arrow_refuses_sends_the_rest_of_the_file_through_pandas(monkeypatch, tmp_path):
+    rows = [f"Article {n};{n}" for n in range(1, 400)]
+    rows[300] = "Article court"  # one field where the header has two: pandas reads it with an empty amount
+    path = tmp_path / "needs.csv"
+    path.write_text("Intitulé;Montant annuel HT (€)\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    given = _counted_by_arrow(monkeypatch)
+    monkeypatch.setattr(tabular, "ARROW_BLOCK_BYTES", 512)  # small blocks: Arrow gives rows before the short one
+    sliced = _sliced(path, chunk_rows=50)
+    assert 0 < sum(given) < 300  # Arrow read the first rows, pandas the rest
+    _pandas_only(monkeypatch)
+    assert sliced == _sliced(path, chunk_rows=50)
+    assert [row for row, _ in sliced] == list(range(2, 401))
+    assert sliced[300][1]["title"] == "Article court" and sliced[301] == (
+        303,
+        {"title": "Article 302", "amount": "302"},
+    )
+
+
+def test_a_quote_left_open_makes_the_sliced_file_unreadable():
+    data = 'Intitulé;Montant annuel HT (€)\nPapier;12\n"Encre;3\nStylo;4\n'.encode()
+    with pytest.raises(TableError) as caught:
+        _sliced(data)
+    assert "cannot be read" in rendered(caught.value.messages)
+
+
+def test_values_across_lines_are_read_whole_across_arrows_blocks(monkeypatch):
+    rows = [f'"Article {n}\nsur deux lignes";{n}' for n in range(1, 200)]
+    data = ("Intitulé;Montant annuel HT (€)\n" + "\n".join(rows) + "\n").encode()
+    monkeypatch.setattr(tabular, "ARROW_BLOCK_BYTES", 256)  # many blocks, each cut inside a quoted value
+    given = _counted_by_arrow(monkeypatch)
+    sliced = _sliced(data, chunk_rows=50)
+    assert given == [50, 50, 50, 49]  # all read by Arrow
+    assert sliced == list(read(data).records())
+    assert sliced[-1] == (200, {"title": "Article 199\nsur deux lignes", "amount": "199"})
