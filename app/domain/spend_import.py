@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -637,6 +638,17 @@ def _or_missing(texts: pd.Series) -> pd.api.extensions.ExtensionArray:
     return texts.where(texts != "").array
 
 
+def _digests(values: pa.BinaryArray | pa.ChunkedArray) -> bytes:
+    """The fingerprints of values (the first FINGERPRINT_BYTES bytes of their SHA-256), one after the other, each
+    hashed where it lies in the Arrow buffer (a view of its bytes: no copy, no bytes object per value)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    buffers = values.buffers()
+    data = memoryview(buffers[2] if buffers[2] is not None else b"")
+    bounds = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1].tolist()
+    return b"".join([hashlib.sha256(data[start:end]).digest()[:FINGERPRINT_BYTES] for start, end in pairwise(bounds)])
+
+
 def _generic_fast_lines(frame: pd.DataFrame, iso: pd.Series) -> pd.DataFrame:
     """The clean lines of a slice that `_settled_generic_rows` accepted (with their dates as ISO text), computed on
     whole columns (a `lines_frame`, with the same values as the cell checks give). The texts stay in the Arrow
@@ -656,8 +668,8 @@ def _generic_fast_lines(frame: pd.DataFrame, iso: pd.Series) -> pd.DataFrame:
     # what `fingerprint` digests, joined by Arrow (the source reference, empty here, between the key and the
     # description), its UTF-8 bytes straight from the Arrow buffer (no str.encode per line)
     texts = [pa.array(part, pa.string()) for part in (iso, codes, amounts, keys)]
-    joined = pc.binary_join_element_wise(*texts, "", pa.array(descriptions, pa.string()), "\x1f").cast(pa.binary())
-    digests = b"".join([hashlib.sha256(data).digest()[:FINGERPRINT_BYTES] for data in joined.to_pylist()])
+    joined = pc.binary_join_element_wise(*texts, "", pa.array(descriptions, pa.string()), "\x1f")
+    digests = _digests(joined.cast(pa.binary()))
     count = len(frame)
     nothing = np.full(count, None, dtype=object)
     return pd.DataFrame(

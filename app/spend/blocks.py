@@ -67,7 +67,7 @@ def fingerprints_of(digests: Iterable[str]) -> np.ndarray:
     return np.frombuffer(bytes.fromhex("".join(digests)), dtype=FINGERPRINT)
 
 
-def fingerprint_array(column: pd.Series) -> np.ndarray:
+def fingerprint_array(column: pd.Series | pd.Index) -> np.ndarray:
     """The `fingerprint` column of a `lines_frame` (Arrow fixed-size binary) as an array of its bytes (`FINGERPRINT`),
     without a Python object per line."""
     array = pa.array(column, pa.binary(FINGERPRINT_BYTES))

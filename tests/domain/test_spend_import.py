@@ -439,3 +439,20 @@ def test_the_vectorised_path_takes_the_days_the_calendar_has_and_leaves_the_othe
     assert result.ok and [r["spend_date"].isoformat() for r in result.rows] == iso[settled].tolist()
     refused = parse(_generic_file(rows[4:]), check_digits)  # the others: refused by the cell checks, on their date
     assert sorted((m.row, m.column) for m in refused.errors) == [(row, "spend_date") for row in range(2, 10)]
+
+
+def test_fingerprints_are_hashed_from_the_arrow_buffer_of_a_slice_or_of_several_chunks():
+    import hashlib
+
+    import pyarrow as pa
+
+    from app.domain.spend_import import FINGERPRINT_BYTES, _digests
+
+    def expected(*values):
+        return b"".join(hashlib.sha256(value).digest()[:FINGERPRINT_BYTES] for value in values)
+
+    values = pa.array([b"a", "été".encode(), b"", b"d"], pa.binary())
+    assert _digests(values) == expected(b"a", "été".encode(), b"", b"d")
+    assert _digests(values.slice(1, 2)) == expected("été".encode(), b"")  # a view starting inside the buffer
+    assert _digests(pa.chunked_array([values.slice(3), values.slice(0, 1)])) == expected(b"d", b"a")
+    assert _digests(pa.array([], pa.binary())) == b""

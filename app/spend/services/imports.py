@@ -229,11 +229,12 @@ def supplier_key(siret: str | None, name: str | None) -> str:
     return siret or (name or "").strip().upper()[:200]
 
 
-def _occurrences(fingerprints: pd.Series, seen: dict[str, int]) -> np.ndarray:
+def _occurrences(fingerprints: pd.Series, seen: dict[bytes | str, int]) -> np.ndarray:
     """Each line's occurrence (how many lines with its fingerprint came before it in the file), counted on the
     whole slice; `seen` carries the counts from one slice to the next."""
     codes, uniques = pd.factorize(fingerprints)
-    distinct = uniques.tolist()
+    # the distinct fingerprints as Python values: Arrow's bytes through numpy (ten times faster than pandas' boxing)
+    distinct = fingerprint_array(uniques).tolist() if isinstance(uniques.dtype, pd.ArrowDtype) else uniques.tolist()
     # dict.get per distinct fingerprint: Series.map(dict) would copy the whole counter (a key per line of the file so
     # far) each slice
     before = np.fromiter(map(seen.get, distinct, itertools.repeat(0)), np.int64, len(distinct))
@@ -500,7 +501,7 @@ def import_spend(
     # caller's transaction rolls back and app.actions runs the import again, which then finds that import.
     session.flush()
     keys = stored_keys(session, organization.id)
-    twins: dict[str, int] = {}
+    twins: dict[bytes, int] = {}
     valid = quarantined = blocks = 0
     first_quarantined: Quarantined | None = None
     summed = SliceCells()
