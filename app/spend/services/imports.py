@@ -411,8 +411,8 @@ class _Slice:
 
 def _read_ahead(stream: SpendStream) -> Iterator[_Slice]:
     """The slices of a stream, each read and checked by a thread of its own while the caller stores the one before:
-    pandas' parser, Arrow's string kernels, zstd and the database drivers let go of the interpreter's lock, so on two
-    cores the reading and the storing overlap. The thread stays one slice ahead at most (memory bounded by three
+    Arrow's CSV reader and string kernels, zstd and the database drivers let go of the interpreter's lock, so on two
+    cores the reading and the storing partly overlap. The thread stays one slice ahead at most (memory bounded by three
     slices), owns the stream until it is exhausted (its errors and notes are complete once this ends) and never touches
     the database; an exception it meets is raised here, and a caller that stops early stops it too."""
     ready: queue.Queue = queue.Queue(maxsize=1)
