@@ -917,7 +917,8 @@ def read_table_chunks(
     aliases: Mapping[str, Iterable[str]],
     chunk_rows: int = 50_000,
 ) -> ChunkedTable:
-    """Read a CSV file (a path or bytes) in slices of `chunk_rows` rows with pandas, memory bounded by the slice.
+    """Read a CSV file (a path or bytes) in slices of `chunk_rows` rows (`_records`: Arrow's reader, pandas' for a
+    file Arrow refuses), memory bounded by the slice.
 
     Same rules as `read_table` (encodings, separators, Excel's `sep=` line, header = first non-empty row, row
     numbers as the spreadsheet shows them); an XLSX workbook or a UTF-16 text is read whole by `read_table` and
