@@ -92,18 +92,16 @@ def _texts(values: pd.Series) -> pa.Array:
     return pa.array(values, pa.string())
 
 
-def encode_lines(lines: pd.DataFrame, cents: np.ndarray, fingerprints: np.ndarray) -> bytes:
-    """A block from a slice of checked lines (`app.domain.spend_import.lines_frame` columns with `occurrence`),
-    their amounts in cents (`amount_cents`) and their fingerprints (`fingerprints_of`)."""
+def encode_lines(lines: pd.DataFrame, cents: np.ndarray) -> bytes:
+    """A block from a slice of checked lines (`app.domain.spend_import.lines_frame` columns with `occurrence`) and
+    their amounts in cents (`amount_cents`)."""
     columns = {
         "spend_date": _texts(lines["spend_date"]).cast(pa.date32()),
         "year": pa.array(lines["year"].to_numpy(dtype=np.int16)),
         "amount_cents": pa.array(cents),
         **{name: _texts(lines[name]) for name in _TEXT_COLUMNS},
         "duration_months": pa.array(lines["duration_months"].tolist(), pa.int32()),
-        "fingerprint": pa.FixedSizeBinaryArray.from_buffers(
-            pa.binary(FINGERPRINT_BYTES), len(fingerprints), [None, pa.py_buffer(fingerprints.tobytes())]
-        ),
+        "fingerprint": pa.array(lines["fingerprint"], pa.binary(FINGERPRINT_BYTES)),
         "occurrence": pa.array(lines["occurrence"].to_numpy(dtype=np.int32)),
     }
     table = pa.table(columns, schema=BLOCK_SCHEMA)

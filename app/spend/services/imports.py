@@ -257,7 +257,7 @@ def _write_block(
             "organization_id": organization_id,
             "seq": seq,
             "line_count": len(lines),
-            "lines": encode_lines(lines, cents, fingerprints),
+            "lines": encode_lines(lines, cents),
             "keys": pack_keys(fingerprints, lines["occurrence"].to_numpy()),
         },
     )
