@@ -525,8 +525,6 @@ def import_spend(
             progress(piece.rows_read)
         del piece
     del twins, keys
-    quarantined += _write_quarantine(session, record.id, stream.quarantined)  # any left after the last slice
-    first_quarantined = first_quarantined or next(iter(stream.quarantined), None)
     _check_row_limit(stream.rows_read, max_rows)
     if not valid and first_quarantined is not None and not stream.errors:
         raise _all_quarantined(first_quarantined, quarantined)
