@@ -566,76 +566,157 @@ _FAST_AMOUNT = r"\d{1,12}(?:[.,]\d{1,2})?"
 # Spacing the cell checks would change (`_text` collapses every run of whitespace into one space): two spaces, or any
 # whitespace character but the space, as Python's `\s` knows them.
 _SPACING = "  |[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_GENERIC_NAMES = tuple(column.name for column in GENERIC_COLUMNS)
 _FAST_POSTCODE = r"(?:0[1-9]|[1-8]\d|9[0-5]|97|98)\d{3}"
 
 
-def _luhn_valid(sirets: pd.Series) -> np.ndarray:
-    """Luhn check of 14-digit strings, vectorised."""
-    if sirets.empty:
-        return np.zeros(0, dtype=bool)
-    digits = np.frombuffer("".join(sirets.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 14) - 48
-    doubled = digits[:, 0::2].astype(np.int64) * 2
+def _arrow_strings(texts: pd.Series) -> pa.Array:
+    """A column's texts as one Arrow string array (pandas' own Arrow strings are not copied)."""
+    array = pa.array(texts, pa.string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+
+
+def _mask(flags: pa.Array, missing: bool) -> np.ndarray:
+    """Arrow's booleans as numpy's, a missing text's flag (a null) being `missing`."""
+    return pc.fill_null(flags, missing).to_numpy(zero_copy_only=False)
+
+
+def _matches(texts: pa.Array, pattern: str) -> np.ndarray:
+    """Whether each whole text matches the regular expression (Arrow's RE2: `\\d` is an ASCII digit)."""
+    return _mask(pc.match_substring_regex(texts, f"^(?:{pattern})$"), False)
+
+
+def _fixed_width(texts: pa.Array, shaped: np.ndarray, width: int) -> np.ndarray:
+    """The bytes of texts as a (rows, width) array: each text where `shaped` says it is `width` ASCII characters,
+    zeros (the digit 0) elsewhere. Read straight from the Arrow buffer, no Python object per text."""
+    filled = pc.if_else(pa.array(shaped, pa.bool_()), texts, "0" * width)
+    if not len(filled):
+        return np.zeros((0, width), dtype=np.uint8)
+    _, offsets, data = filled.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int32)[filled.offset : filled.offset + len(filled) + 1]
+    return np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]].reshape(len(filled), width)
+
+
+def _digits(raw: np.ndarray, start: int, end: int) -> np.ndarray:
+    """The number the ASCII digits of columns start..end of a `_fixed_width` array write."""
+    number = np.zeros(len(raw), dtype=np.int64)
+    for column in range(start, end):
+        number = number * 10 + (raw[:, column].astype(np.int64) - 48)
+    return number
+
+
+def _luhn_valid(raw: np.ndarray) -> np.ndarray:
+    """Luhn check of the rows of a (rows, 14) `_fixed_width` array of digits."""
+    digits = raw.astype(np.int64) - 48
+    doubled = digits[:, 0::2] * 2
     doubled = np.where(doubled > 9, doubled - 9, doubled)
     return (doubled.sum(axis=1) + digits[:, 1::2].sum(axis=1)) % 10 == 0
+
+
+def _expected_check_digits(codes: pa.Array, known_cpv) -> pa.Array:
+    """The check digit of each code's first eight digits, null for a code the nomenclature lacks: asked once per
+    distinct code of the slice (`known_cpv` a mapping or a function), then spread by Arrow."""
+    eight = pc.utf8_slice_codeunits(codes, 0, 8)
+    distinct = pc.unique(eight)
+    lookup = known_cpv.get if isinstance(known_cpv, Mapping) else known_cpv
+    digits = pa.array([lookup(code) for code in distinct.to_pylist()], pa.string())
+    return pc.take(digits, pc.index_in(eight, value_set=distinct))
 
 
 def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> tuple[pd.Series, pd.Series]:
     """Which rows of a generic slice the vectorised path reads: every cell in a plain shape, the code known with a
     matching check digit, the SIRET passing its checksum, the texts within their lengths; and the rows' dates as ISO
-    text (those of the rows it reads)."""
+    text (those of the rows it reads). Computed by Arrow's kernels and numpy on whole columns."""
+    column = {name: _arrow_strings(frame[name]) for name in _GENERIC_NAMES}
     iso, settled = _calendar_dates(frame["spend_date"])
-    settled &= (iso >= MIN_DATE.isoformat()) & (_number(iso, 0, 4) <= MAX_YEAR)
-    codes = frame["cpv_code"]
-    settled &= codes.str.fullmatch(_FAST_CPV)
-    expected = codes.str[:8].map(known_cpv)
-    given = codes.str[9:]
-    settled &= expected.notna() & ((given == "") | (given == expected))
-    amounts = frame["amount_eur"]
-    settled &= amounts.str.fullmatch(_FAST_AMOUNT) & amounts.str.contains(r"[1-9]")
-    sirets = frame["supplier_siret"]
-    plain = sirets.str.fullmatch(r"\d{14}")
-    luhn_ok = pd.Series(False, index=frame.index)
-    luhn_ok[plain] = _luhn_valid(sirets[plain])
-    settled &= (sirets == "") | luhn_ok
-    settled &= (frame["supplier_postcode"] == "") | frame["supplier_postcode"].str.fullmatch(_FAST_POSTCODE)
+    codes = column["cpv_code"]
+    expected = _expected_check_digits(codes, known_cpv)
+    given = pc.utf8_slice_codeunits(codes, 9, 10)
+    known = pc.and_kleene(pc.is_valid(expected), pc.or_(pc.equal(given, ""), pc.equal(given, expected)))
+    settled &= _matches(codes, _FAST_CPV) & _mask(known, False)
+    amounts = column["amount_eur"]
+    settled &= _matches(amounts, _FAST_AMOUNT) & _mask(pc.match_substring_regex(amounts, "[1-9]"), False)
+    sirets = column["supplier_siret"]
+    plain = _matches(sirets, r"\d{14}")
+    settled &= _empty(sirets) | (plain & _luhn_valid(_fixed_width(sirets, plain, 14)))
+    postcodes = column["supplier_postcode"]
+    settled &= _empty(postcodes) | _matches(postcodes, _FAST_POSTCODE)
     for name, maximum in (("supplier_name", NAME_MAX), ("description", DESCRIPTION_MAX), ("supplier_city", CITY_MAX)):
-        text = frame[name]
-        settled &= ~text.str.contains(_SPACING) & (text.str.len() <= maximum)
-    return settled.astype(bool), iso
+        text = column[name]
+        settled &= ~_mask(pc.match_substring_regex(text, _SPACING), False)
+        settled &= _mask(pc.less_equal(pc.utf8_length(text), maximum), True)
+    return pd.Series(settled, index=frame.index), iso
 
 
-def _iso_dates(texts: pd.Series) -> pd.Series:
-    """Dates in one of the `_FAST_DATE` shapes (DD/MM/YYYY or YYYY-MM-DD) as ISO text, by moving their digits."""
-    french = texts.str.contains("/", regex=False)
-    year = texts.str[6:10].where(french, texts.str[0:4])
-    month = texts.str[3:5].where(french, texts.str[5:7])
-    day = texts.str[0:2].where(french, texts.str[8:10])
-    return year + "-" + month + "-" + day
-
-
-def _number(texts: pd.Series, start: int, end: int) -> np.ndarray:
-    """The digits texts hold from `start` to `end` (all of them digits) as integers, cast by Arrow."""
-    return pc.cast(pc.utf8_slice_codeunits(pa.array(texts, pa.string()), start, end), pa.int64()).to_numpy()
+def _empty(texts: pa.Array) -> np.ndarray:
+    """Whether each text is empty (or missing)."""
+    return _mask(pc.equal(pc.binary_length(texts), 0), True)
 
 
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+# Where each byte of an ISO date (YYYY-MM-DD) lies in a French one (DD/MM/YYYY); the separators are set apart.
+_FROM_FRENCH = [6, 7, 8, 9, 2, 3, 4, 5, 0, 1]
+_LOWEST_DAY = MIN_DATE.year * 10_000 + MIN_DATE.month * 100 + MIN_DATE.day
 
 
-def _calendar_dates(texts: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Texts in a `_FAST_DATE` shape as ISO dates, and whether each is a day the calendar has (False for any other
-    text: a day 0 or past the month's end, a month 0 or past 12, the 29th of February of a common year)."""
-    shaped = texts.str.fullmatch(_FAST_DATE).to_numpy(dtype=bool)
-    iso = _iso_dates(texts.where(shaped, "1970-01-01"))
-    year, month, day = (_number(iso, start, end) for start, end in ((0, 4), (5, 7), (8, 10)))
+def _calendar_dates(texts: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Texts in a `_FAST_DATE` shape as ISO dates (made by moving their bytes), and whether each is a day the calendar
+    has from MIN_DATE to the end of MAX_YEAR (False for any other text: a day 0 or past the month's end, a month 0
+    or past 12, the 29th of February of a common year)."""
+    array = _arrow_strings(texts)
+    shaped = _matches(array, _FAST_DATE)
+    raw = _fixed_width(array, shaped, 10)
+    french = raw[:, 2] == ord("/")
+    iso = np.where(french[:, None], raw[:, _FROM_FRENCH], raw)
+    iso[:, [4, 7]] = ord("-")
+    year, month, day = _digits(iso, 0, 4), _digits(iso, 5, 7), _digits(iso, 8, 10)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     days = _MONTH_DAYS[np.clip(month, 1, 12) - 1] + ((month == 2) & leap)
     real = shaped & (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
-    return iso, pd.Series(real, index=texts.index)
+    real &= (year * 10_000 + month * 100 + day >= _LOWEST_DAY) & (year <= MAX_YEAR)
+    offsets = np.arange(0, 10 * len(iso) + 1, 10, dtype=np.int32)
+    text = pa.Array.from_buffers(pa.string(), len(iso), [None, pa.py_buffer(offsets), pa.py_buffer(iso.tobytes())])
+    return pd.Series(_pandas_strings(text, texts), index=texts.index), real
 
 
-def _or_missing(texts: pd.Series) -> pd.api.extensions.ExtensionArray:
-    """Texts with the empty ones missing (NaN, a null once in Arrow), as the file's own string column holds them."""
-    return texts.where(texts != "").array
+def _pandas_strings(texts: pa.Array, like: pd.Series, empty_missing: bool = False) -> pd.api.extensions.ExtensionArray:
+    """Arrow strings as the array a column of `like`'s kind holds (pandas' own Arrow strings: no copy), an empty
+    text missing when `empty_missing` (a null, as the file's own string column holds it)."""
+    if empty_missing:
+        texts = pc.if_else(_mask(pc.equal(pc.binary_length(texts), 0), True), pa.scalar(None, pa.string()), texts)
+    dtype = like.dtype
+    if hasattr(dtype, "__from_arrow__"):
+        return dtype.__from_arrow__(texts)
+    return pd.array(texts.to_numpy(zero_copy_only=False), dtype=object)
+
+
+_AMOUNT_WIDTH = 15  # the longest `_FAST_AMOUNT`: twelve digits, a separator, two decimals
+_TWO_DIGITS = pa.array([f"{number:02d}" for number in range(100)], pa.string())
+
+
+def _plain_amounts(texts: pa.Array) -> pa.Array:
+    """Amounts in the `_FAST_AMOUNT` shape as the cell checks write them: no leading zero, a point, two decimals.
+    Read as numbers from their bytes, padded on the left with zeros to one width: the separator, if any, is then
+    third or second from the end."""
+    raw = _fixed_width(pc.utf8_lpad(texts, _AMOUNT_WIDTH, "0"), np.ones(len(texts), dtype=bool), _AMOUNT_WIDTH)
+    last = raw[:, -3:]
+    two, one = ((last == ord(".")) | (last == ord(",")))[:, :2].T
+    digits = raw.astype(np.int64) - 48
+    powers = 10 ** np.arange(_AMOUNT_WIDTH - 1, -1, -1, dtype=np.int64)
+    whole = np.select([two, one], [digits[:, :-3] @ powers[3:], digits[:, :-2] @ powers[2:]], digits @ powers)
+    cents = np.select([two, one], [digits[:, -2] * 10 + digits[:, -1], digits[:, -1] * 10], 0)
+    return pc.binary_join_element_wise(pc.cast(pa.array(whole), pa.string()), pc.take(_TWO_DIGITS, cents), ".")
+
+
+def _upper_names(names: pa.Array) -> pa.Array:
+    """Names upper-cased as Python's str.upper does (`fingerprint`): by Arrow for the ASCII ones, by Python for the
+    others (where Unicode's full case mapping differs from Arrow's simple one: ß, ligatures)."""
+    upper = pc.ascii_upper(names)
+    other = ~_mask(pc.string_is_ascii(names), True)
+    if not other.any():
+        return upper
+    replaced = pa.array([name.upper() for name in names.filter(pa.array(other)).to_pylist()], pa.string())
+    return pc.replace_with_mask(upper, pa.array(other), replaced)
 
 
 def _digests(values: pa.BinaryArray | pa.ChunkedArray) -> bytes:
@@ -656,35 +737,31 @@ def _generic_fast_lines(frame: pd.DataFrame, iso: pd.Series) -> pd.DataFrame:
     cell on the way to the block."""
     if frame.empty:
         return lines_frame([])
-    codes = frame["cpv_code"].str[:8]
-    pointed = frame["amount_eur"].str.replace(",", ".", regex=False)
-    whole = pointed.str.replace(r"\..*$", "", regex=True).str.lstrip("0").replace("", "0")
-    fraction = pointed.str.replace(r"^\d+\.?", "", regex=True).str.pad(2, side="right", fillchar="0")
-    amounts = whole + "." + fraction
-    names = frame["supplier_name"]
-    descriptions = frame["description"]
-    sirets = frame["supplier_siret"]
-    keys = sirets.where(sirets != "", names.str.upper())
+    column = {name: _arrow_strings(frame[name]) for name in _GENERIC_NAMES}
+    dates = _arrow_strings(iso)
+    codes = pc.utf8_slice_codeunits(column["cpv_code"], 0, 8)
+    amounts = _plain_amounts(column["amount_eur"])
+    names, sirets, descriptions = column["supplier_name"], column["supplier_siret"], column["description"]
+    keys = pc.if_else(pa.array(_empty(sirets)), _upper_names(names), sirets)
     # what `fingerprint` digests, joined by Arrow (the source reference, empty here, between the key and the
     # description), its UTF-8 bytes straight from the Arrow buffer (no str.encode per line)
-    texts = [pa.array(part, pa.string()) for part in (iso, codes, amounts, keys)]
-    joined = pc.binary_join_element_wise(*texts, "", pa.array(descriptions, pa.string()), "\x1f")
+    joined = pc.binary_join_element_wise(dates, codes, amounts, keys, "", descriptions, "\x1f")
     digests = _digests(joined.cast(pa.binary()))
-    count = len(frame)
-    nothing = np.full(count, None, dtype=object)
+    nothing = np.full(len(frame), None, dtype=object)
+    like = frame["cpv_code"]
     return pd.DataFrame(
         {
             "row": frame.index.to_numpy(dtype=np.int64),
-            "spend_date": iso.array,
-            "year": _number(iso, 0, 4),
-            "cpv_code": codes.array,
-            "amount": amounts.array,
-            "supplier_siret": _or_missing(sirets),
-            "supplier_name": _or_missing(names),
-            "supplier_postcode": _or_missing(frame["supplier_postcode"]),
-            "supplier_city": _or_missing(frame["supplier_city"]),
+            "spend_date": _pandas_strings(dates, like),
+            "year": pc.cast(pc.utf8_slice_codeunits(dates, 0, 4), pa.int64()).to_numpy(),
+            "cpv_code": _pandas_strings(codes, like),
+            "amount": _pandas_strings(amounts, like),
+            "supplier_siret": _pandas_strings(sirets, like, empty_missing=True),
+            "supplier_name": _pandas_strings(names, like, empty_missing=True),
+            "supplier_postcode": _pandas_strings(column["supplier_postcode"], like, empty_missing=True),
+            "supplier_city": _pandas_strings(column["supplier_city"], like, empty_missing=True),
             "co_contractors": nothing,
-            "description": descriptions.array,
+            "description": _pandas_strings(descriptions, like),
             "source_ref": nothing,
             "procedure": nothing,
             "duration_months": nothing,

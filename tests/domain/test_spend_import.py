@@ -346,21 +346,55 @@ MIXED_ROWS = [
 ]
 
 
-def test_the_vectorised_path_reads_rows_exactly_as_the_cell_checks_do(check_digits):
+GENERIC_LABELS = ("spend_date", "supplier_name", "supplier_siret", "cpv_code", "amount_eur", "description")
+
+
+def _named(rows):
+    return [dict(zip((*GENERIC_LABELS, "supplier_postcode", "supplier_city"), r, strict=True)) for r in rows]
+
+
+def _read_as_the_cell_checks_do(rows, check_digits):
+    """The rows of a file holding `rows`, each checked to be what the cell checks make of its cells."""
     from app.domain.spend_import import _Fixes, _generic_row
 
-    result = parse(_generic_file(MIXED_ROWS), check_digits)
+    result = parse(_generic_file(rows), check_digits)
     assert result.ok, messages(result)
-    assert [r["row"] for r in result.rows] == [2, 3, 4, 5, 6]
-    labels = ("spend_date", "supplier_name", "supplier_siret", "cpv_code", "amount_eur", "description")
-    for row, cells in zip(result.rows, MIXED_ROWS, strict=True):
-        named = dict(zip((*labels, "supplier_postcode", "supplier_city"), cells, strict=True))
-        expected, problems = _generic_row(row["row"], named, check_digits.get, _Fixes())
+    for row, cells in zip(result.rows, _named(rows), strict=True):
+        expected, problems = _generic_row(row["row"], cells, check_digits.get, _Fixes())
         assert problems == []
         assert row == expected
         assert row["fingerprint"] == fingerprint(row)
-    assert result.rows[0]["amount"] == Decimal("1250.50") and result.rows[0]["description"] == "Ramettes A4"
-    assert result.rows[1]["amount"] == Decimal("12.50") and result.rows[1]["supplier_siret"] is None
+    return result.rows
+
+
+def test_the_vectorised_path_reads_rows_exactly_as_the_cell_checks_do(check_digits):
+    rows = _read_as_the_cell_checks_do(MIXED_ROWS, check_digits)
+    assert [r["row"] for r in rows] == [2, 3, 4, 5, 6]
+    assert rows[0]["amount"] == Decimal("1250.50") and rows[0]["description"] == "Ramettes A4"
+    assert rows[1]["amount"] == Decimal("12.50") and rows[1]["supplier_siret"] is None
+
+
+PLAIN_ROWS = [
+    # every amount shape the vectorised path reads, and names upper-cased for the fingerprint (no SIRET) where
+    # Unicode's full case mapping differs from the simple one (ß, a ligature) or stays the same (accents)
+    ("01/01/1990", "Straße Bau", "", "30192000", "0,07", "", "", ""),
+    ("2200-12-31", "ﬁnances Conseil", "", "30192000-1", "000000000001.2", "é", "01000", "Bourg"),
+    ("29/02/2024", "Société Générale", "", "09310000", "999999999999,99", "", "97400", ""),
+    ("2024-02-29", "garage central", "", "09310000", "7", "x y", "", "Dijon"),
+    ("10/10/2010", "Garage", "64285249500018", "09310000", "10.5", "", "", ""),
+    ("10/10/2010", "Garage", "64285249500018", "09310000", "100", "", "", ""),
+]
+
+
+def test_the_vectorised_path_reads_every_plain_amount_and_name_as_the_cell_checks_do(check_digits):
+    import pandas as pd
+
+    from app.domain.spend_import import _settled_generic_rows
+
+    settled, _ = _settled_generic_rows(pd.DataFrame(_named(PLAIN_ROWS)), check_digits)
+    assert settled.tolist() == [True] * len(PLAIN_ROWS)  # all of them read by the vectorised path
+    rows = _read_as_the_cell_checks_do(PLAIN_ROWS, check_digits)
+    assert [str(r["amount"]) for r in rows] == ["0.07", "1.20", "999999999999.99", "7.00", "10.50", "100.00"]
 
 
 def test_a_file_read_in_small_slices_gives_the_same_rows_errors_and_notes(check_digits):
@@ -430,9 +464,7 @@ def test_the_vectorised_path_takes_the_days_the_calendar_has_and_leaves_the_othe
     days = ["29/02/2024", "2000-02-29", "31/12/2200", "01/01/1990", "29/02/2023", "29/02/1900", "31/04/2025"]
     days += ["2024-02-30", "00/01/2020", "15/13/2024", "31/12/1989", "01/01/2201"]
     rows = [(day, "Papeterie", "", "30192000", "10", "", "", "") for day in days]
-    labels = ("spend_date", "supplier_name", "supplier_siret", "cpv_code", "amount_eur", "description")
-    frame = pd.DataFrame([dict(zip((*labels, "supplier_postcode", "supplier_city"), r, strict=True)) for r in rows])
-    settled, iso = _settled_generic_rows(frame, check_digits)
+    settled, iso = _settled_generic_rows(pd.DataFrame(_named(rows)), check_digits)
     assert settled.tolist() == [True] * 4 + [False] * 8
     assert iso[settled].tolist() == ["2024-02-29", "2000-02-29", "2200-12-31", "1990-01-01"]
     result = parse(_generic_file(rows[:4]), check_digits)
