@@ -192,6 +192,51 @@ class LineKeys:
         return found
 
 
+class FingerprintCounts:
+    """How many lines of a file so far had each fingerprint, without a Python object per line: sorted runs of
+    distinct fingerprints (compared as bytes, exactly) with their counts, 24 bytes per distinct fingerprint. A new run
+    is merged into the one before it once it is at least half its size, so a slice is looked up in a few runs (about
+    log2 of the slices so far) and each fingerprint is merged about that many times."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def before(self, distinct: np.ndarray) -> np.ndarray:
+        """The count so far of each of these distinct fingerprints (`FINGERPRINT`), 0 for one never seen."""
+        total = np.zeros(len(distinct), dtype=np.int64)
+        for keys, counts in self.runs:
+            at = np.minimum(np.searchsorted(keys, distinct), len(keys) - 1)
+            same = keys[at] == distinct
+            total[same] += counts[at[same]]
+        return total
+
+    def add(self, distinct: np.ndarray, counts: np.ndarray) -> None:
+        """Count these distinct fingerprints, sorted (as `np.unique` gives them), `counts` times more."""
+        if not len(distinct):
+            return
+        self.runs.append((distinct, counts))
+        while len(self.runs) > 1 and 2 * len(self.runs[-1][0]) >= len(self.runs[-2][0]):
+            (older, older_counts), (newer, newer_counts) = self.runs.pop(-2), self.runs.pop()
+            keys = np.concatenate([older, newer])
+            order = np.argsort(keys, kind="stable")
+            merged, starts = np.unique(keys[order], return_index=True)
+            self.runs.append((merged, np.add.reduceat(np.concatenate([older_counts, newer_counts])[order], starts)))
+
+
+def occurrences(fingerprints: np.ndarray, counts: FingerprintCounts) -> np.ndarray:
+    """Each line's occurrence: how many lines with its fingerprint (`FINGERPRINT`) came before it, in the lines
+    `counts` has seen and then in these (in their order); `counts` then holds these too."""
+    distinct, codes, repeats = np.unique(fingerprints, return_inverse=True, return_counts=True)
+    codes = codes.reshape(-1)
+    order = np.argsort(codes, kind="stable")  # the lines of each fingerprint together, in the file's order
+    starts = np.cumsum(repeats) - repeats
+    within = np.empty(len(codes), dtype=np.int64)
+    within[order] = np.arange(len(codes)) - np.repeat(starts, repeats)
+    result = counts.before(distinct)[codes] + within
+    counts.add(distinct, repeats.astype(np.int64))
+    return result
+
+
 # --------------------------------------------------------------------------- lines as the pages show them
 
 

@@ -40,6 +40,25 @@ def test_stored_keys_match_exactly_even_when_two_keys_mix_to_the_same_64_bits():
     assert blocks.LineKeys(*_keys()).contains(*asked).tolist() == [False] * 6
 
 
+def test_occurrences_count_each_fingerprint_across_the_slices_of_a_file_as_a_plain_counter_does():
+    from collections import Counter
+
+    rng = np.random.default_rng(5)
+    # 40 slices of varied sizes drawing from 3,000 fingerprints, some differing in their last byte only
+    pool, _ = _keys(*[(n % 1_000, n // 1_000, 0) for n in range(3_000)])
+    counts, reference = blocks.FingerprintCounts(), Counter()
+    for size in rng.integers(0, 400, size=40):
+        slice_ = pool[rng.integers(0, len(pool), size=size)]
+        expected = []
+        for key in (bytes(f) for f in slice_):
+            expected.append(reference[key])
+            reference[key] += 1
+        assert blocks.occurrences(slice_, counts).tolist() == expected
+    assert len(counts.runs) <= 12  # merged as they grow
+    distinct = np.unique(pool)
+    assert counts.before(distinct).tolist() == [reference[bytes(f)] for f in distinct]
+
+
 @pytest.fixture
 def orgs(db):
     dm, chu = factories.organization("DM"), factories.organization("CHU")

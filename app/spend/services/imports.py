@@ -4,7 +4,6 @@ twice; lines already imported from another file are skipped; an admin may roll a
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import queue
 import threading
@@ -38,7 +37,16 @@ from app.domain.text import N_
 from app.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from app.organizations.models import Organization
 from app.reference.models import CpvCode
-from app.spend.blocks import LineKeys, amount_cents, encode_lines, fingerprint_array, fingerprints_of, pack_keys
+from app.spend.blocks import (
+    FingerprintCounts,
+    LineKeys,
+    amount_cents,
+    encode_lines,
+    fingerprint_array,
+    fingerprints_of,
+    occurrences,
+    pack_keys,
+)
 from app.spend.models import SpendBlock, SpendCell, SpendImport, SpendQuarantine
 from app.spend.services.access import reader_scope
 from app.spend.services.cube import CELL_PREFIX, IN_BATCH
@@ -203,8 +211,8 @@ def check_spend_import(
     if not result.rows and result.quarantined:
         raise _all_quarantined(result.quarantined[0], len(result.quarantined))
     refuse_bad_rows(result.errors, result.rows)
-    digests = pd.Series([r["fingerprint"] for r in result.rows], dtype=object)
-    known = stored_keys(session, organization.id).contains(fingerprints_of(digests), _occurrences(digests, {}))
+    fingerprints = fingerprints_of(pd.Series([r["fingerprint"] for r in result.rows], dtype=object))
+    known = stored_keys(session, organization.id).contains(fingerprints, occurrences(fingerprints, FingerprintCounts()))
     new_rows = [r for r, stored in zip(result.rows, known.tolist(), strict=True) if not stored]
     notes = list(result.notes)
     if len(new_rows) < len(result.rows):
@@ -227,20 +235,6 @@ WRITE_BATCH = 5_000  # rows per INSERT statement of the quarantined records
 
 def supplier_key(siret: str | None, name: str | None) -> str:
     return siret or (name or "").strip().upper()[:200]
-
-
-def _occurrences(fingerprints: pd.Series, seen: dict[bytes | str, int]) -> np.ndarray:
-    """Each line's occurrence (how many lines with its fingerprint came before it in the file), counted on the
-    whole slice; `seen` carries the counts from one slice to the next."""
-    codes, uniques = pd.factorize(fingerprints)
-    # the distinct fingerprints as Python values: Arrow's bytes through numpy (ten times faster than pandas' boxing)
-    distinct = fingerprint_array(uniques).tolist() if isinstance(uniques.dtype, pd.ArrowDtype) else uniques.tolist()
-    # dict.get per distinct fingerprint: Series.map(dict) would copy the whole counter (a key per line of the file so
-    # far) each slice
-    before = np.fromiter(map(seen.get, distinct, itertools.repeat(0)), np.int64, len(distinct))
-    within = pd.Series(codes).groupby(codes, sort=False).cumcount().to_numpy(dtype=np.int64)
-    seen.update(zip(distinct, (before + np.bincount(codes, minlength=len(distinct))).tolist(), strict=True))
-    return before[codes] + within
 
 
 def _write_block(
@@ -501,7 +495,7 @@ def import_spend(
     # caller's transaction rolls back and app.actions runs the import again, which then finds that import.
     session.flush()
     keys = stored_keys(session, organization.id)
-    twins: dict[bytes, int] = {}
+    counts = FingerprintCounts()  # of the file's lines so far
     valid = quarantined = blocks = 0
     first_quarantined: Quarantined | None = None
     summed = SliceCells()
@@ -510,8 +504,8 @@ def import_spend(
         _check_row_limit(piece.rows_read, max_rows)
         valid += len(lines)
         if len(lines):
-            lines["occurrence"] = _occurrences(lines["fingerprint"], twins)
             fingerprints = fingerprint_array(lines["fingerprint"])
+            lines["occurrence"] = occurrences(fingerprints, counts)
             stored = keys.contains(fingerprints, lines["occurrence"].to_numpy())
             if not stored.all():
                 new = lines[~stored]
@@ -524,7 +518,7 @@ def import_spend(
         if progress is not None:
             progress(piece.rows_read)
         del piece
-    del twins, keys
+    del counts, keys
     _check_row_limit(stream.rows_read, max_rows)
     if not valid and first_quarantined is not None and not stream.errors:
         raise _all_quarantined(first_quarantined, quarantined)
