@@ -192,48 +192,70 @@ class LineKeys:
         return found
 
 
+def _distinct(high: np.ndarray, low: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keys given by their two 64-bit halves, sorted (stable: equal keys stay in their order): the order, whether each
+    sorted key differs from the one before it, and each sorted key's rank among the distinct keys."""
+    order = np.lexsort((low, high))
+    high, low = high[order], low[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1])
+    return order, first, np.cumsum(first) - 1
+
+
 class FingerprintCounts:
     """How many lines of a file so far had each fingerprint, without a Python object per line: sorted runs of
-    distinct fingerprints (compared as bytes, exactly) with their counts, 24 bytes per distinct fingerprint. A new run
-    is merged into the one before it once it is at least half its size, so a slice is looked up in a few runs (about
-    log2 of the slices so far) and each fingerprint is merged about that many times."""
+    distinct fingerprints (as their two 64-bit halves, compared exactly) with their counts, 24 bytes per distinct
+    fingerprint. A new run is merged into the one before it once it is at least half its size, so a slice is looked
+    up in a few runs (about log2 of the slices so far) and each fingerprint is merged about that many times. Runs are
+    sorted by the first halves; a look-up sums every stored match of both halves."""
 
     def __init__(self) -> None:
-        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def before(self, distinct: np.ndarray) -> np.ndarray:
-        """The count so far of each of these distinct fingerprints (`FINGERPRINT`), 0 for one never seen."""
-        total = np.zeros(len(distinct), dtype=np.int64)
-        for keys, counts in self.runs:
-            at = np.minimum(np.searchsorted(keys, distinct), len(keys) - 1)
-            same = keys[at] == distinct
-            total[same] += counts[at[same]]
+    def before(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
+        """The count so far of each of these distinct fingerprints (their halves), 0 for one never seen."""
+        total = np.zeros(len(high), dtype=np.int64)
+        for run_high, run_low, counts in self.runs:
+            left = np.searchsorted(run_high, high, "left")
+            right = np.searchsorted(run_high, high, "right")
+            single = np.flatnonzero(right - left == 1)
+            same = single[run_low[left[single]] == low[single]]
+            total[same] += counts[left[same]]
+            for index in np.flatnonzero(right - left > 1):  # fingerprints sharing their first 64 bits: look at all
+                at = left[index] + np.flatnonzero(run_low[left[index] : right[index]] == low[index])
+                total[index] += counts[at].sum()
         return total
 
-    def add(self, distinct: np.ndarray, counts: np.ndarray) -> None:
-        """Count these distinct fingerprints, sorted (as `np.unique` gives them), `counts` times more."""
-        if not len(distinct):
+    def add(self, high: np.ndarray, low: np.ndarray, counts: np.ndarray) -> None:
+        """Count these distinct fingerprints, sorted by their halves, `counts` times more."""
+        if not len(high):
             return
-        self.runs.append((distinct, counts))
+        self.runs.append((high, low, counts))
         while len(self.runs) > 1 and 2 * len(self.runs[-1][0]) >= len(self.runs[-2][0]):
-            (older, older_counts), (newer, newer_counts) = self.runs.pop(-2), self.runs.pop()
-            keys = np.concatenate([older, newer])
-            order = np.argsort(keys, kind="stable")
-            merged, starts = np.unique(keys[order], return_index=True)
-            self.runs.append((merged, np.add.reduceat(np.concatenate([older_counts, newer_counts])[order], starts)))
+            newer, older = self.runs.pop(), self.runs.pop()
+            high, low, counts = (np.concatenate([o, n]) for o, n in zip(older, newer, strict=True))
+            # two sorted runs: a stable sort on the first halves merges them in linear time; a fingerprint is then
+            # kept once, unless another one shares its first 64 bits and lies between (the look-up sums every match)
+            order = np.argsort(high, kind="stable")
+            high, low, counts = high[order], low[order], counts[order]
+            first = np.ones(len(high), dtype=bool)
+            first[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1])
+            self.runs.append((high[first], low[first], np.add.reduceat(counts, np.flatnonzero(first))))
 
 
 def occurrences(fingerprints: np.ndarray, counts: FingerprintCounts) -> np.ndarray:
     """Each line's occurrence: how many lines with its fingerprint (`FINGERPRINT`) came before it, in the lines
     `counts` has seen and then in these (in their order); `counts` then holds these too."""
-    distinct, codes, repeats = np.unique(fingerprints, return_inverse=True, return_counts=True)
-    codes = codes.reshape(-1)
-    order = np.argsort(codes, kind="stable")  # the lines of each fingerprint together, in the file's order
-    starts = np.cumsum(repeats) - repeats
-    within = np.empty(len(codes), dtype=np.int64)
-    within[order] = np.arange(len(codes)) - np.repeat(starts, repeats)
-    result = counts.before(distinct)[codes] + within
-    counts.add(distinct, repeats.astype(np.int64))
+    high, low = _halves(fingerprints)
+    order, first, rank = _distinct(high, low)
+    starts = np.flatnonzero(first)
+    within = np.empty(len(order), dtype=np.int64)
+    within[order] = np.arange(len(order)) - starts[rank]  # the lines of a fingerprint are sorted in the file's order
+    codes = np.empty(len(order), dtype=np.int64)
+    codes[order] = rank
+    distinct_high, distinct_low = high[order][first], low[order][first]
+    result = counts.before(distinct_high, distinct_low)[codes] + within
+    counts.add(distinct_high, distinct_low, np.diff(np.append(starts, len(order))))
     return result
 
 
