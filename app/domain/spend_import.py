@@ -559,7 +559,9 @@ def _generic_chunks(stream: SpendStream, source, filename: str, known_cpv, looku
 
 
 # A cell in one of these exact shapes is read the same way by the cell checks, without repair or remark: the
-# vectorised path accepts it as is, every other row goes through the checks one by one.
+# vectorised path accepts it as is, every other row goes through the checks one by one. The shapes are checked on
+# the texts' bytes (`_date_shapes`, `_cpv_shapes`, `_amount_shapes`, `_siret_shapes`, `_postcode_shapes`; `\d` is
+# an ASCII digit); the tests compare those checks with these expressions.
 _FAST_DATE = r"\d{2}/\d{2}/\d{4}|\d{4}-\d{2}-\d{2}"
 _FAST_CPV = r"\d{8}(?:-\d)?"
 _FAST_AMOUNT = r"\d{1,12}(?:[.,]\d{1,2})?"
@@ -581,11 +583,6 @@ def _mask(flags: pa.Array, missing: bool) -> np.ndarray:
     return pc.fill_null(flags, missing).to_numpy(zero_copy_only=False)
 
 
-def _matches(texts: pa.Array, pattern: str) -> np.ndarray:
-    """Whether each whole text matches the regular expression (Arrow's RE2: `\\d` is an ASCII digit)."""
-    return _mask(pc.match_substring_regex(texts, f"^(?:{pattern})$"), False)
-
-
 def _fixed_width(texts: pa.Array, shaped: np.ndarray, width: int) -> np.ndarray:
     """The bytes of texts as a (rows, width) array: each text where `shaped` says it is `width` ASCII characters,
     zeros (the digit 0) elsewhere. Read straight from the Arrow buffer, no Python object per text."""
@@ -603,6 +600,78 @@ def _digits(raw: np.ndarray, start: int, end: int) -> np.ndarray:
     for column in range(start, end):
         number = number * 10 + (raw[:, column].astype(np.int64) - 48)
     return number
+
+
+def _sized(texts: pa.Array, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which texts are `width` bytes long, and the bytes of those (`_fixed_width`, zeros for the others)."""
+    fits = _mask(pc.equal(pc.binary_length(texts), width), False)
+    return fits, _fixed_width(texts, fits, width)
+
+
+def _all_digits(raw: np.ndarray, columns) -> np.ndarray:
+    """Whether the bytes of these columns of a `_fixed_width` array are all ASCII digits."""
+    chosen = raw[:, columns]
+    return ((chosen >= ord("0")) & (chosen <= ord("9"))).all(axis=1)
+
+
+def _date_shapes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Which texts are a `_FAST_DATE` (DD/MM/YYYY or YYYY-MM-DD), which of those are French, and their bytes."""
+    fits, raw = _sized(texts, 10)
+    french = fits & (raw[:, 2] == ord("/")) & (raw[:, 5] == ord("/")) & _all_digits(raw, [0, 1, 3, 4, 6, 7, 8, 9])
+    iso = fits & (raw[:, 4] == ord("-")) & (raw[:, 7] == ord("-")) & _all_digits(raw, [0, 1, 2, 3, 5, 6, 8, 9])
+    return french | iso, french, raw
+
+
+def _cpv_shapes(codes: pa.Array) -> np.ndarray:
+    """Which codes are a `_FAST_CPV`: eight digits, with or without a dash and a check digit."""
+    eight, raw = _sized(codes, 8)
+    ten, dashed = _sized(codes, 10)
+    return (eight & _all_digits(raw, slice(0, 8))) | (
+        ten & _all_digits(dashed, [0, 1, 2, 3, 4, 5, 6, 7, 9]) & (dashed[:, 8] == ord("-"))
+    )
+
+
+def _siret_shapes(sirets: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Which SIRETs are fourteen digits, and their bytes."""
+    fits, raw = _sized(sirets, 14)
+    return fits & _all_digits(raw, slice(0, 14)), raw
+
+
+def _postcode_shapes(postcodes: pa.Array) -> np.ndarray:
+    """Which postcodes are a `_FAST_POSTCODE`: five digits, of a department 01 to 95, 97 or 98."""
+    fits, raw = _sized(postcodes, 5)
+    department = _digits(raw, 0, 2)
+    known = ((department >= 1) & (department <= 95)) | (department == 97) | (department == 98)
+    return fits & _all_digits(raw, slice(0, 5)) & known
+
+
+_AMOUNT_WIDTH = 15  # the longest `_FAST_AMOUNT`: twelve digits, a separator, two decimals
+
+
+def _amount_bytes(amounts: pa.Array, fits: np.ndarray) -> np.ndarray:
+    """The bytes of amounts padded on the left with zeros to `_AMOUNT_WIDTH` (where `fits`: at most that long)."""
+    return _fixed_width(pc.utf8_lpad(amounts, _AMOUNT_WIDTH, "0"), fits, _AMOUNT_WIDTH)
+
+
+def _separators(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether an `_amount_bytes` amount has its decimal separator third from the end (two decimals), or second."""
+    last = raw[:, -3:-1]
+    separator = (last == ord(".")) | (last == ord(","))
+    return separator[:, 0], separator[:, 1]
+
+
+def _amount_shapes(amounts: pa.Array) -> np.ndarray:
+    """Which amounts are a `_FAST_AMOUNT` (one to twelve digits, then a point or a comma and one or two decimals, or
+    not) holding a digit other than 0."""
+    length = pc.binary_length(amounts).to_numpy(zero_copy_only=False)
+    fits = (length >= 1) & (length <= _AMOUNT_WIDTH) & _mask(pc.string_is_ascii(amounts), False)
+    raw = _amount_bytes(amounts, fits)
+    two, one = _separators(raw)
+    whole = _all_digits(raw, slice(0, _AMOUNT_WIDTH)) & (length <= 12)
+    two &= _all_digits(raw, [*range(_AMOUNT_WIDTH - 3), -2, -1]) & (length >= 4)
+    one &= _all_digits(raw, [*range(_AMOUNT_WIDTH - 2), -1]) & (length >= 3) & (length <= 14)
+    nonzero = ((raw >= ord("1")) & (raw <= ord("9"))).any(axis=1)
+    return fits & (whole | two | one) & nonzero
 
 
 def _luhn_valid(raw: np.ndarray) -> np.ndarray:
@@ -633,14 +702,13 @@ def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> tuple[pd.Series, pd
     expected = _expected_check_digits(codes, known_cpv)
     given = pc.utf8_slice_codeunits(codes, 9, 10)
     known = pc.and_kleene(pc.is_valid(expected), pc.or_(pc.equal(given, ""), pc.equal(given, expected)))
-    settled &= _matches(codes, _FAST_CPV) & _mask(known, False)
-    amounts = column["amount_eur"]
-    settled &= _matches(amounts, _FAST_AMOUNT) & _mask(pc.match_substring_regex(amounts, "[1-9]"), False)
+    settled &= _cpv_shapes(codes) & _mask(known, False)
+    settled &= _amount_shapes(column["amount_eur"])
     sirets = column["supplier_siret"]
-    plain = _matches(sirets, r"\d{14}")
-    settled &= _empty(sirets) | (plain & _luhn_valid(_fixed_width(sirets, plain, 14)))
+    plain, raw = _siret_shapes(sirets)
+    settled &= _empty(sirets) | (plain & _luhn_valid(raw))
     postcodes = column["supplier_postcode"]
-    settled &= _empty(postcodes) | _matches(postcodes, _FAST_POSTCODE)
+    settled &= _empty(postcodes) | _postcode_shapes(postcodes)
     for name, maximum in (("supplier_name", NAME_MAX), ("description", DESCRIPTION_MAX), ("supplier_city", CITY_MAX)):
         text = column[name]
         settled &= ~_mask(pc.match_substring_regex(text, _SPACING), False)
@@ -663,10 +731,7 @@ def _calendar_dates(texts: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Texts in a `_FAST_DATE` shape as ISO dates (made by moving their bytes), and whether each is a day the calendar
     has from MIN_DATE to the end of MAX_YEAR (False for any other text: a day 0 or past the month's end, a month 0
     or past 12, the 29th of February of a common year)."""
-    array = _arrow_strings(texts)
-    shaped = _matches(array, _FAST_DATE)
-    raw = _fixed_width(array, shaped, 10)
-    french = raw[:, 2] == ord("/")
+    shaped, french, raw = _date_shapes(_arrow_strings(texts))
     iso = np.where(french[:, None], raw[:, _FROM_FRENCH], raw)
     iso[:, [4, 7]] = ord("-")
     year, month, day = _digits(iso, 0, 4), _digits(iso, 5, 7), _digits(iso, 8, 10)
@@ -690,17 +755,14 @@ def _pandas_strings(texts: pa.Array, like: pd.Series, empty_missing: bool = Fals
     return pd.array(texts.to_numpy(zero_copy_only=False), dtype=object)
 
 
-_AMOUNT_WIDTH = 15  # the longest `_FAST_AMOUNT`: twelve digits, a separator, two decimals
 _TWO_DIGITS = pa.array([f"{number:02d}" for number in range(100)], pa.string())
 
 
 def _plain_amounts(texts: pa.Array) -> pa.Array:
     """Amounts in the `_FAST_AMOUNT` shape as the cell checks write them: no leading zero, a point, two decimals.
-    Read as numbers from their bytes, padded on the left with zeros to one width: the separator, if any, is then
-    third or second from the end."""
-    raw = _fixed_width(pc.utf8_lpad(texts, _AMOUNT_WIDTH, "0"), np.ones(len(texts), dtype=bool), _AMOUNT_WIDTH)
-    last = raw[:, -3:]
-    two, one = ((last == ord(".")) | (last == ord(",")))[:, :2].T
+    Read as numbers from their bytes (`_amount_bytes`): the separator, if any, is third or second from the end."""
+    raw = _amount_bytes(texts, np.ones(len(texts), dtype=bool))
+    two, one = _separators(raw)
     digits = raw.astype(np.int64) - 48
     powers = 10 ** np.arange(_AMOUNT_WIDTH - 1, -1, -1, dtype=np.int64)
     whole = np.select([two, one], [digits[:, :-3] @ powers[3:], digits[:, :-2] @ powers[2:]], digits @ powers)

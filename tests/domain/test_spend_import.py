@@ -473,6 +473,39 @@ def test_the_vectorised_path_takes_the_days_the_calendar_has_and_leaves_the_othe
     assert sorted((m.row, m.column) for m in refused.errors) == [(row, "spend_date") for row in range(2, 10)]
 
 
+def test_the_shapes_the_vectorised_path_checks_on_bytes_are_exactly_its_regular_expressions():
+    import random
+    import re
+
+    import pyarrow as pa
+
+    from app.domain import spend_import as si
+
+    rng = random.Random(3)
+    alphabet = "0123456789" * 3 + "/-.,: a\u00e9\u0661"  # digits, separators, a letter, an accent, an Arabic digit
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 16))) for _ in range(20_000)]
+    # near misses of each shape: one character of a valid text changed
+    valid = ["15/03/2025", "2025-03-15", "30192000", "30192000-1", "1250,50", "12.5", "7", "64285249500018", "21000"]
+    for text in valid:
+        for position in range(len(text)):
+            for other in "0/-.,a\u0661":
+                texts.append(text[:position] + other + text[position + 1 :])
+        texts.extend([text + "0", text[1:], "0" + text, " " + text, text + "\n"])
+    array = pa.array(texts)
+
+    def expected(pattern):
+        return [re.fullmatch(pattern, text, re.ASCII) is not None for text in texts]
+
+    assert si._date_shapes(array)[0].tolist() == expected(si._FAST_DATE)
+    assert si._cpv_shapes(array).tolist() == expected(si._FAST_CPV)
+    assert si._siret_shapes(array)[0].tolist() == expected(r"\d{14}")
+    assert si._postcode_shapes(array).tolist() == expected(si._FAST_POSTCODE)
+    shaped = expected(si._FAST_AMOUNT)
+    amounts = [fits and re.search("[1-9]", text) is not None for fits, text in zip(shaped, texts, strict=True)]
+    assert si._amount_shapes(array).tolist() == amounts
+    assert sum(amounts) > 1_000 and sum(expected(si._FAST_DATE)) > 10  # both sides of each check are exercised
+
+
 def test_fingerprints_are_hashed_from_the_arrow_buffer_of_a_slice_or_of_several_chunks():
     import hashlib
 
