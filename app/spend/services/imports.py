@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
@@ -41,6 +43,7 @@ from app.spend.blocks import (
     FingerprintCounts,
     LineKeys,
     amount_cents,
+    arrow_texts,
     encode_lines,
     fingerprint_array,
     fingerprints_of,
@@ -294,37 +297,36 @@ class SliceCells:
     that match suppliers do), with the import's line count, total and dates."""
 
     def __init__(self) -> None:
-        self.parts: list[pd.DataFrame] = []
+        self.parts: list[pa.Table] = []
         self.count = 0
         self.cents = 0
         self.first: str | None = None
         self.last: str | None = None
 
     def add(self, lines: pd.DataFrame, cents: np.ndarray) -> None:
-        """Sum a slice of lines, with their amounts in cents (`amount_cents`)."""
-        names = lines["supplier_name"].fillna("").str.strip(" ")
-        sirets = lines["supplier_siret"]
-        frame = pd.DataFrame(
+        """Sum a slice of lines, with their amounts in cents (`amount_cents`), by Arrow's group_by."""
+        sirets = arrow_texts(lines["supplier_siret"])
+        named = pc.is_null(sirets)
+        names = pc.utf8_trim(pc.fill_null(arrow_texts(lines["supplier_name"]), ""), " ")
+        table = pa.table(
             {
-                "year": lines["year"].astype("int64"),
-                "cpv_prefix": lines["cpv_code"].str[:CELL_PREFIX],
-                "supplier_key": sirets.where(sirets.notna(), names),  # upper-cased once per distinct key, at the end
-                "supplier_upper": sirets.isna(),
-                "supplier_postcode": lines["supplier_postcode"],
-                "supplier_city": lines["supplier_city"],
-                "cents": cents,
+                "year": pa.array(lines["year"].to_numpy(dtype=np.int64)),
+                "cpv_prefix": pc.utf8_slice_codeunits(arrow_texts(lines["cpv_code"]), 0, CELL_PREFIX),
+                "supplier_key": pc.if_else(named, names, sirets),  # upper-cased once per distinct key, at the end
+                "supplier_upper": named,
+                "supplier_postcode": arrow_texts(lines["supplier_postcode"]),
+                "supplier_city": arrow_texts(lines["supplier_city"]),
+                "sum": pa.array(cents, pa.int64()),
+                "size": pa.array(np.ones(len(cents), dtype=np.int64)),
             }
         )
-        self.parts.append(
-            frame.groupby(_SLICE_KEYS, dropna=False, sort=False, as_index=False)["cents"].agg(["sum", "size"])
-        )
+        self.parts.append(_summed(table))
         if len(self.parts) > PARTS_KEPT:  # bounded by the cells, not by the slices: a file of any length
-            merged = pd.concat(self.parts, ignore_index=True)
-            self.parts = [merged.groupby(_SLICE_KEYS, dropna=False, sort=False, as_index=False)[["sum", "size"]].sum()]
+            self.parts = [_summed(pa.concat_tables(self.parts))]
         self.count += len(lines)
         self.cents += int(cents.sum())
-        dates = lines["spend_date"]
-        first, last = dates.min(), dates.max()
+        dates = arrow_texts(lines["spend_date"])
+        first, last = pc.min(dates).as_py(), pc.max(dates).as_py()
         self.first = first if self.first is None else min(first, self.first)
         self.last = last if self.last is None else max(last, self.last)
 
@@ -332,7 +334,7 @@ class SliceCells:
         """(year, cpv_prefix, supplier_key, supplier_postcode, supplier_city, amount as decimal text, lines)."""
         if not self.parts:
             return []
-        frame = pd.concat(self.parts, ignore_index=True)
+        frame = pa.concat_tables(self.parts).to_pandas()
         named = frame["supplier_upper"].to_numpy(dtype=bool)
         keys = frame["supplier_key"].to_numpy(dtype=object)
         upper = _database_upper(connection, {key for key in keys[named].tolist() if not key.isascii()})
@@ -346,6 +348,12 @@ class SliceCells:
             amount = f"{cents // 100}.{cents % 100:02d}"
             rows.append((int(year), prefix, key, _none(postcode), _none(city), amount, int(lines)))
         return rows
+
+
+def _summed(table: pa.Table) -> pa.Table:
+    """Lines or sums of lines (`sum`, `size`) summed per `_SLICE_KEYS` (a missing key a key of its own)."""
+    summed = table.group_by(_SLICE_KEYS, use_threads=False).aggregate([("sum", "sum"), ("size", "sum")])
+    return summed.rename_columns({"sum_sum": "sum", "size_sum": "size"}).select([*_SLICE_KEYS, "sum", "size"])
 
 
 def _none(value):
