@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -789,7 +788,10 @@ def _digests(values: pa.BinaryArray | pa.ChunkedArray) -> bytes:
     buffers = values.buffers()
     data = memoryview(buffers[2] if buffers[2] is not None else b"")
     bounds = np.frombuffer(buffers[1], dtype=np.int32)[values.offset : values.offset + len(values) + 1].tolist()
-    return b"".join([hashlib.sha256(data[start:end]).digest()[:FINGERPRINT_BYTES] for start, end in pairwise(bounds)])
+    sha256 = hashlib.sha256
+    digests = b"".join([sha256(data[start:end]).digest() for start, end in zip(bounds[:-1], bounds[1:], strict=True)])
+    # each digest cut to its fingerprint by numpy, rather than one more bytes object per value
+    return np.frombuffer(digests, dtype=np.uint8).reshape(-1, 32)[:, :FINGERPRINT_BYTES].tobytes()
 
 
 def _generic_fast_lines(frame: pd.DataFrame, iso: pd.Series) -> pd.DataFrame:
