@@ -15,7 +15,7 @@ from app.groups.models import GroupNeed, Membership, PurchaseGroup
 from app.needs.models import Need
 from app.overlaps.services import OverlapQuery, find_overlaps
 from app.spend import services as spend
-from app.spend.models import EmissionMapping
+from app.spend.models import EmissionMapping, SpendCell
 from tests import factories
 from tests.factories import ledger
 
@@ -673,6 +673,43 @@ def test_a_write_to_a_spend_cell_changes_the_token_of_its_organization_only(sess
         session.execute(sa.text("TRUNCATE spend_cell"))
         session.commit()
         assert _changed(before, _spend_tokens(session)) == set(before)
+
+
+def _all_tokens(session) -> dict[str, str]:
+    return dict(session.execute(sa.select(freshness.DataVersion.topic, freshness.DataVersion.token)).all())
+
+
+def _cell_triggers(session) -> list[tuple[str, str]]:
+    return session.execute(
+        sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'spend_cell' ORDER BY name")
+    ).all()
+
+
+def test_an_import_on_sqlite_sets_the_cell_triggers_aside_yet_changes_the_tokens_and_keeps_them(session, world):
+    """SQLite fires a trigger per row: an import drops the data-version triggers of spend_cell's inserts for all its
+    cells but the last, inside its own transaction, and creates them again before that last cell fires them. Every
+    committed state, and a rolled-back import, has them as they were; the importing organization's tokens change."""
+    if session.get_bind().dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's triggers fire once per statement")
+    dm, coordinator = world["DM"], world["coordinator"]
+    triggers = _cell_triggers(session)
+    names = {"data_version_spend_cell_insert", "data_version_spend_organization_insert"}
+    assert names <= {name for name, _ in triggers}
+    days = [
+        f"{day:02d}/0{month}/2025;Fournisseur {day};;30192000;{day},00;;" for day in range(1, 29) for month in (1, 2)
+    ]
+    before = _all_tokens(session)
+    record = spend.import_spend(session, coordinator, ledger(*days), "many-cells.csv", organization="DM")
+    session.commit()
+    assert record.line_count == 56
+    assert session.scalar(sa.select(sa.func.count()).select_from(SpendCell)) == 28  # one per supplier
+    assert _cell_triggers(session) == triggers
+    after = _all_tokens(session)
+    assert _changed(before, after) == {"spend", freshness.spend_topic(dm.id)}
+    spend.import_spend(session, coordinator, ledger(*days), "rolled-back.csv", organization="CHU")
+    session.rollback()
+    assert _cell_triggers(session) == triggers
+    assert _changed(after, _all_tokens(session)) == set()
 
 
 SPEND_APIS = (
