@@ -79,6 +79,7 @@ __all__ = [
     "Quarantined",
     "LINE_COLUMNS",
     "SpendStream",
+    "arrow_strings",
     "detect_format",
     "fingerprint",
     "frame_rows",
@@ -571,8 +572,9 @@ _GENERIC_NAMES = tuple(column.name for column in GENERIC_COLUMNS)
 _FAST_POSTCODE = r"(?:0[1-9]|[1-8]\d|9[0-5]|97|98)\d{3}"
 
 
-def _arrow_strings(texts: pd.Series) -> pa.Array:
-    """A column's texts as one Arrow string array (pandas' own Arrow strings are not copied)."""
+def arrow_strings(texts: pd.Series) -> pa.Array:
+    """A column of texts (Python strings or pandas' Arrow strings; None or NaN for a missing one) as one Arrow string
+    array (pandas' own Arrow strings are not copied)."""
     array = pa.array(texts, pa.string())
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
@@ -695,8 +697,8 @@ def _settled_generic_rows(frame: pd.DataFrame, known_cpv) -> tuple[pd.Series, pd
     """Which rows of a generic slice the vectorised path reads: every cell in a plain shape, the code known with a
     matching check digit, the SIRET passing its checksum, the texts within their lengths; and the rows' dates as ISO
     text (those of the rows it reads). Computed by Arrow's kernels and numpy on whole columns."""
-    column = {name: _arrow_strings(frame[name]) for name in _GENERIC_NAMES}
-    iso, settled = _calendar_dates(frame["spend_date"])
+    column = {name: arrow_strings(frame[name]) for name in _GENERIC_NAMES}
+    iso, settled = _calendar_dates(column["spend_date"], frame["spend_date"])
     codes = column["cpv_code"]
     expected = _expected_check_digits(codes, known_cpv)
     given = pc.utf8_slice_codeunits(codes, 9, 10)
@@ -726,11 +728,11 @@ _FROM_FRENCH = [6, 7, 8, 9, 2, 3, 4, 5, 0, 1]
 _LOWEST_DAY = MIN_DATE.year * 10_000 + MIN_DATE.month * 100 + MIN_DATE.day
 
 
-def _calendar_dates(texts: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Texts in a `_FAST_DATE` shape as ISO dates (made by moving their bytes), and whether each is a day the calendar
-    has from MIN_DATE to the end of MAX_YEAR (False for any other text: a day 0 or past the month's end, a month 0
-    or past 12, the 29th of February of a common year)."""
-    shaped, french, raw = _date_shapes(_arrow_strings(texts))
+def _calendar_dates(texts: pa.Array, column: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Texts (those of `column`) in a `_FAST_DATE` shape as ISO dates (made by moving their bytes), and whether each
+    is a day the calendar has from MIN_DATE to the end of MAX_YEAR (False for any other text: a day 0 or past the
+    month's end, a month 0 or past 12, the 29th of February of a common year)."""
+    shaped, french, raw = _date_shapes(texts)
     iso = np.where(french[:, None], raw[:, _FROM_FRENCH], raw)
     iso[:, [4, 7]] = ord("-")
     year, month, day = _digits(iso, 0, 4), _digits(iso, 5, 7), _digits(iso, 8, 10)
@@ -740,14 +742,14 @@ def _calendar_dates(texts: pd.Series) -> tuple[pd.Series, np.ndarray]:
     real &= (year * 10_000 + month * 100 + day >= _LOWEST_DAY) & (year <= MAX_YEAR)
     offsets = np.arange(0, 10 * len(iso) + 1, 10, dtype=np.int32)
     text = pa.Array.from_buffers(pa.string(), len(iso), [None, pa.py_buffer(offsets), pa.py_buffer(iso.tobytes())])
-    return pd.Series(_pandas_strings(text, texts), index=texts.index), real
+    return pd.Series(_pandas_strings(text, column), index=column.index), real
 
 
 def _pandas_strings(texts: pa.Array, like: pd.Series, empty_missing: bool = False) -> pd.api.extensions.ExtensionArray:
     """Arrow strings as the array a column of `like`'s kind holds (pandas' own Arrow strings: no copy), an empty
     text missing when `empty_missing` (a null, as the file's own string column holds it)."""
     if empty_missing:
-        texts = pc.if_else(_mask(pc.equal(pc.binary_length(texts), 0), True), pa.scalar(None, pa.string()), texts)
+        texts = pc.if_else(pa.array(_empty(texts)), pa.scalar(None, pa.string()), texts)
     dtype = like.dtype
     if hasattr(dtype, "__from_arrow__"):
         return dtype.__from_arrow__(texts)
@@ -801,8 +803,8 @@ def _generic_fast_lines(frame: pd.DataFrame, iso: pd.Series) -> pd.DataFrame:
     cell on the way to the block."""
     if frame.empty:
         return lines_frame([])
-    column = {name: _arrow_strings(frame[name]) for name in _GENERIC_NAMES}
-    dates = _arrow_strings(iso)
+    column = {name: arrow_strings(frame[name]) for name in _GENERIC_NAMES}
+    dates = arrow_strings(iso)
     codes = pc.utf8_slice_codeunits(column["cpv_code"], 0, 8)
     amounts = _plain_amounts(column["amount_eur"])
     names, sirets, descriptions = column["supplier_name"], column["supplier_siret"], column["description"]

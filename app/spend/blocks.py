@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cachetools import LRUCache
 
-from app.domain.spend_import import FINGERPRINT_BYTES
+from app.domain.spend_import import FINGERPRINT_BYTES, arrow_strings
 
 ROW_GROUP_LINES = 5_000  # a page of the drill-down reads the row groups of its own lines only
 
@@ -83,23 +83,18 @@ _NO_FINGERPRINTS = np.empty(0, dtype=FINGERPRINT)
 
 def amount_cents(amounts: pd.Series) -> np.ndarray:
     """Amounts as decimal text with two decimals ("1250.00"), in cents."""
-    digits = pc.replace_substring(arrow_texts(amounts), ".", "")
+    digits = pc.replace_substring(arrow_strings(amounts), ".", "")
     return pc.cast(digits, pa.int64()).to_numpy()
-
-
-def arrow_texts(values: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """A column of texts (Python strings or pandas' Arrow strings; None or NaN for a missing one) as Arrow strings."""
-    return pa.array(values, pa.string())
 
 
 def encode_lines(lines: pd.DataFrame, cents: np.ndarray) -> bytes:
     """A block from a slice of checked lines (`app.domain.spend_import.lines_frame` columns with `occurrence`) and
     their amounts in cents (`amount_cents`)."""
     columns = {
-        "spend_date": arrow_texts(lines["spend_date"]).cast(pa.date32()),
+        "spend_date": arrow_strings(lines["spend_date"]).cast(pa.date32()),
         "year": pa.array(lines["year"].to_numpy(dtype=np.int16)),
         "amount_cents": pa.array(cents),
-        **{name: arrow_texts(lines[name]) for name in _TEXT_COLUMNS},
+        **{name: arrow_strings(lines[name]) for name in _TEXT_COLUMNS},
         "duration_months": pa.array(lines["duration_months"].tolist(), pa.int32()),
         "fingerprint": pa.array(lines["fingerprint"], pa.binary(FINGERPRINT_BYTES)),
         "occurrence": pa.array(lines["occurrence"].to_numpy(dtype=np.int32)),

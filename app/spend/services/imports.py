@@ -32,6 +32,7 @@ from app.domain.spend_import import (
     MAX_ROWS,
     Quarantined,
     SpendStream,
+    arrow_strings,
     parse_spend,
     stream_spend,
 )
@@ -44,7 +45,6 @@ from app.spend.blocks import (
     FingerprintCounts,
     LineKeys,
     amount_cents,
-    arrow_texts,
     encode_lines,
     fingerprint_array,
     fingerprints_of,
@@ -306,17 +306,17 @@ class SliceCells:
 
     def add(self, lines: pd.DataFrame, cents: np.ndarray) -> None:
         """Sum a slice of lines, with their amounts in cents (`amount_cents`), by Arrow's group_by."""
-        sirets = arrow_texts(lines["supplier_siret"])
+        sirets = arrow_strings(lines["supplier_siret"])
         named = pc.is_null(sirets)
-        names = pc.utf8_trim(pc.fill_null(arrow_texts(lines["supplier_name"]), ""), " ")
+        names = pc.utf8_trim(pc.fill_null(arrow_strings(lines["supplier_name"]), ""), " ")
         table = pa.table(
             {
                 "year": pa.array(lines["year"].to_numpy(dtype=np.int64)),
-                "cpv_prefix": pc.utf8_slice_codeunits(arrow_texts(lines["cpv_code"]), 0, CELL_PREFIX),
+                "cpv_prefix": pc.utf8_slice_codeunits(arrow_strings(lines["cpv_code"]), 0, CELL_PREFIX),
                 "supplier_key": pc.if_else(named, names, sirets),  # upper-cased once per distinct key, at the end
                 "supplier_upper": named,
-                "supplier_postcode": arrow_texts(lines["supplier_postcode"]),
-                "supplier_city": arrow_texts(lines["supplier_city"]),
+                "supplier_postcode": arrow_strings(lines["supplier_postcode"]),
+                "supplier_city": arrow_strings(lines["supplier_city"]),
                 "sum": pa.array(cents, pa.int64()),
                 "size": pa.array(np.ones(len(cents), dtype=np.int64)),
             }
@@ -326,8 +326,8 @@ class SliceCells:
             self.parts = [_summed(pa.concat_tables(self.parts))]
         self.count += len(lines)
         self.cents += int(cents.sum())
-        dates = arrow_texts(lines["spend_date"])
-        first, last = pc.min(dates).as_py(), pc.max(dates).as_py()
+        span = pc.min_max(arrow_strings(lines["spend_date"]))
+        first, last = span["min"].as_py(), span["max"].as_py()
         self.first = first if self.first is None else min(first, self.first)
         self.last = last if self.last is None else max(last, self.last)
 
