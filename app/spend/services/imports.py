@@ -8,7 +8,6 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -22,6 +21,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Session
 
+from app import freshness
 from app.actors import ADMINS, SEE_ALL, require_role
 from app.audit.services import record as audit
 from app.clock import utcnow
@@ -392,38 +392,9 @@ def _write_cells(session: Session, import_id: int, organization_id: int, sums: l
     insert = f"INSERT INTO spend_cell ({', '.join(_CELL_COLUMNS)}) VALUES ({marks})"  # noqa: S608 - fixed names
     rows = [(cell_id, import_id, organization_id, *cell) for cell_id, cell in zip(ids, sums, strict=True)]
     if len(rows) > 1:
-        with _data_version_triggers_set_aside(connection):
+        with freshness.insert_triggers_set_aside(connection, "spend_cell"):
             connection.exec_driver_sql(insert, rows[:-1])
     connection.exec_driver_sql(insert, rows[-1])  # fires the data-version triggers, once
-
-
-# The data-version triggers of inserts into spend_cell (migrations e5a1c7f9b2d4, e7b3a5c1d902): each gives a topic a
-# new random token, the same whichever row fires it.
-_CELL_INSERT_TRIGGERS = sa.text(
-    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'spend_cell' "
-    "AND name GLOB 'data_version_*_insert' ORDER BY name"
-)
-
-
-@contextmanager
-def _data_version_triggers_set_aside(connection: sa.Connection) -> Iterator[None]:
-    """SQLite fires triggers per row, none per statement: 30,000 cells ran 60,000 token updates (0.8 s, four times
-    the insert itself). Within the import's transaction, which holds SQLite's only write lock, the data-version
-    triggers of spend_cell's inserts are dropped for the rows written inside this block and created again, as they
-    were, before the last row, which fires them: the transaction changes the tokens as any write does, and no
-    committed state lacks a trigger (a rollback brings them back too). Outside a transaction (DDL would be committed
-    at once) it sets nothing aside."""
-    if not connection.connection.dbapi_connection.in_transaction:
-        yield
-        return
-    triggers = connection.execute(_CELL_INSERT_TRIGGERS).all()
-    for name, _sql in triggers:
-        connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
-    try:
-        yield
-    finally:
-        for _name, sql in triggers:
-            connection.exec_driver_sql(sql)
 
 
 def _hash_source(source: bytes | str | Path) -> str:
