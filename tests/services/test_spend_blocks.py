@@ -40,12 +40,28 @@ def test_stored_keys_match_exactly_even_when_two_keys_mix_to_the_same_64_bits():
     assert blocks.LineKeys(*_keys()).contains(*asked).tolist() == [False] * 6
 
 
-def test_occurrences_count_each_fingerprint_across_the_slices_of_a_file_as_a_plain_counter_does():
+def test_stored_keys_answer_for_each_asked_key_in_the_order_asked():
+    rng = np.random.default_rng(8)
+    halves, occurrences = rng.integers(0, 2**63, size=(3_000, 2)), rng.integers(0, 3, 3_000)
+    triples = [(int(h), int(low), int(o)) for (h, low), o in zip(halves, occurrences, strict=True)]
+    stored = blocks.LineKeys(*_keys(*triples[:2_000]))
+    # asked in a shuffled order: stored keys, keys never stored, stored keys with another occurrence
+    asked = [triples[i] for i in rng.permutation(3_000)] + [(h, low, o + 1) for h, low, o in triples[:300]]
+    assert stored.contains(*_keys(*asked)).tolist() == [key in set(triples[:2_000]) for key in asked]
+
+
+# 3,000 fingerprints: sharing their first halves in threes (differing in their last bytes only), or all different
+_SHARED_FIRST_HALVES = [(n % 1_000, n // 1_000, 0) for n in range(3_000)]
+_DISTINCT_FIRST_HALVES = [(n * 7_919 + 13, n % 5, 0) for n in range(3_000)]
+
+
+@pytest.mark.parametrize("pool", [_SHARED_FIRST_HALVES, _DISTINCT_FIRST_HALVES], ids=["shared halves", "distinct"])
+def test_occurrences_count_each_fingerprint_across_the_slices_of_a_file_as_a_plain_counter_does(pool):
     from collections import Counter
 
     rng = np.random.default_rng(5)
-    # 40 slices of varied sizes drawing from 3,000 fingerprints, some differing in their last byte only
-    pool, _ = _keys(*[(n % 1_000, n // 1_000, 0) for n in range(3_000)])
+    # 40 slices of varied sizes drawing from the pool: a fingerprint comes back within a slice and across slices
+    pool, _ = _keys(*pool)
     counts, reference = blocks.FingerprintCounts(), Counter()
     for size in rng.integers(0, 400, size=40):
         slice_ = pool[rng.integers(0, len(pool), size=size)]
