@@ -150,12 +150,14 @@ class LineKeys:
     """The keys (fingerprint, occurrence) of lines already stored, to tell which lines of a new slice they hold."""
 
     def __init__(self, fingerprints: np.ndarray, occurrences: np.ndarray) -> None:
-        high, low = _halves(fingerprints)
-        occurrences = np.asarray(occurrences, dtype=np.int64)
-        mixed = _mixed(high, occurrences)
-        order = np.argsort(mixed, kind="stable")
-        self.mixed = mixed[order]
-        self.high, self.low, self.occurrences = high[order], low[order], occurrences[order]
+        # The keys stay in their stored order; only their mixed 64 bits are sorted, beside the order that sorts them
+        # (any order among equal mixed keys: a look-up compares every one of them). A look-up then gathers the few
+        # keys it compares, rather than every stored key being gathered here.
+        self.high, self.low = _halves(fingerprints)
+        self.occurrences = np.asarray(occurrences, dtype=np.int64)
+        mixed = _mixed(self.high, self.occurrences)
+        self.order = np.argsort(mixed)
+        self.mixed = mixed[self.order]
 
     @classmethod
     def from_packed(cls, packed: Iterable[bytes]) -> LineKeys:
@@ -167,6 +169,7 @@ class LineKeys:
         return len(self.mixed)
 
     def _same(self, at, high, low, occurrences) -> np.ndarray:
+        at = self.order[at]
         return (self.high[at] == high) & (self.low[at] == low) & (self.occurrences[at] == occurrences)
 
     def contains(self, fingerprints: np.ndarray, occurrences: np.ndarray) -> np.ndarray:
