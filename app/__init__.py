@@ -36,9 +36,10 @@ def _long_lived_objects() -> Iterator[None]:
     would walk them again and again while they are made, then at every full collection afterwards (during requests and
     imports, and once more when a command's process exits): about a second of a command's start-up and as much at its
     exit on a 2-core server. So the collector pauses while the app is built, and what exists once it is built is frozen
-    (`gc.freeze`: kept out of every later collection), as servers that fork their workers do. The little garbage the
-    building leaves (some 6,000 objects, once per process) is frozen with it; garbage made later is collected as
-    usual. A caller that had disabled the collector finds it as it left it."""
+    (`gc.freeze`: kept out of every later collection), in every process that builds the app: commands, the scheduler,
+    gunicorn's workers (whose `app.serving` hook then freezes what the worker made since and spaces collections out).
+    The little garbage the building leaves (some 6,000 objects, once per process) is frozen with it; garbage made later
+    is collected as usual. A caller that had disabled the collector finds it as it left it."""
     if not gc.isenabled():
         yield
         return

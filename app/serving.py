@@ -4,10 +4,10 @@
 Garbage collection in each worker: a page builds thousands of short-lived objects (ORM rows, template values), and
 with Python's default thresholds the collector runs every 700 net allocations and, now and then, walks every object
 the worker holds: the app, its modules, its reference data and the answers it remembers. Under concurrent clients
-those pauses land on whichever request is running and make the slowest percentiles. Once the worker has loaded the
-app, what exists is moved out of the collector's reach (`gc.freeze`: it lives as long as the worker anyway) and the
-youngest generation is collected less often. Memory is still freed by reference counting as before; only reference
-cycles wait a little longer to be collected.
+those pauses land on whichever request is running and make the slowest percentiles. `create_app` already freezes what
+building the app made (`gc.freeze`: it lives as long as the worker anyway); once the worker has loaded the app, what it
+made since is collected and frozen too, and the youngest generation is collected less often. Memory is still freed
+by reference counting as before; only reference cycles wait a little longer to be collected.
 """
 
 from __future__ import annotations
