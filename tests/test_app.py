@@ -1,8 +1,12 @@
+import gc
+import weakref
+
 import pytest
 import sqlalchemy as sa
 
 from app import create_app
 from config import DEV_SECRET_KEY, Config, ProductionConfig
+from tests.conftest import make_app
 
 STRONG_KEY = "0f" * 32
 
@@ -120,34 +124,22 @@ def test_compiled_templates_are_kept_in_the_folder_given_or_not_at_all(tmp_path,
         importlib.reload(config)
 
 
-def _collections_during(build) -> tuple[object, list[int]]:
-    """What `build()` returns, and the generations the cyclic garbage collector walked while it ran."""
-    import gc
-
+def test_the_objects_built_with_the_app_are_kept_out_of_later_collections():
+    """Building the app makes some 350,000 long-lived objects: the collector does not walk them while they are made,
+    nor in any later collection (they are frozen); garbage made afterwards is still collected."""
     walked: list[int] = []
 
     def record(phase, info):
         if phase == "start":
             walked.append(info["generation"])
 
-    gc.callbacks.append(record)
-    try:
-        return build(), walked
-    finally:
-        gc.callbacks.remove(record)
-
-
-def test_the_objects_built_with_the_app_are_kept_out_of_later_collections():
-    """Building the app makes some 350,000 long-lived objects: the collector does not walk them while they are made,
-    nor in any later collection (they are frozen); garbage made afterwards is still collected."""
-    import gc
-    import weakref
-
-    from tests.conftest import make_app
-
     assert gc.isenabled()
     frozen = gc.get_freeze_count()
-    app, walked = _collections_during(make_app)
+    gc.callbacks.append(record)
+    try:
+        app = make_app()
+    finally:
+        gc.callbacks.remove(record)
     assert walked == []
     assert gc.isenabled()
     assert gc.get_freeze_count() > frozen
@@ -164,11 +156,14 @@ def test_the_objects_built_with_the_app_are_kept_out_of_later_collections():
     assert gone() is None
 
 
-def test_a_collector_turned_off_by_the_caller_stays_off_and_nothing_is_frozen():
-    import gc
+def test_the_collector_runs_again_after_an_app_that_refuses_to_start(production_env):
+    production_env.delenv("SECRET_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
+        create_app(ProductionConfig)
+    assert gc.isenabled()
 
-    from tests.conftest import make_app
 
+def test_a_collector_turned_off_by_the_caller_stays_off_and_the_app_is_not_frozen():
     gc.disable()
     try:
         app = make_app()
