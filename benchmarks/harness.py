@@ -440,21 +440,57 @@ def measure_imports(url: str, kind: str, workdir: Path, files: Path, runs: int) 
             extra={"cpu_seconds": cpu, "read_csv_cpu_seconds": cpu_floor},
         )
     )
-    add_organizations(url, ["TEN"])
-    per_file = [cli_import(url, workdir, files / "spend" / f"part-{n:02d}.csv", "TEN") for n in range(1, 11)]
-    figures.append(
-        Figure(
-            f"spend import, {lines:,} lines as 10 files in a row (CLI, per file)",
-            kind,
-            per_file,
-            "pandas.read_csv of one file",
-            timed(lambda: read_csv_floor(part), max(runs, 3)),
-            "constant per file",
-            note=f"last file / first file {per_file[-1] / per_file[0]:.2f}",
-            extra={"per_file_seconds": per_file, "last_over_first": per_file[-1] / per_file[0]},
-        )
-    )
+    figures.append(ten_files_figure(url, kind, workdir, files, lines, runs))
     return figures
+
+
+def ten_files_figure(url: str, kind: str, workdir: Path, files: Path, lines: int, runs: int) -> Figure:
+    """The ten parts of the file imported one after the other into one organization, `runs` times (a new
+    organization each time): each file's median time against its place in the row. Constant per file means no trend:
+    the least-squares slope over the ten places, as a share of the mean file, and the last three files against the
+    first three, in wall time and in processor time (which other work on a shared machine does not inflate)."""
+    codes = [f"TEN{run:02d}" for run in range(runs)]
+    add_organizations(url, codes)
+    rows = [
+        [cli_import_measured(url, workdir, files / "spend" / f"part-{n:02d}.csv", code) for n in range(1, 11)]
+        for code in codes
+    ]
+    wall = [statistics.median(row[place][0] for row in rows) for place in range(10)]
+    cpu = [statistics.median(row[place][2] for row in rows) for place in range(10)]
+    trend, tail = _trend(wall), _tail_over_head(wall)
+    cpu_trend, cpu_tail = _trend(cpu), _tail_over_head(cpu)
+    part = files / "spend" / "part-01.csv"
+    return Figure(
+        f"spend import, {lines:,} lines as 10 files in a row (CLI, per file)",
+        kind,
+        wall,
+        "pandas.read_csv of one file",
+        timed(lambda: read_csv_floor(part), max(runs, 3)),
+        "constant per file",
+        note=f"median of {runs} row(s) per place; last 3 files / first 3: {tail:.2f} wall, {cpu_tail:.2f} processor "
+        f"time; trend over the ten files {trend:+.0%} wall, {cpu_trend:+.0%} processor time",
+        extra={
+            "per_file_seconds": wall,
+            "per_file_cpu_seconds": cpu,
+            "rows": [[{"seconds": t, "peak_bytes": m, "cpu_seconds": c} for t, m, c in row] for row in rows],
+            "last_over_first": wall[-1] / wall[0],
+            "last_three_over_first_three": tail,
+            "trend": trend,
+            "cpu_last_three_over_first_three": cpu_tail,
+            "cpu_trend": cpu_trend,
+        },
+    )
+
+
+def _trend(seconds: list[float]) -> float:
+    """How much a row of figures grows from its first place to its last, by the least-squares line through them, as a
+    share of their mean (0: flat)."""
+    slope = statistics.linear_regression(range(len(seconds)), seconds).slope
+    return slope * (len(seconds) - 1) / statistics.mean(seconds)
+
+
+def _tail_over_head(seconds: list[float]) -> float:
+    return statistics.median(seconds[-3:]) / statistics.median(seconds[:3])
 
 
 # The columns of a spend line the bare write copies (all of them; `occurrence` shifted so that no line conflicts).

@@ -49,6 +49,35 @@ def test_imports_through_the_command_line_and_the_service_beside_read_csv(loaded
         harness.cli_import(url, workdir, whole, "CLI")
 
 
+def test_ten_files_in_a_row_are_all_imported_and_their_trend_reported(loaded):
+    import sqlalchemy as sa
+
+    url, workdir = loaded
+    figure = harness.ten_files_figure(url, "sqlite", workdir, workdir / "files", TINY.spend_lines, 1)
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql(
+            "SELECT sum(b.line_count), count(DISTINCT b.import_id) FROM spend_block b "
+            "JOIN organization o ON o.id = b.organization_id WHERE o.code = 'TEN00'"
+        ).one()
+    engine.dispose()
+    assert tuple(stored) == (TINY.spend_lines, 10)  # the ten parts make the whole file, one import each
+    assert len(figure.runs) == 10 and all(t > 0 for t in figure.runs)
+    assert len(figure.extra["rows"]) == 1 and len(figure.extra["per_file_cpu_seconds"]) == 10
+    assert figure.extra["trend"] == harness._trend(figure.runs)
+    assert "last 3 files / first 3" in figure.note and "trend over the ten files" in figure.note
+
+
+def test_the_trend_of_a_row_of_files_is_its_least_squares_growth_and_ignores_one_slow_file():
+    assert harness._trend([2.0] * 10) == pytest.approx(0)
+    # 1.0, 1.1 ... 1.9: 0.9 s more from the first to the last, on a mean of 1.45 s
+    assert harness._trend([1 + n / 10 for n in range(10)]) == pytest.approx(0.9 / 1.45)
+    assert harness._trend([2 - n / 10 for n in range(10)]) == pytest.approx(-0.9 / 1.55)
+    one_slow_last = [1.0] * 9 + [2.0]
+    assert harness._tail_over_head(one_slow_last) == pytest.approx(1.0)  # where last / first would say 2
+    assert harness._tail_over_head([1.0, 1.0, 1.0, 1.2, 1.2, 1.2, 1.2, 1.5, 1.5, 1.5]) == pytest.approx(1.5)
+
+
 def test_the_database_write_floor_copies_an_imports_blocks_and_keeps_none(loaded):
     import sqlalchemy as sa
 
