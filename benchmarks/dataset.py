@@ -211,6 +211,11 @@ def _write_csv(frame: pd.DataFrame, path: Path) -> None:
     frame.to_csv(path, sep=";", index=False, encoding="utf-8", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
 
 
+def part_file(out: Path, number: int) -> Path:
+    """The path of part `number` (1 to PARTS) of the spend ledger under `out`."""
+    return out / "spend" / f"part-{number:02d}.csv"
+
+
 def write_files(dataset: Dataset, out: Path) -> list[Path]:
     """The French import files of the dataset (see the module's docstring); returns their paths."""
     written = []
@@ -219,7 +224,7 @@ def write_files(dataset: Dataset, out: Path) -> list[Path]:
     written.append(out / "spend" / "all.csv")
     bounds = np.linspace(0, len(ledger), PARTS + 1).astype(int)
     for part in range(PARTS):
-        path = out / "spend" / f"part-{part + 1:02d}.csv"
+        path = part_file(out, part + 1)
         _write_csv(ledger.iloc[bounds[part] : bounds[part + 1]], path)
         written.append(path)
     for code, lines in dataset.spend.groupby("organization"):

@@ -384,7 +384,7 @@ def add_organizations(url: str, codes: list[str]) -> None:
 
 def measure_imports(url: str, kind: str, workdir: Path, files: Path, runs: int) -> list[Figure]:
     figures = []
-    whole, part = files / "spend" / "all.csv", files / "spend" / "part-01.csv"
+    whole, part = files / "spend" / "all.csv", data.part_file(files, 1)
     lines, part_lines = _data_rows(whole), _data_rows(part)
     for label, path, count in (("one file", whole, lines), ("one file", part, part_lines)):
         codes = [f"I{len(figures)}{run:02d}" for run in range(runs)]
@@ -445,30 +445,30 @@ def measure_imports(url: str, kind: str, workdir: Path, files: Path, runs: int) 
 
 
 def ten_files_figure(url: str, kind: str, workdir: Path, files: Path, lines: int, runs: int) -> Figure:
-    """The ten parts of the file imported one after the other into one organization, `runs` times (a new
+    """The parts of the file (`data.PARTS`) imported one after the other into one organization, `runs` times (a new
     organization each time): each file's median time against its place in the row. Constant per file means no trend:
-    the least-squares slope over the ten places, as a share of the mean file, and the last three files against the
-    first three, in wall time and in processor time (which other work on a shared machine does not inflate)."""
+    the least-squares slope over the places, as a share of the mean file, and the last three files against the first
+    three, in wall time and in processor time (which other work on a shared machine does not inflate)."""
     codes = [f"TEN{run:02d}" for run in range(runs)]
     add_organizations(url, codes)
     rows = [
-        [cli_import_measured(url, workdir, files / "spend" / f"part-{n:02d}.csv", code) for n in range(1, 11)]
+        [cli_import_measured(url, workdir, data.part_file(files, n), code) for n in range(1, data.PARTS + 1)]
         for code in codes
     ]
-    wall = [statistics.median(row[place][0] for row in rows) for place in range(10)]
-    cpu = [statistics.median(row[place][2] for row in rows) for place in range(10)]
+    wall = [statistics.median(row[place][0] for row in rows) for place in range(data.PARTS)]
+    cpu = [statistics.median(row[place][2] for row in rows) for place in range(data.PARTS)]
     trend, tail = _trend(wall), _tail_over_head(wall)
     cpu_trend, cpu_tail = _trend(cpu), _tail_over_head(cpu)
-    part = files / "spend" / "part-01.csv"
+    part = data.part_file(files, 1)
     return Figure(
-        f"spend import, {lines:,} lines as 10 files in a row (CLI, per file)",
+        f"spend import, {lines:,} lines as {data.PARTS} files in a row (CLI, per file)",
         kind,
         wall,
         "pandas.read_csv of one file",
         timed(lambda: read_csv_floor(part), max(runs, 3)),
         "constant per file",
         note=f"median of {runs} row(s) per place; last 3 files / first 3: {tail:.2f} wall, {cpu_tail:.2f} processor "
-        f"time; trend over the ten files {trend:+.0%} wall, {cpu_trend:+.0%} processor time",
+        f"time; trend over the {data.PARTS} files {trend:+.0%} wall, {cpu_trend:+.0%} processor time",
         extra={
             "per_file_seconds": wall,
             "per_file_cpu_seconds": cpu,
@@ -490,6 +490,8 @@ def _trend(seconds: list[float]) -> float:
 
 
 def _tail_over_head(seconds: list[float]) -> float:
+    """The median of a row's last three figures over the median of its first three (1: flat; one slow run moves
+    neither)."""
     return statistics.median(seconds[-3:]) / statistics.median(seconds[:3])
 
 
